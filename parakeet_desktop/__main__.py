@@ -1,0 +1,26 @@
+"""Entry point of ``parakeet-desktop`` and ``python -m parakeet_desktop``."""
+
+from __future__ import annotations
+
+import sys
+
+
+def _attach_parent_console() -> None:
+    """A Windows GUI program has no console: print to the terminal it was started from, if any."""
+    import ctypes
+
+    if ctypes.windll.kernel32.AttachConsole(-1):  # ATTACH_PARENT_PROCESS
+        sys.stdout = open("CONOUT$", "w", encoding="utf-8")
+        sys.stderr = open("CONOUT$", "w", encoding="utf-8")
+
+
+def main() -> int:
+    if sys.platform == "win32" and sys.stdout is None:
+        _attach_parent_console()
+    from .cli import main as cli_main
+
+    return cli_main()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

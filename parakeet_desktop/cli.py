@@ -1,0 +1,162 @@
+"""Command line: ``parakeet-desktop [transcribe|doctor] ...``.
+
+Nothing heavy is imported here: torch and NeMo load only when a command needs a model.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+from .engine.export import FORMATS
+from .engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
+
+EXIT_OK = 0
+EXIT_SOME_FAILED = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+EXIT_INTERRUPTED = 130
+
+
+logger = logging.getLogger(__name__)
+
+
+def _formats(value: str) -> list[str]:
+    chosen = FORMATS if value == "all" else tuple(v.strip() for v in value.split(",") if v.strip())
+    unknown = [f for f in chosen if f not in FORMATS]
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(
+            f"unknown format {', '.join(unknown) or value!r}; choose from {', '.join(FORMATS)} or all")
+    return list(dict.fromkeys(chosen))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parakeet-desktop",
+        description="Local speech recognition with NVIDIA Parakeet: dictation and file transcription.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    transcribe = commands.add_parser(
+        "transcribe", help="transcribe audio or video files",
+        description="Transcribe audio or video files. Exit status: 0 all files done, 1 some files "
+                    "failed, 2 bad arguments, 3 the model could not be loaded, 130 interrupted.")
+    transcribe.add_argument("files", nargs="+", type=Path, metavar="FILE")
+    transcribe.add_argument("--model", default=DEFAULT_MODEL,
+                            help=f"model id or path to a .nemo file (default: {DEFAULT_MODEL})")
+    transcribe.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                            help="where to run the model (default: auto, the GPU when usable)")
+    transcribe.add_argument("--format", type=_formats, default=["txt"], metavar="FMT",
+                            help="txt, srt, vtt, json, a comma list, or all (default: txt)")
+    transcribe.add_argument("--output-dir", metavar="DIR",
+                            help="where to write results (default: beside each file; - for stdout)")
+
+    doctor = commands.add_parser("doctor", help="report what this machine offers the app")
+    doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    return parser
+
+
+class _ProgressBar:
+    """A one-line progress bar on a terminal's stderr; silent when stderr is not a terminal."""
+
+    def __init__(self, stream=sys.stderr) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self._last = 0.0
+
+    def update(self, progress) -> None:
+        now = time.monotonic()
+        if not self.enabled or now - self._last < 0.1:
+            return
+        self._last = now
+        filled = int(progress.fraction * 30)
+        line = (f"\r[{'#' * filled}{'-' * (30 - filled)}] {progress.fraction:4.0%}  "
+                f"file {min(progress.file_index + 1, progress.file_count)}/{progress.file_count} "
+                f"{progress.current[:40]}")
+        self.stream.write(line.ljust(100)[:100])
+        self.stream.flush()
+
+    def clear(self) -> None:
+        if self.enabled:
+            self.stream.write("\r" + " " * 100 + "\r")
+            self.stream.flush()
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def _output_path(source: Path, fmt: str, output_dir: str | None) -> Path:
+    folder = Path(output_dir) if output_dir else source.parent
+    return folder / f"{source.stem}.{fmt}"
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from .engine import export
+    from .engine.files import FileTranscriber
+    from .engine.model import ModelError, RecognitionCancelled, load_model
+
+    _say(f"Loading {args.model} …")
+    try:
+        model = load_model(str(args.model), args.device)
+    except ModelError as exc:
+        _say(f"error: {exc}")
+        return EXIT_MODEL
+    for notice in model.notices:
+        _say(f"note: {notice}")
+    transcriber = FileTranscriber(model)
+    bar = _ProgressBar()
+    cancel = threading.Event()
+    failed = 0
+    try:
+        for result in transcriber.transcribe_files(args.files, progress=bar.update, cancel=cancel):
+            bar.clear()
+            if result.error is not None:
+                failed += 1
+                _say(f"error: {result.path}: {result.error}")
+                continue
+            for warning in result.transcript.warnings:
+                _say(f"warning: {result.path}: {warning}")
+            for fmt in args.format:
+                if args.output_dir == "-":
+                    sys.stdout.write(export.render(result.transcript, fmt))
+                    sys.stdout.flush()
+                    continue
+                try:
+                    written = export.write(result.transcript, fmt,
+                                           _output_path(result.path, fmt, args.output_dir))
+                except OSError as exc:
+                    failed += 1
+                    _say(f"error: {result.path}: cannot write the {fmt} file ({exc.strerror or exc})")
+                    continue
+                print(written, flush=True)
+    except (KeyboardInterrupt, RecognitionCancelled):
+        cancel.set()
+        bar.clear()
+        _say("Interrupted; files finished before this point were written.")
+        return EXIT_INTERRUPTED
+    bar.clear()
+    return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # Our own notices reach the user through the command's output, not the log.
+        logging.getLogger("parakeet_desktop").setLevel(logging.ERROR)
+    if args.command == "transcribe":
+        return run_transcribe(args)
+    if args.command == "doctor":
+        from .doctor import run_doctor
+
+        return run_doctor(as_json=args.json)
+    parser.print_help()
+    return EXIT_USAGE

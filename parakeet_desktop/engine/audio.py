@@ -1,0 +1,232 @@
+"""Decode audio and video files to 16 kHz mono float32, the input every Parakeet model takes.
+
+Files are read block by block: each block is mixed down to mono and resampled by a streaming
+soxr resampler before the next is read, so an hour-long file never exists in memory at its own
+rate and channel count, only as the 16 kHz mono result (about 230 MB an hour).
+
+libsndfile (through soundfile) reads WAV, FLAC, OGG Vorbis/Opus and MP3 directly; everything
+else, and anything libsndfile refuses, goes through FFmpeg's decoders (through PyAV), which also
+take the audio track of MP4, MKV and WebM video.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import soundfile
+import soxr
+
+logger = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+_BLOCK_SECONDS = 10
+
+
+class AudioError(Exception):
+    """A file that cannot be turned into audio; the message names the file and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        super().__init__(f"{Path(path).name}: {reason}")
+        self.path = Path(path)
+        self.reason = reason
+
+
+@dataclass
+class DecodedAudio:
+    """Samples at ``SAMPLE_RATE``, mono, float32 in [-1, 1], with what the decoder noticed."""
+
+    samples: np.ndarray
+    source_rate: int
+    source_channels: int
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
+class _GrowingBuffer:
+    """A float32 array filled block by block, sized from an estimate and grown if it was short."""
+
+    def __init__(self, estimated_samples: int) -> None:
+        self._data = np.empty(max(estimated_samples, SAMPLE_RATE), dtype=np.float32)
+        self._used = 0
+
+    def append(self, block: np.ndarray) -> None:
+        end = self._used + len(block)
+        if end > len(self._data):
+            grown = np.empty(max(end, int(len(self._data) * 1.5)), dtype=np.float32)
+            grown[: self._used] = self._data[: self._used]
+            self._data = grown
+        self._data[self._used : end] = block
+        self._used = end
+
+    def result(self) -> np.ndarray:
+        if self._used < 0.9 * len(self._data):
+            return self._data[: self._used].copy()
+        return self._data[: self._used]
+
+
+def _to_mono(block: np.ndarray) -> np.ndarray:
+    """(frames, channels) float block to a mono float32 vector."""
+    if block.ndim == 2:
+        block = block.mean(axis=1, dtype=np.float32) if block.shape[1] > 1 else block[:, 0]
+    return np.ascontiguousarray(block, dtype=np.float32)
+
+
+class _MonoResampler:
+    """Mix-down and streaming resampling of consecutive blocks to ``SAMPLE_RATE``."""
+
+    def __init__(self, source_rate: int) -> None:
+        self._stream = (
+            None if source_rate == SAMPLE_RATE
+            else soxr.ResampleStream(source_rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        )
+
+    def feed(self, block: np.ndarray, last: bool = False) -> np.ndarray:
+        mono = _to_mono(block)
+        if self._stream is None:
+            return mono
+        return self._stream.resample_chunk(mono, last=last)
+
+
+def resample(samples: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample a whole mono float32 array."""
+    if source_rate == target_rate:
+        return np.asarray(samples, dtype=np.float32)
+    return soxr.resample(np.asarray(samples, dtype=np.float32), source_rate, target_rate, quality="HQ")
+
+
+def _finish(path: Path, buffer: _GrowingBuffer, rate: int, channels: int,
+            warnings: list[str]) -> DecodedAudio:
+    samples = buffer.result()
+    if len(samples) == 0:
+        raise AudioError(path, "the file contains no audio (zero length)")
+    if not np.all(np.isfinite(samples)):
+        warnings.append("invalid samples (NaN or infinity) were replaced by silence")
+        np.nan_to_num(samples, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    peak = float(np.max(np.abs(samples)))
+    if peak > 1.0:
+        # Float files may exceed full scale; scaling keeps the waveform, clipping would not.
+        samples /= peak
+    return DecodedAudio(samples, rate, channels, warnings)
+
+
+def _decode_soundfile(path: Path) -> DecodedAudio:
+    with soundfile.SoundFile(path) as f:
+        rate, channels, expected = f.samplerate, f.channels, f.frames
+        if rate <= 0 or channels <= 0:
+            raise AudioError(path, "the file header is damaged (no sample rate or channels)")
+        buffer = _GrowingBuffer(math.ceil(expected * SAMPLE_RATE / rate) + SAMPLE_RATE)
+        resampler = _MonoResampler(rate)
+        read = 0
+        warnings: list[str] = []
+        try:
+            for block in f.blocks(blocksize=rate * _BLOCK_SECONDS, dtype="float32", always_2d=True):
+                read += len(block)
+                buffer.append(resampler.feed(block))
+        except soundfile.LibsndfileError as exc:
+            if read == 0:
+                raise
+            warnings.append(f"the file is damaged after {read / rate:.1f} s; the rest was skipped ({exc})")
+        buffer.append(resampler.feed(np.zeros((0, channels), np.float32), last=True))
+        if 0 < expected and read < expected and not warnings:
+            warnings.append(
+                f"the file is truncated: {read / rate:.1f} s of the {expected / rate:.1f} s "
+                "its header announces could be read"
+            )
+    return _finish(path, buffer, rate, channels, warnings)
+
+
+def _decode_av(path: Path) -> DecodedAudio:
+    import av
+
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except av.error.InvalidDataError as exc:
+        raise AudioError(path, "not an audio or video file that can be decoded") from exc
+    except av.error.FFmpegError as exc:
+        raise AudioError(path, f"cannot be opened ({exc.strerror or exc})") from exc
+    with container:
+        if not container.streams.audio:
+            kind = "video file has" if container.streams.video else "file has"
+            raise AudioError(path, f"the {kind} no audio track")
+        stream = container.streams.audio[0]
+        rate = stream.codec_context.sample_rate or stream.rate
+        channels = stream.codec_context.channels or 1
+        if not rate:
+            raise AudioError(path, "the audio track has no sample rate")
+        duration = (
+            float(stream.duration * stream.time_base) if stream.duration and stream.time_base
+            else (container.duration or 0) / 1_000_000
+        )
+        buffer = _GrowingBuffer(math.ceil(duration * SAMPLE_RATE) + SAMPLE_RATE)
+        # Planar float at the source rate and layout; soxr does the rate change.
+        converter = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
+        resampler = _MonoResampler(rate)
+        warnings: list[str] = []
+        decoded = 0.0
+        try:
+            for frame in container.decode(stream):
+                for converted in converter.resample(frame):
+                    block = converted.to_ndarray().T
+                    decoded += len(block) / rate
+                    buffer.append(resampler.feed(block))
+        except av.error.FFmpegError as exc:
+            if decoded == 0:
+                raise AudioError(path, f"the audio track cannot be decoded ({exc.strerror or exc})") from exc
+            warnings.append(f"the file is damaged after {decoded:.1f} s; the rest was skipped")
+        buffer.append(resampler.feed(np.zeros((0, 1), np.float32), last=True))
+        if duration > 0 and decoded < duration - 1.0 and not warnings:
+            warnings.append(
+                f"the file is truncated: {decoded:.1f} s of the {duration:.1f} s "
+                "its header announces could be read"
+            )
+    return _finish(path, buffer, rate, channels, warnings)
+
+
+def load_audio(path: str | Path) -> DecodedAudio:
+    """Decode *path* to 16 kHz mono float32.
+
+    Raises:
+        AudioError: the file is missing, unreadable, empty, not audio, or has no audio track.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise AudioError(path, "no such file")
+    if path.is_dir():
+        raise AudioError(path, "is a folder, not an audio file")
+    try:
+        if path.stat().st_size == 0:
+            raise AudioError(path, "the file is empty (0 bytes)")
+        with open(path, "rb"):
+            pass
+    except PermissionError as exc:
+        raise AudioError(path, "permission denied") from exc
+    try:
+        return _decode_soundfile(path)
+    except AudioError:
+        raise
+    except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+        logger.debug("libsndfile cannot read %s (%s); trying FFmpeg", path, exc)
+    except MemoryError as exc:
+        raise AudioError(path, "not enough memory to decode the file") from exc
+    try:
+        return _decode_av(path)
+    except AudioError:
+        raise
+    except MemoryError as exc:
+        raise AudioError(path, "not enough memory to decode the file") from exc
+    except Exception as exc:  # FFmpeg surfaces many error types; each is one bad file.
+        raise AudioError(path, f"cannot be decoded ({exc})") from exc
+
+
+def iter_blocks(samples: np.ndarray, block: int) -> Iterator[np.ndarray]:
+    """Consecutive views of *block* samples (the last one may be shorter)."""
+    for start in range(0, len(samples), block):
+        yield samples[start : start + block]

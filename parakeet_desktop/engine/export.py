@@ -1,0 +1,135 @@
+"""Writers for transcripts: plain text, SRT and WebVTT subtitles, and JSON with word times.
+
+Subtitle cues are kept readable: at most two lines of ``MAX_LINE_CHARS`` and ``MAX_CUE_SECONDS``
+each; longer segments are split between words. Times are written to the millisecond.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+
+from .transcript import Segment, Transcript, Word, join_texts
+
+FORMATS = ("txt", "srt", "vtt", "json")
+MAX_LINE_CHARS = 42
+MAX_CUE_LINES = 2
+MAX_CUE_SECONDS = 7.0
+
+
+def _ms(seconds: float) -> int:
+    return max(0, round(seconds * 1000))
+
+
+def _clock(seconds: float, separator: str) -> str:
+    ms = _ms(seconds)
+    hours, ms = divmod(ms, 3_600_000)
+    minutes, ms = divmod(ms, 60_000)
+    secs, ms = divmod(ms, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{ms:03d}"
+
+
+def _wrap(words: list[str], width: int = MAX_LINE_CHARS) -> list[str]:
+    lines: list[str] = []
+    for word in words:
+        if lines and len(lines[-1]) + 1 + len(word) <= width:
+            lines[-1] += " " + word
+        else:
+            lines.append(word)
+    return lines
+
+
+def _fits(words: list[Word]) -> bool:
+    text_lines = _wrap([w.text for w in words])
+    return len(text_lines) <= MAX_CUE_LINES and words[-1].end - words[0].start <= MAX_CUE_SECONDS
+
+
+def cues(transcript: Transcript) -> list[tuple[float, float, list[str]]]:
+    """Subtitle cues (start, end, lines) of readable size, in time order and never overlapping."""
+    result: list[tuple[float, float, list[str]]] = []
+    for segment in transcript.segments:
+        for start, end, words in _split_segment(segment):
+            if result and start < result[-1][1]:
+                start = result[-1][1]
+            result.append((start, max(end, start), _wrap(words)))
+    return result
+
+
+def _split_segment(segment: Segment):
+    if not segment.words:
+        if segment.text:
+            yield segment.start, segment.end, segment.text.split()
+        return
+    current: list[Word] = []
+    for word in segment.words:
+        if current and not _fits(current + [word]):
+            yield current[0].start, current[-1].end, [w.text for w in current]
+            current = []
+        current.append(word)
+    if current:
+        yield current[0].start, current[-1].end, [w.text for w in current]
+
+
+def to_txt(transcript: Transcript) -> str:
+    return "\n".join(s.text for s in transcript.segments if s.text) + "\n"
+
+
+def to_srt(transcript: Transcript) -> str:
+    blocks = [
+        f"{n}\n{_clock(start, ',')} --> {_clock(end, ',')}\n" + "\n".join(lines) + "\n"
+        for n, (start, end, lines) in enumerate(cues(transcript), start=1)
+    ]
+    return "\n".join(blocks)
+
+
+def to_vtt(transcript: Transcript) -> str:
+    blocks = ["WEBVTT\n"] + [
+        f"{_clock(start, '.')} --> {_clock(end, '.')}\n" + "\n".join(lines) + "\n"
+        for start, end, lines in cues(transcript)
+    ]
+    return "\n".join(blocks)
+
+
+def to_json(transcript: Transcript) -> str:
+    def times(item) -> dict:
+        return {"start": _ms(item.start) / 1000, "end": _ms(item.end) / 1000}
+
+    document = {
+        "source": transcript.source,
+        "model": transcript.model,
+        "duration": _ms(transcript.duration) / 1000,
+        "text": join_texts(s.text for s in transcript.segments),
+        "warnings": transcript.warnings,
+        "segments": [
+            {**times(s), "text": s.text, "words": [{"word": w.text, **times(w)} for w in s.words]}
+            for s in transcript.segments
+        ],
+    }
+    return json.dumps(document, ensure_ascii=False, indent=2) + "\n"
+
+
+WRITERS = {"txt": to_txt, "srt": to_srt, "vtt": to_vtt, "json": to_json}
+
+
+def render(transcript: Transcript, fmt: str) -> str:
+    if fmt not in WRITERS:
+        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    return WRITERS[fmt](transcript)
+
+
+def write(transcript: Transcript, fmt: str, path: str | Path) -> Path:
+    """Write *transcript* as *fmt* to *path* atomically (a partial file is never left behind)."""
+    path = Path(path)
+    text = render(transcript, fmt)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

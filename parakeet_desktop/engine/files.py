@@ -1,0 +1,225 @@
+"""Whole-file transcription: decode, split long audio at pauses, batch pieces, recognise, assemble.
+
+Long audio is cut at pauses into pieces of at most ``max_piece_seconds`` (a cut falls in the
+middle of the longest stretch of non-speech that webrtcvad finds near the limit), so memory stays
+bounded however long the file is and pieces of several files share a batch. Pieces are batched
+by total duration, shortest together, which keeps padding small.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, AudioError, load_audio
+from .model import ParakeetModel, Recognition, RecognitionCancelled
+from .transcript import Transcript, Word, segments_from_words
+from .vad import speech_frames
+
+logger = logging.getLogger(__name__)
+
+_VAD_FRAME_MS = 30
+
+
+@dataclass(frozen=True)
+class Piece:
+    """Samples ``start:end`` of a file, recognised as one unit."""
+
+    start: int
+    end: int
+
+
+def plan_pieces(samples: np.ndarray, max_piece_seconds: float, aggressiveness: int = 2) -> list[Piece]:
+    """Cut *samples* into pieces no longer than *max_piece_seconds*, at pauses where possible.
+
+    Each cut is searched for in the second half of the remaining window: the middle of the longest
+    run of non-speech frames there, or the quietest frame when the speaker never pauses.
+    """
+    total = len(samples)
+    limit = int(max_piece_seconds * SAMPLE_RATE)
+    if total <= limit:
+        return [Piece(0, total)]
+    frame = SAMPLE_RATE * _VAD_FRAME_MS // 1000
+    speech = speech_frames(samples, _VAD_FRAME_MS, aggressiveness)
+    pieces = []
+    start = 0
+    while total - start > limit:
+        first, last = (start + limit // 2) // frame, (start + limit) // frame
+        cut_frame = _longest_pause_middle(speech[first:last])
+        if cut_frame is None:
+            window = samples[first * frame : last * frame].reshape(-1, frame)
+            cut_frame = int(np.argmin(np.square(window).mean(axis=1)))
+        cut = (first + cut_frame) * frame
+        pieces.append(Piece(start, cut))
+        start = cut
+    pieces.append(Piece(start, total))
+    return pieces
+
+
+def _longest_pause_middle(speech: np.ndarray) -> int | None:
+    best_len, best_mid, run_start = 0, None, None
+    for i, is_speech in enumerate(np.append(speech, True)):
+        if not is_speech and run_start is None:
+            run_start = i
+        elif is_speech and run_start is not None:
+            if i - run_start > best_len:
+                best_len, best_mid = i - run_start, (run_start + i) // 2
+            run_start = None
+    return best_mid
+
+
+@dataclass(frozen=True)
+class Progress:
+    """How far a job is: seconds of audio recognised of the total known so far, and the file."""
+
+    done_seconds: float
+    total_seconds: float
+    file_index: int
+    file_count: int
+    current: str
+
+    @property
+    def fraction(self) -> float:
+        return self.done_seconds / self.total_seconds if self.total_seconds else 0.0
+
+
+@dataclass
+class FileResult:
+    """The outcome for one file: a transcript, or the reason there is none."""
+
+    path: Path
+    transcript: Transcript | None = None
+    error: str | None = None
+
+
+@dataclass
+class _Pending:
+    index: int
+    path: Path
+    samples: np.ndarray
+    pieces: list[Piece]
+    warnings: list[str]
+    results: dict[int, Recognition] = field(default_factory=dict)
+
+    @property
+    def done(self) -> bool:
+        return len(self.results) == len(self.pieces)
+
+
+class FileTranscriber:
+    """Transcribes files and arrays with a loaded model, batching pieces across files."""
+
+    def __init__(self, model: ParakeetModel, *, max_piece_seconds: float | None = None,
+                 batch_seconds: float | None = None, vad_aggressiveness: int = 2) -> None:
+        on_gpu = model.device == "cuda"
+        self.model = model
+        self.max_piece_seconds = max_piece_seconds or (60.0 if on_gpu else 30.0)
+        self.batch_seconds = max(batch_seconds or (600.0 if on_gpu else 60.0), self.max_piece_seconds)
+        self.vad_aggressiveness = vad_aggressiveness
+
+    def transcribe_array(self, samples: np.ndarray, source: str = "audio",
+                         cancel: threading.Event | None = None) -> Transcript:
+        """Transcribe 16 kHz mono float32 samples."""
+        pending = self._prepare(0, Path(source), samples, [])
+        for batch in self._batches([pending]):
+            self._run(batch, cancel)
+        return self._assemble(pending)
+
+    def transcribe_file(self, path: str | Path, cancel: threading.Event | None = None) -> Transcript:
+        """Transcribe one file. Raises AudioError for a file that is not usable audio."""
+        results = list(self.transcribe_files([path], cancel=cancel))
+        if results[0].error is not None:
+            raise AudioError(path, results[0].error)
+        return results[0].transcript
+
+    def transcribe_files(self, paths: Iterable[str | Path], *,
+                         progress: Callable[[Progress], None] | None = None,
+                         cancel: threading.Event | None = None) -> Iterator[FileResult]:
+        """Transcribe files, yielding each file's result as soon as it is complete.
+
+        Pieces of consecutive files share batches, so a short file's result may wait for the
+        next file. A file that cannot be decoded yields its error at once and the others go on. Raises
+        RecognitionCancelled when *cancel* is set; results already yielded stand.
+        """
+        paths = [Path(p) for p in paths]
+        total = 0.0
+        done = 0.0
+        waiting: list[_Pending] = []
+
+        def report(index: int, current: Path) -> None:
+            if progress is not None:
+                progress(Progress(done, total, index, len(paths), current.name))
+
+        def recognise(index: int, current: Path, flush: bool) -> Iterator[FileResult]:
+            nonlocal done
+            for batch in self._batches(waiting, flush):
+                self._run(batch, cancel)
+                done += sum(len(piece_samples) for _, _, piece_samples in batch) / SAMPLE_RATE
+                report(index, current)
+            while waiting and waiting[0].done:
+                finished = waiting.pop(0)
+                yield FileResult(finished.path, transcript=self._assemble(finished))
+
+        for index, path in enumerate(paths):
+            if cancel is not None and cancel.is_set():
+                raise RecognitionCancelled()
+            report(index, path)
+            try:
+                decoded = load_audio(path)
+            except AudioError as exc:
+                yield FileResult(path, error=exc.reason)
+                continue
+            waiting.append(self._prepare(index, path, decoded.samples, decoded.warnings))
+            total += decoded.duration
+            yield from recognise(index, path, flush=False)
+        if waiting:
+            yield from recognise(len(paths) - 1, waiting[-1].path, flush=True)
+        report(len(paths), paths[-1] if paths else Path())
+
+    def _prepare(self, index: int, path: Path, samples: np.ndarray, warnings: list[str]) -> _Pending:
+        pieces = plan_pieces(samples, self.max_piece_seconds, self.vad_aggressiveness)
+        return _Pending(index, path, samples, pieces, list(warnings))
+
+    def _batches(self, waiting: list[_Pending], flush: bool = True):
+        """Batches of (file, piece number, samples) not yet recognised, shortest pieces together.
+
+        Without *flush*, a last batch smaller than the budget is kept back to be filled by the
+        next file's pieces.
+        """
+        todo = [(p, i, p.samples[piece.start : piece.end])
+                for p in waiting for i, piece in enumerate(p.pieces) if i not in p.results]
+        todo.sort(key=lambda item: len(item[2]))
+        budget = int(self.batch_seconds * SAMPLE_RATE)
+        batch, batch_samples = [], 0
+        for item in todo:
+            # Padding makes a batch cost its longest piece times its size.
+            if batch and len(item[2]) * (len(batch) + 1) > budget:
+                yield batch
+                batch = []
+            batch.append(item)
+            batch_samples = len(item[2]) * len(batch)
+        if batch and (flush or batch_samples * 2 > budget):
+            yield batch
+
+    def _run(self, batch, cancel: threading.Event | None) -> None:
+        if cancel is not None and cancel.is_set():
+            raise RecognitionCancelled()
+        recognitions = self.model.recognize([samples for _, _, samples in batch], cancel)
+        for (pending, number, _), recognition in zip(batch, recognitions):
+            pending.results[number] = recognition
+
+    def _assemble(self, pending: _Pending) -> Transcript:
+        words: list[Word] = []
+        for number, piece in enumerate(pending.pieces):
+            offset = piece.start / SAMPLE_RATE
+            words.extend(Word(w.text, round(w.start + offset, 3), round(w.end + offset, 3))
+                         for w in pending.results[number].words)
+        return Transcript(
+            source=str(pending.path), duration=len(pending.samples) / SAMPLE_RATE,
+            segments=segments_from_words(words), model=self.model.name, warnings=pending.warnings,
+        )

@@ -1,0 +1,44 @@
+"""The models the app knows by name, and where a model reference points. Imports nothing heavy."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A model the app knows by name."""
+
+    id: str
+    title: str
+    languages: str
+    size_mb: int
+    description: str
+
+
+REGISTRY: tuple[ModelInfo, ...] = (
+    ModelInfo("nvidia/parakeet-tdt-0.6b-v3", "Parakeet TDT 0.6B v3", "25 European languages", 2400,
+              "Multilingual, with punctuation and capitals. Best on an NVIDIA GPU."),
+    ModelInfo("nvidia/parakeet-tdt-0.6b-v2", "Parakeet TDT 0.6B v2", "English", 2400,
+              "English only; slightly more accurate English than v3."),
+    ModelInfo("nvidia/parakeet-tdt_ctc-110m", "Parakeet TDT-CTC 110M", "English", 460,
+              "Small and fast; the practical choice without a GPU."),
+)
+DEFAULT_MODEL_ID = REGISTRY[0].id
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def is_model_file(ref: str) -> bool:
+    """Whether *ref* names a local ``.nemo`` file rather than a model id."""
+    return ref.endswith(".nemo") or Path(ref).expanduser().exists()
+
+
+def cached_model_file(model_id: str) -> Path | None:
+    """The ``.nemo`` file of a hub model in the Hugging Face cache, or None if not downloaded."""
+    from huggingface_hub import try_to_load_from_cache
+
+    filename = model_id.rsplit("/", 1)[-1] + ".nemo"
+    found = try_to_load_from_cache(repo_id=model_id, filename=filename)
+    return Path(found) if isinstance(found, str) else None

@@ -1,0 +1,158 @@
+"""Random-weight NeMo models of Parakeet's class, built from a config, for tests and benchmarks.
+
+Model hubs are unreachable on the build machines, so tests and benchmarks build their own
+``EncDecRNNTBPEModel`` with TDT decoding: a tiny one for plumbing tests, and a twin with
+parakeet-tdt-0.6b-v3's layer sizes (so the compute is real) for benchmarks. Both are written as
+``.nemo`` files and loaded back through the app's own loader, the same way a user's file is.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from pathlib import Path
+
+logger = logging.getLogger(__name__)
+
+TDT_DURATIONS = [0, 1, 2, 3, 4]
+
+_SYLLABLES = [
+    c + v for c in "bcdfghjklmnprstvwz" for v in ("a", "e", "i", "o", "u", "ai", "ou", "ea")
+]
+
+
+@dataclass(frozen=True)
+class ModelShape:
+    """Layer sizes of a FastConformer-TDT model."""
+
+    n_layers: int
+    d_model: int
+    n_heads: int
+    subsampling_channels: int
+    pred_hidden: int
+    joint_hidden: int
+    pred_rnn_layers: int
+    features: int
+    vocab_size: int
+
+
+TINY = ModelShape(
+    n_layers=2, d_model=64, n_heads=4, subsampling_channels=32, pred_hidden=64,
+    joint_hidden=64, pred_rnn_layers=1, features=80, vocab_size=64,
+)
+
+# parakeet-tdt-0.6b-v3, from its model card and config (see NEMO-NOTES.md).
+PARAKEET_TDT_V3 = ModelShape(
+    n_layers=24, d_model=1024, n_heads=8, subsampling_channels=256, pred_hidden=640,
+    joint_hidden=640, pred_rnn_layers=2, features=128, vocab_size=8192,
+)
+
+
+def _tokenizer_corpus(lines: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    words = ["".join(rng.choices(_SYLLABLES, k=rng.randint(1, 4))) for _ in range(20000)]
+    return [" ".join(rng.choices(words, k=12)) for _ in range(lines)]
+
+
+def build_tokenizer(folder: Path, vocab_size: int, seed: int = 0) -> Path:
+    """Train a SentencePiece BPE tokenizer on made-up words; write the folder NeMo expects."""
+    import sentencepiece as spm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    text = folder / "corpus.txt"
+    text.write_text("\n".join(_tokenizer_corpus(40000 if vocab_size > 1000 else 2000, seed)))
+    spm.SentencePieceTrainer.train(
+        input=str(text), model_prefix=str(folder / "tokenizer"), vocab_size=vocab_size,
+        model_type="bpe", character_coverage=1.0, bos_id=-1, eos_id=-1, unk_id=0,
+        hard_vocab_limit=False, minloglevel=2, num_threads=2,
+    )
+    processor = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
+    (folder / "vocab.txt").write_text(
+        "\n".join(processor.id_to_piece(i) for i in range(processor.get_piece_size())) + "\n"
+    )
+    text.unlink()
+    return folder
+
+
+def model_config(shape: ModelShape, tokenizer_dir: Path) -> dict:
+    """The config of a FastConformer encoder, LSTM prediction net and TDT joint, as Parakeet has."""
+    return {
+        "sample_rate": 16000,
+        "model_defaults": {
+            "enc_hidden": shape.d_model, "pred_hidden": shape.pred_hidden,
+            "joint_hidden": shape.joint_hidden, "tdt_durations": TDT_DURATIONS,
+            "num_tdt_durations": len(TDT_DURATIONS),
+        },
+        "tokenizer": {"dir": str(tokenizer_dir), "type": "bpe"},
+        "preprocessor": {
+            "_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+            "sample_rate": 16000, "normalize": "per_feature", "window_size": 0.025,
+            "window_stride": 0.01, "window": "hann", "features": shape.features, "n_fft": 512,
+            "log": True, "frame_splicing": 1, "dither": 1e-5, "pad_to": 0, "pad_value": 0.0,
+        },
+        "encoder": {
+            "_target_": "nemo.collections.asr.modules.ConformerEncoder",
+            "feat_in": shape.features, "feat_out": -1, "n_layers": shape.n_layers,
+            "d_model": shape.d_model, "subsampling": "dw_striding", "subsampling_factor": 8,
+            "subsampling_conv_channels": shape.subsampling_channels, "causal_downsampling": False,
+            "ff_expansion_factor": 4, "self_attention_model": "rel_pos", "n_heads": shape.n_heads,
+            "att_context_size": [-1, -1], "xscaling": False, "untie_biases": True,
+            "pos_emb_max_len": 5000, "conv_kernel_size": 9, "conv_norm_type": "batch_norm",
+            "dropout": 0.1, "dropout_pre_encoder": 0.1, "dropout_emb": 0.0, "dropout_att": 0.1,
+        },
+        "decoder": {
+            "_target_": "nemo.collections.asr.modules.RNNTDecoder", "normalization_mode": None,
+            "random_state_sampling": False, "blank_as_pad": True,
+            "prednet": {"pred_hidden": shape.pred_hidden, "pred_rnn_layers": shape.pred_rnn_layers,
+                        "t_max": None, "dropout": 0.2},
+        },
+        "joint": {
+            "_target_": "nemo.collections.asr.modules.RNNTJoint", "log_softmax": None,
+            "preserve_memory": False, "fuse_loss_wer": False, "fused_batch_size": 4,
+            "num_extra_outputs": len(TDT_DURATIONS),
+            "jointnet": {"joint_hidden": shape.joint_hidden, "activation": "relu", "dropout": 0.2},
+        },
+        "decoding": {
+            "strategy": "greedy_batch", "model_type": "tdt", "durations": TDT_DURATIONS,
+            "greedy": {"max_symbols": 10},
+        },
+        "loss": {"loss_name": "tdt", "tdt_kwargs": {
+            "fastemit_lambda": 0.0, "clamp": -1.0, "durations": TDT_DURATIONS,
+            "sigma": 0.02, "omega": 0.1}},
+    }
+
+
+def build_model(shape: ModelShape, workdir: Path, seed: int = 0):
+    """A random-weight ``EncDecRNNTBPEModel`` with TDT decoding, in eval mode on the CPU."""
+    import torch
+    from nemo.collections.asr.models import EncDecRNNTBPEModel
+    from omegaconf import OmegaConf
+
+    torch.manual_seed(seed)
+    tokenizer_dir = build_tokenizer(workdir / "tokenizer", shape.vocab_size, seed)
+    model = EncDecRNNTBPEModel(cfg=OmegaConf.create(model_config(shape, tokenizer_dir)))
+    return model.eval()
+
+
+def write_nemo(shape: ModelShape, path: Path, seed: int = 0) -> Path:
+    """Build a random-weight model and save it as a ``.nemo`` file at *path*."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    model = build_model(shape, path.parent / f"{path.stem}-build", seed)
+    make_responsive(model)
+    model.save_to(str(path))
+    return path
+
+
+def make_responsive(model) -> None:
+    """Scale the joint so that a random model's text depends on the audio.
+
+    With the default initialisation the joint's bias dominates and a random model writes the same
+    token over and over, whatever it hears; tests that compare texts need text that varies.
+    """
+    import torch
+
+    with torch.no_grad():
+        model.joint.joint_net[-1].bias.zero_()
+        model.joint.joint_net[-1].weight.mul_(6.0)
+        model.joint.enc.weight.mul_(3.0)
