@@ -4,15 +4,16 @@ Files are read block by block: each block is mixed down to mono and resampled by
 soxr resampler before the next is read, so an hour-long file never exists in memory at its own
 rate and channel count, only as the 16 kHz mono result (about 230 MB an hour).
 
-libsndfile (through soundfile) reads WAV, FLAC, OGG Vorbis/Opus and MP3 directly; everything
-else, and anything libsndfile refuses, goes through FFmpeg's decoders (through PyAV), which also
-take the audio track of MP4, MKV and WebM video.
+libsndfile (through soundfile) reads WAV, FLAC, OGG Vorbis/Opus and AIFF directly; everything
+else (MP3 included), and anything libsndfile refuses, goes through FFmpeg's decoders (through
+PyAV), which also take the audio track of MP4, MKV and WebM video.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +26,11 @@ logger = logging.getLogger(__name__)
 
 SAMPLE_RATE = 16000
 _BLOCK_SECONDS = 10
+# What libsndfile decodes well; other files go straight to FFmpeg (whose decoders also take
+# libsndfile's formats, should a file be misnamed).
+_LIBSNDFILE_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc",
+                        ".au", ".snd", ".caf", ".w64", ".rf64"}
+_SHORT_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 
 class AudioError(Exception):
@@ -107,19 +113,36 @@ def _finish(path: Path, buffer: _GrowingBuffer, rate: int, channels: int,
     samples = buffer.result()
     if len(samples) == 0:
         raise AudioError(path, "the file contains no audio (zero length)")
-    if not np.all(np.isfinite(samples)):
+    # Reductions rather than elementwise tests: no temporary the size of an hour of audio.
+    if not np.isfinite(samples.sum(dtype=np.float64)):
         warnings.append("invalid samples (NaN or infinity) were replaced by silence")
         np.nan_to_num(samples, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    peak = float(np.max(np.abs(samples)))
+    peak = max(float(samples.max()), -float(samples.min()))
     if peak > 1.0:
         # Float files may exceed full scale; scaling keeps the waveform, clipping would not.
         samples /= peak
     return DecodedAudio(samples, rate, channels, warnings)
 
 
+def _announced_frames(f: soundfile.SoundFile) -> int:
+    """Frames the header announces. libsndfile trims a short WAV's count to what is there and
+    notes the header's figure in its log ("data : 145238 (should be 87125)")."""
+    short = _SHORT_DATA.search(f.extra_info)
+    if short is None:
+        return f.frames
+    return int(f.frames * int(short.group(1)) / max(int(short.group(2)), 1))
+
+
+class _UseFFmpeg(Exception):
+    """libsndfile can open the file, but FFmpeg decodes it better."""
+
+
 def _decode_soundfile(path: Path) -> DecodedAudio:
     with soundfile.SoundFile(path) as f:
-        rate, channels, expected = f.samplerate, f.channels, f.frames
+        if f.format == "MP3":
+            # libsndfile pads a cut-off MP3 with silence up to the length its header announces.
+            raise _UseFFmpeg()
+        rate, channels, expected = f.samplerate, f.channels, _announced_frames(f)
         if rate <= 0 or channels <= 0:
             raise AudioError(path, "the file header is damaged (no sample rate or channels)")
         buffer = _GrowingBuffer(math.ceil(expected * SAMPLE_RATE / rate) + SAMPLE_RATE)
@@ -209,10 +232,12 @@ def load_audio(path: str | Path) -> DecodedAudio:
     except PermissionError as exc:
         raise AudioError(path, "permission denied") from exc
     try:
-        return _decode_soundfile(path)
+        if path.suffix.lower() in _LIBSNDFILE_SUFFIXES:
+            return _decode_soundfile(path)
+        raise _UseFFmpeg()
     except AudioError:
         raise
-    except (soundfile.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+    except (_UseFFmpeg, soundfile.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
         logger.debug("libsndfile cannot read %s (%s); trying FFmpeg", path, exc)
     except MemoryError as exc:
         raise AudioError(path, "not enough memory to decode the file") from exc

@@ -9,6 +9,7 @@ by total duration, shortest together, which keeps padding small.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -215,9 +216,11 @@ class FileTranscriber:
 
     def _assemble(self, pending: _Pending) -> Transcript:
         words: list[Word] = []
+        limit = math.floor(len(pending.samples) / SAMPLE_RATE * 1000) / 1000
         for number, piece in enumerate(pending.pieces):
             offset = piece.start / SAMPLE_RATE
-            words.extend(Word(w.text, round(w.start + offset, 3), round(w.end + offset, 3))
+            words.extend(Word(w.text, min(round(w.start + offset, 3), limit),
+                              min(round(w.end + offset, 3), limit))
                          for w in pending.results[number].words)
         return Transcript(
             source=str(pending.path), duration=len(pending.samples) / SAMPLE_RATE,

@@ -13,8 +13,10 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
+import math
 import tarfile
 import threading
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,9 +83,12 @@ def _restore_file(path: Path):
             return ASRModel.restore_from(str(path), map_location="cpu")
     except MemoryError as exc:
         raise ModelError(f"Not enough memory to load {path.name}.") from exc
+    except (tarfile.TarError, EOFError, zlib.error) as exc:
+        raise ModelError(f"{path.name} is damaged or incomplete ({_first_line(exc)}); "
+                         "download or copy it again.") from exc
     except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{path.name} could not be loaded as a speech recognition model: {first}") from exc
+        raise ModelError(f"{path.name} could not be loaded as a speech recognition model: "
+                         f"{_first_line(exc)}") from exc
 
 
 def _download_hub(model_id: str):
@@ -95,16 +100,21 @@ def _download_hub(model_id: str):
             return ASRModel.from_pretrained(model_id, map_location="cpu")
     except hub_errors.RepositoryNotFoundError as exc:
         raise ModelError(f"There is no model called {model_id} on Hugging Face.") from exc
-    except (hub_errors.LocalEntryNotFoundError, hub_errors.OfflineModeIsEnabled, OSError,
-            hub_errors.HfHubHTTPError) as exc:
+    except MemoryError as exc:
+        raise ModelError(f"Not enough memory to load {model_id}.") from exc
+    except Exception as exc:  # the hub client, httpx and NeMo each raise their own kinds
+        reason = _first_line(exc)
+        if cached_model_file(model_id) is not None:
+            raise ModelError(f"{model_id} was downloaded but could not be loaded: {reason}") from exc
         raise ModelError(
-            f"{model_id} is not downloaded yet and could not be downloaded "
-            f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}). "
+            f"{model_id} is not downloaded yet and could not be downloaded ({reason}). "
             "Connect to the internet once, or choose a local .nemo file."
         ) from exc
-    except Exception as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise ModelError(f"{model_id} could not be loaded: {first}") from exc
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def restore(ref: str):
@@ -213,12 +223,13 @@ class ParakeetModel:
     def _result(self, hypothesis, duration: float) -> Recognition:
         words = []
         last_end = 0.0
+        limit = math.floor(duration * 1000) / 1000
         timestamps = hypothesis.timestamp if isinstance(hypothesis.timestamp, dict) else {}
         for item in timestamps.get("word", []):
             # TDT word ends include the predicted duration, which may overshoot the audio.
-            start = min(max(item["start_offset"] * self.frame_seconds, last_end), duration)
-            end = min(max(item["end_offset"] * self.frame_seconds, start), duration)
-            words.append(Word(item["word"], round(start, 3), round(end, 3)))
+            start = round(min(max(item["start_offset"] * self.frame_seconds, last_end), limit), 3)
+            end = round(min(max(item["end_offset"] * self.frame_seconds, start), limit), 3)
+            words.append(Word(item["word"], start, end))
             last_end = end
         return Recognition(hypothesis.text or "", tuple(words))
 

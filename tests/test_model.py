@@ -1,0 +1,223 @@
+"""Loading Parakeet-class models through the app's loader, and recognising with them."""
+
+from __future__ import annotations
+
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from parakeet_desktop.engine.audio import SAMPLE_RATE, load_audio
+from parakeet_desktop.engine.devices import CudaStatus, plan_device
+from parakeet_desktop.engine.files import FileTranscriber
+from parakeet_desktop.engine.model import (
+    ModelError, Recognition, load_model, restore, self_test_cuda_graphs,
+)
+
+
+def _nemo_texts(model, pieces) -> list[str]:
+    """NeMo's own transcribe() on the same audio, one piece at a time."""
+    try:
+        return [h.text for h in model.nemo.transcribe(pieces, batch_size=1, verbose=False)]
+    finally:
+        model.nemo.eval()
+
+
+def test_loads_local_nemo_through_the_loader_on_cpu(model):
+    from nemo.collections.asr.models import EncDecRNNTBPEModel
+
+    assert isinstance(model.nemo, EncDecRNNTBPEModel)
+    assert model.nemo.cfg.decoding.model_type == "tdt"
+    assert model.device == "cpu" and model.dtype == "float32"
+    assert model.frame_seconds == pytest.approx(0.08)
+    assert not any(module.training for module in model.nemo.modules())
+
+
+def test_file_text_equals_nemo_transcribe(model, speech_wavs):
+    transcriber = FileTranscriber(model)
+    results = list(transcriber.transcribe_files(speech_wavs))
+    pieces = [load_audio(path).samples for path in speech_wavs]
+    expected = _nemo_texts(model, pieces)
+    assert [r.transcript.text for r in results] == expected
+    assert len(set(expected)) == len(expected), "the test model must say different things"
+    assert all(text.strip() for text in expected)
+
+
+def test_nemo_transcribe_leaves_no_dropout_behind(model, speech_wavs):
+    """NeMo's transcribe() leaves the encoder training; our path must not inherit that."""
+    audio = load_audio(speech_wavs[1]).samples
+    before = model.recognize([audio])[0].text
+    _nemo_texts(model, [audio])
+    model.nemo.encoder.train()  # as transcribe() leaves it
+    assert model.recognize([audio])[0].text == before
+
+
+def test_timestamps_are_monotonic_and_inside_the_audio(model, speech_wavs):
+    transcriber = FileTranscriber(model)
+    for result in transcriber.transcribe_files(speech_wavs):
+        transcript = result.transcript
+        words = transcript.words
+        assert words, "random model still emits words"
+        assert " ".join(w.text for w in words) == transcript.text
+        previous_end = 0.0
+        for word in words:
+            assert 0.0 <= word.start <= word.end <= transcript.duration
+            assert word.start >= previous_end - 1e-9
+            previous_end = word.end
+        for segment in transcript.segments:
+            assert segment.start == segment.words[0].start and segment.end == segment.words[-1].end
+
+
+def test_batched_recognition_equals_one_by_one(model, speech_wavs):
+    pieces = [load_audio(path).samples for path in speech_wavs]
+    together = model.recognize(pieces)
+    alone = [model.recognize([piece])[0] for piece in pieces]
+    assert [r.text for r in together] == [r.text for r in alone]
+
+
+def test_very_short_and_silent_audio_do_not_fail(model):
+    results = model.recognize([np.zeros(16, np.float32), np.zeros(SAMPLE_RATE * 2, np.float32)])
+    assert len(results) == 2 and all(isinstance(r, Recognition) for r in results)
+
+
+def test_missing_model_file_is_a_clear_error(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        load_model(str(tmp_path / "nowhere.nemo"), "cpu")
+
+
+def test_text_file_named_nemo_is_a_clear_error(tmp_path):
+    path = tmp_path / "notes.nemo"
+    path.write_text("not a model\n" * 100)
+    with pytest.raises(ModelError, match="not a NeMo model file"):
+        load_model(str(path), "cpu")
+
+
+def test_truncated_nemo_is_a_clear_error(tmp_path, tiny_nemo):
+    path = tmp_path / "cut.nemo"
+    path.write_bytes(tiny_nemo.read_bytes()[: tiny_nemo.stat().st_size // 3])
+    with pytest.raises(ModelError, match="cut.nemo"):
+        load_model(str(path), "cpu")
+
+
+def test_wrong_kind_of_nemo_is_a_clear_error(tmp_path):
+    """A .nemo archive that holds no speech recognition model."""
+    path = tmp_path / "other.nemo"
+    config = b"target: nemo.collections.common.tokenizers.AutoTokenizer\nname: something\n"
+    with tarfile.open(path, "w:") as archive:
+        info = tarfile.TarInfo("model_config.yaml")
+        info.size = len(config)
+        archive.addfile(info, io.BytesIO(config))
+    with pytest.raises(ModelError, match="other.nemo"):
+        load_model(str(path), "cpu")
+
+
+def test_unknown_model_name_is_a_clear_error():
+    with pytest.raises(ModelError, match="Unknown model"):
+        load_model("parakeet please", "cpu")
+
+
+@pytest.fixture
+def offline_hub(tmp_path, monkeypatch):
+    """An empty Hugging Face cache; the hub address is a closed port (conftest)."""
+    import huggingface_hub.constants as hub
+
+    cache = tmp_path / "hub-cache"
+    cache.mkdir()
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(cache))
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def test_model_not_cached_and_no_network_is_a_clear_error(offline_hub):
+    with pytest.raises(ModelError, match="not downloaded yet") as caught:
+        load_model("nvidia/parakeet-tdt-0.6b-v3", "cpu", warm_up=False)
+    assert "local .nemo" in str(caught.value)
+
+
+def test_cached_hub_model_loads_without_network(offline_hub, tiny_nemo, speech_wavs, model):
+    """A model in the Hugging Face cache layout loads with the hub unreachable."""
+    repo = offline_hub / "models--nvidia--parakeet-tdt-0.6b-v3"
+    snapshot = repo / "snapshots" / "0123456789abcdef0123456789abcdef01234567"
+    snapshot.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text(snapshot.name)
+    os.symlink(tiny_nemo, snapshot / "parakeet-tdt-0.6b-v3.nemo")
+    loaded = load_model("nvidia/parakeet-tdt-0.6b-v3", "cpu")
+    assert loaded.name == "nvidia/parakeet-tdt-0.6b-v3"
+    audio = load_audio(speech_wavs[0]).samples
+    assert loaded.recognize([audio])[0].text == model.recognize([audio])[0].text
+
+
+def test_device_plan_prefers_a_usable_gpu_with_its_best_number_format():
+    ampere = CudaStatus(True, name="RTX 3060", total_memory=12 << 30, bf16=True)
+    turing = CudaStatus(True, name="RTX 2060", total_memory=6 << 30, bf16=False)
+    assert plan_device("auto", ampere).device == "cuda"
+    assert plan_device("auto", ampere).dtype == "bfloat16"
+    assert plan_device("auto", turing).dtype == "float16"
+    assert plan_device("cpu", ampere).device == "cpu"
+    assert plan_device("auto", ampere).notice is None
+
+
+def test_device_plan_without_gpu_falls_back_to_cpu_and_says_why():
+    none = CudaStatus(False, "no NVIDIA GPU or driver was found")
+    auto = plan_device("auto", none)
+    assert (auto.device, auto.dtype) == ("cpu", "float32")
+    assert "no NVIDIA GPU" in auto.notice
+    forced = plan_device("cuda", none)
+    assert forced.device == "cpu" and "requested" in forced.notice
+    with pytest.raises(ValueError):
+        plan_device("tpu", none)
+
+
+def test_cuda_graph_self_test_turns_graphs_off_when_decoding_fails():
+    state = {"graphs": True}
+
+    def run():
+        if state["graphs"]:
+            raise RuntimeError("CUDA failure 999: graph capture")
+        return [Recognition("hello", ())]
+
+    kept, notice = self_test_cuda_graphs(run, lambda: state.update(graphs=False),
+                                         lambda: state.update(graphs=True))
+    assert not kept and not state["graphs"]
+    assert "CUDA graphs" in notice and "failure 999" in notice
+
+
+def test_cuda_graph_self_test_keeps_graphs_when_results_agree():
+    state = {"graphs": True}
+    kept, notice = self_test_cuda_graphs(lambda: [Recognition("same", ())],
+                                         lambda: state.update(graphs=False),
+                                         lambda: state.update(graphs=True))
+    assert kept and state["graphs"] and notice is None
+
+
+def test_cuda_graph_self_test_turns_graphs_off_when_results_differ():
+    state = {"graphs": True}
+    kept, notice = self_test_cuda_graphs(lambda: [Recognition("on" if state["graphs"] else "off", ())],
+                                         lambda: state.update(graphs=False),
+                                         lambda: state.update(graphs=True))
+    assert not kept and not state["graphs"] and "different" in notice
+
+
+def test_restore_refuses_non_transducer_models(tmp_path):
+    """A real NeMo CTC model is a speech model, but not one this app can stream."""
+    from nemo.collections.asr.models import EncDecCTCModelBPE
+    from omegaconf import OmegaConf
+
+    from tools.nemo_models import TINY, build_tokenizer, model_config
+
+    config = model_config(TINY, build_tokenizer(tmp_path / "tok", TINY.vocab_size))
+    config["decoder"] = {"_target_": "nemo.collections.asr.modules.ConvASRDecoder",
+                         "feat_in": TINY.d_model, "num_classes": -1, "vocabulary": []}
+    for key in ("joint", "loss", "model_defaults"):
+        config.pop(key)
+    config["decoding"] = {"strategy": "greedy_batch"}
+    ctc = EncDecCTCModelBPE(cfg=OmegaConf.create(config))
+    ctc.save_to(str(tmp_path / "ctc.nemo"))
+    assert restore(str(tmp_path / "ctc.nemo")) is not None
+    with pytest.raises(ModelError, match="not a Parakeet-style transducer"):
+        load_model(str(tmp_path / "ctc.nemo"), "cpu")
