@@ -3,39 +3,30 @@
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile
 
-from tools.nemo_models import TINY, write_nemo
-
 # No test may reach a model hub: none is reachable on the build machines, and a test that
-# downloads would pass or fail by the weather. Nothing listens on this port.
+# downloads would pass or fail by the weather. Nothing listens on this port. Set before the
+# hub client is imported, which reads it once.
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
 
-SENTENCES = [
-    "the quick brown fox jumps over the lazy dog",
-    "please call me back when you get home tonight",
-    "we will meet at the station at half past nine",
-    "open the window and let the fresh air in",
-]
+from tools.nemo_models import TINY, write_nemo  # noqa: E402
+from tools.speech import PASSAGE, SpeechSynthesisError, speak  # noqa: E402
+
+SENTENCES = PASSAGE[:4]
 
 
-def synthesize(text: str, path: Path, rate: int = 16000, voice: str = "en-us", speed: int = 160) -> Path:
-    """Speak *text* with espeak-ng into a WAV file at *rate* Hz."""
-    if shutil.which("espeak-ng") is None:
-        pytest.fail("espeak-ng is missing: install the Debian package espeak-ng (see .ci/run)")
-    raw = path.with_suffix(".espeak.wav")
-    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text], check=True)
-    samples, source_rate = soundfile.read(raw, dtype="float32")
-    raw.unlink()
-    from parakeet_desktop.engine.audio import resample
-
-    soundfile.write(path, resample(samples, source_rate, rate), rate, subtype="PCM_16")
+def synthesize(text: str, path: Path) -> Path:
+    """Speak *text* with espeak-ng into a 16 kHz WAV file."""
+    try:
+        samples = speak(text)
+    except SpeechSynthesisError as exc:
+        pytest.fail(f"{exc} (see .ci/run)")
+    soundfile.write(path, samples, 16000, subtype="PCM_16")
     return path
 
 

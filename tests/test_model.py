@@ -221,3 +221,23 @@ def test_restore_refuses_non_transducer_models(tmp_path):
     assert restore(str(tmp_path / "ctc.nemo")) is not None
     with pytest.raises(ModelError, match="not a Parakeet-style transducer"):
         load_model(str(tmp_path / "ctc.nemo"), "cpu")
+
+
+def test_out_of_gpu_memory_splits_the_batch_and_loses_no_piece(model, speech_wavs, monkeypatch):
+    """When a batch does not fit, it is halved until it does; every piece still gets its text."""
+    import torch
+
+    pieces = [load_audio(path).samples for path in speech_wavs]
+    expected = [r.text for r in model.recognize(pieces)]
+    real = model._recognize
+    sizes = []
+
+    def fits_two(batch, cancel):
+        sizes.append(len(batch))
+        if len(batch) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(batch, cancel)
+
+    monkeypatch.setattr(model, "_recognize", fits_two)
+    assert [r.text for r in model.recognize(pieces)] == expected
+    assert sizes == [4, 2, 2]

@@ -127,8 +127,10 @@ def build_model(shape: ModelShape, workdir: Path, seed: int = 0):
     """A random-weight ``EncDecRNNTBPEModel`` with TDT decoding, in eval mode on the CPU."""
     import torch
     from nemo.collections.asr.models import EncDecRNNTBPEModel
+    from nemo.utils import logging as nemo_logging
     from omegaconf import OmegaConf
 
+    nemo_logging.setLevel(logging.ERROR)
     torch.manual_seed(seed)
     tokenizer_dir = build_tokenizer(workdir / "tokenizer", shape.vocab_size, seed)
     model = EncDecRNNTBPEModel(cfg=OmegaConf.create(model_config(shape, tokenizer_dir)))

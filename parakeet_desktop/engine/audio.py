@@ -14,7 +14,6 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -250,8 +249,3 @@ def load_audio(path: str | Path) -> DecodedAudio:
     except Exception as exc:  # FFmpeg surfaces many error types; each is one bad file.
         raise AudioError(path, f"cannot be decoded ({exc})") from exc
 
-
-def iter_blocks(samples: np.ndarray, block: int) -> Iterator[np.ndarray]:
-    """Consecutive views of *block* samples (the last one may be shorter)."""
-    for start in range(0, len(samples), block):
-        yield samples[start : start + block]

@@ -284,17 +284,22 @@ def _warm_up_audio() -> np.ndarray:
 
 
 def load_model(ref: str = DEFAULT_MODEL_ID, device: str = "auto", *,
-               cuda: CudaStatus | None = None,
-               restorer: Callable[[str], object] = restore,
-               warm_up: bool = True) -> ParakeetModel:
+               cuda: CudaStatus | None = None, warm_up: bool = True) -> ParakeetModel:
     """Load a model by hub id or ``.nemo`` path onto the best available device, ready to use.
 
     Raises:
         ModelError: the model is missing, damaged, of the wrong kind, or cannot be downloaded.
     """
     plan = plan_device(device, cuda if cuda is not None else probe_cuda())
-    nemo_model = restorer(ref)
     name = Path(ref).name if is_model_file(ref) else ref
+    return prepare_model(restore(ref), name, plan, warm_up=warm_up)
+
+
+def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = True) -> ParakeetModel:
+    """Make a restored NeMo model ready: eval mode, device, greedy batched decoding, warm-up.
+
+    On CUDA the warm-up is the CUDA-graph self-test.
+    """
     _check_transducer(nemo_model, name)
     nemo_model.eval()
     model = ParakeetModel(nemo_model, name, plan)

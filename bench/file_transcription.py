@@ -1,0 +1,160 @@
+"""Benchmark: our file path against NeMo's ``transcribe()`` on the same model and audio.
+
+Builds a random-weight twin of parakeet-tdt-0.6b-v3 (same layer sizes, so the compute is real),
+speaks a passage with espeak-ng, and transcribes it through both paths in one run, alternating
+them. Prints JSON: real-time factors (seconds of audio per second of compute), their ratio, and
+peak memory of each path.
+
+    python bench/file_transcription.py [--seconds 60] [--repeats 3] [--device auto] [--tiny]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
+from parakeet_desktop.engine.files import FileTranscriber, plan_pieces  # noqa: E402
+from parakeet_desktop.engine.model import prepare_model  # noqa: E402
+from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive  # noqa: E402
+from tools.speech import passage  # noqa: E402
+
+
+class PeakRss:
+    """Highest resident memory of this process while the block runs, sampled every 5 ms."""
+
+    def __enter__(self):
+        self.peak = self.start = self._rss()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._rss())
+
+    def _watch(self):
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    @staticmethod
+    def _rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def _timed(run, cuda: bool):
+    import torch
+
+    if cuda:
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    with PeakRss() as memory:
+        start = time.perf_counter()
+        text = run()
+        if cuda:
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - start
+    gpu_peak = torch.cuda.max_memory_allocated() if cuda else 0
+    return elapsed, text, memory.peak - memory.start, memory.peak, gpu_peak
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    parser.add_argument("--tiny", action="store_true", help="use the tiny test model (quick check)")
+    args = parser.parse_args()
+
+    import jiwer
+    import torch
+
+    audio = passage(args.seconds)
+    seconds = len(audio) / SAMPLE_RATE
+    shape = TINY if args.tiny else PARAKEET_TDT_V3
+    with tempfile.TemporaryDirectory() as folder:
+        nemo_model = build_model(shape, Path(folder))
+    make_responsive(nemo_model)
+    parameters = sum(p.numel() for p in nemo_model.parameters())
+    plan = plan_device(args.device, probe_cuda())
+    model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
+    cuda = model.device == "cuda"
+    transcriber = FileTranscriber(model)
+    # The same direct module calls with the whole passage as one piece, as transcribe() takes it.
+    whole = FileTranscriber(model, max_piece_seconds=seconds + 1, batch_seconds=seconds + 1)
+
+    def ours() -> str:
+        return transcriber.transcribe_array(audio).text
+
+    def ours_one_piece() -> str:
+        return whole.transcribe_array(audio).text
+
+    def nemos() -> str:
+        hypotheses = model.nemo.transcribe([audio], batch_size=1, timestamps=True, verbose=False)
+        return hypotheses[0].text
+
+    autocast = torch.autocast("cuda", dtype=getattr(torch, model.dtype),
+                              enabled=cuda and model.dtype != "float32")
+    paths = {"ours": ours, "ours_one_piece": ours_one_piece, "nemo": nemos}
+    for run in paths.values():  # warm every path once
+        with autocast:
+            run()
+    figures = {name: [] for name in paths}
+    for _ in range(args.repeats):
+        for name, run in paths.items():
+            with autocast:
+                figures[name].append(_timed(run, cuda))
+
+    def summary(rows):
+        times = [r[0] for r in rows]
+        return {
+            "seconds_median": round(statistics.median(times), 3),
+            "seconds_all": [round(t, 3) for t in times],
+            "rtfx_median": round(seconds / statistics.median(times), 2),
+            "peak_rss_increase_mb": round(max(r[2] for r in rows) / 2**20, 1),
+            "peak_rss_mb": round(max(r[3] for r in rows) / 2**20, 1),
+            "peak_gpu_allocated_mb": round(max(r[4] for r in rows) / 2**20, 1),
+        }
+
+    ours_summary, nemo_summary = summary(figures["ours"]), summary(figures["nemo"])
+    one_piece_summary = summary(figures["ours_one_piece"])
+    our_text, nemo_text = figures["ours"][-1][1], figures["nemo"][-1][1]
+    pieces = len(plan_pieces(audio, transcriber.max_piece_seconds))
+    print(json.dumps({
+        "benchmark": "file_transcription",
+        "model": "tiny" if args.tiny else "parakeet-tdt-0.6b-v3 twin (random weights)",
+        "parameters_millions": round(parameters / 1e6, 1),
+        "device": model.device, "dtype": model.dtype,
+        "gpu": torch.cuda.get_device_name(0) if cuda else None,
+        "torch_threads": torch.get_num_threads(),
+        "audio_seconds": round(seconds, 2),
+        "repeats": args.repeats,
+        "pieces": pieces,
+        "ours": ours_summary,
+        "ours_one_piece": one_piece_summary,
+        "nemo_transcribe": nemo_summary,
+        "rtfx_ratio_ours_over_nemo": round(ours_summary["rtfx_median"] / nemo_summary["rtfx_median"], 3),
+        "rtfx_ratio_one_piece_over_nemo": round(
+            one_piece_summary["rtfx_median"] / nemo_summary["rtfx_median"], 3),
+        "one_piece_text_identical_to_nemo": figures["ours_one_piece"][-1][1] == nemo_text,
+        # With random weights, text cut at pauses says little about accuracy; a trained model's
+        # text hardly changes at a pause.
+        "split_text_word_difference_vs_nemo": round(jiwer.wer(nemo_text, our_text), 4) if nemo_text else None,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()

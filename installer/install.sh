@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs Parakeet Desktop from this checkout into .venv and starts it.
+# PyTorch from the package index is the CUDA build on Linux; it also runs without a GPU.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if ! python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  echo "Parakeet Desktop needs Python 3.11 or newer (found $(python3 --version 2>&1))." >&2
+  exit 1
+fi
+if ! ldconfig -p 2>/dev/null | grep -q libportaudio; then
+  echo "note: PortAudio is missing, so dictation cannot use a microphone." >&2
+  echo "      Install it with: sudo apt-get install libportaudio2" >&2
+fi
+[ -x .venv/bin/python ] || python3 -m venv .venv
+.venv/bin/pip install -q torch==2.13.0
+.venv/bin/pip install -q -e .
+exec .venv/bin/parakeet-desktop "$@"

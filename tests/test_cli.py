@@ -1,0 +1,89 @@
+"""The command line as a user runs it: real files in, files out, one clear line per problem."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from test_audio import _speech, build_corpus
+
+
+def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "parakeet_desktop", *args], capture_output=True,
+                          text=True, timeout=600, cwd=cwd)
+
+
+def test_transcribes_good_files_and_names_each_bad_one(tmp_path, tiny_nemo, speech_wavs):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    cases = build_corpus(corpus, _speech(speech_wavs))
+    out = tmp_path / "out"
+    files = [str(corpus / name) for name in cases]
+    result = run_cli("transcribe", *files, "--model", str(tiny_nemo), "--format", "srt,json",
+                     "--output-dir", str(out))
+    assert result.returncode == 1, result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    bad = [name for name, case in cases.items() if case.error is not None]
+    assert len(error_lines) == len(bad), result.stderr
+    for name in bad:
+        assert sum(name in line for line in error_lines) == 1, (name, error_lines)
+    for name, case in cases.items():
+        stem = name.rsplit(".", 1)[0]
+        if case.error is None:
+            document = json.loads((out / f"{stem}.json").read_text("utf-8"))
+            assert document["duration"] > 0
+            assert (out / f"{stem}.srt").exists()
+    assert "warning:" in result.stderr and "truncated.wav" in result.stderr
+
+
+def test_all_good_files_exit_zero_and_print_to_stdout(tiny_nemo, speech_wavs):
+    result = run_cli("transcribe", str(speech_wavs[0]), "--model", str(tiny_nemo),
+                     "--format", "json", "--output-dir", "-")
+    assert result.returncode == 0, result.stderr
+    document = json.loads(result.stdout)
+    assert document["text"] and document["segments"]
+
+
+def test_missing_model_exits_three_with_one_line(tmp_path, speech_wavs):
+    result = run_cli("transcribe", str(speech_wavs[0]), "--model", str(tmp_path / "gone.nemo"))
+    assert result.returncode == 3
+    assert "Traceback" not in result.stderr
+    assert [line for line in result.stderr.splitlines() if line.startswith("error:")] == [
+        f"error: Model file {tmp_path / 'gone.nemo'} does not exist."]
+
+
+def test_bad_arguments_exit_two(speech_wavs):
+    result = run_cli("transcribe", str(speech_wavs[0]), "--format", "docx")
+    assert result.returncode == 2 and "unknown format" in result.stderr
+
+
+def test_cli_start_up_imports_nothing_heavy():
+    code = ("import sys; from parakeet_desktop import cli; cli.build_parser().parse_args(['doctor']);"
+            "heavy = [m for m in ('torch', 'nemo', 'PySide6', 'soundfile') if m in sys.modules];"
+            "print(','.join(heavy))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == ""
+
+
+def test_doctor_reports_the_machine():
+    result = run_cli("doctor", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["GPU"]["torch"]
+    assert "GPU" in report["GPU"]
+    assert report["NeMo"]["nemo_toolkit"] != "not installed"
+    assert set(report["models"]) >= {"nvidia/parakeet-tdt-0.6b-v3"}
+    assert "PortAudio" in report["audio"]
+    assert "display server" in report["desktop"] and "text injection" in report["desktop"]
+    text = run_cli("doctor")
+    assert text.returncode == 0 and "nvidia/parakeet-tdt-0.6b-v3" in text.stdout
+
+
+@pytest.mark.parametrize("args", [[], ["--help"]])
+def test_help_lists_the_commands(args):
+    result = run_cli(*args)
+    assert "transcribe" in result.stdout and "doctor" in result.stdout

@@ -1,0 +1,56 @@
+"""Real speech for tests and benchmarks, spoken by espeak-ng (a Debian package)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+from parakeet_desktop.engine.audio import SAMPLE_RATE, resample
+
+PASSAGE = [
+    "the quick brown fox jumps over the lazy dog",
+    "please call me back when you get home tonight",
+    "we will meet at the station at half past nine",
+    "open the window and let the fresh air in",
+    "the weather today is cold with a chance of rain in the afternoon",
+    "she bought three apples, two oranges and a loaf of bread at the market",
+    "remember to send the report to the whole team before friday",
+    "the train to the city leaves from platform four every twenty minutes",
+    "my brother plays the guitar in a small band on saturday nights",
+    "could you turn the music down a little, the baby is sleeping",
+    "the museum is closed on mondays but open late on thursdays",
+    "we planted tomatoes, beans and sunflowers in the garden this spring",
+]
+
+
+class SpeechSynthesisError(RuntimeError):
+    """espeak-ng is missing or failed."""
+
+
+def speak(text: str, voice: str = "en-us", speed: int = 160) -> np.ndarray:
+    """*text* spoken by espeak-ng, as 16 kHz mono float32 samples."""
+    if shutil.which("espeak-ng") is None:
+        raise SpeechSynthesisError("espeak-ng is missing: install the Debian package espeak-ng")
+    with tempfile.TemporaryDirectory() as folder:
+        raw = Path(folder) / "speech.wav"
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text],
+                       check=True, capture_output=True)
+        samples, rate = soundfile.read(raw, dtype="float32")
+    return resample(samples, rate, SAMPLE_RATE)
+
+
+def passage(seconds: float, pause: float = 0.5) -> np.ndarray:
+    """Sentences of ``PASSAGE`` with pauses between them, repeated to at least *seconds*."""
+    parts, total, n = [], 0, 0
+    gap = np.zeros(int(pause * SAMPLE_RATE), dtype=np.float32)
+    while total < seconds * SAMPLE_RATE:
+        spoken = speak(PASSAGE[n % len(PASSAGE)], speed=150 + 10 * (n % 3))
+        parts += [spoken, gap]
+        total += len(spoken) + len(gap)
+        n += 1
+    return np.concatenate(parts)[: int(seconds * SAMPLE_RATE)]
