@@ -59,3 +59,38 @@ def speech_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def speech_wavs(speech_dir) -> list[Path]:
     return sorted(speech_dir.glob("sentence*.wav"))
+
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SPEECH_MODEL = FIXTURES / "speech-tdt.nemo"
+
+
+def speech_model_report() -> dict:
+    """How the committed speech model was trained (written by tools/train_fixture_model.py)."""
+    import json
+
+    return json.loads((FIXTURES / "speech-tdt.training.json").read_text())
+
+
+def held_out_utterances(count: int) -> list[tuple[str, np.ndarray]]:
+    """*count* sentences the speech model never heard in training, spoken by espeak-ng with
+    varied voices, as (text, 16 kHz samples)."""
+    from tools.fixture_corpus import held_out_sentences, voice_for
+    from tools.train_fixture_model import synthesize
+
+    texts = held_out_sentences(count, speech_model_report()["training_utterances"])
+    return [(text, synthesize(text, *voice_for(i, seed=99))) for i, text in enumerate(texts)]
+
+
+def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    import jiwer
+
+    return float(jiwer.wer(references, hypotheses))
+
+
+@pytest.fixture(scope="session")
+def speech_model():
+    """The committed model that really recognises speech, loaded as a user's .nemo file is."""
+    from parakeet_desktop.engine.model import load_model
+
+    return load_model(str(SPEECH_MODEL), "cpu")

@@ -2,8 +2,8 @@
 
 Long audio is cut at pauses into pieces of at most ``max_piece_seconds`` (a cut falls in the
 middle of the longest stretch of non-speech that webrtcvad finds near the limit), so memory stays
-bounded however long the file is and pieces of several files share a batch. Pieces are batched
-by total duration, shortest together, which keeps padding small.
+bounded however long the file is and pieces of several files share a batch. Pieces of similar
+length are batched together, within a budget of padded seconds, so little work goes to padding.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from .vad import speech_frames
 logger = logging.getLogger(__name__)
 
 _VAD_FRAME_MS = 30
+_MAX_PADDING = 0.2  # share of a batch's work that may go to padding
 
 
 @dataclass(frozen=True)
@@ -100,7 +101,6 @@ class FileResult:
 
 @dataclass
 class _Pending:
-    index: int
     path: Path
     samples: np.ndarray
     pieces: list[Piece]
@@ -126,17 +126,10 @@ class FileTranscriber:
     def transcribe_array(self, samples: np.ndarray, source: str = "audio",
                          cancel: threading.Event | None = None) -> Transcript:
         """Transcribe 16 kHz mono float32 samples."""
-        pending = self._prepare(0, Path(source), samples, [])
+        pending = self._prepare(Path(source), samples, [])
         for batch in self._batches([pending]):
             self._run(batch, cancel)
         return self._assemble(pending)
-
-    def transcribe_file(self, path: str | Path, cancel: threading.Event | None = None) -> Transcript:
-        """Transcribe one file. Raises AudioError for a file that is not usable audio."""
-        results = list(self.transcribe_files([path], cancel=cancel))
-        if results[0].error is not None:
-            raise AudioError(path, results[0].error)
-        return results[0].transcript
 
     def transcribe_files(self, paths: Iterable[str | Path], *,
                          progress: Callable[[Progress], None] | None = None,
@@ -144,8 +137,8 @@ class FileTranscriber:
         """Transcribe files, yielding each file's result as soon as it is complete.
 
         Pieces of consecutive files share batches, so a short file's result may wait for the
-        next file. A file that cannot be decoded yields its error at once and the others go on. Raises
-        RecognitionCancelled when *cancel* is set; results already yielded stand.
+        next file. A file that cannot be decoded yields its error at once and the others go on.
+        Raises RecognitionCancelled when *cancel* is set; results already yielded stand.
         """
         paths = [Path(p) for p in paths]
         total = 0.0
@@ -175,36 +168,38 @@ class FileTranscriber:
             except AudioError as exc:
                 yield FileResult(path, error=exc.reason)
                 continue
-            waiting.append(self._prepare(index, path, decoded.samples, decoded.warnings))
+            waiting.append(self._prepare(path, decoded.samples, decoded.warnings))
             total += decoded.duration
             yield from recognise(index, path, flush=False)
         if waiting:
             yield from recognise(len(paths) - 1, waiting[-1].path, flush=True)
         report(len(paths), paths[-1] if paths else Path())
 
-    def _prepare(self, index: int, path: Path, samples: np.ndarray, warnings: list[str]) -> _Pending:
+    def _prepare(self, path: Path, samples: np.ndarray, warnings: list[str]) -> _Pending:
         pieces = plan_pieces(samples, self.max_piece_seconds, self.vad_aggressiveness)
-        return _Pending(index, path, samples, pieces, list(warnings))
+        return _Pending(path, samples, pieces, list(warnings))
 
     def _batches(self, waiting: list[_Pending], flush: bool = True):
         """Batches of (file, piece number, samples) not yet recognised, shortest pieces together.
 
-        Without *flush*, a last batch smaller than the budget is kept back to be filled by the
-        next file's pieces.
+        A batch is closed when padding every piece to its longest would exceed the budget or
+        waste more than ``_MAX_PADDING`` of the work. Without *flush*, a last batch under half
+        the budget is kept back to be filled by the next file's pieces.
         """
         todo = [(p, i, p.samples[piece.start : piece.end])
                 for p in waiting for i, piece in enumerate(p.pieces) if i not in p.results]
         todo.sort(key=lambda item: len(item[2]))
         budget = int(self.batch_seconds * SAMPLE_RATE)
-        batch, batch_samples = [], 0
+        batch, useful = [], 0
         for item in todo:
-            # Padding makes a batch cost its longest piece times its size.
-            if batch and len(item[2]) * (len(batch) + 1) > budget:
+            length = len(item[2])
+            padded = length * (len(batch) + 1)
+            if batch and (padded > budget or padded > (useful + length) * (1 + _MAX_PADDING)):
                 yield batch
-                batch = []
+                batch, useful = [], 0
             batch.append(item)
-            batch_samples = len(item[2]) * len(batch)
-        if batch and (flush or batch_samples * 2 > budget):
+            useful += length
+        if batch and (flush or 2 * len(batch[-1][2]) * len(batch) > budget):
             yield batch
 
     def _run(self, batch, cancel: threading.Event | None) -> None:

@@ -1,4 +1,4 @@
-"""Parakeet models: the registry, loading through NeMo, and recognition of batches of audio.
+"""Parakeet models: loading through NeMo, device set-up, and recognition of batches of audio.
 
 Torch and NeMo are imported only when a model is loaded, never when this module is imported, so
 the command line starts in a blink.
@@ -142,10 +142,6 @@ class ParakeetModel:
         self.cuda_graphs = False
         stride = float(nemo_model.cfg.preprocessor.get("window_stride", 0.01))
         self.frame_seconds = stride * nemo_model.encoder.subsampling_factor
-
-    @property
-    def encoder_layers(self) -> int:
-        return len(self.nemo.encoder.layers)
 
     def notice(self, text: str) -> None:
         logger.warning("%s", text)

@@ -1,0 +1,260 @@
+"""Train the small speech model that tests use to check spoken words: a real recogniser of
+Parakeet's class (``EncDecRNNTBPEModel``, FastConformer encoder with 8x subsampling, LSTM
+prediction net, TDT joint with durations 0-4) on espeak-ng speech over a fixed vocabulary.
+
+    python tools/train_fixture_model.py --out tests/fixtures/speech-tdt.nemo
+
+Steps: synthesise training speech with espeak-ng (several voices, variants, rates and pitches);
+train a SentencePiece tokenizer on the training text; train on the CPU with the TDT loss of
+``tools/tdt_loss.py`` (NeMo's TDT losses need CUDA); measure word error rate on held-out
+sentences; write the ``.nemo`` file, the vocabulary (one word a line) and a note beside it.
+
+On the two-core build machine the default run takes about an hour: about 8 minutes of synthesis
+and the rest training (timings are written into the note). ``--steps 5 --sentences 40`` is a
+smoke test of a minute or two.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tools.fixture_corpus import (  # noqa: E402
+    TRAIN_SEED, VOCABULARY, held_out_sentences, training_sentences, voice_for,
+)
+from tools.nemo_models import ModelShape, model_config  # noqa: E402
+from tools.tdt_loss import tdt_log_likelihood  # noqa: E402
+
+logger = logging.getLogger("train_fixture_model")
+
+SHAPE = ModelShape(n_layers=4, d_model=128, n_heads=4, subsampling_channels=64, pred_hidden=160,
+                   joint_hidden=160, pred_rnn_layers=1, features=80, vocab_size=384)
+SAMPLE_RATE = 16000
+CTC_WEIGHT = 0.3
+
+
+def synthesize(text: str, voice: str, rate: int, pitch: int) -> np.ndarray:
+    import soxr
+
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(rate), "-p", str(pitch), "-w", f.name, text],
+                       check=True, capture_output=True)
+        samples, source_rate = soundfile.read(f.name, dtype="float32")
+    return soxr.resample(samples, source_rate, SAMPLE_RATE).astype(np.float32)
+
+
+def synthesize_all(texts: list[str], seed: int, workers: int = 3) -> list[np.ndarray]:
+    voices = [voice_for(i, seed) for i in range(len(texts))]
+    with ThreadPoolExecutor(workers) as pool:
+        return list(pool.map(lambda item: synthesize(item[0], *item[1]), zip(texts, voices)))
+
+
+def augment(audio: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Random gain, a little leading/trailing silence and, half the time, noise at 15-40 dB SNR."""
+    lead, trail = (np.zeros(rng.integers(0, SAMPLE_RATE // 3), np.float32) for _ in range(2))
+    audio = np.concatenate([lead, audio * rng.uniform(0.3, 1.0), trail]).astype(np.float32)
+    if rng.random() < 0.5:
+        power = float(np.mean(audio**2)) + 1e-9
+        snr = rng.uniform(15, 40)
+        audio = audio + rng.standard_normal(len(audio)).astype(np.float32) * math.sqrt(power / 10 ** (snr / 10))
+    return audio
+
+
+def build_tokenizer(folder: Path, texts: list[str], vocab_size: int) -> Path:
+    import sentencepiece as spm
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "text.txt").write_text("\n".join(texts) + "\n")
+    spm.SentencePieceTrainer.train(
+        input=str(folder / "text.txt"), model_prefix=str(folder / "tokenizer"), vocab_size=vocab_size,
+        model_type="bpe", character_coverage=1.0, bos_id=-1, eos_id=-1, unk_id=0,
+        hard_vocab_limit=False, minloglevel=2,
+    )
+    processor = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
+    (folder / "vocab.txt").write_text(
+        "\n".join(processor.id_to_piece(i) for i in range(processor.get_piece_size())) + "\n")
+    (folder / "text.txt").unlink()
+    return folder
+
+
+def build_model(tokenizer_dir: Path):
+    from nemo.collections.asr.models import EncDecRNNTBPEModel
+    from omegaconf import OmegaConf
+
+    config = model_config(SHAPE, tokenizer_dir)
+    config["spec_augment"] = {
+        "_target_": "nemo.collections.asr.modules.SpectrogramAugmentation",
+        "freq_masks": 2, "time_masks": 4, "freq_width": 12, "time_width": 0.05,
+    }
+    config["encoder"]["xscaling"] = True
+    return EncDecRNNTBPEModel(cfg=OmegaConf.create(config))
+
+
+def batches(lengths: list[int], batch_seconds: float, rng: random.Random) -> list[list[int]]:
+    """Index batches of similar length (little padding), each about *batch_seconds* padded."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    result, current = [], []
+    for i in order:
+        if current and lengths[i] * (len(current) + 1) > batch_seconds * SAMPLE_RATE:
+            result.append(current)
+            current = []
+        current.append(i)
+    if current:
+        result.append(current)
+    rng.shuffle(result)
+    return result
+
+
+def train_step(model, ctc_head, audio: list[np.ndarray], tokens: list[list[int]], optimizer) -> float:
+    import torch
+
+    lengths = torch.tensor([len(a) for a in audio])
+    signal = torch.zeros(len(audio), int(lengths.max()))
+    for row, a in enumerate(audio):
+        signal[row, : len(a)] = torch.from_numpy(a)
+    label_lengths = torch.tensor([len(t) for t in tokens])
+    targets = torch.zeros(len(tokens), int(label_lengths.max()), dtype=torch.long)
+    for row, t in enumerate(tokens):
+        targets[row, : len(t)] = torch.tensor(t)
+
+    encoded, encoded_lengths = model.forward(input_signal=signal, input_signal_length=lengths)
+    decoded, _, _ = model.decoder(targets=targets, target_length=label_lengths)
+    logits = model.joint.joint(encoded.transpose(1, 2), decoded.transpose(1, 2))
+    durations = list(model.cfg.model_defaults.tdt_durations)
+    blank = model.decoder.blank_idx
+    likelihood = tdt_log_likelihood(logits, targets, encoded_lengths, label_lengths, durations, blank)
+    loss = -likelihood.sum() / label_lengths.sum()
+    # A CTC head on the encoder, for training only: it teaches the encoder to align much sooner
+    # than the transducer loss alone does from random weights.
+    ctc_logp = torch.log_softmax(ctc_head(encoded.transpose(1, 2)), dim=-1).transpose(0, 1)
+    ctc = torch.nn.functional.ctc_loss(ctc_logp, targets, encoded_lengths, label_lengths, blank=blank,
+                                       reduction="sum", zero_infinity=True) / label_lengths.sum()
+    loss = loss + CTC_WEIGHT * ctc
+    optimizer.zero_grad()
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+    optimizer.step()
+    return float(loss)
+
+
+def word_error_rate(model, audio: list[np.ndarray], texts: list[str]) -> float:
+    import jiwer
+    import torch
+
+    model.eval()
+    hypotheses = []
+    with torch.inference_mode():
+        for first in range(0, len(audio), 16):
+            chunk = audio[first : first + 16]
+            lengths = torch.tensor([len(a) for a in chunk])
+            signal = torch.zeros(len(chunk), int(lengths.max()))
+            for row, a in enumerate(chunk):
+                signal[row, : len(a)] = torch.from_numpy(a)
+            encoded, encoded_lengths = model.forward(input_signal=signal, input_signal_length=lengths)
+            found = model.decoding.rnnt_decoder_predictions_tensor(encoded, encoded_lengths)
+            hypotheses += [h.text for h in found]
+    model.train()
+    return float(jiwer.wer(texts, hypotheses))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("tests/fixtures/speech-tdt.nemo"))
+    parser.add_argument("--sentences", type=int, default=4000, help="training utterances")
+    parser.add_argument("--held-out", type=int, default=120, help="held-out utterances for WER")
+    parser.add_argument("--steps", type=int, default=4000)
+    parser.add_argument("--batch-seconds", type=float, default=80.0, help="padded audio per batch")
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--eval-every", type=int, default=250)
+    parser.add_argument("--stop-at-wer", type=float, default=0.02,
+                        help="stop early once held-out WER is this low")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+
+    import torch
+    from nemo.utils import logging as nemo_logging
+
+    nemo_logging.setLevel(logging.ERROR)
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(max(1, torch.get_num_threads()))
+    rng, np_rng = random.Random(args.seed), np.random.default_rng(args.seed)
+    started = time.monotonic()
+
+    texts = training_sentences(args.sentences)
+    held_texts = held_out_sentences(args.held_out, args.sentences)
+    logger.info("synthesising %d training and %d held-out utterances", len(texts), len(held_texts))
+    audio = synthesize_all(texts, TRAIN_SEED)
+    held_audio = synthesize_all(held_texts, seed=1)
+    synthesis_minutes = (time.monotonic() - started) / 60
+    hours = sum(len(a) for a in audio) / SAMPLE_RATE / 3600
+    logger.info("synthesis took %.1f min; %.2f h of training speech", synthesis_minutes, hours)
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = build_model(build_tokenizer(Path(folder) / "tokenizer", texts, SHAPE.vocab_size))
+        tokens = [model.tokenizer.text_to_ids(t) for t in texts]
+        ctc_head = torch.nn.Linear(SHAPE.d_model, model.decoder.blank_idx + 1)
+        optimizer = torch.optim.AdamW([*model.parameters(), *ctc_head.parameters()], lr=args.lr,
+                                      betas=(0.9, 0.98), weight_decay=1e-3)
+        warmup = max(1, min(300, args.steps // 10))
+        schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min((s + 1) / warmup, 0.5 * (1 + math.cos(math.pi * min(s, args.steps) / args.steps))))
+        model.train()
+        step, losses, best = 0, [], (float("inf"), None)
+        train_started = time.monotonic()
+        while step < args.steps:
+            for batch in batches([len(a) for a in audio], args.batch_seconds, rng):
+                if step >= args.steps:
+                    break
+                loss = train_step(model, ctc_head, [augment(audio[i], np_rng) for i in batch],
+                                  [tokens[i] for i in batch], optimizer)
+                schedule.step()
+                losses.append(loss)
+                step += 1
+                if step % 50 == 0:
+                    logger.info("step %d loss %.3f lr %.2e (%.2f s/step)", step, np.mean(losses[-50:]),
+                                schedule.get_last_lr()[0], (time.monotonic() - train_started) / step)
+                if step % args.eval_every == 0 or step == args.steps:
+                    wer = word_error_rate(model, held_audio, held_texts)
+                    logger.info("step %d held-out WER %.2f%%", step, 100 * wer)
+                    if wer <= best[0]:
+                        best = (wer, {k: v.detach().clone() for k, v in model.state_dict().items()})
+                    if wer <= args.stop_at_wer:
+                        args.steps = step
+        training_minutes = (time.monotonic() - train_started) / 60
+        model.load_state_dict(best[1])
+        model.eval()
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        model.save_to(str(args.out))
+
+    parameters = sum(p.numel() for p in model.parameters())
+    (args.out.parent / f"{args.out.stem}.vocabulary.txt").write_text("\n".join(VOCABULARY) + "\n")
+    report = {
+        "model": args.out.name, "class": type(model).__name__, "parameters": parameters,
+        "shape": SHAPE.__dict__, "tdt_durations": list(model.cfg.model_defaults.tdt_durations),
+        "training_utterances": args.sentences, "training_hours": round(hours, 2),
+        "steps": args.steps, "batch_seconds": args.batch_seconds, "learning_rate": args.lr,
+        "held_out_utterances": args.held_out, "held_out_wer": round(best[0], 4),
+        "synthesis_minutes": round(synthesis_minutes, 1), "training_minutes": round(training_minutes, 1),
+        "file_megabytes": round(args.out.stat().st_size / 2**20, 2),
+    }
+    (args.out.parent / f"{args.out.stem}.training.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
