@@ -76,10 +76,9 @@ def held_out_utterances(count: int) -> list[tuple[str, np.ndarray]]:
     """*count* sentences the speech model never heard in training, spoken by espeak-ng with
     varied voices, as (text, 16 kHz samples)."""
     from tools.fixture_corpus import held_out_sentences, voice_for
-    from tools.train_fixture_model import synthesize
 
     texts = held_out_sentences(count, speech_model_report()["training_utterances"])
-    return [(text, synthesize(text, *voice_for(i, seed=99))) for i, text in enumerate(texts)]
+    return [(text, speak(text, *voice_for(i, seed=99))) for i, text in enumerate(texts)]
 
 
 def word_error_rate(references: list[str], hypotheses: list[str]) -> float:

@@ -55,15 +55,18 @@ def _tokenizer_corpus(lines: int, seed: int) -> list[str]:
     return [" ".join(rng.choices(words, k=12)) for _ in range(lines)]
 
 
-def build_tokenizer(folder: Path, vocab_size: int, seed: int = 0) -> Path:
-    """Train a SentencePiece BPE tokenizer on made-up words; write the folder NeMo expects."""
+def build_tokenizer(folder: Path, vocab_size: int, seed: int = 0, texts: list[str] | None = None) -> Path:
+    """Train a SentencePiece BPE tokenizer on *texts* (made-up words if None); write the folder
+    NeMo expects (``tokenizer.model`` and ``vocab.txt``)."""
     import sentencepiece as spm
 
     folder.mkdir(parents=True, exist_ok=True)
-    text = folder / "corpus.txt"
-    text.write_text("\n".join(_tokenizer_corpus(40000 if vocab_size > 1000 else 2000, seed)))
+    corpus = folder / "corpus.txt"
+    if texts is None:
+        texts = _tokenizer_corpus(40000 if vocab_size > 1000 else 2000, seed)
+    corpus.write_text("\n".join(texts) + "\n")
     spm.SentencePieceTrainer.train(
-        input=str(text), model_prefix=str(folder / "tokenizer"), vocab_size=vocab_size,
+        input=str(corpus), model_prefix=str(folder / "tokenizer"), vocab_size=vocab_size,
         model_type="bpe", character_coverage=1.0, bos_id=-1, eos_id=-1, unk_id=0,
         hard_vocab_limit=False, minloglevel=2, num_threads=2,
     )
@@ -71,7 +74,7 @@ def build_tokenizer(folder: Path, vocab_size: int, seed: int = 0) -> Path:
     (folder / "vocab.txt").write_text(
         "\n".join(processor.id_to_piece(i) for i in range(processor.get_piece_size())) + "\n"
     )
-    text.unlink()
+    corpus.unlink()
     return folder
 
 

@@ -32,13 +32,14 @@ class SpeechSynthesisError(RuntimeError):
     """espeak-ng is missing or failed."""
 
 
-def speak(text: str, voice: str = "en-us", speed: int = 160) -> np.ndarray:
-    """*text* spoken by espeak-ng, as 16 kHz mono float32 samples."""
+def speak(text: str, voice: str = "en-us", speed: int = 160, pitch: int = 50) -> np.ndarray:
+    """*text* spoken by espeak-ng (*speed* in words a minute, *pitch* 0-99), as 16 kHz mono
+    float32 samples."""
     if shutil.which("espeak-ng") is None:
         raise SpeechSynthesisError("espeak-ng is missing: install the Debian package espeak-ng")
     with tempfile.TemporaryDirectory() as folder:
         raw = Path(folder) / "speech.wav"
-        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(raw), text],
+        subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-p", str(pitch), "-w", str(raw), text],
                        check=True, capture_output=True)
         samples, rate = soundfile.read(raw, dtype="float32")
     return resample(samples, rate, SAMPLE_RATE)
