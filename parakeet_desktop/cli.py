@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -99,7 +98,7 @@ def _output_path(source: Path, fmt: str, output_dir: str | None) -> Path:
 def run_transcribe(args: argparse.Namespace) -> int:
     from .engine import export
     from .engine.files import FileTranscriber
-    from .engine.model import ModelError, RecognitionCancelled, load_model
+    from .engine.model import ModelError, load_model
 
     _say(f"Loading {args.model} …")
     try:
@@ -111,10 +110,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
         _say(f"note: {notice}")
     transcriber = FileTranscriber(model)
     bar = _ProgressBar()
-    cancel = threading.Event()
     failed = 0
     try:
-        for result in transcriber.transcribe_files(args.files, progress=bar.update, cancel=cancel):
+        for result in transcriber.transcribe_files(args.files, progress=bar.update):
             bar.clear()
             if result.error is not None:
                 failed += 1
@@ -135,8 +133,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
                     _say(f"error: {result.path}: cannot write the {fmt} file ({exc.strerror or exc})")
                     continue
                 print(written, flush=True)
-    except (KeyboardInterrupt, RecognitionCancelled):
-        cancel.set()
+    except KeyboardInterrupt:
         bar.clear()
         _say("Interrupted; files finished before this point were written.")
         return EXIT_INTERRUPTED
