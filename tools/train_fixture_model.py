@@ -92,13 +92,21 @@ def batches(lengths: list[int], batch_seconds: float, rng: random.Random) -> lis
     return result
 
 
-def train_step(model, ctc_head, audio: list[np.ndarray], tokens: list[list[int]], optimizer) -> float:
+def _padded(audio: list[np.ndarray]):
+    """A zero-padded [B, samples] batch and its lengths."""
     import torch
 
     lengths = torch.tensor([len(a) for a in audio])
     signal = torch.zeros(len(audio), int(lengths.max()))
     for row, a in enumerate(audio):
         signal[row, : len(a)] = torch.from_numpy(a)
+    return signal, lengths
+
+
+def train_step(model, ctc_head, audio: list[np.ndarray], tokens: list[list[int]], optimizer) -> float:
+    import torch
+
+    signal, lengths = _padded(audio)
     label_lengths = torch.tensor([len(t) for t in tokens])
     targets = torch.zeros(len(tokens), int(label_lengths.max()), dtype=torch.long)
     for row, t in enumerate(tokens):
@@ -132,11 +140,7 @@ def word_error_rate(model, audio: list[np.ndarray], texts: list[str]) -> float:
     hypotheses = []
     with torch.inference_mode():
         for first in range(0, len(audio), 16):
-            chunk = audio[first : first + 16]
-            lengths = torch.tensor([len(a) for a in chunk])
-            signal = torch.zeros(len(chunk), int(lengths.max()))
-            for row, a in enumerate(chunk):
-                signal[row, : len(a)] = torch.from_numpy(a)
+            signal, lengths = _padded(audio[first : first + 16])
             encoded, encoded_lengths = model.forward(input_signal=signal, input_signal_length=lengths)
             found = model.decoding.rnnt_decoder_predictions_tensor(encoded, encoded_lengths)
             hypotheses += [h.text for h in found]
