@@ -156,4 +156,4 @@ def main(argv: list[str] | None = None) -> int:
 
         return run_doctor(as_json=args.json)
     parser.print_help()
-    return EXIT_USAGE
+    return EXIT_OK
