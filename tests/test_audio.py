@@ -161,3 +161,18 @@ def test_long_file_is_decoded_without_extra_full_copies(tmp_path):
     assert abs(len(audio) - minutes * 60 * SAMPLE_RATE) < SAMPLE_RATE
     # The source at its own rate and channels alone would be 5.5 times the result.
     assert peak < 1.3 * result_bytes, (peak / 2**20, result_bytes / 2**20)
+
+
+def test_long_compressed_file_is_decoded_without_extra_full_copies(tmp_path):
+    """Five minutes of 44.1 kHz stereo AAC, through FFmpeg: the same bound as for libsndfile."""
+    noise = (0.1 * np.random.default_rng(1).standard_normal(SAMPLE_RATE * 300)).astype(np.float32)
+    path = encode(noise, 44100, tmp_path / "long.m4a", "aac", container="ipod", channels=2)
+    del noise
+    tracemalloc.start()
+    try:
+        audio = load_audio(path).samples
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert abs(len(audio) - 300 * SAMPLE_RATE) < SAMPLE_RATE
+    assert peak < 1.3 * audio.nbytes, (peak / 2**20, audio.nbytes / 2**20)
