@@ -142,6 +142,16 @@ def test_stereo_is_mixed_to_mono(tmp_path):
     assert np.allclose(audio, tone / 2, atol=1e-6)
 
 
+def _decode_with_peak(path):
+    """Decoded samples and the peak of memory traced while decoding."""
+    tracemalloc.start()
+    try:
+        audio = load_audio(path).samples
+        return audio, tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
 def test_long_file_is_decoded_without_extra_full_copies(tmp_path):
     """Twenty minutes of 44.1 kHz stereo: at most the 16 kHz mono result plus small blocks in memory."""
     rate, minutes = 44100, 20
@@ -151,12 +161,7 @@ def test_long_file_is_decoded_without_extra_full_copies(tmp_path):
         for _ in range(minutes):
             f.write(block)
     del block
-    tracemalloc.start()
-    try:
-        audio = load_audio(path).samples
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    audio, peak = _decode_with_peak(path)
     result_bytes = audio.nbytes
     assert abs(len(audio) - minutes * 60 * SAMPLE_RATE) < SAMPLE_RATE
     # The source at its own rate and channels alone would be 5.5 times the result.
@@ -168,11 +173,6 @@ def test_long_compressed_file_is_decoded_without_extra_full_copies(tmp_path):
     noise = (0.1 * np.random.default_rng(1).standard_normal(SAMPLE_RATE * 300)).astype(np.float32)
     path = encode(noise, 44100, tmp_path / "long.m4a", "aac", container="ipod", channels=2)
     del noise
-    tracemalloc.start()
-    try:
-        audio = load_audio(path).samples
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    audio, peak = _decode_with_peak(path)
     assert abs(len(audio) - 300 * SAMPLE_RATE) < SAMPLE_RATE
     assert peak < 1.3 * audio.nbytes, (peak / 2**20, audio.nbytes / 2**20)
