@@ -232,15 +232,10 @@ def load_audio(path: str | Path) -> DecodedAudio:
         raise AudioError(path, "permission denied") from exc
     try:
         if path.suffix.lower() in _LIBSNDFILE_SUFFIXES:
-            return _decode_soundfile(path)
-        raise _UseFFmpeg()
-    except AudioError:
-        raise
-    except (_UseFFmpeg, soundfile.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
-        logger.debug("libsndfile cannot read %s (%s); trying FFmpeg", path, exc)
-    except MemoryError as exc:
-        raise AudioError(path, "not enough memory to decode the file") from exc
-    try:
+            try:
+                return _decode_soundfile(path)
+            except (_UseFFmpeg, soundfile.LibsndfileError, RuntimeError, ValueError, TypeError) as exc:
+                logger.debug("libsndfile cannot read %s (%s); trying FFmpeg", path, exc)
         return _decode_av(path)
     except AudioError:
         raise
@@ -248,4 +243,3 @@ def load_audio(path: str | Path) -> DecodedAudio:
         raise AudioError(path, "not enough memory to decode the file") from exc
     except Exception as exc:  # FFmpeg surfaces many error types; each is one bad file.
         raise AudioError(path, f"cannot be decoded ({exc})") from exc
-

@@ -9,7 +9,6 @@ length are batched together, within a budget of padded seconds, so little work g
 from __future__ import annotations
 
 import logging
-import math
 import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,7 +18,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, AudioError, load_audio
 from .model import ParakeetModel, Recognition, RecognitionCancelled
-from .transcript import Transcript, Word, segments_from_words
+from .transcript import Transcript, Word, floor_ms, segments_from_words
 from .vad import speech_frames
 
 logger = logging.getLogger(__name__)
@@ -211,7 +210,7 @@ class FileTranscriber:
 
     def _assemble(self, pending: _Pending) -> Transcript:
         words: list[Word] = []
-        limit = math.floor(len(pending.samples) / SAMPLE_RATE * 1000) / 1000
+        limit = floor_ms(len(pending.samples) / SAMPLE_RATE)
         for number, piece in enumerate(pending.pieces):
             offset = piece.start / SAMPLE_RATE
             words.extend(Word(w.text, min(round(w.start + offset, 3), limit),

@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import io
 import logging
-import math
 import tarfile
 import threading
 import zlib
@@ -26,7 +25,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .devices import CudaStatus, DevicePlan, plan_device, probe_cuda
 from .registry import DEFAULT_MODEL_ID, HUB_ID, REGISTRY, cached_model_file, is_model_file
-from .transcript import Word
+from .transcript import Word, floor_ms
 
 logger = logging.getLogger(__name__)
 
@@ -219,7 +218,7 @@ class ParakeetModel:
     def _result(self, hypothesis, duration: float) -> Recognition:
         words = []
         last_end = 0.0
-        limit = math.floor(duration * 1000) / 1000
+        limit = floor_ms(duration)
         timestamps = hypothesis.timestamp if isinstance(hypothesis.timestamp, dict) else {}
         for item in timestamps.get("word", []):
             # TDT word ends include the predicted duration, which may overshoot the audio.

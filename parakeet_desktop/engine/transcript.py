@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 _SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
@@ -43,6 +44,11 @@ class Transcript:
     @property
     def words(self) -> list[Word]:
         return [word for segment in self.segments for word in segment.words]
+
+
+def floor_ms(seconds: float) -> float:
+    """*seconds* rounded down to the millisecond: a time that rounding cannot push past the end."""
+    return math.floor(seconds * 1000) / 1000
 
 
 def join_texts(texts) -> str:
