@@ -32,6 +32,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from tools.fixture_corpus import (  # noqa: E402
     TRAIN_SEED, VOCABULARY, held_out_sentences, training_sentences, voice_for,
 )
@@ -43,7 +44,6 @@ logger = logging.getLogger("train_fixture_model")
 
 SHAPE = ModelShape(n_layers=4, d_model=128, n_heads=4, subsampling_channels=64, pred_hidden=160,
                    joint_hidden=160, pred_rnn_layers=1, features=80, vocab_size=384)
-SAMPLE_RATE = 16000
 CTC_WEIGHT = 0.3
 
 
