@@ -55,7 +55,7 @@ class DecodedAudio:
         return len(self.samples) / SAMPLE_RATE
 
 
-class _GrowingBuffer:
+class GrowingBuffer:
     """A float32 array filled block by block, sized from an estimate and grown if it was short."""
 
     def __init__(self, estimated_samples: int) -> None:
@@ -71,6 +71,14 @@ class _GrowingBuffer:
         self._data[self._used : end] = block
         self._used = end
 
+    def __len__(self) -> int:
+        return self._used
+
+    def view(self, start: int = 0, end: int | None = None) -> np.ndarray:
+        """Samples filled so far (a view, valid until the next append)."""
+        end = self._used if end is None else min(end, self._used)
+        return self._data[start:end]
+
     def result(self) -> np.ndarray:
         if self._used < 0.9 * len(self._data):
             return self._data[: self._used].copy()
@@ -84,7 +92,7 @@ def _to_mono(block: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(block, dtype=np.float32)
 
 
-class _MonoResampler:
+class MonoResampler:
     """Mix-down and streaming resampling of consecutive blocks to ``SAMPLE_RATE``."""
 
     def __init__(self, source_rate: int) -> None:
@@ -107,7 +115,7 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RA
     return soxr.resample(np.asarray(samples, dtype=np.float32), source_rate, target_rate, quality="HQ")
 
 
-def _finish(path: Path, buffer: _GrowingBuffer, rate: int, channels: int,
+def _finish(path: Path, buffer: GrowingBuffer, rate: int, channels: int,
             warnings: list[str]) -> DecodedAudio:
     samples = buffer.result()
     if len(samples) == 0:
@@ -144,8 +152,8 @@ def _decode_soundfile(path: Path) -> DecodedAudio:
         rate, channels, expected = f.samplerate, f.channels, _announced_frames(f)
         if rate <= 0 or channels <= 0:
             raise AudioError(path, "the file header is damaged (no sample rate or channels)")
-        buffer = _GrowingBuffer(math.ceil(expected * SAMPLE_RATE / rate) + SAMPLE_RATE)
-        resampler = _MonoResampler(rate)
+        buffer = GrowingBuffer(math.ceil(expected * SAMPLE_RATE / rate) + SAMPLE_RATE)
+        resampler = MonoResampler(rate)
         read = 0
         warnings: list[str] = []
         try:
@@ -187,10 +195,10 @@ def _decode_av(path: Path) -> DecodedAudio:
             float(stream.duration * stream.time_base) if stream.duration and stream.time_base
             else (container.duration or 0) / 1_000_000
         )
-        buffer = _GrowingBuffer(math.ceil(duration * SAMPLE_RATE) + SAMPLE_RATE)
+        buffer = GrowingBuffer(math.ceil(duration * SAMPLE_RATE) + SAMPLE_RATE)
         # Planar float at the source rate and layout; soxr does the rate change.
         converter = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
-        resampler = _MonoResampler(rate)
+        resampler = MonoResampler(rate)
         warnings: list[str] = []
         decoded = 0.0
         try:

@@ -177,6 +177,25 @@ class ParakeetModel:
         self.notice(f"{why}; recognition continues on the CPU, which is slower.")
 
     def _recognize(self, pieces: list[np.ndarray], cancel: threading.Event | None) -> list[Recognition]:
+        hooks = self._cancel_hooks(cancel) if cancel is not None else []
+        try:
+            encoded, encoded_lengths = self._encode_batch(pieces)
+            if cancel is not None and cancel.is_set():
+                raise RecognitionCancelled()
+            hypotheses = self.nemo.decoding.rnnt_decoder_predictions_tensor(
+                encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True)
+        finally:
+            for hook in hooks:
+                hook.remove()
+        if isinstance(hypotheses, tuple):
+            hypotheses = hypotheses[0]
+        return [self._result(h, len(p) / SAMPLE_RATE) for h, p in zip(hypotheses, pieces)]
+
+    def encode(self, samples: np.ndarray):
+        """Encoder output ``[1, D, T]`` and its length for one piece of 16 kHz audio."""
+        return self._encode_batch([samples])
+
+    def _encode_batch(self, pieces: list[np.ndarray]):
         import torch
 
         # NeMo's transcribe() leaves the encoder in training mode (dropout on); make sure.
@@ -188,23 +207,19 @@ class ParakeetModel:
         device = torch.device(self.device)
         autocast = torch.autocast("cuda", dtype=getattr(torch, self.dtype),
                                   enabled=self.device == "cuda" and self.dtype != "float32")
-        hooks = self._cancel_hooks(cancel) if cancel is not None else []
-        try:
-            with torch.inference_mode(), autocast:
-                features, feature_lengths = self.nemo.preprocessor(
-                    input_signal=signal.to(device), length=torch.tensor(lengths, device=device))
-                encoded, encoded_lengths = self.nemo.encoder(
-                    audio_signal=features, length=feature_lengths)
-                if cancel is not None and cancel.is_set():
-                    raise RecognitionCancelled()
-                hypotheses = self.nemo.decoding.rnnt_decoder_predictions_tensor(
-                    encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True)
-        finally:
-            for hook in hooks:
-                hook.remove()
-        if isinstance(hypotheses, tuple):
-            hypotheses = hypotheses[0]
-        return [self._result(h, len(p) / SAMPLE_RATE) for h, p in zip(hypotheses, pieces)]
+        with torch.inference_mode(), autocast:
+            features, feature_lengths = self.nemo.preprocessor(
+                input_signal=signal.to(device), length=torch.tensor(lengths, device=device))
+            return self.nemo.encoder(audio_signal=features, length=feature_lengths)
+
+    def recognition_of(self, hypothesis, duration: float) -> Recognition:
+        """Text and timed words of a hypothesis put together outside NeMo's decoding call
+        (tokens and encoder-frame times of a whole streamed utterance)."""
+        decoding = self.nemo.decoding
+        hypothesis = decoding.decode_hypothesis([hypothesis])[0]
+        if len(hypothesis.y_sequence):
+            hypothesis = decoding.compute_rnnt_timestamps(hypothesis, decoding.cfg.get("rnnt_timestamp_type", "all"))
+        return self._result(hypothesis, duration)
 
     def _cancel_hooks(self, cancel: threading.Event) -> list:
         """Check for cancellation before every encoder layer, so a stop takes effect promptly."""

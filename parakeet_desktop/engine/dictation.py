@@ -1,0 +1,378 @@
+"""Dictation: the session state machine and the engine loop that drives it from a microphone.
+
+:class:`DictationSession` is pure: audio blocks and commands go in, events come out through one
+callback. Push-to-talk is start → stop; hands-free is start, then every pause (VAD endpoint)
+finalises an utterance while listening goes on, until stop. :class:`LiveEngine` runs the session
+on one thread that blocks on a single inbox, where the microphone's blocks and the commands
+arrive in the order they happened: the audio captured before a key release is always part of
+the utterance the release ends.
+
+No words are lost: an utterance's audio is kept until its final text exists; if streaming fails
+the final text comes from one pass over the whole utterance; if that fails too, the audio is
+saved as a WAV file and the error says where.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import math
+import queue
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+from .capture import DeviceEvent, Microphone, MicrophoneError, PreRoll, RawBlock, StreamEnded
+from .model import ParakeetModel
+from .streaming import StreamingConfig, StreamingTranscriber, default_config
+from .transcript import Word
+from .vad import Endpoint, GateConfig, SpeechGate
+
+logger = logging.getLogger(__name__)
+
+
+class Mode(enum.Enum):
+    PUSH_TO_TALK = "ptt"
+    HANDS_FREE = "handsfree"
+
+
+class SessionState(enum.Enum):
+    IDLE = "idle"
+    LISTENING = "listening"
+    FINALISING = "finalising"
+
+
+class FinalPass(enum.Enum):
+    """Whether the final text comes from one full-context pass over the whole utterance."""
+
+    AUTO = "auto"  # on a GPU, or when the utterance fits in one streaming buffer anyway
+    ALWAYS = "always"
+    NEVER = "never"  # the streamed text alone
+
+
+@dataclass(frozen=True)
+class LiveSettings:
+    gate: GateConfig = field(default_factory=GateConfig)
+    streaming: StreamingConfig | None = None  # None: the default for the model's device
+    final_pass: FinalPass = FinalPass.AUTO
+    pre_roll_seconds: float = 0.5
+    level_interval: float = 0.1
+    # Audio that could not be recognised is saved here (a WAV per utterance), when set.
+    rescue_dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class StateChanged:
+    state: SessionState
+    mode: Mode
+
+
+@dataclass(frozen=True)
+class Level:
+    """Input level of the last block, in dB below full scale (-100 for silence)."""
+
+    dbfs: float
+
+
+@dataclass(frozen=True)
+class Partial:
+    utterance: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Final:
+    """The final text of an utterance; empty when a push-to-talk press heard no speech.
+
+    Word times are seconds into the speech that reached the model (pauses are shortened).
+    """
+
+    utterance: int
+    text: str
+    words: tuple[Word, ...]
+    seconds: float
+    full_context: bool
+    reason: str  # "stop", "pause" (hands-free endpoint), "device" (microphone lost)
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    message: str
+
+
+@dataclass(frozen=True)
+class Notice:
+    message: str
+
+
+Event = StateChanged | Level | Partial | Final | ErrorEvent | Notice
+
+
+def level_dbfs(samples: np.ndarray) -> float:
+    if len(samples) == 0:
+        return -100.0
+    rms = float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))
+    return max(-100.0, 20.0 * math.log10(rms)) if rms > 0 else -100.0
+
+
+class DictationSession:
+    """Listening state, speech gate and streaming recogniser for one user's dictation."""
+
+    def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.model = model
+        self.settings = settings
+        self.emit = emit
+        self.clock = clock
+        self.streaming_config = settings.streaming or default_config(model.device)
+        self.state = SessionState.IDLE
+        self.mode = Mode.PUSH_TO_TALK
+        self._pre_roll = PreRoll(settings.pre_roll_seconds)
+        self._gate = SpeechGate(settings.gate)
+        self._transcriber = StreamingTranscriber(model, self.streaming_config)
+        self._streaming_failed = False
+        self._utterance = 0
+        self._last_level = -math.inf
+
+    def _set_state(self, state: SessionState) -> None:
+        self.state = state
+        self.emit(StateChanged(state, self.mode))
+
+    def start(self, mode: Mode = Mode.PUSH_TO_TALK) -> None:
+        if self.state is not SessionState.IDLE:
+            return
+        self.mode = mode
+        self._gate = SpeechGate(self.settings.gate)
+        self._begin_utterance()
+        self._set_state(SessionState.LISTENING)
+        self._listen(self._pre_roll.take(), decode=True)
+
+    def stop(self, reason: str = "stop") -> None:
+        if self.state is not SessionState.LISTENING:
+            return
+        self._set_state(SessionState.FINALISING)
+        for speech in self._gate.flush():
+            self._accept(speech.samples, decode=False)
+        if self._transcriber.duration > 0 or self.mode is Mode.PUSH_TO_TALK:
+            self._finalise(reason)
+        self._set_state(SessionState.IDLE)
+
+    def toggle(self, mode: Mode = Mode.HANDS_FREE) -> None:
+        if self.state is SessionState.IDLE:
+            self.start(mode)
+        else:
+            self.stop()
+
+    def feed(self, samples: np.ndarray, decode: bool = True) -> None:
+        """16 kHz mono audio from the microphone. *decode* False only stores it (a stop is
+        already waiting, so streaming steps would be wasted)."""
+        now = self.clock()
+        if now - self._last_level >= self.settings.level_interval:
+            self._last_level = now
+            self.emit(Level(level_dbfs(samples)))
+        if self.state is SessionState.LISTENING:
+            self._listen(samples, decode)
+        else:
+            self._pre_roll.append(samples)
+
+    def device_lost(self, message: str) -> None:
+        """The microphone went away: finish the utterance with what was heard, then stop."""
+        self.emit(ErrorEvent(message))
+        if self.state is SessionState.LISTENING:
+            self.stop(reason="device")
+
+    def _listen(self, samples: np.ndarray, decode: bool) -> None:
+        for item in self._gate.push(samples):
+            if isinstance(item, Endpoint):
+                if self.mode is Mode.HANDS_FREE and self._transcriber.duration > 0:
+                    self._finalise("pause")
+                    self._begin_utterance()
+            else:
+                self._accept(item.samples, decode)
+
+    def _begin_utterance(self) -> None:
+        self._utterance += 1
+        self._transcriber.reset()
+        self._streaming_failed = False
+
+    def _accept(self, samples: np.ndarray, decode: bool) -> None:
+        if self._streaming_failed:
+            self._transcriber.store(samples)
+            return
+        try:
+            partial = self._transcriber.accept(samples, decode=decode)
+        except Exception as exc:
+            # The audio is stored before any step runs; the final pass will use it.
+            logger.exception("Streaming recognition failed")
+            self._streaming_failed = True
+            self.emit(ErrorEvent(f"Live captions stopped ({exc}); the text will come when you stop."))
+            return
+        if partial is not None:
+            self.emit(Partial(self._utterance, partial))
+
+    def _use_full_context(self) -> bool:
+        if self._streaming_failed or self.settings.final_pass is FinalPass.ALWAYS:
+            return True
+        if self.settings.final_pass is FinalPass.NEVER:
+            return False
+        config = self.streaming_config
+        one_buffer = config.left + config.chunk + config.right
+        return self.model.device == "cuda" or self._transcriber.duration <= one_buffer
+
+    def _finalise(self, reason: str) -> None:
+        seconds = self._transcriber.duration
+        text, words, full = "", (), False
+        if seconds > 0:
+            try:
+                full = self._use_full_context()
+                if full:
+                    recognition = self.model.recognize([self._transcriber.audio])[0]
+                else:
+                    recognition = self._transcriber.finish()
+                text, words = recognition.text.strip(), recognition.words
+            except Exception as exc:
+                logger.exception("Recognition of an utterance failed")
+                self.emit(ErrorEvent(self._rescue(exc)))
+                return
+        self.emit(Final(self._utterance, text, words, round(seconds, 3), full, reason))
+
+    def _rescue(self, exc: Exception) -> str:
+        message = f"This utterance could not be recognised ({exc})."
+        folder = self.settings.rescue_dir
+        if folder is None:
+            return message
+        import soundfile
+
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path = folder / time.strftime(f"unrecognised-%Y%m%d-%H%M%S-{self._utterance}.wav")
+            soundfile.write(path, self._transcriber.audio, SAMPLE_RATE, subtype="PCM_16")
+        except OSError as save_error:
+            return f"{message} Its audio could not be saved either: {save_error}"
+        return f"{message} Its audio is saved in {path}."
+
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    mode: Mode = Mode.PUSH_TO_TALK
+
+
+# While the microphone is away, try to reopen it this often.
+RETRY_SECONDS = 2.0
+# With nothing in the inbox for this long, check whether the stream stalled.
+CHECK_SECONDS = 1.0
+
+
+class LiveEngine:
+    """The dictation session driven by a microphone, on the thread that calls :meth:`run`.
+
+    :meth:`start`, :meth:`stop`, :meth:`toggle` and :meth:`shutdown` may be called from any
+    thread: they only post a command to the inbox.
+    """
+
+    def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
+                 *, device_name: str | None = None, sd=None) -> None:
+        self.inbox: queue.Queue = queue.Queue()
+        self.emit = emit
+        self.session = DictationSession(model, settings, emit)
+        self.microphone = Microphone(self.inbox, device_name, sd=sd)
+        self.input_ended = threading.Event()
+        self._resume_hands_free = False
+
+    def start(self, mode: Mode = Mode.PUSH_TO_TALK) -> None:
+        self.inbox.put(_Command("start", mode))
+
+    def stop(self) -> None:
+        self.inbox.put(_Command("stop"))
+
+    def toggle(self, mode: Mode = Mode.HANDS_FREE) -> None:
+        self.inbox.put(_Command("toggle", mode))
+
+    def shutdown(self) -> None:
+        self.inbox.put(_Command("shutdown"))
+
+    def run(self) -> None:
+        self._open_microphone()
+        pending = None
+        while True:
+            if pending is not None:
+                item, pending = pending, None
+            else:
+                try:
+                    item = self.inbox.get(timeout=RETRY_SECONDS if self.microphone.lost else CHECK_SECONDS)
+                except queue.Empty:
+                    self._check_microphone()
+                    continue
+            if isinstance(item, RawBlock):
+                pending = self._feed_waiting_audio(item)
+            elif isinstance(item, StreamEnded):
+                self._device_event(self.microphone.ended(item))
+            elif item.name == "shutdown":
+                self.session.stop()
+                self.microphone.close()
+                return
+            elif item.name == "start":
+                self.session.start(item.mode)
+            elif item.name == "toggle":
+                self.session.toggle(item.mode)
+            else:
+                self._resume_hands_free = False
+                self.session.stop()
+
+    def _feed_waiting_audio(self, first: RawBlock):
+        """Feed *first* and every block waiting behind it as one piece, so that a machine that
+        fell behind catches up in few large steps. Returns the first non-audio item taken."""
+        blocks, following = [self.microphone.to_16k(first)], None
+        while following is None:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, RawBlock):
+                blocks.append(self.microphone.to_16k(item))
+            else:
+                following = item
+        audio = [b for b in blocks if b is not None and len(b)]
+        if audio:
+            stop_waiting = isinstance(following, _Command) and following.name in ("stop", "shutdown", "toggle")
+            self.session.feed(np.concatenate(audio), decode=not stop_waiting)
+        return following
+
+    def _open_microphone(self) -> None:
+        try:
+            events = self.microphone.open()
+        except MicrophoneError as exc:
+            self.microphone.lost = True
+            self.emit(ErrorEvent(str(exc)))
+            return
+        for event in events:
+            self.emit(Notice(event.message))
+
+    def _check_microphone(self) -> None:
+        if self.microphone.lost:
+            events = self.microphone.retry()
+            for event in events:
+                self.emit(Notice(event.message))
+            if events and self._resume_hands_free:
+                self._resume_hands_free = False
+                self.session.start(Mode.HANDS_FREE)
+        else:
+            self._device_event(self.microphone.check_stalled())
+
+    def _device_event(self, event: DeviceEvent | None) -> None:
+        if event is None:
+            return
+        if event.kind == "ended":
+            self.session.stop()
+            self.emit(Notice(event.message))
+            self.input_ended.set()
+        else:
+            self._resume_hands_free = (self.session.state is SessionState.LISTENING
+                                       and self.session.mode is Mode.HANDS_FREE)
+            self.session.device_lost(event.message)

@@ -1,0 +1,190 @@
+"""Chunked streaming recognition with a Parakeet (full-attention TDT/RNNT) model.
+
+NeMo's buffered scheme, as in its ``speech_to_text_streaming_infer_rnnt.py``: every step encodes
+``[left | chunk | right]`` seconds of the utterance, drops the left context's encoder frames,
+decodes only the chunk's frames with NeMo's label-looping decoding computer, and carries its
+state (predictor state, last label and, for TDT, how far a duration jumped past the chunk) into
+the next step. The right context is decoded from a copy of that state, for the partial text only.
+Each buffer is normalised on its own by the model's preprocessor (per-feature statistics over
+the buffer's audio, as NeMo's streaming script does).
+
+When the machine falls behind, a step takes every whole chunk that is waiting at once, so
+captions catch up instead of lagging further; at the end (:meth:`StreamingTranscriber.finish`)
+everything not yet decoded is encoded in one last buffer, so the time from stop to final text is
+one encoder pass whatever the utterance's length.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, GrowingBuffer
+from .model import ParakeetModel, Recognition
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class StreamingConfig:
+    """Context sizes in seconds; each is rounded to whole encoder frames (80 ms for Parakeet).
+
+    Captions lag speech by about ``chunk + right`` seconds; ``left`` buys accuracy, not latency.
+    """
+
+    chunk: float
+    left: float
+    right: float
+    # A step never takes more than this many seconds of waiting chunks at once.
+    max_step: float = 8.0
+
+
+# NeMo's published Parakeet TDT 0.6B v3 streaming set-up keeps 9.6 s of left context and decodes
+# 0.8 s chunks; on a GPU that costs a few milliseconds per step. A two-core CPU cannot encode
+# 11 s buffers several times a second with the 0.6B model (about 2 s each here), so the CPU
+# preset takes longer chunks with a shorter left context.
+GPU_DEFAULT = StreamingConfig(chunk=0.8, left=9.6, right=0.8)
+CPU_DEFAULT = StreamingConfig(chunk=1.6, left=3.2, right=0.8)
+
+
+def default_config(device: str) -> StreamingConfig:
+    return GPU_DEFAULT if device == "cuda" else CPU_DEFAULT
+
+
+class StreamingTranscriber:
+    """One utterance at a time: :meth:`accept` audio as it arrives, :meth:`finish` at the end."""
+
+    def __init__(self, model: ParakeetModel, config: StreamingConfig) -> None:
+        self.model = model
+        self.config = config
+        frame_seconds = model.frame_seconds
+        self._frame_samples = round(frame_seconds * SAMPLE_RATE)
+        self._chunk = max(1, round(config.chunk / frame_seconds))
+        self._left = max(0, round(config.left / frame_seconds))
+        self._right = max(0, round(config.right / frame_seconds))
+        self._max_step = max(self._chunk, round(config.max_step / frame_seconds) // self._chunk * self._chunk)
+        self.reset()
+
+    @property
+    def latency_seconds(self) -> float:
+        """How far the partial text trails the audio when the machine keeps up."""
+        return (self._chunk + self._right) * self._frame_samples / SAMPLE_RATE
+
+    def reset(self) -> None:
+        """Forget the current utterance."""
+        self._audio = GrowingBuffer(SAMPLE_RATE * 10)
+        self._decoded_frames = 0
+        self._state = None
+        self._tokens: list[int] = []
+        self._frames: list[int] = []
+        self._durations: list[int] = []
+        self._partial = ""
+        self._shown_until = 0
+        self.steps = 0
+
+    @property
+    def audio(self) -> np.ndarray:
+        """All samples of the utterance so far (a view, valid until the next call)."""
+        return self._audio.view()
+
+    @property
+    def duration(self) -> float:
+        return len(self._audio) / SAMPLE_RATE
+
+    def store(self, samples: np.ndarray) -> None:
+        """Add 16 kHz mono samples without decoding them yet."""
+        self._audio.append(np.asarray(samples, dtype=np.float32))
+
+    def accept(self, samples: np.ndarray, decode: bool = True) -> str | None:
+        """Add 16 kHz mono samples and run the steps they allow (none when *decode* is False).
+        Returns the new partial text of the utterance when it changed, else None."""
+        self.store(samples)
+        if not decode:
+            return None
+        before = self._partial
+        stepped = False
+        while True:
+            ready = len(self._audio) // self._frame_samples - self._decoded_frames - self._right
+            chunks = min(ready, self._max_step) // self._chunk
+            if chunks < 1:
+                break
+            frames = chunks * self._chunk
+            self._run((self._decoded_frames + frames + self._right) * self._frame_samples, commit=frames)
+            stepped = True
+        if not stepped and len(self._audio) - self._shown_until >= self._chunk * self._frame_samples:
+            # Not enough right context to commit a chunk yet (the start of an utterance):
+            # show what the audio so far sounds like, decoded from the committed state.
+            self._run(len(self._audio), commit=0)
+        return self._partial if self._partial != before else None
+
+    def finish(self) -> Recognition:
+        """Decode everything not yet decoded and return the utterance's final text and words."""
+        if len(self._audio) > self._decoded_frames * self._frame_samples or self.steps == 0:
+            self._run(len(self._audio), commit=None)
+        return self._recognition()
+
+    def _run(self, end: int, commit: int | None) -> None:
+        """Encode ``[left | audio up to end]``; decode and keep the first *commit* frames after
+        the left context (all of them when None), and decode the rest from a copy of the
+        decoder state for the partial text only."""
+        import torch
+
+        computer = self.model.nemo.decoding.decoding.decoding_computer
+        first = max(0, self._decoded_frames - self._left)
+        encoded, encoded_length = self.model.encode(self._audio.view(first * self._frame_samples, end))
+        left = self._decoded_frames - first
+        encoded = encoded.transpose(1, 2)[:, left:]
+        available = max(0, int(encoded_length[0]) - left)
+        keep = available if commit is None else min(commit, available)
+        device = encoded.device
+        with torch.inference_mode():
+            if keep > 0:
+                hyps, state = computer(x=encoded, out_len=torch.tensor([keep], device=device),
+                                       prev_batched_state=self._batched_state(computer))
+                self._state = computer.split_batched_state(state)[0]
+                self._collect(hyps, self._decoded_frames)
+            tentative: list[int] = []
+            if available > keep:
+                tail, _ = computer(x=encoded[:, keep:], out_len=torch.tensor([available - keep], device=device),
+                                   prev_batched_state=self._batched_state(computer))
+                tentative = self._tokens_of(tail)
+        self._decoded_frames += keep if commit is None else commit
+        self._shown_until = end
+        self.steps += 1
+        self._partial = self._text(self._tokens + tentative)
+
+    def _batched_state(self, computer):
+        # A fresh batched copy each call: the computer may update the state it is given.
+        return None if self._state is None else computer.merge_to_batched_state([self._state])
+
+    def _tokens_of(self, batched_hyps) -> list[int]:
+        from nemo.collections.asr.parts.utils.rnnt_utils import batched_hyps_to_hypotheses
+
+        hyp = batched_hyps_to_hypotheses(batched_hyps, batch_size=1)[0]
+        return [int(t) for t in hyp.y_sequence]
+
+    def _collect(self, batched_hyps, offset: int) -> None:
+        from nemo.collections.asr.parts.utils.rnnt_utils import batched_hyps_to_hypotheses
+
+        hyp = batched_hyps_to_hypotheses(batched_hyps, batch_size=1)[0]
+        self._tokens.extend(int(t) for t in hyp.y_sequence)
+        self._frames.extend(offset + int(t) for t in hyp.timestamp)
+        durations = hyp.token_duration if hyp.token_duration is not None else []
+        self._durations.extend(int(d) for d in durations)
+
+    def _text(self, tokens: list[int]) -> str:
+        decoding = self.model.nemo.decoding
+        return decoding.decode_tokens_to_str_with_strip_punctuation(tokens) if tokens else ""
+
+    def _recognition(self) -> Recognition:
+        import torch
+        from nemo.collections.asr.parts.utils.rnnt_utils import Hypothesis
+
+        hyp = Hypothesis(score=0.0, y_sequence=torch.tensor(self._tokens, dtype=torch.long),
+                         timestamp=torch.tensor(self._frames, dtype=torch.long))
+        if len(self._durations) == len(self._tokens):
+            hyp.token_duration = torch.tensor(self._durations, dtype=torch.long)
+        return self.model.recognition_of(hyp, self.duration)
