@@ -67,6 +67,13 @@ class GateConfig:
             raise ValueError("the hang-over cannot be longer than the pause that ends an utterance")
 
 
+# A frame counts as speech only this far above the background level (tracked over frames
+# webrtcvad calls non-speech: down at once, up slowly) and above digital near-silence.
+_ABOVE_FLOOR_DB = 6.0
+_FLOOR_RISE = 0.05
+_SILENT_DB = -70.0
+
+
 @dataclass(frozen=True)
 class Speech:
     """Audio that goes on to the recogniser."""
@@ -101,6 +108,7 @@ class SpeechGate:
         self._open = False
         self._in_utterance = False
         self._silent_run = 0
+        self._noise_floor: float | None = None
         self.speech_seconds = 0.0
 
     @property
@@ -116,11 +124,23 @@ class SpeechGate:
         passed: list[np.ndarray] = []
         for start in range(0, whole, self._frame):
             frame = samples[start : start + self._frame]
-            voiced = self._vad.is_speech(_pcm16(frame), SAMPLE_RATE)
-            self._frame_in(frame, voiced, passed, out)
+            self._frame_in(frame, self._voiced(frame), passed, out)
         if passed:
             out.append(Speech(np.concatenate(passed)))
         return out
+
+    def _voiced(self, frame: np.ndarray) -> bool:
+        """webrtcvad's verdict, overruled for frames no louder than the background: webrtcvad
+        keeps saying "speech" for a few frames after any burst (a click, a key press) and takes
+        steady hiss for speech at times."""
+        said_speech = self._vad.is_speech(_pcm16(frame), SAMPLE_RATE)
+        energy = float(np.mean(np.square(frame, dtype=np.float64)))
+        level = 10.0 * np.log10(energy) if energy > 1e-12 else -120.0
+        if self._noise_floor is None or level < self._noise_floor:
+            self._noise_floor = level
+        elif not said_speech:
+            self._noise_floor += _FLOOR_RISE * (level - self._noise_floor)
+        return said_speech and level > max(self._noise_floor + _ABOVE_FLOOR_DB, _SILENT_DB)
 
     def flush(self) -> list[Speech]:
         """At the end of listening: the rest of an open gate's audio (a partial frame)."""
