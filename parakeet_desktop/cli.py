@@ -1,4 +1,4 @@
-"""Command line: ``parakeet-desktop [transcribe|doctor] ...``.
+"""Command line: ``parakeet-desktop [transcribe|listen|doctor] ...``.
 
 Nothing heavy is imported here: torch and NeMo load only when a command needs a model.
 """
@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .engine.export import FORMATS
 from .engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
+from .listen import add_arguments as add_listen_arguments
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -54,6 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
                             help="txt, srt, vtt, json, a comma list, or all (default: txt)")
     transcribe.add_argument("--output-dir", metavar="DIR",
                             help="where to write results (default: beside each file; - for stdout)")
+
+    listen = commands.add_parser(
+        "listen", help="dictate live; events as JSON lines",
+        description="Live dictation from the microphone (or a file played as if live): partial "
+                    "and final text as JSON lines on stdout. Exit status: 0 done, 1 no microphone "
+                    "or unreadable input, 3 the model could not be loaded, 130 interrupted.")
+    add_listen_arguments(listen, DEFAULT_MODEL)
 
     doctor = commands.add_parser("doctor", help="report what this machine offers the app")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -151,6 +159,10 @@ def main(argv: list[str] | None = None) -> int:
         logging.getLogger("parakeet_desktop").setLevel(logging.ERROR)
     if args.command == "transcribe":
         return run_transcribe(args)
+    if args.command == "listen":
+        from .listen import run_listen
+
+        return run_listen(args)
     if args.command == "doctor":
         from .doctor import run_doctor
 

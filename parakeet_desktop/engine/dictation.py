@@ -317,6 +317,9 @@ class LiveEngine:
                 self.session.stop()
                 self.microphone.close()
                 return
+            elif item.name in ("start", "toggle") and self.session.state is SessionState.IDLE \
+                    and not self.microphone.running:
+                self.emit(ErrorEvent("No microphone is available, so dictation cannot start."))
             elif item.name == "start":
                 self.session.start(item.mode)
             elif item.name == "toggle":

@@ -1,0 +1,163 @@
+"""``parakeet-desktop listen``: live dictation in a terminal, events as JSON lines on stdout.
+
+From the microphone, or from a file played as if spoken into one (``--input``), in real time or
+as fast as the machine goes (``--fast``). Each line is one event: ``state``, ``partial``,
+``final`` or ``error``; ``--levels`` adds the input level. Human-readable notes go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import time
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_MODEL = 3
+EXIT_INTERRUPTED = 130
+
+
+def add_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
+    parser.add_argument("--input", metavar="FILE",
+                        help="play this audio file as if it were the microphone")
+    parser.add_argument("--fast", action="store_true",
+                        help="with --input: as fast as possible rather than in real time")
+    parser.add_argument("--mode", choices=("ptt", "handsfree"), default="ptt",
+                        help="ptt: one utterance until you stop; handsfree: each pause ends an "
+                             "utterance (default: ptt)")
+    parser.add_argument("--no-final-pass", action="store_true",
+                        help="final text from streaming alone, without a full-context pass")
+    parser.add_argument("--model", default=default_model,
+                        help=f"model id or path to a .nemo file (default: {default_model})")
+    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                        help="where to run the model (default: auto)")
+    parser.add_argument("--microphone", metavar="NAME",
+                        help="input device by name or part of it (default: the system default)")
+    parser.add_argument("--list-microphones", action="store_true", help="list input devices and exit")
+    parser.add_argument("--chunk", type=float, metavar="SECONDS", help="streaming chunk length")
+    parser.add_argument("--left", type=float, metavar="SECONDS", help="streaming left context")
+    parser.add_argument("--right", type=float, metavar="SECONDS", help="streaming right context")
+    parser.add_argument("--levels", action="store_true", help="also print input level events")
+
+
+def _say(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+class _Printer:
+    """Engine events as JSON lines; called on the engine thread."""
+
+    def __init__(self, levels: bool) -> None:
+        self.levels = levels
+        self.started = time.monotonic()
+        self.first_error: str | None = None
+        self.opened = threading.Event()
+
+    def __call__(self, event) -> None:
+        from .engine import dictation as d
+
+        t = round(time.monotonic() - self.started, 3)
+        if isinstance(event, d.Partial):
+            self._line({"type": "partial", "utterance": event.utterance, "text": event.text, "t": t})
+        elif isinstance(event, d.Final):
+            self._line({"type": "final", "utterance": event.utterance, "text": event.text,
+                        "words": [{"word": w.text, "start": w.start, "end": w.end} for w in event.words],
+                        "seconds": event.seconds, "full_context": event.full_context,
+                        "reason": event.reason, "t": t})
+        elif isinstance(event, d.StateChanged):
+            self._line({"type": "state", "state": event.state.value, "mode": event.mode.value, "t": t})
+        elif isinstance(event, d.Level):
+            if self.levels:
+                self._line({"type": "level", "dbfs": round(event.dbfs, 1), "t": t})
+        elif isinstance(event, d.ErrorEvent):
+            self.first_error = self.first_error or event.message
+            self.opened.set()
+            self._line({"type": "error", "message": event.message, "t": t})
+            _say(f"error: {event.message}")
+        elif isinstance(event, d.Notice):
+            self.opened.set()
+            _say(f"note: {event.message}")
+
+    @staticmethod
+    def _line(record: dict) -> None:
+        sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+
+def _settings(args: argparse.Namespace, device: str):
+    from .engine.dictation import FinalPass, LiveSettings
+    from .engine.streaming import default_config
+
+    base = default_config(device)
+    config = type(base)(chunk=args.chunk or base.chunk, left=base.left if args.left is None else args.left,
+                        right=base.right if args.right is None else args.right)
+    return LiveSettings(streaming=config, final_pass=FinalPass.NEVER if args.no_final_pass else FinalPass.AUTO)
+
+
+def run_listen(args: argparse.Namespace) -> int:
+    from .engine.capture import FileSoundDevice, MicrophoneError, list_input_devices
+
+    sd = None
+    if args.input:
+        from .engine.audio import AudioError
+
+        try:
+            sd = FileSoundDevice(args.input, realtime=not args.fast)
+        except AudioError as exc:
+            _say(f"error: {exc}")
+            return EXIT_FAILED
+    if args.list_microphones:
+        try:
+            devices = list_input_devices(sd)
+        except MicrophoneError as exc:
+            _say(f"error: {exc}")
+            return EXIT_FAILED
+        if not devices:
+            _say("No microphones found.")
+            return EXIT_FAILED
+        for device in devices:
+            print(f"{device.name}{'  (default)' if device.is_default else ''}")
+        return EXIT_OK
+
+    from .engine.dictation import LiveEngine, Mode
+    from .engine.model import ModelError, load_model
+
+    _say(f"Loading {args.model} …")
+    try:
+        model = load_model(str(args.model), args.device)
+    except ModelError as exc:
+        _say(f"error: {exc}")
+        return EXIT_MODEL
+    for notice in model.notices:
+        _say(f"note: {notice}")
+
+    printer = _Printer(args.levels)
+    try:
+        engine = LiveEngine(model, _settings(args, model.device), printer, device_name=args.microphone, sd=sd)
+    except MicrophoneError as exc:
+        _say(f"error: {exc}")
+        return EXIT_FAILED
+    mode = Mode.HANDS_FREE if args.mode == "handsfree" else Mode.PUSH_TO_TALK
+    engine.start(mode)
+    thread = threading.Thread(target=engine.run, name="engine", daemon=True)
+    thread.start()
+    printer.opened.wait(30)
+    if printer.first_error and not engine.microphone.running:
+        engine.shutdown()
+        thread.join()
+        return EXIT_FAILED
+    status = EXIT_OK
+    try:
+        if sd is not None:
+            engine.input_ended.wait()
+        else:
+            _say("Listening. Press Enter to stop." if mode is Mode.PUSH_TO_TALK
+                 else "Listening hands-free: each pause ends an utterance. Press Enter to stop.")
+            sys.stdin.readline()
+    except KeyboardInterrupt:
+        status = EXIT_INTERRUPTED
+    engine.shutdown()
+    thread.join()
+    return status
