@@ -72,7 +72,7 @@ def gated(recording: np.ndarray, settings: LiveSettings = STREAMED_ONLY) -> np.n
 @pytest.fixture(scope="module")
 def streamed_vs_offline(speech_model, utterances):
     """For each utterance, with silence around it: (reference, offline text of the audio the
-    model was given, streamed final text, seconds of that audio)."""
+    model was given, streamed final text, seconds of that audio, number of captions)."""
     rows = []
     for text, speech in utterances:
         recording = np.concatenate([silence(0.6), speech, silence(0.6)])
@@ -82,7 +82,8 @@ def streamed_vs_offline(speech_model, utterances):
         finals = recorder.of(Final)
         assert len(finals) == 1, recorder.events
         assert not finals[0].full_context
-        rows.append((text, normalised(offline), normalised(finals[0].text), finals[0].seconds))
+        rows.append((text, normalised(offline), normalised(finals[0].text), finals[0].seconds,
+                     len(recorder.of(Partial))))
     return rows
 
 
@@ -99,6 +100,8 @@ def test_streamed_text_matches_offline_transcription(streamed_vs_offline):
 def test_chunks_much_shorter_than_utterances(streamed_vs_offline):
     seconds = [r[3] for r in streamed_vs_offline]
     assert min(seconds) >= 3 * TEST_STREAMING.chunk
+    # Each utterance really went through several streaming steps, with captions on the way.
+    assert all(r[4] >= 2 for r in streamed_vs_offline), [r[4] for r in streamed_vs_offline]
 
 
 def test_no_word_doubled_or_dropped_at_chunk_boundaries(streamed_vs_offline):
@@ -267,16 +270,38 @@ def test_streaming_failure_falls_back_to_a_full_pass(speech_model, utterances, m
     recording = np.concatenate([silence(0.4), speech, silence(0.4)])
     failures = []
 
-    def broken_encode(samples):
+    def broken_encode(samples, cancel=None):
         failures.append(len(samples))
         raise RuntimeError("CUDA out of memory")
 
     monkeypatch.setattr(speech_model, "encode", broken_encode)
-    recorder = run_engine(speech_model, FileSoundDevice(samples=recording, realtime=False),
-                          STREAMED_ONLY, Mode.PUSH_TO_TALK)
+    recorder = Recorder()
+    session = DictationSession(speech_model, STREAMED_ONLY, recorder)
+    session.start(Mode.PUSH_TO_TALK)
+    for start in range(0, len(recording), 320):
+        session.feed(recording[start : start + 320])
+    session.stop()
     monkeypatch.undo()
-    assert failures
+    assert len(failures) == 1  # no further streaming steps once one failed
     assert "Live captions stopped" in recorder.of(ErrorEvent)[0].message
+    final = recorder.of(Final)[0]
+    assert final.full_context
+    assert final.text == speech_model.recognize([gated(recording)])[0].text.strip()
+
+
+def test_a_failing_last_streaming_step_falls_back_to_a_full_pass(speech_model, utterances, monkeypatch):
+    text, speech = utterances[33]
+    recording = np.concatenate([silence(0.4), speech, silence(0.4)])
+
+    def broken_finish():
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    recorder = Recorder()
+    session = DictationSession(speech_model, STREAMED_ONLY, recorder)
+    session.start(Mode.PUSH_TO_TALK)
+    session.feed(recording)
+    monkeypatch.setattr(session._transcriber, "finish", broken_finish)
+    session.stop()
     final = recorder.of(Final)[0]
     assert final.full_context
     assert final.text == speech_model.recognize([gated(recording)])[0].text.strip()

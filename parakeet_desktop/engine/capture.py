@@ -17,6 +17,7 @@ import queue
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -123,12 +124,14 @@ class Microphone:
     ``to_16k`` turns those blocks into 16 kHz mono float32 on the consumer's thread. The callback
     never blocks for a live device: when more than *max_queue_seconds* are waiting, new blocks are
     dropped and counted (``overflows``). A file played as fast as possible (``sd.paced_by_consumer``)
-    waits instead, so nothing is lost.
+    waits instead until the consumer took the previous block, so nothing is lost.
     """
 
     def __init__(self, inbox: queue.Queue, device_name: str | None = None, *, sd=None,
-                 max_queue_seconds: float = 60.0, clock=time.monotonic) -> None:
+                 max_queue_seconds: float = 60.0, clock=time.monotonic,
+                 on_end: Callable[[], None] | None = None) -> None:
         self.inbox = inbox
+        self._on_end = on_end  # called on PortAudio's thread when the stream stops by itself
         self.device_name = device_name
         self._sd = sd
         self._clock = clock
@@ -157,6 +160,10 @@ class Microphone:
         self._stream_id += 1
         stream_id = self._stream_id
         paced = getattr(sd, "paced_by_consumer", False)
+        if paced:
+            # One block in flight: the consumer takes each block as it would from a live
+            # microphone that keeps up, only without waiting for real time.
+            self._slots = threading.Semaphore(1)
 
         def callback(indata, frames, time_info, status):
             self._last_callback = self._clock()
@@ -168,6 +175,10 @@ class Microphone:
             self.inbox.put(RawBlock(indata.copy(), stream_id))
 
         def finished():
+            # A file replayed as fast as possible is not a key release: its audio is all meant
+            # to go through streaming as if it were live.
+            if stream_id == self._stream_id and self._on_end is not None and not paced:
+                self._on_end()
             self.inbox.put(StreamEnded(stream_id))
 
         try:

@@ -120,11 +120,15 @@ def level_dbfs(samples: np.ndarray) -> float:
     return max(-100.0, 20.0 * math.log10(rms)) if rms > 0 else -100.0
 
 
+# On a GPU the full-context final pass is cheap up to this length of speech.
+_GPU_FULL_PASS_SECONDS = 120.0
+
+
 class DictationSession:
     """Listening state, speech gate and streaming recogniser for one user's dictation."""
 
     def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, stop_requested: threading.Event | None = None) -> None:
         self.model = model
         self.settings = settings
         self.emit = emit
@@ -134,7 +138,8 @@ class DictationSession:
         self.mode = Mode.PUSH_TO_TALK
         self._pre_roll = PreRoll(settings.pre_roll_seconds)
         self._gate = SpeechGate(settings.gate)
-        self._transcriber = StreamingTranscriber(model, self.streaming_config)
+        # Set from another thread when a stop is on its way: a running streaming step gives up.
+        self._transcriber = StreamingTranscriber(model, self.streaming_config, stop_requested)
         self._streaming_failed = False
         self._utterance = 0
         self._last_level = -math.inf
@@ -216,30 +221,40 @@ class DictationSession:
             self.emit(Partial(self._utterance, partial))
 
     def _use_full_context(self) -> bool:
+        """For ``auto``: the full pass when it costs about what finishing the stream costs (the
+        final streaming step would encode most of the utterance anyway), or on a GPU."""
         if self._streaming_failed or self.settings.final_pass is FinalPass.ALWAYS:
             return True
         if self.settings.final_pass is FinalPass.NEVER:
             return False
-        config = self.streaming_config
-        one_buffer = config.left + config.chunk + config.right
-        return self.model.device == "cuda" or self._transcriber.duration <= one_buffer
+        seconds = self._transcriber.duration
+        last_step = self.streaming_config.left + self._transcriber.pending_seconds
+        return last_step >= 0.8 * seconds or (self.model.device == "cuda" and seconds <= _GPU_FULL_PASS_SECONDS)
 
     def _finalise(self, reason: str) -> None:
         seconds = self._transcriber.duration
-        text, words, full = "", (), False
-        if seconds > 0:
+        if seconds == 0:
+            self.emit(Final(self._utterance, "", (), 0.0, False, reason))
+            return
+        full = self._use_full_context()
+        ways = [True, False] if full else [False, True]
+        if self._streaming_failed:
+            ways = [True]
+        failure: Exception | None = None
+        for full_context in ways:
             try:
-                full = self._use_full_context()
-                if full:
+                if full_context:
                     recognition = self.model.recognize([self._transcriber.audio])[0]
                 else:
                     recognition = self._transcriber.finish()
-                text, words = recognition.text.strip(), recognition.words
             except Exception as exc:
                 logger.exception("Recognition of an utterance failed")
-                self.emit(ErrorEvent(self._rescue(exc)))
-                return
-        self.emit(Final(self._utterance, text, words, round(seconds, 3), full, reason))
+                failure = failure or exc
+                continue
+            self.emit(Final(self._utterance, recognition.text.strip(), recognition.words,
+                            round(seconds, 3), full_context, reason))
+            return
+        self.emit(ErrorEvent(self._rescue(failure)))
 
     def _rescue(self, exc: Exception) -> str:
         message = f"This utterance could not be recognised ({exc})."
@@ -280,8 +295,11 @@ class LiveEngine:
                  *, device_name: str | None = None, sd=None) -> None:
         self.inbox: queue.Queue = queue.Queue()
         self.emit = emit
-        self.session = DictationSession(model, settings, emit)
-        self.microphone = Microphone(self.inbox, device_name, sd=sd)
+        # Set as soon as a stop is asked for (key release, end of input), before the engine
+        # thread reaches it in the inbox: streaming work still running or waiting is skipped.
+        self.stop_requested = threading.Event()
+        self.session = DictationSession(model, settings, emit, stop_requested=self.stop_requested)
+        self.microphone = Microphone(self.inbox, device_name, sd=sd, on_end=self.stop_requested.set)
         self.input_ended = threading.Event()
         self._resume_hands_free = False
 
@@ -289,12 +307,16 @@ class LiveEngine:
         self.inbox.put(_Command("start", mode))
 
     def stop(self) -> None:
+        self.stop_requested.set()
         self.inbox.put(_Command("stop"))
 
     def toggle(self, mode: Mode = Mode.HANDS_FREE) -> None:
+        if self.session.state is SessionState.LISTENING:  # read across threads: only a hint
+            self.stop_requested.set()
         self.inbox.put(_Command("toggle", mode))
 
     def shutdown(self) -> None:
+        self.stop_requested.set()
         self.inbox.put(_Command("shutdown"))
 
     def run(self) -> None:
@@ -309,6 +331,8 @@ class LiveEngine:
                 except queue.Empty:
                     self._check_microphone()
                     continue
+            if isinstance(item, StreamEnded) or (isinstance(item, _Command) and item.name != "start"):
+                self.stop_requested.clear()  # the stop that made it urgent is being handled now
             if isinstance(item, RawBlock):
                 pending = self._feed_waiting_audio(item)
             elif isinstance(item, StreamEnded):
@@ -343,8 +367,7 @@ class LiveEngine:
                 following = item
         audio = [b for b in blocks if b is not None and len(b)]
         if audio:
-            stop_waiting = isinstance(following, _Command) and following.name in ("stop", "shutdown", "toggle")
-            self.session.feed(np.concatenate(audio), decode=not stop_waiting)
+            self.session.feed(np.concatenate(audio), decode=not self.stop_requested.is_set())
         return following
 
     def _open_microphone(self) -> None:

@@ -191,9 +191,17 @@ class ParakeetModel:
             hypotheses = hypotheses[0]
         return [self._result(h, len(p) / SAMPLE_RATE) for h, p in zip(hypotheses, pieces)]
 
-    def encode(self, samples: np.ndarray):
-        """Encoder output ``[1, D, T]`` and its length for one piece of 16 kHz audio."""
-        return self._encode_batch([samples])
+    def encode(self, samples: np.ndarray, cancel: threading.Event | None = None):
+        """Encoder output ``[1, D, T]`` and its length for one piece of 16 kHz audio.
+
+        Raises RecognitionCancelled when *cancel* is set before the encoder is through.
+        """
+        hooks = self._cancel_hooks(cancel) if cancel is not None else []
+        try:
+            return self._encode_batch([samples])
+        finally:
+            for hook in hooks:
+                hook.remove()
 
     def _encode_batch(self, pieces: list[np.ndarray]):
         import torch

@@ -4,7 +4,8 @@ NeMo's buffered scheme, as in its ``speech_to_text_streaming_infer_rnnt.py``: ev
 ``[left | chunk | right]`` seconds of the utterance, drops the left context's encoder frames,
 decodes only the chunk's frames with NeMo's label-looping decoding computer, and carries its
 state (predictor state, last label and, for TDT, how far a duration jumped past the chunk) into
-the next step. The right context is decoded from a copy of that state, for the partial text only.
+the next step. The right context is decoded from a copy of that state, for the partial text only;
+so is all the audio at the start of an utterance, before a chunk and its right context are in.
 Each buffer is normalised on its own by the model's preprocessor (per-feature statistics over
 the buffer's audio, as NeMo's streaming script does).
 
@@ -16,23 +17,21 @@ one encoder pass whatever the utterance's length.
 
 from __future__ import annotations
 
-import logging
-import math
+import threading
 from dataclasses import dataclass
 
 import numpy as np
 
 from .audio import SAMPLE_RATE, GrowingBuffer
-from .model import ParakeetModel, Recognition
-
-logger = logging.getLogger(__name__)
-
+from .model import ParakeetModel, Recognition, RecognitionCancelled
 
 @dataclass(frozen=True)
 class StreamingConfig:
     """Context sizes in seconds; each is rounded to whole encoder frames (80 ms for Parakeet).
 
-    Captions lag speech by about ``chunk + right`` seconds; ``left`` buys accuracy, not latency.
+    Text is committed ``chunk + right`` seconds behind the speech; the caption also shows a
+    tentative decode of the newest audio, so it trails by about a chunk plus the compute time.
+    ``left`` buys accuracy, not latency.
     """
 
     chunk: float
@@ -57,9 +56,13 @@ def default_config(device: str) -> StreamingConfig:
 class StreamingTranscriber:
     """One utterance at a time: :meth:`accept` audio as it arrives, :meth:`finish` at the end."""
 
-    def __init__(self, model: ParakeetModel, config: StreamingConfig) -> None:
+    def __init__(self, model: ParakeetModel, config: StreamingConfig,
+                 cancel: threading.Event | None = None) -> None:
         self.model = model
         self.config = config
+        # When set (the key was released), a running step stops before the encoder's next layer:
+        # its audio is decoded by the final step or pass instead.
+        self.cancel = cancel
         frame_seconds = model.frame_seconds
         self._frame_samples = round(frame_seconds * SAMPLE_RATE)
         self._chunk = max(1, round(config.chunk / frame_seconds))
@@ -67,11 +70,6 @@ class StreamingTranscriber:
         self._right = max(0, round(config.right / frame_seconds))
         self._max_step = max(self._chunk, round(config.max_step / frame_seconds) // self._chunk * self._chunk)
         self.reset()
-
-    @property
-    def latency_seconds(self) -> float:
-        """How far the partial text trails the audio when the machine keeps up."""
-        return (self._chunk + self._right) * self._frame_samples / SAMPLE_RATE
 
     def reset(self) -> None:
         """Forget the current utterance."""
@@ -100,11 +98,19 @@ class StreamingTranscriber:
 
     def accept(self, samples: np.ndarray, decode: bool = True) -> str | None:
         """Add 16 kHz mono samples and run the steps they allow (none when *decode* is False).
-        Returns the new partial text of the utterance when it changed, else None."""
+        Returns the new partial text of the utterance when it changed, else None. A step
+        interrupted through ``cancel`` changes nothing and is left for :meth:`finish`."""
         self.store(samples)
-        if not decode:
+        if not decode or (self.cancel is not None and self.cancel.is_set()):
             return None
         before = self._partial
+        try:
+            self._steps_ready()
+        except RecognitionCancelled:
+            pass
+        return self._partial if self._partial != before else None
+
+    def _steps_ready(self) -> None:
         stepped = False
         while True:
             ready = len(self._audio) // self._frame_samples - self._decoded_frames - self._right
@@ -118,15 +124,19 @@ class StreamingTranscriber:
             # Not enough right context to commit a chunk yet (the start of an utterance):
             # show what the audio so far sounds like, decoded from the committed state.
             self._run(len(self._audio), commit=0)
-        return self._partial if self._partial != before else None
+
+    @property
+    def pending_seconds(self) -> float:
+        """Audio not decoded yet, which :meth:`finish` encodes with the left context."""
+        return (len(self._audio) - self._decoded_frames * self._frame_samples) / SAMPLE_RATE
 
     def finish(self) -> Recognition:
         """Decode everything not yet decoded and return the utterance's final text and words."""
         if len(self._audio) > self._decoded_frames * self._frame_samples or self.steps == 0:
-            self._run(len(self._audio), commit=None)
+            self._run(len(self._audio), commit=None, interruptible=False)
         return self._recognition()
 
-    def _run(self, end: int, commit: int | None) -> None:
+    def _run(self, end: int, commit: int | None, interruptible: bool = True) -> None:
         """Encode ``[left | audio up to end]``; decode and keep the first *commit* frames after
         the left context (all of them when None), and decode the rest from a copy of the
         decoder state for the partial text only."""
@@ -134,7 +144,8 @@ class StreamingTranscriber:
 
         computer = self.model.nemo.decoding.decoding.decoding_computer
         first = max(0, self._decoded_frames - self._left)
-        encoded, encoded_length = self.model.encode(self._audio.view(first * self._frame_samples, end))
+        encoded, encoded_length = self.model.encode(self._audio.view(first * self._frame_samples, end),
+                                                    self.cancel if interruptible else None)
         left = self._decoded_frames - first
         encoded = encoded.transpose(1, 2)[:, left:]
         available = max(0, int(encoded_length[0]) - left)

@@ -1,0 +1,200 @@
+"""Benchmark: live dictation through stand-in microphone → speech gate → streaming recognition.
+
+Each utterance (espeak-ng speech with silence around it) is played through the stand-in
+microphone into a LiveEngine in push-to-talk mode; the end of the recording is the key release.
+Runs in real time (as a person speaks) and as fast as possible, on the speech fixture model and
+on a random-weight twin of parakeet-tdt-0.6b-v3 (same layer sizes, so the compute is real).
+Prints JSON with, as median and p95:
+
+- compute per second of audio (fast runs: wall time / audio seconds),
+- partial-caption lag: from the moment the newest audio a caption covers was captured to the
+  caption's arrival (real-time runs; on top of this, captions trail speech by the chunk),
+- stop to final: from the key release to the final text (real-time runs), for the streamed text
+  alone and with the full-context final pass where the settings choose it (``auto``);
+  beside it, in the same run, NeMo's own ``transcribe()`` of the whole utterance started at the
+  release, which is what a dictation app without streaming waits for.
+
+    python bench/streaming.py [--models tiny,twin] [--utterances 8] [--device auto]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
+from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
+from parakeet_desktop.engine.dictation import (  # noqa: E402
+    Final, FinalPass, LiveEngine, LiveSettings, Mode,
+)
+from parakeet_desktop.engine.model import load_model, prepare_model  # noqa: E402
+from parakeet_desktop.engine.streaming import StreamingTranscriber, default_config  # noqa: E402
+from tools.nemo_models import PARAKEET_TDT_V3, build_model, make_responsive  # noqa: E402
+from tools.speech import PASSAGE, speak  # noqa: E402
+
+FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech-tdt.nemo"
+
+
+class TimedDevice(FileSoundDevice):
+    """The stand-in microphone, noting when its recording ended (the key release)."""
+
+    def InputStream(self, **settings):  # noqa: N802
+        finished = settings["finished_callback"]
+
+        def release():
+            self.released_at = time.perf_counter()
+            finished()
+
+        settings["finished_callback"] = release
+        return super().InputStream(**settings)
+
+
+class Arrivals:
+    """When each sample of the utterance reached the recogniser, and what each step covered."""
+
+    def __init__(self) -> None:
+        self.marks: list[tuple[int, float]] = []
+        self.steps: list[tuple[int, float]] = []
+        store, run = StreamingTranscriber.store, StreamingTranscriber._run
+
+        def timed_store(transcriber, samples):
+            store(transcriber, samples)
+            self.marks.append((len(transcriber.audio), time.perf_counter()))
+
+        def timed_run(transcriber, end, commit):
+            run(transcriber, end, commit)
+            if commit is not None:  # not the final flush
+                self.steps.append((end, time.perf_counter()))
+
+        StreamingTranscriber.store, StreamingTranscriber._run = timed_store, timed_run
+
+    def reset(self) -> None:
+        self.marks.clear()
+        self.steps.clear()
+
+    def arrival_of(self, sample: int) -> float:
+        for length, at in self.marks:
+            if length >= sample:
+                return at
+        return self.marks[-1][1]
+
+
+def _stats(values: list[float]) -> dict:
+    if not values:
+        return {"median": None, "p95": None, "n": 0}
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"median": round(statistics.median(ordered), 3), "p95": round(p95, 3), "n": len(ordered)}
+
+
+def _play(model, recording: np.ndarray, settings: LiveSettings, realtime: bool, arrivals: Arrivals):
+    events: list[tuple[float, object]] = []
+    device = TimedDevice(samples=recording, realtime=realtime)
+    engine = LiveEngine(model, settings, lambda e: events.append((time.perf_counter(), e)), sd=device)
+    arrivals.reset()
+    engine.start(Mode.PUSH_TO_TALK)
+    thread = threading.Thread(target=engine.run, daemon=True)
+    started = time.perf_counter()
+    thread.start()
+    engine.input_ended.wait()
+    engine.shutdown()
+    thread.join()
+    final_at, final = next((t, e) for t, e in events if isinstance(e, Final))
+    lags = [done - arrivals.arrival_of(end) for end, done in arrivals.steps]
+    return {"final": final, "stop_to_final": final_at - device.released_at,
+            "wall": final_at - started, "lags": lags}
+
+
+def bench_model(name: str, model, utterances: list[tuple[str, np.ndarray]], settings_base: LiveSettings,
+                arrivals: Arrivals) -> dict:
+    import jiwer
+
+    config = settings_base.streaming or default_config(model.device)
+    recordings = [np.concatenate([np.zeros(SAMPLE_RATE * 3 // 10, np.float32), speech,
+                                  np.zeros(SAMPLE_RATE * 3 // 10, np.float32)]) for _, speech in utterances]
+    audio_seconds = [len(r) / SAMPLE_RATE for r in recordings]
+    streamed = LiveSettings(streaming=config, final_pass=FinalPass.NEVER)
+    auto = LiveSettings(streaming=config, final_pass=FinalPass.AUTO)
+    _play(model, recordings[0], streamed, realtime=False, arrivals=arrivals)  # warm-up
+
+    fast, realtime_streamed, realtime_auto, nemo_at_release = [], [], [], []
+    for recording in recordings:
+        fast.append(_play(model, recording, streamed, realtime=False, arrivals=arrivals))
+        realtime_streamed.append(_play(model, recording, streamed, realtime=True, arrivals=arrivals))
+        realtime_auto.append(_play(model, recording, auto, realtime=True, arrivals=arrivals))
+        start = time.perf_counter()
+        model.nemo.transcribe([recording], batch_size=1, verbose=False)
+        nemo_at_release.append(time.perf_counter() - start)
+        model.nemo.eval()  # transcribe() leaves the encoder in training mode
+
+    references = [text for text, _ in utterances]
+    stop_streamed = [r["stop_to_final"] for r in realtime_streamed]
+    stop_auto = [r["stop_to_final"] for r in realtime_auto]
+    return {
+        "model": name,
+        "device": model.device,
+        "streaming": {"chunk": config.chunk, "left": config.left, "right": config.right},
+        "utterances": len(recordings),
+        "utterance_seconds": _stats(audio_seconds),
+        "compute_per_audio_second": _stats([r["wall"] / s for r, s in zip(fast, audio_seconds)]),
+        "partial_lag_seconds": _stats([lag for r in realtime_streamed for lag in r["lags"]]),
+        "stop_to_final_seconds_streamed": _stats(stop_streamed),
+        "stop_to_final_seconds_auto_final_pass": _stats(stop_auto),
+        "full_context_final_passes": sum(r["final"].full_context for r in realtime_auto),
+        "nemo_transcribe_at_release_seconds": _stats(nemo_at_release),
+        "stop_to_final_ratio_streamed_over_nemo": round(
+            statistics.median(stop_streamed) / statistics.median(nemo_at_release), 3),
+        "stop_to_final_ratio_auto_over_nemo": round(
+            statistics.median(stop_auto) / statistics.median(nemo_at_release), 3),
+        "wer_streamed": round(jiwer.wer(references, [r["final"].text for r in realtime_streamed]), 4),
+        "wer_auto": round(jiwer.wer(references, [r["final"].text for r in realtime_auto]), 4),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", default="tiny,twin", help="tiny (speech fixture), twin (0.6B twin)")
+    parser.add_argument("--utterances", type=int, default=8)
+    parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    args = parser.parse_args()
+
+    import torch
+
+    from tests.conftest import held_out_utterances
+
+    arrivals = Arrivals()
+    results = []
+    plan = plan_device(args.device, probe_cuda())
+    if "tiny" in args.models:
+        model = load_model(str(FIXTURE), plan.device)
+        results.append(bench_model("speech fixture (2 M, trained)", model,
+                                   held_out_utterances(args.utterances), LiveSettings(), arrivals))
+    if "twin" in args.models:
+        with tempfile.TemporaryDirectory() as folder:
+            nemo_model = build_model(PARAKEET_TDT_V3, Path(folder))
+        make_responsive(nemo_model)
+        model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
+        utterances = [(text, speak(text)) for text in PASSAGE[: args.utterances]]
+        results.append(bench_model("parakeet-tdt-0.6b-v3 twin (627 M, random weights)", model,
+                                   utterances, LiveSettings(), arrivals))
+    print(json.dumps({
+        "benchmark": "streaming",
+        "torch_threads": torch.get_num_threads(),
+        "gpu": torch.cuda.get_device_name(0) if plan.device == "cuda" else None,
+        "results": results,
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
