@@ -24,7 +24,6 @@ import json
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
@@ -101,15 +100,12 @@ def _stats(values: list[float]) -> dict:
 def _play(model, recording: np.ndarray, settings: LiveSettings, realtime: bool, arrivals: Arrivals):
     events: list[tuple[float, object]] = []
     device = TimedDevice(samples=recording, realtime=realtime)
-    engine = LiveEngine(model, settings, lambda e: events.append((time.perf_counter(), e)), sd=device)
+    engine = LiveEngine(model, settings, lambda e: events.append((time.perf_counter(), e)), sd=device,
+                        until_input_ends=True)
     arrivals.reset()
     engine.start(Mode.PUSH_TO_TALK)
-    thread = threading.Thread(target=engine.run, daemon=True)
     started = time.perf_counter()
-    thread.start()
-    engine.input_ended.wait()
-    engine.shutdown()
-    thread.join()
+    engine.run()  # on the thread that loaded the model, as the app does
     final_at, final = next((t, e) for t, e in events if isinstance(e, Final))
     lags = [done - arrivals.arrival_of(end) for end, done in arrivals.steps]
     return {"final": final, "stop_to_final": final_at - device.released_at,

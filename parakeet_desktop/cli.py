@@ -1,4 +1,5 @@
-"""Command line: ``parakeet-desktop [transcribe|listen|doctor] ...``.
+"""Command line: ``parakeet-desktop [transcribe|listen|toggle|start|stop|status|doctor] ...``;
+without a command, the desktop app.
 
 Nothing heavy is imported here: torch and NeMo load only when a command needs a model.
 """
@@ -40,6 +41,12 @@ def build_parser() -> argparse.ArgumentParser:
         description="Local speech recognition with NVIDIA Parakeet: dictation and file transcription.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
+    parser.add_argument("--model", dest="app_model", metavar="MODEL",
+                        help="without a command: start the app with this model id or .nemo file")
+    parser.add_argument("--device", dest="app_device", choices=("auto", "cuda", "cpu"),
+                        help="without a command: start the app on this device")
+    parser.add_argument("--no-tray", action="store_true",
+                        help="without a command: use the small control window instead of a tray icon")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     transcribe = commands.add_parser(
@@ -62,6 +69,14 @@ def build_parser() -> argparse.ArgumentParser:
                     "and final text as JSON lines on stdout. Exit status: 0 done, 1 no microphone "
                     "or unreadable input, 3 the model could not be loaded, 130 interrupted.")
     add_listen_arguments(listen, DEFAULT_MODEL)
+
+    for name, text in (("toggle", "start or stop dictation in the running app"),
+                       ("start", "start dictation in the running app"),
+                       ("stop", "stop dictation in the running app"),
+                       ("status", "print the running app's state as JSON")):
+        commands.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. Bind "
+                            "“parakeet-desktop toggle” to a key in your desktop's shortcut settings "
+                            "where the app's own hotkey cannot work (Wayland).")
 
     doctor = commands.add_parser("doctor", help="report what this machine offers the app")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -167,5 +182,10 @@ def main(argv: list[str] | None = None) -> int:
         from .doctor import run_doctor
 
         return run_doctor(as_json=args.json)
-    parser.print_help()
-    return EXIT_OK
+    if args.command in ("toggle", "start", "stop", "status"):
+        from .control import run_command
+
+        return run_command(args.command)
+    from .ui.app import main as run_app
+
+    return run_app(model=args.app_model, device=args.app_device, tray=False if args.no_tray else None)

@@ -140,24 +140,26 @@ def run_listen(args: argparse.Namespace) -> int:
         _say(f"error: {exc}")
         return EXIT_FAILED
     mode = Mode.HANDS_FREE if args.mode == "handsfree" else Mode.PUSH_TO_TALK
+    engine.until_input_ends = sd is not None
     engine.start(mode)
-    thread = threading.Thread(target=engine.run, name="engine", daemon=True)
-    thread.start()
-    printer.opened.wait(30)
-    if printer.first_error and not engine.microphone.running:
-        engine.shutdown()
-        thread.join()
-        return EXIT_FAILED
-    status = EXIT_OK
-    try:
-        if sd is not None:
-            engine.input_ended.wait()
-        else:
+    if sd is None:
+        def wait_for_enter() -> None:
+            printer.opened.wait()
+            if not engine.microphone.running:  # no microphone: the error is out, stop here
+                engine.shutdown()
+                return
             _say("Listening. Press Enter to stop." if mode is Mode.PUSH_TO_TALK
                  else "Listening hands-free: each pause ends an utterance. Press Enter to stop.")
             sys.stdin.readline()
+            engine.shutdown()
+
+        threading.Thread(target=wait_for_enter, name="stdin", daemon=True).start()
+    # The engine runs here, on the thread that loaded the model (see LiveEngine).
+    try:
+        engine.run()
     except KeyboardInterrupt:
-        status = EXIT_INTERRUPTED
-    engine.shutdown()
-    thread.join()
-    return status
+        engine.session.stop()
+        return EXIT_INTERRUPTED
+    if engine.microphone.device is None:  # no microphone could be opened
+        return EXIT_FAILED
+    return EXIT_OK

@@ -38,17 +38,13 @@ class Recorder:
         return [e for e in self.events if isinstance(e, kind)]
 
 
-def run_engine(model, device: FileSoundDevice, settings: LiveSettings, mode: Mode,
-               timeout: float = 120.0) -> Recorder:
+def run_engine(model, device: FileSoundDevice, settings: LiveSettings, mode: Mode) -> Recorder:
     """Play *device* to its end through a LiveEngine that starts listening before it plays."""
     recorder = Recorder()
-    engine = LiveEngine(model, settings, recorder, sd=device)
+    engine = LiveEngine(model, settings, recorder, sd=device, until_input_ends=True)
     engine.start(mode)
-    thread = threading.Thread(target=engine.run, daemon=True)
-    thread.start()
-    assert engine.input_ended.wait(timeout), "the recording never finished playing"
-    engine.shutdown()
-    thread.join(timeout)
+    engine.run()
+    assert engine.input_ended.is_set()
     return recorder
 
 

@@ -1,0 +1,134 @@
+"""Settings: one typed object, stored as JSON under the platform's config folder.
+
+The file carries a schema version. Unknown keys are ignored and a value of the wrong type falls
+back to its default, each with a warning; a file that cannot be read at all is kept aside (renamed
+``settings.json.corrupt-<time>``) and replaced by defaults, with a warning the app shows.
+Writes are atomic: a crash mid-write leaves the previous file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .engine.export import write_atomic
+from .engine.registry import DEFAULT_MODEL_ID
+
+
+SCHEMA_VERSION = 1
+APP_NAME = "parakeet-desktop"
+
+
+@dataclass
+class Settings:
+    model: str = DEFAULT_MODEL_ID
+    device: str = "auto"  # auto, cuda, cpu
+    microphone: str | None = None  # by name; None: the system default
+    hotkey: str = "ctrl+alt+space"
+    mode: str = "ptt"  # ptt, handsfree
+    injection: str = "auto"  # auto, paste, type, wtype, ydotool
+    trailing_space: bool = True
+    vad_aggressiveness: int = 2
+    pause_ms: int = 800
+    final_pass: str = "auto"  # auto, always, never
+    overlay_position: str = "bottom"  # bottom, top
+    overlay_opacity: float = 0.85
+    overlay_width: float = 0.5  # share of the screen's width
+    sounds: bool = True
+    start_at_login: bool = False
+    replacements: list[list[str]] = field(default_factory=list)  # [heard, write] pairs
+
+
+_CHOICES = {
+    "device": ("auto", "cuda", "cpu"),
+    "mode": ("ptt", "handsfree"),
+    "injection": ("auto", "paste", "type", "wtype", "ydotool"),
+    "final_pass": ("auto", "always", "never"),
+    "overlay_position": ("bottom", "top"),
+}
+
+
+def config_dir() -> Path:
+    override = os.environ.get("PARAKEET_DESKTOP_CONFIG_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False))
+
+
+def data_dir() -> Path:
+    override = os.environ.get("PARAKEET_DESKTOP_DATA_DIR")
+    if override:
+        return Path(override)
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+
+
+def settings_path() -> Path:
+    return config_dir() / "settings.json"
+
+
+def load(path: Path | None = None) -> tuple[Settings, list[str]]:
+    """The saved settings (defaults when there are none) and warnings for the user."""
+    path = path or settings_path()
+    if not path.exists():
+        return Settings(), []
+    try:
+        document = json.loads(path.read_text("utf-8"))
+        if not isinstance(document, dict):
+            raise ValueError("not a JSON object")
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        kept = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            path.replace(kept)
+            where = f"it was kept as {kept.name}"
+        except OSError:
+            where = "it could not be moved aside"
+        return Settings(), [f"The settings file could not be read ({exc}); defaults are used and {where}."]
+    return _from_document(document)
+
+
+def _from_document(document: dict) -> tuple[Settings, list[str]]:
+    warnings = []
+    schema = document.get("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        warnings.append(f"The settings file has schema {schema}; this version reads {SCHEMA_VERSION}. "
+                        "Settings it does not know were left at their defaults.")
+    defaults = Settings()
+    values = {}
+    for spec in dataclasses.fields(Settings):
+        if spec.name not in document:
+            continue
+        value = document[spec.name]
+        if _valid(spec.name, value, getattr(defaults, spec.name)):
+            values[spec.name] = value
+        else:
+            warnings.append(f"Setting “{spec.name}” had a value this version cannot use ({value!r}); "
+                            "it is back to its default.")
+    return Settings(**values), warnings
+
+
+def _valid(name: str, value, default) -> bool:
+    if name in _CHOICES:
+        return value in _CHOICES[name]
+    if name == "microphone":
+        return value is None or isinstance(value, str)
+    if name == "replacements":
+        return isinstance(value, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in value)
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, float):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    return isinstance(value, type(default)) and not isinstance(value, bool)
+
+
+def save(settings: Settings, path: Path | None = None) -> None:
+    document = {"schema": SCHEMA_VERSION, **dataclasses.asdict(settings)}
+    write_atomic(path or settings_path(), json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -1,0 +1,180 @@
+"""The global dictation hotkey: parsing, the hold/tap gesture, and a pynput listener.
+
+Hold the hotkey to talk (push-to-talk); tap it to toggle hands-free listening. The pynput
+listener runs on pynput's own thread and only calls the callbacks it was given, which in the app
+emit a Qt signal and nothing more.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+logger = logging.getLogger(__name__)
+
+MODIFIERS = ("ctrl", "alt", "shift", "super")
+_ALIASES = {"control": "ctrl", "cmd": "super", "win": "super", "meta": "super", "option": "alt",
+            "altgr": "alt", "return": "enter", "esc": "escape", "spacebar": "space"}
+# A press shorter than this is a tap (toggle hands-free), longer is push-to-talk.
+TAP_SECONDS = 0.3
+
+
+class HotkeyError(Exception):
+    """A hotkey that cannot be used; the message says why and what to do instead."""
+
+
+@dataclass(frozen=True)
+class Hotkey:
+    modifiers: frozenset[str]
+    key: str | None  # None: a modifier-only chord such as ctrl+shift
+
+    def __str__(self) -> str:
+        parts = [m for m in MODIFIERS if m in self.modifiers]
+        return "+".join(parts + ([self.key] if self.key else []))
+
+
+def parse_hotkey(text: str) -> Hotkey:
+    """``ctrl+alt+space``, ``f9``, ``ctrl+shift`` (modifiers only), ``super+h``..."""
+    parts = [_ALIASES.get(p.strip().lower(), p.strip().lower()) for p in text.split("+")]
+    if not text.strip() or any(not p for p in parts):
+        raise HotkeyError(f"“{text}” is not a key combination; write it like ctrl+alt+space or F9.")
+    modifiers = frozenset(p for p in parts if p in MODIFIERS)
+    keys = [p for p in parts if p not in MODIFIERS]
+    if len(keys) > 1:
+        raise HotkeyError(f"“{text}” has more than one ordinary key; use modifiers plus one key.")
+    if not keys and len(modifiers) < 2:
+        raise HotkeyError(f"“{text}” alone would fire while typing; combine two modifiers "
+                          "(like ctrl+shift) or add a key.")
+    key = keys[0] if keys else None
+    if key is not None and len(key) > 1 and not _is_named_key(key):
+        raise HotkeyError(f"“{key}” is not a key name this app knows (try space, f9, or a letter).")
+    return Hotkey(modifiers, key)
+
+
+def _is_named_key(name: str) -> bool:
+    named = {"space", "enter", "tab", "escape", "backspace", "insert", "delete", "home", "end",
+             "page_up", "page_down", "up", "down", "left", "right", "pause", "scroll_lock",
+             "caps_lock", "menu", "print_screen"}
+    return name in named or (name.startswith("f") and name[1:].isdigit() and 1 <= int(name[1:]) <= 24)
+
+
+class Action(enum.Enum):
+    START_PUSH_TO_TALK = "start-ptt"
+    STOP = "stop"
+    KEEP_HANDS_FREE = "keep-hands-free"  # a tap: what started as push-to-talk goes on hands-free
+
+
+class Gesture:
+    """Turns hotkey presses and releases into dictation actions (pure; times in seconds)."""
+
+    def __init__(self, tap_seconds: float = TAP_SECONDS) -> None:
+        self.tap_seconds = tap_seconds
+        self._pressed_at: float | None = None
+        self._hands_free = False
+
+    def press(self, now: float) -> Action | None:
+        if self._pressed_at is not None:
+            return None  # key repeat
+        self._pressed_at = now
+        if self._hands_free:
+            return None  # the tap that ends hands-free acts on release
+        return Action.START_PUSH_TO_TALK
+
+    def release(self, now: float) -> Action | None:
+        if self._pressed_at is None:
+            return None
+        held = now - self._pressed_at
+        self._pressed_at = None
+        if self._hands_free:
+            self._hands_free = False
+            return Action.STOP
+        if held < self.tap_seconds:
+            self._hands_free = True
+            return Action.KEEP_HANDS_FREE
+        return Action.STOP
+
+    def reset(self) -> None:
+        """Dictation was stopped some other way (menu, control command)."""
+        self._pressed_at = None
+        self._hands_free = False
+
+
+class HotkeyListener:
+    """A pynput global listener calling *on_press* / *on_release* when the chord goes down / up.
+
+    Raises HotkeyError where global keys cannot be heard (no X server, Wayland): the user binds
+    ``parakeet-desktop toggle`` in the desktop's own shortcut settings instead.
+    """
+
+    def __init__(self, hotkey: Hotkey, on_press: Callable[[], None], on_release: Callable[[], None]) -> None:
+        self.hotkey = hotkey
+        self._on_press = on_press
+        self._on_release = on_release
+        self._down: set[str] = set()
+        self._active = False
+        self._listener = None
+
+    def start(self) -> None:
+        import os
+
+        if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):
+            raise HotkeyError(_WAYLAND_HELP)
+        try:
+            from pynput import keyboard
+        except Exception as exc:  # pynput raises ImportError with the X error inside
+            raise HotkeyError(f"Global hotkeys are not available here ({_first_line(exc)}). "
+                              f"{_TOGGLE_HELP}") from exc
+        self._keyboard = keyboard
+        self._listener = keyboard.Listener(on_press=self._pressed, on_release=self._released)
+        self._listener.start()
+        self._listener.wait()
+        if not self._listener.running:
+            raise HotkeyError(f"The global hotkey listener could not start. {_TOGGLE_HELP}")
+
+    def stop(self) -> None:
+        if self._listener is not None:
+            self._listener.stop()
+            self._listener = None
+
+    def _name(self, key) -> str | None:
+        keyboard = self._keyboard
+        if isinstance(key, keyboard.KeyCode):
+            if key.char:
+                return key.char.lower()
+            return None
+        name = key.name  # e.g. ctrl_l, alt_r, space, f9, cmd
+        for modifier, prefixes in (("ctrl", ("ctrl",)), ("alt", ("alt",)), ("shift", ("shift",)),
+                                   ("super", ("cmd", "super"))):
+            if name.startswith(prefixes):
+                return modifier
+        return name
+
+    def _pressed(self, key) -> None:
+        name = self._name(key)
+        if name is None:
+            return
+        self._down.add(name)
+        wanted = set(self.hotkey.modifiers) | ({self.hotkey.key} if self.hotkey.key else set())
+        if not self._active and wanted <= self._down:
+            self._active = True
+            self._on_press()
+
+    def _released(self, key) -> None:
+        name = self._name(key)
+        self._down.discard(name)
+        wanted = set(self.hotkey.modifiers) | ({self.hotkey.key} if self.hotkey.key else set())
+        if self._active and name in wanted:
+            self._active = False
+            self._on_release()
+
+
+_TOGGLE_HELP = ("Bind the command “parakeet-desktop toggle” to a key in your desktop's keyboard "
+                "shortcut settings instead.")
+_WAYLAND_HELP = ("This Wayland desktop does not let apps listen for a global hotkey. " + _TOGGLE_HELP)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__

@@ -1,0 +1,189 @@
+"""Putting dictated text into the focused window.
+
+Methods: ``paste`` (the text goes on the clipboard, Ctrl+V is sent — Ctrl+Shift+V in terminals —
+and the user's previous clipboard comes back once the paste has landed), ``type`` (synthetic key
+presses, for apps that block pasting), and on Wayland the ``wtype`` or ``ydotool`` tools. ``auto``
+picks per platform. The clipboard, the keyboard, the tool runner and the timer are injected, so
+the Qt clipboard (which must be used on the GUI thread and keep serving the paste while the
+target app asks for it) stays in ``ui/`` and tests can stand in for the OS edge.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+logger = logging.getLogger(__name__)
+
+# How long the target app gets to fetch the clipboard after Ctrl+V before the previous contents
+# come back. X11 apps ask the clipboard owner asynchronously; 300 ms covers slow ones.
+RESTORE_AFTER_MS = 300
+TERMINALS = ("terminal", "xterm", "konsole", "alacritty", "kitty", "tilix", "terminator", "urxvt",
+             "wezterm", "foot", "st-256color", "xfce4-terminal", "gnome-terminal", "rxvt")
+
+
+class Clipboard(Protocol):
+    def text(self) -> str | None: ...
+    def set_text(self, text: str) -> None: ...
+
+
+class Keyboard(Protocol):
+    def chord(self, *keys: str) -> None: ...   # e.g. chord("ctrl", "v")
+    def type(self, text: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Delivery:
+    ok: bool
+    method: str
+    problem: str | None = None
+
+
+class PynputKeyboard:
+    """Synthetic key presses through pynput (X11, Windows, macOS)."""
+
+    def __init__(self) -> None:
+        from pynput import keyboard
+
+        self._keys = keyboard
+        self._controller = keyboard.Controller()
+
+    def chord(self, *keys: str) -> None:
+        resolved = [getattr(self._keys.Key, k, None) or self._keys.KeyCode.from_char(k) for k in keys]
+        for key in resolved:
+            self._controller.press(key)
+        for key in reversed(resolved):
+            self._controller.release(key)
+
+    def type(self, text: str) -> None:
+        self._controller.type(text)
+
+
+def session_type() -> str:
+    if sys.platform == "win32":
+        return "windows"
+    if sys.platform == "darwin":
+        return "macos"
+    if os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_SESSION_TYPE") == "wayland":
+        return "wayland"
+    return "x11"
+
+
+def focused_window_class(run=subprocess.run) -> str:
+    """The X11 class of the focused window ('' when it cannot be told)."""
+    if shutil.which("xdotool") is None:
+        return ""
+    try:
+        done = run(["xdotool", "getactivewindow", "getwindowclassname"], capture_output=True,
+                   text=True, timeout=1)
+    except (OSError, subprocess.SubprocessError):
+        return ""
+    return done.stdout.strip() if done.returncode == 0 else ""
+
+
+class Injector:
+    """Delivers text with one method; tells what happened, never raises for an OS refusal."""
+
+    def __init__(self, method: str, clipboard: Clipboard, keyboard: Keyboard | None,
+                 later: Callable[[int, Callable[[], None]], None], *, platform: str | None = None,
+                 run=subprocess.run, which=shutil.which, window_class: Callable[[], str] | None = None) -> None:
+        self.clipboard = clipboard
+        self.keyboard = keyboard
+        self.later = later
+        self.platform = platform or session_type()
+        self.run = run
+        self.which = which
+        self.window_class = window_class or (lambda: focused_window_class(run))
+        self.method = self._resolve(method)
+
+    def _resolve(self, method: str) -> str:
+        if method != "auto":
+            return method
+        if self.platform == "wayland":
+            for tool in ("wtype", "ydotool"):
+                if self.which(tool):
+                    return tool
+            return "clipboard"
+        return "paste"
+
+    def deliver(self, text: str) -> Delivery:
+        if not text:
+            return Delivery(True, self.method)
+        try:
+            if self.method == "paste":
+                return self._paste(text)
+            if self.method == "type":
+                if self.keyboard is None:
+                    raise OSError("synthetic typing is not available on this desktop")
+                self.keyboard.type(text)
+                return Delivery(True, "type")
+            if self.method in ("wtype", "ydotool"):
+                return self._tool(text)
+            self.clipboard.set_text(text)
+            return Delivery(False, "clipboard", "This desktop does not let apps type into other windows; "
+                                               "the text is on the clipboard: paste it with Ctrl+V.")
+        except Exception as exc:
+            logger.warning("Injection by %s failed: %s", self.method, exc)
+            self._leave_on_clipboard(text)
+            return Delivery(False, self.method, f"The text could not be typed ({exc}); it is on the "
+                                                "clipboard and in the history.")
+
+    def _paste(self, text: str) -> Delivery:
+        if self.keyboard is None:
+            raise OSError("synthetic key presses are not available on this desktop")
+        previous = self.clipboard.text()
+        self.clipboard.set_text(text)
+        terminal = any(t in self.window_class().lower() for t in TERMINALS)
+        self.keyboard.chord("ctrl", "shift", "v") if terminal else self.keyboard.chord("ctrl", "v")
+
+        def restore() -> None:
+            # Only if the clipboard still holds our text: the user may have copied since.
+            if previous is not None and self.clipboard.text() == text:
+                self.clipboard.set_text(previous)
+
+        self.later(RESTORE_AFTER_MS, restore)
+        return Delivery(True, "paste")
+
+    def _tool(self, text: str) -> Delivery:
+        tool = self.which(self.method)
+        if tool is None:
+            raise OSError(f"{self.method} is not installed")
+        args = [tool, "--", text] if self.method == "wtype" else [tool, "type", "--", text]
+        done = self.run(args, capture_output=True, text=True, timeout=30)
+        if done.returncode != 0:
+            raise OSError(f"{self.method} failed: {(done.stderr or '').strip()[:200]}")
+        return Delivery(True, self.method)
+
+    def _leave_on_clipboard(self, text: str) -> None:
+        try:
+            self.clipboard.set_text(text)
+        except Exception as exc:
+            logger.warning("Could not put the text on the clipboard either: %s", exc)
+
+
+class Spacer:
+    """Joins consecutive utterances: a space between them unless the new one starts with
+    punctuation, and an optional trailing space."""
+
+    def __init__(self, trailing_space: bool) -> None:
+        self.trailing_space = trailing_space
+        self._previous_ended_with_space = True
+
+    def join(self, text: str) -> str:
+        text = text.strip()
+        if not text:
+            return ""
+        lead = "" if self._previous_ended_with_space or text[0] in ",.;:!?)" else " "
+        out = lead + text + (" " if self.trailing_space else "")
+        self._previous_ended_with_space = out.endswith(" ")
+        return out
+
+    def reset(self) -> None:
+        """Focus moved or a while passed: the next utterance starts fresh."""
+        self._previous_ended_with_space = True

@@ -1,0 +1,319 @@
+"""The desktop app: the composition root that wires tray, hotkey, engine thread, overlay,
+text injection and history together. Runs on the GUI thread."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup, QGuiApplication
+from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
+
+from .. import config, control
+from ..desktop.hotkey import Action, Gesture, HotkeyError, HotkeyListener, parse_hotkey
+from ..desktop.inject import Injector, PynputKeyboard, Spacer
+from ..history import History
+from . import sounds
+from .control_server import AlreadyRunning, ControlServer
+from .engine_thread import EngineThread, EngineWorker
+from .history_window import HistoryWindow
+from .overlay import CaptionOverlay
+from .status import ControlWindow, TrayStatus
+
+logger = logging.getLogger(__name__)
+
+
+class QtClipboard:
+    """The system clipboard through Qt (GUI thread only)."""
+
+    def text(self) -> str | None:
+        return QGuiApplication.clipboard().text()
+
+    def set_text(self, text: str) -> None:
+        QGuiApplication.clipboard().setText(text)
+
+
+class DesktopApp(QObject):
+    # Emitted from pynput's thread; Qt queues them to the GUI thread.
+    hotkey_pressed = Signal()
+    hotkey_released = Signal()
+
+    def __init__(self, settings: config.Settings, warnings: list[str], *, use_tray: bool | None = None,
+                 sd=None, keyboard=None, started_at: float | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self.started_at = started_at if started_at is not None else time.monotonic()
+        self.shown_at: float | None = None
+        self.ready_at: float | None = None
+        self.state = "loading"
+        self.mode = settings.mode
+        self.last_text: str | None = None
+        self.caption = ""  # the live caption of the utterance in progress
+        self.history = History(config.data_dir() / "history.sqlite3")
+        self.history_window: HistoryWindow | None = None
+        self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
+        self.gesture = Gesture()
+        self.spacer = Spacer(settings.trailing_space)
+        self.injector = Injector(settings.injection, QtClipboard(), keyboard or _keyboard(),
+                                 lambda ms, fn: QTimer.singleShot(ms, fn))
+        self.menu = self._build_menu()
+        if use_tray is None:
+            use_tray = QSystemTrayIcon.isSystemTrayAvailable()
+        self.status = TrayStatus(self.menu) if use_tray else ControlWindow(self.menu)
+        if isinstance(self.status, ControlWindow):
+            self.status.dictate.connect(self.toggle)
+        self.worker = EngineWorker(settings, sd=sd)
+        self.thread = EngineThread(self.worker)
+        self.control = ControlServer(self.handle_command, self)
+        self.hotkey: HotkeyListener | None = None
+        self._connect()
+        self._startup_warnings = warnings
+
+    # --- start and stop -------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.control.listen()
+        if isinstance(self.status, ControlWindow):
+            self.status.show()
+        self.status.set_state("loading", f"Loading {self.settings.model}…")
+        QTimer.singleShot(0, self._shown)
+        self.thread.start()
+        self._start_hotkey()
+        for warning in self._startup_warnings:
+            self.status.notify("Settings", warning, error=True)
+
+    def _shown(self) -> None:
+        self.shown_at = time.monotonic()
+
+    def _start_hotkey(self) -> None:
+        try:
+            hotkey = parse_hotkey(self.settings.hotkey)
+            self.hotkey = HotkeyListener(hotkey, self.hotkey_pressed.emit, self.hotkey_released.emit)
+            self.hotkey.start()
+        except HotkeyError as exc:
+            self.hotkey = None
+            self.status.notify("No global hotkey", str(exc), error=True)
+
+    def quit(self) -> None:
+        if self.hotkey is not None:
+            self.hotkey.stop()
+        self.control.close()
+        self.overlay.hide()
+        if self.worker.engine is None:
+            # Still loading the model: that cannot be interrupted, and nothing is unsaved.
+            os._exit(0)
+        self.thread.shutdown()
+        if isinstance(self.status, TrayStatus):
+            self.status.hide()
+        QApplication.instance().quit()
+
+    # --- wiring ---------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        w = self.worker
+        w.ready.connect(self._on_ready)
+        w.failed.connect(self._on_failed)
+        w.state.connect(self._on_state)
+        w.partial.connect(self._on_partial)
+        w.final.connect(self._on_final)
+        w.error.connect(lambda message: self._problem("Dictation", message))
+        w.notice.connect(lambda message: logger.info("%s", message))
+        self.hotkey_pressed.connect(self._on_hotkey_pressed)
+        self.hotkey_released.connect(self._on_hotkey_released)
+
+    def _build_menu(self) -> QMenu:
+        menu = QMenu()
+        self.toggle_action = menu.addAction("Start dictation", self.toggle)
+        modes = menu.addMenu("Mode")
+        group = QActionGroup(modes)
+        for value, label in (("ptt", "Push-to-talk (hold the hotkey)"), ("handsfree", "Hands-free (pauses end lines)")):
+            action = QAction(label, modes, checkable=True, checked=self.mode == value)
+            action.triggered.connect(lambda _checked, v=value: self._set_mode(v))
+            group.addAction(action)
+            modes.addAction(action)
+        menu.addSeparator()
+        menu.addAction("History…", self.show_history)
+        menu.addAction("Copy last", self.copy_last)
+        menu.addAction("Paste last", self.paste_last)
+        menu.addSeparator()
+        menu.addAction("Quit", self.quit)
+        return menu
+
+    def _set_mode(self, mode: str) -> None:
+        self.mode = self.settings.mode = mode
+        try:
+            config.save(self.settings)
+        except OSError as exc:
+            self._problem("Settings", f"Could not save the settings: {exc}")
+
+    # --- engine events --------------------------------------------------------------------
+
+    def _on_ready(self, name: str, device: str) -> None:
+        self.ready_at = time.monotonic()
+        self._set_state("ready", f"{name} on {'the GPU' if device == 'cuda' else 'the CPU'}. "
+                                 f"Hold {self.settings.hotkey} to dictate.")
+
+    def _on_failed(self, message: str) -> None:
+        self._set_state("error", message)
+        self.status.notify("The model could not be loaded", message, error=True)
+
+    def _on_state(self, state: str, mode: str) -> None:
+        if state == "listening":
+            if self.state != "listening":
+                self.caption = ""
+                self.overlay.show_listening()
+                if self.settings.sounds:
+                    sounds.play(sounds.START)
+            self._set_state("listening", "Hands-free: each pause ends a line." if mode == "handsfree" else "")
+        elif state == "finalising":
+            self._set_state("working")
+        elif state == "idle":
+            if self.state == "working" and self.settings.sounds:
+                sounds.play(sounds.STOP)
+            self.gesture.reset()
+            self._set_state("ready")
+
+    def _on_partial(self, _utterance: int, text: str) -> None:
+        self.caption = text
+        self.overlay.show_partial(text)
+
+    def _on_final(self, final) -> None:
+        text = final.text
+        if not text:
+            self.overlay.show_final("")
+            return
+        # The words are stored before anything else can go wrong.
+        entry = self.history.add(text, final.seconds, self.worker.model_name)
+        self.last_text = text
+        self.overlay.show_final(text)
+        delivery = self.injector.deliver(self.spacer.join(text))
+        self.history.mark(entry, delivery.ok, delivery.problem)
+        if not delivery.ok:
+            self._problem("Text not typed", delivery.problem or "")
+        if self.history_window is not None and self.history_window.isVisible():
+            self.history_window.refresh()
+
+    def _problem(self, title: str, message: str) -> None:
+        self.status.notify(title, message, error=True)
+        self.overlay.show_message(message)
+
+    def _set_state(self, state: str, detail: str = "") -> None:
+        self.state = state
+        self.status.set_state(state, detail)
+        self.toggle_action.setText("Stop dictation" if state == "listening" else "Start dictation")
+
+    # --- user actions ---------------------------------------------------------------------
+
+    def _command(self, name: str, mode: str | None = None) -> bool:
+        from ..engine.dictation import Mode
+
+        if not self.worker.command(name, Mode(mode) if mode else None):
+            self.overlay.show_message("The model is still loading…" if self.state == "loading"
+                                      else "Dictation is not available: the model did not load.")
+            return False
+        return True
+
+    def toggle(self) -> None:
+        self._command("toggle", self.mode)
+
+    def _on_hotkey_pressed(self) -> None:
+        if self.mode == "handsfree":
+            self._command("toggle", "handsfree")
+            return
+        if self.gesture.press(time.monotonic()) is Action.START_PUSH_TO_TALK:
+            self._command("start", "ptt")
+
+    def _on_hotkey_released(self) -> None:
+        if self.mode == "handsfree":
+            return
+        action = self.gesture.release(time.monotonic())
+        if action is Action.STOP:
+            self._command("stop")
+        elif action is Action.KEEP_HANDS_FREE:
+            self._command("continue_hands_free")
+
+    def show_history(self) -> None:
+        if self.history_window is None:
+            self.history_window = HistoryWindow(self.history)
+        self.history_window.show()
+        self.history_window.raise_()
+
+    def copy_last(self) -> None:
+        text = self._last()
+        if text:
+            QGuiApplication.clipboard().setText(text)
+
+    def paste_last(self) -> None:
+        text = self._last()
+        if text:
+            delivery = self.injector.deliver(self.spacer.join(text))
+            if not delivery.ok:
+                self._problem("Text not typed", delivery.problem or "")
+
+    def _last(self) -> str | None:
+        if self.last_text is None:
+            entry = self.history.last()
+            self.last_text = entry.text if entry else None
+        if self.last_text is None:
+            self.overlay.show_message("Nothing dictated yet.")
+        return self.last_text
+
+    def handle_command(self, command: str) -> str:
+        if command in ("toggle", "start", "stop"):
+            if command == "start" and self.state == "listening" or command == "stop" and self.state != "listening":
+                return "ok"
+            name = "toggle" if command != "stop" else "stop"
+            return "ok" if self._command(name, self.mode) else "error: the model is not ready"
+        if command == "show":
+            if isinstance(self.status, ControlWindow):
+                self.status.showNormal()
+                self.status.raise_()
+            self.status.notify("Parakeet Desktop", "Already running.")
+            return "ok"
+        return "ok " + json.dumps(self.status_report())
+
+    def status_report(self) -> dict:
+        def since_start(t):
+            return None if t is None else round(t - self.started_at, 3)
+
+        return {"state": self.state, "mode": self.mode, "model": self.worker.model_name,
+                "tray": isinstance(self.status, TrayStatus), "shown_after": since_start(self.shown_at),
+                "ready_after": since_start(self.ready_at), "caption": self.caption, "pid": os.getpid()}
+
+
+def _keyboard():
+    try:
+        return PynputKeyboard()
+    except Exception as exc:  # no X server, Wayland: paste and typing are not possible
+        logger.warning("Synthetic key presses are not available: %s", exc)
+        return None
+
+
+def main(model: str | None = None, device: str | None = None, tray: bool | None = None) -> int:
+    started_at = time.monotonic()
+    settings, warnings = config.load()
+    if model:
+        settings.model = model
+    if device:
+        settings.device = device
+    try:
+        control.send("show", timeout=1.0)
+    except control.NotRunning:
+        pass
+    else:
+        print("Parakeet Desktop is already running.", file=sys.stderr)
+        return 0
+    app = QApplication(sys.argv[:1])
+    app.setApplicationName("Parakeet Desktop")
+    app.setQuitOnLastWindowClosed(False)
+    desktop = DesktopApp(settings, warnings, use_tray=tray, started_at=started_at)
+    try:
+        desktop.start()
+    except AlreadyRunning:  # another one started in the same instant
+        print("Parakeet Desktop is already running.", file=sys.stderr)
+        return 0
+    return app.exec()

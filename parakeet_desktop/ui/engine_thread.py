@@ -1,0 +1,120 @@
+"""The engine thread: a QThread that loads the model and runs the live engine's loop.
+
+Heavy imports (torch, NeMo) and the model load happen here, after the tray icon is up. Engine
+events leave as Qt signals (queued to the GUI thread); commands go the other way through the
+live engine's thread-safe inbox.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from PySide6.QtCore import QObject, QThread, Signal
+
+from ..config import Settings, data_dir
+
+logger = logging.getLogger(__name__)
+
+
+class EngineWorker(QObject):
+    loading = Signal(str)  # model name
+    ready = Signal(str, str)  # model name, device
+    failed = Signal(str)  # why the model could not be loaded
+    state = Signal(str, str)  # session state, mode
+    level = Signal(float)
+    partial = Signal(int, str)
+    final = Signal(object)  # engine.dictation.Final
+    error = Signal(str)
+    notice = Signal(str)
+
+    def __init__(self, settings: Settings, sd=None) -> None:
+        super().__init__()
+        self.settings = settings
+        self._sd = sd
+        self.engine = None
+        self.model_name = settings.model
+
+    def run(self) -> None:
+        """The thread's body: load, then serve the live engine until shutdown."""
+        from ..engine.model import ModelError, load_model
+
+        self.loading.emit(self.settings.model)
+        try:
+            model = load_model(self.settings.model, self.settings.device)
+        except ModelError as exc:
+            self.failed.emit(str(exc))
+            return
+        except Exception as exc:  # out of memory, a broken install: say it, do not die silently
+            logger.exception("Loading the model failed")
+            self.failed.emit(f"The model could not be loaded: {exc}")
+            return
+        from ..engine.dictation import LiveEngine
+
+        self.model_name = model.name
+        for text in model.notices:
+            self.notice.emit(text)
+        self.engine = LiveEngine(model, live_settings(self.settings), self._emit,
+                                 device_name=self.settings.microphone, sd=self._sd)
+        self.ready.emit(model.name, model.device)
+        self.engine.run()
+
+    def command(self, name: str, mode=None) -> bool:
+        """start / stop / toggle / continue_hands_free / shutdown, from any thread; False while
+        the model loads."""
+        engine = self.engine
+        if engine is None:
+            return False
+        if name == "start":
+            engine.start(mode)
+        elif name == "toggle":
+            engine.toggle(mode)
+        elif name == "stop":
+            engine.stop()
+        elif name == "continue_hands_free":
+            engine.continue_hands_free()
+        elif name == "shutdown":
+            engine.shutdown()
+        return True
+
+    def _emit(self, event) -> None:
+        from ..engine import dictation as d
+
+        if isinstance(event, d.Partial):
+            self.partial.emit(event.utterance, event.text)
+        elif isinstance(event, d.Final):
+            self.final.emit(event)
+        elif isinstance(event, d.Level):
+            self.level.emit(event.dbfs)
+        elif isinstance(event, d.StateChanged):
+            self.state.emit(event.state.value, event.mode.value)
+        elif isinstance(event, d.ErrorEvent):
+            self.error.emit(event.message)
+        elif isinstance(event, d.Notice):
+            self.notice.emit(event.message)
+
+
+def live_settings(settings: Settings):
+    from ..engine.dictation import FinalPass, LiveSettings
+    from ..engine.vad import GateConfig
+
+    gate = GateConfig(aggressiveness=settings.vad_aggressiveness, endpoint_ms=settings.pause_ms,
+                      hangover_ms=min(300, settings.pause_ms))
+    return LiveSettings(gate=gate, final_pass=FinalPass(settings.final_pass),
+                        rescue_dir=Path(data_dir()) / "unrecognised")
+
+
+class EngineThread(QThread):
+    """Runs an EngineWorker's ``run`` on its own thread."""
+
+    def __init__(self, worker: EngineWorker) -> None:
+        super().__init__()
+        self.worker = worker
+        worker.moveToThread(self)
+
+    def run(self) -> None:
+        self.worker.run()
+
+    def shutdown(self, wait_ms: int = 10000) -> bool:
+        self.worker.command("shutdown")
+        return self.wait(wait_ms)

@@ -1,0 +1,30 @@
+"""Short start and stop tones, played through the default output without blocking."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+
+logger = logging.getLogger(__name__)
+RATE = 24000
+
+
+def _tone(frequencies: tuple[float, ...], seconds: float = 0.07) -> np.ndarray:
+    t = np.arange(int(RATE * seconds)) / RATE
+    envelope = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.01)
+    parts = [0.2 * envelope * np.sin(2 * np.pi * f * t) for f in frequencies]
+    return np.concatenate(parts).astype(np.float32)
+
+
+START = _tone((660.0, 880.0))
+STOP = _tone((880.0, 660.0))
+
+
+def play(samples: np.ndarray) -> None:
+    try:
+        import sounddevice
+
+        sounddevice.play(samples, RATE)
+    except Exception as exc:  # no output device, PortAudio missing: a missing beep is no error
+        logger.debug("Cannot play a tone: %s", exc)

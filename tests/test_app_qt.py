@@ -1,0 +1,253 @@
+"""The desktop app's Qt parts under QT_QPA_PLATFORM=offscreen, with stand-ins only at the OS
+edge: the keyboard that would send Ctrl+V to another app, and the microphone (a recording)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import threading  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QGuiApplication  # noqa: E402
+
+from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate  # noqa: E402
+from parakeet_desktop import config, control  # noqa: E402
+from parakeet_desktop.desktop.inject import RESTORE_AFTER_MS, Injector  # noqa: E402
+from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
+from parakeet_desktop.history import History  # noqa: E402
+
+
+class PastingKeyboard:
+    """The focused application at the other end of synthetic key presses: Ctrl+V pastes the
+    clipboard into its text, typing adds the characters."""
+
+    def __init__(self) -> None:
+        self.received = ""
+        self.chords: list[tuple[str, ...]] = []
+
+    def chord(self, *keys: str) -> None:
+        self.chords.append(keys)
+        if keys[-1] == "v":
+            self.received += QGuiApplication.clipboard().text()
+
+    def type(self, text: str) -> None:
+        self.received += text
+
+
+@pytest.fixture
+def app_dirs(tmp_path, monkeypatch):
+    monkeypatch.setenv("PARAKEET_DESKTOP_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("PARAKEET_DESKTOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    return tmp_path
+
+
+def test_paste_restores_the_users_clipboard_after_the_paste_landed(qtbot, qapp):
+    from parakeet_desktop.ui.app import QtClipboard
+
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText("the user's own clipboard")
+    keyboard = PastingKeyboard()
+    injector = Injector("paste", QtClipboard(), keyboard, _later,
+                        platform="x11", window_class=lambda: "gedit")
+    result = injector.deliver("Grüße, Привет — déjà vu")
+    assert result.ok and keyboard.chords == [("ctrl", "v")]
+    assert keyboard.received == "Grüße, Привет — déjà vu"
+    assert clipboard.text() == "Grüße, Привет — déjà vu"  # still there while the app fetches it
+    qtbot.waitUntil(lambda: clipboard.text() == "the user's own clipboard", timeout=RESTORE_AFTER_MS + 2000)
+
+
+def _later(ms, fn):
+    from PySide6.QtCore import QTimer
+
+    QTimer.singleShot(ms, fn)
+
+
+def test_terminals_get_ctrl_shift_v_and_a_new_copy_is_not_overwritten(qtbot, qapp):
+    from parakeet_desktop.ui.app import QtClipboard
+
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText("old")
+    keyboard = PastingKeyboard()
+    injector = Injector("paste", QtClipboard(), keyboard, _later, platform="x11",
+                        window_class=lambda: "Gnome-terminal")
+    injector.deliver("ls -la")
+    assert keyboard.chords == [("ctrl", "shift", "v")]
+    clipboard.setText("copied by the user meanwhile")
+    qtbot.wait(RESTORE_AFTER_MS + 200)
+    assert clipboard.text() == "copied by the user meanwhile"
+
+
+def test_failed_injection_leaves_the_text_on_the_clipboard(qtbot, qapp):
+    from parakeet_desktop.ui.app import QtClipboard
+
+    class RefusingKeyboard(PastingKeyboard):
+        def chord(self, *keys):
+            raise OSError("the X server refused synthetic input")
+
+    result = Injector("paste", QtClipboard(), RefusingKeyboard(), _later, platform="x11",
+                      window_class=lambda: "").deliver("keep these words")
+    assert not result.ok and "clipboard" in result.problem
+    assert QGuiApplication.clipboard().text() == "keep these words"
+    wayland = Injector("auto", QtClipboard(), None, _later, platform="wayland", which=lambda _t: None)
+    result = wayland.deliver("on wayland")
+    assert not result.ok and "Ctrl+V" in result.problem
+    assert QGuiApplication.clipboard().text() == "on wayland"
+
+
+def test_overlay_shows_partial_then_final_never_takes_focus_and_fades(qtbot, qapp):
+    from parakeet_desktop.ui import overlay as overlay_module
+    from parakeet_desktop.ui.overlay import CaptionOverlay
+
+    overlay = CaptionOverlay("bottom", 0.85, 0.5)
+    qtbot.addWidget(overlay)
+    overlay.show_partial("the quick brown")
+    assert overlay.isVisible() and overlay.text == "the quick brown" and not overlay.final
+    overlay.show_final("The quick brown fox.")
+    assert overlay.text == "The quick brown fox." and overlay.final
+    flags = overlay.windowFlags()
+    assert flags & Qt.WindowType.WindowDoesNotAcceptFocus
+    assert flags & Qt.WindowType.WindowTransparentForInput
+    assert flags & Qt.WindowType.WindowStaysOnTopHint
+    assert overlay.focusPolicy() == Qt.FocusPolicy.NoFocus and not overlay.isActiveWindow()
+    screen = QGuiApplication.primaryScreen().availableGeometry()
+    assert overlay.geometry().bottom() < screen.bottom() and overlay.geometry().center().y() > screen.center().y()
+    image = overlay.grab().toImage()
+    assert image.pixelColor(overlay.width() // 2, 3).alpha() > 0  # the box is drawn
+    qtbot.waitUntil(lambda: not overlay.isVisible(),
+                    timeout=overlay_module.FINAL_SHOWN_MS + overlay_module.FADE_MS + 2000)
+
+
+def test_history_window_lists_copies_and_deletes(qtbot, qapp, tmp_path):
+    from parakeet_desktop.ui.history_window import HistoryWindow
+
+    history = History(tmp_path / "history.sqlite3")
+    first = history.add("first words", 1.5, "model-a")
+    second = history.add("zweite Wörter", 2.0, "model-a")
+    history.mark(second, False, "focus moved")
+    window = HistoryWindow(history)
+    qtbot.addWidget(window)
+    window.show()
+    assert window.table.rowCount() == 2
+    assert window.table.item(0, 1).text() == "zweite Wörter" and window.table.item(0, 2).text() == "no"
+    window.table.selectRow(1)
+    window.copy_selected()
+    assert QGuiApplication.clipboard().text() == "first words"
+    window.delete_selected()
+    assert [e.id for e in history.recent()] == [second]
+    assert window.table.rowCount() == 1
+    assert first not in [e.id for e in History(tmp_path / "history.sqlite3").recent()]
+
+
+def test_one_instance_and_control_commands(qtbot, qapp, app_dirs):
+    from parakeet_desktop.ui.control_server import AlreadyRunning, ControlServer
+
+    received = []
+
+    def handle(command):
+        received.append(command)
+        return "ok" if command != "status" else 'ok {"state": "ready"}'
+
+    server = ControlServer(handle)
+    server.listen()
+    answers = {}
+
+    def ask():
+        for command in ("toggle", "status", "bogus"):
+            try:
+                answers[command] = control.send(command)
+            except control.NotRunning as exc:
+                answers[command] = f"not running: {exc}"
+
+    asker = threading.Thread(target=ask)
+    asker.start()
+    qtbot.waitUntil(lambda: len(answers) == 3, timeout=10000)
+    asker.join()
+    assert answers["toggle"] == "ok" and answers["status"] == 'ok {"state": "ready"}'
+    assert answers["bogus"].startswith("error: unknown command")
+    assert received == ["toggle", "status"]
+
+    second = ControlServer(handle)
+    outcome = {}
+
+    def listen_again():
+        try:
+            second.listen()
+        except AlreadyRunning:
+            outcome["refused"] = True
+
+    # The check asks the first instance, which answers on this (the GUI) thread.
+    checker = threading.Thread(target=lambda: outcome.setdefault("status", control.send("status")))
+    checker.start()
+    qtbot.waitUntil(lambda: "status" in outcome, timeout=10000)
+    checker.join()
+    server.close()
+    with pytest.raises(control.NotRunning):
+        control.send("status", timeout=1.0)
+    listen_again()  # nobody answers now: the name is free again
+    assert "refused" not in outcome
+    second.close()
+
+
+def test_settings_round_trip_and_a_corrupt_file_is_kept_aside(app_dirs):
+    settings = config.Settings(hotkey="f9", mode="handsfree", replacements=[["new line", "\n"]],
+                               overlay_opacity=0.6, microphone="USB Headset")
+    config.save(settings)
+    loaded, warnings = config.load()
+    assert loaded == settings and warnings == []
+    config.settings_path().write_text("{ not json", "utf-8")
+    loaded, warnings = config.load()
+    assert loaded == config.Settings()
+    assert "defaults" in warnings[0]
+    kept = list(config.config_dir().glob("settings.json.corrupt-*"))
+    assert len(kept) == 1 and kept[0].read_text("utf-8") == "{ not json"
+    config.settings_path().write_text('{"schema": 1, "mode": "sometimes", "sounds": false}', "utf-8")
+    loaded, warnings = config.load()
+    assert loaded.mode == "ptt" and loaded.sounds is False and "mode" in warnings[0]
+
+
+@pytest.fixture(scope="module")
+def sentence():
+    return held_out_utterances(1)[0]
+
+
+def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_dirs, sentence):
+    """The whole app offscreen: model loads on the engine thread, the control window shows the
+    states, a spoken sentence comes back as captions, lands in the history, and is pasted."""
+    from parakeet_desktop.ui.app import DesktopApp
+    from parakeet_desktop.ui.status import ControlWindow
+
+    text, speech = sentence
+    recording = np.concatenate([silence(2.0), speech, silence(1.5), silence(2.0)])
+    keyboard = PastingKeyboard()
+    settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", mode="handsfree", sounds=False,
+                               hotkey="f9")
+    app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=recording, realtime=True),
+                     keyboard=keyboard)
+    states = []
+    app.worker.state.connect(lambda state, mode: states.append(state))
+    captions = []
+    app.worker.partial.connect(lambda _u, caption: captions.append(caption))
+    app.start()
+    try:
+        assert isinstance(app.status, ControlWindow) and app.status.isVisible()
+        assert app.state == "loading"
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
+        app.toggle()
+        qtbot.waitUntil(lambda: bool(keyboard.received), timeout=30000)
+        assert word_error_rate([text], [keyboard.received]) <= 0.2
+        assert keyboard.received.endswith(" ")  # the trailing space setting
+        assert captions and app.overlay.isVisible() or app.overlay.text
+        entries = app.history.recent()
+        assert len(entries) == 1 and entries[0].text == keyboard.received.strip() and entries[0].delivered
+        assert "listening" in states
+        report = app.status_report()
+        assert report["ready_after"] > report["shown_after"] >= 0
+    finally:
+        app.thread.shutdown()
+        app.control.close()
+        app.status.hide()

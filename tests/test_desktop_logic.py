@@ -1,0 +1,77 @@
+"""The hotkey's words and gestures, and how consecutive utterances are joined."""
+
+from __future__ import annotations
+
+import pytest
+
+from parakeet_desktop.desktop.hotkey import Action, Gesture, Hotkey, HotkeyError, parse_hotkey
+from parakeet_desktop.desktop.inject import Injector, Spacer
+
+
+def test_hotkeys_parse_as_people_write_them():
+    assert parse_hotkey("ctrl+alt+space") == Hotkey(frozenset({"ctrl", "alt"}), "space")
+    assert parse_hotkey("F9") == Hotkey(frozenset(), "f9")
+    assert parse_hotkey("Control + Shift") == Hotkey(frozenset({"ctrl", "shift"}), None)
+    assert str(parse_hotkey("shift+win+h")) == "shift+super+h"
+    for bad, why in (("", "not a key combination"), ("ctrl+a+b", "more than one"),
+                     ("shift", "would fire while typing"), ("ctrl+banana", "not a key name")):
+        with pytest.raises(HotkeyError, match=why):
+            parse_hotkey(bad)
+
+
+def test_hold_is_push_to_talk_and_a_tap_toggles_hands_free():
+    gesture = Gesture(tap_seconds=0.3)
+    assert gesture.press(10.0) is Action.START_PUSH_TO_TALK
+    assert gesture.press(10.5) is None  # key repeat while held
+    assert gesture.release(12.0) is Action.STOP
+
+    assert gesture.press(20.0) is Action.START_PUSH_TO_TALK
+    assert gesture.release(20.1) is Action.KEEP_HANDS_FREE
+    assert gesture.press(25.0) is None
+    assert gesture.release(25.1) is Action.STOP  # the next tap ends hands-free
+
+    gesture.press(30.0)
+    gesture.release(30.1)
+    gesture.reset()  # stopped from the menu meanwhile
+    assert gesture.press(40.0) is Action.START_PUSH_TO_TALK
+
+
+def test_utterances_are_joined_with_one_space_and_punctuation_sticks():
+    spacer = Spacer(trailing_space=False)
+    assert spacer.join("Hello there") == "Hello there"
+    assert spacer.join("how are you") == " how are you"
+    assert spacer.join(", and you?") == ", and you?"
+    assert spacer.join("   ") == ""
+    spacer.reset()
+    assert spacer.join("Fresh start") == "Fresh start"
+    trailing = Spacer(trailing_space=True)
+    assert trailing.join("One.") + trailing.join("Two.") == "One. Two. "
+
+
+def test_auto_picks_the_method_per_desktop():
+    def which(tools):
+        return lambda name: f"/usr/bin/{name}" if name in tools else None
+
+    clipboard = object()
+    assert Injector("auto", clipboard, None, None, platform="x11").method == "paste"
+    assert Injector("auto", clipboard, None, None, platform="windows").method == "paste"
+    assert Injector("auto", clipboard, None, None, platform="wayland", which=which({"wtype"})).method == "wtype"
+    assert Injector("auto", clipboard, None, None, platform="wayland", which=which({"ydotool"})).method == "ydotool"
+    assert Injector("auto", clipboard, None, None, platform="wayland", which=which(set())).method == "clipboard"
+    assert Injector("type", clipboard, None, None, platform="wayland").method == "type"
+
+
+def test_wayland_tools_get_the_text_as_one_argument():
+    calls = []
+
+    class Done:
+        returncode, stderr = 0, ""
+
+    def run(args, **_kwargs):
+        calls.append(args)
+        return Done()
+
+    injector = Injector("wtype", object(), None, None, platform="wayland", run=run,
+                        which=lambda name: f"/usr/bin/{name}")
+    assert injector.deliver("-rm -rf, naïve café").ok
+    assert calls == [["/usr/bin/wtype", "--", "-rm -rf, naïve café"]]
