@@ -5,11 +5,9 @@ from __future__ import annotations
 import io
 import os
 import tarfile
-from pathlib import Path
 
 import numpy as np
 import pytest
-import soundfile
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE, load_audio
 from parakeet_desktop.engine.devices import CudaStatus, plan_device

@@ -1,0 +1,78 @@
+"""A desktop session for tests and benchmarks: Xvfb, a system tray (trayer) and PulseAudio
+with a virtual microphone (a null sink whose monitor is remapped as a source), each started as
+a child process and stopped at the end."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+TOOLS = ("Xvfb", "xdotool", "pulseaudio", "pactl", "paplay", "trayer")
+
+
+def wait(condition, timeout: float, what: str, step: float = 0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+class Desktop:
+    """Xvfb, a tray, PulseAudio with a virtual microphone; processes stopped at the end."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.processes: list[subprocess.Popen] = []
+        self.display = f":{90 + os.getpid() % 50}"
+        runtime = folder / "runtime"
+        runtime.mkdir(mode=0o700)
+        self.env = {**os.environ, "DISPLAY": self.display, "XDG_RUNTIME_DIR": str(runtime),
+                    "PULSE_RUNTIME_PATH": str(runtime / "pulse"), "QT_QPA_PLATFORM": "xcb",
+                    "PARAKEET_DESKTOP_CONFIG_DIR": str(folder / "config"),
+                    "PARAKEET_DESKTOP_DATA_DIR": str(folder / "data")}
+        self.env.pop("WAYLAND_DISPLAY", None)
+        self.env.pop("PULSE_SERVER", None)
+
+    def spawn(self, *args: str, log: str) -> subprocess.Popen:
+        stream = open(self.folder / f"{log}.log", "w")
+        process = subprocess.Popen(list(args), env=self.env, stdout=stream, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=60, **kwargs)
+
+    def start(self) -> None:
+        self.spawn("Xvfb", self.display, "-screen", "0", "1366x768x24", "-nolisten", "tcp", log="xvfb")
+        wait(lambda: self.run("xdotool", "getmouselocation").returncode == 0, 20, "the X server")
+        self.spawn("trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
+                   "--height", "28", "--SetDockType", "true", log="tray")
+        self.spawn("pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
+                   "-L", "module-native-protocol-unix", "-L", "module-null-sink sink_name=speaker",
+                   "-L", "module-remap-source master=speaker.monitor source_name=virtual_mic",
+                   log="pulseaudio")
+        wait(lambda: self.run("pactl", "info").returncode == 0, 20, "PulseAudio")
+        self.run("pactl", "set-default-source", "virtual_mic")
+        self.run("pactl", "set-default-sink", "speaker")
+
+    def screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        done = self.run(sys.executable, str(ROOT / "tools" / "screenshot.py"), str(path))
+        assert done.returncode == 0, done.stderr
+        return path
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            if process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(10)
+                except subprocess.TimeoutExpired:
+                    process.kill()
