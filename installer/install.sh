@@ -12,7 +12,16 @@ if ! ldconfig -p 2>/dev/null | grep -q libportaudio; then
   echo "note: PortAudio is missing, so dictation cannot use a microphone." >&2
   echo "      Install it with: sudo apt-get install libportaudio2" >&2
 fi
+if ! ldconfig -p 2>/dev/null | grep -q libxcb-cursor; then
+  echo "note: Qt needs libxcb-cursor0 to open windows on X11." >&2
+  echo "      Install it with: sudo apt-get install libxcb-cursor0" >&2
+fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e .
+if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
+  echo "Installed. There is no graphical session here, so the app was not started: run"
+  echo ".venv/bin/parakeet-desktop from your desktop, or use .venv/bin/parakeet-desktop listen|transcribe."
+  exit 0
+fi
 exec .venv/bin/parakeet-desktop "$@"

@@ -118,19 +118,29 @@ def _output_path(source: Path, fmt: str, output_dir: str | None) -> Path:
     return folder / f"{source.stem}.{fmt}"
 
 
+def load_model_saying_so(ref: str, device: str):
+    """Load a model for a command, telling the terminal; None (after an ``error:`` line) when
+    it cannot be loaded."""
+    from .engine.model import ModelError, load_model
+
+    _say(f"Loading {ref} …")
+    try:
+        model = load_model(str(ref), device)
+    except ModelError as exc:
+        _say(f"error: {exc}")
+        return None
+    for notice in model.notices:
+        _say(f"note: {notice}")
+    return model
+
+
 def run_transcribe(args: argparse.Namespace) -> int:
     from .engine import export
     from .engine.files import FileTranscriber
-    from .engine.model import ModelError, load_model
 
-    _say(f"Loading {args.model} …")
-    try:
-        model = load_model(str(args.model), args.device)
-    except ModelError as exc:
-        _say(f"error: {exc}")
+    model = load_model_saying_so(args.model, args.device)
+    if model is None:
         return EXIT_MODEL
-    for notice in model.notices:
-        _say(f"note: {notice}")
     transcriber = FileTranscriber(model)
     bar = _ProgressBar()
     failed = 0

@@ -121,17 +121,12 @@ def run_listen(args: argparse.Namespace) -> int:
             print(f"{device.name}{'  (default)' if device.is_default else ''}")
         return EXIT_OK
 
+    from .cli import load_model_saying_so
     from .engine.dictation import LiveEngine, Mode
-    from .engine.model import ModelError, load_model
 
-    _say(f"Loading {args.model} …")
-    try:
-        model = load_model(str(args.model), args.device)
-    except ModelError as exc:
-        _say(f"error: {exc}")
+    model = load_model_saying_so(args.model, args.device)
+    if model is None:
         return EXIT_MODEL
-    for notice in model.notices:
-        _say(f"note: {notice}")
 
     printer = _Printer(args.levels)
     try:

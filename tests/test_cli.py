@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from test_audio import _speech, build_corpus
 
@@ -83,7 +82,24 @@ def test_doctor_reports_the_machine():
     assert text.returncode == 0 and "nvidia/parakeet-tdt-0.6b-v3" in text.stdout
 
 
-@pytest.mark.parametrize("args", [[], ["--help"]])
-def test_help_lists_the_commands(args):
-    result = run_cli(*args)
-    assert "transcribe" in result.stdout and "doctor" in result.stdout
+def test_help_lists_the_commands():
+    result = run_cli("--help")
+    for command in ("transcribe", "listen", "toggle", "status", "doctor"):
+        assert command in result.stdout
+
+
+def test_the_app_without_a_display_points_to_the_terminal_commands(monkeypatch, tmp_path):
+    for name in ("DISPLAY", "WAYLAND_DISPLAY", "QT_QPA_PLATFORM"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    result = run_cli()
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "no graphical session" in result.stderr and "parakeet-desktop listen" in result.stderr
+
+
+def test_control_commands_without_a_running_app(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    for command in ("toggle", "status"):
+        result = run_cli(command)
+        assert result.returncode == 1
+        assert result.stderr.strip() == "Parakeet Desktop is not running; start it with: parakeet-desktop"

@@ -48,6 +48,15 @@ def run_engine(model, device: FileSoundDevice, settings: LiveSettings, mode: Mod
     return recorder
 
 
+def wait_for(condition, seconds: float) -> None:
+    """Until *condition* holds (checked every 50 ms), at most *seconds*."""
+    pause = threading.Event()
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        pause.wait(0.05)
+
+
 def normalised(text: str) -> str:
     return " ".join(text.split())
 
@@ -200,11 +209,7 @@ def test_unplugging_keeps_the_words_spoken_so_far(speech_model, utterances):
     thread = threading.Thread(target=engine.run, daemon=True)
     thread.start()
     try:
-        deadline = threading.Event()
-        for _ in range(600):
-            if recorder.of(Final):
-                break
-            deadline.wait(0.05)
+        wait_for(lambda: recorder.of(Final), 30)
         finals = recorder.of(Final)
         assert len(finals) == 1 and finals[0].reason == "device"
         assert finals[0].text == speech_model.recognize([gated(recording[: round(cut * 16000)])])[0].text.strip()
@@ -216,11 +221,8 @@ def test_unplugging_keeps_the_words_spoken_so_far(speech_model, utterances):
         # The microphone comes back: capture resumes by itself.
         device.missing = False
         device.fail_after = None
-        for _ in range(200):
-            if any("“file”" in n.message for n in recorder.of(Notice)[1:]):
-                break
-            deadline.wait(0.05)
-        assert device.opened == 2
+        wait_for(lambda: device.opened == 2, 10)
+        assert any("“file”" in n.message for n in recorder.of(Notice)[1:])
     finally:
         engine.shutdown()
         thread.join(30)
@@ -233,17 +235,10 @@ def test_no_microphone_is_a_clear_error_then_recovers(speech_model):
     thread = threading.Thread(target=engine.run, daemon=True)
     thread.start()
     try:
-        wait = threading.Event()
-        for _ in range(100):
-            if recorder.of(ErrorEvent):
-                break
-            wait.wait(0.05)
+        wait_for(lambda: recorder.of(ErrorEvent), 5)
         assert recorder.of(ErrorEvent)[0].message.startswith("No microphone found")
         device.missing = False
-        for _ in range(200):
-            if recorder.of(Notice):
-                break
-            wait.wait(0.05)
+        wait_for(lambda: recorder.of(Notice), 10)
         assert "Listening on" in recorder.of(Notice)[0].message
     finally:
         engine.shutdown()

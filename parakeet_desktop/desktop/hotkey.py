@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,9 @@ _ALIASES = {"control": "ctrl", "cmd": "super", "win": "super", "meta": "super", 
             "altgr": "alt", "return": "enter", "esc": "escape", "spacebar": "space"}
 # A press shorter than this is a tap (toggle hands-free), longer is push-to-talk.
 TAP_SECONDS = 0.3
+# A release is final when no press of the key follows within this gap (X11 auto-repeat sends
+# release-press pairs a few milliseconds apart while a key is held).
+REPEAT_GAP_SECONDS = 0.05
 
 
 class HotkeyError(Exception):
@@ -113,11 +117,16 @@ class HotkeyListener:
         self._on_press = on_press
         self._on_release = on_release
         self._down: set[str] = set()
+        self._wanted = set(hotkey.modifiers) | ({hotkey.key} if hotkey.key else set())
         self._active = False
         self._listener = None
+        self._grab: X11KeyGrab | None = None
+        self._lock = threading.Lock()
+        self._pending_release: threading.Timer | None = None
 
     def start(self) -> None:
         import os
+        import sys
 
         if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):
             raise HotkeyError(_WAYLAND_HELP)
@@ -126,17 +135,26 @@ class HotkeyListener:
         except Exception as exc:  # pynput raises ImportError with the X error inside
             raise HotkeyError(f"Global hotkeys are not available here ({_first_line(exc)}). "
                               f"{_TOGGLE_HELP}") from exc
+        if sys.platform.startswith("linux") and self.hotkey.key is not None:
+            self._grab = X11KeyGrab(self.hotkey)
+            self._grab.start()
         self._keyboard = keyboard
         self._listener = keyboard.Listener(on_press=self._pressed, on_release=self._released)
         self._listener.start()
         self._listener.wait()
         if not self._listener.running:
+            self.stop()
             raise HotkeyError(f"The global hotkey listener could not start. {_TOGGLE_HELP}")
 
     def stop(self) -> None:
         if self._listener is not None:
             self._listener.stop()
             self._listener = None
+        if self._grab is not None:
+            self._grab.stop()
+            self._grab = None
+        if self._pending_release is not None:
+            self._pending_release.cancel()
 
     def _name(self, key) -> str | None:
         keyboard = self._keyboard
@@ -155,19 +173,92 @@ class HotkeyListener:
         name = self._name(key)
         if name is None:
             return
-        self._down.add(name)
-        wanted = set(self.hotkey.modifiers) | ({self.hotkey.key} if self.hotkey.key else set())
-        if not self._active and wanted <= self._down:
-            self._active = True
-            self._on_press()
+        with self._lock:
+            if self._pending_release is not None:
+                # A release followed at once by a press is the keyboard's auto-repeat while the
+                # key is held (X11 sends both): the chord is still down.
+                self._pending_release.cancel()
+                self._pending_release = None
+            self._down.add(name)
+            if not self._active and self._wanted <= self._down:
+                self._active = True
+                self._on_press()
 
     def _released(self, key) -> None:
         name = self._name(key)
-        self._down.discard(name)
-        wanted = set(self.hotkey.modifiers) | ({self.hotkey.key} if self.hotkey.key else set())
-        if self._active and name in wanted:
+        with self._lock:
+            self._down.discard(name)
+            if self._active and name in self._wanted and self._pending_release is None:
+                self._pending_release = threading.Timer(REPEAT_GAP_SECONDS, self._release_now)
+                self._pending_release.daemon = True
+                self._pending_release.start()
+
+    def _release_now(self) -> None:
+        with self._lock:
+            if self._pending_release is None:
+                return
+            self._pending_release = None
             self._active = False
-            self._on_release()
+        self._on_release()
+
+
+class X11KeyGrab:
+    """Grabs the hotkey on the X server, so the focused app does not also get it (a space typed,
+    a shortcut of its own fired). The grab's connection is only read to keep it drained; the
+    pynput listener, which records all key events, still reports the presses."""
+
+    def __init__(self, hotkey: Hotkey) -> None:
+        self.hotkey = hotkey
+        self._display = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        from Xlib import X, XK, display, error
+
+        try:
+            self._display = display.Display()
+        except Exception as exc:
+            raise HotkeyError(f"Cannot reach the X server to claim the hotkey ({_first_line(exc)}). "
+                              f"{_TOGGLE_HELP}") from exc
+        key = self.hotkey.key
+        keysym = XK.string_to_keysym(key.upper() if key.startswith("f") and key[1:].isdigit() else key)
+        keycode = self._display.keysym_to_keycode(keysym) if keysym else 0
+        if not keycode:
+            raise HotkeyError(f"This keyboard has no key “{key}”; choose another hotkey.")
+        masks = {"ctrl": X.ControlMask, "alt": X.Mod1Mask, "shift": X.ShiftMask, "super": X.Mod4Mask}
+        modifiers = 0
+        for name in self.hotkey.modifiers:
+            modifiers |= masks[name]
+        catcher = error.CatchError(error.BadAccess)
+        root = self._display.screen().root
+        # The same chord with Caps Lock and Num Lock on counts too.
+        for extra in (0, X.LockMask, X.Mod2Mask, X.LockMask | X.Mod2Mask):
+            root.grab_key(keycode, modifiers | extra, True, X.GrabModeAsync, X.GrabModeAsync,
+                          onerror=catcher)
+        self._display.sync()
+        if catcher.get_error():
+            self._display.close()
+            self._display = None
+            raise HotkeyError(f"{self.hotkey} is already taken by another program; choose another "
+                              "hotkey in the settings.")
+        self._thread = threading.Thread(target=self._drain, name="hotkey-grab", daemon=True)
+        self._thread.start()
+
+    def _drain(self) -> None:
+        display = self._display
+        try:
+            while display is self._display:
+                display.next_event()
+        except Exception:  # the connection closed on stop()
+            pass
+
+    def stop(self) -> None:
+        display, self._display = self._display, None
+        if display is not None:
+            try:
+                display.close()
+            except Exception as exc:
+                logger.debug("Closing the hotkey grab: %s", exc)
 
 
 _TOGGLE_HELP = ("Bind the command “parakeet-desktop toggle” to a key in your desktop's keyboard "

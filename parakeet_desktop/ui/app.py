@@ -26,6 +26,9 @@ from .status import ControlWindow, TrayStatus
 
 logger = logging.getLogger(__name__)
 
+# Utterances typed within this many seconds of each other are joined with a space.
+SAME_FLOW_SECONDS = 30.0
+
 
 class QtClipboard:
     """The system clipboard through Qt (GUI thread only)."""
@@ -53,6 +56,7 @@ class DesktopApp(QObject):
         self.mode = settings.mode
         self.last_text: str | None = None
         self.caption = ""  # the live caption of the utterance in progress
+        self._last_delivery = -float("inf")
         self.history = History(config.data_dir() / "history.sqlite3")
         self.history_window: HistoryWindow | None = None
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
@@ -190,6 +194,10 @@ class DesktopApp(QObject):
         entry = self.history.add(text, final.seconds, self.worker.model_name)
         self.last_text = text
         self.overlay.show_final(text)
+        now = time.monotonic()
+        if now - self._last_delivery > SAME_FLOW_SECONDS:
+            self.spacer.reset()  # a new thought, perhaps in another window: no leading space
+        self._last_delivery = now
         delivery = self.injector.deliver(self.spacer.join(text))
         self.history.mark(entry, delivery.ok, delivery.problem)
         if not delivery.ok:
@@ -295,6 +303,12 @@ def _keyboard():
 
 def main(model: str | None = None, device: str | None = None, tray: bool | None = None) -> int:
     started_at = time.monotonic()
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
+                                                 or os.environ.get("QT_QPA_PLATFORM")):
+        print("error: there is no graphical session (DISPLAY is not set), so the desktop app cannot "
+              "start. From a terminal, use “parakeet-desktop listen” to dictate or "
+              "“parakeet-desktop transcribe FILE” for files.", file=sys.stderr)
+        return 1
     settings, warnings = config.load()
     if model:
         settings.model = model
