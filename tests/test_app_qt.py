@@ -67,6 +67,22 @@ def _later(ms, fn):
     QTimer.singleShot(ms, fn)
 
 
+def test_an_image_on_the_clipboard_comes_back_after_the_paste(qtbot, qapp):
+    from PySide6.QtGui import QColor, QImage
+
+    from parakeet_desktop.ui.app import QtClipboard
+
+    image = QImage(8, 8, QImage.Format.Format_RGB32)
+    image.fill(QColor(10, 200, 30))
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setImage(image)
+    keyboard = PastingKeyboard()
+    Injector("paste", QtClipboard(), keyboard, _later, platform="x11", window_class=lambda: "").deliver("words")
+    assert keyboard.received == "words"
+    qtbot.waitUntil(lambda: not clipboard.image().isNull(), timeout=RESTORE_AFTER_MS + 2000)
+    assert clipboard.image().pixelColor(3, 3) == QColor(10, 200, 30)
+
+
 def test_terminals_get_ctrl_shift_v_and_a_new_copy_is_not_overwritten(qtbot, qapp):
     from parakeet_desktop.ui.app import QtClipboard
 

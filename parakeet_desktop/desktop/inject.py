@@ -31,6 +31,8 @@ TERMINALS = ("terminal", "xterm", "konsole", "alacritty", "kitty", "tilix", "ter
 class Clipboard(Protocol):
     def text(self) -> str | None: ...
     def set_text(self, text: str) -> None: ...
+    def save(self) -> object: ...  # everything on it, in every format (an image, rich text)
+    def restore(self, saved: object) -> None: ...
 
 
 class Keyboard(Protocol):
@@ -137,15 +139,15 @@ class Injector:
     def _paste(self, text: str) -> Delivery:
         if self.keyboard is None:
             raise OSError("synthetic key presses are not available on this desktop")
-        previous = self.clipboard.text()
+        previous = self.clipboard.save()
         self.clipboard.set_text(text)
         terminal = any(t in self.window_class().lower() for t in TERMINALS)
         self.keyboard.chord("ctrl", "shift", "v") if terminal else self.keyboard.chord("ctrl", "v")
 
         def restore() -> None:
             # Only if the clipboard still holds our text: the user may have copied since.
-            if previous is not None and self.clipboard.text() == text:
-                self.clipboard.set_text(previous)
+            if self.clipboard.text() == text:
+                self.clipboard.restore(previous)
 
         self.later(RESTORE_AFTER_MS, restore)
         return Delivery(True, "paste")

@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QMimeData, QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
@@ -38,6 +38,16 @@ class QtClipboard:
 
     def set_text(self, text: str) -> None:
         QGuiApplication.clipboard().setText(text)
+
+    def save(self) -> QMimeData:
+        current = QGuiApplication.clipboard().mimeData()
+        saved = QMimeData()
+        for fmt in current.formats() if current is not None else []:
+            saved.setData(fmt, current.data(fmt))
+        return saved
+
+    def restore(self, saved: QMimeData) -> None:
+        QGuiApplication.clipboard().setMimeData(saved)
 
 
 class DesktopApp(QObject):
