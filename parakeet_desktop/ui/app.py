@@ -42,8 +42,12 @@ class QtClipboard:
     def save(self) -> QMimeData:
         current = QGuiApplication.clipboard().mimeData()
         saved = QMimeData()
-        for fmt in current.formats() if current is not None else []:
+        if current is None:
+            return saved
+        for fmt in current.formats():
             saved.setData(fmt, current.data(fmt))
+        if current.hasImage():  # Qt keeps images as an object, not as bytes of a format
+            saved.setImageData(current.imageData())
         return saved
 
     def restore(self, saved: QMimeData) -> None:
