@@ -35,6 +35,7 @@ class Settings:
     vad_aggressiveness: int = 2
     pause_ms: int = 800
     final_pass: str = "auto"  # auto, always, never
+    latency: str = "balanced"  # fast, balanced, accurate: the streaming chunk and right context
     overlay_position: str = "bottom"  # bottom, top
     overlay_opacity: float = 0.85
     overlay_width: float = 0.5  # share of the screen's width
@@ -48,6 +49,7 @@ _CHOICES = {
     "mode": ("ptt", "handsfree"),
     "injection": ("auto", "paste", "type", "wtype", "ydotool"),
     "final_pass": ("auto", "always", "never"),
+    "latency": ("fast", "balanced", "accurate"),
     "overlay_position": ("bottom", "top"),
 }
 

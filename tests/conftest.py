@@ -93,3 +93,12 @@ def speech_model():
     from parakeet_desktop.engine.model import load_model
 
     return load_model(str(SPEECH_MODEL), "cpu")
+
+
+@pytest.fixture
+def app_dirs(tmp_path, monkeypatch):
+    """The app's config and data folders, and its control socket, in a temporary folder."""
+    monkeypatch.setenv("PARAKEET_DESKTOP_CONFIG_DIR", str(tmp_path / "config"))
+    monkeypatch.setenv("PARAKEET_DESKTOP_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    return tmp_path

@@ -38,14 +38,6 @@ class PastingKeyboard:
         self.received += text
 
 
-@pytest.fixture
-def app_dirs(tmp_path, monkeypatch):
-    monkeypatch.setenv("PARAKEET_DESKTOP_CONFIG_DIR", str(tmp_path / "config"))
-    monkeypatch.setenv("PARAKEET_DESKTOP_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
-    return tmp_path
-
-
 def test_paste_restores_the_users_clipboard_after_the_paste_landed(qtbot, qapp):
     from parakeet_desktop.ui.app import QtClipboard
 

@@ -89,3 +89,14 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
     assert rows == [(result, 1)]
     desktop.screenshot(ARTIFACTS / "after-dictation.png")
     assert app.poll() is None
+
+
+def test_settings_dialog_fits_a_small_screen(desktop):
+    done = desktop.run(sys.executable, str(ROOT / "tests" / "desktop" / "settings_screenshot.py"),
+                       str(ARTIFACTS / "settings"), cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    for size in done.stdout.split():
+        width, height = map(int, size.split("x"))
+        assert width <= 1366 and height <= 768
+    for index in range(4):
+        assert (ARTIFACTS / f"settings-{index}.png").stat().st_size > 5_000

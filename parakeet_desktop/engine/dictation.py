@@ -282,6 +282,8 @@ class DictationSession:
 class _Command:
     name: str
     mode: Mode = Mode.PUSH_TO_TALK
+    settings: LiveSettings | None = None
+    device_name: str | None = None
 
 
 # While the microphone is away, try to reopen it this often.
@@ -330,6 +332,11 @@ class LiveEngine:
     def continue_hands_free(self) -> None:
         self.inbox.put(_Command("continue_hands_free"))
 
+    def reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
+        """New gate, streaming and final-pass settings, and perhaps another microphone, without
+        reloading the model. An utterance in progress is finished first."""
+        self.inbox.put(_Command("reconfigure", settings=settings, device_name=device_name))
+
     def shutdown(self) -> None:
         self.stop_requested.set()
         self.inbox.put(_Command("shutdown"))
@@ -368,6 +375,8 @@ class LiveEngine:
                 self.session.toggle(item.mode)
             elif item.name == "continue_hands_free":
                 self.session.continue_hands_free()
+            elif item.name == "reconfigure":
+                self._reconfigure(item.settings, item.device_name)
             else:
                 self._resume_hands_free = False
                 self.session.stop()
@@ -389,6 +398,15 @@ class LiveEngine:
         if audio:
             self.session.feed(np.concatenate(audio), decode=not self.stop_requested.is_set())
         return following
+
+    def _reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
+        self.session.stop()
+        self.session = DictationSession(self.session.model, settings, self.emit,
+                                        stop_requested=self.stop_requested)
+        if device_name != self.microphone.device_name or self.microphone.lost:
+            self.microphone.close()
+            self.microphone.device_name = device_name
+            self._open_microphone()
 
     def _open_microphone(self) -> None:
         try:

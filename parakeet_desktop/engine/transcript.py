@@ -77,3 +77,21 @@ def segments_from_words(words: list[Word], max_pause: float = 1.5,
             close()
     close()
     return segments
+
+
+def replace_phrases(text: str, pairs: list[list[str]] | list[tuple[str, str]]) -> str:
+    """Apply the user's "heard → write" pairs to *text*: whole words, any case, longest first.
+    ``\\n`` in what to write stands for a line break."""
+    import re
+
+    for heard, write in sorted(pairs, key=lambda p: -len(p[0])):
+        if not heard.strip():
+            continue
+        written = write.replace("\\n", "\n")
+        pattern = r"(?<!\w)" + r"\s+".join(re.escape(w) for w in heard.split()) + r"(?!\w)"
+        if written and not any(c.isalnum() for c in written):
+            pattern = r"[ \t]*" + pattern  # punctuation and line breaks attach to what comes before
+            if not written.strip():
+                pattern += r"[ \t]*"  # and a line break to what follows
+        text = re.sub(pattern, lambda _m: written, text, flags=re.IGNORECASE)
+    return text

@@ -14,20 +14,29 @@ from PySide6.QtGui import QAction, QActionGroup, QGuiApplication
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from .. import config, control
+from ..desktop import autostart
 from ..desktop.hotkey import Action, Gesture, HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.inject import Injector, PynputKeyboard, Spacer
+from ..engine.transcript import replace_phrases
 from ..history import History
 from . import sounds
 from .control_server import AlreadyRunning, ControlServer
 from .engine_thread import EngineThread, EngineWorker
 from .history_window import HistoryWindow
 from .overlay import CaptionOverlay
+from .settings_dialog import SettingsDialog
 from .status import ControlWindow, TrayStatus
 
 logger = logging.getLogger(__name__)
 
 # Utterances typed within this many seconds of each other are joined with a space.
 SAME_FLOW_SECONDS = 30.0
+
+
+def live_fields(settings: config.Settings) -> tuple:
+    """The settings the live engine uses (a change reconfigures it)."""
+    return (settings.microphone, settings.vad_aggressiveness, settings.pause_ms, settings.latency,
+            settings.final_pass)
 
 
 class QtClipboard:
@@ -84,6 +93,8 @@ class DesktopApp(QObject):
         self.status = TrayStatus(self.menu) if use_tray else ControlWindow(self.menu)
         if isinstance(self.status, ControlWindow):
             self.status.dictate.connect(self.toggle)
+        self._sd = sd
+        self.settings_dialog: SettingsDialog | None = None
         self.worker = EngineWorker(settings, sd=sd)
         self.thread = EngineThread(self.worker)
         self.control = ControlServer(self.handle_command, self)
@@ -132,6 +143,11 @@ class DesktopApp(QObject):
     # --- wiring ---------------------------------------------------------------------------
 
     def _connect(self) -> None:
+        self._connect_worker()
+        self.hotkey_pressed.connect(self._on_hotkey_pressed)
+        self.hotkey_released.connect(self._on_hotkey_released)
+
+    def _connect_worker(self) -> None:
         w = self.worker
         w.ready.connect(self._on_ready)
         w.failed.connect(self._on_failed)
@@ -140,20 +156,21 @@ class DesktopApp(QObject):
         w.final.connect(self._on_final)
         w.error.connect(lambda message: self._problem("Dictation", message))
         w.notice.connect(lambda message: logger.info("%s", message))
-        self.hotkey_pressed.connect(self._on_hotkey_pressed)
-        self.hotkey_released.connect(self._on_hotkey_released)
 
     def _build_menu(self) -> QMenu:
         menu = QMenu()
         self.toggle_action = menu.addAction("Start dictation", self.toggle)
         modes = menu.addMenu("Mode")
         group = QActionGroup(modes)
+        self.mode_actions = {}
         for value, label in (("ptt", "Push-to-talk (hold the hotkey)"), ("handsfree", "Hands-free (pauses end lines)")):
             action = QAction(label, modes, checkable=True, checked=self.mode == value)
             action.triggered.connect(lambda _checked, v=value: self._set_mode(v))
             group.addAction(action)
             modes.addAction(action)
+            self.mode_actions[value] = action
         menu.addSeparator()
+        menu.addAction("Settings…", self.show_settings)
         menu.addAction("History…", self.show_history)
         menu.addAction("Copy last", self.copy_last)
         menu.addAction("Paste last", self.paste_last)
@@ -200,7 +217,7 @@ class DesktopApp(QObject):
         self.overlay.show_partial(text)
 
     def _on_final(self, final) -> None:
-        text = final.text
+        text = replace_phrases(final.text, self.settings.replacements).strip()
         if not text:
             self.overlay.show_final("")
             return
@@ -257,6 +274,68 @@ class DesktopApp(QObject):
             self._command("stop")
         elif action is Action.KEEP_HANDS_FREE:
             self._command("continue_hands_free")
+
+    def show_settings(self) -> None:
+        from ..engine.capture import MicrophoneError, list_input_devices
+
+        try:
+            microphones = [d.name for d in list_input_devices()]
+        except MicrophoneError as exc:
+            microphones = []
+            self._problem("Microphones", str(exc))
+        dialog = SettingsDialog(self.settings, microphones)
+        self.worker.level.connect(dialog.show_level)
+        self.settings_dialog = dialog
+        if dialog.exec():
+            self.apply_settings(dialog.result_settings())
+        self.worker.level.disconnect(dialog.show_level)
+        self.settings_dialog = None
+
+    def apply_settings(self, new: config.Settings) -> None:
+        """Save *new* and make it take effect: at once where possible, reloading the model only
+        when the model or device changed."""
+        old, self.settings = self.settings, new
+        try:
+            config.save(new)
+        except OSError as exc:
+            self._problem("Settings", f"Could not save the settings: {exc}")
+        self.mode = new.mode
+        self.mode_actions[new.mode].setChecked(True)
+        self.overlay.configure(new.overlay_position, new.overlay_opacity, new.overlay_width)
+        self.spacer.trailing_space = new.trailing_space
+        if new.injection != old.injection:
+            self.injector = Injector(new.injection, QtClipboard(), self.injector.keyboard,
+                                     lambda ms, fn: QTimer.singleShot(ms, fn))
+        if new.hotkey != old.hotkey:
+            if self.hotkey is not None:
+                self.hotkey.stop()
+            self._start_hotkey()
+        if new.start_at_login != old.start_at_login:
+            try:
+                autostart.set_enabled(new.start_at_login)
+            except OSError as exc:
+                self._problem("Start at login", f"Could not change it: {exc}")
+        if (new.model, new.device) != (old.model, old.device):
+            self._reload_engine()
+        elif live_fields(new) != live_fields(old):
+            self.worker.reconfigure(new)
+
+    def _reload_engine(self) -> None:
+        if self.worker.engine is None:
+            self._problem("Settings", "The new model will be used at the next start: the current "
+                                      "one is still loading.")
+            return
+        old = self.worker
+        # Its state changes while stopping are not the new engine's; a final text it still
+        # delivers (an utterance in progress) stays connected and is kept.
+        for signal in (old.ready, old.failed, old.state, old.partial, old.notice):
+            signal.disconnect()
+        self.thread.shutdown()
+        self.worker = EngineWorker(self.settings, sd=self._sd)
+        self.thread = EngineThread(self.worker)
+        self._connect_worker()
+        self._set_state("loading", f"Loading {self.settings.model}…")
+        self.thread.start()
 
     def show_history(self) -> None:
         if self.history_window is None:

@@ -54,7 +54,7 @@ class EngineWorker(QObject):
         self.model_name = model.name
         for text in model.notices:
             self.notice.emit(text)
-        self.engine = LiveEngine(model, live_settings(self.settings), self._emit,
+        self.engine = LiveEngine(model, live_settings(self.settings, model.device), self._emit,
                                  device_name=self.settings.microphone, sd=self._sd)
         self.ready.emit(model.name, model.device)
         self.engine.run()
@@ -77,6 +77,15 @@ class EngineWorker(QObject):
             engine.shutdown()
         return True
 
+    def reconfigure(self, settings: Settings) -> bool:
+        """Apply settings that need no new model (speech gate, latency, final pass, microphone)."""
+        engine = self.engine
+        if engine is None:
+            return False
+        self.settings = settings
+        engine.reconfigure(live_settings(settings, engine.session.model.device), settings.microphone)
+        return True
+
     def _emit(self, event) -> None:
         from ..engine import dictation as d
 
@@ -94,13 +103,24 @@ class EngineWorker(QObject):
             self.notice.emit(event.message)
 
 
-def live_settings(settings: Settings):
+# Chunk and right context (seconds) of the streaming presets; "balanced" is the device default.
+LATENCY = {"fast": (0.48, 0.48), "accurate": (1.6, 1.6)}
+
+
+def live_settings(settings: Settings, device: str):
+    from dataclasses import replace
+
     from ..engine.dictation import FinalPass, LiveSettings
+    from ..engine.streaming import default_config
     from ..engine.vad import GateConfig
 
     gate = GateConfig(aggressiveness=settings.vad_aggressiveness, endpoint_ms=settings.pause_ms,
                       hangover_ms=min(300, settings.pause_ms))
-    return LiveSettings(gate=gate, final_pass=FinalPass(settings.final_pass),
+    streaming = default_config(device)
+    if settings.latency in LATENCY:
+        chunk, right = LATENCY[settings.latency]
+        streaming = replace(streaming, chunk=chunk, right=right)
+    return LiveSettings(gate=gate, streaming=streaming, final_pass=FinalPass(settings.final_pass),
                         rescue_dir=Path(data_dir()) / "unrecognised")
 
 

@@ -1,0 +1,282 @@
+"""The settings dialog: every option of :class:`config.Settings`, grouped in tabs."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
+    QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QTableWidget,
+    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+)
+
+from ..config import Settings
+from ..desktop.hotkey import MODIFIERS, HotkeyError, parse_hotkey
+from ..engine.registry import REGISTRY
+
+# Shortcuts that desktops and most apps already use: recording one of these warns.
+TAKEN = {"ctrl+c", "ctrl+v", "ctrl+x", "ctrl+z", "ctrl+s", "ctrl+a", "ctrl+w", "ctrl+q", "ctrl+t",
+         "alt+tab", "alt+f4", "ctrl+alt+delete", "ctrl+alt+t", "super+l", "super+d", "super+e",
+         "ctrl+shift+escape", "alt+space", "super+space", "ctrl+space", "print_screen"}
+
+_QT_KEYS = {Qt.Key.Key_Space: "space", Qt.Key.Key_Return: "enter", Qt.Key.Key_Enter: "enter",
+            Qt.Key.Key_Tab: "tab", Qt.Key.Key_Escape: "escape", Qt.Key.Key_Backspace: "backspace",
+            Qt.Key.Key_Insert: "insert", Qt.Key.Key_Delete: "delete", Qt.Key.Key_Home: "home",
+            Qt.Key.Key_End: "end", Qt.Key.Key_PageUp: "page_up", Qt.Key.Key_PageDown: "page_down",
+            Qt.Key.Key_Pause: "pause", Qt.Key.Key_Print: "print_screen", Qt.Key.Key_Menu: "menu"}
+_MODIFIER_KEYS = {Qt.Key.Key_Control: "ctrl", Qt.Key.Key_Alt: "alt", Qt.Key.Key_Shift: "shift",
+                  Qt.Key.Key_Meta: "super", Qt.Key.Key_Super_L: "super", Qt.Key.Key_Super_R: "super"}
+
+
+def _modifiers(flags) -> list[str]:
+    names = []
+    for flag, name in ((Qt.KeyboardModifier.ControlModifier, "ctrl"), (Qt.KeyboardModifier.AltModifier, "alt"),
+                       (Qt.KeyboardModifier.ShiftModifier, "shift"), (Qt.KeyboardModifier.MetaModifier, "super")):
+        if flags & flag:
+            names.append(name)
+    return names
+
+
+class HotkeyRecorder(QPushButton):
+    """Click, then press the combination: a key with modifiers, a single function key, or two
+    modifiers alone (recorded when they are released)."""
+
+    recorded = Signal(str)
+
+    def __init__(self, hotkey: str) -> None:
+        super().__init__(hotkey)
+        self.hotkey = hotkey
+        self.setCheckable(True)
+        self.toggled.connect(self._toggled)
+        self._held: set[str] = set()  # every modifier pressed since recording began
+
+    def _toggled(self, on: bool) -> None:
+        self._held = set()
+        self.setText("Press the keys…" if on else self.hotkey)
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if not self.isChecked():
+            return super().keyPressEvent(event)
+        key = Qt.Key(event.key())
+        if key in _MODIFIER_KEYS:
+            self._held |= {_MODIFIER_KEYS[key], *_modifiers(event.modifiers())}
+            return
+        if Qt.Key.Key_F1 <= key <= Qt.Key.Key_F24:
+            name = f"f{key - Qt.Key.Key_F1 + 1}"
+        elif key in _QT_KEYS:
+            name = _QT_KEYS[key]
+        elif event.text().strip() and event.text().isprintable():
+            name = event.text().lower()
+        else:
+            name = ""
+        if name:
+            self._finish("+".join(_modifiers(event.modifiers()) + [name]))
+
+    def keyReleaseEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if self.isChecked() and Qt.Key(event.key()) in _MODIFIER_KEYS and len(self._held) >= 2:
+            self._finish("+".join(m for m in MODIFIERS if m in self._held))
+        else:
+            super().keyReleaseEvent(event)
+
+    def _finish(self, combination: str) -> None:
+        self.hotkey = combination
+        self.setChecked(False)
+        self.setText(combination)
+        self.recorded.emit(combination)
+
+
+def hotkey_warning(combination: str) -> tuple[str, bool]:
+    """Why *combination* is a poor or impossible hotkey, and whether it is impossible
+    (('', False) when it is fine)."""
+    try:
+        hotkey = parse_hotkey(combination)
+    except HotkeyError as exc:
+        return str(exc), True
+    if str(hotkey) in TAKEN:
+        return f"{hotkey} is a common shortcut of the desktop or of apps; pressing it would also do that.", False
+    if not hotkey.modifiers and hotkey.key and len(hotkey.key) == 1:
+        return f"“{hotkey.key}” alone would start dictation whenever you type it.", False
+    return "", False
+
+
+class SettingsDialog(QDialog):
+    def __init__(self, settings: Settings, microphones: list[str], parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setWindowTitle("Parakeet Desktop — Settings")
+        self.original = settings
+        tabs = QTabWidget()
+        tabs.addTab(self._recognition_tab(settings), "Recognition")
+        tabs.addTab(self._dictation_tab(settings, microphones), "Dictation")
+        tabs.addTab(self._appearance_tab(settings), "Appearance")
+        tabs.addTab(self._replacements_tab(settings), "Replacements")
+        buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
+        buttons.accepted.connect(self._accept)
+        buttons.rejected.connect(self.reject)
+        layout = QVBoxLayout(self)
+        layout.addWidget(tabs)
+        layout.addWidget(buttons)
+        self.resize(620, 480)
+
+    # --- tabs -----------------------------------------------------------------------------
+
+    def _recognition_tab(self, s: Settings) -> QWidget:
+        page, form = _form()
+        self.model = QComboBox()
+        for info in REGISTRY:
+            self.model.addItem(f"{info.title} ({info.id})", info.id)
+        if self.model.findData(s.model) < 0:
+            self.model.addItem(s.model, s.model)
+        self.model.setCurrentIndex(self.model.findData(s.model))
+        browse = QPushButton("Local .nemo file…")
+        browse.clicked.connect(self._pick_model_file)
+        row = QHBoxLayout()
+        row.addWidget(self.model, 1)
+        row.addWidget(browse)
+        form.addRow("Model", row)
+        self.device = _choices({"auto": "Automatic (the GPU when usable)", "cuda": "GPU (CUDA)", "cpu": "CPU"}, s.device)
+        form.addRow("Device", self.device)
+        self.latency = _choices({"fast": "Fast captions (0.5 s chunks)", "balanced": "Balanced",
+                                 "accurate": "Accurate captions (1.6 s chunks)"}, s.latency)
+        form.addRow("Live captions", self.latency)
+        self.final_pass = _choices({"auto": "When it is cheap (GPU, short utterances)",
+                                    "always": "Always", "never": "Never (streamed text only)"}, s.final_pass)
+        form.addRow("Full-context final pass", self.final_pass)
+        return page
+
+    def _dictation_tab(self, s: Settings, microphones: list[str]) -> QWidget:
+        page, form = _form()
+        self.microphone = QComboBox()
+        self.microphone.addItem("System default", None)
+        for name in microphones:
+            self.microphone.addItem(name, name)
+        if s.microphone and self.microphone.findData(s.microphone) < 0:
+            self.microphone.addItem(f"{s.microphone} (not connected)", s.microphone)
+        self.microphone.setCurrentIndex(max(0, self.microphone.findData(s.microphone)))
+        form.addRow("Microphone", self.microphone)
+        self.meter = QProgressBar()
+        self.meter.setRange(-60, 0)
+        self.meter.setValue(-60)
+        self.meter.setFormat("%v dB")
+        form.addRow("Input level", self.meter)
+        self.hotkey = HotkeyRecorder(s.hotkey)
+        self.hotkey.setToolTip("Click, then press the keys you want to hold for dictation")
+        self.hotkey_note = QLabel()
+        self.hotkey_note.setWordWrap(True)
+        self.hotkey.recorded.connect(lambda combo: self.hotkey_note.setText(hotkey_warning(combo)[0]))
+        form.addRow("Hotkey", self.hotkey)
+        form.addRow("", self.hotkey_note)
+        self.mode = _choices({"ptt": "Push-to-talk: hold the hotkey (a tap goes hands-free)",
+                              "handsfree": "Hands-free: the hotkey toggles, pauses end lines"}, s.mode)
+        form.addRow("Mode", self.mode)
+        self.injection = _choices({"auto": "Automatic", "paste": "Paste through the clipboard",
+                                   "type": "Type the keys", "wtype": "wtype (Wayland)",
+                                   "ydotool": "ydotool (Wayland)"}, s.injection)
+        form.addRow("Typing method", self.injection)
+        self.vad = QSpinBox(minimum=0, maximum=3, value=s.vad_aggressiveness)
+        self.vad.setToolTip("0 lets more through (quiet rooms), 3 is strictest (noisy rooms)")
+        form.addRow("Voice detection strictness", self.vad)
+        self.pause = QSpinBox(minimum=300, maximum=5000, singleStep=100, suffix=" ms", value=s.pause_ms)
+        form.addRow("Pause that ends a line", self.pause)
+        self.trailing_space = QCheckBox("Add a space after each text", checked=s.trailing_space)
+        form.addRow("", self.trailing_space)
+        self.sounds = QCheckBox("Play a tone when listening starts and stops", checked=s.sounds)
+        form.addRow("", self.sounds)
+        self.start_at_login = QCheckBox("Start Parakeet Desktop when I log in", checked=s.start_at_login)
+        form.addRow("", self.start_at_login)
+        return page
+
+    def _appearance_tab(self, s: Settings) -> QWidget:
+        page, form = _form()
+        self.overlay_position = _choices({"bottom": "Bottom of the screen", "top": "Top of the screen"},
+                                         s.overlay_position)
+        form.addRow("Captions", self.overlay_position)
+        self.overlay_opacity = QSlider(Qt.Orientation.Horizontal, minimum=30, maximum=100,
+                                       value=round(s.overlay_opacity * 100))
+        form.addRow("Caption opacity", self.overlay_opacity)
+        self.overlay_width = QSlider(Qt.Orientation.Horizontal, minimum=25, maximum=90,
+                                     value=round(s.overlay_width * 100))
+        form.addRow("Caption width", self.overlay_width)
+        return page
+
+    def _replacements_tab(self, s: Settings) -> QWidget:
+        page = QWidget()
+        self.replacements = QTableWidget(0, 2)
+        self.replacements.setHorizontalHeaderLabels(["When I say", "Write"])
+        self.replacements.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.replacements.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        for heard, write in s.replacements:
+            self._add_replacement(heard, write)
+        add = QPushButton("Add")
+        add.clicked.connect(lambda: self._add_replacement("", ""))
+        remove = QPushButton("Remove")
+        remove.clicked.connect(self._remove_replacements)
+        buttons = QHBoxLayout()
+        buttons.addWidget(QLabel("Whole words, any case; \\n in “Write” is a line break."), 1)
+        buttons.addWidget(add)
+        buttons.addWidget(remove)
+        layout = QVBoxLayout(page)
+        layout.addWidget(self.replacements)
+        layout.addLayout(buttons)
+        return page
+
+    # --- actions --------------------------------------------------------------------------
+
+    def _pick_model_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose a NeMo model", "", "NeMo models (*.nemo)")
+        if path:
+            if self.model.findData(path) < 0:
+                self.model.addItem(path, path)
+            self.model.setCurrentIndex(self.model.findData(path))
+
+    def _add_replacement(self, heard: str, write: str) -> None:
+        row = self.replacements.rowCount()
+        self.replacements.insertRow(row)
+        self.replacements.setItem(row, 0, QTableWidgetItem(heard))
+        self.replacements.setItem(row, 1, QTableWidgetItem(write))
+
+    def _remove_replacements(self) -> None:
+        for row in sorted({i.row() for i in self.replacements.selectedIndexes()}, reverse=True):
+            self.replacements.removeRow(row)
+
+    def show_level(self, dbfs: float) -> None:
+        self.meter.setValue(max(-60, min(0, round(dbfs))))
+
+    def _accept(self) -> None:
+        warning, impossible = hotkey_warning(self.hotkey.hotkey)
+        if impossible:
+            self.hotkey_note.setText(warning)
+            return
+        self.accept()
+
+    def result_settings(self) -> Settings:
+        pairs = []
+        for row in range(self.replacements.rowCount()):
+            heard = (self.replacements.item(row, 0) or QTableWidgetItem("")).text().strip()
+            write = (self.replacements.item(row, 1) or QTableWidgetItem("")).text()
+            if heard:
+                pairs.append([heard, write])
+        return dataclasses.replace(
+            self.original, model=self.model.currentData(), device=self.device.currentData(),
+            latency=self.latency.currentData(), final_pass=self.final_pass.currentData(),
+            microphone=self.microphone.currentData(), hotkey=self.hotkey.hotkey,
+            mode=self.mode.currentData(), injection=self.injection.currentData(),
+            vad_aggressiveness=self.vad.value(), pause_ms=self.pause.value(),
+            trailing_space=self.trailing_space.isChecked(), sounds=self.sounds.isChecked(),
+            start_at_login=self.start_at_login.isChecked(),
+            overlay_position=self.overlay_position.currentData(),
+            overlay_opacity=self.overlay_opacity.value() / 100, overlay_width=self.overlay_width.value() / 100,
+            replacements=pairs)
+
+
+def _form() -> tuple[QWidget, QFormLayout]:
+    page = QWidget()
+    return page, QFormLayout(page)
+
+
+def _choices(options: dict[str, str], current: str) -> QComboBox:
+    box = QComboBox()
+    for value, label in options.items():
+        box.addItem(label, value)
+    box.setCurrentIndex(max(0, box.findData(current)))
+    return box

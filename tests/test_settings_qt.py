@@ -1,0 +1,140 @@
+"""The settings dialog and how its settings take effect in the running app (offscreen Qt)."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+import configparser  # noqa: E402
+import shlex  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from PySide6.QtCore import Qt  # noqa: E402
+from PySide6.QtGui import QGuiApplication  # noqa: E402
+
+from conftest import SPEECH_MODEL, held_out_utterances, silence  # noqa: E402
+from parakeet_desktop import config  # noqa: E402
+from parakeet_desktop.desktop import autostart  # noqa: E402
+from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
+from parakeet_desktop.engine.transcript import replace_phrases  # noqa: E402
+from test_app_qt import PastingKeyboard  # noqa: E402
+
+
+def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_dirs):
+    from parakeet_desktop.ui.settings_dialog import SettingsDialog
+
+    chosen = config.Settings(model="nvidia/parakeet-tdt_ctc-110m", device="cpu", microphone="USB Headset",
+                             hotkey="f9", mode="handsfree", injection="type", trailing_space=False,
+                             vad_aggressiveness=3, pause_ms=1200, final_pass="never", latency="fast",
+                             overlay_position="top", overlay_opacity=0.6, overlay_width=0.7, sounds=False,
+                             start_at_login=True, replacements=[["new line", "\\n"], ["full stop", "."]])
+    dialog = SettingsDialog(chosen, ["Built-in Audio", "USB Headset"])
+    qtbot.addWidget(dialog)
+    assert dialog.result_settings() == chosen  # every field is shown and read back unchanged
+    config.save(dialog.result_settings())
+    assert config.load() == (chosen, [])
+
+    dialog.device.setCurrentIndex(dialog.device.findData("auto"))
+    dialog.microphone.setCurrentIndex(0)
+    dialog._add_replacement("comma", ",")
+    changed = dialog.result_settings()
+    assert changed.device == "auto" and changed.microphone is None
+    assert changed.replacements[-1] == ["comma", ","]
+
+
+def test_hotkey_is_recorded_by_pressing_it_with_conflict_warnings(qtbot):
+    from parakeet_desktop.ui.settings_dialog import HotkeyRecorder, hotkey_warning
+
+    recorder = HotkeyRecorder("ctrl+alt+space")
+    qtbot.addWidget(recorder)
+    recorded = []
+    recorder.recorded.connect(recorded.append)
+    recorder.setChecked(True)
+    qtbot.keyClick(recorder, Qt.Key.Key_Space, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier)
+    recorder.setChecked(True)
+    qtbot.keyClick(recorder, Qt.Key.Key_F9)
+    recorder.setChecked(True)
+    qtbot.keyPress(recorder, Qt.Key.Key_Control, Qt.KeyboardModifier.ControlModifier)
+    qtbot.keyPress(recorder, Qt.Key.Key_Shift, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    qtbot.keyRelease(recorder, Qt.Key.Key_Shift, Qt.KeyboardModifier.ControlModifier)
+    assert recorded == ["ctrl+alt+space", "f9", "ctrl+shift"]
+    assert recorder.text() == "ctrl+shift" and not recorder.isChecked()
+    assert hotkey_warning("ctrl+c") == ("ctrl+c is a common shortcut of the desktop or of apps; pressing it "
+                                        "would also do that.", False)
+    assert hotkey_warning("q")[0] and not hotkey_warning("q")[1]
+    assert hotkey_warning("shift")[1]
+    assert hotkey_warning("ctrl+alt+space") == ("", False)
+
+
+def test_replacements_apply_to_whole_words_in_any_case():
+    pairs = [["new line", "\\n"], ["full stop", "."], ["kitchen", "Kitchen"]]
+    assert replace_phrases("Meet me at the kitchens full stop New Line thanks", pairs) == \
+        "Meet me at the kitchens.\nthanks"
+    assert replace_phrases("the kitchen door", pairs) == "the Kitchen door"
+
+
+def test_start_at_login_writes_and_removes_an_autostart_entry(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    autostart.set_enabled(True)
+    entry = tmp_path / "autostart" / "parakeet-desktop.desktop"
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(entry)
+    section = parser["Desktop Entry"]
+    assert section["Type"] == "Application" and section["Name"] == "Parakeet Desktop"
+    assert shlex.split(section["Exec"])[1:] == ["-m", "parakeet_desktop"]
+    assert autostart.is_enabled()
+    autostart.set_enabled(False)
+    assert not entry.exists() and not autostart.is_enabled()
+
+
+@pytest.fixture(scope="module")
+def two_sentences():
+    return held_out_utterances(2)
+
+
+def test_changed_settings_take_effect_without_a_restart(qtbot, app_dirs, two_sentences, monkeypatch,
+                                                         tiny_nemo):
+    from parakeet_desktop.ui.app import DesktopApp
+
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(app_dirs / "xdg"))
+    (_, first), (_, second) = two_sentences
+    recording = np.concatenate([silence(1.5), first, silence(2.5), second, silence(2.5)])
+    keyboard = PastingKeyboard()
+    settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", mode="handsfree", sounds=False, hotkey="f9")
+    app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=recording, realtime=True),
+                     keyboard=keyboard)
+    app.start()
+    try:
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
+        old_engine = app.worker.engine
+        first_words = held_out_utterances(1)[0][0].split()
+        new = config.Settings(**{**config.Settings().__dict__, **settings.__dict__})
+        new.overlay_position = "top"
+        new.pause_ms = 1500
+        new.trailing_space = False
+        new.start_at_login = True
+        new.replacements = [[first_words[0], "FIRST"]]
+        app.apply_settings(new)
+        assert config.load()[0] == new
+        app.overlay.show_partial("caption")
+        screen = QGuiApplication.primaryScreen().availableGeometry()
+        assert app.overlay.geometry().center().y() < screen.center().y()  # moved to the top
+        assert autostart.is_enabled()
+        qtbot.waitUntil(lambda: app.worker.engine.session.settings.gate.endpoint_ms == 1500, timeout=10000)
+        assert app.worker.engine is old_engine  # no model reload for these
+        app.toggle()
+        qtbot.waitUntil(lambda: bool(keyboard.received), timeout=30000)
+        assert keyboard.received.startswith("FIRST") and not keyboard.received.endswith(" ")
+
+        # Another model: the engine reloads on its thread; the app shows loading, then ready.
+        other = config.Settings(**{**new.__dict__, "model": str(tiny_nemo)})
+        app.apply_settings(other)
+        assert app.state == "loading"
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
+        assert app.worker.model_name == tiny_nemo.name and app.worker.engine is not old_engine
+    finally:
+        app.thread.shutdown()
+        app.control.close()
+        app.status.hide()
