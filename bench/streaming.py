@@ -35,8 +35,9 @@ from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
 from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
 from parakeet_desktop.engine.dictation import (  # noqa: E402
-    Final, FinalPass, LiveEngine, LiveSettings, Mode,
+    Final, FinalPass, LiveSettings, Mode,
 )
+from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
 from parakeet_desktop.engine.model import load_model, prepare_model  # noqa: E402
 from parakeet_desktop.engine.streaming import StreamingTranscriber, default_config  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, build_model, make_responsive  # noqa: E402

@@ -122,7 +122,8 @@ def run_listen(args: argparse.Namespace) -> int:
         return EXIT_OK
 
     from .cli import load_model_saying_so
-    from .engine.dictation import LiveEngine, Mode
+    from .engine.dictation import Mode
+    from .engine.live import LiveEngine
 
     model = load_model_saying_so(args.model, args.device)
     if model is None:

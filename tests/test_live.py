@@ -12,9 +12,10 @@ import pytest
 from conftest import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import (
-    DictationSession, ErrorEvent, Final, FinalPass, LiveEngine, LiveSettings, Mode, Notice, Partial,
-    SessionState, StateChanged,
+    DictationSession, ErrorEvent, Final, FinalPass, LiveSettings, Mode, Notice, Partial, SessionState,
+    StateChanged,
 )
+from parakeet_desktop.engine.live import LiveEngine
 from parakeet_desktop.engine.streaming import StreamingConfig, StreamingTranscriber
 from parakeet_desktop.engine.vad import Speech, SpeechGate
 

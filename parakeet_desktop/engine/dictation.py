@@ -1,11 +1,9 @@
-"""Dictation: the session state machine and the engine loop that drives it from a microphone.
+"""Dictation: the session state machine.
 
 :class:`DictationSession` is pure: audio blocks and commands go in, events come out through one
 callback. Push-to-talk is start → stop; hands-free is start, then every pause (VAD endpoint)
-finalises an utterance while listening goes on, until stop. :class:`LiveEngine` runs the session
-on one thread that blocks on a single inbox, where the microphone's blocks and the commands
-arrive in the order they happened: the audio captured before a key release is always part of
-the utterance the release ends.
+finalises an utterance while listening goes on, until stop. ``live.LiveEngine`` drives it from a
+microphone.
 
 No words are lost: an utterance's audio is kept until its final text exists; if streaming fails
 the final text comes from one pass over the whole utterance; if that fails too, the audio is
@@ -17,7 +15,6 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import queue
 import threading
 import time
 from collections.abc import Callable
@@ -27,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .capture import DeviceEvent, Microphone, MicrophoneError, PreRoll, RawBlock, StreamEnded
+from .capture import PreRoll
 from .model import ParakeetModel
 from .streaming import StreamingConfig, StreamingTranscriber, default_config
 from .transcript import Word
@@ -276,167 +273,3 @@ class DictationSession:
         except OSError as save_error:
             return f"{message} Its audio could not be saved either: {save_error}"
         return f"{message} Its audio is saved in {path}."
-
-
-@dataclass(frozen=True)
-class _Command:
-    name: str
-    mode: Mode = Mode.PUSH_TO_TALK
-    settings: LiveSettings | None = None
-    device_name: str | None = None
-
-
-# While the microphone is away, try to reopen it this often.
-RETRY_SECONDS = 2.0
-# With nothing in the inbox for this long, check whether the stream stalled.
-CHECK_SECONDS = 1.0
-
-
-class LiveEngine:
-    """The dictation session driven by a microphone, on the thread that calls :meth:`run`.
-
-    Load the model and run the engine on the same thread: PyTorch's CPU thread pool (OpenMP)
-    belongs to the thread that first used it, and another thread running the model was measured
-    1.6 to 1.9 times slower on a two-core machine.
-
-    :meth:`start`, :meth:`stop`, :meth:`toggle` and :meth:`shutdown` may be called from any
-    thread: they only post a command to the inbox.
-    """
-
-    def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
-                 *, device_name: str | None = None, sd=None, until_input_ends: bool = False) -> None:
-        self.inbox: queue.Queue = queue.Queue()
-        # For a played file: return from run() once it has ended and its last words are out.
-        self.until_input_ends = until_input_ends
-        self.emit = emit
-        # Set as soon as a stop is asked for (key release, end of input), before the engine
-        # thread reaches it in the inbox: streaming work still running or waiting is skipped.
-        self.stop_requested = threading.Event()
-        self.session = DictationSession(model, settings, emit, stop_requested=self.stop_requested)
-        self.microphone = Microphone(self.inbox, device_name, sd=sd, on_end=self.stop_requested.set)
-        self.input_ended = threading.Event()
-        self._resume_hands_free = False
-
-    def start(self, mode: Mode = Mode.PUSH_TO_TALK) -> None:
-        self.inbox.put(_Command("start", mode))
-
-    def stop(self) -> None:
-        self.stop_requested.set()
-        self.inbox.put(_Command("stop"))
-
-    def toggle(self, mode: Mode = Mode.HANDS_FREE) -> None:
-        if self.session.state is SessionState.LISTENING:  # read across threads: only a hint
-            self.stop_requested.set()
-        self.inbox.put(_Command("toggle", mode))
-
-    def continue_hands_free(self) -> None:
-        self.inbox.put(_Command("continue_hands_free"))
-
-    def reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
-        """New gate, streaming and final-pass settings, and perhaps another microphone, without
-        reloading the model. An utterance in progress is finished first."""
-        self.inbox.put(_Command("reconfigure", settings=settings, device_name=device_name))
-
-    def shutdown(self) -> None:
-        self.stop_requested.set()
-        self.inbox.put(_Command("shutdown"))
-
-    def run(self) -> None:
-        self._open_microphone()
-        pending = None
-        while True:
-            if pending is not None:
-                item, pending = pending, None
-            else:
-                try:
-                    item = self.inbox.get(timeout=RETRY_SECONDS if self.microphone.lost else CHECK_SECONDS)
-                except queue.Empty:
-                    self._check_microphone()
-                    continue
-            if isinstance(item, StreamEnded) or (isinstance(item, _Command) and item.name in ("stop", "toggle", "shutdown")):
-                self.stop_requested.clear()  # the stop that made it urgent is being handled now
-            if isinstance(item, RawBlock):
-                pending = self._feed_waiting_audio(item)
-            elif isinstance(item, StreamEnded):
-                self._device_event(self.microphone.ended(item))
-                if self.until_input_ends and self.input_ended.is_set():
-                    self.microphone.close()
-                    return
-            elif item.name == "shutdown":
-                self.session.stop()
-                self.microphone.close()
-                return
-            elif item.name in ("start", "toggle") and self.session.state is SessionState.IDLE \
-                    and not self.microphone.running:
-                self.emit(ErrorEvent("No microphone is available, so dictation cannot start."))
-            elif item.name == "start":
-                self.session.start(item.mode)
-            elif item.name == "toggle":
-                self.session.toggle(item.mode)
-            elif item.name == "continue_hands_free":
-                self.session.continue_hands_free()
-            elif item.name == "reconfigure":
-                self._reconfigure(item.settings, item.device_name)
-            else:
-                self._resume_hands_free = False
-                self.session.stop()
-
-    def _feed_waiting_audio(self, first: RawBlock):
-        """Feed *first* and every block waiting behind it as one piece, so that a machine that
-        fell behind catches up in few large steps. Returns the first non-audio item taken."""
-        blocks, following = [self.microphone.to_16k(first)], None
-        while following is None:
-            try:
-                item = self.inbox.get_nowait()
-            except queue.Empty:
-                break
-            if isinstance(item, RawBlock):
-                blocks.append(self.microphone.to_16k(item))
-            else:
-                following = item
-        audio = [b for b in blocks if b is not None and len(b)]
-        if audio:
-            self.session.feed(np.concatenate(audio), decode=not self.stop_requested.is_set())
-        return following
-
-    def _reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
-        self.session.stop()
-        self.session = DictationSession(self.session.model, settings, self.emit,
-                                        stop_requested=self.stop_requested)
-        if device_name != self.microphone.device_name or self.microphone.lost:
-            self.microphone.close()
-            self.microphone.device_name = device_name
-            self._open_microphone()
-
-    def _open_microphone(self) -> None:
-        try:
-            events = self.microphone.open()
-        except MicrophoneError as exc:
-            self.microphone.lost = True
-            self.emit(ErrorEvent(str(exc)))
-            return
-        for event in events:
-            self.emit(Notice(event.message))
-
-    def _check_microphone(self) -> None:
-        if self.microphone.lost:
-            events = self.microphone.retry()
-            for event in events:
-                self.emit(Notice(event.message))
-            if events and self._resume_hands_free:
-                self._resume_hands_free = False
-                self.session.start(Mode.HANDS_FREE)
-        else:
-            self._device_event(self.microphone.check_stalled())
-
-    def _device_event(self, event: DeviceEvent | None) -> None:
-        if event is None:
-            return
-        if event.kind == "ended":
-            self.session.stop()
-            self.emit(Notice(event.message))
-            self.input_ended.set()
-        else:
-            self._resume_hands_free = (self.session.state is SessionState.LISTENING
-                                       and self.session.mode is Mode.HANDS_FREE)
-            self.session.device_lost(event.message)

@@ -115,9 +115,14 @@ class FileTranscriber:
     """Transcribes files and arrays with a loaded model, batching pieces across files."""
 
     def __init__(self, model: ParakeetModel, *, max_piece_seconds: float | None = None,
-                 batch_seconds: float | None = None, vad_aggressiveness: int = 2) -> None:
+                 batch_seconds: float | None = None, vad_aggressiveness: int = 2,
+                 yield_to: Callable[[], None] | None = None, interrupt: threading.Event | None = None) -> None:
+        """*yield_to* is called before every batch, and *interrupt* stops a batch in flight, which
+        then runs again after *yield_to*: how the live engine gives dictation the model first."""
         on_gpu = model.device == "cuda"
         self.model = model
+        self.yield_to = yield_to
+        self.interrupt = interrupt
         self.max_piece_seconds = max_piece_seconds or (60.0 if on_gpu else 30.0)
         self.batch_seconds = max(batch_seconds or (600.0 if on_gpu else 60.0), self.max_piece_seconds)
         self.vad_aggressiveness = vad_aggressiveness
@@ -202,9 +207,19 @@ class FileTranscriber:
             yield batch
 
     def _run(self, batch, cancel: threading.Event | None) -> None:
-        if cancel is not None and cancel.is_set():
-            raise RecognitionCancelled()
-        recognitions = self.model.recognize([samples for _, _, samples in batch], cancel)
+        pieces = [samples for _, _, samples in batch]
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise RecognitionCancelled()
+            if self.yield_to is not None:
+                self.yield_to()
+            try:
+                recognitions = self.model.recognize(pieces, _Either(cancel, self.interrupt))
+                break
+            except RecognitionCancelled:
+                if self.interrupt is None or not self.interrupt.is_set() or (cancel is not None and cancel.is_set()):
+                    raise
+                # Interrupted to let dictation have the model: the batch runs again after it.
         for (pending, number, _), recognition in zip(batch, recognitions):
             pending.results[number] = recognition
 
@@ -220,3 +235,13 @@ class FileTranscriber:
             source=str(pending.path), duration=len(pending.samples) / SAMPLE_RATE,
             segments=segments_from_words(words), model=self.model.name, warnings=pending.warnings,
         )
+
+
+class _Either:
+    """Set when either event is (the shape of threading.Event that recognize's checks use)."""
+
+    def __init__(self, *events: threading.Event | None) -> None:
+        self._events = [e for e in events if e is not None]
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self._events)

@@ -49,7 +49,7 @@ class EngineWorker(QObject):
             logger.exception("Loading the model failed")
             self.failed.emit(f"The model could not be loaded: {exc}")
             return
-        from ..engine.dictation import LiveEngine
+        from ..engine.live import LiveEngine
 
         self.model_name = model.name
         for text in model.notices:

@@ -1,0 +1,298 @@
+"""The live engine: the one thread that owns the model, serving dictation from a microphone and,
+when dictation does not need it, file transcription jobs.
+
+Everything reaches the thread through one inbox, in the order it happened: the microphone's
+blocks and the commands. So the audio captured before a key release is always part of the
+utterance that release ends. A file job runs here too, batch by batch; when dictation starts, the
+batch in flight stops before the encoder's next layer, dictation is served, and the batch runs
+again afterwards — dictation never waits for a file.
+
+Load the model and run the engine on the same thread: PyTorch's CPU thread pool (OpenMP) belongs
+to the thread that first used it, and another thread running the model was measured 1.6 to 1.9
+times slower on a two-core machine.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .capture import DeviceEvent, Microphone, MicrophoneError, RawBlock, StreamEnded
+from .dictation import DictationSession, ErrorEvent, Event, LiveSettings, Mode, Notice, SessionState
+from .files import FileTranscriber
+from .model import ParakeetModel, RecognitionCancelled
+from .transcript import Transcript
+
+logger = logging.getLogger(__name__)
+
+# While the microphone is away, try to reopen it this often.
+RETRY_SECONDS = 2.0
+# With nothing in the inbox for this long, check whether the stream stalled.
+CHECK_SECONDS = 1.0
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    job: int
+    path: Path
+    fraction: float
+
+
+@dataclass(frozen=True)
+class FileDone:
+    """A file of a job is finished: its transcript, or why there is none."""
+
+    job: int
+    path: Path
+    transcript: Transcript | None
+    error: str | None
+
+
+@dataclass
+class FileJob:
+    paths: list[Path]
+    id: int = field(default_factory=itertools.count(1).__next__)
+    cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class _Command:
+    name: str
+    mode: Mode = Mode.PUSH_TO_TALK
+    settings: LiveSettings | None = None
+    device_name: str | None = None
+    job: FileJob | None = None
+
+
+class _Stop(Exception):
+    """The engine is shutting down in the middle of a file job."""
+
+
+class LiveEngine:
+    """Dictation and file jobs on the thread that calls :meth:`run`.
+
+    The other methods may be called from any thread: they only post to the inbox (and flag that
+    dictation wants the model).
+    """
+
+    def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
+                 *, device_name: str | None = None, sd=None, until_input_ends: bool = False) -> None:
+        self.model = model
+        self.inbox: queue.Queue = queue.Queue()
+        # For a played file: return from run() once it has ended and its last words are out.
+        self.until_input_ends = until_input_ends
+        self.emit = emit
+        # Set as soon as a stop is asked for (key release, end of input), before the engine
+        # thread reaches it in the inbox: streaming work still running or waiting is skipped.
+        self.stop_requested = threading.Event()
+        # Set as soon as dictation is asked for: a file batch in flight gives way at once.
+        self.dictation_wanted = threading.Event()
+        self.session = DictationSession(model, settings, emit, stop_requested=self.stop_requested)
+        self.microphone = Microphone(self.inbox, device_name, sd=sd, on_end=self.stop_requested.set)
+        self.input_ended = threading.Event()
+        self._resume_hands_free = False
+        self._pending = None
+        self._stopping = False
+        self._jobs: deque[FileJob] = deque()
+
+    # --- commands, from any thread ----------------------------------------------------------
+
+    def start(self, mode: Mode = Mode.PUSH_TO_TALK) -> None:
+        self.dictation_wanted.set()
+        self.inbox.put(_Command("start", mode))
+
+    def stop(self) -> None:
+        self.stop_requested.set()
+        self.inbox.put(_Command("stop"))
+
+    def toggle(self, mode: Mode = Mode.HANDS_FREE) -> None:
+        if self.session.state is SessionState.LISTENING:  # read across threads: only a hint
+            self.stop_requested.set()
+        else:
+            self.dictation_wanted.set()
+        self.inbox.put(_Command("toggle", mode))
+
+    def continue_hands_free(self) -> None:
+        self.inbox.put(_Command("continue_hands_free"))
+
+    def reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
+        """New gate, streaming and final-pass settings, and perhaps another microphone, without
+        reloading the model. An utterance in progress is finished first."""
+        self.inbox.put(_Command("reconfigure", settings=settings, device_name=device_name))
+
+    def transcribe_files(self, paths: list[str | Path]) -> FileJob:
+        """Queue a file job; its progress and results come as FileProgress / FileDone events.
+        Set the job's ``cancel`` to stop it."""
+        job = FileJob([Path(p) for p in paths])
+        self.inbox.put(_Command("files", job=job))
+        return job
+
+    def shutdown(self) -> None:
+        self.stop_requested.set()
+        self.inbox.put(_Command("shutdown"))
+
+    # --- the engine thread ------------------------------------------------------------------
+
+    def run(self) -> None:
+        self._open_microphone()
+        while not self._stopping:
+            item = self._next(block=not self._jobs)
+            if item is not None:
+                self._handle(item)
+            elif self._jobs and self.session.state is SessionState.IDLE:
+                self._run_file_job(self._jobs.popleft())
+
+    def _next(self, block: bool):
+        if self._pending is not None:
+            item, self._pending = self._pending, None
+            return item
+        try:
+            if not block:
+                return self.inbox.get_nowait()
+            return self.inbox.get(timeout=RETRY_SECONDS if self.microphone.lost else CHECK_SECONDS)
+        except queue.Empty:
+            if block:
+                self._check_microphone()
+            return None
+
+    def _handle(self, item) -> None:
+        if isinstance(item, StreamEnded) or (isinstance(item, _Command) and item.name in ("stop", "toggle", "shutdown")):
+            self.stop_requested.clear()  # the stop that made it urgent is being handled now
+        if isinstance(item, RawBlock):
+            self._pending = self._feed_waiting_audio(item)
+        elif isinstance(item, StreamEnded):
+            self._device_event(self.microphone.ended(item))
+            if self.until_input_ends and self.input_ended.is_set():
+                self.microphone.close()
+                self._stopping = True
+        elif item.name == "shutdown":
+            self.session.stop()
+            self.microphone.close()
+            self._stopping = True
+        elif item.name in ("start", "toggle") and self.session.state is SessionState.IDLE \
+                and not self.microphone.running:
+            self.emit(ErrorEvent("No microphone is available, so dictation cannot start."))
+        elif item.name == "start":
+            self.session.start(item.mode)
+        elif item.name == "toggle":
+            self.session.toggle(item.mode)
+        elif item.name == "continue_hands_free":
+            self.session.continue_hands_free()
+        elif item.name == "reconfigure":
+            self._reconfigure(item.settings, item.device_name)
+        elif item.name == "files":
+            self._jobs.append(item.job)  # run by run() once nothing else is waiting
+        else:
+            self._resume_hands_free = False
+            self.session.stop()
+        if self.session.state is SessionState.IDLE and not self._start_waiting():
+            self.dictation_wanted.clear()
+
+    def _start_waiting(self) -> bool:
+        return any(isinstance(i, _Command) and i.name in ("start", "toggle") for i in list(self.inbox.queue))
+
+    # --- file jobs --------------------------------------------------------------------------
+
+    def _run_file_job(self, job: FileJob) -> None:
+        transcriber = FileTranscriber(self.model, yield_to=self._serve_dictation, interrupt=self.dictation_wanted)
+        try:
+            for path in job.paths:
+                if job.cancel.is_set():
+                    self.emit(FileDone(job.id, path, None, "cancelled"))
+                    continue
+
+                def progress(p, path=path):
+                    self.emit(FileProgress(job.id, path, min(1.0, p.fraction)))
+
+                try:
+                    for result in transcriber.transcribe_files([path], progress=progress, cancel=job.cancel):
+                        self.emit(FileDone(job.id, result.path, result.transcript, result.error))
+                except RecognitionCancelled:
+                    self.emit(FileDone(job.id, path, None, "cancelled"))
+                except Exception as exc:  # one file's failure is that file's, not the job's
+                    logger.exception("Transcribing %s failed", path)
+                    self.emit(FileDone(job.id, path, None, f"could not be transcribed: {exc}"))
+        except _Stop:
+            return  # shutting down: what was not finished goes with the app
+
+    def _serve_dictation(self) -> None:
+        """Between (and in place of interrupted) file batches: handle what is waiting, and all
+        of a dictation until the session is idle again."""
+        while not self._stopping:
+            busy = self.dictation_wanted.is_set() or self.session.state is not SessionState.IDLE
+            item = self._next(block=busy)
+            if item is None:
+                if busy:
+                    continue
+                return
+            self._handle(item)
+        raise _Stop()
+
+    # --- dictation helpers --------------------------------------------------------------------
+
+    def _feed_waiting_audio(self, first: RawBlock):
+        """Feed *first* and every block waiting behind it as one piece, so that a machine that
+        fell behind catches up in few large steps. Returns the first non-audio item taken."""
+        blocks, following = [self.microphone.to_16k(first)], None
+        while following is None:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                break
+            if isinstance(item, RawBlock):
+                blocks.append(self.microphone.to_16k(item))
+            else:
+                following = item
+        audio = [b for b in blocks if b is not None and len(b)]
+        if audio:
+            self.session.feed(np.concatenate(audio), decode=not self.stop_requested.is_set())
+        return following
+
+    def _reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
+        self.session.stop()
+        self.session = DictationSession(self.model, settings, self.emit, stop_requested=self.stop_requested)
+        if device_name != self.microphone.device_name or self.microphone.lost:
+            self.microphone.close()
+            self.microphone.device_name = device_name
+            self._open_microphone()
+
+    def _open_microphone(self) -> None:
+        try:
+            events = self.microphone.open()
+        except MicrophoneError as exc:
+            self.microphone.lost = True
+            self.emit(ErrorEvent(str(exc)))
+            return
+        for event in events:
+            self.emit(Notice(event.message))
+
+    def _check_microphone(self) -> None:
+        if self.microphone.lost:
+            events = self.microphone.retry()
+            for event in events:
+                self.emit(Notice(event.message))
+            if events and self._resume_hands_free:
+                self._resume_hands_free = False
+                self.session.start(Mode.HANDS_FREE)
+        else:
+            self._device_event(self.microphone.check_stalled())
+
+    def _device_event(self, event: DeviceEvent | None) -> None:
+        if event is None:
+            return
+        if event.kind == "ended":
+            self.session.stop()
+            self.emit(Notice(event.message))
+            self.input_ended.set()
+        else:
+            self._resume_hands_free = (self.session.state is SessionState.LISTENING
+                                       and self.session.mode is Mode.HANDS_FREE)
+            self.session.device_lost(event.message)

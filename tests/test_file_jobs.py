@@ -1,0 +1,84 @@
+"""File jobs on the live engine's thread: results and progress per file, broken files named,
+and dictation served first while a long file is being transcribed."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import soundfile
+
+from conftest import SPEECH_MODEL, held_out_utterances, silence  # noqa: F401
+from parakeet_desktop.engine.capture import FileSoundDevice
+from parakeet_desktop.engine.dictation import Final, LiveSettings, Mode, SessionState, StateChanged
+from parakeet_desktop.engine.files import FileTranscriber
+from parakeet_desktop.engine.live import FileDone, FileProgress, LiveEngine
+
+
+def _engine(model, events, seconds_of_silence=600.0):
+    device = FileSoundDevice(samples=silence(seconds_of_silence), realtime=True)
+    engine = LiveEngine(model, LiveSettings(), lambda e: events.append((time.monotonic(), e)), sd=device)
+    thread = threading.Thread(target=engine.run, daemon=True)
+    thread.start()
+    return engine, thread
+
+
+def _wait(condition, seconds):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not condition():
+        time.sleep(0.02)
+    assert condition()
+
+
+def test_a_job_reports_progress_and_each_files_result_or_error(speech_model, tmp_path):
+    paths = []
+    for n, (_, speech) in enumerate(held_out_utterances(2)):
+        paths.append(tmp_path / f"utterance {n}.wav")
+        soundfile.write(paths[-1], speech, 16000)
+    broken = tmp_path / "broken.mp3"
+    broken.write_bytes(b"\x00" * 300)
+    events = []
+    engine, thread = _engine(speech_model, events)
+    try:
+        job = engine.transcribe_files([paths[0], broken, paths[1]])
+        _wait(lambda: sum(isinstance(e, FileDone) for _, e in events) == 3, 60)
+    finally:
+        engine.shutdown()
+        thread.join(30)
+    done = {e.path.name: e for _, e in events if isinstance(e, FileDone)}
+    assert all(e.job == job.id for e in done.values())
+    assert done["broken.mp3"].transcript is None and done["broken.mp3"].error
+    for path in paths:
+        alone = FileTranscriber(speech_model).transcribe_array(soundfile.read(path, dtype="float32")[0])
+        assert done[path.name].transcript.text == alone.text and done[path.name].error is None
+    progress = [e.fraction for _, e in events if isinstance(e, FileProgress) and e.path == paths[0]]
+    assert progress == sorted(progress) and progress[-1] == 1.0
+
+
+def test_dictation_goes_first_and_the_file_still_comes_out_whole(speech_model, tmp_path):
+    sentences = held_out_utterances(20)
+    long_audio = np.concatenate([part for _, s in sentences for part in (s, silence(0.8))] * 4)
+    path = tmp_path / "long recording.wav"
+    soundfile.write(path, long_audio, 16000)
+    stored = soundfile.read(path, dtype="float32")[0]  # as the file holds it (16-bit)
+    expected = FileTranscriber(speech_model).transcribe_array(stored).text
+    events = []
+    engine, thread = _engine(speech_model, events)
+    try:
+        engine.transcribe_files([path])
+        _wait(lambda: any(isinstance(e, FileProgress) and e.fraction > 0 for _, e in events), 60)
+        pressed = time.monotonic()
+        engine.start(Mode.PUSH_TO_TALK)
+        _wait(lambda: engine.session.state is SessionState.LISTENING, 10)
+        listening_at = next(t for t, e in events if isinstance(e, StateChanged) and e.state is SessionState.LISTENING)
+        engine.stop()
+        _wait(lambda: any(isinstance(e, FileDone) for _, e in events), 120)
+    finally:
+        engine.shutdown()
+        thread.join(30)
+    done_at, done = next((t, e) for t, e in events if isinstance(e, FileDone))
+    assert listening_at < done_at  # dictation did not wait for the file
+    assert listening_at - pressed < 1.0
+    assert any(isinstance(e, Final) for _, e in events)
+    assert done.error is None and done.transcript.text == expected
