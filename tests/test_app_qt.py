@@ -259,3 +259,59 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
         app.thread.shutdown()
         app.control.close()
         app.status.hide()
+
+
+def _drop(widget, paths) -> None:
+    from PySide6.QtCore import QMimeData, QPointF, QUrl
+    from PySide6.QtGui import QDropEvent
+
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in paths])
+    event = QDropEvent(QPointF(10, 10), Qt.DropAction.CopyAction, mime, Qt.MouseButton.NoButton,
+                       Qt.KeyboardModifier.NoModifier)
+    widget.dropEvent(event)
+
+
+def test_dropped_files_are_transcribed_shown_and_exported(qtbot, qapp, app_dirs, tmp_path):
+    import soundfile
+    import srt
+
+    from parakeet_desktop.ui.app import DesktopApp
+
+    good = []
+    for n, (_, speech) in enumerate(held_out_utterances(3)[1:]):
+        good.append(tmp_path / f"memo {n}.wav")
+        soundfile.write(good[-1], np.concatenate([speech, silence(0.5), speech]), 16000)
+    broken = tmp_path / "broken.m4a"
+    broken.write_bytes(b"not really audio")
+    settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", sounds=False, hotkey="f9")
+    app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=silence(120), realtime=True),
+                     keyboard=PastingKeyboard())
+    app.start()
+    window = app.file_window
+    try:
+        app.show_files()
+        _drop(window, [good[0], broken, good[1]])  # before the model is ready: they wait for it
+        assert window.queue.rowCount() == 3
+        assert window.queue.item(0, 1).text() == "Waiting…"
+        qtbot.waitUntil(lambda: all(window.queue.item(r, 1).text() not in ("Waiting…", "Working…")
+                                    for r in range(3)), timeout=120000)
+        statuses = [window.queue.item(r, 1).text() for r in range(3)]
+        assert statuses[0] == f"Done — {good[0].stem}.txt, {good[0].stem}.srt"
+        assert statuses[1].startswith("Error: ") and "decoded" in statuses[1]
+        assert statuses[2].startswith("Done")
+        assert window.queue.cellWidget(0, 2).value() == 100
+        subtitles = list(srt.parse((tmp_path / f"{good[0].stem}.srt").read_text("utf-8")))
+        text = (tmp_path / f"{good[0].stem}.txt").read_text("utf-8").strip()
+        assert subtitles and " ".join(s.content for s in subtitles).split() == text.split()
+        window.queue.selectRow(0)
+        assert window.segments.count() >= 1
+        first = window.segments.item(0)
+        window._copy_segment(first)
+        assert QGuiApplication.clipboard().text() == first.data(Qt.ItemDataRole.UserRole)
+        assert first.text().startswith("00:0")
+    finally:
+        app.thread.shutdown()
+        app.control.close()
+        app.status.hide()
+        window.hide()

@@ -100,3 +100,13 @@ def test_settings_dialog_fits_a_small_screen(desktop):
         assert width <= 1366 and height <= 768
     for index in range(4):
         assert (ARTIFACTS / f"settings-{index}.png").stat().st_size > 5_000
+
+
+def test_file_window_with_results_fits_a_small_screen(desktop):
+    shot = ARTIFACTS / "file-window.png"
+    done = desktop.run(sys.executable, str(ROOT / "tests" / "desktop" / "file_window_screenshot.py"),
+                       str(shot), cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    width, height = map(int, done.stdout.split()[-1].split("x"))
+    assert width <= 1366 and height <= 768
+    assert shot.stat().st_size > 10_000

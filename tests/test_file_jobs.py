@@ -9,7 +9,7 @@ import time
 import numpy as np
 import soundfile
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence  # noqa: F401
+from conftest import held_out_utterances, silence
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import Final, LiveSettings, Mode, SessionState, StateChanged
 from parakeet_desktop.engine.files import FileTranscriber

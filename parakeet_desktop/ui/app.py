@@ -22,6 +22,7 @@ from ..history import History
 from . import sounds
 from .control_server import AlreadyRunning, ControlServer
 from .engine_thread import EngineThread, EngineWorker
+from .file_window import FileWindow
 from .history_window import HistoryWindow
 from .overlay import CaptionOverlay
 from .settings_dialog import SettingsDialog
@@ -82,6 +83,10 @@ class DesktopApp(QObject):
         self._last_delivery = -float("inf")
         self.history = History(config.data_dir() / "history.sqlite3")
         self.history_window: HistoryWindow | None = None
+        self.file_window = FileWindow()
+        self.file_window.transcribe.connect(self._transcribe_files)
+        self.file_window.cancel.connect(lambda job: self.worker.cancel_job(job))
+        self._files_waiting: list = []
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
         self.spacer = Spacer(settings.trailing_space)
@@ -156,6 +161,8 @@ class DesktopApp(QObject):
         w.final.connect(self._on_final)
         w.error.connect(lambda message: self._problem("Dictation", message))
         w.notice.connect(lambda message: logger.info("%s", message))
+        w.file_progress.connect(lambda path, fraction: self.file_window.progress(path, fraction))
+        w.file_done.connect(lambda path, transcript, error: self.file_window.finished(path, transcript, error))
 
     def _build_menu(self) -> QMenu:
         menu = QMenu()
@@ -170,6 +177,7 @@ class DesktopApp(QObject):
             modes.addAction(action)
             self.mode_actions[value] = action
         menu.addSeparator()
+        menu.addAction("Transcribe files…", self.show_files)
         menu.addAction("Settings…", self.show_settings)
         menu.addAction("History…", self.show_history)
         menu.addAction("Copy last", self.copy_last)
@@ -189,6 +197,9 @@ class DesktopApp(QObject):
 
     def _on_ready(self, name: str, device: str) -> None:
         self.ready_at = time.monotonic()
+        if self._files_waiting:
+            waiting, self._files_waiting = self._files_waiting, []
+            self._transcribe_files(waiting)
         self._set_state("ready", f"{name} on {'the GPU' if device == 'cuda' else 'the CPU'}. "
                                  f"Hold {self.settings.hotkey} to dictate.")
 
@@ -274,6 +285,19 @@ class DesktopApp(QObject):
             self._command("stop")
         elif action is Action.KEEP_HANDS_FREE:
             self._command("continue_hands_free")
+
+    def show_files(self) -> None:
+        self.file_window.show()
+        self.file_window.raise_()
+        self.file_window.activateWindow()
+
+    def _transcribe_files(self, paths: list) -> None:
+        jobs = self.worker.transcribe_files(paths)
+        if jobs is None:  # the model is still loading: they start when it is ready
+            self._files_waiting.extend(paths)
+            return
+        for path, job in zip(paths, jobs):
+            self.file_window.job_started([path], job)
 
     def show_settings(self) -> None:
         from ..engine.capture import MicrophoneError, list_input_devices

@@ -13,6 +13,7 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ..config import Settings, data_dir
+from ..engine.live import FileDone, FileProgress
 
 logger = logging.getLogger(__name__)
 
@@ -27,6 +28,8 @@ class EngineWorker(QObject):
     final = Signal(object)  # engine.dictation.Final
     error = Signal(str)
     notice = Signal(str)
+    file_progress = Signal(object, float)  # path, fraction
+    file_done = Signal(object, object, object)  # path, Transcript or None, error or None
 
     def __init__(self, settings: Settings, sd=None) -> None:
         super().__init__()
@@ -34,6 +37,7 @@ class EngineWorker(QObject):
         self._sd = sd
         self.engine = None
         self.model_name = settings.model
+        self.jobs: dict[int, object] = {}
 
     def run(self) -> None:
         """The thread's body: load, then serve the live engine until shutdown."""
@@ -77,6 +81,20 @@ class EngineWorker(QObject):
             engine.shutdown()
         return True
 
+    def transcribe_files(self, paths: list[Path]) -> list[int] | None:
+        """One job per file (so each can be cancelled alone); None while the model loads."""
+        engine = self.engine
+        if engine is None:
+            return None
+        jobs = [engine.transcribe_files([path]) for path in paths]
+        self.jobs.update((job.id, job) for job in jobs)
+        return [job.id for job in jobs]
+
+    def cancel_job(self, job_id: int) -> None:
+        job = self.jobs.get(job_id)
+        if job is not None:
+            job.cancel.set()
+
     def reconfigure(self, settings: Settings) -> bool:
         """Apply settings that need no new model (speech gate, latency, final pass, microphone)."""
         engine = self.engine
@@ -101,6 +119,11 @@ class EngineWorker(QObject):
             self.error.emit(event.message)
         elif isinstance(event, d.Notice):
             self.notice.emit(event.message)
+        elif isinstance(event, FileProgress):
+            self.file_progress.emit(event.path, event.fraction)
+        elif isinstance(event, FileDone):
+            self.jobs.pop(event.job, None)
+            self.file_done.emit(event.path, event.transcript, event.error)
 
 
 # Chunk and right context (seconds) of the streaming presets; "balanced" is the device default.
