@@ -90,43 +90,29 @@ def _restore_file(path: Path):
                          f"{_first_line(exc)}") from exc
 
 
-def _download_hub(model_id: str):
-    ASRModel = _import_nemo_asr()
-    from huggingface_hub import errors as hub_errors
-
-    try:
-        with _quiet_nemo():
-            return ASRModel.from_pretrained(model_id, map_location="cpu")
-    except hub_errors.RepositoryNotFoundError as exc:
-        raise ModelError(f"There is no model called {model_id} on Hugging Face.") from exc
-    except MemoryError as exc:
-        raise ModelError(f"Not enough memory to load {model_id}.") from exc
-    except Exception as exc:  # the hub client, httpx and NeMo each raise their own kinds
-        reason = _first_line(exc)
-        if cached_model_file(model_id) is not None:
-            raise ModelError(f"{model_id} was downloaded but could not be loaded: {reason}") from exc
-        raise ModelError(
-            f"{model_id} is not downloaded yet and could not be downloaded ({reason}). "
-            "Connect to the internet once, or choose a local .nemo file."
-        ) from exc
-
-
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def restore(ref: str):
-    """The NeMo model for a hub id or a ``.nemo`` path, on the CPU (not yet in eval mode)."""
+def restore(ref: str, progress=None):
+    """The NeMo model for a hub id or a ``.nemo`` path, on the CPU (not yet in eval mode).
+
+    A hub model not in the cache is downloaded first, reporting bytes to *progress*."""
     if is_model_file(ref):
         return _restore_file(Path(ref).expanduser())
     if not HUB_ID.match(ref):
         known = ", ".join(info.id for info in REGISTRY)
         raise ModelError(f"Unknown model {ref!r}: give a .nemo file or a model id such as {known}.")
     cached = cached_model_file(ref)
-    if cached is not None:
-        return _restore_file(cached)
-    return _download_hub(ref)
+    if cached is None:
+        from .download import DownloadError, download
+
+        try:
+            cached = download(ref, progress)
+        except DownloadError as exc:
+            raise ModelError(str(exc)) from exc
+    return _restore_file(cached)
 
 
 class ParakeetModel:
@@ -302,7 +288,7 @@ def _warm_up_audio() -> np.ndarray:
 
 
 def load_model(ref: str = DEFAULT_MODEL_ID, device: str = "auto", *,
-               cuda: CudaStatus | None = None, warm_up: bool = True) -> ParakeetModel:
+               cuda: CudaStatus | None = None, warm_up: bool = True, progress=None) -> ParakeetModel:
     """Load a model by hub id or ``.nemo`` path onto the best available device, ready to use.
 
     Raises:
@@ -310,7 +296,7 @@ def load_model(ref: str = DEFAULT_MODEL_ID, device: str = "auto", *,
     """
     plan = plan_device(device, cuda if cuda is not None else probe_cuda())
     name = Path(ref).name if is_model_file(ref) else ref
-    return prepare_model(restore(ref), name, plan, warm_up=warm_up)
+    return prepare_model(restore(ref, progress), name, plan, warm_up=warm_up)
 
 
 def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = True) -> ParakeetModel:

@@ -39,6 +39,7 @@ def cached_model_file(model_id: str) -> Path | None:
     """The ``.nemo`` file of a hub model in the Hugging Face cache, or None if not downloaded."""
     from huggingface_hub import try_to_load_from_cache
 
-    filename = model_id.rsplit("/", 1)[-1] + ".nemo"
-    found = try_to_load_from_cache(repo_id=model_id, filename=filename)
+    from .download import hub_cache_dir, model_filename
+
+    found = try_to_load_from_cache(repo_id=model_id, filename=model_filename(model_id), cache_dir=hub_cache_dir())
     return Path(found) if isinstance(found, str) else None

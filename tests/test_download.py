@@ -1,0 +1,61 @@
+"""First run: a model not in the cache is downloaded through the hub client, with progress, from a
+Hugging Face-style server on loopback; later runs load it from the cache with no network."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from hub_server import HubServer
+from parakeet_desktop.engine.download import DownloadError, download
+from parakeet_desktop.engine.model import ModelError, load_model
+from test_cli import run_cli
+
+REPO = "parakeet-test/tiny-tdt"
+
+
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch):
+    cache = tmp_path / "hub"
+    monkeypatch.setenv("HF_HUB_CACHE", str(cache))
+    return cache
+
+
+def test_download_reports_progress_and_lands_in_the_cache(hub_cache, monkeypatch):
+    data = os.urandom(25 * 2**20)  # the hub client reports every 10 MB
+    seen = []
+    with HubServer({f"{REPO}/tiny-tdt.nemo": data}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        path = download(REPO, progress=lambda done, total: seen.append((done, total)))
+        with pytest.raises(DownloadError, match="no model"):
+            download("parakeet-test/missing")
+    assert path.read_bytes() == data and hub_cache in path.parents
+    assert seen[-1] == (len(data), len(data))
+    assert len(seen) >= 3 and [d for d, _ in seen] == sorted(d for d, _ in seen)
+
+
+def test_first_run_downloads_and_later_runs_need_no_network(tiny_nemo, hub_cache, monkeypatch, speech_wavs):
+    with HubServer({f"{REPO}/tiny-tdt.nemo": tiny_nemo.read_bytes()}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        first = run_cli("transcribe", str(speech_wavs[0]), "--model", REPO, "--format", "json",
+                        "--output-dir", "-")
+        assert first.returncode == 0, first.stderr
+        assert any(r.startswith("GET ") for r in hub.requests)
+    # The server is gone: the cached model loads without it, in a new process as after a restart.
+    second = run_cli("transcribe", str(speech_wavs[0]), "--model", REPO, "--format", "json", "--output-dir", "-")
+    assert second.returncode == 0, second.stderr
+    assert json.loads(second.stdout)["text"] == json.loads(first.stdout)["text"]
+
+
+def test_no_network_on_first_run_is_a_clear_error_quickly(hub_cache, monkeypatch):
+    import time
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    started = time.monotonic()
+    with pytest.raises(ModelError, match="not downloaded yet") as caught:
+        load_model(REPO, "cpu")
+    assert "local .nemo file" in str(caught.value) and "127.0.0.1" in str(caught.value)
+    assert time.monotonic() - started < 10
+    assert not os.path.exists(hub_cache / "models--parakeet-test--tiny-tdt" / "snapshots")
