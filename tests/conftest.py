@@ -13,6 +13,9 @@ import soundfile
 # downloads would pass or fail by the weather. Nothing listens on this port. Set before the
 # hub client is imported, which reads it once.
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+# Qt widgets in this process draw offscreen; the desktop tests start their own X server and
+# give their child processes the xcb platform.
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from tools.nemo_models import TINY, write_nemo  # noqa: E402
 from tools.speech import PASSAGE, SpeechSynthesisError, speak  # noqa: E402

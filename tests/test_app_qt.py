@@ -3,22 +3,18 @@ edge: the keyboard that would send Ctrl+V to another app, and the microphone (a 
 
 from __future__ import annotations
 
-import os
+import threading
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 
-import threading  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtGui import QGuiApplication  # noqa: E402
-
-from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate  # noqa: E402
-from parakeet_desktop import config, control  # noqa: E402
-from parakeet_desktop.desktop.inject import RESTORE_AFTER_MS, Injector  # noqa: E402
-from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
-from parakeet_desktop.history import History  # noqa: E402
+from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
+from parakeet_desktop import config, control
+from parakeet_desktop.desktop.inject import RESTORE_AFTER_MS, Injector
+from parakeet_desktop.engine.capture import FileSoundDevice
+from parakeet_desktop.history import History
 
 
 class PastingKeyboard:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 
+import numpy as np
 import pytest
 
 from hub_server import HubServer
@@ -59,3 +60,45 @@ def test_no_network_on_first_run_is_a_clear_error_quickly(hub_cache, monkeypatch
     assert "local .nemo file" in str(caught.value) and "127.0.0.1" in str(caught.value)
     assert time.monotonic() - started < 10
     assert not os.path.exists(hub_cache / "models--parakeet-test--tiny-tdt" / "snapshots")
+
+
+def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp, app_dirs, hub_cache,
+                                                                    monkeypatch, tiny_nemo):
+    from parakeet_desktop import config
+    from parakeet_desktop.engine.capture import FileSoundDevice
+    from parakeet_desktop.ui.app import DesktopApp
+    from test_app_qt import PastingKeyboard
+
+    settings = config.Settings(model=REPO, device="cpu", sounds=False, hotkey="f9")
+    with HubServer({f"{REPO}/tiny-tdt.nemo": tiny_nemo.read_bytes()}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)),
+                         keyboard=PastingKeyboard())
+        app.start()
+        try:
+            qtbot.waitUntil(lambda: app.first_run is not None, timeout=60000)
+            window = app.first_run
+            qtbot.waitUntil(lambda: "of" in window.detail.text() or "Loading" in window.detail.text(), timeout=60000)
+            qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
+            assert app.first_run is None and not window.isVisible()
+        finally:
+            app.thread.shutdown()
+            app.control.close()
+            app.status.hide()
+
+    # Another model, with no network: the window says why and takes a local file instead.
+    monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
+    offline = config.Settings(model="parakeet-test/other", device="cpu", sounds=False, hotkey="f9")
+    app = DesktopApp(offline, [], use_tray=False, sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)),
+                     keyboard=PastingKeyboard())
+    app.start()
+    try:
+        qtbot.waitUntil(lambda: app.first_run is not None and app.first_run.retry_button.isVisible(), timeout=60000)
+        assert "not downloaded yet" in app.first_run.detail.text() and app.state == "error"
+        app.first_run.use_file.emit(str(tiny_nemo))
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
+        assert app.settings.model == str(tiny_nemo) and config.load()[0].model == str(tiny_nemo)
+    finally:
+        app.thread.shutdown()
+        app.control.close()
+        app.status.hide()

@@ -2,24 +2,20 @@
 
 from __future__ import annotations
 
-import os
+import configparser
+import shlex
 
-os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+import numpy as np
+import pytest
+from PySide6.QtCore import Qt
+from PySide6.QtGui import QGuiApplication
 
-import configparser  # noqa: E402
-import shlex  # noqa: E402
-
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-from PySide6.QtCore import Qt  # noqa: E402
-from PySide6.QtGui import QGuiApplication  # noqa: E402
-
-from conftest import SPEECH_MODEL, held_out_utterances, silence  # noqa: E402
-from parakeet_desktop import config  # noqa: E402
-from parakeet_desktop.desktop import autostart  # noqa: E402
-from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
-from parakeet_desktop.engine.transcript import replace_phrases  # noqa: E402
-from test_app_qt import PastingKeyboard  # noqa: E402
+from conftest import SPEECH_MODEL, held_out_utterances, silence
+from parakeet_desktop import config
+from parakeet_desktop.desktop import autostart
+from parakeet_desktop.engine.capture import FileSoundDevice
+from parakeet_desktop.engine.transcript import replace_phrases
+from test_app_qt import PastingKeyboard
 
 
 def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_dirs):

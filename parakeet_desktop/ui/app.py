@@ -3,6 +3,7 @@ text injection and history together. Runs on the GUI thread."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from . import sounds
 from .control_server import AlreadyRunning, ControlServer
 from .engine_thread import EngineThread, EngineWorker
 from .file_window import FileWindow
+from .first_run import FirstRunWindow
 from .history_window import HistoryWindow
 from .overlay import CaptionOverlay
 from .settings_dialog import SettingsDialog
@@ -87,6 +89,7 @@ class DesktopApp(QObject):
         self.file_window.transcribe.connect(self._transcribe_files)
         self.file_window.cancel.connect(lambda job: self.worker.cancel_job(job))
         self._files_waiting: list = []
+        self.first_run: FirstRunWindow | None = None
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
         self.spacer = Spacer(settings.trailing_space)
@@ -154,6 +157,7 @@ class DesktopApp(QObject):
 
     def _connect_worker(self) -> None:
         w = self.worker
+        w.download_progress.connect(self._on_download_progress)
         w.ready.connect(self._on_ready)
         w.failed.connect(self._on_failed)
         w.state.connect(self._on_state)
@@ -197,6 +201,9 @@ class DesktopApp(QObject):
 
     def _on_ready(self, name: str, device: str) -> None:
         self.ready_at = time.monotonic()
+        if self.first_run is not None:
+            self.first_run.close()
+            self.first_run = None
         if self._files_waiting:
             waiting, self._files_waiting = self._files_waiting, []
             self._transcribe_files(waiting)
@@ -205,7 +212,32 @@ class DesktopApp(QObject):
 
     def _on_failed(self, message: str) -> None:
         self._set_state("error", message)
+        if self.first_run is not None or "not downloaded yet" in message or "could not be downloaded" in message:
+            self._first_run_window().failed(message)
+            return
         self.status.notify("The model could not be loaded", message, error=True)
+
+    def _on_download_progress(self, done: int, total: int | None) -> None:
+        window = self._first_run_window()
+        window.progress(done, total)
+        if total and done >= total:
+            window.downloaded()
+
+    def _first_run_window(self) -> FirstRunWindow:
+        if self.first_run is None:
+            self.first_run = FirstRunWindow(self.settings.model)
+            self.first_run.retry.connect(self._retry_load)
+            self.first_run.use_file.connect(self._use_model_file)
+            self.first_run.show()
+        return self.first_run
+
+    def _retry_load(self) -> None:
+        self._start_engine()
+
+    def _use_model_file(self, path: str) -> None:
+        self.apply_settings(dataclasses.replace(self.settings, model=path))
+        if self.worker.engine is None and not self.thread.isRunning():
+            self._start_engine()  # the failed load left no engine to replace
 
     def _on_state(self, state: str, mode: str) -> None:
         if state == "listening":
@@ -345,7 +377,7 @@ class DesktopApp(QObject):
             self.worker.reconfigure(new)
 
     def _reload_engine(self) -> None:
-        if self.worker.engine is None:
+        if self.worker.engine is None and self.thread.isRunning():
             self._problem("Settings", "The new model will be used at the next start: the current "
                                       "one is still loading.")
             return
@@ -355,6 +387,12 @@ class DesktopApp(QObject):
         for signal in (old.ready, old.failed, old.state, old.partial, old.notice):
             signal.disconnect()
         self.thread.shutdown()
+        self._start_engine()
+
+    def _start_engine(self) -> None:
+        """A new engine thread for the current settings (after a failed load, or a new model)."""
+        if self.thread.isRunning():
+            return
         self.worker = EngineWorker(self.settings, sd=self._sd)
         self.thread = EngineThread(self.worker)
         self._connect_worker()

@@ -20,6 +20,7 @@ logger = logging.getLogger(__name__)
 
 class EngineWorker(QObject):
     loading = Signal(str)  # model name
+    download_progress = Signal(object, object)  # bytes done, bytes in all (None: not known)
     ready = Signal(str, str)  # model name, device
     failed = Signal(str)  # why the model could not be loaded
     state = Signal(str, str)  # session state, mode
@@ -45,7 +46,8 @@ class EngineWorker(QObject):
 
         self.loading.emit(self.settings.model)
         try:
-            model = load_model(self.settings.model, self.settings.device)
+            model = load_model(self.settings.model, self.settings.device,
+                               progress=lambda done, total: self.download_progress.emit(done, total))
         except ModelError as exc:
             self.failed.emit(str(exc))
             return
