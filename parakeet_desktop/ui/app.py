@@ -3,6 +3,7 @@ text injection and history together. Runs on the GUI thread."""
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import json
 import logging
@@ -64,6 +65,27 @@ class QtClipboard:
 
     def restore(self, saved: QMimeData) -> None:
         QGuiApplication.clipboard().setMimeData(saved)
+        global _clipboard_handback_registered
+        if not _clipboard_handback_registered:
+            atexit.register(_hand_back_clipboard)
+            _clipboard_handback_registered = True
+
+
+_clipboard_handback_registered = False
+
+
+def _hand_back_clipboard() -> None:
+    """PySide6 crashes at exit when the clipboard still holds mime data made in Python (it
+    calls back into the finished interpreter); replace it with Qt-made text or image first."""
+    app = QGuiApplication.instance()
+    if app is None:
+        return
+    clipboard = QGuiApplication.clipboard()
+    current = clipboard.mimeData()
+    if current is not None and current.hasImage():
+        clipboard.setImage(clipboard.image())
+    else:
+        clipboard.setText(clipboard.text())
 
 
 class DesktopApp(QObject):
