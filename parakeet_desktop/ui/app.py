@@ -185,10 +185,13 @@ class DesktopApp(QObject):
         w.state.connect(self._on_state)
         w.partial.connect(self._on_partial)
         w.final.connect(self._on_final)
-        w.error.connect(lambda message: self._problem("Dictation", message))
-        w.notice.connect(lambda message: logger.info("%s", message))
-        w.file_progress.connect(lambda path, fraction: self.file_window.progress(path, fraction))
-        w.file_done.connect(lambda path, transcript, error: self.file_window.finished(path, transcript, error))
+        # Bound methods of this GUI-thread object, never lambdas: Qt queues a signal from the
+        # engine thread only to a receiver object living in another thread; a lambda would run
+        # on the engine thread and touch widgets there.
+        w.error.connect(self._on_engine_error)
+        w.notice.connect(self._on_notice)
+        w.file_progress.connect(self._on_file_progress)
+        w.file_done.connect(self._on_file_done)
 
     def _build_menu(self) -> QMenu:
         menu = QMenu()
@@ -276,6 +279,18 @@ class DesktopApp(QObject):
                 sounds.play(sounds.STOP)
             self.gesture.reset()
             self._set_state("ready")
+
+    def _on_engine_error(self, message: str) -> None:
+        self._problem("Dictation", message)
+
+    def _on_notice(self, message: str) -> None:
+        logger.info("%s", message)
+
+    def _on_file_progress(self, path, fraction: float) -> None:
+        self.file_window.progress(path, fraction)
+
+    def _on_file_done(self, path, transcript, error) -> None:
+        self.file_window.finished(path, transcript, error)
 
     def _on_partial(self, _utterance: int, text: str) -> None:
         self.caption = text

@@ -87,12 +87,14 @@ class ControlWindow(QWidget):
         self._title.setText(f"<b>Parakeet Desktop</b> — {TITLES.get(state, state)}")
         if detail:
             self._detail.setText(detail)
+            self.adjustSize()
         self._button.setText("Stop dictation" if state == "listening" else "Start dictation")
         self._button.setEnabled(state in ("ready", "listening"))
 
     def notify(self, title: str, message: str, error: bool = False) -> None:
         colour = "#8c1414" if error else "#333333"
         self._detail.setText(f"<span style='color:{colour}'><b>{title}:</b> {message}</span>")
+        self.adjustSize()  # the wrapped message gets the lines it needs
         self.raise_()
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
