@@ -7,7 +7,7 @@ import threading
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QThread
 from PySide6.QtGui import QGuiApplication
 
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
@@ -285,6 +285,12 @@ def test_dropped_files_are_transcribed_shown_and_exported(qtbot, qapp, app_dirs,
                      keyboard=PastingKeyboard())
     app.start()
     window = app.file_window
+    threads = []
+    for name in ("progress", "finished"):
+        def on_gui_thread(*args, _real=getattr(window, name)):
+            threads.append(QThread.currentThread() is qapp.thread())
+            return _real(*args)
+        setattr(window, name, on_gui_thread)
     try:
         app.show_files()
         _drop(window, [good[0], broken, good[1]])  # before the model is ready: they wait for it
@@ -306,6 +312,7 @@ def test_dropped_files_are_transcribed_shown_and_exported(qtbot, qapp, app_dirs,
         window._copy_segment(first)
         assert QGuiApplication.clipboard().text() == first.data(Qt.ItemDataRole.UserRole)
         assert first.text().startswith("00:0")
+        assert threads and all(threads)  # widgets were only touched on the GUI thread
     finally:
         app.thread.shutdown()
         app.control.close()
