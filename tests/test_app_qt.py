@@ -318,3 +318,24 @@ def test_dropped_files_are_transcribed_shown_and_exported(qtbot, qapp, app_dirs,
         app.control.close()
         app.status.hide()
         window.hide()
+
+
+def test_a_missing_microphone_shows_as_needing_attention_until_it_comes(qtbot, qapp, app_dirs):
+    from parakeet_desktop.ui.app import DesktopApp
+    from parakeet_desktop.ui.status import ControlWindow
+
+    device = FileSoundDevice(samples=silence(60), realtime=True, missing=True)
+    settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", sounds=False, hotkey="f9")
+    app = DesktopApp(settings, [], use_tray=False, sd=device, keyboard=PastingKeyboard())
+    app.start()
+    try:
+        qtbot.waitUntil(lambda: app.state == "error", timeout=120000)
+        assert isinstance(app.status, ControlWindow) and not app.status._button.isEnabled()
+        assert "No microphone found" in app.status._detail.text()
+        device.missing = False
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=15000)
+        assert app.status._button.isEnabled()
+    finally:
+        app.thread.shutdown()
+        app.control.close()
+        app.status.hide()

@@ -103,11 +103,19 @@ class ErrorEvent:
 
 
 @dataclass(frozen=True)
+class MicrophoneState:
+    """Whether a microphone is open for dictation, and what to tell the user."""
+
+    available: bool
+    message: str
+
+
+@dataclass(frozen=True)
 class Notice:
     message: str
 
 
-Event = StateChanged | Level | Partial | Final | ErrorEvent | Notice
+Event = StateChanged | Level | Partial | Final | ErrorEvent | Notice | MicrophoneState
 
 
 def level_dbfs(samples: np.ndarray) -> float:

@@ -26,7 +26,9 @@ from pathlib import Path
 import numpy as np
 
 from .capture import DeviceEvent, Microphone, MicrophoneError, RawBlock, StreamEnded
-from .dictation import DictationSession, ErrorEvent, Event, LiveSettings, Mode, Notice, SessionState
+from .dictation import (
+    DictationSession, ErrorEvent, Event, LiveSettings, MicrophoneState, Mode, Notice, SessionState,
+)
 from .files import FileTranscriber
 from .model import ParakeetModel, RecognitionCancelled
 from .transcript import Transcript
@@ -270,15 +272,19 @@ class LiveEngine:
         except MicrophoneError as exc:
             self.microphone.lost = True
             self.emit(ErrorEvent(str(exc)))
+            self.emit(MicrophoneState(False, str(exc)))
             return
         for event in events:
             self.emit(Notice(event.message))
+        self.emit(MicrophoneState(True, events[-1].message))
 
     def _check_microphone(self) -> None:
         if self.microphone.lost:
             events = self.microphone.retry()
             for event in events:
                 self.emit(Notice(event.message))
+            if events:
+                self.emit(MicrophoneState(True, events[-1].message))
             if events and self._resume_hands_free:
                 self._resume_hands_free = False
                 self.session.start(Mode.HANDS_FREE)
@@ -296,3 +302,4 @@ class LiveEngine:
             self._resume_hands_free = (self.session.state is SessionState.LISTENING
                                        and self.session.mode is Mode.HANDS_FREE)
             self.session.device_lost(event.message)
+            self.emit(MicrophoneState(False, event.message))

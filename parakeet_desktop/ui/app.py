@@ -112,6 +112,7 @@ class DesktopApp(QObject):
         self.file_window.cancel.connect(lambda job: self.worker.cancel_job(job))
         self._files_waiting: list = []
         self.first_run: FirstRunWindow | None = None
+        self.microphone_ok = True
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
         self.spacer = Spacer(settings.trailing_space)
@@ -190,6 +191,7 @@ class DesktopApp(QObject):
         # on the engine thread and touch widgets there.
         w.error.connect(self._on_engine_error)
         w.notice.connect(self._on_notice)
+        w.microphone.connect(self._on_microphone)
         w.file_progress.connect(self._on_file_progress)
         w.file_done.connect(self._on_file_done)
 
@@ -278,13 +280,18 @@ class DesktopApp(QObject):
             if self.state == "working" and self.settings.sounds:
                 sounds.play(sounds.STOP)
             self.gesture.reset()
-            self._set_state("ready")
+            self._set_state("ready" if self.microphone_ok else "error")
 
     def _on_engine_error(self, message: str) -> None:
         self._problem("Dictation", message)
 
     def _on_notice(self, message: str) -> None:
         logger.info("%s", message)
+
+    def _on_microphone(self, available: bool, message: str) -> None:
+        self.microphone_ok = available
+        if self.state in ("ready", "error") and self.worker.engine is not None:
+            self._set_state("ready" if available else "error", message)
 
     def _on_file_progress(self, path, fraction: float) -> None:
         self.file_window.progress(path, fraction)

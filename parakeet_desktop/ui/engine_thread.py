@@ -29,6 +29,7 @@ class EngineWorker(QObject):
     final = Signal(object)  # engine.dictation.Final
     error = Signal(str)
     notice = Signal(str)
+    microphone = Signal(bool, str)  # available, message
     file_progress = Signal(object, float)  # path, fraction
     file_done = Signal(object, object, object)  # path, Transcript or None, error or None
 
@@ -121,6 +122,8 @@ class EngineWorker(QObject):
             self.error.emit(event.message)
         elif isinstance(event, d.Notice):
             self.notice.emit(event.message)
+        elif isinstance(event, d.MicrophoneState):
+            self.microphone.emit(event.available, event.message)
         elif isinstance(event, FileProgress):
             self.file_progress.emit(event.path, event.fraction)
         elif isinstance(event, FileDone):
