@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from ..engine.model import first_line
+
 logger = logging.getLogger(__name__)
 
 MODIFIERS = ("ctrl", "alt", "shift", "super")
@@ -133,7 +135,7 @@ class HotkeyListener:
         try:
             from pynput import keyboard
         except Exception as exc:  # pynput raises ImportError with the X error inside
-            raise HotkeyError(f"Global hotkeys are not available here ({_first_line(exc)}). "
+            raise HotkeyError(f"Global hotkeys are not available here ({first_line(exc)}). "
                               f"{_TOGGLE_HELP}") from exc
         if sys.platform.startswith("linux") and self.hotkey.key is not None:
             self._grab = X11KeyGrab(self.hotkey)
@@ -218,7 +220,7 @@ class X11KeyGrab:
         try:
             self._display = display.Display()
         except Exception as exc:
-            raise HotkeyError(f"Cannot reach the X server to claim the hotkey ({_first_line(exc)}). "
+            raise HotkeyError(f"Cannot reach the X server to claim the hotkey ({first_line(exc)}). "
                               f"{_TOGGLE_HELP}") from exc
         key = self.hotkey.key
         keysym = XK.string_to_keysym(key.upper() if key.startswith("f") and key[1:].isdigit() else key)
@@ -264,8 +266,3 @@ class X11KeyGrab:
 _TOGGLE_HELP = ("Bind the command “parakeet-desktop toggle” to a key in your desktop's keyboard "
                 "shortcut settings instead.")
 _WAYLAND_HELP = ("This Wayland desktop does not let apps listen for a global hotkey. " + _TOGGLE_HELP)
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .model import first_line
+
 # (bytes done, bytes in all or None when the server does not say)
 Progress = Callable[[int, int | None], None]
 
@@ -56,12 +58,12 @@ def download(model_id: str, progress: Progress | None = None, cancel: threading.
         raise
     except errors.LocalEntryNotFoundError as exc:  # the connection failed on the way
         raise DownloadError(f"{model_id} is not downloaded yet and could not be downloaded "
-                            f"({_first_line(exc)}). Connect to the internet once, or choose a local "
+                            f"({first_line(exc)}). Connect to the internet once, or choose a local "
                             ".nemo file.") from exc
     except (errors.RepositoryNotFoundError, errors.EntryNotFoundError) as exc:
-        raise DownloadError(f"There is no model {model_id} on Hugging Face ({_first_line(exc)}).") from exc
+        raise DownloadError(f"There is no model {model_id} on Hugging Face ({first_line(exc)}).") from exc
     except Exception as exc:  # the hub client, httpx and the file system each raise their own kinds
-        raise DownloadError(f"{model_id} could not be downloaded ({_first_line(exc)}). Check the "
+        raise DownloadError(f"{model_id} could not be downloaded ({first_line(exc)}). Check the "
                             "internet connection and try again, or choose a local .nemo file.") from exc
     return Path(path)
 
@@ -96,8 +98,3 @@ def _reporting(progress: Progress | None, cancel: threading.Event | None):
             return shown
 
     return Reporting
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__

@@ -83,14 +83,15 @@ def _restore_file(path: Path):
     except MemoryError as exc:
         raise ModelError(f"Not enough memory to load {path.name}.") from exc
     except (tarfile.TarError, EOFError, zlib.error) as exc:
-        raise ModelError(f"{path.name} is damaged or incomplete ({_first_line(exc)}); "
+        raise ModelError(f"{path.name} is damaged or incomplete ({first_line(exc)}); "
                          "download or copy it again.") from exc
     except Exception as exc:
         raise ModelError(f"{path.name} could not be loaded as a speech recognition model: "
-                         f"{_first_line(exc)}") from exc
+                         f"{first_line(exc)}") from exc
 
 
-def _first_line(exc: BaseException) -> str:
+def first_line(exc: BaseException) -> str:
+    """The first line of an exception's message (or its type's name), for one-line errors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
