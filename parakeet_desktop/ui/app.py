@@ -163,7 +163,7 @@ class DesktopApp(QObject):
             self.hotkey.stop()
         self.control.close()
         self.overlay.hide()
-        if self.worker.engine is None:
+        if self.worker.engine is None and self.thread.isRunning():
             # Still loading the model: that cannot be interrupted, and nothing is unsaved.
             os._exit(0)
         self.thread.shutdown()
