@@ -13,7 +13,6 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ..config import Settings, data_dir
-from ..engine.live import FileDone, FileProgress
 
 logger = logging.getLogger(__name__)
 
@@ -109,6 +108,7 @@ class EngineWorker(QObject):
 
     def _emit(self, event) -> None:
         from ..engine import dictation as d
+        from ..engine.live import FileDone, FileProgress
 
         if isinstance(event, d.Partial):
             self.partial.emit(event.utterance, event.text)
