@@ -44,6 +44,11 @@ def test_utterances_are_joined_with_one_space_and_punctuation_sticks():
     assert spacer.join("   ") == ""
     spacer.reset()
     assert spacer.join("Fresh start") == "Fresh start"
+    now = [100.0]
+    timed = Spacer(trailing_space=False, same_flow_seconds=30, clock=lambda: now[0])
+    assert timed.join("First.") + timed.join("Second.") == "First. Second."
+    now[0] += 31  # a while later, perhaps in another window
+    assert timed.join("Third.") == "Third."
     trailing = Spacer(trailing_space=True)
     assert trailing.join("One.") + trailing.join("Two.") == "One. Two. "
 

@@ -15,6 +15,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
@@ -171,16 +172,25 @@ class Injector:
 
 class Spacer:
     """Joins consecutive utterances: a space between them unless the new one starts with
-    punctuation, and an optional trailing space."""
+    punctuation, and an optional trailing space. An utterance more than *same_flow_seconds*
+    after the last one starts fresh (a new thought, perhaps in another window)."""
 
-    def __init__(self, trailing_space: bool) -> None:
+    def __init__(self, trailing_space: bool, same_flow_seconds: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.trailing_space = trailing_space
+        self.same_flow_seconds = same_flow_seconds
+        self.clock = clock
         self._previous_ended_with_space = True
+        self._last_at = -float("inf")
 
     def join(self, text: str) -> str:
         text = text.strip()
         if not text:
             return ""
+        now = self.clock()
+        if now - self._last_at > self.same_flow_seconds:
+            self.reset()
+        self._last_at = now
         lead = "" if self._previous_ended_with_space or text[0] in ",.;:!?)" else " "
         out = lead + text + (" " if self.trailing_space else "")
         self._previous_ended_with_space = out.endswith(" ")
