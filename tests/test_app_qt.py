@@ -35,7 +35,7 @@ class PastingKeyboard:
 
 
 def test_paste_restores_the_users_clipboard_after_the_paste_landed(qtbot, qapp):
-    from parakeet_desktop.ui.app import QtClipboard
+    from parakeet_desktop.ui.clipboard import QtClipboard
 
     clipboard = QGuiApplication.clipboard()
     clipboard.setText("the user's own clipboard")
@@ -58,7 +58,7 @@ def _later(ms, fn):
 def test_an_image_on_the_clipboard_comes_back_after_the_paste(qtbot, qapp):
     from PySide6.QtGui import QColor, QImage
 
-    from parakeet_desktop.ui.app import QtClipboard
+    from parakeet_desktop.ui.clipboard import QtClipboard
 
     image = QImage(8, 8, QImage.Format.Format_RGB32)
     image.fill(QColor(10, 200, 30))
@@ -72,7 +72,7 @@ def test_an_image_on_the_clipboard_comes_back_after_the_paste(qtbot, qapp):
 
 
 def test_terminals_get_ctrl_shift_v_and_a_new_copy_is_not_overwritten(qtbot, qapp):
-    from parakeet_desktop.ui.app import QtClipboard
+    from parakeet_desktop.ui.clipboard import QtClipboard
 
     clipboard = QGuiApplication.clipboard()
     clipboard.setText("old")
@@ -87,7 +87,7 @@ def test_terminals_get_ctrl_shift_v_and_a_new_copy_is_not_overwritten(qtbot, qap
 
 
 def test_failed_injection_leaves_the_text_on_the_clipboard(qtbot, qapp):
-    from parakeet_desktop.ui.app import QtClipboard
+    from parakeet_desktop.ui.clipboard import QtClipboard
 
     class RefusingKeyboard(PastingKeyboard):
         def chord(self, *keys):

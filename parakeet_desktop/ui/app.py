@@ -3,7 +3,6 @@ text injection and history together. Runs on the GUI thread."""
 
 from __future__ import annotations
 
-import atexit
 import dataclasses
 import json
 import logging
@@ -11,18 +10,18 @@ import os
 import sys
 import time
 
-from PySide6.QtCore import QMimeData, QObject, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup, QGuiApplication
+from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
 from .. import config, control
 from ..desktop import autostart
 from ..desktop.hotkey import Action, Gesture, HotkeyError, HotkeyListener, parse_hotkey
-from ..desktop.inject import Injector, PynputKeyboard, Spacer
-from ..engine.transcript import replace_phrases
+from ..desktop.inject import PynputKeyboard
 from ..history import History
 from . import sounds
 from .control_server import AlreadyRunning, ControlServer
+from .delivery import TextDelivery
 from .engine_thread import EngineThread, EngineWorker
 from .file_window import FileWindow
 from .first_run import FirstRunWindow
@@ -32,61 +31,6 @@ from .settings_dialog import SettingsDialog
 from .status import ControlWindow, TrayStatus
 
 logger = logging.getLogger(__name__)
-
-# Utterances typed within this many seconds of each other are joined with a space.
-SAME_FLOW_SECONDS = 30.0
-
-
-def live_fields(settings: config.Settings) -> tuple:
-    """The settings the live engine uses (a change reconfigures it)."""
-    return (settings.microphone, settings.vad_aggressiveness, settings.pause_ms, settings.latency,
-            settings.final_pass)
-
-
-class QtClipboard:
-    """The system clipboard through Qt (GUI thread only)."""
-
-    def text(self) -> str | None:
-        return QGuiApplication.clipboard().text()
-
-    def set_text(self, text: str) -> None:
-        QGuiApplication.clipboard().setText(text)
-
-    def save(self) -> QMimeData:
-        current = QGuiApplication.clipboard().mimeData()
-        saved = QMimeData()
-        if current is None:
-            return saved
-        for fmt in current.formats():
-            saved.setData(fmt, current.data(fmt))
-        if current.hasImage():  # Qt keeps images as an object, not as bytes of a format
-            saved.setImageData(current.imageData())
-        return saved
-
-    def restore(self, saved: QMimeData) -> None:
-        QGuiApplication.clipboard().setMimeData(saved)
-        global _clipboard_handback_registered
-        if not _clipboard_handback_registered:
-            atexit.register(_hand_back_clipboard)
-            _clipboard_handback_registered = True
-
-
-_clipboard_handback_registered = False
-
-
-def _hand_back_clipboard() -> None:
-    """PySide6 crashes at exit when the clipboard still holds mime data made in Python (it
-    calls back into the finished interpreter); replace it with Qt-made text or image first."""
-    app = QGuiApplication.instance()
-    if app is None:
-        return
-    clipboard = QGuiApplication.clipboard()
-    current = clipboard.mimeData()
-    if current is not None and current.hasImage():
-        clipboard.setImage(clipboard.image())
-    else:
-        clipboard.setText(clipboard.text())
-
 
 class DesktopApp(QObject):
     # Emitted from pynput's thread; Qt queues them to the GUI thread.
@@ -102,9 +46,7 @@ class DesktopApp(QObject):
         self.ready_at: float | None = None
         self.state = "loading"
         self.mode = settings.mode
-        self.last_text: str | None = None
         self.caption = ""  # the live caption of the utterance in progress
-        self._last_delivery = -float("inf")
         self.history = History(config.data_dir() / "history.sqlite3")
         self.history_window: HistoryWindow | None = None
         self.file_window = FileWindow()
@@ -115,9 +57,7 @@ class DesktopApp(QObject):
         self.microphone_ok = True
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
-        self.spacer = Spacer(settings.trailing_space)
-        self.injector = Injector(settings.injection, QtClipboard(), keyboard or _keyboard(),
-                                 lambda ms, fn: QTimer.singleShot(ms, fn))
+        self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard())
         self.menu = self._build_menu()
         if use_tray is None:
             use_tray = QSystemTrayIcon.isSystemTrayAvailable()
@@ -304,24 +244,15 @@ class DesktopApp(QObject):
         self.overlay.show_partial(text)
 
     def _on_final(self, final) -> None:
-        text = replace_phrases(final.text, self.settings.replacements).strip()
-        if not text:
-            self.overlay.show_final("")
-            return
-        # The words are stored before anything else can go wrong.
-        entry = self.history.add(text, final.seconds, self.worker.model_name)
-        self.last_text = text
+        text, delivery = self.delivery.final(final.text, final.seconds, self.worker.model_name)
         self.overlay.show_final(text)
-        now = time.monotonic()
-        if now - self._last_delivery > SAME_FLOW_SECONDS:
-            self.spacer.reset()  # a new thought, perhaps in another window: no leading space
-        self._last_delivery = now
-        delivery = self.injector.deliver(self.spacer.join(text))
-        self.history.mark(entry, delivery.ok, delivery.problem)
-        if not delivery.ok:
-            self._problem("Text not typed", delivery.problem or "")
-        if self.history_window is not None and self.history_window.isVisible():
+        self._report(delivery)
+        if delivery is not None and self.history_window is not None and self.history_window.isVisible():
             self.history_window.refresh()
+
+    def _report(self, delivery) -> None:
+        if delivery is not None and not delivery.ok:
+            self._problem("Text not typed", delivery.problem or "")
 
     def _problem(self, title: str, message: str) -> None:
         self.status.notify(title, message, error=True)
@@ -402,10 +333,7 @@ class DesktopApp(QObject):
         self.mode = new.mode
         self.mode_actions[new.mode].setChecked(True)
         self.overlay.configure(new.overlay_position, new.overlay_opacity, new.overlay_width)
-        self.spacer.trailing_space = new.trailing_space
-        if new.injection != old.injection:
-            self.injector = Injector(new.injection, QtClipboard(), self.injector.keyboard,
-                                     lambda ms, fn: QTimer.singleShot(ms, fn))
+        self.delivery.configure(new)
         if new.hotkey != old.hotkey:
             if self.hotkey is not None:
                 self.hotkey.stop()
@@ -417,7 +345,7 @@ class DesktopApp(QObject):
                 self._problem("Start at login", f"Could not change it: {exc}")
         if (new.model, new.device) != (old.model, old.device):
             self._reload_engine()
-        elif live_fields(new) != live_fields(old):
+        else:
             self.worker.reconfigure(new)
 
     def _reload_engine(self) -> None:
@@ -450,24 +378,14 @@ class DesktopApp(QObject):
         self.history_window.raise_()
 
     def copy_last(self) -> None:
-        text = self._last()
-        if text:
-            QGuiApplication.clipboard().setText(text)
+        if not self.delivery.copy_last():
+            self.overlay.show_message("Nothing dictated yet.")
 
     def paste_last(self) -> None:
-        text = self._last()
-        if text:
-            delivery = self.injector.deliver(self.spacer.join(text))
-            if not delivery.ok:
-                self._problem("Text not typed", delivery.problem or "")
-
-    def _last(self) -> str | None:
-        if self.last_text is None:
-            entry = self.history.last()
-            self.last_text = entry.text if entry else None
-        if self.last_text is None:
+        delivery = self.delivery.paste_last()
+        if delivery is None:
             self.overlay.show_message("Nothing dictated yet.")
-        return self.last_text
+        self._report(delivery)
 
     def handle_command(self, command: str) -> str:
         if command in ("toggle", "start", "stop"):

@@ -98,12 +98,15 @@ class EngineWorker(QObject):
             job.cancel.set()
 
     def reconfigure(self, settings: Settings) -> bool:
-        """Apply settings that need no new model (speech gate, latency, final pass, microphone)."""
+        """Apply settings that need no new model (speech gate, latency, final pass, microphone);
+        nothing happens when none of those changed."""
         engine = self.engine
         if engine is None:
             return False
-        self.settings = settings
-        engine.reconfigure(live_settings(settings, engine.session.model.device), settings.microphone)
+        device = engine.session.model.device
+        old, self.settings = self.settings, settings
+        if (live_settings(settings, device), settings.microphone) != (live_settings(old, device), old.microphone):
+            engine.reconfigure(live_settings(settings, device), settings.microphone)
         return True
 
     def _emit(self, event) -> None:

@@ -1,0 +1,64 @@
+"""Final texts to the focused window: the user's replacements, spacing between utterances, the
+history first (so nothing is lost), then injection; and "copy last" / "paste last"."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QTimer
+
+from ..config import Settings
+from ..desktop.inject import Delivery, Injector, Spacer
+from ..engine.transcript import replace_phrases
+from ..history import History
+from .clipboard import QtClipboard
+
+
+class TextDelivery:
+    def __init__(self, settings: Settings, history: History, keyboard) -> None:
+        self.history = history
+        self.clipboard = QtClipboard()
+        self.keyboard = keyboard
+        self.last_text: str | None = None
+        self.replacements = settings.replacements
+        self.spacer = Spacer(settings.trailing_space)
+        self._injection = settings.injection
+        self.injector = self._injector()
+
+    def _injector(self) -> Injector:
+        return Injector(self._injection, self.clipboard, self.keyboard, lambda ms, fn: QTimer.singleShot(ms, fn))
+
+    def configure(self, settings: Settings) -> None:
+        """Changed settings take effect for the next text."""
+        self.replacements = settings.replacements
+        self.spacer.trailing_space = settings.trailing_space
+        if settings.injection != self._injection:
+            self._injection = settings.injection
+            self.injector = self._injector()
+
+    def final(self, text: str, seconds: float, model: str) -> tuple[str, Delivery | None]:
+        """The text as written (after replacements) and how typing it went (None: nothing to
+        type). It is in the history before anything else can go wrong."""
+        text = replace_phrases(text, self.replacements).strip()
+        if not text:
+            return "", None
+        entry = self.history.add(text, seconds, model)
+        self.last_text = text
+        delivery = self.injector.deliver(self.spacer.join(text))
+        self.history.mark(entry, delivery.ok, delivery.problem)
+        return text, delivery
+
+    def last(self) -> str | None:
+        """The last dictated text, from this run or the history."""
+        if self.last_text is None:
+            entry = self.history.last()
+            self.last_text = entry.text if entry else None
+        return self.last_text
+
+    def paste_last(self) -> Delivery | None:
+        text = self.last()
+        return self.injector.deliver(self.spacer.join(text)) if text else None
+
+    def copy_last(self) -> bool:
+        text = self.last()
+        if text:
+            self.clipboard.set_text(text)
+        return bool(text)
