@@ -49,6 +49,13 @@ def test_paste_restores_the_users_clipboard_after_the_paste_landed(qtbot, qapp):
     qtbot.waitUntil(lambda: clipboard.text() == "the user's own clipboard", timeout=RESTORE_AFTER_MS + 2000)
 
 
+def close_app(app) -> None:
+    """Stop a DesktopApp started by a test: the engine thread, the control socket, its window."""
+    app.thread.shutdown()
+    app.control.close()
+    app.status.hide()
+
+
 def _later(ms, fn):
     from PySide6.QtCore import QTimer
 
@@ -252,9 +259,7 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
         report = app.status_report()
         assert report["ready_after"] > report["shown_after"] >= 0
     finally:
-        app.thread.shutdown()
-        app.control.close()
-        app.status.hide()
+        close_app(app)
 
 
 def _drop(widget, paths) -> None:
@@ -314,9 +319,7 @@ def test_dropped_files_are_transcribed_shown_and_exported(qtbot, qapp, app_dirs,
         assert first.text().startswith("00:0")
         assert threads and all(threads)  # widgets were only touched on the GUI thread
     finally:
-        app.thread.shutdown()
-        app.control.close()
-        app.status.hide()
+        close_app(app)
         window.hide()
 
 
@@ -336,6 +339,4 @@ def test_a_missing_microphone_shows_as_needing_attention_until_it_comes(qtbot, q
         qtbot.waitUntil(lambda: app.state == "ready", timeout=15000)
         assert app.status._button.isEnabled()
     finally:
-        app.thread.shutdown()
-        app.control.close()
-        app.status.hide()
+        close_app(app)

@@ -67,7 +67,7 @@ def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp,
     from parakeet_desktop import config
     from parakeet_desktop.engine.capture import FileSoundDevice
     from parakeet_desktop.ui.app import DesktopApp
-    from test_app_qt import PastingKeyboard
+    from test_app_qt import PastingKeyboard, close_app
 
     settings = config.Settings(model=REPO, device="cpu", sounds=False, hotkey="f9")
     with HubServer({f"{REPO}/tiny-tdt.nemo": tiny_nemo.read_bytes()}) as hub:
@@ -82,9 +82,7 @@ def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp,
             qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
             assert app.first_run is None and not window.isVisible()
         finally:
-            app.thread.shutdown()
-            app.control.close()
-            app.status.hide()
+            close_app(app)
 
     # Another model, with no network: the window says why and takes a local file instead.
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
@@ -99,6 +97,4 @@ def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp,
         qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
         assert app.settings.model == str(tiny_nemo) and config.load()[0].model == str(tiny_nemo)
     finally:
-        app.thread.shutdown()
-        app.control.close()
-        app.status.hide()
+        close_app(app)

@@ -15,7 +15,7 @@ from parakeet_desktop import config
 from parakeet_desktop.desktop import autostart
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.transcript import replace_phrases
-from test_app_qt import PastingKeyboard
+from test_app_qt import PastingKeyboard, close_app
 
 
 def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_dirs):
@@ -131,6 +131,4 @@ def test_changed_settings_take_effect_without_a_restart(qtbot, app_dirs, two_sen
         qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
         assert app.worker.model_name == tiny_nemo.name and app.worker.engine is not old_engine
     finally:
-        app.thread.shutdown()
-        app.control.close()
-        app.status.hide()
+        close_app(app)
