@@ -87,12 +87,13 @@ class _Printer:
 
 
 def _settings(args: argparse.Namespace, device: str):
+    import dataclasses
+
     from .engine.dictation import FinalPass, LiveSettings
     from .engine.streaming import default_config
 
-    base = default_config(device)
-    config = type(base)(chunk=args.chunk or base.chunk, left=base.left if args.left is None else args.left,
-                        right=base.right if args.right is None else args.right)
+    given = {name: getattr(args, name) for name in ("chunk", "left", "right") if getattr(args, name) is not None}
+    config = dataclasses.replace(default_config(device), **given)
     return LiveSettings(streaming=config, final_pass=FinalPass.NEVER if args.no_final_pass else FinalPass.AUTO)
 
 

@@ -171,16 +171,17 @@ class StreamingTranscriber:
         # A fresh batched copy each call: the computer may update the state it is given.
         return None if self._state is None else computer.merge_to_batched_state([self._state])
 
-    def _tokens_of(self, batched_hyps) -> list[int]:
+    @staticmethod
+    def _hypothesis(batched_hyps):
         from nemo.collections.asr.parts.utils.rnnt_utils import batched_hyps_to_hypotheses
 
-        hyp = batched_hyps_to_hypotheses(batched_hyps, batch_size=1)[0]
-        return [int(t) for t in hyp.y_sequence]
+        return batched_hyps_to_hypotheses(batched_hyps, batch_size=1)[0]
+
+    def _tokens_of(self, batched_hyps) -> list[int]:
+        return [int(t) for t in self._hypothesis(batched_hyps).y_sequence]
 
     def _collect(self, batched_hyps, offset: int) -> None:
-        from nemo.collections.asr.parts.utils.rnnt_utils import batched_hyps_to_hypotheses
-
-        hyp = batched_hyps_to_hypotheses(batched_hyps, batch_size=1)[0]
+        hyp = self._hypothesis(batched_hyps)
         self._tokens.extend(int(t) for t in hyp.y_sequence)
         self._frames.extend(offset + int(t) for t in hyp.timestamp)
         durations = hyp.token_duration if hyp.token_duration is not None else []
