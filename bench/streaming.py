@@ -38,7 +38,7 @@ from parakeet_desktop.engine.dictation import (  # noqa: E402
     Final, FinalPass, LiveSettings, Mode,
 )
 from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
-from parakeet_desktop.engine.model import load_model, prepare_model  # noqa: E402
+from parakeet_desktop.engine.loader import load_model, prepare_model  # noqa: E402
 from parakeet_desktop.engine.streaming import StreamingTranscriber, default_config  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, build_model, make_responsive  # noqa: E402
 from tools.speech import PASSAGE, speak  # noqa: E402

@@ -121,7 +121,8 @@ def _output_path(source: Path, fmt: str, output_dir: str | None) -> Path:
 def load_model_saying_so(ref: str, device: str):
     """Load a model for a command, telling the terminal; None (after an ``error:`` line) when
     it cannot be loaded."""
-    from .engine.model import ModelError, load_model
+    from .engine.loader import load_model
+    from .engine.model import ModelError
 
     _say(f"Loading {ref} …")
     try:

@@ -22,15 +22,18 @@ def _gpu() -> dict:
         import torch
     except Exception as exc:  # a broken torch install is exactly what doctor must report
         return {"torch": f"cannot be imported ({exc})"}
-    from .engine.devices import probe_cuda
+    from .engine.devices import plan_device, probe_cuda
 
     status = probe_cuda()
     info = {"torch": torch.__version__, "torch CUDA build": torch.version.cuda or "none (CPU-only build)"}
     if status.usable:
-        info["GPU"] = f"{status.name}, {status.total_memory / 2**30:.1f} GiB VRAM"
-        info["GPU number format"] = "bfloat16" if status.bf16 else "float16"
+        major, minor = status.capability
+        info["GPU"] = (f"{status.name}, {status.total_memory / 2**30:.1f} GiB VRAM, "
+                       f"compute capability {major}.{minor}")
     else:
         info["GPU"] = f"not usable: {status.reason}"
+    plan = plan_device("auto", status)
+    info["recognition runs on"] = f"{plan.device.upper()} in {plan.dtype}: {plan.why}"
     return info
 
 

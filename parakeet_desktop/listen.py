@@ -86,15 +86,12 @@ class _Printer:
         sys.stdout.flush()
 
 
-def _settings(args: argparse.Namespace, device: str):
-    import dataclasses
-
+def _settings(args: argparse.Namespace):
     from .engine.dictation import FinalPass, LiveSettings
-    from .engine.streaming import default_config
+    from .engine.streaming import StreamingChoice
 
-    given = {name: getattr(args, name) for name in ("chunk", "left", "right") if getattr(args, name) is not None}
-    config = dataclasses.replace(default_config(device), **given)
-    return LiveSettings(streaming=config, final_pass=FinalPass.NEVER if args.no_final_pass else FinalPass.AUTO)
+    choice = StreamingChoice(chunk=args.chunk, left=args.left, right=args.right)
+    return LiveSettings(streaming=choice, final_pass=FinalPass.NEVER if args.no_final_pass else FinalPass.AUTO)
 
 
 def run_listen(args: argparse.Namespace) -> int:
@@ -132,7 +129,7 @@ def run_listen(args: argparse.Namespace) -> int:
 
     printer = _Printer(args.levels)
     try:
-        engine = LiveEngine(model, _settings(args, model.device), printer, device_name=args.microphone, sd=sd)
+        engine = LiveEngine(model, _settings(args), printer, device_name=args.microphone, sd=sd)
     except MicrophoneError as exc:
         _say(f"error: {exc}")
         return EXIT_FAILED

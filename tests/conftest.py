@@ -46,7 +46,7 @@ def tiny_nemo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model(tiny_nemo):
     """The tiny model loaded through the app's own loader, as a user's .nemo file is."""
-    from parakeet_desktop.engine.model import load_model
+    from parakeet_desktop.engine.loader import load_model
 
     return load_model(str(tiny_nemo), "cpu")
 
@@ -93,7 +93,7 @@ def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
 @pytest.fixture(scope="session")
 def speech_model():
     """The committed model that really recognises speech, loaded as a user's .nemo file is."""
-    from parakeet_desktop.engine.model import load_model
+    from parakeet_desktop.engine.loader import load_model
 
     return load_model(str(SPEECH_MODEL), "cpu")
 

@@ -11,7 +11,8 @@ import pytest
 
 from hub_server import HubServer
 from parakeet_desktop.engine.download import DownloadError, download
-from parakeet_desktop.engine.model import ModelError, load_model
+from parakeet_desktop.engine.loader import load_model
+from parakeet_desktop.engine.model import ModelError
 from test_cli import run_cli
 
 REPO = "parakeet-test/tiny-tdt"

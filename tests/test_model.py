@@ -12,9 +12,8 @@ import pytest
 from parakeet_desktop.engine.audio import SAMPLE_RATE, load_audio
 from parakeet_desktop.engine.devices import CudaStatus, plan_device
 from parakeet_desktop.engine.files import FileTranscriber
-from parakeet_desktop.engine.model import (
-    ModelError, Recognition, load_model, restore, self_test_cuda_graphs,
-)
+from parakeet_desktop.engine.loader import load_model, restore
+from parakeet_desktop.engine.model import ModelError, Recognition
 
 
 def _nemo_texts(model, pieces) -> list[str]:
@@ -150,16 +149,6 @@ def test_cached_hub_model_loads_without_network(offline_hub, tiny_nemo, speech_w
     assert loaded.recognize([audio])[0].text == model.recognize([audio])[0].text
 
 
-def test_device_plan_prefers_a_usable_gpu_with_its_best_number_format():
-    ampere = CudaStatus(True, name="RTX 3060", total_memory=12 << 30, bf16=True)
-    turing = CudaStatus(True, name="RTX 2060", total_memory=6 << 30, bf16=False)
-    assert plan_device("auto", ampere).device == "cuda"
-    assert plan_device("auto", ampere).dtype == "bfloat16"
-    assert plan_device("auto", turing).dtype == "float16"
-    assert plan_device("cpu", ampere).device == "cpu"
-    assert plan_device("auto", ampere).notice is None
-
-
 def test_device_plan_without_gpu_falls_back_to_cpu_and_says_why():
     none = CudaStatus(False, "no NVIDIA GPU or driver was found")
     auto = plan_device("auto", none)
@@ -169,36 +158,6 @@ def test_device_plan_without_gpu_falls_back_to_cpu_and_says_why():
     assert forced.device == "cpu" and "requested" in forced.notice
     with pytest.raises(ValueError):
         plan_device("tpu", none)
-
-
-def test_cuda_graph_self_test_turns_graphs_off_when_decoding_fails():
-    state = {"graphs": True}
-
-    def run():
-        if state["graphs"]:
-            raise RuntimeError("CUDA failure 999: graph capture")
-        return [Recognition("hello", ())]
-
-    kept, notice = self_test_cuda_graphs(run, lambda: state.update(graphs=False),
-                                         lambda: state.update(graphs=True))
-    assert not kept and not state["graphs"]
-    assert "CUDA graphs" in notice and "failure 999" in notice
-
-
-def test_cuda_graph_self_test_keeps_graphs_when_results_agree():
-    state = {"graphs": True}
-    kept, notice = self_test_cuda_graphs(lambda: [Recognition("same", ())],
-                                         lambda: state.update(graphs=False),
-                                         lambda: state.update(graphs=True))
-    assert kept and state["graphs"] and notice is None
-
-
-def test_cuda_graph_self_test_turns_graphs_off_when_results_differ():
-    state = {"graphs": True}
-    kept, notice = self_test_cuda_graphs(lambda: [Recognition("on" if state["graphs"] else "off", ())],
-                                         lambda: state.update(graphs=False),
-                                         lambda: state.update(graphs=True))
-    assert not kept and not state["graphs"] and "different" in notice
 
 
 def test_restore_refuses_non_transducer_models(tmp_path):
@@ -219,23 +178,3 @@ def test_restore_refuses_non_transducer_models(tmp_path):
     assert restore(str(tmp_path / "ctc.nemo")) is not None
     with pytest.raises(ModelError, match="not a Parakeet-style transducer"):
         load_model(str(tmp_path / "ctc.nemo"), "cpu")
-
-
-def test_out_of_gpu_memory_splits_the_batch_and_loses_no_piece(model, speech_wavs, monkeypatch):
-    """When a batch does not fit, it is halved until it does; every piece still gets its text."""
-    import torch
-
-    pieces = [load_audio(path).samples for path in speech_wavs]
-    expected = [r.text for r in model.recognize(pieces)]
-    real = model._recognize
-    sizes = []
-
-    def fits_two(batch, cancel):
-        sizes.append(len(batch))
-        if len(batch) > 2:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(batch, cancel)
-
-    monkeypatch.setattr(model, "_recognize", fits_two)
-    assert [r.text for r in model.recognize(pieces)] == expected
-    assert sizes == [4, 2, 2]

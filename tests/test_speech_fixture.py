@@ -38,7 +38,7 @@ def test_training_script_runs_end_to_end(tmp_path):
         capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "smoke.vocabulary.txt").read_text().split() == VOCABULARY
-    from parakeet_desktop.engine.model import load_model
+    from parakeet_desktop.engine.loader import load_model
 
     model = load_model(str(out), "cpu")
     assert model.recognize([held_out_utterances(1)[0][1]])[0].text is not None

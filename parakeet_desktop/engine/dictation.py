@@ -25,8 +25,9 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .capture import PreRoll
-from .model import ParakeetModel
-from .streaming import StreamingConfig, StreamingTranscriber, default_config
+from .files import FileTranscriber
+from .model import ParakeetModel, Recognition
+from .streaming import StreamingChoice, StreamingConfig, StreamingTranscriber, StreamTap
 from .transcript import Word
 from .vad import Endpoint, GateConfig, SpeechGate
 
@@ -55,7 +56,8 @@ class FinalPass(enum.Enum):
 @dataclass(frozen=True)
 class LiveSettings:
     gate: GateConfig = field(default_factory=GateConfig)
-    streaming: StreamingConfig | None = None  # None: the default for the model's device
+    # A choice resolved for the model's device at each utterance, or sizes that hold everywhere.
+    streaming: StreamingChoice | StreamingConfig = field(default_factory=StreamingChoice)
     final_pass: FinalPass = FinalPass.AUTO
     pre_roll_seconds: float = 0.5
     level_interval: float = 0.1
@@ -133,18 +135,21 @@ class DictationSession:
     """Listening state, speech gate and streaming recogniser for one user's dictation."""
 
     def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
-                 clock: Callable[[], float] = time.monotonic, stop_requested: threading.Event | None = None) -> None:
+                 clock: Callable[[], float] = time.monotonic, stop_requested: threading.Event | None = None,
+                 tap: StreamTap | None = None) -> None:
         self.model = model
         self.settings = settings
         self.emit = emit
         self.clock = clock
-        self.streaming_config = settings.streaming or default_config(model.device)
         self.state = SessionState.IDLE
         self.mode = Mode.PUSH_TO_TALK
         self._pre_roll = PreRoll(settings.pre_roll_seconds)
         self._gate = SpeechGate(settings.gate)
         # Set from another thread when a stop is on its way: a running streaming step gives up.
-        self._transcriber = StreamingTranscriber(model, self.streaming_config, stop_requested)
+        self._stop_requested = stop_requested
+        self._tap = tap
+        self.streaming_config = settings.streaming.for_device(model.device)
+        self._transcriber = StreamingTranscriber(model, self.streaming_config, stop_requested, tap)
         self._streaming_failed = False
         self._utterance = 0
         self._last_level = -math.inf
@@ -213,6 +218,10 @@ class DictationSession:
 
     def _begin_utterance(self) -> None:
         self._utterance += 1
+        config = self.settings.streaming.for_device(self.model.device)
+        if config != self.streaming_config:  # the model changed device since the last utterance
+            self.streaming_config = config
+            self._transcriber = StreamingTranscriber(self.model, config, self._stop_requested, self._tap)
         self._transcriber.reset()
         self._streaming_failed = False
 
@@ -255,7 +264,7 @@ class DictationSession:
         for full_context in ways:
             try:
                 if full_context:
-                    recognition = self.model.recognize([self._transcriber.audio])[0]
+                    recognition = self._full_pass()
                 else:
                     recognition = self._transcriber.finish()
             except Exception as exc:
@@ -266,6 +275,16 @@ class DictationSession:
                             round(seconds, 3), full_context, reason))
             return
         self.emit(ErrorEvent(self._rescue(failure)))
+
+    def _full_pass(self) -> Recognition:
+        """One pass over the whole utterance; one longer than the device's longest piece is cut
+        at pauses first (attention's memory grows with the square of the length)."""
+        audio = self._transcriber.audio
+        if len(audio) <= self.model.max_piece_seconds * SAMPLE_RATE:
+            return self.model.recognize([audio])[0]
+        files = FileTranscriber(self.model, vad_aggressiveness=self.settings.gate.aggressiveness)
+        transcript = files.transcribe_array(audio)
+        return Recognition(transcript.text, tuple(transcript.words))
 
     def _rescue(self, exc: Exception) -> str:
         message = f"This utterance could not be recognised ({exc})."

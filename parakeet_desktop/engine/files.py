@@ -119,13 +119,22 @@ class FileTranscriber:
                  yield_to: Callable[[], None] | None = None, interrupt: threading.Event | None = None) -> None:
         """*yield_to* is called before every batch, and *interrupt* stops a batch in flight, which
         then runs again after *yield_to*: how the live engine gives dictation the model first."""
-        on_gpu = model.device == "cuda"
         self.model = model
         self.yield_to = yield_to
         self.interrupt = interrupt
-        self.max_piece_seconds = max_piece_seconds or (60.0 if on_gpu else 30.0)
-        self.batch_seconds = max(batch_seconds or (600.0 if on_gpu else 60.0), self.max_piece_seconds)
+        self._max_piece_seconds = max_piece_seconds
+        self._batch_seconds = batch_seconds
         self.vad_aggressiveness = vad_aggressiveness
+
+    # Unless given, both follow the model, which measured its GPU's room for batches when it
+    # loaded and may move to the CPU in the middle of a job.
+    @property
+    def max_piece_seconds(self) -> float:
+        return self._max_piece_seconds or self.model.max_piece_seconds
+
+    @property
+    def batch_seconds(self) -> float:
+        return max(self._batch_seconds or self.model.batch_seconds, self.max_piece_seconds)
 
     def transcribe_array(self, samples: np.ndarray, source: str = "audio",
                          cancel: threading.Event | None = None) -> Transcript:

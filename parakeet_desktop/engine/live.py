@@ -31,6 +31,7 @@ from .dictation import (
 )
 from .files import FileTranscriber
 from .model import ParakeetModel, RecognitionCancelled
+from .streaming import StreamTap
 from .transcript import Transcript
 
 logger = logging.getLogger(__name__)
@@ -86,8 +87,12 @@ class LiveEngine:
     """
 
     def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
-                 *, device_name: str | None = None, sd=None, until_input_ends: bool = False) -> None:
+                 *, device_name: str | None = None, sd=None, until_input_ends: bool = False,
+                 tap: StreamTap | None = None) -> None:
         self.model = model
+        # What the model says after loading (the GPU given up, graphs off) reaches the user.
+        model.on_notice = lambda text: emit(Notice(text))
+        self._tap = tap
         self.inbox: queue.Queue = queue.Queue()
         # For a played file: return from run() once it has ended and its last words are out.
         self.until_input_ends = until_input_ends
@@ -97,7 +102,7 @@ class LiveEngine:
         self.stop_requested = threading.Event()
         # Set as soon as dictation is asked for: a file batch in flight gives way at once.
         self.dictation_wanted = threading.Event()
-        self.session = DictationSession(model, settings, emit, stop_requested=self.stop_requested)
+        self.session = DictationSession(model, settings, emit, stop_requested=self.stop_requested, tap=tap)
         self.microphone = Microphone(self.inbox, device_name, sd=sd, on_end=self.stop_requested.set)
         self.input_ended = threading.Event()
         self._resume_hands_free = False
@@ -260,7 +265,8 @@ class LiveEngine:
 
     def _reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
         self.session.stop()
-        self.session = DictationSession(self.model, settings, self.emit, stop_requested=self.stop_requested)
+        self.session = DictationSession(self.model, settings, self.emit, stop_requested=self.stop_requested,
+                                        tap=self._tap)
         if device_name != self.microphone.device_name or self.microphone.lost:
             self.microphone.close()
             self.microphone.device_name = device_name

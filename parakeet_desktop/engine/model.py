@@ -1,30 +1,39 @@
-"""Parakeet models: loading through NeMo, device set-up, and recognition of batches of audio.
+"""A loaded Parakeet model and recognition of batches of audio with it.
 
-Torch and NeMo are imported only when a model is loaded, never when this module is imported, so
-the command line starts in a blink.
+Torch and NeMo are imported only when a model is used, never when this module is imported, so
+the command line starts in a blink. Loading lives in ``loader.py``.
 
 Recognition calls NeMo's preprocessor, encoder and greedy batched (label-looping) decoder
 directly rather than ``model.transcribe()``: the same modules and the same text, without the
 temporary data loader that ``transcribe()`` builds on every call.
+
+Number formats, as NeMo's own ``rnnt_inference_wrapper.py`` runs them: on a GPU the encoder's
+weights are cast once to the planned half type (bf16 or fp16); the preprocessor stays in fp32
+(NeMo turns autocast off for its STFT anyway); the features are cast on the way into the encoder
+and its output back to fp32 before the decoder and joint, which stay fp32. No autocast: under
+``torch.inference_mode()`` autocast does not cache its weight casts, so it would convert all
+0.6 B weights again on every call, and NeMo's attention swaps an fp16 autocast for bf16, which
+Turing cards only emulate.
+
+The GPU's failures are survived here: out of memory (also as a cuBLAS/cuDNN allocation error),
+a batch is halved, then a piece is cut in two at its quietest point, and only a piece that still
+does not fit moves the model to the CPU; a failure inside CUDA-graph decoding steps down to
+NeMo's partial graphs, then to no graphs, and the same audio is decoded again; fp16 that
+overflows puts the encoder back in fp32.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
+import gc
 import logging
-import tarfile
 import threading
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .devices import CudaStatus, DevicePlan, plan_device, probe_cuda
-from .registry import DEFAULT_MODEL_ID, HUB_ID, REGISTRY, cached_model_file, is_model_file
+from .devices import DevicePlan
 from .transcript import Word, floor_ms
 
 logger = logging.getLogger(__name__)
@@ -32,6 +41,16 @@ logger = logging.getLogger(__name__)
 
 # normalize_batch in NeMo fails on inputs of a frame or two; shorter clips are padded with silence.
 _MIN_SAMPLES = SAMPLE_RATE // 4
+# Out of memory, a single piece is cut in two at its quietest point down to this length.
+_MIN_SPLIT_SAMPLES = SAMPLE_RATE * 4
+# On a GPU, the cancel check before an encoder layer waits until all but the last group of this
+# many layers has run (the CPU queues layers far ahead of the GPU otherwise).
+SYNC_EVERY_LAYERS = 4
+
+# Messages of RuntimeErrors that mean the GPU had no memory for a workspace.
+_ALLOCATION_FAILURES = ("out of memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_NOT_INITIALIZED",
+                        "CUDNN_STATUS_ALLOC_FAILED", "CUDNN_STATUS_NOT_INITIALIZED",
+                        "can't allocate memory")
 
 
 class ModelError(Exception):
@@ -50,70 +69,19 @@ class Recognition:
     words: tuple[Word, ...]
 
 
-@contextlib.contextmanager
-def _quiet_nemo():
-    """NeMo and its telemetry print to stdout on import; keep stdout for our own output."""
-    captured = io.StringIO()
-    with contextlib.redirect_stdout(captured):
-        yield
-    if captured.getvalue().strip():
-        logger.debug("NeMo printed: %s", captured.getvalue().strip())
-
-
-def _import_nemo_asr():
-    if not logger.isEnabledFor(logging.DEBUG):
-        logging.getLogger("nv_one_logger").setLevel(logging.ERROR)
-    with _quiet_nemo():
-        from nemo.collections.asr.models import ASRModel
-        from nemo.utils import logging as nemo_logging
-    if not logger.isEnabledFor(logging.DEBUG):
-        nemo_logging.setLevel(logging.ERROR)
-    return ASRModel
-
-
-def _restore_file(path: Path):
-    if not path.is_file():
-        raise ModelError(f"Model file {path} does not exist.")
-    if not tarfile.is_tarfile(path):
-        raise ModelError(f"{path.name} is not a NeMo model file (.nemo): it is damaged or of another kind.")
-    ASRModel = _import_nemo_asr()
-    try:
-        with _quiet_nemo():
-            return ASRModel.restore_from(str(path), map_location="cpu")
-    except MemoryError as exc:
-        raise ModelError(f"Not enough memory to load {path.name}.") from exc
-    except (tarfile.TarError, EOFError, zlib.error) as exc:
-        raise ModelError(f"{path.name} is damaged or incomplete ({first_line(exc)}); "
-                         "download or copy it again.") from exc
-    except Exception as exc:
-        raise ModelError(f"{path.name} could not be loaded as a speech recognition model: "
-                         f"{first_line(exc)}") from exc
-
-
 def first_line(exc: BaseException) -> str:
     """The first line of an exception's message (or its type's name), for one-line errors."""
     text = str(exc).strip()
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def restore(ref: str, progress=None):
-    """The NeMo model for a hub id or a ``.nemo`` path, on the CPU (not yet in eval mode).
+def is_out_of_memory(exc: BaseException) -> bool:
+    """Whether *exc* means memory ran out (PyTorch's own error, or a cuBLAS/cuDNN workspace)."""
+    import torch
 
-    A hub model not in the cache is downloaded first, reporting bytes to *progress*."""
-    if is_model_file(ref):
-        return _restore_file(Path(ref).expanduser())
-    if not HUB_ID.match(ref):
-        known = ", ".join(info.id for info in REGISTRY)
-        raise ModelError(f"Unknown model {ref!r}: give a .nemo file or a model id such as {known}.")
-    cached = cached_model_file(ref)
-    if cached is None:
-        from .download import DownloadError, download
-
-        try:
-            cached = download(ref, progress)
-        except DownloadError as exc:
-            raise ModelError(str(exc)) from exc
-    return _restore_file(cached)
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in _ALLOCATION_FAILURES)
 
 
 class ParakeetModel:
@@ -125,72 +93,113 @@ class ParakeetModel:
         self.device = plan.device
         self.dtype = plan.dtype
         self.notices: list[str] = [plan.notice] if plan.notice else []
+        # Called with each notice given after loading (the GPU given up, graphs turned off).
+        self.on_notice: Callable[[str], None] | None = None
         self.cuda_graphs = False
+        # Seconds of padded audio in one batch; the loader measures the GPU's room for it.
+        self.batch_seconds = 60.0
         stride = float(nemo_model.cfg.preprocessor.get("window_stride", 0.01))
         self.frame_seconds = stride * nemo_model.encoder.subsampling_factor
+
+    @property
+    def max_piece_seconds(self) -> float:
+        """Longest piece worth encoding at once on this device (attention cost grows squared)."""
+        return 60.0 if self.device == "cuda" else 30.0
 
     def notice(self, text: str) -> None:
         logger.warning("%s", text)
         self.notices.append(text)
+        if self.on_notice is not None:
+            self.on_notice(text)
+
+    # --- recognition ------------------------------------------------------------------------
 
     def recognize(self, pieces: list[np.ndarray],
                   cancel: threading.Event | None = None) -> list[Recognition]:
         """Recognise each piece of 16 kHz mono audio; one batch on the model's device.
 
-        Out of GPU memory, the batch is split in two; a single piece that still does not fit
-        moves the model to the CPU (with a notice) and goes on there.
+        Out of memory, the batch is split in two, then a single piece in two at its quietest
+        point; a piece of a few seconds that still does not fit moves the model to the CPU (with
+        a notice) and goes on there.
         """
-        import torch
-
         if not pieces:
             return []
         try:
             return self._recognize(pieces, cancel)
-        except torch.OutOfMemoryError:
+        except Exception as exc:
+            if not is_out_of_memory(exc):
+                raise
+            why = first_line(exc)
+        # Retried out here, not in the handler: the traceback held the failed attempt's tensors.
+        self._release_memory()
+        if len(pieces) > 1:
+            half = len(pieces) // 2
+            return self.recognize(pieces[:half], cancel) + self.recognize(pieces[half:], cancel)
+        if len(pieces[0]) >= 2 * _MIN_SPLIT_SAMPLES:
+            return [self._recognize_in_halves(pieces[0], cancel)]
+        if self.device == "cpu":
+            raise ModelError(f"Not enough memory to recognise {len(pieces[0]) / SAMPLE_RATE:.0f} s of audio ({why}).")
+        self.move_to_cpu(f"The GPU ran out of memory ({why})")
+        return self._recognize(pieces, cancel)
+
+    def _recognize_in_halves(self, samples: np.ndarray, cancel: threading.Event | None) -> Recognition:
+        cut = quietest_cut(samples)
+        first, second = self.recognize([samples[:cut]], cancel)[0], self.recognize([samples[cut:]], cancel)[0]
+        offset = cut / SAMPLE_RATE
+        words = first.words + tuple(Word(w.text, round(w.start + offset, 3), round(w.end + offset, 3))
+                                    for w in second.words)
+        return Recognition(" ".join(t for t in (first.text, second.text) if t), words)
+
+    def _release_memory(self) -> None:
+        gc.collect()
+        if self.device == "cuda":
+            import torch
+
             torch.cuda.empty_cache()
-            if len(pieces) > 1:
-                half = len(pieces) // 2
-                return self.recognize(pieces[:half], cancel) + self.recognize(pieces[half:], cancel)
-            self.move_to_cpu("The GPU ran out of memory")
-            return self._recognize(pieces, cancel)
 
     def move_to_cpu(self, why: str) -> None:
         import torch
 
-        self.nemo.to("cpu")
-        self.device, self.dtype = "cpu", "float32"
+        self.nemo.to(device="cpu", dtype=torch.float32)
+        self.device, self.dtype, self.cuda_graphs = "cpu", "float32", False
+        self.batch_seconds = 60.0
+        self._release_memory()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         self.notice(f"{why}; recognition continues on the CPU, which is slower.")
 
     def _recognize(self, pieces: list[np.ndarray], cancel: threading.Event | None) -> list[Recognition]:
-        hooks = self._cancel_hooks(cancel) if cancel is not None else []
-        try:
-            encoded, encoded_lengths = self._encode_batch(pieces)
-            if cancel is not None and cancel.is_set():
-                raise RecognitionCancelled()
-            hypotheses = self.nemo.decoding.rnnt_decoder_predictions_tensor(
-                encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True)
-        finally:
-            for hook in hooks:
-                hook.remove()
+        encoded, encoded_lengths = self.encode_batch(pieces, cancel)
+        if cancel is not None and cancel.is_set():
+            raise RecognitionCancelled()
+        hypotheses = self.decode(lambda: self.nemo.decoding.rnnt_decoder_predictions_tensor(
+            encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True))
         if isinstance(hypotheses, tuple):
             hypotheses = hypotheses[0]
         return [self._result(h, len(p) / SAMPLE_RATE) for h, p in zip(hypotheses, pieces)]
 
     def encode(self, samples: np.ndarray, cancel: threading.Event | None = None):
-        """Encoder output ``[1, D, T]`` and its length for one piece of 16 kHz audio.
+        """Encoder output ``[1, D, T]`` (float32) and its length for one piece of 16 kHz audio.
 
         Raises RecognitionCancelled when *cancel* is set before the encoder is through.
         """
-        hooks = self._cancel_hooks(cancel) if cancel is not None else []
-        try:
-            return self._encode_batch([samples])
-        finally:
-            for hook in hooks:
-                hook.remove()
+        return self.encode_batch([samples], cancel)
 
-    def _encode_batch(self, pieces: list[np.ndarray]):
+    def encode_batch(self, pieces: list[np.ndarray], cancel: threading.Event | None = None):
+        """Encoder output ``[B, D, T]`` (float32) and lengths for pieces of 16 kHz audio."""
+        import torch
+
+        encoded, lengths = self._encode_batch(pieces, cancel)
+        if self.dtype == "float16" and not bool(torch.isfinite(encoded).all()):
+            # fp16 has a narrow range; a model trained in bf16 can overflow it. Rare: once
+            # seen, the encoder stays in fp32 (twice the memory, correct text).
+            self.nemo.encoder.to(torch.float32)
+            self.dtype = "float32"
+            self.notice("Half precision (float16) overflowed on this GPU; the encoder now runs in float32.")
+            encoded, lengths = self._encode_batch(pieces, cancel)
+        return encoded, lengths
+
+    def _encode_batch(self, pieces: list[np.ndarray], cancel: threading.Event | None):
         import torch
 
         # NeMo's transcribe() leaves the encoder in training mode (dropout on); make sure.
@@ -200,12 +209,43 @@ class ParakeetModel:
         for row, piece in enumerate(pieces):
             signal[row, : len(piece)] = torch.from_numpy(np.asarray(piece, dtype=np.float32))
         device = torch.device(self.device)
-        autocast = torch.autocast("cuda", dtype=getattr(torch, self.dtype),
-                                  enabled=self.device == "cuda" and self.dtype != "float32")
-        with torch.inference_mode(), autocast:
-            features, feature_lengths = self.nemo.preprocessor(
-                input_signal=signal.to(device), length=torch.tensor(lengths, device=device))
-            return self.nemo.encoder(audio_signal=features, length=feature_lengths)
+        hooks = self._cancel_hooks(cancel) if cancel is not None else []
+        try:
+            with torch.inference_mode():
+                features, feature_lengths = self.nemo.preprocessor(
+                    input_signal=signal.to(device), length=torch.tensor(lengths, device=device))
+                encoder_dtype = next(self.nemo.encoder.parameters()).dtype
+                encoded, encoded_lengths = self.nemo.encoder(audio_signal=features.to(encoder_dtype),
+                                                             length=feature_lengths)
+                return encoded.float(), encoded_lengths
+        finally:
+            for hook in hooks:
+                hook.remove()
+
+    def decode(self, run: Callable[[], object]):
+        """Run a decoding call; when it fails inside CUDA graphs, step the graphs down and run it
+        again (the known breakage of some PyTorch / cuda-python / driver pairs, NeMo issues 15145
+        and 14107, shows at the first decode of a new shape, not at load)."""
+        while True:
+            try:
+                return run()
+            except Exception as exc:
+                if not self.cuda_graphs or isinstance(exc, RecognitionCancelled) or is_out_of_memory(exc):
+                    raise
+                why = first_line(exc)
+            self.step_down_cuda_graphs(why)
+
+    def step_down_cuda_graphs(self, why: str) -> None:
+        """Full CUDA graphs → NeMo's partial graphs (no conditional nodes) → no graphs."""
+        computer = getattr(self.nemo.decoding.decoding, "decoding_computer", None)
+        modes = getattr(computer, "CudaGraphsMode", None)
+        if modes is not None and computer.cuda_graphs_mode is modes.FULL_GRAPH:
+            computer.force_cuda_graphs_mode(modes.NO_WHILE_LOOPS)
+            self.notice(f"Fast GPU decoding (full CUDA graphs) failed ({why}); partial CUDA graphs are used.")
+            return
+        self.nemo.decoding.decoding.disable_cuda_graphs()
+        self.cuda_graphs = False
+        self.notice(f"Fast GPU decoding (CUDA graphs) failed ({why}) and is off.")
 
     def recognition_of(self, hypothesis, duration: float) -> Recognition:
         """Text and timed words of a hypothesis put together outside NeMo's decoding call
@@ -217,13 +257,22 @@ class ParakeetModel:
         return self._result(hypothesis, duration)
 
     def _cancel_hooks(self, cancel: threading.Event) -> list:
-        """Check for cancellation before every encoder layer, so a stop takes effect promptly."""
+        """Check for cancellation before every encoder layer, so a stop takes effect promptly.
 
-        def check(_module, _inputs):
+        On a GPU a hook runs when the CPU queues a layer, and the CPU queues all of them within
+        milliseconds; so every few layers the hook first waits for the GPU to finish all but the
+        group queued last. One group stays in flight, so the GPU is never idle for it.
+        """
+        sync = _QueueBound() if self.device == "cuda" else None
+
+        def check(_module, _inputs, index):
+            if sync is not None and index % SYNC_EVERY_LAYERS == 0:
+                sync.mark_and_wait()
             if cancel.is_set():
                 raise RecognitionCancelled()
 
-        return [layer.register_forward_pre_hook(check) for layer in self.nemo.encoder.layers]
+        return [layer.register_forward_pre_hook(lambda m, i, index=index: check(m, i, index))
+                for index, layer in enumerate(self.nemo.encoder.layers)]
 
     def _result(self, hypothesis, duration: float) -> Recognition:
         words = []
@@ -239,91 +288,27 @@ class ParakeetModel:
         return Recognition(hypothesis.text or "", tuple(words))
 
 
-def _check_transducer(nemo_model, name: str) -> None:
-    decoding = getattr(nemo_model, "decoding", None)
-    if not hasattr(decoding, "rnnt_decoder_predictions_tensor") or not hasattr(nemo_model, "encoder"):
-        raise ModelError(f"{name} is a {type(nemo_model).__name__}, not a Parakeet-style transducer "
-                         "(RNNT or TDT) speech recognition model.")
+class _QueueBound:
+    """Keeps the CPU at most one layer group ahead of the GPU: each mark records a CUDA event
+    and waits for the one recorded before it."""
 
+    def __init__(self) -> None:
+        self._previous = None
 
-def _set_decoding(nemo_model, use_cuda_graphs: bool) -> None:
-    from omegaconf import open_dict
-
-    cfg = nemo_model.cfg.decoding
-    with open_dict(cfg):
-        cfg.strategy = "greedy_batch"
-        cfg.compute_timestamps = True
-        cfg.greedy.loop_labels = True
-        cfg.greedy.use_cuda_graph_decoder = use_cuda_graphs
-    with _quiet_nemo():
-        if "decoder_type" in nemo_model.change_decoding_strategy.__code__.co_varnames:
-            nemo_model.change_decoding_strategy(cfg, decoder_type="rnnt", verbose=False)
-        else:
-            nemo_model.change_decoding_strategy(cfg, verbose=False)
-
-
-def self_test_cuda_graphs(run: Callable[[], list[Recognition]], disable: Callable[[], object],
-                          enable: Callable[[], object]) -> tuple[bool, str | None]:
-    """Decode once with CUDA graphs and once without; keep graphs only if both agree.
-
-    Some PyTorch / cuda-python / driver pairs fail inside CUDA-graph decoding (NeMo issues
-    15145, 14107). Returns whether graphs stay on, and a notice when they were turned off.
-    """
-    try:
-        with_graphs = run()
-    except Exception as exc:
-        disable()
-        return False, f"Fast GPU decoding (CUDA graphs) failed its self-test and is off: {exc}"
-    disable()
-    without_graphs = run()
-    if [r.text for r in with_graphs] != [r.text for r in without_graphs]:
-        return False, "Fast GPU decoding (CUDA graphs) gave different text in its self-test and is off."
-    enable()
-    return True, None
-
-
-def _warm_up_audio() -> np.ndarray:
-    rng = np.random.default_rng(0)
-    t = np.arange(SAMPLE_RATE * 2) / SAMPLE_RATE
-    return (0.1 * np.sin(2 * np.pi * 220 * t) + 0.01 * rng.standard_normal(len(t))).astype(np.float32)
-
-
-def load_model(ref: str = DEFAULT_MODEL_ID, device: str = "auto", *,
-               cuda: CudaStatus | None = None, warm_up: bool = True, progress=None) -> ParakeetModel:
-    """Load a model by hub id or ``.nemo`` path onto the best available device, ready to use.
-
-    Raises:
-        ModelError: the model is missing, damaged, of the wrong kind, or cannot be downloaded.
-    """
-    plan = plan_device(device, cuda if cuda is not None else probe_cuda())
-    name = Path(ref).name if is_model_file(ref) else ref
-    return prepare_model(restore(ref, progress), name, plan, warm_up=warm_up)
-
-
-def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = True) -> ParakeetModel:
-    """Make a restored NeMo model ready: eval mode, device, greedy batched decoding, warm-up.
-
-    On CUDA the warm-up is the CUDA-graph self-test.
-    """
-    _check_transducer(nemo_model, name)
-    nemo_model.eval()
-    model = ParakeetModel(nemo_model, name, plan)
-    if plan.device == "cuda":
+    def mark_and_wait(self) -> None:
         import torch
 
-        try:
-            nemo_model.to("cuda")
-        except torch.OutOfMemoryError:
-            model.move_to_cpu(f"{name} does not fit in the GPU's memory")
-    _set_decoding(nemo_model, use_cuda_graphs=model.device == "cuda")
-    if model.device == "cuda":
-        decoding = nemo_model.decoding.decoding
-        probe = [_warm_up_audio()]
-        model.cuda_graphs, notice = self_test_cuda_graphs(
-            lambda: model.recognize(probe), decoding.disable_cuda_graphs, decoding.maybe_enable_cuda_graphs)
-        if notice:
-            model.notice(notice)
-    elif warm_up:
-        model.recognize([_warm_up_audio()])
-    logger.info("Loaded %s on %s (%s)", name, model.device, model.dtype)
-    return model
+        event = torch.cuda.Event()
+        event.record()
+        if self._previous is not None:
+            self._previous.synchronize()
+        self._previous = event
+
+
+def quietest_cut(samples: np.ndarray) -> int:
+    """A sample index near the middle of *samples* (within its middle third) where the audio is
+    quietest over 30 ms, to cut a piece in two with the least chance of cutting a word."""
+    frame = SAMPLE_RATE * 30 // 1000
+    first, last = len(samples) // 3 // frame, 2 * len(samples) // 3 // frame
+    window = np.asarray(samples[first * frame : last * frame], dtype=np.float32).reshape(-1, frame)
+    return (first + int(np.argmin(np.square(window).mean(axis=1)))) * frame + frame // 2

@@ -18,12 +18,14 @@ one encoder pass whatever the utterance's length.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from .audio import SAMPLE_RATE, GrowingBuffer
 from .model import ParakeetModel, Recognition, RecognitionCancelled
+
 
 @dataclass(frozen=True)
 class StreamingConfig:
@@ -40,6 +42,10 @@ class StreamingConfig:
     # A step never takes more than this many seconds of waiting chunks at once.
     max_step: float = 8.0
 
+    def for_device(self, device: str) -> StreamingConfig:
+        """Sizes given outright hold on every device."""
+        return self
+
 
 # NeMo's published Parakeet TDT 0.6B v3 streaming set-up keeps 9.6 s of left context and decodes
 # 0.8 s chunks; on a GPU that costs a few milliseconds per step. A two-core CPU cannot encode
@@ -48,18 +54,53 @@ class StreamingConfig:
 GPU_DEFAULT = StreamingConfig(chunk=0.8, left=9.6, right=0.8)
 CPU_DEFAULT = StreamingConfig(chunk=1.6, left=3.2, right=0.8)
 
+# Chunk and right context (seconds) of the latency settings; "balanced" is the device default.
+LATENCY_PRESETS = {"fast": (0.48, 0.48), "balanced": None, "accurate": (1.6, 1.6)}
+
 
 def default_config(device: str) -> StreamingConfig:
     return GPU_DEFAULT if device == "cuda" else CPU_DEFAULT
+
+
+@dataclass(frozen=True)
+class StreamingChoice:
+    """What the user chose (a latency preset, perhaps some sizes), resolved for the device the
+    model is on when an utterance starts: a model that gave up the GPU mid-session must not keep
+    the GPU's preset, which a CPU cannot keep up with."""
+
+    latency: str = "balanced"
+    chunk: float | None = None
+    left: float | None = None
+    right: float | None = None
+
+    def for_device(self, device: str) -> StreamingConfig:
+        config = default_config(device)
+        preset = LATENCY_PRESETS.get(self.latency)
+        if preset is not None:
+            config = replace(config, chunk=preset[0], right=preset[1])
+        given = {name: getattr(self, name) for name in ("chunk", "left", "right") if getattr(self, name) is not None}
+        return replace(config, **given)
+
+
+@dataclass(frozen=True)
+class StreamTap:
+    """Hooks for measuring a stream from outside (benchmarks, diagnostics), called on the engine
+    thread: *stored* with the utterance's length in samples after audio arrives; *stepped* after
+    each encoder step with the end sample of the audio it covered and whether it was the final
+    flush."""
+
+    stored: Callable[[int], None] | None = None
+    stepped: Callable[[int, bool], None] | None = None
 
 
 class StreamingTranscriber:
     """One utterance at a time: :meth:`accept` audio as it arrives, :meth:`finish` at the end."""
 
     def __init__(self, model: ParakeetModel, config: StreamingConfig,
-                 cancel: threading.Event | None = None) -> None:
+                 cancel: threading.Event | None = None, tap: StreamTap | None = None) -> None:
         self.model = model
         self.config = config
+        self.tap = tap or StreamTap()
         # When set (the key was released), a running step stops before the encoder's next layer:
         # its audio is decoded by the final step or pass instead.
         self.cancel = cancel
@@ -95,6 +136,8 @@ class StreamingTranscriber:
     def store(self, samples: np.ndarray) -> None:
         """Add 16 kHz mono samples without decoding them yet."""
         self._audio.append(np.asarray(samples, dtype=np.float32))
+        if self.tap.stored is not None:
+            self.tap.stored(len(self._audio))
 
     def accept(self, samples: np.ndarray, decode: bool = True) -> str | None:
         """Add 16 kHz mono samples and run the steps they allow (none when *decode* is False).
@@ -153,19 +196,23 @@ class StreamingTranscriber:
         device = encoded.device
         with torch.inference_mode():
             if keep > 0:
-                hyps, state = computer(x=encoded, out_len=torch.tensor([keep], device=device),
-                                       prev_batched_state=self._batched_state(computer))
+                hyps, state = self.model.decode(lambda: computer(
+                    x=encoded, out_len=torch.tensor([keep], device=device),
+                    prev_batched_state=self._batched_state(computer)))
                 self._state = computer.split_batched_state(state)[0]
-                self._collect(hyps, self._decoded_frames)
+                self._collect(hyps)
             tentative: list[int] = []
             if available > keep:
-                tail, _ = computer(x=encoded[:, keep:], out_len=torch.tensor([available - keep], device=device),
-                                   prev_batched_state=self._batched_state(computer))
+                tail, _ = self.model.decode(lambda: computer(
+                    x=encoded[:, keep:], out_len=torch.tensor([available - keep], device=device),
+                    prev_batched_state=self._batched_state(computer)))
                 tentative = self._tokens_of(tail)
         self._decoded_frames += keep if commit is None else commit
         self._shown_until = end
         self.steps += 1
         self._partial = self._text(self._tokens + tentative)
+        if self.tap.stepped is not None:
+            self.tap.stepped(end, commit is None)
 
     def _batched_state(self, computer):
         # A fresh batched copy each call: the computer may update the state it is given.
@@ -180,10 +227,12 @@ class StreamingTranscriber:
     def _tokens_of(self, batched_hyps) -> list[int]:
         return [int(t) for t in self._hypothesis(batched_hyps).y_sequence]
 
-    def _collect(self, batched_hyps, offset: int) -> None:
+    def _collect(self, batched_hyps) -> None:
         hyp = self._hypothesis(batched_hyps)
         self._tokens.extend(int(t) for t in hyp.y_sequence)
-        self._frames.extend(offset + int(t) for t in hyp.timestamp)
+        # Frame times count from the utterance's start already: with a carried state, NeMo's
+        # computer adds the frames decoded in earlier steps (the state's decoded_lengths).
+        self._frames.extend(int(t) for t in hyp.timestamp)
         durations = hyp.token_duration if hyp.token_duration is not None else []
         self._durations.extend(int(d) for d in durations)
 

@@ -42,7 +42,8 @@ class EngineWorker(QObject):
 
     def run(self) -> None:
         """The thread's body: load, then serve the live engine until shutdown."""
-        from ..engine.model import ModelError, load_model
+        from ..engine.loader import load_model
+        from ..engine.model import ModelError
 
         self.loading.emit(self.settings.model)
         try:
@@ -60,7 +61,7 @@ class EngineWorker(QObject):
         self.model_name = model.name
         for text in model.notices:
             self.notice.emit(text)
-        self.engine = LiveEngine(model, live_settings(self.settings, model.device), self._emit,
+        self.engine = LiveEngine(model, live_settings(self.settings), self._emit,
                                  device_name=self.settings.microphone, sd=self._sd)
         self.ready.emit(model.name, model.device)
         self.engine.run()
@@ -103,10 +104,9 @@ class EngineWorker(QObject):
         engine = self.engine
         if engine is None:
             return False
-        device = engine.session.model.device
         old, self.settings = self.settings, settings
-        if (live_settings(settings, device), settings.microphone) != (live_settings(old, device), old.microphone):
-            engine.reconfigure(live_settings(settings, device), settings.microphone)
+        if (live_settings(settings), settings.microphone) != (live_settings(old), old.microphone):
+            engine.reconfigure(live_settings(settings), settings.microphone)
         return True
 
     def _emit(self, event) -> None:
@@ -134,24 +134,15 @@ class EngineWorker(QObject):
             self.file_done.emit(event.path, event.transcript, event.error)
 
 
-# Chunk and right context (seconds) of the streaming presets; "balanced" is the device default.
-LATENCY = {"fast": (0.48, 0.48), "accurate": (1.6, 1.6)}
-
-
-def live_settings(settings: Settings, device: str):
-    from dataclasses import replace
-
+def live_settings(settings: Settings):
     from ..engine.dictation import FinalPass, LiveSettings
-    from ..engine.streaming import default_config
+    from ..engine.streaming import StreamingChoice
     from ..engine.vad import GateConfig
 
     gate = GateConfig(aggressiveness=settings.vad_aggressiveness, endpoint_ms=settings.pause_ms,
                       hangover_ms=min(300, settings.pause_ms))
-    streaming = default_config(device)
-    if settings.latency in LATENCY:
-        chunk, right = LATENCY[settings.latency]
-        streaming = replace(streaming, chunk=chunk, right=right)
-    return LiveSettings(gate=gate, streaming=streaming, final_pass=FinalPass(settings.final_pass),
+    return LiveSettings(gate=gate, streaming=StreamingChoice(latency=settings.latency),
+                        final_pass=FinalPass(settings.final_pass),
                         rescue_dir=Path(data_dir()) / "unrecognised")
 
 

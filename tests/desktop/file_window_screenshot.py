@@ -13,7 +13,7 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).res
 
 from conftest import SPEECH_MODEL, held_out_utterances  # noqa: E402
 from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
-from parakeet_desktop.engine.model import load_model  # noqa: E402
+from parakeet_desktop.engine.loader import load_model  # noqa: E402
 from parakeet_desktop.ui.file_window import FileWindow  # noqa: E402
 
 app = QApplication(sys.argv[:1])
