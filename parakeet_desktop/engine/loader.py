@@ -202,10 +202,34 @@ def _texts(hypotheses) -> list[str]:
     return [h.text for h in hypotheses]
 
 
-def _warm_up_gpu(model: ParakeetModel) -> None:
-    """Warm up at the shapes real use reaches, test the CUDA graphs on them, and size batches."""
-    import torch
+class CudaMemory:
+    """The GPU memory readings the warm-up sizes batches from."""
 
+    def start(self) -> None:
+        import torch
+
+        torch.cuda.synchronize()
+        self._before = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
+
+    def peak_since_start(self) -> int:
+        import torch
+
+        return torch.cuda.max_memory_allocated() - self._before
+
+    def room(self) -> int:
+        """Free memory on the card plus what PyTorch holds cached but unused."""
+        import torch
+
+        free, _total = torch.cuda.mem_get_info()
+        return free + torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
+
+
+def _warm_up_gpu(model: ParakeetModel, memory: CudaMemory | None = None) -> None:
+    """Warm up at the shapes real use reaches, test the CUDA graphs on them, and size batches:
+    a batch of two pieces (the self-test), a piece as long as file pieces get, and streaming
+    steps with the GPU preset that carry the decoder state."""
+    memory = memory or CudaMemory()
     pair = [probe_audio(8.0, seed=1), probe_audio(5.0, seed=2)]
     encoded, lengths = model.encode_batch(pair)
     self_test_cuda_graphs(model, lambda: model.nemo.decoding.rnnt_decoder_predictions_tensor(
@@ -213,14 +237,10 @@ def _warm_up_gpu(model: ParakeetModel) -> None:
     del encoded, lengths
 
     seconds = model.max_piece_seconds
-    torch.cuda.synchronize()
-    before = torch.cuda.memory_allocated()
-    torch.cuda.reset_peak_memory_stats()
+    memory.start()
     model.recognize([probe_audio(seconds, seed=3)])
-    per_second = max(1, torch.cuda.max_memory_allocated() - before) / seconds
-    free, _total = torch.cuda.mem_get_info()
-    room = free + torch.cuda.memory_reserved() - torch.cuda.memory_allocated()
-    model.batch_seconds = batch_seconds_for(room, per_second, seconds)
+    per_second = max(1, memory.peak_since_start()) / seconds
+    model.batch_seconds = batch_seconds_for(memory.room(), per_second, seconds)
 
     streaming = StreamingTranscriber(model, GPU_DEFAULT)
     audio = probe_audio(4 * GPU_DEFAULT.chunk + GPU_DEFAULT.right, seed=4)

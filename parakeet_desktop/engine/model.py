@@ -98,6 +98,7 @@ class ParakeetModel:
         self.cuda_graphs = False
         # Seconds of padded audio in one batch; the loader measures the GPU's room for it.
         self.batch_seconds = 60.0
+        self.sync_every_layers = SYNC_EVERY_LAYERS
         stride = float(nemo_model.cfg.preprocessor.get("window_stride", 0.01))
         self.frame_seconds = stride * nemo_model.encoder.subsampling_factor
 
@@ -263,16 +264,20 @@ class ParakeetModel:
         milliseconds; so every few layers the hook first waits for the GPU to finish all but the
         group queued last. One group stays in flight, so the GPU is never idle for it.
         """
-        sync = _QueueBound() if self.device == "cuda" else None
+        sync = self.queue_bound()
 
         def check(_module, _inputs, index):
-            if sync is not None and index % SYNC_EVERY_LAYERS == 0:
+            if sync is not None and index % self.sync_every_layers == 0:
                 sync.mark_and_wait()
             if cancel.is_set():
                 raise RecognitionCancelled()
 
         return [layer.register_forward_pre_hook(lambda m, i, index=index: check(m, i, index))
                 for index, layer in enumerate(self.nemo.encoder.layers)]
+
+    def queue_bound(self) -> _QueueBound | None:
+        """What keeps the CPU from queueing all encoder layers ahead of a GPU (None on a CPU)."""
+        return _QueueBound() if self.device == "cuda" else None
 
     def _result(self, hypothesis, duration: float) -> Recognition:
         words = []
