@@ -26,7 +26,7 @@ from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
 from parakeet_desktop.engine.files import FileTranscriber, plan_pieces  # noqa: E402
 from parakeet_desktop.engine.loader import prepare_model  # noqa: E402
-from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive  # noqa: E402
+from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
 from tools.speech import passage  # noqa: E402
 
 
@@ -77,20 +77,48 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
     parser.add_argument("--tiny", action="store_true", help="use the tiny test model (quick check)")
+    parser.add_argument("--twins", default="dense,sparse",
+                        help="dense (random joint, far more tokens than speech), sparse (joint biased "
+                             "to blank: about 3.5 tokens a second, as speech)")
     args = parser.parse_args()
 
-    import jiwer
     import torch
 
     audio = passage(args.seconds)
-    seconds = len(audio) / SAMPLE_RATE
-    shape = TINY if args.tiny else PARAKEET_TDT_V3
-    with tempfile.TemporaryDirectory() as folder:
-        nemo_model = build_model(shape, Path(folder))
-    make_responsive(nemo_model)
-    parameters = sum(p.numel() for p in nemo_model.parameters())
     plan = plan_device(args.device, probe_cuda())
-    model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
+    results = []
+    for variant in args.twins.split(","):
+        with tempfile.TemporaryDirectory() as folder:
+            nemo_model = build_model(TINY if args.tiny else PARAKEET_TDT_V3, Path(folder))
+        if variant == "sparse":
+            rate = make_sparse(nemo_model, audio[: 10 * SAMPLE_RATE])
+            label = f"joint biased to blank ({rate:.1f} tokens/s, as speech)"
+        else:
+            make_responsive(nemo_model)
+            label = "random weights (far more tokens than speech)"
+        model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
+        results.append({"twin": label, **compare(model, audio, args.repeats)})
+        del model, nemo_model
+    print(json.dumps({
+        "benchmark": "file_transcription",
+        "model": "tiny" if args.tiny else "parakeet-tdt-0.6b-v3 twin",
+        "device": plan.device, "dtype": plan.dtype,
+        "gpu": torch.cuda.get_device_name(0) if plan.device == "cuda" else None,
+        "torch_threads": torch.get_num_threads(),
+        "audio_seconds": round(len(audio) / SAMPLE_RATE, 2),
+        "repeats": args.repeats,
+        "results": results,
+    }, indent=2))
+
+
+def compare(model, audio, repeats: int) -> dict:
+    """Our file path, our modules on the whole audio as one piece, and NeMo's transcribe(),
+    alternating, on the same model and audio."""
+    import jiwer
+    import torch
+
+    seconds = len(audio) / SAMPLE_RATE
+    parameters = sum(p.numel() for p in model.nemo.parameters())
     cuda = model.device == "cuda"
     transcriber = FileTranscriber(model)
     # The same direct module calls with the whole passage as one piece, as transcribe() takes it.
@@ -103,20 +131,15 @@ def main() -> None:
         return whole.transcribe_array(audio).text
 
     def nemos() -> str:
-        hypotheses = model.nemo.transcribe([audio], batch_size=1, timestamps=True, verbose=False)
-        return hypotheses[0].text
+        return nemo_transcribe(model, audio, timestamps=True)[0].text
 
-    autocast = torch.autocast("cuda", dtype=getattr(torch, model.dtype),
-                              enabled=cuda and model.dtype != "float32")
     paths = {"ours": ours, "ours_one_piece": ours_one_piece, "nemo": nemos}
     for run in paths.values():  # warm every path once
-        with autocast:
-            run()
+        run()
     figures = {name: [] for name in paths}
-    for _ in range(args.repeats):
+    for _ in range(repeats):
         for name, run in paths.items():
-            with autocast:
-                figures[name].append(_timed(run, cuda))
+            figures[name].append(_timed(run, cuda))
 
     def summary(rows):
         times = [r[0] for r in rows]
@@ -134,17 +157,11 @@ def main() -> None:
     ours_summary, nemo_summary = summary(figures["ours"]), summary(figures["nemo"])
     one_piece_summary = summary(figures["ours_one_piece"])
     our_text, nemo_text = figures["ours"][-1][1], figures["nemo"][-1][1]
-    pieces = len(plan_pieces(audio, transcriber.max_piece_seconds))
-    print(json.dumps({
-        "benchmark": "file_transcription",
-        "model": "tiny" if args.tiny else "parakeet-tdt-0.6b-v3 twin (random weights)",
+    return {
         "parameters_millions": round(parameters / 1e6, 1),
-        "device": model.device, "dtype": model.dtype, "cuda_graphs": model.cuda_graphs,
-        "gpu": torch.cuda.get_device_name(0) if cuda else None,
-        "torch_threads": torch.get_num_threads(),
-        "audio_seconds": round(seconds, 2),
-        "repeats": args.repeats,
-        "pieces": pieces,
+        "cuda_graphs": model.cuda_graphs,
+        "pieces": len(plan_pieces(audio, transcriber.max_piece_seconds)),
+        "tokens_per_second": round(len(model.recognize([audio[: 10 * SAMPLE_RATE]])[0].text.split()) / 10, 2),
         "ours": ours_summary,
         "ours_one_piece": one_piece_summary,
         "nemo_transcribe": nemo_summary,
@@ -157,7 +174,7 @@ def main() -> None:
         # With random weights, text cut at pauses says little about accuracy; a trained model's
         # text hardly changes at a pause.
         "split_text_word_difference_vs_nemo": round(jiwer.wer(nemo_text, our_text), 4) if nemo_text else None,
-    }, indent=2))
+    }
 
 
 if __name__ == "__main__":

@@ -14,7 +14,12 @@ Prints JSON with, as median and p95:
   beside it, in the same run, NeMo's own ``transcribe()`` of the whole utterance started at the
   release, which is what a dictation app without streaming waits for.
 
-    python bench/streaming.py [--models tiny,twin] [--utterances 8] [--device auto]
+Two twins: one with random weights as built (its joint emits several times more tokens than
+speech has, so decoding dominates), and one whose joint is biased towards blank so that it emits
+about 3.5 tokens a second, as real speech does; the second is the closer stand-in for the
+trained model's cost.
+
+    python bench/streaming.py [--models tiny,twin,sparse-twin] [--utterances 8] [--device auto] [--smoke]
 """
 
 from __future__ import annotations
@@ -35,13 +40,13 @@ from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
 from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
 from parakeet_desktop.engine.dictation import (  # noqa: E402
-    Final, FinalPass, LiveSettings, Mode,
+    ErrorEvent, Final, FinalPass, LiveSettings, Mode,
 )
 from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
 from parakeet_desktop.engine.loader import load_model, prepare_model  # noqa: E402
-from parakeet_desktop.engine.streaming import StreamingTranscriber, default_config  # noqa: E402
-from tools.nemo_models import PARAKEET_TDT_V3, build_model, make_responsive  # noqa: E402
-from tools.speech import PASSAGE, speak  # noqa: E402
+from parakeet_desktop.engine.streaming import StreamTap  # noqa: E402
+from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
+from tools.speech import PASSAGE, passage, speak  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech-tdt.nemo"
 
@@ -61,23 +66,20 @@ class TimedDevice(FileSoundDevice):
 
 
 class Arrivals:
-    """When each sample of the utterance reached the recogniser, and what each step covered."""
+    """When each sample of the utterance reached the recogniser, and what each step covered,
+    through the stream's public measuring tap."""
 
     def __init__(self) -> None:
         self.marks: list[tuple[int, float]] = []
         self.steps: list[tuple[int, float]] = []
-        store, run = StreamingTranscriber.store, StreamingTranscriber._run
+        self.tap = StreamTap(stored=self._stored, stepped=self._stepped)
 
-        def timed_store(transcriber, samples):
-            store(transcriber, samples)
-            self.marks.append((len(transcriber.audio), time.perf_counter()))
+    def _stored(self, samples: int) -> None:
+        self.marks.append((samples, time.perf_counter()))
 
-        def timed_run(transcriber, end, commit):
-            run(transcriber, end, commit)
-            if commit is not None:  # not the final flush
-                self.steps.append((end, time.perf_counter()))
-
-        StreamingTranscriber.store, StreamingTranscriber._run = timed_store, timed_run
+    def _stepped(self, end: int, final: bool) -> None:
+        if not final:
+            self.steps.append((end, time.perf_counter()))
 
     def reset(self) -> None:
         self.marks.clear()
@@ -102,22 +104,23 @@ def _play(model, recording: np.ndarray, settings: LiveSettings, realtime: bool, 
     events: list[tuple[float, object]] = []
     device = TimedDevice(samples=recording, realtime=realtime)
     engine = LiveEngine(model, settings, lambda e: events.append((time.perf_counter(), e)), sd=device,
-                        until_input_ends=True)
+                        until_input_ends=True, tap=arrivals.tap)
     arrivals.reset()
     engine.start(Mode.PUSH_TO_TALK)
     started = time.perf_counter()
     engine.run()  # on the thread that loaded the model, as the app does
     final_at, final = next((t, e) for t, e in events if isinstance(e, Final))
     lags = [done - arrivals.arrival_of(end) for end, done in arrivals.steps]
+    errors = [e.message for _, e in events if isinstance(e, ErrorEvent)]
     return {"final": final, "stop_to_final": final_at - device.released_at,
-            "wall": final_at - started, "lags": lags}
+            "wall": final_at - started, "lags": lags, "errors": errors}
 
 
 def bench_model(name: str, model, utterances: list[tuple[str, np.ndarray]], settings_base: LiveSettings,
                 arrivals: Arrivals) -> dict:
     import jiwer
 
-    config = settings_base.streaming or default_config(model.device)
+    config = settings_base.streaming.for_device(model.device)
     recordings = [np.concatenate([np.zeros(SAMPLE_RATE * 3 // 10, np.float32), speech,
                                   np.zeros(SAMPLE_RATE * 3 // 10, np.float32)]) for _, speech in utterances]
     audio_seconds = [len(r) / SAMPLE_RATE for r in recordings]
@@ -131,16 +134,21 @@ def bench_model(name: str, model, utterances: list[tuple[str, np.ndarray]], sett
         realtime_streamed.append(_play(model, recording, streamed, realtime=True, arrivals=arrivals))
         realtime_auto.append(_play(model, recording, auto, realtime=True, arrivals=arrivals))
         start = time.perf_counter()
-        model.nemo.transcribe([recording], batch_size=1, verbose=False)
+        nemo_transcribe(model, recording)
         nemo_at_release.append(time.perf_counter() - start)
-        model.nemo.eval()  # transcribe() leaves the encoder in training mode
 
     references = [text for text, _ in utterances]
+    runs = fast + realtime_streamed + realtime_auto
+    errors = [message for r in runs for message in r["errors"]]
     stop_streamed = [r["stop_to_final"] for r in realtime_streamed]
     stop_auto = [r["stop_to_final"] for r in realtime_auto]
     return {
         "model": name,
         "device": model.device,
+        "dtype": model.dtype,
+        # Any error means some figures below are of a fallback path, not of streaming.
+        "errors": len(errors),
+        "first_error": errors[0] if errors else None,
         "streaming": {"chunk": config.chunk, "left": config.left, "right": config.right},
         "utterances": len(recordings),
         "utterance_seconds": _stats(audio_seconds),
@@ -156,14 +164,20 @@ def bench_model(name: str, model, utterances: list[tuple[str, np.ndarray]], sett
             statistics.median(stop_auto) / statistics.median(nemo_at_release), 3),
         "wer_streamed": round(jiwer.wer(references, [r["final"].text for r in realtime_streamed]), 4),
         "wer_auto": round(jiwer.wer(references, [r["final"].text for r in realtime_auto]), 4),
+        "final_words_per_second": round(
+            sum(len(r["final"].text.split()) for r in realtime_streamed) / sum(audio_seconds), 2),
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="tiny,twin", help="tiny (speech fixture), twin (0.6B twin)")
+    parser.add_argument("--models", default="tiny,twin,sparse-twin",
+                        help="tiny (speech fixture), twin (0.6B twin, random joint), "
+                             "sparse-twin (0.6B twin whose joint emits about as many tokens as speech)")
     parser.add_argument("--utterances", type=int, default=8)
     parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
+    parser.add_argument("--smoke", action="store_true",
+                        help="smallest run: twins of the tiny test shape, for checking that the bench works")
     args = parser.parse_args()
 
     import torch
@@ -173,18 +187,26 @@ def main() -> None:
     arrivals = Arrivals()
     results = []
     plan = plan_device(args.device, probe_cuda())
-    if "tiny" in args.models:
+    shape, twin_name = (TINY, "tiny twin") if args.smoke else (PARAKEET_TDT_V3, "parakeet-tdt-0.6b-v3 twin")
+    if "tiny" in args.models.split(","):
         model = load_model(str(FIXTURE), plan.device)
         results.append(bench_model("speech fixture (2 M, trained)", model,
                                    held_out_utterances(args.utterances), LiveSettings(), arrivals))
-    if "twin" in args.models:
+    utterances = [(text, speak(text)) for text in PASSAGE[: args.utterances]]
+    for kind in ("twin", "sparse-twin"):
+        if kind not in args.models.split(","):
+            continue
         with tempfile.TemporaryDirectory() as folder:
-            nemo_model = build_model(PARAKEET_TDT_V3, Path(folder))
-        make_responsive(nemo_model)
-        model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
-        utterances = [(text, speak(text)) for text in PASSAGE[: args.utterances]]
-        results.append(bench_model("parakeet-tdt-0.6b-v3 twin (627 M, random weights)", model,
-                                   utterances, LiveSettings(), arrivals))
+            nemo_model = build_model(shape, Path(folder))
+        if kind == "twin":
+            make_responsive(nemo_model)
+            label = f"{twin_name} (random weights: far more tokens than speech)"
+        else:
+            rate = make_sparse(nemo_model, passage(10.0))
+            label = f"{twin_name} (joint biased to blank: {rate:.1f} tokens/s, as speech)"
+        model = prepare_model(nemo_model, label, plan)
+        results.append(bench_model(label, model, utterances, LiveSettings(), arrivals))
+        del model, nemo_model
     print(json.dumps({
         "benchmark": "streaming",
         "torch_threads": torch.get_num_threads(),

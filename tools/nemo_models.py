@@ -161,3 +161,58 @@ def make_responsive(model) -> None:
         model.joint.joint_net[-1].bias.zero_()
         model.joint.joint_net[-1].weight.mul_(6.0)
         model.joint.enc.weight.mul_(3.0)
+
+
+def make_sparse(model, audio, tokens_per_second: float = 3.5, seconds_per_sample: float = 1 / 16000) -> float:
+    """Bias a random model's joint towards blank until it emits about *tokens_per_second* on
+    *audio* (16 kHz samples), as real speech does (3-4 tokens a second for Parakeet's 8192
+    pieces); returns the rate reached.
+
+    A random joint emits many times more tokens than speech has, so its decoding costs several
+    times its encoding and a benchmark of it says little about a trained model. The blank logit
+    is raised by bisection, decoding one fixed encoder output each time.
+    """
+    import torch
+
+    make_responsive(model)
+    model.eval()
+    seconds = len(audio) * seconds_per_sample
+    with torch.inference_mode():
+        signal = torch.as_tensor(audio, dtype=torch.float32)[None]
+        features, lengths = model.preprocessor(input_signal=signal, length=torch.tensor([signal.shape[1]]))
+        encoded, encoded_lengths = model.encoder(audio_signal=features, length=lengths)
+    bias = model.joint.joint_net[-1].bias
+    blank = model.decoder.blank_idx
+
+    def rate(boost: float) -> float:
+        with torch.no_grad():
+            bias[blank] = boost
+        with torch.inference_mode():
+            hyps = model.decoding.rnnt_decoder_predictions_tensor(
+                encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True)
+        hyps = hyps[0] if isinstance(hyps, tuple) else hyps
+        return len(hyps[0].y_sequence) / seconds
+
+    low, high = 0.0, 1.0
+    while rate(high) > tokens_per_second and high < 1e4:
+        low, high = high, high * 2
+    for _ in range(12):
+        middle = (low + high) / 2
+        low, high = (middle, high) if rate(middle) > tokens_per_second else (low, middle)
+    return rate(high)
+
+
+def nemo_transcribe(model, audio, batch_size: int = 1, timestamps: bool = False) -> list:
+    """NeMo's own ``transcribe()`` of a ParakeetModel's NeMo model, the baseline the benchmarks
+    compare with: under autocast to the model's half type on a GPU (as NeMo's scripts run it,
+    and so that its fp32 features meet a half-precision encoder), eval mode restored after
+    (``transcribe()`` leaves the encoder training)."""
+    import torch
+
+    half = model.device == "cuda" and model.dtype != "float32"
+    try:
+        with torch.autocast("cuda", dtype=getattr(torch, model.dtype), enabled=half):
+            return model.nemo.transcribe(audio if isinstance(audio, list) else [audio],
+                                         batch_size=batch_size, timestamps=timestamps, verbose=False)
+    finally:
+        model.nemo.eval()

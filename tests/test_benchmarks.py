@@ -1,0 +1,69 @@
+"""Every benchmark runs in its smallest mode and prints figures of the path it claims to measure.
+
+Benchmarks are not timed tests; these only keep them from rotting unseen (a bench that patched
+a private method once measured an error fallback for every utterance, and nobody noticed).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_bench(name: str, *args: str, timeout: float = 1800) -> dict:
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DISPLAY", None)  # the desktop bench starts its own X server
+    result = subprocess.run([sys.executable, str(ROOT / "bench" / name), *args], cwd=ROOT, env=env,
+                            capture_output=True, text=True, timeout=timeout)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout)
+
+
+def test_file_transcription_bench_compares_both_twins_with_nemo():
+    report = run_bench("file_transcription.py", "--tiny", "--seconds", "8", "--repeats", "1")
+    twins = [r["twin"] for r in report["results"]]
+    assert len(twins) == 2 and any("blank" in t for t in twins)
+    for result in report["results"]:
+        assert result["ours"]["rtfx_median"] > 0 and result["nemo_transcribe"]["rtfx_median"] > 0
+        assert result["rtfx_ratio_ours_over_nemo"] > 0
+    sparse = next(r for r in report["results"] if "blank" in r["twin"])
+    dense = next(r for r in report["results"] if "blank" not in r["twin"])
+    assert sparse["tokens_per_second"] < dense["tokens_per_second"]
+
+
+def test_streaming_bench_measures_streaming_not_an_error_fallback():
+    report = run_bench("streaming.py", "--smoke", "--utterances", "1")
+    assert [r["model"].split(" ")[0] for r in report["results"]] == ["speech", "tiny", "tiny"]
+    for result in report["results"]:
+        assert result["errors"] == 0, result["first_error"]
+        assert result["stop_to_final_seconds_streamed"]["median"] is not None
+        assert result["stop_to_final_ratio_streamed_over_nemo"] > 0
+        assert result["stop_to_final_ratio_auto_over_nemo"] > 0
+        assert result["partial_lag_seconds"]["n"] > 0, "the tap saw the streaming steps"
+    assert report["results"][0]["wer_streamed"] < 0.5, "the speech model's words came through"
+
+
+def test_gpu_bench_smoke_mode_runs_every_section_on_the_cpu():
+    report = run_bench("gpu.py", "--smoke")
+    assert report["device"] == "cpu" and report["mode"].startswith("smoke")
+    assert 2.5 <= report["twin_tokens_per_second"] <= 4.5
+    assert report["load"]["ours_seconds_with_warm_up"] > 0
+    assert all(row["best_rtfx_ratio_ours_over_nemo"] > 0 for row in report["files"])
+    assert report["streaming"]["step_seconds"]["n"] > 0
+    assert [row["utterance_seconds"] for row in report["release_to_final"]] == [2, 5]
+    assert report["yield_to_dictation"]["cancel_outcome"] == "cancelled"
+    assert set(report["dtypes_and_graphs"]) == {"float32, cuda graphs off", "bfloat16, cuda graphs off"}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bench starts Xvfb")
+def test_startup_bench_times_the_tray_and_the_model():
+    report = run_bench("startup.py", "--runs", "1", "--device", "cpu")
+    assert 0 < report["launch_to_tray_visible_seconds"] <= report["launch_to_model_ready_seconds"]
+    assert report["app_main_to_model_ready_seconds"] > 0
