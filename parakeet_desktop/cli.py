@@ -132,6 +132,8 @@ def load_model_saying_so(ref: str, device: str):
         return None
     for notice in model.notices:
         _say(f"note: {notice}")
+    # Later ones too (the GPU given up for the CPU, fast decoding turned off).
+    model.on_notice = lambda text: _say(f"note: {text}")
     return model
 
 

@@ -78,11 +78,11 @@ def plan_device(requested: str, cuda: CudaStatus) -> DevicePlan:
     if requested not in DEVICE_CHOICES:
         raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, not {requested!r}")
     if requested == "cpu":
-        return DevicePlan("cpu", "float32", why="the CPU was chosen; it computes in float32")
+        return DevicePlan("cpu", "float32", why="the CPU was chosen")
     if cuda.usable:
         dtype, why = gpu_number_format(cuda.capability)
         return DevicePlan("cuda", dtype, why=why)
     lead = "The GPU was requested but cannot be used" if requested == "cuda" else "No usable GPU"
     return DevicePlan("cpu", "float32",
                       f"{lead} ({cuda.reason}); recognition runs on the CPU, which is slower.",
-                      why="on the CPU recognition computes in float32")
+                      why=f"no usable GPU: {cuda.reason}")
