@@ -58,7 +58,8 @@ def test_gpu_bench_smoke_mode_runs_every_section_on_the_cpu():
     assert all(row["best_rtfx_ratio_ours_over_nemo"] > 0 for row in report["files"])
     assert report["streaming"]["step_seconds"]["n"] > 0
     assert [row["utterance_seconds"] for row in report["release_to_final"]] == [2, 5]
-    assert report["yield_to_dictation"]["cancel_outcome"] == "cancelled"
+    # Whether the request lands inside the batch depends on the machine's load: reported, not asserted.
+    assert report["yield_to_dictation"]["cancel_outcome"] in ("cancelled", "finished before the request")
     assert set(report["dtypes_and_graphs"]) == {"float32, cuda graphs off", "bfloat16, cuda graphs off"}
 
 
