@@ -115,7 +115,6 @@ def compare(model, audio, repeats: int) -> dict:
     """Our file path, our modules on the whole audio as one piece, and NeMo's transcribe(),
     alternating, on the same model and audio."""
     import jiwer
-    import torch
 
     seconds = len(audio) / SAMPLE_RATE
     parameters = sum(p.numel() for p in model.nemo.parameters())

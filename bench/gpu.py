@@ -7,7 +7,7 @@ biased towards blank so that it emits about as many tokens as speech) saved as a
   NeMo's ``restore_from(map_location="cuda")``;
 - files: RTFx for 1, 10 and 60 minutes of audio, our path at several batch sizes against NeMo's
   ``transcribe()`` of the same pieces at several batch sizes; peak VRAM of each;
-- streaming: latency of one step with the GPU preset, p50 and p95;
+- streaming: latency of one step with the GPU preset, median and p95;
 - key release to final text for 2, 10 and 30 s utterances: finishing the stream, the full
   pass, and NeMo's ``transcribe()`` started at the release;
 - bf16 against fp16 against fp32, and CUDA graphs on against off (file RTFx, step latency);
@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import tempfile
 import threading
@@ -42,6 +41,7 @@ from parakeet_desktop.engine.loader import load_model, prepare_model, restore  #
 from parakeet_desktop.engine.model import RecognitionCancelled  # noqa: E402
 from parakeet_desktop.engine.streaming import StreamingTranscriber, default_config  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_sparse, nemo_transcribe  # noqa: E402
+from tools.figures import median_p95  # noqa: E402
 from tools.speech import passage  # noqa: E402
 
 
@@ -73,13 +73,6 @@ def _peak_mb(device: str) -> float | None:
     import torch
 
     return round(torch.cuda.max_memory_allocated() / 2**20, 1)
-
-
-def _percentiles(values: list[float]) -> dict:
-    ordered = sorted(values)
-    return {"p50": round(statistics.median(ordered), 4),
-            "p95": round(ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))], 4),
-            "n": len(ordered)}
 
 
 def bench_load(path: Path, plan: DevicePlan) -> dict:
@@ -137,7 +130,7 @@ def bench_streaming_steps(model, speech: np.ndarray, seconds: float) -> dict:
             steps.append(elapsed)
     transcriber.finish()
     return {"preset": {"chunk": config.chunk, "left": config.left, "right": config.right},
-            "step_seconds": _percentiles(steps)}
+            "step_seconds": median_p95(steps, digits=4)}
 
 
 def bench_release_to_final(model, speech: np.ndarray, lengths: list[float]) -> list[dict]:

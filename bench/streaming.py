@@ -46,6 +46,7 @@ from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
 from parakeet_desktop.engine.loader import load_model, prepare_model  # noqa: E402
 from parakeet_desktop.engine.streaming import StreamTap  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
+from tools.figures import median_p95  # noqa: E402
 from tools.speech import PASSAGE, passage, speak  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech-tdt.nemo"
@@ -90,14 +91,6 @@ class Arrivals:
             if length >= sample:
                 return at
         return self.marks[-1][1]
-
-
-def _stats(values: list[float]) -> dict:
-    if not values:
-        return {"median": None, "p95": None, "n": 0}
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median": round(statistics.median(ordered), 3), "p95": round(p95, 3), "n": len(ordered)}
 
 
 def _play(model, recording: np.ndarray, settings: LiveSettings, realtime: bool, arrivals: Arrivals):
@@ -151,13 +144,13 @@ def bench_model(name: str, model, utterances: list[tuple[str, np.ndarray]], sett
         "first_error": errors[0] if errors else None,
         "streaming": {"chunk": config.chunk, "left": config.left, "right": config.right},
         "utterances": len(recordings),
-        "utterance_seconds": _stats(audio_seconds),
-        "compute_per_audio_second": _stats([r["wall"] / s for r, s in zip(fast, audio_seconds)]),
-        "partial_lag_seconds": _stats([lag for r in realtime_streamed for lag in r["lags"]]),
-        "stop_to_final_seconds_streamed": _stats(stop_streamed),
-        "stop_to_final_seconds_auto_final_pass": _stats(stop_auto),
+        "utterance_seconds": median_p95(audio_seconds),
+        "compute_per_audio_second": median_p95([r["wall"] / s for r, s in zip(fast, audio_seconds)]),
+        "partial_lag_seconds": median_p95([lag for r in realtime_streamed for lag in r["lags"]]),
+        "stop_to_final_seconds_streamed": median_p95(stop_streamed),
+        "stop_to_final_seconds_auto_final_pass": median_p95(stop_auto),
         "full_context_final_passes": sum(r["final"].full_context for r in realtime_auto),
-        "nemo_transcribe_at_release_seconds": _stats(nemo_at_release),
+        "nemo_transcribe_at_release_seconds": median_p95(nemo_at_release),
         "stop_to_final_ratio_streamed_over_nemo": round(
             statistics.median(stop_streamed) / statistics.median(nemo_at_release), 3),
         "stop_to_final_ratio_auto_over_nemo": round(

@@ -163,7 +163,7 @@ def make_responsive(model) -> None:
         model.joint.enc.weight.mul_(3.0)
 
 
-def make_sparse(model, audio, tokens_per_second: float = 3.5, seconds_per_sample: float = 1 / 16000) -> float:
+def make_sparse(model, audio, tokens_per_second: float = 3.5) -> float:
     """Bias a random model's joint towards blank until it emits about *tokens_per_second* on
     *audio* (16 kHz samples), as real speech does (3-4 tokens a second for Parakeet's 8192
     pieces); returns the rate reached.
@@ -174,9 +174,11 @@ def make_sparse(model, audio, tokens_per_second: float = 3.5, seconds_per_sample
     """
     import torch
 
+    from parakeet_desktop.engine.audio import SAMPLE_RATE
+
     make_responsive(model)
     model.eval()
-    seconds = len(audio) * seconds_per_sample
+    seconds = len(audio) / SAMPLE_RATE
     with torch.inference_mode():
         signal = torch.as_tensor(audio, dtype=torch.float32)[None]
         features, lengths = model.preprocessor(input_signal=signal, length=torch.tensor([signal.shape[1]]))

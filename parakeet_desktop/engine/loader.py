@@ -122,15 +122,14 @@ def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = Tr
     if plan.dtype in HALF_TYPES:
         nemo_model.encoder.to(getattr(torch, plan.dtype))
     if plan.device == "cuda":
+        why = None
         try:
             nemo_model.to("cuda")
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
             why = f"{name} does not fit in the GPU's memory ({first_line(exc)})"
-        else:
-            why = None
-        if why is not None:
+        if why is not None:  # out of the handler, which holds the half-moved tensors
             model.move_to_cpu(why)
     _set_decoding(nemo_model, use_cuda_graphs=model.device == "cuda")
     if model.device == "cuda":
@@ -183,7 +182,8 @@ def self_test_cuda_graphs(model: ParakeetModel, run) -> None:
     decoding = model.nemo.decoding.decoding
     decoding.disable_cuda_graphs()
     reference = _texts(run())
-    model.cuda_graphs = decoding.maybe_enable_cuda_graphs() or _graphs_on(decoding)
+    decoding.maybe_enable_cuda_graphs()
+    model.cuda_graphs = _graphs_on(decoding)
     with_graphs = _texts(model.decode(run))
     if model.cuda_graphs and with_graphs != reference:
         decoding.disable_cuda_graphs()

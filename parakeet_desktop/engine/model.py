@@ -151,11 +151,12 @@ class ParakeetModel:
                                     for w in second.words)
         return Recognition(" ".join(t for t in (first.text, second.text) if t), words)
 
-    def _release_memory(self) -> None:
-        gc.collect()
-        if self.device == "cuda":
-            import torch
+    @staticmethod
+    def _release_memory() -> None:
+        import torch
 
+        gc.collect()
+        if torch.cuda.is_available():
             torch.cuda.empty_cache()
 
     def move_to_cpu(self, why: str) -> None:
@@ -165,8 +166,6 @@ class ParakeetModel:
         self.device, self.dtype, self.cuda_graphs = "cpu", "float32", False
         self.batch_seconds = 60.0
         self._release_memory()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
         self.notice(f"{why}; recognition continues on the CPU, which is slower.")
 
     def _recognize(self, pieces: list[np.ndarray], cancel: threading.Event | None) -> list[Recognition]:
