@@ -160,7 +160,7 @@ def compare(model, audio, repeats: int) -> dict:
         "parameters_millions": round(parameters / 1e6, 1),
         "cuda_graphs": model.cuda_graphs,
         "pieces": len(plan_pieces(audio, transcriber.max_piece_seconds)),
-        "tokens_per_second": round(len(model.recognize([audio[: 10 * SAMPLE_RATE]])[0].text.split()) / 10, 2),
+        "tokens_per_second": round(len(nemo_transcribe(model, audio[: 10 * SAMPLE_RATE])[0].y_sequence) / 10, 2),
         "ours": ours_summary,
         "ours_one_piece": one_piece_summary,
         "nemo_transcribe": nemo_summary,
