@@ -15,6 +15,7 @@ from pathlib import Path
 from .engine.export import FORMATS
 from .engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
 from .listen import add_arguments as add_listen_arguments
+from .terminal import load_model_saying_so, say
 
 EXIT_OK = 0
 EXIT_SOME_FAILED = 1
@@ -109,32 +110,9 @@ class _ProgressBar:
             self.stream.flush()
 
 
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
 def _output_path(source: Path, fmt: str, output_dir: str | None) -> Path:
     folder = Path(output_dir) if output_dir else source.parent
     return folder / f"{source.stem}.{fmt}"
-
-
-def load_model_saying_so(ref: str, device: str):
-    """Load a model for a command, telling the terminal; None (after an ``error:`` line) when
-    it cannot be loaded."""
-    from .engine.loader import load_model
-    from .engine.model import ModelError
-
-    _say(f"Loading {ref} …")
-    try:
-        model = load_model(str(ref), device)
-    except ModelError as exc:
-        _say(f"error: {exc}")
-        return None
-    for notice in model.notices:
-        _say(f"note: {notice}")
-    # Later ones too (the GPU given up for the CPU, fast decoding turned off).
-    model.on_notice = lambda text: _say(f"note: {text}")
-    return model
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
@@ -152,10 +130,10 @@ def run_transcribe(args: argparse.Namespace) -> int:
             bar.clear()
             if result.error is not None:
                 failed += 1
-                _say(f"error: {result.path}: {result.error}")
+                say(f"error: {result.path}: {result.error}")
                 continue
             for warning in result.transcript.warnings:
-                _say(f"warning: {result.path}: {warning}")
+                say(f"warning: {result.path}: {warning}")
             for fmt in args.format:
                 if args.output_dir == "-":
                     sys.stdout.write(export.render(result.transcript, fmt))
@@ -166,12 +144,12 @@ def run_transcribe(args: argparse.Namespace) -> int:
                                            _output_path(result.path, fmt, args.output_dir))
                 except OSError as exc:
                     failed += 1
-                    _say(f"error: {result.path}: cannot write the {fmt} file ({exc.strerror or exc})")
+                    say(f"error: {result.path}: cannot write the {fmt} file ({exc.strerror or exc})")
                     continue
                 print(written, flush=True)
     except KeyboardInterrupt:
         bar.clear()
-        _say("Interrupted; files finished before this point were written.")
+        say("Interrupted; files finished before this point were written.")
         return EXIT_INTERRUPTED
     bar.clear()
     return EXIT_SOME_FAILED if failed else EXIT_OK

@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .engine.export import write_atomic
+from .storage import write_atomic
 from .engine.registry import DEFAULT_MODEL_ID
 
 

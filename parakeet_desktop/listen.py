@@ -13,6 +13,8 @@ import sys
 import threading
 import time
 
+from .terminal import load_model_saying_so, say
+
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_MODEL = 3
@@ -40,10 +42,6 @@ def add_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
     parser.add_argument("--left", type=float, metavar="SECONDS", help="streaming left context")
     parser.add_argument("--right", type=float, metavar="SECONDS", help="streaming right context")
     parser.add_argument("--levels", action="store_true", help="also print input level events")
-
-
-def _say(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class _Printer:
@@ -75,10 +73,10 @@ class _Printer:
             self.first_error = self.first_error or event.message
             self.opened.set()
             self._line({"type": "error", "message": event.message, "t": t})
-            _say(f"error: {event.message}")
+            say(f"error: {event.message}")
         elif isinstance(event, d.Notice):
             self.opened.set()
-            _say(f"note: {event.message}")
+            say(f"note: {event.message}")
 
     @staticmethod
     def _line(record: dict) -> None:
@@ -104,22 +102,21 @@ def run_listen(args: argparse.Namespace) -> int:
         try:
             sd = FileSoundDevice(args.input, realtime=not args.fast)
         except AudioError as exc:
-            _say(f"error: {exc}")
+            say(f"error: {exc}")
             return EXIT_FAILED
     if args.list_microphones:
         try:
             devices = list_input_devices(sd)
         except MicrophoneError as exc:
-            _say(f"error: {exc}")
+            say(f"error: {exc}")
             return EXIT_FAILED
         if not devices:
-            _say("No microphones found.")
+            say("No microphones found.")
             return EXIT_FAILED
         for device in devices:
             print(f"{device.name}{'  (default)' if device.is_default else ''}")
         return EXIT_OK
 
-    from .cli import load_model_saying_so
     from .engine.dictation import Mode
     from .engine.live import LiveEngine
 
@@ -131,7 +128,7 @@ def run_listen(args: argparse.Namespace) -> int:
     try:
         engine = LiveEngine(model, _settings(args), printer, device_name=args.microphone, sd=sd)
     except MicrophoneError as exc:
-        _say(f"error: {exc}")
+        say(f"error: {exc}")
         return EXIT_FAILED
     mode = Mode.HANDS_FREE if args.mode == "handsfree" else Mode.PUSH_TO_TALK
     engine.until_input_ends = sd is not None
@@ -142,7 +139,7 @@ def run_listen(args: argparse.Namespace) -> int:
             if not engine.microphone.running:  # no microphone: the error is out, stop here
                 engine.shutdown()
                 return
-            _say("Listening. Press Enter to stop." if mode is Mode.PUSH_TO_TALK
+            say("Listening. Press Enter to stop." if mode is Mode.PUSH_TO_TALK
                  else "Listening hands-free: each pause ends an utterance. Press Enter to stop.")
             sys.stdin.readline()
             engine.shutdown()

@@ -33,3 +33,64 @@ def test_only_the_ui_imports_qt():
     outside_ui = [p for p in PACKAGE.rglob("*.py") if "ui" not in p.relative_to(PACKAGE).parts]
     offenders = [f"{s}: {m}" for s, m in _imports(outside_ui) if m.split(".")[0] == "PySide6"]
     assert offenders == []
+
+
+def _module_name(path: Path) -> str:
+    parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def _package_graph() -> dict[str, set[str]]:
+    """Which of the package's modules each module imports, at its top or inside a function."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        name = _module_name(path)
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        found = graph.setdefault(name, set())
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                base = package
+                for _ in range(max(0, node.level - 1)):
+                    base = base.rpartition(".")[0]
+                target = f"{base}.{node.module}" if node.level and node.module else (node.module or base)
+                candidates = [target] + [f"{target}.{alias.name}" for alias in node.names]
+            elif isinstance(node, ast.Import):
+                candidates = [alias.name for alias in node.names]
+            else:
+                continue
+            found.update(c for c in candidates if c.startswith("parakeet_desktop") and c != name)
+    return {name: {t for t in targets if t in graph} for name, targets in graph.items()}
+
+
+def test_no_two_modules_import_each_other_even_through_others():
+    graph = _package_graph()
+    cycles = []
+    for start in graph:
+        seen, todo = set(), list(graph[start])
+        while todo:
+            module = todo.pop()
+            if module == start:
+                cycles.append(start)
+                break
+            if module not in seen:
+                seen.add(module)
+                todo.extend(graph[module])
+    # Packages' __init__ modules are empty; a module importing its own package is no cycle.
+    assert [c for c in cycles if not c.endswith(("engine", "ui", "desktop", "service"))] == []
+
+
+def test_the_engine_imports_no_front_end_and_the_service_no_desktop():
+    graph = _package_graph()
+    engine = {m: t for m, t in graph.items() if m.startswith("parakeet_desktop.engine")}
+    assert {m: t for m, t in engine.items()
+            if any(x.startswith(("parakeet_desktop.ui", "parakeet_desktop.service", "parakeet_desktop.desktop",
+                                 "parakeet_desktop.cli", "parakeet_desktop.listen")) for x in t)} == {}
+    service = {m: t for m, t in graph.items() if m.startswith("parakeet_desktop.service")}
+    assert service, "the service package exists"
+    assert {m: t for m, t in service.items()
+            if any(x.startswith(("parakeet_desktop.ui", "parakeet_desktop.desktop", "parakeet_desktop.cli"))
+                   for x in t)} == {}
+    # Only the front ends that start it (the serve command, the tray) know the service.
+    users = sorted(m for m, t in graph.items() if not m.startswith("parakeet_desktop.service")
+                   and any(x.startswith("parakeet_desktop.service") for x in t))
+    assert set(users) <= {"parakeet_desktop.cli", "parakeet_desktop.ui.app", "parakeet_desktop.ui.api_settings"}

@@ -35,7 +35,7 @@ def set_enabled(enabled: bool) -> None:
     if not enabled:
         path.unlink(missing_ok=True)
         return
-    from ..engine.export import write_atomic
+    from ..storage import write_atomic
 
     write_atomic(path, "\n".join([
         "[Desktop Entry]",

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..engine.model import first_line
+from ..messages import first_line
 
 logger = logging.getLogger(__name__)
 

@@ -201,6 +201,17 @@ class DictationSession:
         else:
             self._pre_roll.append(samples)
 
+    @property
+    def has_steps_waiting(self) -> bool:
+        return (self.state is SessionState.LISTENING and not self._streaming_failed
+                and self._transcriber.has_steps_waiting)
+
+    def catch_up(self) -> None:
+        """Run the streaming steps that audio fed with ``decode=False`` allows (the local
+        service stores every stream's audio first and steps the streams in turn)."""
+        if self.state is SessionState.LISTENING:
+            self._accept(None, decode=True)
+
     def device_lost(self, message: str) -> None:
         """The microphone went away: finish the utterance with what was heard, then stop."""
         self.emit(ErrorEvent(message))
@@ -225,12 +236,14 @@ class DictationSession:
         self._transcriber.reset()
         self._streaming_failed = False
 
-    def _accept(self, samples: np.ndarray, decode: bool) -> None:
-        if self._streaming_failed:
+    def _accept(self, samples: np.ndarray | None, decode: bool) -> None:
+        """Store *samples* (None: nothing new) and, with *decode*, run the steps they allow."""
+        if samples is not None:
             self._transcriber.store(samples)
+        if self._streaming_failed or not decode:
             return
         try:
-            partial = self._transcriber.accept(samples, decode=decode)
+            partial = self._transcriber.step()
         except Exception as exc:
             # The audio is stored before any step runs; the final pass will use it.
             logger.exception("Streaming recognition failed")

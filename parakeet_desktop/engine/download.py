@@ -15,7 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .model import first_line
+from ..messages import first_line
 
 # (bytes done, bytes in all or None when the server does not say)
 Progress = Callable[[int, int | None], None]

@@ -7,10 +7,9 @@ each; longer segments are split between words. Times are written to the millisec
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
+from ..storage import write_atomic
 from .transcript import Segment, Transcript, Word, join_texts
 
 FORMATS = ("txt", "srt", "vtt", "json")
@@ -122,20 +121,3 @@ def render(transcript: Transcript, fmt: str) -> str:
 def write(transcript: Transcript, fmt: str, path: str | Path) -> Path:
     """Write *transcript* as *fmt* to *path* atomically (a partial file is never left behind)."""
     return write_atomic(Path(path), render(transcript, fmt))
-
-
-def write_atomic(path: Path, text: str) -> Path:
-    """Write *text* to a temporary file beside *path*, flush it to disk, then rename it over
-    *path*: a crash leaves either the old file or the new one, never half of one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path

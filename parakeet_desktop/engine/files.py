@@ -89,6 +89,20 @@ class Progress:
         return self.done_seconds / self.total_seconds if self.total_seconds else 0.0
 
 
+@dataclass(frozen=True)
+class AudioInput:
+    """Audio decoded already (an upload the local service checked): recognised as a file is,
+    under *name*."""
+
+    name: str
+    samples: np.ndarray
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def duration(self) -> float:
+        return len(self.samples) / SAMPLE_RATE
+
+
 @dataclass
 class FileResult:
     """The outcome for one file: a transcript, or the reason there is none."""
@@ -144,7 +158,7 @@ class FileTranscriber:
             self._run(batch, cancel)
         return self._assemble(pending)
 
-    def transcribe_files(self, paths: Iterable[str | Path], *,
+    def transcribe_files(self, paths: Iterable[str | Path | AudioInput], *,
                          progress: Callable[[Progress], None] | None = None,
                          cancel: threading.Event | None = None) -> Iterator[FileResult]:
         """Transcribe files, yielding each file's result as soon as it is complete.
@@ -153,7 +167,7 @@ class FileTranscriber:
         next file. A file that cannot be decoded yields its error at once and the others go on.
         Raises RecognitionCancelled when *cancel* is set; results already yielded stand.
         """
-        paths = [Path(p) for p in paths]
+        paths = [p if isinstance(p, AudioInput) else Path(p) for p in paths]
         total = 0.0
         done = 0.0
         waiting: list[_Pending] = []
@@ -177,16 +191,17 @@ class FileTranscriber:
                 raise RecognitionCancelled()
             report(index, path)
             try:
-                decoded = load_audio(path)
+                decoded = path if isinstance(path, AudioInput) else load_audio(path)
             except AudioError as exc:
                 yield FileResult(path, error=exc.reason)
                 continue
+            path = Path(path.name) if isinstance(path, AudioInput) else path
             waiting.append(self._prepare(path, decoded.samples, decoded.warnings))
             total += decoded.duration
             yield from recognise(index, path, flush=False)
         if waiting:
             yield from recognise(len(paths) - 1, waiting[-1].path, flush=True)
-        report(len(paths), paths[-1] if paths else Path())
+        report(len(paths), Path(paths[-1].name) if paths else Path())
 
     def _prepare(self, path: Path, samples: np.ndarray, warnings: list[str]) -> _Pending:
         pieces = plan_pieces(samples, self.max_piece_seconds, self.vad_aggressiveness)
@@ -223,7 +238,7 @@ class FileTranscriber:
             if self.yield_to is not None:
                 self.yield_to()
             try:
-                recognitions = self.model.recognize(pieces, _Either(cancel, self.interrupt))
+                recognitions = self.model.recognize(pieces, AnyOf(cancel, self.interrupt))
                 break
             except RecognitionCancelled:
                 if self.interrupt is None or not self.interrupt.is_set() or (cancel is not None and cancel.is_set()):
@@ -246,8 +261,8 @@ class FileTranscriber:
         )
 
 
-class _Either:
-    """Set when either event is (the shape of threading.Event that recognize's checks use)."""
+class AnyOf:
+    """Set when any of the events is (the shape of threading.Event that recognize's checks use)."""
 
     def __init__(self, *events: threading.Event | None) -> None:
         self._events = [e for e in events if e is not None]

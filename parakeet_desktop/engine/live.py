@@ -1,11 +1,16 @@
-"""The live engine: the one thread that owns the model, serving dictation from a microphone and,
-when dictation does not need it, file transcription jobs.
+"""The live engine: the one thread that owns the model. It serves, in this order, the user's
+dictation from a microphone, real-time streams of other programs (the local service's WebSocket),
+and file work: requests a client waits for before long jobs.
 
 Everything reaches the thread through one inbox, in the order it happened: the microphone's
-blocks and the commands. So the audio captured before a key release is always part of the
-utterance that release ends. A file job runs here too, batch by batch; when dictation starts, the
-batch in flight stops before the encoder's next layer, dictation is served, and the batch runs
-again afterwards — dictation never waits for a file.
+blocks, the streams' audio and the commands. So the audio captured before a key release is always
+part of the utterance that release ends. Streams' audio is only stored when it arrives; the
+streams are stepped in turn once the inbox is empty, each taking all its waiting chunks at once,
+so several streams that the machine cannot keep up with fall behind evenly, in bigger steps,
+and lose nothing. A file job runs here too, batch by batch; when dictation starts, the batch in
+flight stops before the encoder's next layer, dictation is served, and the batch runs again
+afterwards — dictation never waits for a file. Between batches, streams are stepped and waiting
+requests run before the rest of a long job.
 
 Load the model and run the engine on the same thread: PyTorch's CPU thread pool (OpenMP) belongs
 to the thread that first used it, and another thread running the model was measured 1.6 to 1.9
@@ -14,6 +19,7 @@ times slower on a two-core machine.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import logging
 import queue
@@ -29,7 +35,7 @@ from .capture import DeviceEvent, Microphone, MicrophoneError, RawBlock, StreamE
 from .dictation import (
     DictationSession, ErrorEvent, Event, LiveSettings, MicrophoneState, Mode, Notice, SessionState,
 )
-from .files import FileTranscriber
+from .files import AnyOf, AudioInput, FileTranscriber
 from .model import ParakeetModel, RecognitionCancelled
 from .streaming import StreamTap
 from .transcript import Transcript
@@ -59,11 +65,52 @@ class FileDone:
     error: str | None
 
 
+class Priority(enum.IntEnum):
+    """Which file work goes first (lower first); dictation and streams come before both."""
+
+    REQUEST = 1  # a client is waiting for the answer
+    JOB = 2  # a long job, the file window's files
+
+
 @dataclass
 class FileJob:
-    paths: list[Path]
+    paths: list[Path | AudioInput]
+    priority: Priority = Priority.JOB
+    # When set, this job's FileProgress / FileDone events go here instead of the engine's emit
+    # (called on the engine thread).
+    listener: Callable[[object], None] | None = None
     id: int = field(default_factory=itertools.count(1).__next__)
     cancel: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass(frozen=True)
+class StreamStopped:
+    """A stream's last final text is out; it may be started again."""
+
+    stream: int
+
+
+class Stream:
+    """A real-time audio stream from another program, recognised as dictation is: its own speech
+    gate, streaming recogniser and final pass. With *endpointing*, each pause ends an utterance
+    (hands-free); without, one utterance runs until :meth:`LiveEngine.stop_stream`.
+
+    Its events (Partial, Final, ErrorEvent, ... and StreamStopped) go to *listener*, called on
+    the engine thread.
+    """
+
+    def __init__(self, listener: Callable[[object], None], *, endpointing: bool = False,
+                 settings: LiveSettings | None = None) -> None:
+        self.id = next(_stream_ids)
+        self.listener = listener
+        self.mode = Mode.HANDS_FREE if endpointing else Mode.PUSH_TO_TALK
+        self.settings = settings or LiveSettings()
+        # Set when the client went away: a step in flight stops before the encoder's next layer.
+        self.closed = threading.Event()
+        self.session: DictationSession | None = None  # made on the engine thread
+
+
+_stream_ids = itertools.count(1)
 
 
 @dataclass(frozen=True)
@@ -73,6 +120,13 @@ class _Command:
     settings: LiveSettings | None = None
     device_name: str | None = None
     job: FileJob | None = None
+    stream: Stream | None = None
+
+
+@dataclass(frozen=True)
+class _StreamAudio:
+    stream: Stream
+    samples: np.ndarray
 
 
 class _Stop(Exception):
@@ -80,15 +134,16 @@ class _Stop(Exception):
 
 
 class LiveEngine:
-    """Dictation and file jobs on the thread that calls :meth:`run`.
+    """Dictation, streams and file jobs on the thread that calls :meth:`run`.
 
     The other methods may be called from any thread: they only post to the inbox (and flag that
-    dictation wants the model).
+    dictation wants the model). Without *microphone* (a headless service), no input device is
+    opened and dictation cannot start.
     """
 
     def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
                  *, device_name: str | None = None, sd=None, until_input_ends: bool = False,
-                 tap: StreamTap | None = None) -> None:
+                 tap: StreamTap | None = None, microphone: bool = True) -> None:
         self.model = model
         # What the model says after loading (the GPU given up, graphs off) reaches the user.
         model.on_notice = lambda text: emit(Notice(text))
@@ -108,7 +163,9 @@ class LiveEngine:
         self._resume_hands_free = False
         self._pending = None
         self._stopping = False
-        self._jobs: deque[FileJob] = deque()
+        self._uses_microphone = microphone
+        self._jobs: list[FileJob] = []
+        self._streams: deque[Stream] = deque()
 
     # --- commands, from any thread ----------------------------------------------------------
 
@@ -139,8 +196,29 @@ class LiveEngine:
         """Queue a file job; its progress and results come as FileProgress / FileDone events.
         Set the job's ``cancel`` to stop it."""
         job = FileJob([Path(p) for p in paths])
-        self.inbox.put(_Command("files", job=job))
+        self.submit(job)
         return job
+
+    def submit(self, job: FileJob) -> None:
+        """Queue a file job made by the caller (its priority, its own listener)."""
+        self.inbox.put(_Command("files", job=job))
+
+    def open_stream(self, stream: Stream) -> None:
+        """Start recognising *stream*; its audio follows through :meth:`stream_audio`."""
+        self.inbox.put(_Command("stream_open", stream=stream))
+
+    def stream_audio(self, stream: Stream, samples: np.ndarray) -> None:
+        """16 kHz mono float32 samples of *stream*."""
+        self.inbox.put(_StreamAudio(stream, samples))
+
+    def stop_stream(self, stream: Stream) -> None:
+        """Finish the stream's utterance: its last Final, then StreamStopped."""
+        self.inbox.put(_Command("stream_stop", stream=stream))
+
+    def close_stream(self, stream: Stream) -> None:
+        """The client went away: drop the stream and its work at once, without a final."""
+        stream.closed.set()
+        self.inbox.put(_Command("stream_close", stream=stream))
 
     def shutdown(self) -> None:
         self.stop_requested.set()
@@ -149,13 +227,15 @@ class LiveEngine:
     # --- the engine thread ------------------------------------------------------------------
 
     def run(self) -> None:
-        self._open_microphone()
+        if self._uses_microphone:
+            self._open_microphone()
         while not self._stopping:
-            item = self._next(block=not self._jobs)
+            idle = self.session.state is SessionState.IDLE
+            item = self._next(block=not self._streams_waiting() and not (self._jobs and idle))
             if item is not None:
                 self._handle(item)
-            elif self._jobs and self.session.state is SessionState.IDLE:
-                self._run_file_job(self._jobs.popleft())
+            elif not self._step_streams() and self._jobs and idle:
+                self._run_file_job(self._take_job())
 
     def _next(self, block: bool):
         if self._pending is not None:
@@ -175,14 +255,25 @@ class LiveEngine:
             self.stop_requested.clear()  # the stop that made it urgent is being handled now
         if isinstance(item, RawBlock):
             self._pending = self._feed_waiting_audio(item)
+        elif isinstance(item, _StreamAudio):
+            if item.stream.session is not None and not item.stream.closed.is_set():
+                item.stream.session.feed(item.samples, decode=False)
         elif isinstance(item, StreamEnded):
             self._device_event(self.microphone.ended(item))
             if self.until_input_ends and self.input_ended.is_set():
                 self.microphone.close()
                 self._stopping = True
+        elif item.name.startswith("stream_"):
+            self._stream_command(item.name, item.stream)
         elif item.name == "shutdown":
             self.session.stop()
             self.microphone.close()
+            for stream in list(self._streams):
+                self._stream_command("stream_stop", stream)
+            jobs, self._jobs = self._jobs, []
+            for job in jobs:
+                job.cancel.set()
+                self._run_file_job(job)  # each file says it was cancelled
             self._stopping = True
         elif item.name in ("start", "toggle") and self.session.state is SessionState.IDLE \
                 and not self.microphone.running:
@@ -206,41 +297,96 @@ class LiveEngine:
     def _start_waiting(self) -> bool:
         return any(isinstance(i, _Command) and i.name in ("start", "toggle") for i in list(self.inbox.queue))
 
+    # --- streams ------------------------------------------------------------------------------
+
+    def _stream_command(self, name: str, stream: Stream) -> None:
+        if name == "stream_open":
+            if stream.closed.is_set() or stream in self._streams:
+                return
+            stream.session = DictationSession(self.model, stream.settings, stream.listener,
+                                              stop_requested=AnyOf(stream.closed, self.stop_requested))
+            stream.session.start(stream.mode)
+            self._streams.append(stream)
+        elif stream in self._streams:
+            self._streams.remove(stream)
+            if name == "stream_stop" and not stream.closed.is_set():
+                stream.session.stop()
+                stream.listener(StreamStopped(stream.id))
+            stream.session = None
+
+    def _streams_waiting(self) -> bool:
+        return any(s.session is not None and s.session.has_steps_waiting for s in self._streams)
+
+    def _step_streams(self) -> bool:
+        """One round of steps over the streams with audio waiting; False when none had any."""
+        stepped = False
+        for stream in list(self._streams):
+            if stream.session is not None and stream.session.has_steps_waiting and not self._stopping:
+                try:
+                    stream.session.catch_up()
+                except Exception as exc:  # a stream's failure is that stream's
+                    logger.exception("Stepping stream %d failed", stream.id)
+                    stream.listener(ErrorEvent(f"Recognition of this stream failed: {exc}"))
+                    self._streams.remove(stream)
+                    stream.session = None
+                stepped = True
+                if self.inbox.qsize():  # dictation and new audio before the next stream
+                    break
+        return stepped
+
+    def _take_job(self, before: Priority | None = None) -> FileJob | None:
+        """The first of the most urgent waiting jobs (only one more urgent than *before*)."""
+        waiting = [job for job in self._jobs if before is None or job.priority < before]
+        if not waiting:
+            return None
+        job = min(waiting, key=lambda j: j.priority)
+        self._jobs.remove(job)
+        return job
+
     # --- file jobs --------------------------------------------------------------------------
 
     def _run_file_job(self, job: FileJob) -> None:
-        transcriber = FileTranscriber(self.model, yield_to=self._serve_dictation, interrupt=self.dictation_wanted)
+        emit = job.listener or self.emit
+        transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(job.priority),
+                                      interrupt=self.dictation_wanted)
         try:
             for path in job.paths:
+                name = Path(path.name) if isinstance(path, AudioInput) else path
                 if job.cancel.is_set():
-                    self.emit(FileDone(job.id, path, None, "cancelled"))
+                    emit(FileDone(job.id, name, None, "cancelled"))
                     continue
 
-                def progress(p, path=path):
-                    self.emit(FileProgress(job.id, path, min(1.0, p.fraction)))
+                def progress(p, name=name):
+                    emit(FileProgress(job.id, name, min(1.0, p.fraction)))
 
                 try:
                     for result in transcriber.transcribe_files([path], progress=progress, cancel=job.cancel):
-                        self.emit(FileDone(job.id, result.path, result.transcript, result.error))
+                        emit(FileDone(job.id, result.path, result.transcript, result.error))
                 except RecognitionCancelled:
-                    self.emit(FileDone(job.id, path, None, "cancelled"))
+                    emit(FileDone(job.id, name, None, "cancelled"))
                 except Exception as exc:  # one file's failure is that file's, not the job's
-                    logger.exception("Transcribing %s failed", path)
-                    self.emit(FileDone(job.id, path, None, f"could not be transcribed: {exc}"))
+                    logger.exception("Transcribing %s failed", name)
+                    emit(FileDone(job.id, name, None, f"could not be transcribed: {exc}"))
         except _Stop:
-            return  # shutting down: what was not finished goes with the app
+            for path in job.paths:  # shutting down: a client waiting on it is told
+                if job.listener is not None:
+                    job.listener(FileDone(job.id, Path(getattr(path, "name", path)), None, "cancelled"))
 
-    def _serve_dictation(self) -> None:
-        """Between (and in place of interrupted) file batches: handle what is waiting, and all
-        of a dictation until the session is idle again."""
+    def _serve_first(self, priority: Priority) -> None:
+        """Between (and in place of interrupted) file batches: handle what is waiting, all of a
+        dictation until the session is idle again, the streams' waiting steps, and file work more
+        urgent than the job in progress."""
         while not self._stopping:
             busy = self.dictation_wanted.is_set() or self.session.state is not SessionState.IDLE
-            item = self._next(block=busy)
-            if item is None:
-                if busy:
-                    continue
+            item = self._next(block=busy and not self._streams_waiting())
+            if item is not None:
+                self._handle(item)
+            elif self._step_streams() or busy:
+                continue
+            elif (urgent := self._take_job(before=priority)) is not None:
+                self._run_file_job(urgent)
+            else:
                 return
-            self._handle(item)
         raise _Stop()
 
     # --- dictation helpers --------------------------------------------------------------------

@@ -23,7 +23,8 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
-from .model import ModelError, ParakeetModel, first_line, is_out_of_memory
+from ..messages import first_line
+from .model import ModelError, ParakeetModel, is_out_of_memory
 from .registry import DEFAULT_MODEL_ID, HUB_ID, REGISTRY, cached_model_file, is_model_file
 from .streaming import GPU_DEFAULT, StreamingTranscriber
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..messages import first_line
 from .audio import SAMPLE_RATE
 from .devices import DevicePlan
 from .transcript import Word, floor_ms
@@ -67,12 +68,6 @@ class Recognition:
 
     text: str
     words: tuple[Word, ...]
-
-
-def first_line(exc: BaseException) -> str:
-    """The first line of an exception's message (or its type's name), for one-line errors."""
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -144,7 +144,11 @@ class StreamingTranscriber:
         Returns the new partial text of the utterance when it changed, else None. A step
         interrupted through ``cancel`` changes nothing and is left for :meth:`finish`."""
         self.store(samples)
-        if not decode or (self.cancel is not None and self.cancel.is_set()):
+        return self.step() if decode else None
+
+    def step(self) -> str | None:
+        """Run the steps the stored audio allows: what :meth:`accept` does after storing."""
+        if self.cancel is not None and self.cancel.is_set():
             return None
         before = self._partial
         try:
@@ -167,6 +171,13 @@ class StreamingTranscriber:
             # Not enough right context to commit a chunk yet (the start of an utterance):
             # show what the audio so far sounds like, decoded from the committed state.
             self._run(len(self._audio), commit=0)
+
+    @property
+    def has_steps_waiting(self) -> bool:
+        """Whether :meth:`step` would run a step: a chunk with its right context, or a chunk's
+        worth of audio not shown in the caption yet."""
+        ready = len(self._audio) // self._frame_samples - self._decoded_frames - self._right
+        return ready >= self._chunk or len(self._audio) - self._shown_until >= self._chunk * self._frame_samples
 
     @property
     def pending_seconds(self) -> float:
