@@ -1,4 +1,4 @@
-"""Command line: ``parakeet-desktop [transcribe|listen|toggle|start|stop|status|doctor] ...``;
+"""Command line: ``parakeet-desktop [transcribe|listen|serve|toggle|start|stop|status|doctor] ...``;
 without a command, the desktop app.
 
 Nothing heavy is imported here: torch and NeMo load only when a command needs a model.
@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from .config import DEFAULT_API_PORT as DEFAULT_PORT
 from .engine.export import FORMATS
 from .engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
 from .listen import add_arguments as add_listen_arguments
@@ -78,6 +79,20 @@ def build_parser() -> argparse.ArgumentParser:
         commands.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. Bind "
                             "“parakeet-desktop toggle” to a key in your desktop's shortcut settings "
                             "where the app's own hotkey cannot work (Wayland).")
+
+    serve = commands.add_parser(
+        "serve", help="run the local speech service without a desktop",
+        description="Serve the model to other programs: OpenAI-style HTTP (/v1/audio/transcriptions, "
+                    "/v1/models, /v1/jobs), a WebSocket stream (/v1/stream) and /health. Every request "
+                    "needs the token kept in the app's settings folder (api-token). Ctrl+C or SIGTERM "
+                    "stops it. Exit status: 0 stopped, 1 cannot listen, 3 the model could not be loaded.")
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="address to listen on (default: 127.0.0.1, this machine only)")
+    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
+    serve.add_argument("--model", default=DEFAULT_MODEL,
+                       help=f"model id or path to a .nemo file (default: {DEFAULT_MODEL})")
+    serve.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+                       help="where to run the model (default: auto)")
 
     doctor = commands.add_parser("doctor", help="report what this machine offers the app")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -169,6 +184,10 @@ def main(argv: list[str] | None = None) -> int:
         from .listen import run_listen
 
         return run_listen(args)
+    if args.command == "serve":
+        from .service.server import run_serve
+
+        return run_serve(args)
     if args.command == "doctor":
         from .doctor import run_doctor
 

@@ -21,6 +21,8 @@ from .engine.registry import DEFAULT_MODEL_ID
 
 SCHEMA_VERSION = 1
 APP_NAME = "parakeet-desktop"
+# Where the local speech service listens unless told otherwise.
+DEFAULT_API_PORT = 8765
 
 
 @dataclass
@@ -42,6 +44,8 @@ class Settings:
     sounds: bool = True
     start_at_login: bool = False
     replacements: list[list[str]] = field(default_factory=list)  # [heard, write] pairs
+    api_enabled: bool = False  # the local speech service ("Local API"), loopback only
+    api_port: int = DEFAULT_API_PORT
 
 
 _CHOICES = {
@@ -119,6 +123,8 @@ def _from_document(document: dict) -> tuple[Settings, list[str]]:
 def _valid(name: str, value, default) -> bool:
     if name in _CHOICES:
         return value in _CHOICES[name]
+    if name == "api_port":
+        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
     if name == "microphone":
         return value is None or isinstance(value, str)
     if name == "replacements":

@@ -88,7 +88,9 @@ class Partial:
 class Final:
     """The final text of an utterance; empty when a push-to-talk press heard no speech.
 
-    Word times are seconds into the speech that reached the model (pauses are shortened).
+    ``words`` times are seconds into the speech that reached the model (pauses are shortened);
+    ``start``, ``end`` and ``input_words`` are seconds into the audio the session was fed since it
+    started listening (for a stream of the local service, since its ``start``).
     """
 
     utterance: int
@@ -97,6 +99,9 @@ class Final:
     seconds: float
     full_context: bool
     reason: str  # "stop", "pause" (hands-free endpoint), "device" (microphone lost)
+    start: float = 0.0
+    end: float = 0.0
+    input_words: tuple[Word, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,7 @@ class DictationSession:
         self._transcriber = StreamingTranscriber(model, self.streaming_config, stop_requested, tap)
         self._streaming_failed = False
         self._utterance = 0
+        self._first_position = 0
         self._last_level = -math.inf
 
     def _set_state(self, state: SessionState) -> None:
@@ -229,6 +235,7 @@ class DictationSession:
 
     def _begin_utterance(self) -> None:
         self._utterance += 1
+        self._first_position = len(self._gate.positions)
         config = self.settings.streaming.for_device(self.model.device)
         if config != self.streaming_config:  # the model changed device since the last utterance
             self.streaming_config = config
@@ -269,6 +276,10 @@ class DictationSession:
         if seconds == 0:
             self.emit(Final(self._utterance, "", (), 0.0, False, reason))
             return
+
+        def in_input(t: float) -> float:
+            return self._gate.input_seconds(self._first_position, t)
+
         full = self._use_full_context()
         ways = [True, False] if full else [False, True]
         if self._streaming_failed:
@@ -285,7 +296,8 @@ class DictationSession:
                 failure = failure or exc
                 continue
             self.emit(Final(self._utterance, recognition.text.strip(), recognition.words,
-                            round(seconds, 3), full_context, reason))
+                            round(seconds, 3), full_context, reason, in_input(0.0), in_input(seconds),
+                            tuple(Word(w.text, in_input(w.start), in_input(w.end)) for w in recognition.words)))
             return
         self.emit(ErrorEvent(self._rescue(failure)))
 

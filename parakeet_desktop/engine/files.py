@@ -18,7 +18,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, AudioError, load_audio
 from .model import ParakeetModel, Recognition, RecognitionCancelled
-from .transcript import Transcript, Word, floor_ms, segments_from_words
+from .transcript import Transcript, Word, floor_ms, join_texts, segments_from_words
 from .vad import speech_frames
 
 logger = logging.getLogger(__name__)
@@ -83,6 +83,9 @@ class Progress:
     file_index: int
     file_count: int
     current: str
+    # The text of the oldest unfinished file's pieces recognised so far, from its start up to
+    # the first piece still waiting (what a client streaming the text may show already).
+    text: str = ""
 
     @property
     def fraction(self) -> float:
@@ -174,7 +177,8 @@ class FileTranscriber:
 
         def report(index: int, current: Path) -> None:
             if progress is not None:
-                progress(Progress(done, total, index, len(paths), current.name))
+                text = _leading_text(waiting[0]) if waiting else ""
+                progress(Progress(done, total, index, len(paths), current.name, text))
 
         def recognise(index: int, current: Path, flush: bool) -> Iterator[FileResult]:
             nonlocal done
@@ -259,6 +263,17 @@ class FileTranscriber:
             source=str(pending.path), duration=len(pending.samples) / SAMPLE_RATE,
             segments=segments_from_words(words), model=self.model.name, warnings=pending.warnings,
         )
+
+
+def _leading_text(pending: _Pending) -> str:
+    """Joined from the words, as the transcript's text will be, so each report's text begins
+    with the one before and the finished transcript's text begins with the last."""
+    words = []
+    for number in range(len(pending.pieces)):
+        if number not in pending.results:
+            break
+        words.extend(word.text for word in pending.results[number].words)
+    return join_texts(words)
 
 
 class AnyOf:

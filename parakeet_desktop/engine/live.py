@@ -53,6 +53,7 @@ class FileProgress:
     job: int
     path: Path
     fraction: float
+    text: str = ""  # the file's text recognised so far, from its start (see files.Progress)
 
 
 @dataclass(frozen=True)
@@ -357,7 +358,7 @@ class LiveEngine:
                     continue
 
                 def progress(p, name=name):
-                    emit(FileProgress(job.id, name, min(1.0, p.fraction)))
+                    emit(FileProgress(job.id, name, min(1.0, p.fraction), p.text))
 
                 try:
                     for result in transcriber.transcribe_files([path], progress=progress, cancel=job.cancel):

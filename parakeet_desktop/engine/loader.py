@@ -25,7 +25,7 @@ from .audio import SAMPLE_RATE
 from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
 from ..messages import first_line
 from .model import ModelError, ParakeetModel, is_out_of_memory
-from .registry import DEFAULT_MODEL_ID, HUB_ID, REGISTRY, cached_model_file, is_model_file
+from .registry import DEFAULT_MODEL_ID, HUB_ID, REGISTRY, cached_model_file, is_model_file, model_languages
 from .streaming import GPU_DEFAULT, StreamingTranscriber
 
 logger = logging.getLogger(__name__)
@@ -120,6 +120,7 @@ def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = Tr
     _check_transducer(nemo_model, name)
     nemo_model.eval()
     model = ParakeetModel(nemo_model, name, plan)
+    model.languages = model_languages(name, getattr(getattr(nemo_model, "tokenizer", None), "vocab", None))
     if plan.dtype in HALF_TYPES:
         nemo_model.encoder.to(getattr(torch, plan.dtype))
     if plan.device == "cuda":

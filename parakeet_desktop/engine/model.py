@@ -85,6 +85,8 @@ class ParakeetModel:
     def __init__(self, nemo_model, name: str, plan: DevicePlan) -> None:
         self.nemo = nemo_model
         self.name = name
+        # Language codes it recognises; None when not known (a .nemo file of unknown origin).
+        self.languages: tuple[str, ...] | None = None
         self.device = plan.device
         self.dtype = plan.dtype
         self.notices: list[str] = [plan.notice] if plan.notice else []

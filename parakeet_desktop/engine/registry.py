@@ -16,11 +16,23 @@ class ModelInfo:
     languages: str
     size_mb: int
     description: str
+    language_codes: tuple[str, ...] = ("en",)
+
+
+# ISO 639-1 codes and names of the languages Parakeet TDT 0.6B v3 was trained on.
+LANGUAGE_NAMES = {
+    "bg": "bulgarian", "cs": "czech", "da": "danish", "de": "german", "el": "greek", "en": "english",
+    "es": "spanish", "et": "estonian", "fi": "finnish", "fr": "french", "hr": "croatian",
+    "hu": "hungarian", "it": "italian", "lt": "lithuanian", "lv": "latvian", "mt": "maltese",
+    "nl": "dutch", "pl": "polish", "pt": "portuguese", "ro": "romanian", "ru": "russian",
+    "sk": "slovak", "sl": "slovenian", "sv": "swedish", "uk": "ukrainian",
+}
 
 
 REGISTRY: tuple[ModelInfo, ...] = (
     ModelInfo("nvidia/parakeet-tdt-0.6b-v3", "Parakeet TDT 0.6B v3", "25 European languages", 2400,
-              "Multilingual, with punctuation and capitals. Best on an NVIDIA GPU."),
+              "Multilingual, with punctuation and capitals. Best on an NVIDIA GPU.",
+              tuple(LANGUAGE_NAMES)),
     ModelInfo("nvidia/parakeet-tdt-0.6b-v2", "Parakeet TDT 0.6B v2", "English", 2400,
               "English only; slightly more accurate English than v3."),
     ModelInfo("nvidia/parakeet-tdt_ctc-110m", "Parakeet TDT-CTC 110M", "English", 460,
@@ -28,6 +40,18 @@ REGISTRY: tuple[ModelInfo, ...] = (
 )
 DEFAULT_MODEL_ID = REGISTRY[0].id
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def model_languages(name: str, vocabulary: list[str] | None) -> tuple[str, ...] | None:
+    """The language codes a model recognises: the registry's for a known model; English for a
+    model whose vocabulary spells only English letters; None (not known) otherwise."""
+    for info in REGISTRY:
+        if name in (info.id, info.id.rsplit("/", 1)[-1], info.id.rsplit("/", 1)[-1] + ".nemo"):
+            return info.language_codes
+    pieces = [piece.replace("▁", "") for piece in vocabulary or () if not piece.startswith("<")]
+    if pieces and all(piece.isascii() for piece in pieces):
+        return ("en",)
+    return None
 
 
 def is_model_file(ref: str) -> bool:

@@ -91,7 +91,9 @@ class SpeechGate:
 
     Pure and deterministic: push 16 kHz samples in blocks of any size and get back, in order,
     :class:`Speech` pieces and :class:`Endpoint` marks. Pauses inside an utterance longer than
-    the hang-over are shortened to at most hang-over plus pre-roll.
+    the hang-over are shortened to at most hang-over plus pre-roll. ``positions`` keeps, for
+    every frame passed so far, its frame number in the input, so times in the passed speech can
+    be turned back into times in the input (:meth:`input_seconds`).
     """
 
     def __init__(self, config: GateConfig = GateConfig()) -> None:
@@ -103,8 +105,10 @@ class SpeechGate:
         self._min_speech = max(1, -(-config.min_speech_ms // config.frame_ms))
         self._endpoint = max(self._hangover, config.endpoint_ms // config.frame_ms)
         self._remainder = np.zeros(0, dtype=np.float32)
-        self._history: deque[np.ndarray] = deque(maxlen=self._pre_roll)
-        self._candidate: list[tuple[np.ndarray, bool]] = []
+        self._history: deque[tuple[np.ndarray, int]] = deque(maxlen=self._pre_roll)
+        self._candidate: list[tuple[np.ndarray, bool, int]] = []
+        self._frames_in = 0
+        self.positions: list[int] = []
         self._open = False
         self._in_utterance = False
         self._silent_run = 0
@@ -125,6 +129,7 @@ class SpeechGate:
         for start in range(0, whole, self._frame):
             frame = samples[start : start + self._frame]
             self._frame_in(frame, self._voiced(frame), passed, out)
+            self._frames_in += 1
         if passed:
             out.append(Speech(np.concatenate(passed)))
         return out
@@ -142,6 +147,17 @@ class SpeechGate:
             self._noise_floor += _FLOOR_RISE * (level - self._noise_floor)
         return said_speech and level > max(self._noise_floor + _ABOVE_FLOOR_DB, _SILENT_DB)
 
+    def input_seconds(self, first: int, seconds: float) -> float:
+        """Where a time *seconds* into the speech passed since passed frame number *first* lies
+        in the input, in seconds from its start."""
+        frame_seconds = self._frame / SAMPLE_RATE
+        index = first + int(seconds // frame_seconds)
+        if not self.positions:
+            return seconds
+        if index >= len(self.positions):  # the partial frame of a flush, or past the end
+            index = len(self.positions) - 1
+        return round(self.positions[index] * frame_seconds + seconds - (index - first) * frame_seconds, 3)
+
     def flush(self) -> list[Speech]:
         """At the end of listening: the rest of an open gate's audio (a partial frame)."""
         out = []
@@ -153,6 +169,7 @@ class SpeechGate:
     def _frame_in(self, frame: np.ndarray, voiced: bool, passed: list, out: list) -> None:
         if self._open:
             passed.append(frame)
+            self.positions.append(self._frames_in)
             self._silent_run = 0 if voiced else self._silent_run + 1
             if voiced:
                 self.speech_seconds += len(frame) / SAMPLE_RATE
@@ -168,21 +185,24 @@ class SpeechGate:
                 out.append(Endpoint())
                 self._in_utterance = False
         if voiced or self._candidate:
-            self._candidate.append((frame, voiced))
-            if sum(v for _, v in self._candidate) >= self._min_speech:
+            self._candidate.append((frame, voiced, self._frames_in))
+            if sum(v for _, v, _ in self._candidate) >= self._min_speech:
                 self._open_gate(passed)
             elif _trailing_silent_frames(self._candidate) >= self._hangover:
-                for held, _ in self._candidate:
-                    self._history.append(held)
+                for held, _, index in self._candidate:
+                    self._history.append((held, index))
                 self._candidate.clear()
         else:
-            self._history.append(frame)
+            self._history.append((frame, self._frames_in))
 
     def _open_gate(self, passed: list) -> None:
-        passed.extend(self._history)
-        self._history.clear()
-        for frame, voiced in self._candidate:
+        for frame, index in self._history:
             passed.append(frame)
+            self.positions.append(index)
+        self._history.clear()
+        for frame, voiced, index in self._candidate:
+            passed.append(frame)
+            self.positions.append(index)
             if voiced:
                 self.speech_seconds += len(frame) / SAMPLE_RATE
         self._candidate.clear()
@@ -191,9 +211,9 @@ class SpeechGate:
         self._silent_run = 0
 
 
-def _trailing_silent_frames(candidate: list[tuple[np.ndarray, bool]]) -> int:
+def _trailing_silent_frames(candidate: list[tuple[np.ndarray, bool, int]]) -> int:
     count = 0
-    for _, voiced in reversed(candidate):
+    for _, voiced, _ in reversed(candidate):
         if voiced:
             break
         count += 1

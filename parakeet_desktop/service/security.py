@@ -1,0 +1,100 @@
+"""Who may talk to the local service: the bearer token, and the Host and Origin checks that keep
+web pages in the user's browser out.
+
+A page on any site can make the browser send requests to 127.0.0.1. Two things stop it here: it
+cannot read the token (kept in a file only the user can read), and the browser sends the page's
+``Origin``, which is refused unless the user allowed it. A DNS-rebinding page reaches us under its
+own host name, so a ``Host`` that is not the bound address or localhost is refused too.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import os
+import secrets
+from pathlib import Path
+
+from ..storage import write_atomic
+
+TOKEN_FILE = "api-token"
+NON_LOOPBACK_WARNING = (
+    "warning: serving on {host}, which other machines can reach. Anyone who has the token can use "
+    "the model; the traffic is not encrypted (put a TLS proxy in front for anything but a trusted "
+    "network).")
+TOKEN_ENV = "PARAKEET_DESKTOP_API_TOKEN"
+
+
+def load_or_make_token(folder: Path) -> str:
+    """``PARAKEET_DESKTOP_API_TOKEN`` when set; else the token kept in *folder*, made (readable
+    by the owner only) at first use."""
+    given = os.environ.get(TOKEN_ENV, "").strip()
+    if given:
+        return given
+    path = folder / TOKEN_FILE
+    try:
+        token = path.read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        token = ""
+    if token:
+        if os.name == "posix" and path.stat().st_mode & 0o077:
+            os.chmod(path, 0o600)  # a copy restored by hand must not stay readable by others
+        return token
+    token = secrets.token_urlsafe(32)
+    write_atomic(path, token + "\n", mode=0o600)
+    return token
+
+
+def token_matches(given: str | None, token: str) -> bool:
+    return given is not None and hmac.compare_digest(given.encode(), token.encode())
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer …`` header, or None."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    return value.strip() if scheme.lower() == "bearer" and value.strip() else None
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(header: str) -> str:
+    """The name part of a ``Host`` header (``[::1]:8000`` → ``::1``)."""
+    header = header.strip().lower()
+    if header.startswith("["):
+        return header[1 : header.find("]")] if "]" in header else header
+    return header.rsplit(":", 1)[0] if header.count(":") == 1 else header
+
+
+class Guard:
+    """The Host and Origin rules for one bound address."""
+
+    def __init__(self, bound_host: str, allowed_origins: tuple[str, ...] = ()) -> None:
+        self.bound_host = bound_host
+        self.allowed_origins = {o.rstrip("/").lower() for o in allowed_origins}
+
+    def host_allowed(self, header: str | None) -> bool:
+        if not header:
+            return False
+        name = host_name(header)
+        if name in ("localhost", self.bound_host.lower()) or is_loopback(name):
+            return True
+        # Bound to every interface (0.0.0.0 / ::): the user chose to serve the network.
+        return self.bound_host in ("0.0.0.0", "::")
+
+    def origin_allowed(self, header: str | None) -> bool:
+        """Programs send no Origin; browsers always do, and only the user's choices pass."""
+        return header is None or header.rstrip("/").lower() in self.allowed_origins
+
+
+def discovery_record(url: str, model: str, pid: int) -> str:
+    return json.dumps({"url": url, "model": model, "pid": pid})

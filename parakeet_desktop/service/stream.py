@@ -1,0 +1,190 @@
+"""The WebSocket real-time stream at ``/v1/stream``.
+
+Protocol (JSON text messages, binary audio):
+
+- server → ``{"type": "welcome", "model", "sample_rate": 16000}`` on connect;
+- client → ``{"action": "start", "sample_rate", "encoding": "pcm_s16le" | "f32le",
+  "endpointing": bool}``, then binary frames of mono audio in that encoding (any sample rate:
+  resampled here);
+- server → ``{"type": "transcription", "text", "is_final": false}`` as the caption changes, and
+  ``{"type": "transcription", "text", "is_final": true, "start", "end", "words"}`` for each
+  finished utterance (times in seconds since the ``start``);
+- client → ``{"action": "stop"}`` → the last final, then ``{"type": "stopped"}``; ``start`` may
+  follow on the same connection.
+
+A malformed message gets ``{"type": "error", "message"}`` and the connection stays usable. Each
+stream is recognised by the engine as dictation is (speech gate, streaming recogniser carrying
+its decoder state, final pass); with ``endpointing`` a pause ends an utterance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+
+import numpy as np
+from fastapi import FastAPI, WebSocket
+from starlette.websockets import WebSocketDisconnect, WebSocketState
+
+from ..engine.audio import SAMPLE_RATE, MonoResampler
+from ..engine.dictation import ErrorEvent, Final, Partial
+from ..engine.live import Stream, StreamStopped
+from .link import EngineLink, ServiceState
+from .security import bearer, token_matches
+
+logger = logging.getLogger(__name__)
+
+ENCODINGS = {"pcm_s16le": ("<i2", 1 / 32768.0), "f32le": ("<f4", 1.0)}
+MIN_RATE, MAX_RATE = 8000, 384000
+
+
+def install_stream(app: FastAPI, link: EngineLink, token: str, config) -> None:
+    @app.websocket("/v1/stream")
+    async def stream(websocket: WebSocket):
+        given = bearer(websocket.headers.get("authorization")) or websocket.query_params.get("token")
+        if not token_matches(given, token):
+            # Closing before accepting answers the handshake with 403.
+            await websocket.close(code=1008, reason="a valid token is needed")
+            return
+        await websocket.accept()
+        if link.state is not ServiceState.READY:
+            why = "the model is still loading" if link.state is ServiceState.LOADING else f"no model: {link.error}"
+            await websocket.send_json({"type": "error", "message": f"Not ready: {why}; connect again shortly."})
+            await websocket.close(code=1013)
+            return
+        await _Connection(websocket, link, config).run()
+
+
+class _Connection:
+    def __init__(self, websocket: WebSocket, link: EngineLink, config) -> None:
+        self.ws = websocket
+        self.link = link
+        self.engine = link.engine
+        self.config = config
+        self.loop = asyncio.get_running_loop()
+        self.outbox: asyncio.Queue = asyncio.Queue()
+        self.stream: Stream | None = None
+        self.streams: list[Stream] = []  # started and not yet stopped by the engine
+        self.encoding = ENCODINGS["pcm_s16le"]
+        self.resampler: MonoResampler | None = None
+
+    async def run(self) -> None:
+        self.link.streams += 1
+        sender = asyncio.create_task(self._send_loop())
+        try:
+            await self.ws.send_json({"type": "welcome", "model": self.link.model_name, "sample_rate": SAMPLE_RATE})
+            while True:
+                try:
+                    message = await asyncio.wait_for(self.ws.receive(), timeout=self.config.stream_idle_seconds)
+                except asyncio.TimeoutError:
+                    await self._say_error(f"Closed after {self.config.stream_idle_seconds:.0f} s without a message.")
+                    await self.outbox.join()
+                    await self.ws.close(code=1000)
+                    return
+                if message["type"] == "websocket.disconnect":
+                    return
+                if message.get("bytes") is not None:
+                    await self._audio(message["bytes"])
+                elif message.get("text") is not None:
+                    await self._command(message["text"])
+        except (WebSocketDisconnect, RuntimeError):
+            return  # the client went away (RuntimeError: it did while we were answering)
+        finally:
+            for stream in self.streams:
+                self.engine.close_stream(stream)
+            self.link.streams -= 1
+            sender.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+
+    # --- from the client ----------------------------------------------------------------------
+
+    async def _command(self, text: str) -> None:
+        try:
+            message = json.loads(text)
+        except json.JSONDecodeError:
+            return await self._say_error("Messages must be JSON, such as {\"action\": \"start\"}.")
+        action = message.get("action") if isinstance(message, dict) else None
+        if action == "start":
+            await self._start(message)
+        elif action == "stop":
+            if self.stream is None:
+                return await self._say_error("Nothing to stop: send {\"action\": \"start\"} first.")
+            tail = self.resampler.feed(np.zeros(0, dtype=np.float32), last=True)
+            if len(tail):
+                self.engine.stream_audio(self.stream, tail)
+            self.engine.stop_stream(self.stream)
+            self.stream = None
+        else:
+            await self._say_error(f"Unknown action {action!r}; the actions are start and stop.")
+
+    async def _start(self, message: dict) -> None:
+        if self.stream is not None:
+            return await self._say_error("A stream is running already; send {\"action\": \"stop\"} first.")
+        rate = message.get("sample_rate", SAMPLE_RATE)
+        encoding = message.get("encoding", "pcm_s16le")
+        endpointing = message.get("endpointing", False)
+        if not isinstance(rate, int) or isinstance(rate, bool) or not MIN_RATE <= rate <= MAX_RATE:
+            return await self._say_error(f"sample_rate must be a whole number of Hz from {MIN_RATE} to {MAX_RATE}.")
+        if encoding not in ENCODINGS:
+            return await self._say_error(f"Unknown encoding {encoding!r}; use {' or '.join(ENCODINGS)}.")
+        if not isinstance(endpointing, bool):
+            return await self._say_error("endpointing must be true or false.")
+        self.encoding = ENCODINGS[encoding]
+        self.resampler = MonoResampler(rate)
+        self.stream = Stream(self._from_engine, endpointing=endpointing)
+        self.streams.append(self.stream)
+        self.engine.open_stream(self.stream)
+
+    async def _audio(self, data: bytes) -> None:
+        if self.stream is None:
+            return await self._say_error("Audio before start: send {\"action\": \"start\", ...} first.")
+        if len(data) > self.config.max_frame_bytes:
+            return await self._say_error(f"A frame of {len(data)} bytes is larger than {self.config.max_frame_bytes}; "
+                                         "send audio in smaller frames. This frame was not used.")
+        dtype, scale = self.encoding
+        width = np.dtype(dtype).itemsize
+        if len(data) % width:
+            return await self._say_error(f"A frame of {len(data)} bytes is not whole {width}-byte samples; "
+                                         "this frame was not used.")
+        samples = np.frombuffer(data, dtype=dtype).astype(np.float32) * scale
+        if not np.all(np.isfinite(samples)):
+            return await self._say_error("The frame holds samples that are not numbers; it was not used.")
+        self.engine.stream_audio(self.stream, self.resampler.feed(np.clip(samples, -1.0, 1.0)))
+
+    async def _say_error(self, message: str) -> None:
+        self.outbox.put_nowait({"type": "error", "message": message})
+
+    # --- from the engine ----------------------------------------------------------------------
+
+    def _from_engine(self, event) -> None:
+        """Called on the engine thread: hand the event to this connection's loop."""
+        with contextlib.suppress(RuntimeError):  # the loop is gone: the service is stopping
+            self.loop.call_soon_threadsafe(self._queue_event, event)
+
+    def _queue_event(self, event) -> None:
+        if isinstance(event, Partial):
+            self.outbox.put_nowait({"type": "transcription", "text": event.text, "is_final": False})
+        elif isinstance(event, Final):
+            self.outbox.put_nowait({
+                "type": "transcription", "text": event.text, "is_final": True,
+                "start": event.start, "end": event.end,
+                "words": [{"word": w.text, "start": w.start, "end": w.end} for w in event.input_words]})
+        elif isinstance(event, ErrorEvent):
+            self.outbox.put_nowait({"type": "error", "message": event.message})
+        elif isinstance(event, StreamStopped):
+            self.streams = [s for s in self.streams if s.id != event.stream]
+            self.outbox.put_nowait({"type": "stopped"})
+
+    async def _send_loop(self) -> None:
+        while True:
+            message = await self.outbox.get()
+            try:
+                if self.ws.application_state is WebSocketState.CONNECTED:
+                    await self.ws.send_json(message)
+            except (WebSocketDisconnect, RuntimeError):
+                pass
+            finally:
+                self.outbox.task_done()
