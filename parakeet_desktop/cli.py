@@ -56,10 +56,14 @@ def build_parser() -> argparse.ArgumentParser:
         description="Transcribe audio or video files. Exit status: 0 all files done, 1 some files "
                     "failed, 2 bad arguments, 3 the model could not be loaded, 130 interrupted.")
     transcribe.add_argument("files", nargs="+", type=Path, metavar="FILE")
-    transcribe.add_argument("--model", default=DEFAULT_MODEL,
-                            help=f"model id or path to a .nemo file (default: {DEFAULT_MODEL})")
-    transcribe.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+    transcribe.add_argument("--model",
+                            help="model id or path to a .nemo file (default: the running app's model, "
+                                 f"else {DEFAULT_MODEL})")
+    transcribe.add_argument("--device", choices=("auto", "cuda", "cpu"),
                             help="where to run the model (default: auto, the GPU when usable)")
+    transcribe.add_argument("--no-service", action="store_true",
+                            help="load a model here even when the running app's local service could "
+                                 "do the work")
     transcribe.add_argument("--format", type=_formats, default=["txt"], metavar="FMT",
                             help="txt, srt, vtt, json, a comma list, or all (default: txt)")
     transcribe.add_argument("--output-dir", metavar="DIR",
@@ -130,18 +134,61 @@ def _output_path(source: Path, fmt: str, output_dir: str | None) -> Path:
     return folder / f"{source.stem}.{fmt}"
 
 
-def run_transcribe(args: argparse.Namespace) -> int:
-    from .engine import export
+def _running_service(args: argparse.Namespace):
+    """The running app's local service, when one answers and the command asked for nothing it
+    does not offer (another model, a device)."""
+    if args.no_service or args.device is not None:
+        return None
+    from .config import config_dir
+    from .service.client import find_running_service
+
+    service = find_running_service(config_dir())
+    if service is None or args.model not in (None, service.model):
+        return None
+    say(f"Using the running app's {service.model} on {service.device} ({service.url}).")
+    return service
+
+
+def _service_results(service, args: argparse.Namespace, paths: list[Path], progress):
+    """FileResults from the running app; a service that stops answering leaves the files it did
+    not do to a model loaded here."""
+    from .engine.files import FileResult
+    from .service.client import ServiceError, transcribe_with_service
+
+    for index, path in enumerate(paths):
+        try:
+            yield FileResult(path, transcript=transcribe_with_service(service, path))
+        except ServiceError as exc:
+            if exc.unreachable:
+                say(f"note: {exc}; going on without it.")
+                yield from _local_results(args, paths[index:], progress)
+                return
+            yield FileResult(path, error=str(exc).removeprefix(f"{path.name}: "))
+
+
+def _local_results(args: argparse.Namespace, paths: list[Path], progress):
     from .engine.files import FileTranscriber
 
-    model = load_model_saying_so(args.model, args.device)
+    model = load_model_saying_so(args.model or DEFAULT_MODEL, args.device or "auto")
     if model is None:
-        return EXIT_MODEL
-    transcriber = FileTranscriber(model)
+        raise _NoModel()
+    yield from FileTranscriber(model).transcribe_files(paths, progress=progress)
+
+
+class _NoModel(Exception):
+    pass
+
+
+def run_transcribe(args: argparse.Namespace) -> int:
+    from .engine import export
+
     bar = _ProgressBar()
+    service = _running_service(args)
+    results = (_service_results(service, args, args.files, bar.update) if service is not None
+               else _local_results(args, args.files, bar.update))
     failed = 0
     try:
-        for result in transcriber.transcribe_files(args.files, progress=bar.update):
+        for result in results:
             bar.clear()
             if result.error is not None:
                 failed += 1
@@ -162,6 +209,8 @@ def run_transcribe(args: argparse.Namespace) -> int:
                     say(f"error: {result.path}: cannot write the {fmt} file ({exc.strerror or exc})")
                     continue
                 print(written, flush=True)
+    except _NoModel:
+        return EXIT_MODEL
     except KeyboardInterrupt:
         bar.clear()
         say("Interrupted; files finished before this point were written.")

@@ -93,4 +93,4 @@ def test_the_engine_imports_no_front_end_and_the_service_no_desktop():
     # Only the front ends that start it (the serve command, the tray) know the service.
     users = sorted(m for m, t in graph.items() if not m.startswith("parakeet_desktop.service")
                    and any(x.startswith("parakeet_desktop.service") for x in t))
-    assert set(users) <= {"parakeet_desktop.cli", "parakeet_desktop.ui.app", "parakeet_desktop.ui.api_settings"}
+    assert set(users) <= {"parakeet_desktop.cli", "parakeet_desktop.ui.app", "parakeet_desktop.ui.local_api"}

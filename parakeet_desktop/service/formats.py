@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..engine import export
 from ..engine.registry import LANGUAGE_NAMES
-from ..engine.transcript import Segment, Transcript, Word
+from ..engine.transcript import Transcript
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("word", "segment")
@@ -40,6 +40,8 @@ def verbose(transcript: Transcript, granularities: tuple[str, ...], language: st
              "tokens": [], "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 1.0,
              "no_speech_prob": 0.0}
             for n, s in enumerate(transcript.segments)]
+    if transcript.warnings:  # not OpenAI's: what the decoder noticed about the file
+        document["warnings"] = list(transcript.warnings)
     if "word" in granularities:
         document["words"] = [{"word": w.text, "start": _seconds(w.start), "end": _seconds(w.end)}
                              for w in transcript.words]
@@ -55,19 +57,3 @@ def response(transcript: Transcript, fmt: str, granularities: tuple[str, ...], l
     if fmt == "text":
         return PlainTextResponse(transcript.text + "\n")
     return PlainTextResponse(export.render(transcript, fmt))
-
-
-def transcript_from_verbose(document: dict, source: str, model: str) -> Transcript:
-    """The transcript behind a ``verbose_json`` answer with both granularities (what the
-    ``transcribe`` command gets from a running service, to write the same files it would)."""
-    words = [Word(w["word"], w["start"], w["end"]) for w in document.get("words", [])]
-    segments, taken = [], 0
-    for segment in document.get("segments", []):
-        mine = []
-        while taken < len(words) and (not mine or words[taken].start < segment["end"]) \
-                and words[taken].start <= segment["end"] + 0.001:
-            mine.append(words[taken])
-            taken += 1
-        segments.append(Segment(segment["start"], segment["end"], segment["text"].strip(), tuple(mine)))
-    return Transcript(source=source, duration=document["duration"], segments=segments, model=model,
-                      warnings=list(document.get("warnings", [])))

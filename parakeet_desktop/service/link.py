@@ -57,6 +57,12 @@ class EngineLink:
         self.model_name = engine.model.name
         self.state = ServiceState.READY
 
+    def detach(self, model_name: str) -> None:
+        """The owner is loading another model: requests get 503 until it is attached."""
+        self.engine = None
+        self.model_name = model_name
+        self.state = ServiceState.LOADING
+
     def failed(self, message: str) -> None:
         self.error = message
         self.state = ServiceState.ERROR

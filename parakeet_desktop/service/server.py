@@ -18,12 +18,11 @@ from pathlib import Path
 
 from ..config import config_dir
 from .app import ServiceConfig, create_app
+from .client import DISCOVERY_FILE
 from .link import EngineLink
 from .security import NON_LOOPBACK_WARNING, is_loopback, load_or_make_token
 
 logger = logging.getLogger(__name__)
-
-DISCOVERY_FILE = "service.json"
 
 
 class ServiceThread:

@@ -26,6 +26,7 @@ from .engine_thread import EngineThread, EngineWorker
 from .file_window import FileWindow
 from .first_run import FirstRunWindow
 from .history_window import HistoryWindow
+from .local_api import LocalApi
 from .overlay import CaptionOverlay
 from .settings_dialog import SettingsDialog
 from .status import ControlWindow, TrayStatus
@@ -70,6 +71,7 @@ class DesktopApp(QObject):
         self.thread = EngineThread(self.worker)
         self.control = ControlServer(self.handle_command, self)
         self.hotkey: HotkeyListener | None = None
+        self.local_api = LocalApi()
         self._connect()
         self._startup_warnings = warnings
 
@@ -83,6 +85,7 @@ class DesktopApp(QObject):
         QTimer.singleShot(0, self._shown)
         self.thread.start()
         self._start_hotkey()
+        self._apply_local_api()
         for warning in self._startup_warnings:
             self.status.notify("Settings", warning, error=True)
 
@@ -102,6 +105,7 @@ class DesktopApp(QObject):
         if self.hotkey is not None:
             self.hotkey.stop()
         self.control.close()
+        self.local_api.stop()
         self.overlay.hide()
         if self.worker.engine is None and self.thread.isRunning():
             # Still loading the model: that cannot be interrupted, and nothing is unsaved.
@@ -168,6 +172,7 @@ class DesktopApp(QObject):
 
     def _on_ready(self, name: str, device: str) -> None:
         self.ready_at = time.monotonic()
+        self.local_api.engine_ready(self.worker.engine)
         if self.first_run is not None:
             self.first_run.close()
             self.first_run = None
@@ -179,6 +184,7 @@ class DesktopApp(QObject):
 
     def _on_failed(self, message: str) -> None:
         self._set_state("error", message)
+        self.local_api.engine_failed(message)
         if self.first_run is not None or "not downloaded yet" in message or "could not be downloaded" in message:
             self._first_run_window().failed(message)
             return
@@ -314,7 +320,8 @@ class DesktopApp(QObject):
         except MicrophoneError as exc:
             microphones = []
             self._problem("Microphones", str(exc))
-        dialog = SettingsDialog(self.settings, microphones)
+        dialog = SettingsDialog(self.settings, microphones, api_token=self.local_api.token(),
+                                api_status=self.local_api.status())
         self.worker.level.connect(dialog.show_level)
         self.settings_dialog = dialog
         if dialog.exec():
@@ -347,6 +354,12 @@ class DesktopApp(QObject):
             self._reload_engine()
         else:
             self.worker.reconfigure(new)
+        self._apply_local_api()
+
+    def _apply_local_api(self) -> None:
+        error = self.local_api.apply(self.settings)
+        if error:
+            self._problem("Local API", f"The local API could not start: {error}")
 
     def _reload_engine(self) -> None:
         if self.worker.engine is None and self.thread.isRunning():
@@ -369,6 +382,7 @@ class DesktopApp(QObject):
         self.thread = EngineThread(self.worker)
         self._connect_worker()
         self._set_state("loading", f"Loading {self.settings.model}…")
+        self.local_api.engine_reloading(self.settings.model)
         self.thread.start()
 
     def show_history(self) -> None:
@@ -407,7 +421,8 @@ class DesktopApp(QObject):
 
         return {"state": self.state, "mode": self.mode, "model": self.worker.model_name,
                 "tray": isinstance(self.status, TrayStatus), "shown_after": since_start(self.shown_at),
-                "ready_after": since_start(self.ready_at), "caption": self.caption, "pid": os.getpid()}
+                "ready_after": since_start(self.ready_at), "caption": self.caption, "pid": os.getpid(),
+                "local_api": self.local_api.url}
 
 
 def _keyboard():

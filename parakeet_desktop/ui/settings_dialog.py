@@ -6,9 +6,9 @@ import dataclasses
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog, QFormLayout,
-    QHBoxLayout, QHeaderView, QLabel, QProgressBar, QPushButton, QSlider, QSpinBox, QTableWidget,
-    QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView, QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
+    QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSlider,
+    QSpinBox, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from ..config import Settings
@@ -101,7 +101,8 @@ def hotkey_warning(combination: str) -> tuple[str, bool]:
 
 
 class SettingsDialog(QDialog):
-    def __init__(self, settings: Settings, microphones: list[str], parent: QWidget | None = None) -> None:
+    def __init__(self, settings: Settings, microphones: list[str], parent: QWidget | None = None, *,
+                 api_token: str | None = None, api_status: str = "Off") -> None:
         super().__init__(parent)
         self.setWindowTitle("Parakeet Desktop — Settings")
         self.original = settings
@@ -110,6 +111,7 @@ class SettingsDialog(QDialog):
         tabs.addTab(self._dictation_tab(settings, microphones), "Dictation")
         tabs.addTab(self._appearance_tab(settings), "Appearance")
         tabs.addTab(self._replacements_tab(settings), "Replacements")
+        tabs.addTab(self._api_tab(settings, api_token, api_status), "Local API")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._accept)
         buttons.rejected.connect(self.reject)
@@ -220,6 +222,40 @@ class SettingsDialog(QDialog):
         layout.addLayout(buttons)
         return page
 
+    def _api_tab(self, s: Settings, token: str | None, status: str) -> QWidget:
+        page, form = _form()
+        self.api_enabled = QCheckBox("Serve the model to other programs on this computer", checked=s.api_enabled)
+        form.addRow("", self.api_enabled)
+        self.api_port = QSpinBox(minimum=1024, maximum=65535, value=s.api_port)
+        form.addRow("Port", self.api_port)
+        self.api_address = QLineEdit(readOnly=True)
+        copy_address = QPushButton("Copy")
+        copy_address.clicked.connect(lambda: QApplication.clipboard().setText(self.api_address.text()))
+        form.addRow("Address", _row(self.api_address, copy_address))
+        self.api_port.valueChanged.connect(self._show_api_address)
+        self._show_api_address(s.api_port)
+        self.api_token = QLineEdit(token or "", readOnly=True, echoMode=QLineEdit.EchoMode.Password)
+        self.api_token.setPlaceholderText("made when the Local API first starts")
+        show = QPushButton("Show", checkable=True)
+        show.toggled.connect(lambda on: self.api_token.setEchoMode(
+            QLineEdit.EchoMode.Normal if on else QLineEdit.EchoMode.Password))
+        copy_token = QPushButton("Copy")
+        copy_token.setEnabled(bool(token))
+        copy_token.clicked.connect(lambda: QApplication.clipboard().setText(self.api_token.text()))
+        form.addRow("Token", _row(self.api_token, show, copy_token))
+        self.api_status = QLabel(status)
+        form.addRow("Now", self.api_status)
+        note = QLabel("Programs on this computer that have the token can transcribe with the model the app "
+                      "has loaded: OpenAI-style at the address above (/audio/transcriptions), live audio over "
+                      "a WebSocket (/v1/stream). Web pages cannot reach it, and dictation always goes first. "
+                      "The README's “Local API” section has examples.")
+        note.setWordWrap(True)
+        form.addRow("", note)
+        return page
+
+    def _show_api_address(self, port: int) -> None:
+        self.api_address.setText(f"http://127.0.0.1:{port}/v1")
+
     # --- actions --------------------------------------------------------------------------
 
     def _pick_model_file(self) -> None:
@@ -266,7 +302,14 @@ class SettingsDialog(QDialog):
             start_at_login=self.start_at_login.isChecked(),
             overlay_position=self.overlay_position.currentData(),
             overlay_opacity=self.overlay_opacity.value() / 100, overlay_width=self.overlay_width.value() / 100,
-            replacements=pairs)
+            replacements=pairs, api_enabled=self.api_enabled.isChecked(), api_port=self.api_port.value())
+
+
+def _row(*widgets: QWidget) -> QHBoxLayout:
+    row = QHBoxLayout()
+    for index, widget in enumerate(widgets):
+        row.addWidget(widget, 1 if index == 0 else 0)
+    return row
 
 
 def _form() -> tuple[QWidget, QFormLayout]:

@@ -1,0 +1,94 @@
+"""Using a running app's service from the ``transcribe`` command: no second model in memory, no
+NeMo import. Light on purpose: httpx and the engine's plain transcript types, nothing of the web
+stack the service itself runs on."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..engine.transcript import Segment, Transcript, Word
+from .security import TOKEN_ENV, TOKEN_FILE
+
+DISCOVERY_FILE = "service.json"
+
+
+class ServiceError(Exception):
+    """The service answered with an error about this file (its message), or stopped answering
+    (``unreachable``)."""
+
+    def __init__(self, message: str, unreachable: bool = False) -> None:
+        super().__init__(message)
+        self.unreachable = unreachable
+
+
+@dataclass(frozen=True)
+class RunningService:
+    url: str
+    token: str
+    model: str
+    device: str | None
+
+
+def find_running_service(folder: Path, wait_while_loading: float = 300.0) -> RunningService | None:
+    """The app's service if one runs and answers (waiting while its model loads), else None."""
+    import httpx
+
+    try:
+        record = json.loads((folder / DISCOVERY_FILE).read_text(encoding="utf-8"))
+        token = os.environ.get(TOKEN_ENV, "").strip() or (folder / TOKEN_FILE).read_text(encoding="utf-8").strip()
+        url = str(record["url"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    deadline = time.monotonic() + wait_while_loading
+    while True:
+        try:
+            health = httpx.get(f"{url}/health", timeout=3.0).json()
+        except (httpx.HTTPError, ValueError):
+            return None
+        if health.get("status") == "ready":
+            return RunningService(url, token, str(health.get("model")), health.get("device"))
+        if health.get("status") != "loading" or time.monotonic() > deadline:
+            return None
+        time.sleep(0.5)
+
+
+def transcribe_with_service(service: RunningService, path: Path) -> Transcript:
+    import httpx
+
+    try:
+        with path.open("rb") as f:
+            answer = httpx.post(
+                f"{service.url}/v1/audio/transcriptions",
+                headers={"Authorization": f"Bearer {service.token}"},
+                files={"file": (path.name, f)},
+                data={"response_format": "verbose_json", "timestamp_granularities[]": ["word", "segment"]},
+                timeout=httpx.Timeout(30.0, read=None))
+    except httpx.HTTPError as exc:
+        raise ServiceError(f"the running app stopped answering ({exc})", unreachable=True) from exc
+    if answer.status_code != 200:
+        try:
+            message = answer.json()["error"]["message"]
+        except (ValueError, KeyError, TypeError):
+            message = f"the service answered {answer.status_code}"
+        raise ServiceError(message, unreachable=answer.status_code in (401, 429, 503) or answer.status_code >= 500)
+    return transcript_from_verbose(answer.json(), str(path), service.model)
+
+
+def transcript_from_verbose(document: dict, source: str, model: str) -> Transcript:
+    """The transcript behind a ``verbose_json`` answer with both granularities, so the command
+    writes the same files it would with a model of its own."""
+    words = [Word(w["word"], w["start"], w["end"]) for w in document.get("words", [])]
+    segments, taken = [], 0
+    for segment in document.get("segments", []):
+        mine = []
+        while taken < len(words) and words[taken].start <= segment["end"] + 0.001 \
+                and (not mine or words[taken].start < segment["end"]):
+            mine.append(words[taken])
+            taken += 1
+        segments.append(Segment(segment["start"], segment["end"], segment["text"].strip(), tuple(mine)))
+    return Transcript(source=source, duration=document["duration"], segments=segments, model=model,
+                      warnings=list(document.get("warnings", [])))

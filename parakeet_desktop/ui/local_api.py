@@ -1,0 +1,90 @@
+"""The tray app's local speech service ("Local API" in the settings): the same web service as
+``parakeet-desktop serve``, sharing the engine thread's model (one model in memory), started
+and stopped as the setting changes. Qt-free; the app calls it on the GUI thread."""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from ..config import Settings, config_dir
+
+logger = logging.getLogger(__name__)
+
+
+class LocalApi:
+    def __init__(self) -> None:
+        self.service = None
+        self.link = None
+        self._port: int | None = None
+        self._engine = None
+        self._engine_error: str | None = None
+        self.error: str | None = None  # why it could not start
+
+    @property
+    def url(self) -> str | None:
+        return self.service.url if self.service is not None else None
+
+    def status(self) -> str:
+        if self.service is not None:
+            return f"Serving at {self.service.url}/v1"
+        return f"Could not start: {self.error}" if self.error else "Off"
+
+    def token(self) -> str | None:
+        """The token (made when the service first starts); None before that."""
+        from ..service.security import TOKEN_ENV, TOKEN_FILE
+
+        given = os.environ.get(TOKEN_ENV, "").strip()
+        if given:
+            return given
+        try:
+            return (config_dir() / TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+        except OSError:
+            return None
+
+    def apply(self, settings: Settings) -> str | None:
+        """Start, stop or move the service to match *settings*; the reason when it cannot start."""
+        wanted = settings.api_port if settings.api_enabled else None
+        if wanted == self._port and (self.service is not None or wanted is None):
+            return None
+        self.stop()
+        if wanted is None:
+            return None
+        from ..service.app import ServiceConfig
+        from ..service.link import EngineLink
+        from ..service.server import LocalService
+
+        self.link = EngineLink(settings.model)
+        if self._engine is not None:
+            self.link.attach(self._engine)
+        elif self._engine_error is not None:
+            self.link.failed(self._engine_error)
+        try:
+            service = LocalService(self.link, ServiceConfig(port=wanted))
+            service.start()
+        except OSError as exc:
+            self.error = str(exc)
+            logger.warning("The local API could not start: %s", exc)
+            return self.error
+        self.service, self._port, self.error = service, wanted, None
+        return None
+
+    def engine_ready(self, engine) -> None:
+        self._engine, self._engine_error = engine, None
+        if self.link is not None:
+            self.link.attach(engine)
+
+    def engine_failed(self, message: str) -> None:
+        self._engine, self._engine_error = None, message
+        if self.link is not None:
+            self.link.failed(message)
+
+    def engine_reloading(self, model: str) -> None:
+        self._engine = self._engine_error = None
+        if self.link is not None:
+            self.link.detach(model)
+
+    def stop(self) -> None:
+        if self.service is not None:
+            self.service.stop()
+        self.service = self.link = self._port = None
