@@ -82,8 +82,8 @@ class _Guarded:
 
 
 def _too_large(limit: int) -> dict:
-    return envelope(413, f"The upload is larger than this service accepts ({limit / 2**20:.0f} MB).",
-                    "file_too_large", "file")
+    size = f"{limit / 2**20:.0f} MB" if limit >= 2**20 else f"{limit / 1024:.0f} KB"
+    return envelope(413, f"The upload is larger than this service accepts ({size}).", "file_too_large", "file")
 
 
 def _counting(receive, limit: int):
@@ -162,10 +162,10 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         options = _options(form, link)
         if options["stream"]:
             admission = contextlib.ExitStack()
-            admission.enter_context(link.admitted(audio.duration))  # released when the events end
+            admission.enter_context(link.admitted(audio.duration, config.max_waiting))  # released when the events end
             return StreamingResponse(_events(link, audio, admission), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
-        with link.admitted(audio.duration):
+        with link.admitted(audio.duration, config.max_waiting):
             transcript = await _until_done_or_gone(request, link.transcribe(audio, Priority.REQUEST))
         if transcript is None:
             return Response(status_code=499)
@@ -177,7 +177,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         link.require_ready()
         _form, audio = await _read_upload(request, config)
         started = time.perf_counter()
-        with link.admitted(audio.duration):
+        with link.admitted(audio.duration, config.max_waiting):
             transcript = await _until_done_or_gone(request, link.transcribe(audio, Priority.REQUEST))
         if transcript is None:
             return Response(status_code=499)

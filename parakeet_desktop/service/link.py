@@ -2,8 +2,8 @@
 
 The engine runs on its own thread (the tray app's engine thread, or the main thread of
 ``parakeet-desktop serve``); the service only posts work to its inbox and gets events back on
-its event loop. Requests are counted here: past ``max_waiting`` a client is told to come back
-later (429 with ``Retry-After``) instead of waiting in an ever longer queue.
+its event loop. Requests are counted here: past the configured number a client is told to come
+back later (429 with ``Retry-After``) instead of waiting in an ever longer queue.
 """
 
 from __future__ import annotations
@@ -36,9 +36,8 @@ class TranscriptionFailed(Exception):
 
 
 class EngineLink:
-    def __init__(self, model_name: str, *, max_waiting: int = 32) -> None:
+    def __init__(self, model_name: str) -> None:
         self.model_name = model_name
-        self.max_waiting = max_waiting
         self.state = ServiceState.LOADING
         self.error: str | None = None
         self.engine: LiveEngine | None = None
@@ -82,10 +81,10 @@ class EngineLink:
         return self.engine
 
     @contextmanager
-    def admitted(self, seconds: float):
-        """Count a request of *seconds* of audio while it waits and runs; 429 when too many do."""
+    def admitted(self, seconds: float, limit: int):
+        """Count a request of *seconds* of audio while it waits and runs; 429 when *limit* do."""
         with self._lock:
-            if self.waiting >= self.max_waiting:
+            if self.waiting >= limit:
                 wait = self._seconds_waiting * self._compute_ratio
                 raise ApiError(429, f"The service is busy with {self.waiting} requests; try again in "
                                     f"{max(1, math.ceil(wait))} s.", code="rate_limit_exceeded",

@@ -1,0 +1,111 @@
+"""Running the local speech service for tests: as ``parakeet-desktop serve`` in a subprocess
+(what users and the acceptance criteria run), or in this process around a model the test holds
+(to set limits, or to hold the engine still)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile
+
+
+@dataclass
+class Served:
+    url: str
+    token: str
+    process: subprocess.Popen
+    config_dir: Path
+    log: list[str]
+
+    @property
+    def base_url(self) -> str:
+        return f"{self.url}/v1"
+
+    @property
+    def ws_url(self) -> str:
+        return self.url.replace("http://", "ws://") + "/v1/stream"
+
+    def headers(self) -> dict:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+@contextlib.contextmanager
+def serve(model: Path, config_dir: Path, timeout: float = 300.0, extra_env: dict | None = None):
+    """``parakeet-desktop serve`` on a free port, until it says it is ready; stopped with SIGTERM."""
+    env = {**os.environ, "PARAKEET_DESKTOP_CONFIG_DIR": str(config_dir), **(extra_env or {})}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "parakeet_desktop", "serve", "--model", str(model), "--device", "cpu", "--port", "0"],
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+    log: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stderr:
+            log.append(line)
+            if line.startswith("Ready:"):
+                ready.set()
+        ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        if not ready.wait(timeout) or process.poll() is not None:
+            raise RuntimeError("serve did not become ready:\n" + "".join(log))
+        url = next(m.group(1) for line in log if (m := re.match(r"Serving on (\S+) ", line)))
+        token = (config_dir / "api-token").read_text().strip()
+        yield Served(url, token, process, config_dir, log)
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+@contextlib.contextmanager
+def in_process_service(model, folder: Path, *, run_engine: bool = True, **limits):
+    """The service around *model* in this process: (LocalService, LiveEngine, start_engine). With
+    *run_engine* False the engine takes nothing from its inbox until ``start_engine()``."""
+    from parakeet_desktop.engine.dictation import LiveSettings
+    from parakeet_desktop.engine.live import LiveEngine
+    from parakeet_desktop.service.app import ServiceConfig
+    from parakeet_desktop.service.link import EngineLink
+    from parakeet_desktop.service.server import LocalService
+
+    link = EngineLink(model.name)
+    engine = LiveEngine(model, LiveSettings(), lambda event: None, microphone=False)
+    link.attach(engine)
+    thread = threading.Thread(target=engine.run, name="test-engine", daemon=True)
+    service = LocalService(link, ServiceConfig(port=0, **limits), folder=folder)
+    service.start()
+    if run_engine:
+        thread.start()
+    try:
+        yield service, engine, thread.start
+    finally:
+        engine.shutdown()
+        if thread.is_alive():
+            thread.join(60)
+        service.stop()
+
+
+def wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
+    soundfile.write(path, samples, rate, subtype="PCM_16")
+    return path
+
+
+def wait_for(condition, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.05)
