@@ -97,6 +97,12 @@ def build_parser() -> argparse.ArgumentParser:
                        help=f"model id or path to a .nemo file (default: {DEFAULT_MODEL})")
     serve.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
                        help="where to run the model (default: auto)")
+    serve.add_argument("--max-queue", type=int, default=32, metavar="N",
+                       help="HTTP requests waiting or running at once; more are told to retry (429) "
+                            "(default: 32)")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="let web pages from this origin (such as https://notes.example.com) use the "
+                            "service; may be given more than once")
 
     doctor = commands.add_parser("doctor", help="report what this machine offers the app")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")

@@ -39,11 +39,11 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve(model: Path, config_dir: Path, timeout: float = 300.0, extra_env: dict | None = None):
+def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, extra_env: dict | None = None):
     """``parakeet-desktop serve`` on a free port, until it says it is ready; stopped with SIGTERM."""
     env = {**os.environ, "PARAKEET_DESKTOP_CONFIG_DIR": str(config_dir), **(extra_env or {})}
     process = subprocess.Popen(
-        [sys.executable, "-m", "parakeet_desktop", "serve", "--model", str(model), "--device", "cpu", "--port", "0"],
+        [sys.executable, "-m", "parakeet_desktop", "serve", "--model", str(model), "--device", "cpu", "--port", "0", *options],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
     log: list[str] = []
     ready = threading.Event()

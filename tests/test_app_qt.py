@@ -4,6 +4,7 @@ edge: the keyboard that would send Ctrl+V to another app, and the microphone (a 
 from __future__ import annotations
 
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -340,3 +341,75 @@ def test_a_missing_microphone_shows_as_needing_attention_until_it_comes(qtbot, q
         assert app.status._button.isEnabled()
     finally:
         close_app(app)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_local_api_serves_the_apps_own_model_and_dictation_goes_first(qtbot, qapp, app_dirs, sentence, tmp_path):
+    """With "Local API" on, a program's request is answered by the engine thread's model (one
+    model in memory); a long request in flight waits while the user dictates, and the
+    ``transcribe`` command uses the running app instead of loading a model."""
+    import subprocess
+    import sys
+
+    import httpx
+    import openai
+    import soundfile
+
+    from parakeet_desktop.ui.app import DesktopApp
+
+    text, speech = sentence
+    recording = np.concatenate([silence(2.0), speech, silence(3.5)])
+    keyboard = PastingKeyboard()
+    port = _free_port()
+    settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", mode="handsfree", sounds=False,
+                               hotkey="f9", api_enabled=True, api_port=port)
+    app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=recording, realtime=True),
+                     keyboard=keyboard)
+    app.start()
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert httpx.get(f"{url}/health").json()["status"] in ("loading", "ready")  # up before the model
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
+        assert app.local_api.link.engine is app.worker.engine  # the engine thread's own model
+        token = (app_dirs / "config" / "api-token").read_text().strip()
+        api = openai.OpenAI(base_url=f"{url}/v1", api_key=token, timeout=600)
+
+        long = tmp_path / "long.wav"
+        soundfile.write(long, np.tile(np.concatenate([speech, silence(1.0)]), 200), 16000)
+        request = {}
+
+        def transcribe_long():
+            request["text"] = api.audio.transcriptions.create(model="x", file=long).text
+            request["done_at"] = time.monotonic()
+
+        worker = threading.Thread(target=transcribe_long)
+        worker.start()
+        qtbot.waitUntil(lambda: httpx.get(f"{url}/health").json()["queue_depth"] == 1, timeout=60000)
+        app.toggle()
+        qtbot.waitUntil(lambda: bool(keyboard.received), timeout=60000)
+        final_at = time.monotonic()
+        assert word_error_rate([text], [keyboard.received]) <= 0.2
+        assert "done_at" not in request  # the request waits while the user dictates
+        app.toggle()
+        qtbot.waitUntil(lambda: "done_at" in request, timeout=300000)
+        worker.join()
+        assert request["done_at"] > final_at and len(request["text"].split()) > 50
+
+        result = subprocess.run([sys.executable, "-m", "parakeet_desktop", "transcribe", str(long),
+                                 "--output-dir", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+        assert result.returncode == 0, result.stderr
+        assert "Using the running app's speech-tdt.nemo" in result.stderr and "Loading" not in result.stderr
+        assert (tmp_path / "out" / "long.txt").read_text().split() == request["text"].split()
+        assert app.status_report()["local_api"] == url
+    finally:
+        app.local_api.stop()
+        close_app(app)
+    with pytest.raises(httpx.ConnectError):  # stopped with the app
+        httpx.get(f"{url}/health", timeout=5)

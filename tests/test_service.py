@@ -205,7 +205,7 @@ def test_transcribe_uses_the_running_service(served, sentences, tmp_path):
     assert "Using the running app's speech-tdt.nemo" in result.stderr and "Loading" not in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["sentence0.srt", "sentence0.txt", "sentence1.srt", "sentence1.txt"]
     expected = client(served).audio.transcriptions.create(model="x", file=sentences[0][2]).text
-    assert (out / "sentence0.txt").read_text().strip() == expected
+    assert (out / "sentence0.txt").read_text().split() == expected.split()
     assert time.monotonic() - started < 60  # no model load, no NeMo import (those take far longer here)
 
 

@@ -119,7 +119,8 @@ def run_serve(args) -> int:
     if not is_loopback(args.host):
         say(NON_LOOPBACK_WARNING.format(host=args.host))
     link = EngineLink(args.model)
-    config = ServiceConfig(host=args.host, port=args.port)
+    config = ServiceConfig(host=args.host, port=args.port, max_waiting=max(1, args.max_queue),
+                           allowed_origins=tuple(args.allow_origin))
     try:
         service = LocalService(link, config)
         service.start()
