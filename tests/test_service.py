@@ -416,3 +416,46 @@ def test_sigterm_stops_the_service_cleanly(tmp_path, tiny_nemo):
         assert running.process.wait(60) == 0
         assert not (running.config_dir / "service.json").exists()
         assert "Stopped." in "".join(running.log)
+
+
+def test_the_host_and_origin_rules():
+    from parakeet_desktop.service.security import Guard
+
+    loopback = Guard("127.0.0.1")
+    for host in ("127.0.0.1:8765", "localhost:8765", "localhost", "[::1]:8765", "127.0.0.1"):
+        assert loopback.host_allowed(host), host
+    for host in ("attacker.example", "attacker.example:8765", "192.168.1.20:8765", "", None):
+        assert not loopback.host_allowed(host), host
+    assert Guard("0.0.0.0").host_allowed("192.168.1.20:8765")  # the user chose to serve the network
+    allowing = Guard("127.0.0.1", ("https://notes.example.com",))
+    assert allowing.origin_allowed(None) and allowing.origin_allowed("https://notes.example.com/")
+    assert not allowing.origin_allowed("https://example.com") and not loopback.origin_allowed("null")
+
+
+def test_a_stream_the_engine_cannot_take_is_held_back_not_dropped(speech_model, tmp_path, sentences):
+    """With the engine held still, a client sending faster than real time is not read past the
+    backlog limit (its audio waits in the client and the socket, not in the service's memory);
+    once the engine runs, every word arrives."""
+    reference, speech, _ = sentences[1]
+    audio = np.concatenate([silence(0.3), speech, silence(0.3)] + [silence(1.0)] * 6)
+    with in_process_service(speech_model, tmp_path, run_engine=False, max_stream_backlog_seconds=1.0) as (
+            service, engine, start_engine):
+        url = service.url.replace("http://", "ws://") + "/v1/stream"
+        result = {}
+
+        def client():
+            result.update(asyncio.run(_stream(url, audio, realtime=False, token=service.token)))
+
+        import threading
+
+        thread = threading.Thread(target=client)
+        thread.start()
+        sizes = []
+        wait_for(lambda: (sizes.append(engine.inbox.qsize()), len(sizes) > 40 and sizes[-1] == sizes[-40])[1],
+                 60, "the client to be held back")
+        held = sizes[-1]
+        assert 5 <= held <= 13  # the start, and about a second of 100 ms frames: not all 8.6 s
+        start_engine()
+        thread.join(120)
+    finals = [e["text"] for e in result["events"] if e["type"] == "transcription" and e["is_final"]]
+    assert len(finals) == 1 and word_error_rate([reference], finals) <= 0.4

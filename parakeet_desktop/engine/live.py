@@ -108,6 +108,10 @@ class Stream:
         self.settings = settings or LiveSettings()
         # Set when the client went away: a step in flight stops before the encoder's next layer.
         self.closed = threading.Event()
+        # Samples given to the engine, and taken from its inbox: the difference is the backlog
+        # a sender may wait on before sending more (each counter has one writer).
+        self.sent = 0
+        self.taken = 0
         self.session: DictationSession | None = None  # made on the engine thread
 
 
@@ -210,6 +214,7 @@ class LiveEngine:
 
     def stream_audio(self, stream: Stream, samples: np.ndarray) -> None:
         """16 kHz mono float32 samples of *stream*."""
+        stream.sent += len(samples)
         self.inbox.put(_StreamAudio(stream, samples))
 
     def stop_stream(self, stream: Stream) -> None:
@@ -257,6 +262,7 @@ class LiveEngine:
         if isinstance(item, RawBlock):
             self._pending = self._feed_waiting_audio(item)
         elif isinstance(item, _StreamAudio):
+            item.stream.taken += len(item.samples)
             if item.stream.session is not None and not item.stream.closed.is_set():
                 item.stream.session.feed(item.samples, decode=False)
         elif isinstance(item, StreamEnded):

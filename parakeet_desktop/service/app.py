@@ -45,6 +45,9 @@ class ServiceConfig:
     max_waiting: int = 32  # HTTP requests queued or running; more get 429
     max_jobs: int = 100  # jobs queued or running
     max_frame_bytes: int = 1 << 20  # one WebSocket message
+    # Audio of one stream that the engine has not taken yet; past it, the stream's socket is not
+    # read until the engine catches up (the client is slowed down, no audio is dropped).
+    max_stream_backlog_seconds: float = 30.0
     stream_idle_seconds: float = 60.0  # a stream that sends nothing for this long is closed
     allowed_origins: tuple[str, ...] = ()
 

@@ -152,7 +152,11 @@ class _Connection:
         samples = np.frombuffer(data, dtype=dtype).astype(np.float32) * scale
         if not np.all(np.isfinite(samples)):
             return await self._say_error("The frame holds samples that are not numbers; it was not used.")
-        self.engine.stream_audio(self.stream, self.resampler.feed(np.clip(samples, -1.0, 1.0)))
+        stream = self.stream
+        self.engine.stream_audio(stream, self.resampler.feed(np.clip(samples, -1.0, 1.0)))
+        limit = self.config.max_stream_backlog_seconds * SAMPLE_RATE
+        while stream.sent - stream.taken > limit and not stream.closed.is_set():
+            await asyncio.sleep(0.02)  # the engine is busy: hold this client back, keep its audio
 
     async def _say_error(self, message: str) -> None:
         self.outbox.put_nowait({"type": "error", "message": message})
@@ -160,7 +164,10 @@ class _Connection:
     # --- from the engine ----------------------------------------------------------------------
 
     def _from_engine(self, event) -> None:
-        """Called on the engine thread: hand the event to this connection's loop."""
+        """Called on the engine thread: hand what the client hears of to this connection's loop
+        (not the input levels and states that dictation's own front ends show)."""
+        if not isinstance(event, (Partial, Final, ErrorEvent, StreamStopped)):
+            return
         with contextlib.suppress(RuntimeError):  # the loop is gone: the service is stopping
             self.loop.call_soon_threadsafe(self._queue_event, event)
 
