@@ -459,3 +459,53 @@ def test_a_stream_the_engine_cannot_take_is_held_back_not_dropped(speech_model, 
         thread.join(120)
     finals = [e["text"] for e in result["events"] if e["type"] == "transcription" and e["is_final"]]
     assert len(finals) == 1 and word_error_rate([reference], finals) <= 0.4
+
+
+def test_streams_ready_together_are_encoded_in_one_batch_with_the_same_text(speech_model, sentences, monkeypatch):
+    """Two streams fed at once share encoder calls; the text each streams (no final pass) is the
+    text it streams alone."""
+    import threading
+
+    from parakeet_desktop.engine.dictation import Final, FinalPass, LiveSettings
+    from parakeet_desktop.engine.live import LiveEngine, Stream, StreamStopped
+
+    rows = []
+    real = speech_model.encode_batch
+    monkeypatch.setattr(speech_model, "encode_batch", lambda pieces, *a, **k: (rows.append(len(pieces)),
+                                                                               real(pieces, *a, **k))[1])
+    settings = LiveSettings(final_pass=FinalPass.NEVER)
+    audios = [np.concatenate([silence(0.3), speech, silence(0.3)]) for _, speech, _ in sentences[:2]]
+
+    def run(together: list[np.ndarray]) -> list[str]:
+        engine = LiveEngine(speech_model, settings, lambda e: None, microphone=False)
+        finals, stopped = {}, threading.Semaphore(0)
+        streams = []
+        for n, _ in enumerate(together):
+            def listener(event, n=n):
+                if isinstance(event, Final):
+                    finals[n] = event.text
+                elif isinstance(event, StreamStopped):
+                    stopped.release()
+            streams.append(Stream(listener, settings=settings))
+            engine.open_stream(streams[-1])
+        thread = threading.Thread(target=engine.run)
+        thread.start()
+        for offset in range(0, max(len(a) for a in together), 1600):  # 100 ms frames, interleaved
+            for stream, audio in zip(streams, together):
+                if offset < len(audio):
+                    engine.stream_audio(stream, audio[offset : offset + 1600])
+            # Each frame is stepped before the next comes, as in real time on a fast machine:
+            # the same steps alone and together.
+            wait_for(lambda: all(s.taken == s.sent and s.session is not None and s.session.next_step() is None
+                                 for s in streams), 60, "the steps")
+        for stream in streams:
+            engine.stop_stream(stream)
+        engine.shutdown()
+        thread.join(60)
+        return [finals[n] for n in range(len(together))]
+
+    alone = [run([audio])[0] for audio in audios]
+    assert rows and max(rows) == 1
+    rows.clear()
+    assert run(audios) == alone
+    assert max(rows) == 2  # both streams' steps went through the encoder together

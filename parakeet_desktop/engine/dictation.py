@@ -209,8 +209,21 @@ class DictationSession:
 
     @property
     def has_steps_waiting(self) -> bool:
-        return (self.state is SessionState.LISTENING and not self._streaming_failed
-                and self._transcriber.has_steps_waiting)
+        return self.next_step() is not None
+
+    def next_step(self) -> tuple[int, int] | None:
+        """The streaming step waiting to run, for a caller that encodes several sessions' steps
+        in one batch (the live engine, for the local service's streams)."""
+        if self.state is not SessionState.LISTENING or self._streaming_failed:
+            return None
+        return self._transcriber.next_step()
+
+    def step_buffer(self, step: tuple[int, int]) -> np.ndarray:
+        return self._transcriber.step_buffer(step)
+
+    def apply_step(self, step: tuple[int, int], encoded, encoded_length) -> None:
+        """Run *step* with its buffer encoded in a batch; its partial text goes out as usual."""
+        self._stepping(lambda: self._transcriber.apply_step(step, encoded, encoded_length))
 
     def catch_up(self) -> None:
         """Run the streaming steps that audio fed with ``decode=False`` allows (the local
@@ -249,8 +262,11 @@ class DictationSession:
             self._transcriber.store(samples)
         if self._streaming_failed or not decode:
             return
+        self._stepping(self._transcriber.step)
+
+    def _stepping(self, step: Callable[[], str | None]) -> None:
         try:
-            partial = self._transcriber.step()
+            partial = step()
         except Exception as exc:
             # The audio is stored before any step runs; the final pass will use it.
             logger.exception("Streaming recognition failed")

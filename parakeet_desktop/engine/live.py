@@ -325,21 +325,47 @@ class LiveEngine:
         return any(s.session is not None and s.session.has_steps_waiting for s in self._streams)
 
     def _step_streams(self) -> bool:
-        """One round of steps over the streams with audio waiting; False when none had any."""
-        stepped = False
-        for stream in list(self._streams):
-            if stream.session is not None and stream.session.has_steps_waiting and not self._stopping:
-                try:
-                    stream.session.catch_up()
-                except Exception as exc:  # a stream's failure is that stream's
-                    logger.exception("Stepping stream %d failed", stream.id)
-                    stream.listener(ErrorEvent(f"Recognition of this stream failed: {exc}"))
-                    self._streams.remove(stream)
-                    stream.session = None
-                stepped = True
-                if self.inbox.qsize():  # dictation and new audio before the next stream
-                    break
-        return stepped
+        """One round of steps over the streams with audio waiting; False when none had any.
+
+        Streams whose steps are ready together have their buffers encoded in one batch (NeMo's
+        encoder masks each row's padding), then each decodes its own frames with its own
+        carried state: four streams' CPU-preset steps took 0.67 to 0.75 of the time of four
+        single calls on this project's build machines (bench/service.py).
+        """
+        ready = [(stream, step) for stream in self._streams
+                 if stream.session is not None and not stream.closed.is_set()
+                 and (step := stream.session.next_step()) is not None]
+        if not ready:
+            return False
+        if len(ready) == 1:
+            self._guarded(ready[0][0], ready[0][0].session.catch_up)
+            return True
+        buffers = [stream.session.step_buffer(step) for stream, step in ready]
+        try:
+            encoded, lengths = self.model.encode_batch(buffers, AnyOf(self.stop_requested))
+        except RecognitionCancelled:
+            return True  # a key release: dictation first, these steps run again after it
+        except Exception:
+            logger.exception("Encoding %d streams' steps together failed; stepping them one by one", len(ready))
+            for stream, _ in ready:
+                self._guarded(stream, stream.session.catch_up)
+            return True
+        for row, (stream, step) in enumerate(ready):
+            self._guarded(stream, lambda: stream.session.apply_step(step, encoded[row : row + 1], lengths[row : row + 1]))
+        return True
+
+    def _guarded(self, stream: Stream, step: Callable[[], None]) -> None:
+        """Run a stream's step; a failure is that stream's alone."""
+        if stream.session is None:
+            return
+        try:
+            step()
+        except Exception as exc:
+            logger.exception("Stepping stream %d failed", stream.id)
+            stream.listener(ErrorEvent(f"Recognition of this stream failed: {exc}"))
+            if stream in self._streams:
+                self._streams.remove(stream)
+            stream.session = None
 
     def _take_job(self, before: Priority | None = None) -> FileJob | None:
         """The first of the most urgent waiting jobs (only one more urgent than *before*)."""

@@ -159,25 +159,45 @@ class StreamingTranscriber:
 
     def _steps_ready(self) -> None:
         stepped = False
-        while True:
-            ready = len(self._audio) // self._frame_samples - self._decoded_frames - self._right
-            chunks = min(ready, self._max_step) // self._chunk
-            if chunks < 1:
-                break
-            frames = chunks * self._chunk
-            self._run((self._decoded_frames + frames + self._right) * self._frame_samples, commit=frames)
+        while (step := self._next_commit()) is not None:
+            self._run(*step)
             stepped = True
-        if not stepped and len(self._audio) - self._shown_until >= self._chunk * self._frame_samples:
-            # Not enough right context to commit a chunk yet (the start of an utterance):
-            # show what the audio so far sounds like, decoded from the committed state.
-            self._run(len(self._audio), commit=0)
+        if not stepped and (step := self.next_step()) is not None:
+            self._run(*step)
+
+    def _next_commit(self) -> tuple[int, int] | None:
+        ready = len(self._audio) // self._frame_samples - self._decoded_frames - self._right
+        chunks = min(ready, self._max_step) // self._chunk
+        if chunks < 1:
+            return None
+        frames = chunks * self._chunk
+        return (self._decoded_frames + frames + self._right) * self._frame_samples, frames
+
+    def next_step(self) -> tuple[int, int] | None:
+        """``(end, commit)`` of the step :meth:`step` would run first, or None when none waits:
+        whole chunks with their right context to commit; or, without enough right context yet
+        (the start of an utterance), a chunk's worth of new audio to show as a tentative caption,
+        decoded from the committed state (``commit`` 0)."""
+        step = self._next_commit()
+        if step is None and len(self._audio) - self._shown_until >= self._chunk * self._frame_samples:
+            step = (len(self._audio), 0)
+        return step
 
     @property
     def has_steps_waiting(self) -> bool:
-        """Whether :meth:`step` would run a step: a chunk with its right context, or a chunk's
-        worth of audio not shown in the caption yet."""
-        ready = len(self._audio) // self._frame_samples - self._decoded_frames - self._right
-        return ready >= self._chunk or len(self._audio) - self._shown_until >= self._chunk * self._frame_samples
+        return self.next_step() is not None
+
+    def step_buffer(self, step: tuple[int, int]) -> np.ndarray:
+        """The audio *step* encodes: the left context, then up to its end."""
+        first = max(0, self._decoded_frames - self._left)
+        return self._audio.view(first * self._frame_samples, step[0])
+
+    def apply_step(self, step: tuple[int, int], encoded, encoded_length) -> str | None:
+        """Run *step* with its buffer encoded elsewhere (one row of a batch of several streams'
+        buffers, ``[1, D, T]`` and ``[1]``); the new partial text, or None when unchanged."""
+        before = self._partial
+        self._run(*step, encoded=(encoded, encoded_length))
+        return self._partial if self._partial != before else None
 
     @property
     def pending_seconds(self) -> float:
@@ -190,16 +210,18 @@ class StreamingTranscriber:
             self._run(len(self._audio), commit=None, interruptible=False)
         return self._recognition()
 
-    def _run(self, end: int, commit: int | None, interruptible: bool = True) -> None:
-        """Encode ``[left | audio up to end]``; decode and keep the first *commit* frames after
-        the left context (all of them when None), and decode the rest from a copy of the
-        decoder state for the partial text only."""
+    def _run(self, end: int, commit: int | None, interruptible: bool = True, encoded=None) -> None:
+        """Encode ``[left | audio up to end]`` (unless *encoded* already); decode and keep the
+        first *commit* frames after the left context (all of them when None), and decode the rest
+        from a copy of the decoder state for the partial text only."""
         import torch
 
         computer = self.model.nemo.decoding.decoding.decoding_computer
         first = max(0, self._decoded_frames - self._left)
-        encoded, encoded_length = self.model.encode(self._audio.view(first * self._frame_samples, end),
-                                                    self.cancel if interruptible else None)
+        if encoded is None:
+            encoded = self.model.encode(self._audio.view(first * self._frame_samples, end),
+                                        self.cancel if interruptible else None)
+        encoded, encoded_length = encoded
         left = self._decoded_frames - first
         encoded = encoded.transpose(1, 2)[:, left:]
         available = max(0, int(encoded_length[0]) - left)
