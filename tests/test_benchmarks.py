@@ -68,3 +68,15 @@ def test_startup_bench_times_the_tray_and_the_model():
     report = run_bench("startup.py", "--runs", "1", "--device", "cpu")
     assert 0 < report["launch_to_tray_visible_seconds"] <= report["launch_to_model_ready_seconds"]
     assert report["app_main_to_model_ready_seconds"] > 0
+
+
+def test_service_bench_smoke_mode_measures_every_section():
+    report = run_bench("service.py", "--smoke")
+    assert [r["model"].split(" ")[0] for r in report["results"]] == ["speech-tdt", "tiny"]
+    for result in report["results"]:
+        assert result["http_file"]["http_over_in_process"] > 0
+        assert result["stream_compute"]["websocket_stop_to_final_seconds"]["n"] == 1
+        assert [row["clients"] for row in result["latency_short_requests"]] == [1, 4]
+        assert all(row["requests"] >= 4 for row in result["latency_short_requests"])
+        assert result["real_time_streams"]["rows"][0]["streams"] == 1
+        assert result["batching_streams"]["batched_over_one_by_one"] > 0
