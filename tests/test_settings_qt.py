@@ -25,7 +25,8 @@ def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_di
                              hotkey="f9", mode="handsfree", injection="type", trailing_space=False,
                              vad_aggressiveness=3, pause_ms=1200, final_pass="never", latency="fast",
                              overlay_position="top", overlay_opacity=0.6, overlay_width=0.7, sounds=False,
-                             start_at_login=True, replacements=[["new line", "\\n"], ["full stop", "."]])
+                             start_at_login=True, replacements=[["new line", "\\n"], ["full stop", "."]],
+                             api_enabled=True, api_port=9123)
     dialog = SettingsDialog(chosen, ["Built-in Audio", "USB Headset"])
     qtbot.addWidget(dialog)
     assert dialog.result_settings() == chosen  # every field is shown and read back unchanged
@@ -38,6 +39,27 @@ def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_di
     changed = dialog.result_settings()
     assert changed.device == "auto" and changed.microphone is None
     assert changed.replacements[-1] == ["comma", ","]
+
+
+def test_the_local_api_tab_shows_the_address_and_copies_the_token(qtbot):
+    from PySide6.QtGui import QGuiApplication
+    from PySide6.QtWidgets import QLineEdit, QPushButton
+
+    from parakeet_desktop.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(config.Settings(), [], api_token="the-token", api_status="Off")
+    qtbot.addWidget(dialog)
+    assert not dialog.api_enabled.isChecked()  # off by default
+    dialog.api_enabled.setChecked(True)
+    dialog.api_port.setValue(9555)
+    assert dialog.api_address.text() == "http://127.0.0.1:9555/v1"
+    assert dialog.api_token.echoMode() is QLineEdit.EchoMode.Password  # not shown over a shoulder
+    copies = [b for b in dialog.findChildren(QPushButton) if b.text() == "Copy"]
+    copies[-1].click()
+    assert QGuiApplication.clipboard().text() == "the-token"
+    copies[0].click()
+    assert QGuiApplication.clipboard().text() == "http://127.0.0.1:9555/v1"
+    assert (dialog.result_settings().api_enabled, dialog.result_settings().api_port) == (True, 9555)
 
 
 def test_hotkey_is_recorded_by_pressing_it_with_conflict_warnings(qtbot):
