@@ -13,7 +13,8 @@ from conftest import held_out_utterances, silence
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import Final, LiveSettings, Mode, SessionState, StateChanged
 from parakeet_desktop.engine.files import FileTranscriber
-from parakeet_desktop.engine.live import FileDone, FileProgress, LiveEngine
+from parakeet_desktop.engine.live import LiveEngine
+from parakeet_desktop.engine.work import FileDone, FileProgress
 
 
 def _engine(model, events, seconds_of_silence=600.0):

@@ -467,7 +467,8 @@ def test_streams_ready_together_are_encoded_in_one_batch_with_the_same_text(spee
     import threading
 
     from parakeet_desktop.engine.dictation import Final, FinalPass, LiveSettings
-    from parakeet_desktop.engine.live import LiveEngine, Stream, StreamStopped
+    from parakeet_desktop.engine.live import LiveEngine
+    from parakeet_desktop.engine.work import Stream, StreamStopped
 
     rows = []
     real = speech_model.encode_batch
@@ -509,3 +510,33 @@ def test_streams_ready_together_are_encoded_in_one_batch_with_the_same_text(spee
     rows.clear()
     assert run(audios) == alone
     assert max(rows) == 2  # both streams' steps went through the encoder together
+
+
+def test_a_silent_stream_is_closed_and_an_oversized_frame_refused(speech_model, tmp_path, sentences):
+    with in_process_service(speech_model, tmp_path, stream_idle_seconds=1.0, max_frame_bytes=64_000) as (service, _, _):
+        url = service.url.replace("http://", "ws://") + f"/v1/stream?token={service.token}"
+
+        async def main():
+            async with websockets.connect(url) as ws:
+                await ws.recv()
+                await ws.send(json.dumps({"action": "start", "sample_rate": 16000}))
+                await ws.send(b"\x00" * 100_000)  # over the limit, under the hard cap
+                oversized = json.loads(await ws.recv())
+                samples = np.concatenate([silence(0.3), sentences[0][1], silence(0.3)])
+                pcm = (samples * 32767).astype("<i2").tobytes()
+                for offset in range(0, len(pcm), 32_000):
+                    await ws.send(pcm[offset : offset + 32_000])
+                await ws.send(json.dumps({"action": "stop"}))
+                events = []
+                while not events or events[-1]["type"] != "stopped":
+                    events.append(json.loads(await ws.recv()))
+                started = time.monotonic()
+                idle = json.loads(await ws.recv())  # nothing sent for a second
+                with pytest.raises(websockets.exceptions.ConnectionClosed):
+                    await ws.recv()
+                return oversized, events, idle, time.monotonic() - started
+
+        oversized, events, idle, waited = asyncio.run(main())
+    assert oversized["type"] == "error" and "100000 bytes" in oversized["message"]
+    assert [e["is_final"] for e in events if e["type"] == "transcription"][-1] is True
+    assert idle["type"] == "error" and "without a message" in idle["message"] and waited < 30

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.responses import Response, StreamingResponse
 from starlette.datastructures import UploadFile
 from starlette.formparsers import MultiPartException
 
@@ -26,10 +26,11 @@ from .. import __version__
 from ..config import DEFAULT_API_PORT
 from ..engine.audio import AudioError, load_audio
 from ..engine.files import AudioInput
-from ..engine.live import FileProgress, Priority
+from ..engine.work import FileProgress, Priority
 from ..engine.registry import REGISTRY
 from . import formats
-from .errors import ApiError, envelope, install_handlers
+from .errors import ApiError, install_handlers
+from .guard import Guarded
 from .jobs import JobBook
 from .link import EngineLink, ServiceState, TranscriptionFailed
 from .security import Guard, bearer, token_matches
@@ -50,73 +51,6 @@ class ServiceConfig:
     max_stream_backlog_seconds: float = 30.0
     stream_idle_seconds: float = 60.0  # a stream that sends nothing for this long is closed
     allowed_origins: tuple[str, ...] = ()
-
-
-class _Guarded:
-    """Host and Origin checks for HTTP and WebSocket, and the upload size limit, before routing."""
-
-    def __init__(self, app, guard: Guard, max_body: int) -> None:
-        self.app = app
-        self.guard = guard
-        self.max_body = max_body
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] not in ("http", "websocket"):
-            return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        why = None
-        if not self.guard.host_allowed(headers.get("host")):
-            why = "This service answers only requests addressed to localhost or its own address."
-        elif not self.guard.origin_allowed(headers.get("origin")):
-            why = (f"Requests from web pages ({headers.get('origin')}) are refused unless the user "
-                   "allows that origin.")
-        if why is not None:
-            logger.warning("Refused a %s request: %s", scope["type"], why)
-            if scope["type"] == "websocket":
-                return await send({"type": "websocket.close", "code": 1008, "reason": why[:120]})
-            return await _send_json(send, 403, envelope(403, why, "forbidden"))
-        if scope["type"] == "http":
-            length = headers.get("content-length")
-            if length is not None and length.isdigit() and int(length) > self.max_body:
-                await _drain(receive)
-                return await _send_json(send, 413, _too_large(self.max_body))
-            receive = _counting(receive, self.max_body)
-        return await self.app(scope, receive, send)
-
-
-def _too_large(limit: int) -> dict:
-    size = f"{limit / 2**20:.0f} MB" if limit >= 2**20 else f"{limit / 1024:.0f} KB"
-    return envelope(413, f"The upload is larger than this service accepts ({size}).", "file_too_large", "file")
-
-
-def _counting(receive, limit: int):
-    seen = 0
-
-    async def wrapped():
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise ApiError(413, _too_large(limit)["error"]["message"], code="file_too_large", param="file")
-        return message
-
-    return wrapped
-
-
-async def _drain(receive) -> None:
-    """Read a refused body to its end, so the client hears the answer rather than a reset."""
-    while True:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body"):
-            return
-
-
-async def _send_json(send, status: int, document: dict) -> None:
-    body = json.dumps(document).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-    await send({"type": "http.response.body", "body": body})
 
 
 def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConfig()):
@@ -248,7 +182,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     from .stream import install_stream
 
     install_stream(app, link, token, config)
-    return _Guarded(app, Guard(config.host, config.allowed_origins), config.max_upload_bytes)
+    return Guarded(app, Guard(config.host, config.allowed_origins), config.max_upload_bytes)
 
 
 def _job(jobs: JobBook, job_id: str):

@@ -10,7 +10,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..engine.live import FileJob
+from ..engine.work import FileJob
 from ..engine.transcript import Transcript
 
 KEEP_SECONDS = 3600.0

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from contextlib import contextmanager
 
 from ..engine.files import AudioInput
-from ..engine.live import FileDone, FileJob, FileProgress, LiveEngine, Priority
+from ..engine.live import LiveEngine
+from ..engine.work import FileDone, FileJob, FileProgress, Priority
 from ..engine.transcript import Transcript
 from .errors import ApiError
 

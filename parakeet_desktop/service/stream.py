@@ -30,7 +30,7 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..engine.audio import SAMPLE_RATE, MonoResampler
 from ..engine.dictation import ErrorEvent, Final, Partial
-from ..engine.live import Stream, StreamStopped
+from ..engine.work import Stream, StreamStopped
 from .link import EngineLink, ServiceState
 from .security import bearer, token_matches
 

@@ -111,7 +111,7 @@ class EngineWorker(QObject):
 
     def _emit(self, event) -> None:
         from ..engine import dictation as d
-        from ..engine.live import FileDone, FileProgress
+        from ..engine.work import FileDone, FileProgress
 
         if isinstance(event, d.Partial):
             self.partial.emit(event.utterance, event.text)
