@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
                                  f"else {DEFAULT_MODEL})")
     transcribe.add_argument("--device", choices=("auto", "cuda", "cpu"),
                             help="where to run the model (default: auto, the GPU when usable)")
+    transcribe.add_argument("--overwrite", action="store_true",
+                            help="replace output files that are already there (without it, a new output "
+                                 "gets a free name such as “talk (2).txt”)")
     transcribe.add_argument("--no-service", action="store_true",
                             help="load a model here even when the running app's local service could "
                                  "do the work")
@@ -135,11 +138,6 @@ class _ProgressBar:
             self.stream.flush()
 
 
-def _output_path(source: Path, fmt: str, output_dir: str | None) -> Path:
-    folder = Path(output_dir) if output_dir else source.parent
-    return folder / f"{source.stem}.{fmt}"
-
-
 def _running_service(args: argparse.Namespace):
     """The running app's local service, when one answers and the command asked for nothing it
     does not offer (another model, a device)."""
@@ -193,6 +191,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     results = (_service_results(service, args, args.files, bar.update) if service is not None
                else _local_results(args, args.files, bar.update))
     failed = 0
+    outputs = export.Outputs(overwrite=args.overwrite)
     try:
         for result in results:
             bar.clear()
@@ -208,12 +207,15 @@ def run_transcribe(args: argparse.Namespace) -> int:
                     sys.stdout.flush()
                     continue
                 try:
-                    written = export.write(result.transcript, fmt,
-                                           _output_path(result.path, fmt, args.output_dir))
+                    written = outputs.write(result.transcript, fmt, result.path,
+                                            Path(args.output_dir) if args.output_dir else None)
                 except OSError as exc:
                     failed += 1
                     say(f"error: {result.path}: cannot write the {fmt} file ({exc.strerror or exc})")
                     continue
+                if written.name != f"{result.path.stem}.{fmt}":
+                    say(f"note: {result.path}: {result.path.stem}.{fmt} is there already (from this run "
+                        f"or before; --overwrite replaces it), so this went to {written.name}")
                 print(written, flush=True)
     except _NoModel:
         return EXIT_MODEL

@@ -413,3 +413,25 @@ def test_the_local_api_serves_the_apps_own_model_and_dictation_goes_first(qtbot,
         close_app(app)
     with pytest.raises(httpx.ConnectError):  # stopped with the app
         httpx.get(f"{url}/health", timeout=5)
+
+
+def test_the_file_window_never_exports_over_a_file_unless_told(qtbot, qapp, tmp_path):
+    from parakeet_desktop.engine.transcript import Segment, Transcript, Word
+    from parakeet_desktop.ui.file_window import FileWindow
+
+    window = FileWindow()
+    qtbot.addWidget(window)
+    for box in window.formats.values():
+        box.setChecked(box.text() == "TXT")
+    (tmp_path / "talk.txt").write_text("corrected by hand\n")
+    sources = [tmp_path / "talk.wav", tmp_path / "talk.flac"]
+    for n, source in enumerate(sources):
+        window.add_files([source])
+        words = (Word(f"take{n}", 0.0, 0.5),)
+        window.finished(source, Transcript(str(source), 1.0, [Segment(0.0, 0.5, f"take{n}", words)]), None)
+    statuses = [window.queue.item(r, 1).text() for r in range(2)]
+    assert statuses == ["Done — talk (2).txt", "Done — talk (3).txt"]
+    assert (tmp_path / "talk.txt").read_text() == "corrected by hand\n"
+    window.overwrite.setChecked(True)
+    window.finished(sources[0], Transcript(str(sources[0]), 1.0, [Segment(0.0, 0.5, "again", ())]), None)
+    assert (tmp_path / "talk.txt").read_text() == "again\n"

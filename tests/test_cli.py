@@ -103,3 +103,37 @@ def test_control_commands_without_a_running_app(monkeypatch, tmp_path):
         result = run_cli(command)
         assert result.returncode == 1
         assert result.stderr.strip() == "Parakeet Desktop is not running; start it with: parakeet-desktop"
+
+
+def test_outputs_never_collide_and_never_replace_a_users_file(tmp_path, tiny_nemo, speech_wavs):
+    """talk.wav, talk.flac and sub/talk.wav into one folder give three outputs; a transcript
+    already beside the input (perhaps corrected by hand) stays as it is unless --overwrite."""
+    import os
+    import stat
+
+    import soundfile
+
+    samples, rate = soundfile.read(speech_wavs[0], dtype="float32")
+    (tmp_path / "sub").mkdir()
+    inputs = [tmp_path / "talk.wav", tmp_path / "talk.flac", tmp_path / "sub" / "talk.wav"]
+    for path in inputs:
+        soundfile.write(path, samples, rate)
+    corrected = tmp_path / "talk.txt"
+    corrected.write_text("my own corrected transcript\n")
+    out = tmp_path / "out"
+    old_umask = os.umask(0o022)
+    try:
+        result = run_cli("transcribe", *map(str, inputs), "--model", str(tiny_nemo), "--output-dir", str(out))
+        beside = run_cli("transcribe", str(inputs[0]), "--model", str(tiny_nemo))
+    finally:
+        os.umask(old_umask)
+    assert result.returncode == 0, result.stderr
+    printed = result.stdout.splitlines()
+    assert printed == [str(out / "talk.txt"), str(out / "talk (2).txt"), str(out / "talk (3).txt")]
+    assert sum("so this went to" in line for line in result.stderr.splitlines()) == 2
+    assert all(stat.S_IMODE(os.stat(p).st_mode) == 0o644 for p in printed)  # as the umask says
+    assert beside.returncode == 0 and beside.stdout.splitlines() == [str(tmp_path / "talk (2).txt")]
+    assert corrected.read_text() == "my own corrected transcript\n"
+    again = run_cli("transcribe", str(inputs[0]), "--model", str(tiny_nemo), "--overwrite")
+    assert again.returncode == 0 and again.stdout.split() == [str(corrected)]
+    assert corrected.read_text() != "my own corrected transcript\n"

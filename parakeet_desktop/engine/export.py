@@ -119,5 +119,36 @@ def render(transcript: Transcript, fmt: str) -> str:
 
 
 def write(transcript: Transcript, fmt: str, path: str | Path) -> Path:
-    """Write *transcript* as *fmt* to *path* atomically (a partial file is never left behind)."""
+    """Write *transcript* as *fmt* to *path* atomically (a partial file is never left behind),
+    replacing what is there."""
     return write_atomic(Path(path), render(transcript, fmt))
+
+
+class Outputs:
+    """Where the exports of one run go: never two of them to one name (``talk.wav`` and
+    ``talk.flac`` into one folder), and never over a file that is already there (perhaps
+    corrected by hand) unless *overwrite*; such an output gets the first free name
+    ``talk (2).txt``, ``talk (3).txt``, … ."""
+
+    def __init__(self, overwrite: bool = False) -> None:
+        self.overwrite = overwrite
+        self._written: set[Path] = set()
+
+    def write(self, transcript: Transcript, fmt: str, source: Path, folder: Path | None = None) -> Path:
+        """Export *transcript* of *source* as *fmt* into *folder* (beside the source when None);
+        the path it went to."""
+        folder = Path(folder) if folder is not None else Path(source).parent
+        text = render(transcript, fmt)
+        stem = Path(source).stem
+        for number in range(1, 10_000):
+            path = folder / (f"{stem}.{fmt}" if number == 1 else f"{stem} ({number}).{fmt}")
+            key = path.resolve()
+            if key in self._written:
+                continue
+            try:
+                write_atomic(path, text, replace=self.overwrite)
+            except FileExistsError:
+                continue
+            self._written.add(key)
+            return path
+        raise FileExistsError(folder / f"{stem}.{fmt}")

@@ -50,6 +50,10 @@ class FileWindow(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.clicked.connect(self._cancel_selected)
         self.formats = {fmt: QCheckBox(fmt.upper(), checked=fmt in ("txt", "srt")) for fmt in export.FORMATS}
+        self.overwrite = QCheckBox("Replace existing files")
+        self.overwrite.setToolTip("Off: an export whose name is taken (perhaps a transcript you corrected) "
+                                  "gets a free name such as “talk (2).txt”")
+        self.outputs = export.Outputs()
         self.folder_button = QPushButton("Export beside each file")
         self.folder_button.clicked.connect(self._pick_folder)
         top = QHBoxLayout()
@@ -58,6 +62,7 @@ class FileWindow(QWidget):
         top.addStretch(1)
         for box in self.formats.values():
             top.addWidget(box)
+        top.addWidget(self.overwrite)
         top.addWidget(self.folder_button)
 
         self.queue = QTableWidget(0, 3)
@@ -145,12 +150,12 @@ class FileWindow(QWidget):
             return
         self.transcripts[path] = transcript
         written, problems = [], []
-        folder = self.output_folder or path.parent
+        self.outputs.overwrite = self.overwrite.isChecked()
         for fmt, box in self.formats.items():
             if not box.isChecked():
                 continue
             try:
-                written.append(export.write(transcript, fmt, folder / f"{path.stem}.{fmt}").name)
+                written.append(self.outputs.write(transcript, fmt, path, self.output_folder).name)
             except OSError as exc:
                 problems.append(f"{fmt}: {exc.strerror or exc}")
         status = "Done" + (f" — {', '.join(written)}" if written else "")
