@@ -58,6 +58,17 @@ _CHOICES = {
 }
 
 
+# Numbers outside these ranges (inclusive) are refused, as the settings dialog's controls refuse
+# them: a hand-edited 99 must not reach the speech gate and stop the engine.
+_RANGES = {
+    "vad_aggressiveness": (0, 3),
+    "pause_ms": (300, 5000),
+    "overlay_opacity": (0.3, 1.0),
+    "overlay_width": (0.25, 0.9),
+    "api_port": (1, 65535),
+}
+
+
 def config_dir() -> Path:
     override = os.environ.get("PARAKEET_DESKTOP_CONFIG_DIR")
     if override:
@@ -115,16 +126,20 @@ def _from_document(document: dict) -> tuple[Settings, list[str]]:
         if _valid(spec.name, value, getattr(defaults, spec.name)):
             values[spec.name] = value
         else:
-            warnings.append(f"Setting “{spec.name}” had a value this version cannot use ({value!r}); "
-                            "it is back to its default.")
+            allowed = (f" (it must be from {_RANGES[spec.name][0]} to {_RANGES[spec.name][1]})"
+                       if spec.name in _RANGES else "")
+            warnings.append(f"Setting “{spec.name}” had a value this version cannot use ({value!r}){allowed}; "
+                            f"it is back to its default, {getattr(defaults, spec.name)!r}.")
     return Settings(**values), warnings
 
 
 def _valid(name: str, value, default) -> bool:
     if name in _CHOICES:
         return value in _CHOICES[name]
-    if name == "api_port":
-        return isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= 65535
+    if name in _RANGES:
+        low, high = _RANGES[name]
+        number = (int, float) if isinstance(default, float) else int
+        return isinstance(value, number) and not isinstance(value, bool) and low <= value <= high
     if name == "microphone":
         return value is None or isinstance(value, str)
     if name == "replacements":

@@ -435,3 +435,46 @@ def test_the_file_window_never_exports_over_a_file_unless_told(qtbot, qapp, tmp_
     window.overwrite.setChecked(True)
     window.finished(sources[0], Transcript(str(sources[0]), 1.0, [Segment(0.0, 0.5, "again", ())]), None)
     assert (tmp_path / "talk.txt").read_text() == "again\n"
+
+
+def test_out_of_range_settings_fall_back_with_every_warning_shown_and_the_app_starts(qtbot, qapp, app_dirs,
+                                                                                      tiny_nemo):
+    import json
+
+    from parakeet_desktop.ui.app import DesktopApp
+
+    config.settings_path().parent.mkdir(parents=True, exist_ok=True)
+    config.settings_path().write_text(json.dumps({
+        "schema": 1, "model": str(tiny_nemo), "device": "cpu", "sounds": False, "hotkey": "f9",
+        "vad_aggressiveness": 99, "pause_ms": -5, "overlay_width": -3, "overlay_opacity": "high",
+        "api_port": 0}), "utf-8")
+    settings, warnings = config.load()
+    assert (settings.vad_aggressiveness, settings.pause_ms, settings.overlay_width, settings.api_port) == (
+        2, 800, 0.5, config.DEFAULT_API_PORT)
+    assert len(warnings) == 5 and "from 0 to 3" in warnings[0]
+    app = DesktopApp(settings, warnings, use_tray=False, sd=FileSoundDevice(samples=silence(60), realtime=True),
+                     keyboard=PastingKeyboard())
+    app.start()
+    try:
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)  # not "loading" for ever
+        shown = app.status._notice.text()
+        assert all(name in shown for name in ("vad_aggressiveness", "pause_ms", "overlay_width",
+                                              "overlay_opacity", "api_port"))
+    finally:
+        close_app(app)
+
+
+def test_an_engine_that_cannot_start_says_why(qtbot, qapp, app_dirs, tiny_nemo):
+    from parakeet_desktop.ui.app import DesktopApp
+
+    settings = config.Settings(model=str(tiny_nemo), device="cpu", sounds=False, hotkey="f9",
+                               vad_aggressiveness=7)  # not from the file: straight to the engine
+    app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=silence(60), realtime=True),
+                     keyboard=PastingKeyboard())
+    app.start()
+    try:
+        qtbot.waitUntil(lambda: app.state == "error", timeout=120000)
+        assert "Dictation could not start" in app.status._detail.text() + app.status._notice.text()
+        assert "aggressiveness" in app.status._detail.text() + app.status._notice.text()
+    finally:
+        close_app(app)

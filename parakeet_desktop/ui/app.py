@@ -86,8 +86,8 @@ class DesktopApp(QObject):
         self.thread.start()
         self._start_hotkey()
         self._apply_local_api()
-        for warning in self._startup_warnings:
-            self.status.notify("Settings", warning, error=True)
+        if self._startup_warnings:  # all of them in one message: a second would replace the first
+            self.status.notify("Settings", " ".join(self._startup_warnings), error=True)
 
     def _shown(self) -> None:
         self.shown_at = time.monotonic()

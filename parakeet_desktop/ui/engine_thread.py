@@ -61,10 +61,21 @@ class EngineWorker(QObject):
         self.model_name = model.name
         for text in model.notices:
             self.notice.emit(text)
-        self.engine = LiveEngine(model, live_settings(self.settings), self._emit,
-                                 device_name=self.settings.microphone, sd=self._sd)
+        try:
+            self.engine = LiveEngine(model, live_settings(self.settings), self._emit,
+                                     device_name=self.settings.microphone, sd=self._sd)
+        except Exception as exc:  # say why, rather than "loading" for ever
+            logger.exception("The engine could not start")
+            self.failed.emit(f"Dictation could not start: {exc}")
+            return
         self.ready.emit(model.name, model.device)
-        self.engine.run()
+        try:
+            self.engine.run()
+        except Exception as exc:
+            logger.exception("The engine stopped")
+            self.engine = None
+            self.failed.emit(f"Dictation stopped after an error: {exc}. Restart the app; what you "
+                             "dictated before is in the history.")
 
     def command(self, name: str, mode=None) -> bool:
         """start / stop / toggle / continue_hands_free / shutdown, from any thread; False while

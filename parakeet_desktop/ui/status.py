@@ -59,6 +59,10 @@ class ControlWindow(QWidget):
         self._title = QLabel("<b>Parakeet Desktop</b>")
         self._detail = QLabel()
         self._detail.setWordWrap(True)
+        # Messages (warnings, notices) have a line of their own: a state change does not hide them.
+        self._notice = QLabel()
+        self._notice.setWordWrap(True)
+        self._notice.hide()
         self._button = QPushButton("Start dictation")
         self._button.clicked.connect(self.dictate)
         more = QToolButton()
@@ -74,6 +78,7 @@ class ControlWindow(QWidget):
         layout = QVBoxLayout(self)
         layout.addLayout(top)
         layout.addWidget(self._detail)
+        layout.addWidget(self._notice)
         layout.addLayout(buttons)
         self.setMinimumWidth(320)
         self.set_state("loading")
@@ -93,7 +98,8 @@ class ControlWindow(QWidget):
 
     def notify(self, title: str, message: str, error: bool = False) -> None:
         colour = "#8c1414" if error else "#333333"
-        self._detail.setText(f"<span style='color:{colour}'><b>{title}:</b> {message}</span>")
+        self._notice.setText(f"<span style='color:{colour}'><b>{title}:</b> {message}</span>")
+        self._notice.show()
         self.adjustSize()  # the wrapped message gets the lines it needs
         self.raise_()
 
