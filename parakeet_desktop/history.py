@@ -3,15 +3,25 @@
 If typing the text into a window fails, or focus moved, the words are still here (and the app
 offers "paste last"). The database is opened per call from whichever thread calls, so the GUI
 and the engine thread never share a connection.
+
+The history never stands between the user and the app: a damaged database is kept aside and a
+fresh one made; a folder that cannot be written (read-only, missing permissions) gives a history
+in memory for the session. ``problem`` says which, for the app to tell the user. A save that
+fails later (a full disk) raises :class:`HistoryError` for the caller to report while the text
+goes on to the window.
 """
 
 from __future__ import annotations
 
+import logging
 import sqlite3
+import threading
 import time
-from contextlib import closing
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+
+logger = logging.getLogger(__name__)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS utterances (
@@ -37,32 +47,92 @@ class Entry:
     problem: str | None
 
 
+class HistoryError(Exception):
+    """The history could not be read or written; the message says why."""
+
+
 class History:
     def __init__(self, path: Path) -> None:
         self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with self._connect() as db:
-            db.execute(_SCHEMA)
+        self.problem: str | None = None
+        self._memory: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+        try:
+            self._open()
+        except sqlite3.DatabaseError as exc:
+            if not isinstance(exc, sqlite3.OperationalError) or "not a database" in str(exc) \
+                    or "malformed" in str(exc):
+                self._keep_aside(exc)
+            else:
+                self._in_memory(exc)
+        except OSError as exc:
+            self._in_memory(exc)
 
-    def _connect(self) -> sqlite3.Connection:
+    def _open(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with closing(self._connection()) as db, db:
+            db.execute(_SCHEMA)
+            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+                raise sqlite3.DatabaseError("database disk image is malformed")
+
+    def _keep_aside(self, exc: Exception) -> None:
+        kept = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
+        try:
+            self.path.replace(kept)
+            for extra in ("-wal", "-shm"):
+                Path(f"{self.path}{extra}").unlink(missing_ok=True)
+            self._open()
+        except (OSError, sqlite3.Error) as again:
+            self._in_memory(again)
+            return
+        logger.warning("The history database was damaged (%s); kept as %s", exc, kept)
+        self.problem = (f"The history could not be read ({exc}); it was kept as {kept.name} and a new "
+                        "one was started.")
+
+    def _in_memory(self, exc: Exception) -> None:
+        logger.warning("The history cannot be kept in %s: %s", self.path, exc)
+        self._memory = sqlite3.connect(":memory:", check_same_thread=False)
+        self._memory.execute(_SCHEMA)
+        self.problem = (f"The history cannot be written in {self.path.parent} ({exc}); this session's "
+                        "texts are kept in memory only, until the app quits.")
+
+    def _connection(self) -> sqlite3.Connection:
         db = sqlite3.connect(self.path, timeout=10)
         db.execute("PRAGMA journal_mode=WAL")
         return db
 
+    @contextmanager
+    def _db(self, write: bool):
+        """A connection for one call (the shared one in memory, under a lock), committed when
+        *write*; sqlite3 errors leave as HistoryError."""
+        try:
+            if self._memory is not None:
+                with self._lock:
+                    yield self._memory
+                    if write:
+                        self._memory.commit()
+                return
+            with closing(self._connection()) as db:
+                yield db
+                if write:
+                    db.commit()
+        except sqlite3.Error as exc:
+            raise HistoryError(f"the history could not be {'written' if write else 'read'} ({exc})") from exc
+
     def add(self, text: str, seconds: float, model: str, created: float | None = None) -> int:
-        with closing(self._connect()) as db, db:
+        with self._db(write=True) as db:
             cursor = db.execute(
                 "INSERT INTO utterances (created, text, seconds, model) VALUES (?, ?, ?, ?)",
                 (time.time() if created is None else created, text, seconds, model))
             return int(cursor.lastrowid)
 
     def mark(self, entry_id: int, delivered: bool, problem: str | None = None) -> None:
-        with closing(self._connect()) as db, db:
+        with self._db(write=True) as db:
             db.execute("UPDATE utterances SET delivered = ?, problem = ? WHERE id = ?",
                        (int(delivered), problem, entry_id))
 
     def recent(self, limit: int = 200) -> list[Entry]:
-        with closing(self._connect()) as db:
+        with self._db(write=False) as db:
             rows = db.execute("SELECT id, created, text, seconds, model, delivered, problem FROM utterances "
                               "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
         return [Entry(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
@@ -72,5 +142,5 @@ class History:
         return entries[0] if entries else None
 
     def delete(self, entry_id: int) -> None:
-        with closing(self._connect()) as db, db:
+        with self._db(write=True) as db:
             db.execute("DELETE FROM utterances WHERE id = ?", (entry_id,))

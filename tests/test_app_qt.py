@@ -437,7 +437,7 @@ def test_the_file_window_never_exports_over_a_file_unless_told(qtbot, qapp, tmp_
     assert (tmp_path / "talk.txt").read_text() == "again\n"
 
 
-def test_out_of_range_settings_fall_back_with_every_warning_shown_and_the_app_starts(qtbot, qapp, app_dirs,
+def test_bad_settings_and_a_damaged_history_are_all_shown_and_the_app_starts(qtbot, qapp, app_dirs,
                                                                                       tiny_nemo):
     import json
 
@@ -452,6 +452,8 @@ def test_out_of_range_settings_fall_back_with_every_warning_shown_and_the_app_st
     assert (settings.vad_aggressiveness, settings.pause_ms, settings.overlay_width, settings.api_port) == (
         2, 800, 0.5, config.DEFAULT_API_PORT)
     assert len(warnings) == 5 and "from 0 to 3" in warnings[0]
+    config.data_dir().mkdir(parents=True, exist_ok=True)
+    (config.data_dir() / "history.sqlite3").write_bytes(b"not a database at all" * 100)  # damaged too
     app = DesktopApp(settings, warnings, use_tray=False, sd=FileSoundDevice(samples=silence(60), realtime=True),
                      keyboard=PastingKeyboard())
     app.start()
@@ -460,6 +462,7 @@ def test_out_of_range_settings_fall_back_with_every_warning_shown_and_the_app_st
         shown = app.status._notice.text()
         assert all(name in shown for name in ("vad_aggressiveness", "pause_ms", "overlay_width",
                                               "overlay_opacity", "api_port"))
+        assert "history" in shown and "kept as history.sqlite3.damaged-" in shown
     finally:
         close_app(app)
 
@@ -478,3 +481,24 @@ def test_an_engine_that_cannot_start_says_why(qtbot, qapp, app_dirs, tiny_nemo):
         assert "aggressiveness" in app.status._detail.text() + app.status._notice.text()
     finally:
         close_app(app)
+
+
+def test_a_full_disk_never_stands_between_the_user_and_their_words(qtbot, qapp, tmp_path):
+    """The history cannot be written (its disk is full): the text is typed all the same, the
+    user is told it was not saved, and "paste last" still has it."""
+    from test_history import fill, small_disk
+
+    from parakeet_desktop.ui.delivery import TextDelivery
+
+    with small_disk(tmp_path / "data") as disk:
+        history = History(disk / "history.sqlite3")
+        keyboard = PastingKeyboard()
+        delivery = TextDelivery(config.Settings(injection="type"), history, keyboard)
+        fill(disk)
+        text, typed, unsaved = delivery.final("the words that must not vanish " * 2000, 3.0, "m")
+        assert typed is not None and typed.ok
+        assert keyboard.received.startswith("the words that must not vanish")
+        assert unsaved and "not saved" in unsaved and "Paste last" in unsaved
+        keyboard.received = ""
+        delivery.paste_last()
+        assert keyboard.received.strip() == text

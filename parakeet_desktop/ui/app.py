@@ -86,8 +86,9 @@ class DesktopApp(QObject):
         self.thread.start()
         self._start_hotkey()
         self._apply_local_api()
-        if self._startup_warnings:  # all of them in one message: a second would replace the first
-            self.status.notify("Settings", " ".join(self._startup_warnings), error=True)
+        warnings = self._startup_warnings + ([self.history.problem] if self.history.problem else [])
+        if warnings:  # all of them in one message: a second would replace the first
+            self.status.notify("At start", " ".join(warnings), error=True)
 
     def _shown(self) -> None:
         self.shown_at = time.monotonic()
@@ -250,9 +251,11 @@ class DesktopApp(QObject):
         self.overlay.show_partial(text)
 
     def _on_final(self, final) -> None:
-        text, delivery = self.delivery.final(final.text, final.seconds, self.worker.model_name)
+        text, delivery, unsaved = self.delivery.final(final.text, final.seconds, self.worker.model_name)
         self.overlay.show_final(text)
         self._report(delivery)
+        if unsaved:
+            self.status.notify("History", unsaved, error=True)
         if delivery is not None and self.history_window is not None and self.history_window.isVisible():
             self.history_window.refresh()
 

@@ -8,7 +8,7 @@ from PySide6.QtCore import QTimer
 from ..config import Settings
 from ..desktop.inject import Delivery, Injector, Spacer
 from ..engine.transcript import replace_phrases
-from ..history import History
+from ..history import History, HistoryError
 from .clipboard import QtClipboard
 
 
@@ -34,22 +34,36 @@ class TextDelivery:
             self._injection = settings.injection
             self.injector = self._injector()
 
-    def final(self, text: str, seconds: float, model: str) -> tuple[str, Delivery | None]:
-        """The text as written (after replacements) and how typing it went (None: nothing to
-        type). It is in the history before anything else can go wrong."""
+    def final(self, text: str, seconds: float, model: str) -> tuple[str, Delivery | None, str | None]:
+        """The text as written (after replacements), how typing it went (None: nothing to type)
+        and why it is not in the history, if it is not. It is in the history before anything
+        else can go wrong; a history that cannot take it (a full disk) does not stop it: the text
+        is still typed, and kept here for "paste last"."""
         text = replace_phrases(text, self.replacements).strip()
         if not text:
-            return "", None
-        entry = self.history.add(text, seconds, model)
+            return "", None, None
         self.last_text = text
+        try:
+            entry = self.history.add(text, seconds, model)
+        except HistoryError as exc:
+            entry, unsaved = None, f"This text was typed but not saved: {exc}. “Paste last” still has it."
+        else:
+            unsaved = None
         delivery = self.injector.deliver(self.spacer.join(text))
-        self.history.mark(entry, delivery.ok, delivery.problem)
-        return text, delivery
+        if entry is not None:
+            try:
+                self.history.mark(entry, delivery.ok, delivery.problem)
+            except HistoryError:
+                pass  # the text is saved; only whether it was typed is not
+        return text, delivery, unsaved
 
     def last(self) -> str | None:
         """The last dictated text, from this run or the history."""
         if self.last_text is None:
-            entry = self.history.last()
+            try:
+                entry = self.history.last()
+            except HistoryError:
+                entry = None
             self.last_text = entry.text if entry else None
         return self.last_text
 

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (
     QVBoxLayout, QWidget,
 )
 
-from ..history import History
+from ..history import History, HistoryError
 
 
 class HistoryWindow(QWidget):
@@ -39,7 +39,13 @@ class HistoryWindow(QWidget):
         self.resize(640, 400)
 
     def refresh(self) -> None:
-        entries = self.history.recent()
+        try:
+            entries = self.history.recent()
+        except HistoryError as exc:
+            self.setWindowTitle(f"Parakeet Desktop — History: {exc}")
+            return
+        self.setWindowTitle("Parakeet Desktop — History" + (" (this session only)" if self.history.problem
+                                                              and "memory" in self.history.problem else ""))
         self.table.setRowCount(len(entries))
         for row, entry in enumerate(entries):
             when = QTableWidgetItem(time.strftime("%Y-%m-%d %H:%M", time.localtime(entry.created)))
@@ -60,8 +66,12 @@ class HistoryWindow(QWidget):
             QGuiApplication.clipboard().setText("\n".join(text for _, text in chosen))
 
     def delete_selected(self) -> None:
-        for entry_id, _ in self._selected():
-            self.history.delete(entry_id)
+        try:
+            for entry_id, _ in self._selected():
+                self.history.delete(entry_id)
+        except HistoryError as exc:
+            self.setWindowTitle(f"Parakeet Desktop — History: {exc}")
+            return
         self.refresh()
 
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
