@@ -502,3 +502,79 @@ def test_a_full_disk_never_stands_between_the_user_and_their_words(qtbot, qapp, 
         keyboard.received = ""
         delivery.paste_last()
         assert keyboard.received.strip() == text
+
+
+def test_two_launches_at_the_same_instant_give_one_app(app_dirs, tiny_nemo):
+    """Both find nobody answering; exactly one gets the instance lock and runs, the other hands
+    over and exits; the survivor answers ``status``."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    command = [sys.executable, "-m", "parakeet_desktop", "--no-tray", "--model", str(tiny_nemo), "--device", "cpu"]
+    launches = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+    try:
+        deadline = time.monotonic() + 120
+        while all(p.poll() is None for p in launches) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        finished = [p for p in launches if p.poll() is not None]
+        assert len(finished) == 1, "one launch hands over and exits"
+        assert finished[0].returncode == 0 and "already running" in finished[0].stderr.read()
+        survivor = next(p for p in launches if p is not finished[0])
+        status = None
+        while status is None and time.monotonic() < deadline:
+            try:
+                status = control.send("status", timeout=5.0)
+            except control.NotRunning:
+                time.sleep(0.2)
+        assert status is not None and status.startswith("ok ")
+        import json
+
+        assert json.loads(status[3:])["pid"] == survivor.pid
+        time.sleep(1.0)
+        assert survivor.poll() is None  # still running
+    finally:
+        for p in launches:
+            if p.poll() is None:
+                p.terminate()
+                p.wait(30)
+
+
+_LISTEN = """
+import sys, time
+from pathlib import Path
+from PySide6.QtCore import QCoreApplication
+from parakeet_desktop.ui.control_server import AlreadyRunning, ControlServer
+app = QCoreApplication([])
+server = ControlServer(lambda command: "ok")
+marker, first = Path(sys.argv[1]), sys.argv[2] == "first"
+if not first:
+    while not marker.exists():
+        time.sleep(0.01)
+try:
+    server.listen()
+except AlreadyRunning:
+    print("refused", flush=True)
+    sys.exit(0)
+print("listening", flush=True)
+if first:
+    marker.touch()
+    time.sleep(4)  # starting up: the GUI thread answers nobody for a while
+"""
+
+
+def test_a_second_launch_while_the_first_is_busy_starting_cannot_take_over(app_dirs, tmp_path):
+    """The first instance listens but its GUI thread is still busy starting (it answers nobody
+    for seconds); a second launch must not take the socket from it and run beside it."""
+    import os
+    import subprocess
+    import sys
+
+    marker = tmp_path / "first-is-listening"
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    runs = [subprocess.Popen([sys.executable, "-c", _LISTEN, str(marker), role], env=env,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for role in ("first", "second")]
+    outcomes = [run.communicate(timeout=120)[0].strip() for run in runs]
+    assert outcomes == ["listening", "refused"]

@@ -462,7 +462,13 @@ def main(model: str | None = None, device: str | None = None, tray: bool | None 
     desktop = DesktopApp(settings, warnings, use_tray=tray, started_at=started_at)
     try:
         desktop.start()
-    except AlreadyRunning:  # another one started in the same instant
+    except AlreadyRunning:  # another one started in the same instant: hand over to it
+        for _ in range(40):  # it may not be listening yet
+            try:
+                control.send("show", timeout=1.0)
+                break
+            except control.NotRunning:
+                time.sleep(0.25)
         print("Parakeet Desktop is already running.", file=sys.stderr)
         return 0
     return app.exec()

@@ -26,21 +26,22 @@ class ControlServer(QObject):
         self._server = QLocalServer(self)
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._accept)
+        self._lock = control.InstanceLock()
 
     def listen(self) -> None:
-        """Start listening; raises AlreadyRunning when another instance has the name."""
+        """Start listening; raises AlreadyRunning when another instance has the name (or is
+        starting at this very moment and will have it)."""
         name = control.server_name()
-        try:
-            control.send("status", timeout=1.0)
-        except control.NotRunning:
-            QLocalServer.removeServer(name)  # a socket file left by a crashed instance
-        else:
+        if not self._lock.acquire():
             raise AlreadyRunning(name)
+        QLocalServer.removeServer(name)  # the lock is ours: a socket file there is a crashed instance's
         if not self._server.listen(name):
+            self._lock.release()
             raise OSError(f"cannot listen on {name}: {self._server.errorString()}")
 
     def close(self) -> None:
         self._server.close()
+        self._lock.release()
 
     def _accept(self) -> None:
         while self._server.hasPendingConnections():
