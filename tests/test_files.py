@@ -155,3 +155,20 @@ def test_files_share_batches(model, speech_wavs):
     assert len(results) == len(speech_wavs)
     assert calls == [len(speech_wavs)], "four short files go through the model as one batch"
 
+
+
+def test_long_speech_without_words_is_found_where_it_is():
+    """Real speech: a transcript with words all through has no unheard stretch; one whose words
+    stop halfway has one, from about where they stop; silence has none."""
+    from parakeet_desktop.engine.files import speech_without_words, unheard_speech_warning
+    from parakeet_desktop.engine.transcript import Word
+    from tools.speech import passage
+
+    audio = passage(60)
+    everywhere = [Word("w", t, t + 0.3) for t in np.arange(0, 60, 1.0)]
+    assert speech_without_words(audio, everywhere) == []
+    stretches = speech_without_words(audio, everywhere[:25])
+    assert len(stretches) == 1 and 24 <= stretches[0][0] <= 27 and stretches[0][1] >= 58
+    warning = unheard_speech_warning(stretches)
+    assert "of what sounds like speech gave no text (0:2" in warning and "–0:59)" in warning
+    assert speech_without_words(np.zeros(16000 * 30, np.float32), []) == []

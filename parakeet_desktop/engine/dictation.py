@@ -25,7 +25,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .capture import PreRoll
-from .files import FileTranscriber
+from .files import SPEECH_WITHOUT_WORDS_SECONDS, FileTranscriber, speech_without_words, unheard_speech_warning
 from .model import ParakeetModel, Recognition
 from .streaming import StreamingChoice, StreamingConfig, StreamingTranscriber, StreamTap
 from .transcript import Word
@@ -314,6 +314,11 @@ class DictationSession:
             self.emit(Final(self._utterance, recognition.text.strip(), recognition.words,
                             round(seconds, 3), full_context, reason, in_input(0.0), in_input(seconds),
                             tuple(Word(w.text, in_input(w.start), in_input(w.end)) for w in recognition.words)))
+            if seconds >= SPEECH_WITHOUT_WORDS_SECONDS:
+                unheard = unheard_speech_warning(speech_without_words(
+                    self._transcriber.audio, list(recognition.words), self.settings.gate.aggressiveness))
+                if unheard:
+                    self.emit(Notice(f"In the last utterance, {unheard}."))
             return
         self.emit(ErrorEvent(self._rescue(failure)))
 

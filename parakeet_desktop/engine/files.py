@@ -74,6 +74,54 @@ def _longest_pause_middle(speech: np.ndarray) -> int | None:
     return best_mid
 
 
+# Speech (as webrtcvad hears it) this long with no recognised word in it is worth a warning:
+# a model that drops sentences must not go unnoticed behind a short text and exit status 0.
+SPEECH_WITHOUT_WORDS_SECONDS = 10.0
+_DENSE_SPEECH = 0.5  # share of voiced frames that makes a stretch "speech"
+
+
+def speech_without_words(samples: np.ndarray, words: list[Word], aggressiveness: int = 2,
+                         min_seconds: float = SPEECH_WITHOUT_WORDS_SECONDS) -> list[tuple[float, float]]:
+    """Stretches (start, end in seconds) of at least *min_seconds* that are mostly speech and
+    hold no recognised word."""
+    frame_seconds = _VAD_FRAME_MS / 1000
+    speech = speech_frames(samples, _VAD_FRAME_MS, aggressiveness)
+    if not len(speech):
+        return []
+    covered = np.zeros(len(speech), dtype=bool)
+    for word in words:  # a word and a little around it counts as heard
+        covered[max(0, int((word.start - 0.5) / frame_seconds)) : int((word.end + 0.5) / frame_seconds) + 1] = True
+    window = max(1, int(2.0 / frame_seconds))  # judge speech density over 2 s
+    if len(speech) * frame_seconds < min_seconds:
+        return []
+    density = np.convolve(speech.astype(float), np.ones(window) / window, mode="same")[: len(speech)]
+    unheard = (density >= _DENSE_SPEECH) & ~covered
+    stretches, start = [], None
+    for index, flag in enumerate(np.append(unheard, False)):
+        if flag and start is None:
+            start = index
+        elif not flag and start is not None:
+            if (index - start) * frame_seconds >= min_seconds:
+                stretches.append((round(start * frame_seconds, 1), round(index * frame_seconds, 1)))
+            start = None
+    return stretches
+
+
+def unheard_speech_warning(stretches: list[tuple[float, float]]) -> str | None:
+    if not stretches:
+        return None
+    seconds = sum(end - start for start, end in stretches)
+    where = ", ".join(f"{_clock(start)}–{_clock(end)}" for start, end in stretches[:5])
+    more = f" and {len(stretches) - 5} more" if len(stretches) > 5 else ""
+    return (f"{seconds:.0f} s of what sounds like speech gave no text ({where}{more}); the model may "
+            "have missed words there")
+
+
+def _clock(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes}:{seconds:02d}"
+
+
 @dataclass(frozen=True)
 class Progress:
     """How far a job is: seconds of audio recognised of the total known so far, and the file."""
@@ -259,9 +307,13 @@ class FileTranscriber:
             words.extend(Word(w.text, min(round(w.start + offset, 3), limit),
                               min(round(w.end + offset, 3), limit))
                          for w in pending.results[number].words)
+        warnings = list(pending.warnings)
+        unheard = unheard_speech_warning(speech_without_words(pending.samples, words, self.vad_aggressiveness))
+        if unheard:
+            warnings.append(unheard)
         return Transcript(
             source=str(pending.path), duration=len(pending.samples) / SAMPLE_RATE,
-            segments=segments_from_words(words), model=self.model.name, warnings=pending.warnings,
+            segments=segments_from_words(words), model=self.model.name, warnings=warnings,
         )
 
 
