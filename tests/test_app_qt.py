@@ -578,3 +578,70 @@ def test_a_second_launch_while_the_first_is_busy_starting_cannot_take_over(app_d
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for role in ("first", "second")]
     outcomes = [run.communicate(timeout=120)[0].strip() for run in runs]
     assert outcomes == ["listening", "refused"]
+
+
+_DICTATE_UNTIL_KILLED = """
+import sys
+from pathlib import Path
+import soundfile
+from parakeet_desktop.engine.capture import FileSoundDevice
+from parakeet_desktop.engine.dictation import LiveSettings, Mode
+from parakeet_desktop.engine.live import LiveEngine
+from parakeet_desktop.engine.loader import load_model
+model = load_model(sys.argv[1], "cpu")
+samples, _ = soundfile.read(sys.argv[2], dtype="float32")
+engine = LiveEngine(model, LiveSettings(spool_dir=Path(sys.argv[3])), lambda event: None,
+                    sd=FileSoundDevice(samples=samples, realtime=True))
+engine.start(Mode.PUSH_TO_TALK)
+engine.run()
+"""
+
+
+def test_an_utterance_cut_off_by_kill_9_is_recovered_into_the_history(qtbot, qapp, app_dirs, sentence, tmp_path):
+    """A dictation engine is killed (SIGKILL) in the middle of a push-to-talk utterance; the next
+    start of the app transcribes what was spooled and keeps it in the history as recovered."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import soundfile
+
+    from parakeet_desktop.ui.app import DesktopApp
+
+    text, speech = sentence
+    recording = tmp_path / "talk.wav"
+    soundfile.write(recording, np.concatenate([silence(0.5), speech, silence(60.0)]), 16000)
+    spool = config.data_dir() / "spool"
+    dictating = subprocess.Popen([sys.executable, "-c", _DICTATE_UNTIL_KILLED, str(SPEECH_MODEL), str(recording),
+                                  str(spool)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        sizes = []
+
+        def spooled_and_still() -> bool:  # the sentence is on disk and the key is still held
+            files = list(spool.glob("utterance-*.s16"))
+            sizes.append(files[0].stat().st_size if files else 0)
+            return len(sizes) > 30 and sizes[-1] >= 2 * len(speech) * 0.9 and sizes[-1] == sizes[-30]
+
+        qtbot.waitUntil(spooled_and_still, timeout=120000)
+        assert dictating.poll() is None
+        os.kill(dictating.pid, signal.SIGKILL)
+        dictating.wait(30)
+    finally:
+        if dictating.poll() is None:
+            dictating.kill()
+    assert len(list(spool.glob("utterance-*.s16"))) == 1
+
+    settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", sounds=False, hotkey="f9")
+    app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=silence(60), realtime=True),
+                     keyboard=PastingKeyboard())
+    app.start()
+    try:
+        qtbot.waitUntil(lambda: bool(app.history.recent()), timeout=120000)
+        entry = app.history.recent()[0]
+        assert word_error_rate([text], [entry.text]) <= 0.3
+        assert not entry.delivered and "recovered" in entry.problem
+        qtbot.waitUntil(lambda: not list(spool.glob("utterance-*.s16")), timeout=10000)
+        assert "Recovered" in app.status._notice.text()
+    finally:
+        close_app(app)

@@ -340,3 +340,35 @@ def test_partials_belong_to_their_utterance(speech_model, utterances):
     order = [(type(e).__name__, e.utterance) for e in recorder.events if isinstance(e, (Partial, Final))]
     first_final = order.index(("Final", 1))
     assert all(u == 1 for _, u in order[:first_final])
+
+
+def test_the_utterance_in_progress_is_on_disk_and_handed_over_with_its_final(speech_model, tmp_path):
+    """While the user speaks, the speech is appended to a spool file about every second; the
+    final names the file (deleted once its text is safe); silence spools nothing."""
+    from parakeet_desktop.engine import spool
+    from parakeet_desktop.engine.dictation import DictationSession, Final, LiveSettings, Mode
+
+    events = []
+    session = DictationSession(speech_model, LiveSettings(spool_dir=tmp_path), events.append)
+    text, speech = held_out_utterances(1)[0]
+    session.start(Mode.PUSH_TO_TALK)
+    audio = np.concatenate([np.zeros(8000, np.float32), speech, np.zeros(8000, np.float32)])
+    for offset in range(0, len(audio) - 16000, 1600):
+        session.feed(audio[offset : offset + 1600])
+    on_disk = spool.leftovers(tmp_path)
+    assert len(on_disk) == 1 and on_disk[0].stat().st_size >= 2 * 16000  # a second or more, already
+    for offset in range(len(audio) - len(audio) % 1600 - 16000, len(audio), 1600):
+        session.feed(audio[offset : offset + 1600])
+    session.stop()
+    final = next(e for e in events if isinstance(e, Final))
+    assert final.spool == on_disk[0] and final.text
+    heard = spool.read(final.spool)
+    assert abs(len(heard) - final.seconds * 16000) <= 16  # all the speech the model heard
+    spool.discard(final.spool)
+    assert spool.leftovers(tmp_path) == []
+
+    events.clear()
+    session.start(Mode.PUSH_TO_TALK)
+    session.feed(np.zeros(32000, np.float32))
+    session.stop()
+    assert next(e for e in events if isinstance(e, Final)).spool is None and spool.leftovers(tmp_path) == []

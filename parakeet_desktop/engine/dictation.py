@@ -27,6 +27,7 @@ from .audio import SAMPLE_RATE
 from .capture import PreRoll
 from .files import SPEECH_WITHOUT_WORDS_SECONDS, FileTranscriber, speech_without_words, unheard_speech_warning
 from .model import ParakeetModel, Recognition
+from .spool import Spool, discard
 from .streaming import StreamingChoice, StreamingConfig, StreamingTranscriber, StreamTap
 from .transcript import Word
 from .vad import Endpoint, GateConfig, SpeechGate
@@ -63,6 +64,8 @@ class LiveSettings:
     level_interval: float = 0.1
     # Audio that could not be recognised is saved here (a WAV per utterance), when set.
     rescue_dir: Path | None = None
+    # The utterance in progress is spooled here (engine/spool.py), when set.
+    spool_dir: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -102,6 +105,8 @@ class Final:
     start: float = 0.0
     end: float = 0.0
     input_words: tuple[Word, ...] = ()
+    # The utterance's audio on disk until its text is safe: delete it (spool.discard) then.
+    spool: Path | None = None
 
 
 @dataclass(frozen=True)
@@ -158,6 +163,7 @@ class DictationSession:
         self._streaming_failed = False
         self._utterance = 0
         self._first_position = 0
+        self._spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
         self._last_level = -math.inf
 
     def _set_state(self, state: SessionState) -> None:
@@ -255,11 +261,15 @@ class DictationSession:
             self._transcriber = StreamingTranscriber(self.model, config, self._stop_requested, self._tap)
         self._transcriber.reset()
         self._streaming_failed = False
+        if self._spool is not None:
+            self._spool.begin()
 
     def _accept(self, samples: np.ndarray | None, decode: bool) -> None:
         """Store *samples* (None: nothing new) and, with *decode*, run the steps they allow."""
         if samples is not None:
             self._transcriber.store(samples)
+            if self._spool is not None:
+                self._spool.append(samples)
         if self._streaming_failed or not decode:
             return
         self._stepping(self._transcriber.step)
@@ -288,8 +298,10 @@ class DictationSession:
         return last_step >= 0.8 * seconds or (self.model.device == "cuda" and seconds <= _GPU_FULL_PASS_SECONDS)
 
     def _finalise(self, reason: str) -> None:
+        spooled = self._spool.end() if self._spool is not None else None
         seconds = self._transcriber.duration
         if seconds == 0:
+            discard(spooled)
             self.emit(Final(self._utterance, "", (), 0.0, False, reason))
             return
 
@@ -313,14 +325,18 @@ class DictationSession:
                 continue
             self.emit(Final(self._utterance, recognition.text.strip(), recognition.words,
                             round(seconds, 3), full_context, reason, in_input(0.0), in_input(seconds),
-                            tuple(Word(w.text, in_input(w.start), in_input(w.end)) for w in recognition.words)))
+                            tuple(Word(w.text, in_input(w.start), in_input(w.end)) for w in recognition.words),
+                            spooled))
             if seconds >= SPEECH_WITHOUT_WORDS_SECONDS:
                 unheard = unheard_speech_warning(speech_without_words(
                     self._transcriber.audio, list(recognition.words), self.settings.gate.aggressiveness))
                 if unheard:
                     self.emit(Notice(f"In the last utterance, {unheard}."))
             return
-        self.emit(ErrorEvent(self._rescue(failure)))
+        message, saved = self._rescue(failure)
+        self.emit(ErrorEvent(message))
+        if saved:
+            discard(spooled)  # else the spool stays, and the next start tries it again
 
     def _full_pass(self) -> Recognition:
         """One pass over the whole utterance; one longer than the device's longest piece is cut
@@ -332,11 +348,12 @@ class DictationSession:
         transcript = files.transcribe_array(audio)
         return Recognition(transcript.text, tuple(transcript.words))
 
-    def _rescue(self, exc: Exception) -> str:
+    def _rescue(self, exc: Exception) -> tuple[str, bool]:
+        """The error's message, and whether the audio was saved as a WAV file."""
         message = f"This utterance could not be recognised ({exc})."
         folder = self.settings.rescue_dir
         if folder is None:
-            return message
+            return message, False
         import soundfile
 
         try:
@@ -344,5 +361,5 @@ class DictationSession:
             path = folder / time.strftime(f"unrecognised-%Y%m%d-%H%M%S-{self._utterance}.wav")
             soundfile.write(path, self._transcriber.audio, SAMPLE_RATE, subtype="PCM_16")
         except OSError as save_error:
-            return f"{message} Its audio could not be saved either: {save_error}"
-        return f"{message} Its audio is saved in {path}."
+            return f"{message} Its audio could not be saved either: {save_error}", False
+        return f"{message} Its audio is saved in {path}.", True

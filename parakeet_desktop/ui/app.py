@@ -22,7 +22,7 @@ from ..history import History
 from . import sounds
 from .control_server import AlreadyRunning, ControlServer
 from .delivery import TextDelivery
-from .engine_thread import EngineThread, EngineWorker
+from .engine_thread import EngineThread, EngineWorker, spool_dir
 from .file_window import FileWindow
 from .first_run import FirstRunWindow
 from .history_window import HistoryWindow
@@ -54,6 +54,9 @@ class DesktopApp(QObject):
         self.file_window.transcribe.connect(self._transcribe_files)
         self.file_window.cancel.connect(lambda job: self.worker.cancel_job(job))
         self._files_waiting: list = []
+        self._recovering: dict[str, object] = {}  # spool file name → path, while transcribed
+        self._recovery_count = [0, 0]  # saved, still to come
+        self._recovery_started = False
         self.first_run: FirstRunWindow | None = None
         self.microphone_ok = True
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
@@ -174,6 +177,9 @@ class DesktopApp(QObject):
     def _on_ready(self, name: str, device: str) -> None:
         self.ready_at = time.monotonic()
         self.local_api.engine_ready(self.worker.engine)
+        if not self._recovery_started:
+            self._recovery_started = True
+            self._recover_spools()
         if self.first_run is not None:
             self.first_run.close()
             self.first_run = None
@@ -241,10 +247,64 @@ class DesktopApp(QObject):
             self._set_state("ready" if available else "error", message)
 
     def _on_file_progress(self, path, fraction: float) -> None:
-        self.file_window.progress(path, fraction)
+        if path.name not in self._recovering:
+            self.file_window.progress(path, fraction)
 
     def _on_file_done(self, path, transcript, error) -> None:
-        self.file_window.finished(path, transcript, error)
+        if path.name in self._recovering:  # kept: a last progress report may follow
+            self._recovered(self._recovering[path.name], transcript, error)
+        else:
+            self.file_window.finished(path, transcript, error)
+
+    # --- utterances a crash interrupted -----------------------------------------------------
+
+    def _recover_spools(self) -> None:
+        """Utterances spooled by a run that ended before their text was saved: transcribed now
+        and put in the history (never typed anywhere: the window they were meant for is gone)."""
+        from ..engine import spool
+        from ..engine.files import AudioInput
+
+        inputs = []
+        for path in spool.leftovers(spool_dir()):
+            try:
+                samples = spool.read(path)
+            except OSError as exc:
+                logger.warning("Cannot read %s: %s", path, exc)
+                continue
+            if len(samples) < 1600:  # under 0.1 s: nothing was said
+                spool.discard(path)
+                continue
+            inputs.append(AudioInput(path.name, samples))
+            self._recovering[path.name] = path
+        if inputs:
+            self._recovery_count = [0, len(inputs)]
+            self.worker.transcribe_audio(inputs)
+
+    def _recovered(self, path, transcript, error) -> None:
+        from ..engine import spool
+        from ..history import HistoryError
+
+        done = self._recovery_count
+        done[1] -= 1
+        text = transcript.text.strip() if transcript is not None else ""
+        if transcript is None:
+            logger.warning("A spooled utterance could not be recognised: %s", error)
+        elif text:
+            try:
+                entry = self.history.add(text, transcript.duration, self.worker.model_name,
+                                         created=path.stat().st_mtime)
+                self.history.mark(entry, False, "recovered: the app stopped before this text was saved")
+            except (HistoryError, OSError) as exc:
+                logger.warning("A recovered utterance could not be saved: %s", exc)
+            else:
+                done[0] += 1
+                spool.discard(path)
+        else:
+            spool.discard(path)  # no words in it
+        if done[1] == 0 and done[0]:
+            what, verb = ("1 utterance", "is") if done[0] == 1 else (f"{done[0]} utterances", "are")
+            self.status.notify("Recovered", f"{what} from when the app stopped unexpectedly {verb} in the "
+                                            "history (not typed anywhere).")
 
     def _on_partial(self, _utterance: int, text: str) -> None:
         self.caption = text
@@ -252,6 +312,10 @@ class DesktopApp(QObject):
 
     def _on_final(self, final) -> None:
         text, delivery, unsaved = self.delivery.final(final.text, final.seconds, self.worker.model_name)
+        if unsaved is None:  # the text is safe in the history (or there was none): the audio can go
+            from ..engine.spool import discard
+
+            discard(final.spool)
         self.overlay.show_final(text)
         self._report(delivery)
         if unsaved:

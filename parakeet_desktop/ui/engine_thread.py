@@ -104,6 +104,19 @@ class EngineWorker(QObject):
         self.jobs.update((job.id, job) for job in jobs)
         return [job.id for job in jobs]
 
+    def transcribe_audio(self, inputs: list) -> int | None:
+        """One job of decoded audio (engine.files.AudioInput), reported under each input's name;
+        None while the model loads."""
+        from ..engine.work import FileJob
+
+        engine = self.engine
+        if engine is None:
+            return None
+        job = FileJob(list(inputs))
+        engine.submit(job)
+        self.jobs[job.id] = job
+        return job.id
+
     def cancel_job(self, job_id: int) -> None:
         job = self.jobs.get(job_id)
         if job is not None:
@@ -154,7 +167,11 @@ def live_settings(settings: Settings):
                       hangover_ms=min(300, settings.pause_ms))
     return LiveSettings(gate=gate, streaming=StreamingChoice(latency=settings.latency),
                         final_pass=FinalPass(settings.final_pass),
-                        rescue_dir=Path(data_dir()) / "unrecognised")
+                        rescue_dir=Path(data_dir()) / "unrecognised", spool_dir=spool_dir())
+
+
+def spool_dir() -> Path:
+    return Path(data_dir()) / "spool"
 
 
 class EngineThread(QThread):

@@ -141,7 +141,7 @@ class FileWindow(QWidget):
     # --- results ------------------------------------------------------------------------------
 
     def progress(self, path: Path, fraction: float) -> None:
-        if self.queue.item(self.rows[path], _STATUS).text() in ("Waiting…", "Working…"):
+        if path in self.rows and self.queue.item(self.rows[path], _STATUS).text() in ("Waiting…", "Working…"):
             self._set_row(path, "Working…", round(100 * fraction))
 
     def finished(self, path: Path, transcript: Transcript | None, error: str | None) -> None:
