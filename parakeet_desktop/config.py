@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,6 +90,19 @@ def data_dir() -> Path:
 
 def settings_path() -> Path:
     return config_dir() / "settings.json"
+
+
+def unwritable(folder: Path | None = None) -> str | None:
+    """Why settings cannot be saved in *folder* (the config folder), or None when they can."""
+    folder = folder or config_dir()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        return (f"Settings cannot be saved in {folder} ({exc.strerror or exc}); changes last until the app "
+                "quits.")
+    return None
 
 
 def load(path: Path | None = None) -> tuple[Settings, list[str]]:

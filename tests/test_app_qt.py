@@ -3,6 +3,7 @@ edge: the keyboard that would send Ctrl+V to another app, and the microphone (a 
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
@@ -645,3 +646,24 @@ def test_an_utterance_cut_off_by_kill_9_is_recovered_into_the_history(qtbot, qap
         assert "Recovered" in app.status._notice.text()
     finally:
         close_app(app)
+
+
+def test_an_unwritable_settings_folder_keeps_settings_for_the_session_and_says_so(qtbot, qapp, app_dirs,
+                                                                                 monkeypatch):
+    from parakeet_desktop.ui.app import DesktopApp
+
+    blocker = app_dirs / "not-a-folder"
+    blocker.write_text("a file where the settings folder should be")
+    monkeypatch.setenv("PARAKEET_DESKTOP_CONFIG_DIR", str(blocker / "parakeet-desktop"))
+    settings, warnings = config.load()
+    problem = config.unwritable()
+    assert settings == config.Settings() and warnings == []
+    assert problem and "changes last until the app quits" in problem
+    app = DesktopApp(settings, [problem], use_tray=False, sd=FileSoundDevice(samples=silence(5), realtime=True),
+                     keyboard=PastingKeyboard())
+    try:
+        app.apply_settings(dataclasses.replace(settings, mode="handsfree", trailing_space=False))
+        assert app.settings.mode == "handsfree" and app.mode == "handsfree"  # in effect all the same
+        assert "Could not save the settings" in app.status._notice.text()
+    finally:
+        app.status.hide()

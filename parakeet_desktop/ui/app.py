@@ -509,6 +509,8 @@ def main(model: str | None = None, device: str | None = None, tray: bool | None 
               "“parakeet-desktop transcribe FILE” for files.", file=sys.stderr)
         return 1
     settings, warnings = config.load()
+    if (problem := config.unwritable()) is not None:
+        warnings.append(problem)
     if model:
         settings.model = model
     if device:
