@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import math
 import tempfile
 import time
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ from .guard import Guarded
 from .jobs import JobBook
 from .link import EngineLink, ServiceState, TranscriptionFailed
 from .security import Guard, bearer, token_matches
+from .stream import install_stream
 
 logger = logging.getLogger(__name__)
 
@@ -98,9 +100,8 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         form, audio = await _read_upload(request, config)
         options = _options(form, link)
         if options["stream"]:
-            admission = contextlib.ExitStack()
-            admission.enter_context(link.admitted(audio.duration, config.max_waiting))  # released when the events end
-            return StreamingResponse(_events(link, audio, admission), media_type="text/event-stream",
+            link.ensure_room(config.max_waiting)  # a 429 must come before the stream's 200
+            return StreamingResponse(_events(link, audio), media_type="text/event-stream",
                                      headers={"Cache-Control": "no-cache"})
         with link.admitted(audio.duration, config.max_waiting):
             transcript = await _until_done_or_gone(request, link.transcribe(audio, Priority.REQUEST))
@@ -179,8 +180,6 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         return job.summary()
 
     app.include_router(api)
-    from .stream import install_stream
-
     install_stream(app, link, token, config)
     return Guarded(app, Guard(config.host, config.allowed_origins), config.max_upload_bytes)
 
@@ -305,10 +304,16 @@ def _failure(exc: TranscriptionFailed) -> ApiError:
     return ApiError(500, f"The audio {exc}.")
 
 
-async def _events(link: EngineLink, audio: AudioInput, admission: contextlib.ExitStack):
+async def _events(link: EngineLink, audio: AudioInput):
     """Server-sent events as OpenAI streams a transcription: text deltas as pieces finish, the
     whole text, then ``[DONE]``. The deltas add up to the whole text. A client that goes away
-    closes this generator, which cancels the work."""
+    closes this generator, which cancels the work; the request is counted while it runs."""
+    with link.admitted(audio.duration, limit=math.inf):  # room was checked before the response began
+        async for line in _event_lines(link, audio):
+            yield line
+
+
+async def _event_lines(link: EngineLink, audio: AudioInput):
     deltas: asyncio.Queue = asyncio.Queue()
     sent = ""
 
@@ -342,7 +347,6 @@ async def _events(link: EngineLink, audio: AudioInput, admission: contextlib.Exi
                     "usage": {"type": "duration", "seconds": round(transcript.duration, 3)}})
         yield "data: [DONE]\n\n"
     finally:
-        admission.close()
         if not task.done():  # the client went away mid-stream
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

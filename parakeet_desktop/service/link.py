@@ -81,15 +81,19 @@ class EngineLink:
             raise ApiError(503, f"The model could not be loaded: {self.error}", code="model_unavailable")
         return self.engine
 
+    def ensure_room(self, limit: int) -> None:
+        """429, with the wait the queue's audio suggests, when *limit* requests wait or run."""
+        if self.waiting >= limit:
+            wait = self._seconds_waiting * self._compute_ratio
+            raise ApiError(429, f"The service is busy with {self.waiting} requests; try again in "
+                                f"{max(1, math.ceil(wait))} s.", code="rate_limit_exceeded",
+                           retry_after=max(1.0, min(60.0, wait)))
+
     @contextmanager
-    def admitted(self, seconds: float, limit: int):
+    def admitted(self, seconds: float, limit: float):
         """Count a request of *seconds* of audio while it waits and runs; 429 when *limit* do."""
         with self._lock:
-            if self.waiting >= limit:
-                wait = self._seconds_waiting * self._compute_ratio
-                raise ApiError(429, f"The service is busy with {self.waiting} requests; try again in "
-                                    f"{max(1, math.ceil(wait))} s.", code="rate_limit_exceeded",
-                               retry_after=max(1.0, min(60.0, wait)))
+            self.ensure_room(limit)
             self.waiting += 1
             self._seconds_waiting += seconds
         started = time.monotonic()
