@@ -5,13 +5,12 @@ stack the service itself runs on."""
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..engine.transcript import Segment, Transcript, Word
-from .security import TOKEN_ENV, TOKEN_FILE
+from .security import read_token
 
 DISCOVERY_FILE = "service.json"
 
@@ -39,9 +38,11 @@ def find_running_service(folder: Path, wait_while_loading: float = 300.0) -> Run
 
     try:
         record = json.loads((folder / DISCOVERY_FILE).read_text(encoding="utf-8"))
-        token = os.environ.get(TOKEN_ENV, "").strip() or (folder / TOKEN_FILE).read_text(encoding="utf-8").strip()
         url = str(record["url"])
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    token = read_token(folder)
+    if token is None:
         return None
     deadline = time.monotonic() + wait_while_loading
     while True:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import json
 import os
 import secrets
 from pathlib import Path
@@ -26,19 +25,24 @@ NON_LOOPBACK_WARNING = (
 TOKEN_ENV = "PARAKEET_DESKTOP_API_TOKEN"
 
 
-def load_or_make_token(folder: Path) -> str:
-    """``PARAKEET_DESKTOP_API_TOKEN`` when set; else the token kept in *folder*, made (readable
-    by the owner only) at first use."""
+def read_token(folder: Path) -> str | None:
+    """``PARAKEET_DESKTOP_API_TOKEN`` when set; else the token kept in *folder*; None when there
+    is none yet (or it cannot be read)."""
     given = os.environ.get(TOKEN_ENV, "").strip()
     if given:
         return given
-    path = folder / TOKEN_FILE
     try:
-        token = path.read_text(encoding="utf-8").strip()
-    except FileNotFoundError:
-        token = ""
+        return (folder / TOKEN_FILE).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+def load_or_make_token(folder: Path) -> str:
+    """:func:`read_token`, or a new token kept in *folder* (readable by the owner only)."""
+    token = read_token(folder)
+    path = folder / TOKEN_FILE
     if token:
-        if os.name == "posix" and path.stat().st_mode & 0o077:
+        if path.exists() and os.name == "posix" and path.stat().st_mode & 0o077:
             os.chmod(path, 0o600)  # a copy restored by hand must not stay readable by others
         return token
     token = secrets.token_urlsafe(32)
@@ -58,13 +62,22 @@ def bearer(header: str | None) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
+def _address(host: str):
     try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
+        return ipaddress.ip_address(host.strip("[]"))
     except ValueError:
-        return False
+        return None
+
+
+def is_loopback(host: str) -> bool:
+    address = _address(host)
+    return host == "localhost" or (address is not None and address.is_loopback)
+
+
+def is_every_interface(host: str) -> bool:
+    """Whether *host* is the address that means all of the machine's interfaces."""
+    address = _address(host)
+    return address is not None and address.is_unspecified
 
 
 def host_name(header: str) -> str:
@@ -88,13 +101,9 @@ class Guard:
         name = host_name(header)
         if name in ("localhost", self.bound_host.lower()) or is_loopback(name):
             return True
-        # Bound to every interface (0.0.0.0 / ::): the user chose to serve the network.
-        return self.bound_host in ("0.0.0.0", "::")
+        # Bound to every interface (only when the user named such a host): they serve the network.
+        return is_every_interface(self.bound_host)
 
     def origin_allowed(self, header: str | None) -> bool:
         """Programs send no Origin; browsers always do, and only the user's choices pass."""
         return header is None or header.rstrip("/").lower() in self.allowed_origins
-
-
-def discovery_record(url: str, model: str, pid: int) -> str:
-    return json.dumps({"url": url, "model": model, "pid": pid})

@@ -5,7 +5,6 @@ and stopped as the setting changes. Qt-free; the app calls it on the GUI thread.
 from __future__ import annotations
 
 import logging
-import os
 
 from ..config import Settings, config_dir
 
@@ -32,15 +31,9 @@ class LocalApi:
 
     def token(self) -> str | None:
         """The token (made when the service first starts); None before that."""
-        from ..service.security import TOKEN_ENV, TOKEN_FILE
+        from ..service.security import read_token
 
-        given = os.environ.get(TOKEN_ENV, "").strip()
-        if given:
-            return given
-        try:
-            return (config_dir() / TOKEN_FILE).read_text(encoding="utf-8").strip() or None
-        except OSError:
-            return None
+        return read_token(config_dir())
 
     def apply(self, settings: Settings) -> str | None:
         """Start, stop or move the service to match *settings*; the reason when it cannot start."""
