@@ -139,7 +139,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
 
         async def run() -> None:
             try:
-                job.transcript = await link.transcribe(audio, Priority.JOB, progress, job.engine_job)
+                job.transcript = await link.transcribe(audio, Priority.JOB, progress, job.cancel)
                 job.status, job.progress = "completed", 1.0
             except TranscriptionFailed as exc:
                 job.status = "cancelled" if str(exc) == "cancelled" else "failed"
@@ -172,7 +172,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     async def cancel_job(job_id: str):
         job = _job(jobs, job_id)
         if job.status in ("queued", "running"):
-            job.engine_job.cancel.set()
+            job.cancel.set()
             if job.task is not None:
                 job.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..engine.work import FileJob
 from ..engine.transcript import Transcript
 
 KEEP_SECONDS = 3600.0
@@ -28,7 +28,7 @@ class Job:
     finished: float | None = None
     transcript: Transcript | None = None
     error: str | None = None
-    engine_job: FileJob = field(default_factory=lambda: FileJob([]))
+    cancel: threading.Event = field(default_factory=threading.Event)
     task: asyncio.Task | None = None
 
     def summary(self, result: Callable[[Job], dict] | None = None) -> dict:

@@ -109,9 +109,10 @@ class EngineLink:
 
     async def transcribe(self, audio: AudioInput, priority: Priority,
                          on_progress: Callable[[FileProgress], None] | None = None,
-                         job: FileJob | None = None) -> Transcript:
+                         cancel: threading.Event | None = None) -> Transcript:
         """Recognise *audio* through the file path (pieces, batching, yielding to dictation).
-        Cancelled (the client went away) → the engine drops the work at its next layer."""
+        Cancelled (the client went away, or *cancel* set) → the engine drops the work at its
+        next layer."""
         engine = self.require_ready()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
@@ -122,8 +123,7 @@ class EngineLink:
             except RuntimeError:  # the loop is closed: the service is stopping
                 pass
 
-        job = job or FileJob([audio], priority=priority)
-        job.paths, job.priority, job.listener = [audio], priority, listener
+        job = FileJob([audio], priority=priority, listener=listener, cancel=cancel or threading.Event())
         engine.submit(job)
         try:
             while True:
