@@ -183,10 +183,6 @@ class StreamingTranscriber:
             step = (len(self._audio), 0)
         return step
 
-    @property
-    def has_steps_waiting(self) -> bool:
-        return self.next_step() is not None
-
     def step_buffer(self, step: tuple[int, int]) -> np.ndarray:
         """The audio *step* encodes: the left context, then up to its end."""
         first = max(0, self._decoded_frames - self._left)

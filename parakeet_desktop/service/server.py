@@ -17,6 +17,7 @@ import threading
 from pathlib import Path
 
 from ..config import config_dir
+from ..storage import write_atomic
 from .app import ServiceConfig, create_app
 from .client import DISCOVERY_FILE
 from .link import EngineLink
@@ -90,8 +91,6 @@ class LocalService:
         self.thread.start()
         record = {"url": self.url, "pid": os.getpid(), "model": self.link.model_name}
         try:
-            from ..storage import write_atomic
-
             write_atomic(self.folder / DISCOVERY_FILE, json.dumps(record) + "\n", mode=0o600)
         except OSError as exc:
             logger.warning("Cannot write %s (the transcribe command will not find the service): %s",
