@@ -253,6 +253,6 @@ def main(argv: list[str] | None = None) -> int:
         from .control import run_command
 
         return run_command(args.command)
-    from .ui.app import main as run_app
+    from .ui.launch import main as run_app
 
     return run_app(model=args.app_model, device=args.app_device, tray=False if args.no_tray else None)

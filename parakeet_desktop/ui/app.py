@@ -7,20 +7,19 @@ import dataclasses
 import json
 import logging
 import os
-import sys
 import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
 
-from .. import config, control
+from .. import config
 from ..desktop import autostart
 from ..desktop.hotkey import Action, Gesture, HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.inject import PynputKeyboard
 from ..history import History
 from . import sounds
-from .control_server import AlreadyRunning, ControlServer
+from .control_server import ControlServer
 from .delivery import TextDelivery
 from .engine_thread import EngineThread, EngineWorker, spool_dir
 from .file_window import FileWindow
@@ -28,6 +27,7 @@ from .first_run import FirstRunWindow
 from .history_window import HistoryWindow
 from .local_api import LocalApi
 from .overlay import CaptionOverlay
+from .recovery import SpoolRecovery
 from .settings_dialog import SettingsDialog
 from .status import ControlWindow, TrayStatus
 
@@ -49,14 +49,12 @@ class DesktopApp(QObject):
         self.mode = settings.mode
         self.caption = ""  # the live caption of the utterance in progress
         self.history = History(config.data_dir() / "history.sqlite3")
+        self.recovery = SpoolRecovery(spool_dir(), self.history)
         self.history_window: HistoryWindow | None = None
         self.file_window = FileWindow()
         self.file_window.transcribe.connect(self._transcribe_files)
         self.file_window.cancel.connect(lambda job: self.worker.cancel_job(job))
         self._files_waiting: list = []
-        self._recovering: dict[str, object] = {}  # spool file name → path, while transcribed
-        self._recovery_count = [0, 0]  # saved, still to come
-        self._recovery_started = False
         self.first_run: FirstRunWindow | None = None
         self.microphone_ok = True
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
@@ -177,9 +175,10 @@ class DesktopApp(QObject):
     def _on_ready(self, name: str, device: str) -> None:
         self.ready_at = time.monotonic()
         self.local_api.engine_ready(self.worker.engine)
-        if not self._recovery_started:
-            self._recovery_started = True
-            self._recover_spools()
+        if not self.recovery.started:
+            inputs = self.recovery.start()
+            if inputs:
+                self.worker.transcribe_audio(inputs)
         if self.first_run is not None:
             self.first_run.close()
             self.first_run = None
@@ -247,64 +246,14 @@ class DesktopApp(QObject):
             self._set_state("ready" if available else "error", message)
 
     def _on_file_progress(self, path, fraction: float) -> None:
-        if path.name not in self._recovering:
+        if not self.recovery.owns(path):
             self.file_window.progress(path, fraction)
 
     def _on_file_done(self, path, transcript, error) -> None:
-        if path.name in self._recovering:  # kept: a last progress report may follow
-            self._recovered(self._recovering[path.name], transcript, error)
-        else:
+        if not self.recovery.owns(path):
             self.file_window.finished(path, transcript, error)
-
-    # --- utterances a crash interrupted -----------------------------------------------------
-
-    def _recover_spools(self) -> None:
-        """Utterances spooled by a run that ended before their text was saved: transcribed now
-        and put in the history (never typed anywhere: the window they were meant for is gone)."""
-        from ..engine import spool
-        from ..engine.files import AudioInput
-
-        inputs = []
-        for path in spool.leftovers(spool_dir()):
-            try:
-                samples = spool.read(path)
-            except OSError as exc:
-                logger.warning("Cannot read %s: %s", path, exc)
-                continue
-            if len(samples) < 1600:  # under 0.1 s: nothing was said
-                spool.discard(path)
-                continue
-            inputs.append(AudioInput(path.name, samples))
-            self._recovering[path.name] = path
-        if inputs:
-            self._recovery_count = [0, len(inputs)]
-            self.worker.transcribe_audio(inputs)
-
-    def _recovered(self, path, transcript, error) -> None:
-        from ..engine import spool
-        from ..history import HistoryError
-
-        done = self._recovery_count
-        done[1] -= 1
-        text = transcript.text.strip() if transcript is not None else ""
-        if transcript is None:
-            logger.warning("A spooled utterance could not be recognised: %s", error)
-        elif text:
-            try:
-                entry = self.history.add(text, transcript.duration, self.worker.model_name,
-                                         created=path.stat().st_mtime)
-                self.history.mark(entry, False, "recovered: the app stopped before this text was saved")
-            except (HistoryError, OSError) as exc:
-                logger.warning("A recovered utterance could not be saved: %s", exc)
-            else:
-                done[0] += 1
-                spool.discard(path)
-        else:
-            spool.discard(path)  # no words in it
-        if done[1] == 0 and done[0]:
-            what, verb = ("1 utterance", "is") if done[0] == 1 else (f"{done[0]} utterances", "are")
-            self.status.notify("Recovered", f"{what} from when the app stopped unexpectedly {verb} in the "
-                                            "history (not typed anywhere).")
+        elif notice := self.recovery.finished(path, transcript, error, self.worker.model_name):
+            self.status.notify("Recovered", notice)
 
     def _on_partial(self, _utterance: int, text: str) -> None:
         self.caption = text
@@ -498,43 +447,3 @@ def _keyboard():
     except Exception as exc:  # no X server, Wayland: paste and typing are not possible
         logger.warning("Synthetic key presses are not available: %s", exc)
         return None
-
-
-def main(model: str | None = None, device: str | None = None, tray: bool | None = None) -> int:
-    started_at = time.monotonic()
-    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")
-                                                 or os.environ.get("QT_QPA_PLATFORM")):
-        print("error: there is no graphical session (DISPLAY is not set), so the desktop app cannot "
-              "start. From a terminal, use “parakeet-desktop listen” to dictate or "
-              "“parakeet-desktop transcribe FILE” for files.", file=sys.stderr)
-        return 1
-    settings, warnings = config.load()
-    if (problem := config.unwritable()) is not None:
-        warnings.append(problem)
-    if model:
-        settings.model = model
-    if device:
-        settings.device = device
-    try:
-        control.send("show", timeout=1.0)
-    except control.NotRunning:
-        pass
-    else:
-        print("Parakeet Desktop is already running.", file=sys.stderr)
-        return 0
-    app = QApplication(sys.argv[:1])
-    app.setApplicationName("Parakeet Desktop")
-    app.setQuitOnLastWindowClosed(False)
-    desktop = DesktopApp(settings, warnings, use_tray=tray, started_at=started_at)
-    try:
-        desktop.start()
-    except AlreadyRunning:  # another one started in the same instant: hand over to it
-        for _ in range(40):  # it may not be listening yet
-            try:
-                control.send("show", timeout=1.0)
-                break
-            except control.NotRunning:
-                time.sleep(0.25)
-        print("Parakeet Desktop is already running.", file=sys.stderr)
-        return 0
-    return app.exec()
