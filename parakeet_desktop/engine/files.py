@@ -35,7 +35,8 @@ class Piece:
     end: int
 
 
-def plan_pieces(samples: np.ndarray, max_piece_seconds: float, aggressiveness: int = 2) -> list[Piece]:
+def plan_pieces(samples: np.ndarray, max_piece_seconds: float, aggressiveness: int = 2,
+                speech: np.ndarray | None = None) -> list[Piece]:
     """Cut *samples* into pieces no longer than *max_piece_seconds*, at pauses where possible.
 
     Each cut is searched for in the second half of the remaining window: the middle of the longest
@@ -46,7 +47,8 @@ def plan_pieces(samples: np.ndarray, max_piece_seconds: float, aggressiveness: i
     if total <= limit:
         return [Piece(0, total)]
     frame = SAMPLE_RATE * _VAD_FRAME_MS // 1000
-    speech = speech_frames(samples, _VAD_FRAME_MS, aggressiveness)
+    if speech is None:
+        speech = speech_frames(samples, _VAD_FRAME_MS, aggressiveness)
     pieces = []
     start = 0
     while total - start > limit:
@@ -81,20 +83,20 @@ _DENSE_SPEECH = 0.5  # share of voiced frames that makes a stretch "speech"
 
 
 def speech_without_words(samples: np.ndarray, words: list[Word], aggressiveness: int = 2,
-                         min_seconds: float = SPEECH_WITHOUT_WORDS_SECONDS) -> list[tuple[float, float]]:
+                         min_seconds: float = SPEECH_WITHOUT_WORDS_SECONDS,
+                         speech: np.ndarray | None = None) -> list[tuple[float, float]]:
     """Stretches (start, end in seconds) of at least *min_seconds* that are mostly speech and
-    hold no recognised word."""
-    frame_seconds = _VAD_FRAME_MS / 1000
-    speech = speech_frames(samples, _VAD_FRAME_MS, aggressiveness)
-    if not len(speech):
+    hold no recognised word. *speech*: webrtcvad's 30 ms flags of *samples*, when known already."""
+    if len(samples) < min_seconds * SAMPLE_RATE:
         return []
+    frame_seconds = _VAD_FRAME_MS / 1000
+    if speech is None:
+        speech = speech_frames(samples, _VAD_FRAME_MS, aggressiveness)
     covered = np.zeros(len(speech), dtype=bool)
     for word in words:  # a word and a little around it counts as heard
         covered[max(0, int((word.start - 0.5) / frame_seconds)) : int((word.end + 0.5) / frame_seconds) + 1] = True
-    window = max(1, int(2.0 / frame_seconds))  # judge speech density over 2 s
-    if len(speech) * frame_seconds < min_seconds:
-        return []
-    density = np.convolve(speech.astype(float), np.ones(window) / window, mode="same")[: len(speech)]
+    window = int(2.0 / frame_seconds)  # judge speech density over 2 s (shorter than min_seconds)
+    density = np.convolve(speech.astype(float), np.ones(window) / window, mode="same")
     unheard = (density >= _DENSE_SPEECH) & ~covered
     stretches, start = [], None
     for index, flag in enumerate(np.append(unheard, False)):
@@ -169,6 +171,7 @@ class _Pending:
     samples: np.ndarray
     pieces: list[Piece]
     warnings: list[str]
+    speech: np.ndarray | None  # webrtcvad's flags, for audio long enough to need them
     results: dict[int, Recognition] = field(default_factory=dict)
 
     @property
@@ -256,8 +259,13 @@ class FileTranscriber:
         report(len(paths), Path(paths[-1].name) if paths else Path())
 
     def _prepare(self, path: Path, samples: np.ndarray, warnings: list[str]) -> _Pending:
-        pieces = plan_pieces(samples, self.max_piece_seconds, self.vad_aggressiveness)
-        return _Pending(path, samples, pieces, list(warnings))
+        # One pass of the speech detector serves both the cuts at pauses and the check for
+        # speech that gave no text.
+        speech = (speech_frames(samples, _VAD_FRAME_MS, self.vad_aggressiveness)
+                  if len(samples) >= min(self.max_piece_seconds, SPEECH_WITHOUT_WORDS_SECONDS) * SAMPLE_RATE
+                  else None)
+        pieces = plan_pieces(samples, self.max_piece_seconds, self.vad_aggressiveness, speech)
+        return _Pending(path, samples, pieces, list(warnings), speech)
 
     def _batches(self, waiting: list[_Pending], flush: bool = True):
         """Batches of (file, piece number, samples) not yet recognised, shortest pieces together.
@@ -308,7 +316,8 @@ class FileTranscriber:
                               min(round(w.end + offset, 3), limit))
                          for w in pending.results[number].words)
         warnings = list(pending.warnings)
-        unheard = unheard_speech_warning(speech_without_words(pending.samples, words, self.vad_aggressiveness))
+        unheard = unheard_speech_warning(speech_without_words(pending.samples, words, self.vad_aggressiveness,
+                                                              speech=pending.speech))
         if unheard:
             warnings.append(unheard)
         return Transcript(
