@@ -47,6 +47,8 @@ class Settings:
     replacements: list[list[str]] = field(default_factory=list)  # [heard, write] pairs
     api_enabled: bool = False  # the local speech service ("Local API"), loopback only
     api_port: int = DEFAULT_API_PORT
+    keep_audio: str = "7 days"  # each history entry's audio: off, 1 day, 7 days, 30 days, forever
+    keep_audio_mb: int = 1000  # at most this much kept audio; the oldest goes first
 
 
 _CHOICES = {
@@ -56,6 +58,7 @@ _CHOICES = {
     "final_pass": ("auto", "always", "never"),
     "latency": ("fast", "balanced", "accurate"),
     "overlay_position": ("bottom", "top"),
+    "keep_audio": ("off", "1 day", "7 days", "30 days", "forever"),
 }
 
 
@@ -67,6 +70,7 @@ _RANGES = {
     "overlay_opacity": (0.3, 1.0),
     "overlay_width": (0.25, 0.9),
     "api_port": (1, 65535),
+    "keep_audio_mb": (10, 1_000_000),
 }
 
 

@@ -31,9 +31,11 @@ CREATE TABLE IF NOT EXISTS utterances (
     seconds REAL NOT NULL,
     model TEXT NOT NULL,
     delivered INTEGER NOT NULL DEFAULT 0,
-    problem TEXT
+    problem TEXT,
+    audio TEXT
 )
 """
+_COLUMNS = "id, created, text, seconds, model, delivered, problem, audio"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Entry:
     model: str
     delivered: bool
     problem: str | None
+    audio: str | None = None  # the file name of its audio in the audio folder (history_audio.py)
 
 
 class HistoryError(Exception):
@@ -74,6 +77,8 @@ class History:
             db.execute(_SCHEMA)
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("database disk image is malformed")
+            if "audio" not in {row[1] for row in db.execute("PRAGMA table_info(utterances)")}:
+                db.execute("ALTER TABLE utterances ADD COLUMN audio TEXT")  # a history of version 1
 
     def _keep_aside(self, exc: Exception) -> None:
         kept = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -131,11 +136,33 @@ class History:
             db.execute("UPDATE utterances SET delivered = ?, problem = ? WHERE id = ?",
                        (int(delivered), problem, entry_id))
 
-    def recent(self, limit: int = 200) -> list[Entry]:
+    def set_text(self, entry_id: int, text: str, model: str) -> None:
+        with self._db(write=True) as db:
+            db.execute("UPDATE utterances SET text = ?, model = ? WHERE id = ?", (text, model, entry_id))
+
+    def set_audio(self, entry_id: int, audio: str | None) -> bool:
+        """Record (or forget) an entry's audio file; False when the entry is gone."""
+        with self._db(write=True) as db:
+            return db.execute("UPDATE utterances SET audio = ? WHERE id = ?", (audio, entry_id)).rowcount > 0
+
+    def recent(self, limit: int = 200, containing: str = "") -> list[Entry]:
+        """The newest entries first; with *containing*, only those whose text has it (any case)."""
+        pattern = "%" + containing.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         with self._db(write=False) as db:
-            rows = db.execute("SELECT id, created, text, seconds, model, delivered, problem FROM utterances "
-                              "ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
-        return [Entry(r[0], r[1], r[2], r[3], r[4], bool(r[5]), r[6]) for r in rows]
+            rows = db.execute(f"SELECT {_COLUMNS} FROM utterances WHERE text LIKE ? ESCAPE '\\' "
+                              "ORDER BY id DESC LIMIT ?", (pattern, limit)).fetchall()
+        return [_entry(row) for row in rows]
+
+    def with_audio(self) -> list[Entry]:
+        """Every entry that has audio, oldest first."""
+        with self._db(write=False) as db:
+            rows = db.execute(f"SELECT {_COLUMNS} FROM utterances WHERE audio IS NOT NULL ORDER BY id").fetchall()
+        return [_entry(row) for row in rows]
+
+    def get(self, entry_id: int) -> Entry | None:
+        with self._db(write=False) as db:
+            row = db.execute(f"SELECT {_COLUMNS} FROM utterances WHERE id = ?", (entry_id,)).fetchone()
+        return _entry(row) if row else None
 
     def last(self) -> Entry | None:
         entries = self.recent(1)
@@ -144,3 +171,11 @@ class History:
     def delete(self, entry_id: int) -> None:
         with self._db(write=True) as db:
             db.execute("DELETE FROM utterances WHERE id = ?", (entry_id,))
+
+    def delete_all(self) -> None:
+        with self._db(write=True) as db:
+            db.execute("DELETE FROM utterances")
+
+
+def _entry(row) -> Entry:
+    return Entry(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])

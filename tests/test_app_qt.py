@@ -4,6 +4,7 @@ edge: the keyboard that would send Ctrl+V to another app, and the microphone (a 
 from __future__ import annotations
 
 import dataclasses
+import os
 import threading
 import time
 
@@ -54,6 +55,7 @@ def test_paste_restores_the_users_clipboard_after_the_paste_landed(qtbot, qapp):
 def close_app(app) -> None:
     """Stop a DesktopApp started by a test: the engine thread, the control socket, its window."""
     app.thread.shutdown()
+    app.keeper.close()
     app.control.close()
     app.status.hide()
 
@@ -135,25 +137,51 @@ def test_overlay_shows_partial_then_final_never_takes_focus_and_fades(qtbot, qap
                     timeout=overlay_module.FINAL_SHOWN_MS + overlay_module.FADE_MS + 2000)
 
 
-def test_history_window_lists_copies_and_deletes(qtbot, qapp, tmp_path):
+def test_history_window_searches_copies_exports_and_deletes(qtbot, qapp, tmp_path, monkeypatch):
+    import json
+
+    from parakeet_desktop.history_audio import AudioShelf
     from parakeet_desktop.ui.history_window import HistoryWindow
 
     history = History(tmp_path / "history.sqlite3")
     first = history.add("first words", 1.5, "model-a")
     second = history.add("zweite Wörter", 2.0, "model-a")
+    history.add("third words", 2.5, "model-a")
     history.mark(second, False, "focus moved")
-    window = HistoryWindow(history)
+    window = HistoryWindow(history, AudioShelf(tmp_path / "audio", history))
     qtbot.addWidget(window)
     window.show()
-    assert window.table.rowCount() == 2
-    assert window.table.item(0, 1).text() == "zweite Wörter" and window.table.item(0, 2).text() == "no"
+    assert window.table.rowCount() == 3
+    assert window.table.item(1, 2).text() == "zweite Wörter" and window.table.item(1, 3).text() == "no"
+    window.search.setText("words")
+    assert [window.table.item(r, 2).text() for r in range(window.table.rowCount())] == ["third words", "first words"]
     window.table.selectRow(1)
     window.copy_selected()
     assert QGuiApplication.clipboard().text() == "first words"
+    window.play_selected()  # no audio kept for it
+    assert "no audio" in window.message.text()
     window.delete_selected()
-    assert [e.id for e in history.recent()] == [second]
-    assert window.table.rowCount() == 1
     assert first not in [e.id for e in History(tmp_path / "history.sqlite3").recent()]
+    assert window.table.rowCount() == 1 and not window.table.selectedIndexes()
+    window.delete_selected()  # nothing selected: a second click deletes nothing
+    assert len(history.recent()) == 2
+    window.search.setText("")
+    exported = tmp_path / "out" / "history.json"
+    window.export_to(exported, window.entries)
+    assert [item["text"] for item in json.loads(exported.read_text())] == ["zweite Wörter", "third words"]
+    window.export_to(tmp_path / "missing" / "deep" / "x.txt", window.entries)
+    assert "Exported 2" in window.message.text()
+    (tmp_path / "ro").mkdir()
+    (tmp_path / "ro").chmod(0o500)
+    window.export_to(tmp_path / "ro" / "x.csv", window.entries)
+    if not os.access(tmp_path / "ro", os.W_OK):  # root writes anywhere
+        assert "Could not export" in window.message.text()
+    monkeypatch.setattr(window, "confirm", lambda question: False)
+    window.delete_all()
+    assert len(history.recent()) == 2
+    monkeypatch.setattr(window, "confirm", lambda question: "cannot be undone" in question)
+    window.delete_all()
+    assert history.recent() == [] and window.table.rowCount() == 0
 
 
 def test_one_instance_and_control_commands(qtbot, qapp, app_dirs):
@@ -258,6 +286,17 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
         entries = app.history.recent()
         assert len(entries) == 1 and entries[0].text == keyboard.received.strip() and entries[0].delivered
         assert "listening" in states
+        # Its audio is kept (and the spool gone); a wrong text is redone from it.
+        qtbot.waitUntil(lambda: app.history.recent()[0].audio is not None, timeout=60000)
+        assert not list((config.data_dir() / "spool").glob("*.s16"))
+        app.history.set_text(entries[0].id, "a wrong transcript", "some model")
+        window = app.keeper.show()
+        window.table.selectRow(0)
+        window.transcribe_selected_again()
+        qtbot.waitUntil(lambda: "Transcribed again" in window.message.text(), timeout=120000)
+        assert "It was: “a wrong transcript”" in window.message.text()
+        assert word_error_rate([text], [app.history.recent()[0].text]) <= 0.2
+        assert window.table.item(0, 2).text() == app.history.recent()[0].text
         report = app.status_report()
         assert report["ready_after"] > report["shown_after"] >= 0
     finally:
@@ -642,7 +681,8 @@ def test_an_utterance_cut_off_by_kill_9_is_recovered_into_the_history(qtbot, qap
         entry = app.history.recent()[0]
         assert word_error_rate([text], [entry.text]) <= 0.3
         assert not entry.delivered and "recovered" in entry.problem
-        qtbot.waitUntil(lambda: not list(spool.glob("utterance-*.s16")), timeout=10000)
+        qtbot.waitUntil(lambda: not list(spool.glob("utterance-*.s16")), timeout=60000)
+        assert app.history.recent()[0].audio is not None  # its audio moved from the spool to the history
         assert "Recovered" in app.status._notice.text()
     finally:
         close_app(app)

@@ -83,6 +83,14 @@ def held_out_sentences(count: int, training_count: int) -> list[str]:
     raise AssertionError("unreachable: the stream is endless")
 
 
+def random_orders(count: int, seed: int, shortest: int = 4, longest: int = 9) -> list[str]:
+    """*count* sequences of *shortest*-*longest* vocabulary words in random order: no grammar to
+    lean on, so a model must hear each word."""
+    rng = random.Random(seed)
+    return [" ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(shortest, longest)))
+            for _ in range(count)]
+
+
 def voice_for(index: int, seed: int) -> tuple[str, int, int]:
     """(voice with variant, words per minute, pitch) for utterance *index*: varied, reproducible."""
     rng = random.Random(seed * 1_000_003 + index)

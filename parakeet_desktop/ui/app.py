@@ -17,17 +17,15 @@ from .. import config
 from ..desktop import autostart
 from ..desktop.hotkey import Action, Gesture, HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.inject import PynputKeyboard
-from ..history import History
 from . import sounds
 from .control_server import ControlServer
 from .delivery import TextDelivery
 from .engine_thread import EngineThread, EngineWorker, spool_dir
 from .file_window import FileWindow
 from .first_run import FirstRunWindow
-from .history_window import HistoryWindow
+from .history_keeping import HistoryKeeper
 from .local_api import LocalApi
 from .overlay import CaptionOverlay
-from .recovery import SpoolRecovery
 from .settings_dialog import SettingsDialog
 from .status import ControlWindow, TrayStatus
 
@@ -48,9 +46,8 @@ class DesktopApp(QObject):
         self.state = "loading"
         self.mode = settings.mode
         self.caption = ""  # the live caption of the utterance in progress
-        self.history = History(config.data_dir() / "history.sqlite3")
-        self.recovery = SpoolRecovery(spool_dir(), self.history)
-        self.history_window: HistoryWindow | None = None
+        self.keeper = HistoryKeeper(settings, spool_dir(), lambda inputs: self.worker.transcribe_audio(inputs))
+        self.history = self.keeper.history
         self.file_window = FileWindow()
         self.file_window.transcribe.connect(self._transcribe_files)
         self.file_window.cancel.connect(lambda job: self.worker.cancel_job(job))
@@ -113,6 +110,7 @@ class DesktopApp(QObject):
             # Still loading the model: that cannot be interrupted, and nothing is unsaved.
             os._exit(0)
         self.thread.shutdown()
+        self.keeper.close()  # audio still being written; spools stay until it is
         if isinstance(self.status, TrayStatus):
             self.status.hide()
         QApplication.instance().quit()
@@ -175,10 +173,7 @@ class DesktopApp(QObject):
     def _on_ready(self, name: str, device: str) -> None:
         self.ready_at = time.monotonic()
         self.local_api.engine_ready(self.worker.engine)
-        if not self.recovery.started:
-            inputs = self.recovery.start()
-            if inputs:
-                self.worker.transcribe_audio(inputs)
+        self.keeper.engine_ready()
         if self.first_run is not None:
             self.first_run.close()
             self.first_run = None
@@ -246,13 +241,13 @@ class DesktopApp(QObject):
             self._set_state("ready" if available else "error", message)
 
     def _on_file_progress(self, path, fraction: float) -> None:
-        if not self.recovery.owns(path):
+        if not self.keeper.owns(path):
             self.file_window.progress(path, fraction)
 
     def _on_file_done(self, path, transcript, error) -> None:
-        if not self.recovery.owns(path):
+        if not self.keeper.owns(path):
             self.file_window.finished(path, transcript, error)
-        elif notice := self.recovery.finished(path, transcript, error, self.worker.model_name):
+        elif notice := self.keeper.file_done(path, transcript, error, self.worker.model_name):
             self.status.notify("Recovered", notice)
 
     def _on_partial(self, _utterance: int, text: str) -> None:
@@ -261,16 +256,12 @@ class DesktopApp(QObject):
 
     def _on_final(self, final) -> None:
         text, delivery, unsaved = self.delivery.final(final.text, final.seconds, self.worker.model_name)
-        if unsaved is None:  # the text is safe in the history (or there was none): the audio can go
-            from ..engine.spool import discard
-
-            discard(final.spool)
+        if unsaved is None:  # the text is safe in the history (or there was none): keep or drop its audio
+            self.keeper.saved(self.delivery.last_entry, final.spool)
         self.overlay.show_final(text)
         self._report(delivery)
         if unsaved:
             self.status.notify("History", unsaved, error=True)
-        if delivery is not None and self.history_window is not None and self.history_window.isVisible():
-            self.history_window.refresh()
 
     def _report(self, delivery) -> None:
         if delivery is not None and not delivery.ok:
@@ -357,6 +348,7 @@ class DesktopApp(QObject):
         self.mode_actions[new.mode].setChecked(True)
         self.overlay.configure(new.overlay_position, new.overlay_opacity, new.overlay_width)
         self.delivery.configure(new)
+        self.keeper.configure(new)
         if new.hotkey != old.hotkey:
             if self.hotkey is not None:
                 self.hotkey.stop()
@@ -402,10 +394,7 @@ class DesktopApp(QObject):
         self.thread.start()
 
     def show_history(self) -> None:
-        if self.history_window is None:
-            self.history_window = HistoryWindow(self.history)
-        self.history_window.show()
-        self.history_window.raise_()
+        self.keeper.show()
 
     def copy_last(self) -> None:
         if not self.delivery.copy_last():

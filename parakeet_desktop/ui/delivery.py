@@ -18,6 +18,7 @@ class TextDelivery:
         self.clipboard = QtClipboard()
         self.keyboard = keyboard
         self.last_text: str | None = None
+        self.last_entry: int | None = None  # the history entry of the last final, when it has one
         self.replacements = settings.replacements
         self.spacer = Spacer(settings.trailing_space)
         self._injection = settings.injection
@@ -40,6 +41,7 @@ class TextDelivery:
         else can go wrong; a history that cannot take it (a full disk) does not stop it: the text
         is still typed, and kept here for "paste last"."""
         text = replace_phrases(text, self.replacements).strip()
+        self.last_entry = None
         if not text:
             return "", None, None
         self.last_text = text
@@ -49,6 +51,7 @@ class TextDelivery:
             entry, unsaved = None, f"This text was typed but not saved: {exc}. “Paste last” still has it."
         else:
             unsaved = None
+        self.last_entry = entry
         delivery = self.injector.deliver(self.spacer.join(text))
         if entry is not None:
             try:

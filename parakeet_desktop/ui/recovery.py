@@ -18,9 +18,12 @@ _MIN_SAMPLES = 1600
 
 
 class SpoolRecovery:
-    def __init__(self, folder: Path, history: History) -> None:
+    def __init__(self, folder: Path, history: History, keep_audio=None) -> None:
+        """*keep_audio(entry_id, spool_path)* keeps a recovered utterance's audio and removes
+        its spool (history_audio.AudioShelf.keep_spool); without it the spool is removed."""
         self.folder = folder
         self.history = history
+        self.keep_audio = keep_audio or (lambda _entry, path: spool.discard(path))
         self.started = False
         self._paths: dict[str, Path] = {}  # by the name their results come under
         self._waiting: set[str] = set()
@@ -66,7 +69,7 @@ class SpoolRecovery:
                 logger.warning("A recovered utterance could not be saved: %s", exc)
             else:
                 self._saved += 1
-                spool.discard(spooled)
+                self.keep_audio(entry, spooled)
         if self._waiting or not self._saved:
             return None
         what, verb = ("1 utterance", "is") if self._saved == 1 else (f"{self._saved} utterances", "are")

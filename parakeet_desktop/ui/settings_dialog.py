@@ -111,6 +111,7 @@ class SettingsDialog(QDialog):
         tabs.addTab(self._dictation_tab(settings, microphones), "Dictation")
         tabs.addTab(self._appearance_tab(settings), "Appearance")
         tabs.addTab(self._replacements_tab(settings), "Replacements")
+        tabs.addTab(self._history_tab(settings), "History")
         tabs.addTab(self._api_tab(settings, api_token, api_status), "Local API")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self._accept)
@@ -199,6 +200,22 @@ class SettingsDialog(QDialog):
         self.overlay_width = QSlider(Qt.Orientation.Horizontal, minimum=25, maximum=90,
                                      value=round(s.overlay_width * 100))
         form.addRow("Caption width", self.overlay_width)
+        return page
+
+    def _history_tab(self, s: Settings) -> QWidget:
+        page, form = _form()
+        self.keep_audio = _choices({"off": "Off: keep text only", "1 day": "1 day", "7 days": "7 days",
+                                    "30 days": "30 days", "forever": "Forever"}, s.keep_audio)
+        form.addRow("Keep the audio of each utterance", self.keep_audio)
+        self.keep_audio_mb = QSpinBox(minimum=10, maximum=1_000_000, singleStep=100, suffix=" MB",
+                                      value=s.keep_audio_mb)
+        form.addRow("Keep at most", self.keep_audio_mb)
+        note = QLabel("Kept audio lets the history window play an utterance and transcribe it again. "
+                      "It stays on this computer, in about 3 KB a second of speech; the oldest goes "
+                      "first when the limit is reached. The text of every utterance is kept until "
+                      "you delete it.")
+        note.setWordWrap(True)
+        form.addRow("", note)
         return page
 
     def _replacements_tab(self, s: Settings) -> QWidget:
@@ -302,7 +319,8 @@ class SettingsDialog(QDialog):
             start_at_login=self.start_at_login.isChecked(),
             overlay_position=self.overlay_position.currentData(),
             overlay_opacity=self.overlay_opacity.value() / 100, overlay_width=self.overlay_width.value() / 100,
-            replacements=pairs, api_enabled=self.api_enabled.isChecked(), api_port=self.api_port.value())
+            replacements=pairs, api_enabled=self.api_enabled.isChecked(), api_port=self.api_port.value(),
+            keep_audio=self.keep_audio.currentData(), keep_audio_mb=self.keep_audio_mb.value())
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:
