@@ -99,3 +99,44 @@ def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp,
         assert app.settings.model == str(tiny_nemo) and config.load()[0].model == str(tiny_nemo)
     finally:
         close_app(app)
+
+
+def test_a_model_file_damaged_or_removed_since_the_last_run_opens_the_first_run_window(
+        qtbot, qapp, app_dirs, hub_cache, monkeypatch, tiny_nemo, tmp_path):
+    """The configured .nemo file was cut short (a copy interrupted), then removed: each time the
+    first-run window says why and offers a local file or the standard model, never a traceback;
+    "Download" gets the standard model and the app is ready."""
+    from parakeet_desktop import config
+    from parakeet_desktop.engine.capture import FileSoundDevice
+    from parakeet_desktop.engine.download import model_filename
+    from parakeet_desktop.engine.registry import DEFAULT_MODEL_ID
+    from parakeet_desktop.ui.app import DesktopApp
+    from test_app_qt import PastingKeyboard, close_app
+
+    mine = tmp_path / "my model.nemo"
+    mine.write_bytes(tiny_nemo.read_bytes()[: tiny_nemo.stat().st_size // 2])
+    settings = config.Settings(model=str(mine), device="cpu", sounds=False, hotkey="f9")
+    config.save(settings)
+    with HubServer({f"{DEFAULT_MODEL_ID}/{model_filename(DEFAULT_MODEL_ID)}": tiny_nemo.read_bytes()}) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)),
+                         keyboard=PastingKeyboard())
+        app.start()
+        try:
+            qtbot.waitUntil(lambda: app.first_run is not None and app.first_run.retry_button.isVisible(),
+                            timeout=120000)
+            window = app.first_run
+            assert "cannot be used" in window.title.text() and "my model.nemo" in window.detail.text()
+            assert "damaged" in window.detail.text() and app.state == "error"
+            assert window.download_button.isVisible() and window.file_button.isVisible()
+            mine.unlink()
+            window.retry_button.click()
+            qtbot.waitUntil(lambda: "does not exist" in window.detail.text(), timeout=120000)
+            assert window.retry_button.isVisible() and app.state == "error"
+            window.download_button.click()
+            qtbot.waitUntil(lambda: app.state == "ready", timeout=180000)
+            assert app.first_run is None and not window.isVisible()
+            assert app.settings.model == DEFAULT_MODEL_ID and config.load()[0].model == DEFAULT_MODEL_ID
+            assert any(model_filename(DEFAULT_MODEL_ID) in request for request in hub.requests)
+        finally:
+            close_app(app)

@@ -183,10 +183,10 @@ class DesktopApp(QObject):
         self._set_state("ready", f"{name} on {'the GPU' if device == 'cuda' else 'the CPU'}. "
                                  f"Hold {self.settings.hotkey} to dictate.")
 
-    def _on_failed(self, message: str) -> None:
+    def _on_failed(self, message: str, model_problem: bool) -> None:
         self._set_state("error", message)
         self.local_api.engine_failed(message)
-        if self.first_run is not None or "not downloaded yet" in message or "could not be downloaded" in message:
+        if model_problem or self.first_run is not None:  # not downloaded, removed, damaged: get one
             self._first_run_window().failed(message)
             return
         self.status.notify("The model could not be loaded", message, error=True)
@@ -201,15 +201,17 @@ class DesktopApp(QObject):
         if self.first_run is None:
             self.first_run = FirstRunWindow(self.settings.model)
             self.first_run.retry.connect(self._retry_load)
-            self.first_run.use_file.connect(self._use_model_file)
+            self.first_run.use_file.connect(self._use_model)
+            self.first_run.download.connect(self._use_model)
             self.first_run.show()
         return self.first_run
 
     def _retry_load(self) -> None:
         self._start_engine()
 
-    def _use_model_file(self, path: str) -> None:
-        self.apply_settings(dataclasses.replace(self.settings, model=path))
+    def _use_model(self, ref: str) -> None:
+        """A .nemo file or a model to download, chosen in the first-run window."""
+        self.apply_settings(dataclasses.replace(self.settings, model=ref))
         if self.worker.engine is None and not self.thread.isRunning():
             self._start_engine()  # the failed load left no engine to replace
 

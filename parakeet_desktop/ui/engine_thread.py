@@ -21,7 +21,7 @@ class EngineWorker(QObject):
     loading = Signal(str)  # model name
     download_progress = Signal(object, object)  # bytes done, bytes in all (None: not known)
     ready = Signal(str, str)  # model name, device
-    failed = Signal(str)  # why the model could not be loaded
+    failed = Signal(str, bool)  # why the engine is not running; True: the model could not be had
     state = Signal(str, str)  # session state, mode
     level = Signal(float)
     partial = Signal(int, str)
@@ -50,11 +50,11 @@ class EngineWorker(QObject):
             model = load_model(self.settings.model, self.settings.device,
                                progress=lambda done, total: self.download_progress.emit(done, total))
         except ModelError as exc:
-            self.failed.emit(str(exc))
+            self.failed.emit(str(exc), True)
             return
         except Exception as exc:  # out of memory, a broken install: say it, do not die silently
             logger.exception("Loading the model failed")
-            self.failed.emit(f"The model could not be loaded: {exc}")
+            self.failed.emit(f"The model could not be loaded: {exc}", True)
             return
         from ..engine.live import LiveEngine
 
@@ -66,7 +66,7 @@ class EngineWorker(QObject):
                                      device_name=self.settings.microphone, sd=self._sd)
         except Exception as exc:  # say why, rather than "loading" for ever
             logger.exception("The engine could not start")
-            self.failed.emit(f"Dictation could not start: {exc}")
+            self.failed.emit(f"Dictation could not start: {exc}", False)
             return
         self.ready.emit(model.name, model.device)
         try:
@@ -75,7 +75,7 @@ class EngineWorker(QObject):
             logger.exception("The engine stopped")
             self.engine = None
             self.failed.emit(f"Dictation stopped after an error: {exc}. Restart the app; what you "
-                             "dictated before is in the history.")
+                             "dictated before is in the history.", False)
 
     def command(self, name: str, mode=None) -> bool:
         """start / stop / toggle / continue_hands_free / shutdown, from any thread; False while

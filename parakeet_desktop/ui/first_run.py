@@ -1,12 +1,13 @@
-"""The first-run window: the model download with a real progress bar and size; when it cannot
-be downloaded, why, with "Try again" and a way to use a local .nemo file instead."""
+"""The first-run window: the model download with a real progress bar and size; when the model
+cannot be had (no network, a .nemo file removed or damaged since the last run), why, with "Try
+again", a way to use a local .nemo file instead and, for a file, to download the standard model."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
-from ..engine.registry import REGISTRY
+from ..engine.registry import DEFAULT_MODEL_ID, REGISTRY
 
 
 def _size(count: int) -> str:
@@ -19,10 +20,12 @@ def _size(count: int) -> str:
 class FirstRunWindow(QWidget):
     retry = Signal()
     use_file = Signal(str)
+    download = Signal(str)  # a model id of the registry
 
     def __init__(self, model_id: str) -> None:
         super().__init__(None, Qt.WindowType.Window)
         known = {info.id: info for info in REGISTRY}.get(model_id)
+        self.model_id = model_id
         self.setWindowTitle("Parakeet Desktop — Getting the speech model")
         self.title = QLabel(f"<b>Downloading {known.title if known else model_id}</b>")
         about = QLabel(
@@ -37,8 +40,13 @@ class FirstRunWindow(QWidget):
         self.retry_button.clicked.connect(self._retry)
         self.file_button = QPushButton("Use a local .nemo file…")
         self.file_button.clicked.connect(self._pick)
+        standard = {info.id: info for info in REGISTRY}[DEFAULT_MODEL_ID]
+        self.download_button = QPushButton(f"Download {standard.title} ({standard.size_mb / 1000:.1f} GB)")
+        self.download_button.clicked.connect(self._download)
+        self.download_button.setVisible(known is None)  # the configured model is a file
         buttons = QHBoxLayout()
         buttons.addStretch(1)
+        buttons.addWidget(self.download_button)
         buttons.addWidget(self.file_button)
         buttons.addWidget(self.retry_button)
         layout = QVBoxLayout(self)
@@ -64,18 +72,30 @@ class FirstRunWindow(QWidget):
         self.detail.setText("Downloaded. Loading the model…")
 
     def failed(self, message: str) -> None:
+        known = any(info.id == self.model_id for info in REGISTRY)
+        self.title.setText(f"<b>{'The speech model could not be downloaded' if known else 'The speech model cannot be used'}</b>")
         self.bar.setRange(0, 1)
         self.bar.setValue(0)
         self.detail.setText(f"<span style='color:#8c1414'>{message}</span>")
         self.retry_button.show()
 
-    def _retry(self) -> None:
+    def _loading(self, detail: str, signal, *args) -> None:
+        self.title.setText("<b>Getting the speech model</b>")
         self.retry_button.hide()
         self.bar.setRange(0, 0)
-        self.detail.setText("Connecting…")
-        self.retry.emit()
+        self.detail.setText(detail)
+        signal.emit(*args)
+
+    def _download(self) -> None:
+        self.model_id = DEFAULT_MODEL_ID
+        self._loading("Connecting…", self.download, DEFAULT_MODEL_ID)
+
+    def _retry(self) -> None:
+        self._loading("Trying again…", self.retry)
 
     def _pick(self) -> None:
         path, _ = QFileDialog.getOpenFileName(self, "Choose a NeMo model", "", "NeMo models (*.nemo)")
         if path:
-            self.use_file.emit(path)
+            self.model_id = path
+            self.download_button.hide()
+            self._loading(f"Loading {path}…", self.use_file, path)

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QObject
-
 from ..config import Settings, data_dir
 from ..engine.files import AudioInput
 from ..engine.transcript import replace_phrases
@@ -19,10 +17,9 @@ from .recovery import SpoolRecovery
 _AGAIN = "history-again-"
 
 
-class HistoryKeeper(QObject):
+class HistoryKeeper:
     def __init__(self, settings: Settings, spool_folder: Path, transcribe_audio) -> None:
         """*transcribe_audio(inputs)* hands decoded audio to the engine (None while it loads)."""
-        super().__init__()
         self.history = History(data_dir() / "history.sqlite3")
         self.shelf = AudioShelf(data_dir() / "audio", self.history, settings.keep_audio, settings.keep_audio_mb)
         self.shelf.configure(settings.keep_audio, settings.keep_audio_mb)  # prune what has expired
