@@ -707,3 +707,57 @@ def test_an_unwritable_settings_folder_keeps_settings_for_the_session_and_says_s
         assert "Could not save the settings" in app.status._notice.text()
     finally:
         app.status.hide()
+
+
+def test_a_crash_mid_paste_gives_the_user_their_clipboard_back_at_the_next_start(qtbot, qapp, app_dirs):
+    """The app dies (kill -9) after putting the dictated text on the clipboard and before putting
+    the user's back: the dictated text is in the history, and the next start restores what the
+    user had copied and says so."""
+    import signal
+    import subprocess
+    import sys
+
+    from parakeet_desktop.ui.app import DesktopApp
+
+    script = """
+import os, signal
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+from parakeet_desktop import config
+from parakeet_desktop.history import History
+from parakeet_desktop.ui.delivery import TextDelivery
+
+class DiesAtTheKeystroke:
+    def chord(self, *keys):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+app = QApplication([])
+QGuiApplication.clipboard().setText("what the user copied: Grüße")
+delivery = TextDelivery(config.Settings(injection="paste"), History(config.data_dir() / "history.sqlite3"),
+                        DiesAtTheKeystroke())
+delivery.final("the dictated words", 1.0, "model")
+"""
+    done = subprocess.run([sys.executable, "-c", script], env={**os.environ, "QT_QPA_PLATFORM": "offscreen"},
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    QGuiApplication.clipboard().clear()  # what the crash left: our text went with the process
+    settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", sounds=False, hotkey="f9")
+    app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=silence(5.0)),
+                     keyboard=PastingKeyboard())
+    app.start()
+    try:
+        assert QGuiApplication.clipboard().text() == "what the user copied: Grüße"
+        assert "what you had copied is back on the clipboard" in app.status._notice.text()
+        assert [e.text for e in app.history.recent()] == ["the dictated words"]
+        assert not list(config.data_dir().glob("clipboard-*"))
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)  # a loading thread cannot stop
+    finally:
+        close_app(app)
+    # A paste that finished leaves nothing behind to restore at the next start.
+    clipboard = QGuiApplication.clipboard()
+    clipboard.setText("copied later")
+    injector = app.delivery.injector
+    injector.later = _later
+    assert injector.deliver("more words").ok
+    qtbot.waitUntil(lambda: clipboard.text() == "copied later", timeout=RESTORE_AFTER_MS + 5000)
+    assert not list(config.data_dir().glob("clipboard-*"))

@@ -34,6 +34,7 @@ class Clipboard(Protocol):
     def set_text(self, text: str) -> None: ...
     def save(self) -> object: ...  # everything on it, in every format (an image, rich text)
     def restore(self, saved: object) -> None: ...
+    def discard(self, saved: object) -> None: ...  # not restored: the user copied since
 
 
 class Keyboard(Protocol):
@@ -149,6 +150,8 @@ class Injector:
             # Only if the clipboard still holds our text: the user may have copied since.
             if self.clipboard.text() == text:
                 self.clipboard.restore(previous)
+            else:
+                self.clipboard.discard(previous)
 
         self.later(RESTORE_AFTER_MS, restore)
         return Delivery(True, "paste")

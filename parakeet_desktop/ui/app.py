@@ -85,6 +85,8 @@ class DesktopApp(QObject):
         self._start_hotkey()
         self._apply_local_api()
         warnings = self._startup_warnings + ([self.history.problem] if self.history.problem else [])
+        if self.delivery.clipboard.recover():
+            warnings.append("The app stopped while pasting; what you had copied is back on the clipboard.")
         if warnings:  # all of them in one message: a second would replace the first
             self.status.notify("At start", " ".join(warnings), error=True)
 

@@ -1,15 +1,31 @@
-"""The system clipboard through Qt, for text injection (GUI thread only)."""
+"""The system clipboard through Qt, for text injection (GUI thread only).
+
+Pasting puts our text on the clipboard for a moment and then puts the user's back. So that a
+crash in that moment does not lose what the user had copied, its text forms are also written to a
+file (readable by the user alone) until they are back; the next start restores them from it.
+"""
 
 from __future__ import annotations
 
 import atexit
+import json
+import logging
+from pathlib import Path
 
 from PySide6.QtCore import QMimeData
 from PySide6.QtGui import QGuiApplication
 
+from ..storage import write_atomic
+
+logger = logging.getLogger(__name__)
+
 
 class QtClipboard:
-    """The system clipboard through Qt (GUI thread only)."""
+    """The system clipboard through Qt (GUI thread only); *rescue* is the file that holds the
+    user's clipboard text while ours is on it."""
+
+    def __init__(self, rescue: Path | None = None) -> None:
+        self.rescue = rescue
 
     def text(self) -> str | None:
         return QGuiApplication.clipboard().text()
@@ -26,17 +42,58 @@ class QtClipboard:
             saved.setData(fmt, current.data(fmt))
         if current.hasImage():  # Qt keeps images as an object, not as bytes of a format
             saved.setImageData(current.imageData())
+        self._keep_on_disk(saved)
         return saved
+
+    def _keep_on_disk(self, saved: QMimeData) -> None:
+        texts = {fmt: bytes(saved.data(fmt)).decode("utf-8", "replace") for fmt in saved.formats()
+                 if fmt.startswith("text/")}
+        if self.rescue is None or not texts:
+            return
+        try:
+            write_atomic(self.rescue, json.dumps(texts, ensure_ascii=False), mode=0o600)
+        except OSError as exc:
+            logger.warning("Could not keep the clipboard aside while pasting: %s", exc)
 
     def restore(self, saved: QMimeData) -> None:
         QGuiApplication.clipboard().setMimeData(saved)
-        global _clipboard_handback_registered
-        if not _clipboard_handback_registered:
-            atexit.register(_hand_back_clipboard)
-            _clipboard_handback_registered = True
+        self.discard(saved)
+        _register_handback()
+
+    def discard(self, _saved: QMimeData) -> None:
+        """The saved clipboard is back, or no longer wanted (the user copied since)."""
+        if self.rescue is not None:
+            self.rescue.unlink(missing_ok=True)
+
+    def recover(self) -> bool:
+        """After a crash mid-paste, put back the user's clipboard text that was kept aside, when
+        the clipboard now holds no text (the crash took ours with it). True when it was put back."""
+        if self.rescue is None or not self.rescue.exists():
+            return False
+        try:
+            texts = json.loads(self.rescue.read_text("utf-8"))
+        except (OSError, ValueError) as exc:
+            logger.warning("The clipboard kept aside cannot be read: %s", exc)
+            texts = {}
+        self.rescue.unlink(missing_ok=True)
+        if not isinstance(texts, dict) or not texts or self.text():
+            return False
+        restored = QMimeData()
+        for fmt, text in texts.items():
+            restored.setData(fmt, str(text).encode("utf-8"))
+        QGuiApplication.clipboard().setMimeData(restored)
+        _register_handback()
+        return True
 
 
 _clipboard_handback_registered = False
+
+
+def _register_handback() -> None:
+    global _clipboard_handback_registered
+    if not _clipboard_handback_registered:
+        atexit.register(_hand_back_clipboard)
+        _clipboard_handback_registered = True
 
 
 def _hand_back_clipboard() -> None:

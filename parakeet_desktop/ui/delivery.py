@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from PySide6.QtCore import QTimer
 
-from ..config import Settings
+from ..config import Settings, data_dir
 from ..desktop.inject import Delivery, Injector, Spacer
 from ..engine.transcript import replace_phrases
 from ..history import History, HistoryError
@@ -15,7 +15,7 @@ from .clipboard import QtClipboard
 class TextDelivery:
     def __init__(self, settings: Settings, history: History, keyboard) -> None:
         self.history = history
-        self.clipboard = QtClipboard()
+        self.clipboard = QtClipboard(rescue=data_dir() / "clipboard-during-paste.json")
         self.keyboard = keyboard
         self.last_text: str | None = None
         self.last_entry: int | None = None  # the history entry of the last final, when it has one
