@@ -8,6 +8,8 @@ import os
 import threading
 import time
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PySide6.QtCore import Qt, QThread
@@ -475,6 +477,50 @@ def test_the_file_window_never_exports_over_a_file_unless_told(qtbot, qapp, tmp_
     window.overwrite.setChecked(True)
     window.finished(sources[0], Transcript(str(sources[0]), 1.0, [Segment(0.0, 0.5, "again", ())]), None)
     assert (tmp_path / "talk.txt").read_text() == "again\n"
+
+
+def test_an_export_folder_full_or_read_only_fails_that_row_alone(qtbot, qapp, tmp_path):
+    """Files whose export folder is full (a small tmpfs with two pages left) or read-only (a
+    tmpfs remounted read-only): their rows say why, every format either written whole or named as
+    failed, no partial files; a file exported elsewhere is done as usual."""
+    import subprocess
+
+    from parakeet_desktop.engine.transcript import Segment, Transcript, Word
+    from parakeet_desktop.ui.file_window import FileWindow
+    from test_history import fill, small_disk
+
+    window = FileWindow()
+    qtbot.addWidget(window)
+    for box in window.formats.values():
+        box.setChecked(True)
+    words = tuple(Word(f"word{n}", n * 0.4, n * 0.4 + 0.3) for n in range(300))
+    segments = [Segment(w.start, w.end + 3.6, " ".join(x.text for x in words[i:i + 10]), words[i:i + 10])
+                for i, w in enumerate(words) if i % 10 == 0]
+
+    def finish(source: Path) -> str:
+        window.add_files([source])
+        window.finished(source, Transcript(str(source), 120.0, segments), None)
+        return window.queue.item(window.rows[source], 1).text()
+
+    with small_disk(tmp_path / "full", "64k") as full:
+        fill(full)
+        filler = full / "filler"
+        with open(filler, "r+b") as f:
+            f.truncate(max(0, filler.stat().st_size - 8192))  # two pages free: the small formats fit
+        status = finish(full / "talk.wav")
+        assert "could not write" in status and "No space left on device" in status, status
+        written = {p.name for p in full.iterdir()} - {"filler"}
+        for fmt in ("txt", "srt", "vtt", "json"):
+            assert (f"talk.{fmt}" in written) != (f"{fmt}: " in status.split("could not write")[1])
+        assert not [name for name in written if name.startswith(".")]  # no partial files
+    with small_disk(tmp_path / "ro", "64k") as read_only:
+        remounted = subprocess.run(["mount", "-o", "remount,ro", str(read_only)], capture_output=True)
+        assert remounted.returncode == 0
+        status = finish(read_only / "memo.wav")
+        assert status.startswith("Transcribed, not exported — could not write txt: Read-only file system")
+    elsewhere = tmp_path / "fine" / "note.wav"
+    elsewhere.parent.mkdir()
+    assert finish(elsewhere) == "Done — note.txt, note.srt, note.vtt, note.json"
 
 
 def test_bad_settings_and_a_damaged_history_are_all_shown_and_the_app_starts(qtbot, qapp, app_dirs,

@@ -158,7 +158,7 @@ class FileWindow(QWidget):
                 written.append(self.outputs.write(transcript, fmt, path, self.output_folder).name)
             except OSError as exc:
                 problems.append(f"{fmt}: {exc.strerror or exc}")
-        status = "Done" + (f" — {', '.join(written)}" if written else "")
+        status = f"Done — {', '.join(written)}" if written else "Done" if not problems else "Transcribed, not exported"
         if transcript.warnings:
             status += f" ({'; '.join(transcript.warnings)})"
         if problems:
