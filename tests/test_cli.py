@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 
+import soundfile
 
 from test_audio import _speech, build_corpus
 
@@ -18,9 +19,18 @@ def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
 def test_transcribes_good_files_and_names_each_bad_one(tmp_path, tiny_nemo, speech_wavs):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
-    cases = build_corpus(corpus, _speech(speech_wavs))
+    speech = _speech(speech_wavs)
+    cases = build_corpus(corpus, speech)
+    # One name in several formats and folders, and an output that is there already (a transcript
+    # corrected by hand): each input gets its own output and the user's file stays as it was.
+    (corpus / "sub").mkdir()
+    same_name = [corpus / "talk.wav", corpus / "talk.flac", corpus / "talk.ogg", corpus / "sub" / "talk.wav"]
+    for path in same_name:
+        soundfile.write(path, speech, 16000, **({"format": "OGG", "subtype": "VORBIS"} if path.suffix == ".ogg" else {}))
     out = tmp_path / "out"
-    files = [str(corpus / name) for name in cases]
+    out.mkdir()
+    (out / "talk.srt").write_text("1\n00:00:00,000 --> 00:00:01,000\ncorrected by hand\n")
+    files = [str(corpus / name) for name in cases] + [str(p) for p in same_name]
     result = run_cli("transcribe", *files, "--model", str(tiny_nemo), "--format", "srt,json",
                      "--output-dir", str(out))
     assert result.returncode == 1, result.stderr
@@ -37,6 +47,14 @@ def test_transcribes_good_files_and_names_each_bad_one(tmp_path, tiny_nemo, spee
             assert document["duration"] > 0
             assert (out / f"{stem}.srt").exists()
     assert "warning:" in result.stderr and "truncated.wav" in result.stderr
+    assert (out / "talk.srt").read_text() == "1\n00:00:00,000 --> 00:00:01,000\ncorrected by hand\n"
+    talk_json = sorted(out.glob("talk*.json"))
+    talk_srt = sorted(set(out.glob("talk*.srt")) - {out / "talk.srt"})
+    assert len(talk_json) == len(talk_srt) == len(same_name)
+    for path in talk_json:
+        assert json.loads(path.read_text("utf-8"))["duration"] > 0
+    for path in same_name:  # the run says where each one went
+        assert any(str(path) in line and "went to" in line for line in result.stderr.splitlines()), path
 
 
 def test_all_good_files_exit_zero_and_print_to_stdout(tiny_nemo, speech_wavs):
