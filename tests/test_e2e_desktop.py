@@ -91,6 +91,58 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
     assert app.poll() is None
 
 
+def test_kill_9_in_the_middle_of_an_utterance_then_the_next_start_recovers_it(desktop, tmp_path):
+    """The app is killed (SIGKILL) while the hotkey is held and the second of three sentences is
+    being spoken; the next start transcribes what was spooled and keeps it in the history as
+    recovered, typed nowhere."""
+    import numpy as np
+
+    sentences = held_out_utterances(6)[3:]
+    pause = np.zeros(8000, np.float32)
+    spoken = tmp_path / "long.wav"
+    soundfile.write(spoken, np.concatenate([part for _, s in sentences for part in (s, pause)]), 16000,
+                    subtype="PCM_16")
+    typed = tmp_path / "typed.txt"
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "settings.json").write_text(json.dumps({
+        "schema": 1, "model": str(SPEECH_MODEL), "device": "cpu", "hotkey": "ctrl+alt+space",
+        "mode": "ptt", "microphone": "pulse", "sounds": False}), "utf-8")
+    desktop.spawn(sys.executable, str(ROOT / "tests" / "desktop" / "text_field.py"), str(typed), log="field")
+    field = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
+                 30, "the text field window")[0]
+    app = desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
+    wait(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
+    desktop.run("xdotool", "windowactivate", "--sync", field)
+    desktop.run("xdotool", "keydown", "ctrl+alt+space")
+    wait(lambda: (_status(desktop) or {}).get("state") == "listening", 10, "listening to start")
+    player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=desktop.env)
+    first_bytes = 2 * (len(sentences[0][1]) + 8000)
+    spool = tmp_path / "data" / "spool"
+    wait(lambda: sum(p.stat().st_size for p in spool.glob("*.s16")) > first_bytes, 60,
+         "the first sentence on disk")
+    app.kill()
+    app.wait(10)
+    player.kill()
+    desktop.run("xdotool", "keyup", "ctrl+alt+space")
+    assert list(spool.glob("*.s16")), "the utterance in progress was spooled"
+
+    desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app-again")
+    database = tmp_path / "data" / "history.sqlite3"
+
+    def recovered():
+        if not database.exists():
+            return None
+        with sqlite3.connect(database) as db:
+            return db.execute("SELECT text, delivered, problem FROM utterances").fetchall()
+
+    rows = wait(recovered, 180, "the recovered utterance in the history")
+    assert len(rows) == 1 and rows[0][1] == 0 and "recovered" in rows[0][2]
+    first = sentences[0][0].split()
+    assert word_error_rate([" ".join(first)], [" ".join(rows[0][0].split()[: len(first)])]) <= 0.3, rows
+    wait(lambda: not list(spool.glob("*.s16")), 60, "the spool to be removed")
+    assert not typed.exists() or not typed.read_text("utf-8").strip()  # recovered text is typed nowhere
+
+
 def test_settings_dialog_fits_a_small_screen(desktop):
     done = desktop.run(sys.executable, str(ROOT / "tests" / "desktop" / "settings_screenshot.py"),
                        str(ARTIFACTS / "settings"), cwd=ROOT)
