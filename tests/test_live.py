@@ -250,6 +250,24 @@ def test_no_microphone_is_a_clear_error_then_recovers(speech_model):
         thread.join(30)
 
 
+def test_a_microphone_held_by_another_program_is_a_clear_error_then_recovers(speech_model):
+    device = FileSoundDevice(samples=silence(1.0), realtime=True, busy=True)
+    recorder = Recorder()
+    engine = LiveEngine(speech_model, STREAMED_ONLY, recorder, sd=device)
+    thread = threading.Thread(target=engine.run, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: recorder.of(ErrorEvent), 30)
+        message = recorder.of(ErrorEvent)[0].message
+        assert message.startswith("Cannot open the microphone “file”") and "Device unavailable" in message
+        device.busy = False  # the other program let go of it
+        wait_for(lambda: recorder.of(Notice), 60)
+        assert "Listening on" in recorder.of(Notice)[0].message and device.opened == 1
+    finally:
+        engine.shutdown()
+        thread.join(30)
+
+
 def test_final_pass_gives_offline_text(speech_model, utterances):
     text, speech = utterances[30]
     recording = np.concatenate([silence(0.4), speech, silence(0.4)])

@@ -278,7 +278,8 @@ class FileSoundDevice:
     it were spoken into a microphone, in real time or as fast as the consumer takes it.
 
     ``fail_after`` (seconds) makes the device vanish mid-stream, as an unplugged USB microphone
-    does; ``missing`` makes opening fail, as with no microphone at all.
+    does; ``missing`` makes opening fail, as with no microphone at all; ``busy`` lists the device
+    but refuses to open it, as one held by another program (PortAudio's "Device unavailable").
     """
 
     plays_file = True
@@ -293,7 +294,7 @@ class FileSoundDevice:
 
     def __init__(self, path: str | Path | None = None, *, samples: np.ndarray | None = None,
                  rate: int = SAMPLE_RATE, realtime: bool = True, fail_after: float | None = None,
-                 missing: bool = False, name: str | None = None) -> None:
+                 missing: bool = False, busy: bool = False, name: str | None = None) -> None:
         if samples is None:
             decoded = load_audio(path)
             samples, rate = decoded.samples, SAMPLE_RATE
@@ -303,6 +304,7 @@ class FileSoundDevice:
         self.paced_by_consumer = not realtime
         self.fail_after = fail_after
         self.missing = missing
+        self.busy = busy
         self.name = name or (f"file: {Path(path).name}" if path else "file")
         self.opened = 0
 
@@ -312,8 +314,8 @@ class FileSoundDevice:
         return [{"name": self.name, "max_input_channels": 1, "default_samplerate": float(self.rate)}]
 
     def InputStream(self, **kwargs):  # noqa: N802 - the sounddevice name
-        if self.missing:
-            raise self.PortAudioError("Device unavailable")
+        if self.missing or self.busy:
+            raise self.PortAudioError("Device unavailable [PaErrorCode -9985]")
         self.opened += 1
         return _FileStream(self, kwargs)
 
