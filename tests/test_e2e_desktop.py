@@ -143,6 +143,38 @@ def test_kill_9_in_the_middle_of_an_utterance_then_the_next_start_recovers_it(de
     assert not typed.exists() or not typed.read_text("utf-8").strip()  # recovered text is typed nowhere
 
 
+def test_a_window_closed_before_the_paste_gets_no_keys_and_the_text_is_kept(desktop, qapp):
+    """The window the user dictated into (focused at the key release) closes before the text is
+    pasted: no keys go to whatever window took its place; the text is on the clipboard and the
+    message says so. A window that is still there gets its paste."""
+    from PySide6.QtGui import QGuiApplication
+
+    from parakeet_desktop.desktop.inject import Injector
+    from parakeet_desktop.ui.clipboard import QtClipboard
+    from test_app_qt import PastingKeyboard, _later
+
+    def run(args, **kwargs):
+        return subprocess.run(args, env=desktop.env, **kwargs)
+
+    field = desktop.spawn(sys.executable, str(ROOT / "tests" / "desktop" / "text_field.py"),
+                          str(desktop.folder / "typed.txt"), log="field")
+    window = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
+                  30, "the text field window")[0]
+    desktop.run("xdotool", "windowactivate", "--sync", window)
+    keyboard = PastingKeyboard()
+    injector = Injector("paste", QtClipboard(), keyboard, _later, platform="x11", run=run)
+    injector.aim()
+    assert injector.target == window
+    assert injector.deliver("still there").ok and keyboard.chords == [("ctrl", "v")]
+    injector.aim()
+    field.kill()
+    wait(lambda: desktop.run("xdotool", "getwindowname", window).returncode != 0, 30, "the window to close")
+    result = injector.deliver("the words for a closed window")
+    assert not result.ok and "closed before the text could be typed" in result.problem
+    assert keyboard.chords == [("ctrl", "v")]  # nothing more was sent
+    assert QGuiApplication.clipboard().text() == "the words for a closed window"
+
+
 def test_settings_dialog_fits_a_small_screen(desktop):
     done = desktop.run(sys.executable, str(ROOT / "tests" / "desktop" / "settings_screenshot.py"),
                        str(ARTIFACTS / "settings"), cwd=ROOT)

@@ -79,6 +79,29 @@ def session_type() -> str:
     return "x11"
 
 
+def focused_window(run=subprocess.run) -> str | None:
+    """The X11 id of the focused window (None when it cannot be told: no xdotool, Wayland)."""
+    if shutil.which("xdotool") is None:
+        return None
+    for ask in ("getactivewindow", "getwindowfocus"):  # the second without a window manager
+        try:
+            done = run(["xdotool", ask], capture_output=True, text=True, timeout=1)
+        except (OSError, subprocess.SubprocessError):
+            return None
+        if done.returncode == 0 and done.stdout.strip():
+            return done.stdout.strip()
+    return None
+
+
+def window_exists(window: str, run=subprocess.run) -> bool:
+    """Whether the X11 window *window* is still there (True when it cannot be told)."""
+    try:
+        done = run(["xdotool", "getwindowname", window], capture_output=True, text=True, timeout=1)
+    except (OSError, subprocess.SubprocessError):
+        return True
+    return done.returncode == 0
+
+
 def focused_window_class(run=subprocess.run) -> str:
     """The X11 class of the focused window ('' when it cannot be told)."""
     if shutil.which("xdotool") is None:
@@ -105,6 +128,15 @@ class Injector:
         self.which = which
         self.window_class = window_class or (lambda: focused_window_class(run))
         self.method = self._resolve(method)
+        self.target: str | None = None  # the window the words are meant for (X11), see aim()
+
+    def aim(self) -> None:
+        """Remember the focused window as the one the next text is for (at the key release)."""
+        self.target = focused_window(self.run) if self.platform == "x11" else None
+
+    def _target_gone(self) -> bool:
+        target, self.target = self.target, None
+        return target is not None and focused_window(self.run) != target and not window_exists(target, self.run)
 
     def _resolve(self, method: str) -> str:
         if method != "auto":
@@ -119,6 +151,10 @@ class Injector:
     def deliver(self, text: str) -> Delivery:
         if not text:
             return Delivery(True, self.method)
+        if self._target_gone():  # typing now would land in whatever window took its place
+            self._leave_on_clipboard(text)
+            return Delivery(False, "clipboard", "The window you were dictating into closed before the text "
+                                                "could be typed; it is on the clipboard and in the history.")
         try:
             if self.method == "paste":
                 return self._paste(text)
