@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -183,20 +184,42 @@ class _NoModel(Exception):
     pass
 
 
+def _unreadable(path: Path) -> str | None:
+    """Why *path* cannot be transcribed at all, found before any model is loaded."""
+    if not path.exists():
+        return "no such file"
+    if path.is_dir():
+        return "is a folder, not an audio file"
+    if not os.access(path, os.R_OK):
+        return "cannot be read (permission denied)"
+    return None
+
+
 def run_transcribe(args: argparse.Namespace) -> int:
     from .engine import export
 
+    files, failed_files = [], set()
+    for path in args.files:  # say what cannot work before loading anything (a model takes a while)
+        if (why := _unreadable(path)) is not None:
+            say(f"error: {path}: {why}")
+            failed_files.add(path)
+        else:
+            files.append(path)
     bar = _ProgressBar()
+    failed = len(failed_files)
+    if not files:
+        _summary(0, len(args.files))
+        return EXIT_SOME_FAILED
     service = _running_service(args)
-    results = (_service_results(service, args, args.files, bar.update) if service is not None
-               else _local_results(args, args.files, bar.update))
-    failed = 0
+    results = (_service_results(service, args, files, bar.update) if service is not None
+               else _local_results(args, files, bar.update))
     outputs = export.Outputs(overwrite=args.overwrite)
     try:
         for result in results:
             bar.clear()
             if result.error is not None:
                 failed += 1
+                failed_files.add(result.path)
                 say(f"error: {result.path}: {result.error}")
                 continue
             for warning in result.transcript.warnings:
@@ -211,6 +234,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
                                             Path(args.output_dir) if args.output_dir else None)
                 except OSError as exc:
                     failed += 1
+                    failed_files.add(result.path)
                     say(f"error: {result.path}: cannot write the {fmt} file ({exc.strerror or exc})")
                     continue
                 if written.name != f"{result.path.stem}.{fmt}":
@@ -224,7 +248,13 @@ def run_transcribe(args: argparse.Namespace) -> int:
         say("Interrupted; files finished before this point were written.")
         return EXIT_INTERRUPTED
     bar.clear()
+    _summary(len(args.files) - len(failed_files), len(args.files))
     return EXIT_SOME_FAILED if failed else EXIT_OK
+
+
+def _summary(done: int, total: int) -> None:
+    if total > 1 or done < total:
+        say(f"{done} of {total} transcribed" + (f", {total - done} failed." if done < total else "."))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -65,6 +65,19 @@ def test_all_good_files_exit_zero_and_print_to_stdout(tiny_nemo, speech_wavs):
     assert document["text"] and document["segments"]
 
 
+def test_inputs_that_cannot_work_are_named_before_any_model_is_loaded(tmp_path):
+    """`transcribe nothere.wav` answers at once: no model (not even torch) is loaded to say that a
+    file is missing or a folder; the run ends with a summary line."""
+    code = ("import sys; from parakeet_desktop import cli;"
+            f"rc = cli.main(['transcribe', 'nothere.wav', {str(tmp_path)!r}, '--model', 'nvidia/parakeet-tdt-0.6b-v3']);"
+            "print(rc, [m for m in ('torch', 'nemo') if m in sys.modules])")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.stdout.split("\n")[0] == "1 []", result.stdout + result.stderr
+    assert result.stderr.splitlines() == ["error: nothere.wav: no such file",
+                                          f"error: {tmp_path}: is a folder, not an audio file",
+                                          "0 of 2 transcribed, 2 failed."]
+
+
 def test_missing_model_exits_three_with_one_line(tmp_path, speech_wavs):
     result = run_cli("transcribe", str(speech_wavs[0]), "--model", str(tmp_path / "gone.nemo"))
     assert result.returncode == 3
