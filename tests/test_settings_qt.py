@@ -86,6 +86,35 @@ def test_hotkey_is_recorded_by_pressing_it_with_conflict_warnings(qtbot):
     assert hotkey_warning("ctrl+alt+space") == ("", False)
 
 
+def test_ctrl_and_a_letter_record_by_key_code_and_escape_cancels(qtbot):
+    """As X11 delivers them: with Ctrl held, the event's text is a control character (Ctrl+C is
+    "\\x03"); the recorder names the key from its code, so Ctrl+C records and warns."""
+    from PySide6.QtCore import QEvent
+    from PySide6.QtGui import QKeyEvent
+    from PySide6.QtWidgets import QApplication
+
+    from parakeet_desktop.ui.settings_dialog import HotkeyRecorder, hotkey_warning
+
+    recorder = HotkeyRecorder("ctrl+alt+space")
+    qtbot.addWidget(recorder)
+    ctrl, shift = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ShiftModifier
+
+    def press(key, modifiers, text):
+        QApplication.sendEvent(recorder, QKeyEvent(QEvent.Type.KeyPress, key, modifiers, text))
+
+    recorder.setChecked(True)
+    press(Qt.Key.Key_Control, ctrl, "")
+    press(Qt.Key.Key_C, ctrl, "\x03")
+    assert recorder.hotkey == "ctrl+c" and not recorder.isChecked()
+    assert "common shortcut" in hotkey_warning(recorder.hotkey)[0]
+    recorder.setChecked(True)
+    press(Qt.Key.Key_D, ctrl | shift, "\x04")
+    assert recorder.hotkey == "ctrl+shift+d"
+    recorder.setChecked(True)
+    press(Qt.Key.Key_Escape, Qt.KeyboardModifier.NoModifier, "\x1b")
+    assert recorder.hotkey == "ctrl+shift+d" and recorder.text() == "ctrl+shift+d" and not recorder.isChecked()
+
+
 def test_replacements_apply_to_whole_words_in_any_case():
     pairs = [["new line", "\\n"], ["full stop", "."], ["kitchen", "Kitchen"]]
     assert replace_phrases("Meet me at the kitchens full stop New Line thanks", pairs) == \

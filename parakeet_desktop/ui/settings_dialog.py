@@ -40,7 +40,7 @@ def _modifiers(flags) -> list[str]:
 
 class HotkeyRecorder(QPushButton):
     """Click, then press the combination: a key with modifiers, a single function key, or two
-    modifiers alone (recorded when they are released)."""
+    modifiers alone (recorded when they are released). Escape alone cancels."""
 
     recorded = Signal(str)
 
@@ -59,19 +59,27 @@ class HotkeyRecorder(QPushButton):
         if not self.isChecked():
             return super().keyPressEvent(event)
         key = Qt.Key(event.key())
+        modifiers = _modifiers(event.modifiers())
         if key in _MODIFIER_KEYS:
-            self._held |= {_MODIFIER_KEYS[key], *_modifiers(event.modifiers())}
+            self._held |= {_MODIFIER_KEYS[key], *modifiers}
             return
+        if key == Qt.Key.Key_Escape and not modifiers:  # Escape alone cancels: the hotkey stays
+            self.setChecked(False)
+            return
+        # Named from the key code, never from the event's text: with Ctrl held, the text of C is
+        # a control character, and Ctrl+C must record as ctrl+c.
         if Qt.Key.Key_F1 <= key <= Qt.Key.Key_F24:
             name = f"f{key - Qt.Key.Key_F1 + 1}"
         elif key in _QT_KEYS:
             name = _QT_KEYS[key]
-        elif event.text().strip() and event.text().isprintable():
+        elif 0x21 <= key <= 0x7E:  # letters, digits and punctuation: Qt's codes are their ASCII
+            name = chr(key).lower()
+        elif event.text().strip() and event.text().isprintable():  # a key beyond ASCII (ß, é)
             name = event.text().lower()
         else:
             name = ""
         if name:
-            self._finish("+".join(_modifiers(event.modifiers()) + [name]))
+            self._finish("+".join(modifiers + [name]))
 
     def keyReleaseEvent(self, event) -> None:  # noqa: N802 - Qt's name
         if self.isChecked() and Qt.Key(event.key()) in _MODIFIER_KEYS and len(self._held) >= 2:
