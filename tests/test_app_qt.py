@@ -150,7 +150,10 @@ def test_history_window_searches_copies_exports_and_deletes(qtbot, qapp, tmp_pat
     second = history.add("zweite Wörter", 2.0, "model-a")
     history.add("third words", 2.5, "model-a")
     history.mark(second, False, "focus moved")
-    window = HistoryWindow(history, AudioShelf(tmp_path / "audio", history))
+    shelf = AudioShelf(tmp_path / "audio", history)
+    assert shelf.store(first, np.zeros(16000, np.float32))
+    audio = shelf.path(history.get(first))
+    window = HistoryWindow(history, shelf)
     qtbot.addWidget(window)
     window.show()
     assert window.table.rowCount() == 3
@@ -160,13 +163,25 @@ def test_history_window_searches_copies_exports_and_deletes(qtbot, qapp, tmp_pat
     window.table.selectRow(1)
     window.copy_selected()
     assert QGuiApplication.clipboard().text() == "first words"
-    window.play_selected()  # no audio kept for it
-    assert "no audio" in window.message.text()
     window.delete_selected()
     assert first not in [e.id for e in History(tmp_path / "history.sqlite3").recent()]
     assert window.table.rowCount() == 1 and not window.table.selectedIndexes()
     window.delete_selected()  # nothing selected: a second click deletes nothing
     assert len(history.recent()) == 2
+    assert window.buttons["undo"].isVisible()
+    window.undo_delete()  # it comes back as it was
+    assert [(e.id, e.text) for e in history.recent(containing="first")] == [(first, "first words")]
+    assert not window.buttons["undo"].isVisible() and window.table.rowCount() == 2
+    assert audio.exists() and history.get(first).audio == audio.name
+    window.table.selectRow(1)
+    window.delete_selected()
+    assert len(history.recent()) == 2 and audio.exists()  # until the delete cannot be undone
+    window.hide()
+    assert not audio.exists()
+    window.show()
+    window.table.selectRow(0)
+    window.play_selected()  # no audio kept for it
+    assert "no audio" in window.message.text()
     window.search.setText("")
     exported = tmp_path / "out" / "history.json"
     window.export_to(exported, window.entries)

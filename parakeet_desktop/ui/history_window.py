@@ -54,6 +54,7 @@ class HistoryWindow(QWidget):
                                   ("again", "Transcribe again", self.transcribe_selected_again),
                                   ("copy", "Copy", self.copy_selected), ("export", "Export…", self.export),
                                   ("delete", "Delete", self.delete_selected),
+                                  ("undo", "Undo delete", self.undo_delete),
                                   ("delete_all", "Delete all…", self.delete_all)):
             button = self.buttons[name] = QPushButton(label)
             button.clicked.connect(slot)
@@ -67,6 +68,8 @@ class HistoryWindow(QWidget):
         layout.addLayout(row)
         self.resize(860, 460)
         self._playing = False
+        self._deleted: list[Entry] = []  # the last delete, until it can no longer be undone
+        self.buttons["undo"].hide()
 
     # --- listing --------------------------------------------------------------------------
 
@@ -163,20 +166,43 @@ class HistoryWindow(QWidget):
 
     def delete_selected(self) -> None:
         chosen = self._selected()
+        if not chosen:
+            self.say("Choose the utterances to delete.")
+            return
         try:
             for entry in chosen:
                 self.history.delete(entry.id)
         except HistoryError as exc:
             self.say(str(exc), error=True)
             return
-        self.shelf.forget(chosen)
+        self._settle_deleted()
+        self._deleted = chosen  # their audio stays until the delete can no longer be undone
         self.refresh()
         self.table.clearSelection()  # a second click must not delete the row that moved up
-        self.say(f"Deleted {_count(len(chosen))}." if chosen else "")
+        self.buttons["undo"].show()
+        self.say(f"Deleted {_count(len(chosen))}.")
+
+    def undo_delete(self) -> None:
+        try:
+            self.history.restore(self._deleted)
+        except HistoryError as exc:
+            self.say(str(exc), error=True)
+            return
+        self.say(f"Put back {_count(len(self._deleted))}.")
+        self._deleted = []
+        self.buttons["undo"].hide()
+        self.refresh()
+
+    def _settle_deleted(self) -> None:
+        """The last delete is final: its audio goes."""
+        self.shelf.forget(self._deleted)
+        self._deleted = []
+        self.buttons["undo"].hide()
 
     def delete_all(self) -> None:
         if not self.confirm("Delete every utterance in the history, with its audio? This cannot be undone."):
             return
+        self._settle_deleted()
         try:
             everything = self.history.recent(10**9)
             self.history.delete_all()
@@ -212,6 +238,10 @@ class HistoryWindow(QWidget):
     def showEvent(self, event) -> None:  # noqa: N802 - Qt's name
         self.refresh()
         super().showEvent(event)
+
+    def hideEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        self._settle_deleted()
+        super().hideEvent(event)
 
 
 def export_text(entries: list[Entry], suffix: str) -> str:
