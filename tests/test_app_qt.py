@@ -295,6 +295,11 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
         assert isinstance(app.status, ControlWindow) and app.status.isVisible()
         assert app.state == "loading"
         qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
+        # Every view of "ready" says how to dictate; the first ready teaches it once.
+        hint = "Press F9 to start dictating, and again to stop."
+        assert hint in app.status._detail.text() and app.app_menu.status.text() == hint
+        assert "Ready to dictate" in app.status._notice.text() and (config.data_dir() / "hotkey-taught").exists()
+        assert not app.app_menu.copy_last.isEnabled() and app.app_menu.toggle.isEnabled()
         app.toggle()
         qtbot.waitUntil(lambda: bool(keyboard.received), timeout=30000)
         assert word_error_rate([text], [keyboard.received]) <= 0.2
@@ -303,6 +308,8 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
         entries = app.history.recent()
         assert len(entries) == 1 and entries[0].text == keyboard.received.strip() and entries[0].delivered
         assert "listening" in states
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=30000)
+        assert app.app_menu.copy_last.isEnabled() and hint in app.status._detail.text()
         # Its audio is kept (and the spool gone); a wrong text is redone from it.
         qtbot.waitUntil(lambda: app.history.recent()[0].audio is not None, timeout=60000)
         assert not list((config.data_dir() / "spool").glob("*.s16"))

@@ -244,7 +244,7 @@ def test_no_microphone_is_a_clear_error_then_recovers(speech_model):
         assert recorder.of(ErrorEvent)[0].message.startswith("No microphone found")
         device.missing = False
         wait_for(lambda: recorder.of(Notice), 10)
-        assert "Listening on" in recorder.of(Notice)[0].message
+        assert "Microphone: “file”" in recorder.of(Notice)[0].message
     finally:
         engine.shutdown()
         thread.join(30)
@@ -262,7 +262,7 @@ def test_a_microphone_held_by_another_program_is_a_clear_error_then_recovers(spe
         assert message.startswith("Cannot open the microphone “file”") and "Device unavailable" in message
         device.busy = False  # the other program let go of it
         wait_for(lambda: recorder.of(Notice), 60)
-        assert "Listening on" in recorder.of(Notice)[0].message and device.opened == 1
+        assert "Microphone: “file”" in recorder.of(Notice)[0].message and device.opened == 1
     finally:
         engine.shutdown()
         thread.join(30)

@@ -194,7 +194,7 @@ class Microphone:
         self.device = device
         self.lost = False
         events = [DeviceEvent("fallback", notice)] if notice else []
-        events.append(DeviceEvent("opened", f"Listening on “{device.name}”."))
+        events.append(DeviceEvent("opened", f"Microphone: “{device.name}”."))
         return events
 
     def close(self) -> None:

@@ -3,6 +3,7 @@ text injection and history together. Runs on the GUI thread."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -10,8 +11,7 @@ import os
 import time
 
 from PySide6.QtCore import QObject, QTimer, Signal
-from PySide6.QtGui import QAction, QActionGroup
-from PySide6.QtWidgets import QApplication, QMenu, QSystemTrayIcon
+from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from .. import config
 from ..desktop import autostart
@@ -27,7 +27,8 @@ from .history_keeping import HistoryKeeper
 from .local_api import LocalApi
 from .overlay import CaptionOverlay
 from .settings_dialog import SettingsDialog
-from .status import ControlWindow, TrayStatus
+from .menu import AppMenu, hotkey_hint
+from .status import TITLES, ControlWindow, TrayStatus
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +58,8 @@ class DesktopApp(QObject):
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
         self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard())
-        self.menu = self._build_menu()
+        self.app_menu = AppMenu(self)
+        self.menu = self.app_menu.menu
         if use_tray is None:
             use_tray = QSystemTrayIcon.isSystemTrayAvailable()
         self.status = TrayStatus(self.menu) if use_tray else ControlWindow(self.menu)
@@ -72,6 +74,7 @@ class DesktopApp(QObject):
         self.local_api = LocalApi()
         self._connect()
         self._startup_warnings = warnings
+        self._warned_at_start = False
 
     # --- start and stop -------------------------------------------------------------------
 
@@ -89,6 +92,7 @@ class DesktopApp(QObject):
             warnings.append("The app stopped while pasting; what you had copied is back on the clipboard.")
         if warnings:  # all of them in one message: a second would replace the first
             self.status.notify("At start", " ".join(warnings), error=True)
+        self._warned_at_start = bool(warnings)
 
     def _shown(self) -> None:
         self.shown_at = time.monotonic()
@@ -141,29 +145,7 @@ class DesktopApp(QObject):
         w.file_progress.connect(self._on_file_progress)
         w.file_done.connect(self._on_file_done)
 
-    def _build_menu(self) -> QMenu:
-        menu = QMenu()
-        self.toggle_action = menu.addAction("Start dictation", self.toggle)
-        modes = menu.addMenu("Mode")
-        group = QActionGroup(modes)
-        self.mode_actions = {}
-        for value, label in (("ptt", "Push-to-talk (hold the hotkey)"), ("handsfree", "Hands-free (pauses end lines)")):
-            action = QAction(label, modes, checkable=True, checked=self.mode == value)
-            action.triggered.connect(lambda _checked, v=value: self._set_mode(v))
-            group.addAction(action)
-            modes.addAction(action)
-            self.mode_actions[value] = action
-        menu.addSeparator()
-        menu.addAction("Transcribe files…", self.show_files)
-        menu.addAction("Settings…", self.show_settings)
-        menu.addAction("History…", self.show_history)
-        menu.addAction("Copy last", self.copy_last)
-        menu.addAction("Paste last", self.paste_last)
-        menu.addSeparator()
-        menu.addAction("Quit", self.quit)
-        return menu
-
-    def _set_mode(self, mode: str) -> None:
+    def set_mode(self, mode: str) -> None:
         self.mode = self.settings.mode = mode
         try:
             config.save(self.settings)
@@ -182,8 +164,12 @@ class DesktopApp(QObject):
         if self._files_waiting:
             waiting, self._files_waiting = self._files_waiting, []
             self._transcribe_files(waiting)
-        self._set_state("ready", f"{name} on {'the GPU' if device == 'cuda' else 'the CPU'}. "
-                                 f"Hold {self.settings.hotkey} to dictate.")
+        self._set_state("ready", f"{name} on {'the GPU' if device == 'cuda' else 'the CPU'}.")
+        taught = config.data_dir() / "hotkey-taught"
+        if not taught.exists() and not self._warned_at_start:  # once, and never over a warning
+            self.status.notify("Ready to dictate", hotkey_hint(self.settings.hotkey, self.mode))
+            with contextlib.suppress(OSError):
+                taught.touch()
 
     def _on_failed(self, message: str, model_problem: bool) -> None:
         self._set_state("error", message)
@@ -278,8 +264,12 @@ class DesktopApp(QObject):
 
     def _set_state(self, state: str, detail: str = "") -> None:
         self.state = state
+        hint = hotkey_hint(self.settings.hotkey, self.mode)
+        if state == "ready":  # every view of "ready" says how to dictate
+            detail = f"{detail} {hint}" if detail else hint
         self.status.set_state(state, detail)
-        self.toggle_action.setText("Stop dictation" if state == "listening" else "Start dictation")
+        line = hint if state == "ready" else TITLES.get(state, state) + (f": {detail}" if state == "error" else "")
+        self.app_menu.show_state(state, line, self.delivery.last() is not None)
 
     # --- user actions ---------------------------------------------------------------------
 
@@ -350,7 +340,7 @@ class DesktopApp(QObject):
         except OSError as exc:
             self._problem("Settings", f"Could not save the settings: {exc}")
         self.mode = new.mode
-        self.mode_actions[new.mode].setChecked(True)
+        self.app_menu.show_mode(new.mode)
         self.overlay.configure(new.overlay_position, new.overlay_opacity, new.overlay_width)
         self.delivery.configure(new)
         self.keeper.configure(new)

@@ -1,0 +1,59 @@
+"""The app's menu (tray icon or control window): a status line that says what the app is doing
+and how to dictate, then the actions, each enabled only where it can work."""
+
+from __future__ import annotations
+
+from PySide6.QtGui import QAction, QActionGroup
+from PySide6.QtWidgets import QMenu
+
+MODES = (("ptt", "Push-to-talk (hold the hotkey)"), ("handsfree", "Hands-free (the hotkey starts and stops)"))
+
+
+def key_name(hotkey: str) -> str:
+    """"ctrl+alt+space" as people write it: "Ctrl+Alt+Space"."""
+    return "+".join(part.upper() if len(part) == 1 else part.replace("_", " ").title() for part in hotkey.split("+"))
+
+
+def hotkey_hint(hotkey: str, mode: str) -> str:
+    """How to dictate, in the words the user sees (tooltip, menu, control window, notice)."""
+    if mode == "handsfree":
+        return f"Press {key_name(hotkey)} to start dictating, and again to stop."
+    return f"Hold {key_name(hotkey)}, speak, release: the words are typed where your cursor is."
+
+
+class AppMenu:
+    def __init__(self, app) -> None:
+        """*app* gives the slots: toggle, set_mode, show_files, show_settings, show_history,
+        copy_last, paste_last, quit."""
+        self.menu = menu = QMenu()
+        self.status = menu.addAction("Loading the model…")
+        self.status.setEnabled(False)
+        menu.addSeparator()
+        self.toggle = menu.addAction("Start dictation", app.toggle)
+        modes = menu.addMenu("Mode")
+        group = QActionGroup(modes)
+        self.modes: dict[str, QAction] = {}
+        for value, label in MODES:
+            action = QAction(label, modes, checkable=True, checked=app.mode == value)
+            action.triggered.connect(lambda _checked, v=value: app.set_mode(v))
+            group.addAction(action)
+            modes.addAction(action)
+            self.modes[value] = action
+        menu.addSeparator()
+        menu.addAction("Transcribe files…", app.show_files)
+        menu.addAction("Settings…", app.show_settings)
+        menu.addAction("History…", app.show_history)
+        self.copy_last = menu.addAction("Copy last", app.copy_last)
+        self.paste_last = menu.addAction("Paste last", app.paste_last)
+        menu.addSeparator()
+        menu.addAction("Quit", app.quit)
+
+    def show_state(self, state: str, line: str, has_last: bool) -> None:
+        self.status.setText(line)
+        self.toggle.setText("Stop dictation" if state == "listening" else "Start dictation")
+        self.toggle.setEnabled(state in ("ready", "listening"))
+        self.copy_last.setEnabled(has_last)
+        self.paste_last.setEnabled(has_last)
+
+    def show_mode(self, mode: str) -> None:
+        self.modes[mode].setChecked(True)
