@@ -3,6 +3,7 @@ webrtcvad, recognised by chunked streaming with the speech fixture model."""
 
 from __future__ import annotations
 
+import queue
 import threading
 
 import jiwer
@@ -12,8 +13,8 @@ import pytest
 from conftest import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import (
-    DictationSession, ErrorEvent, Final, FinalPass, LiveSettings, Mode, Notice, Partial, SessionState,
-    StateChanged,
+    DictationSession, ErrorEvent, Final, FinalPass, LiveSettings, MicrophoneState, Mode, Notice, Partial,
+    SessionState, StateChanged,
 )
 from parakeet_desktop.engine.live import LiveEngine
 from parakeet_desktop.engine.streaming import StreamingConfig, StreamingTranscriber
@@ -266,6 +267,44 @@ def test_a_microphone_held_by_another_program_is_a_clear_error_then_recovers(spe
     finally:
         engine.shutdown()
         thread.join(30)
+
+
+@pytest.mark.parametrize("pause, alarm", [(4.0, False), (1000.0, True)])
+def test_only_a_microphone_that_really_stopped_raises_the_alarm(speech_model, pause, alarm):
+    """Callbacks stop for 4 s with the stream still active (a machine too busy to run them, as
+    while a model loads): no alarm, and capture goes on. Stopped for good: the alarm comes."""
+    device = FileSoundDevice(samples=silence(60.0), realtime=True, pause=(1.0, pause))
+    device.plays_file = False  # a microphone, not a file that ends
+    recorder = Recorder()
+    engine = LiveEngine(speech_model, STREAMED_ONLY, recorder, sd=device)
+    thread = threading.Thread(target=engine.run, daemon=True)
+    thread.start()
+    try:
+        lost = lambda: [m for m in recorder.of(MicrophoneState) if not m.available]  # noqa: E731
+        if alarm:
+            wait_for(lost, 60)
+            assert "stopped working or was unplugged" in lost()[0].message
+        else:
+            wait_for(lambda: device.played > 4.0 * 16000 or lost(), 60)  # 3 s of audio after the pause
+            assert device.played > 4.0 * 16000 and not lost(), lost()
+    finally:
+        engine.shutdown()
+        thread.join(30)
+
+
+def test_a_consumer_that_woke_late_does_not_count_the_silence():
+    from parakeet_desktop.engine.capture import STALL_SECONDS, Microphone
+
+    now = [100.0]
+    microphone = Microphone(queue.Queue(), sd=FileSoundDevice(samples=silence(60.0), realtime=True),
+                            clock=lambda: now[0])
+    microphone.open()
+    microphone._stream.abort()  # no callbacks from here on, and it says so
+    now[0] += STALL_SECONDS + 1
+    assert microphone.check_stalled(late=STALL_SECONDS + 1) is None  # the machine was starved
+    now[0] += STALL_SECONDS + 1
+    assert microphone.check_stalled(late=0.0) is not None
+    microphone.close()
 
 
 def test_final_pass_gives_offline_text(speech_model, utterances):

@@ -220,11 +220,26 @@ class Microphone:
             return None
         return self._gone()
 
-    def check_stalled(self) -> DeviceEvent | None:
-        """Called now and then by the consumer: a running stream that stopped calling back."""
-        if self._stream is not None and self._clock() - self._last_callback > STALL_SECONDS:
-            return self._gone()
-        return None
+    def check_stalled(self, late: float = 0.0) -> DeviceEvent | None:
+        """Called now and then by the consumer: a running stream that stopped calling back.
+
+        An alarm must mean the device stopped, not that the machine was too busy to run the
+        audio callback (a model loading beside it on a starved CPU). So: when the consumer itself
+        woke *late* seconds after it asked to, the callbacks' silence proves nothing and the
+        wait starts again; and a stream that still says it is active gets three times as long.
+        """
+        if self._stream is None:
+            return None
+        now = self._clock()
+        if late > STALL_SECONDS / 4:
+            self._last_callback = now
+            return None
+        silent = now - self._last_callback
+        if silent <= STALL_SECONDS:
+            return None
+        if getattr(self._stream, "active", False) and silent <= 3 * STALL_SECONDS:
+            return None
+        return self._gone()
 
     def _gone(self) -> DeviceEvent:
         name = self.device.name if self.device else "The microphone"
@@ -279,7 +294,9 @@ class FileSoundDevice:
 
     ``fail_after`` (seconds) makes the device vanish mid-stream, as an unplugged USB microphone
     does; ``missing`` makes opening fail, as with no microphone at all; ``busy`` lists the device
-    but refuses to open it, as one held by another program (PortAudio's "Device unavailable").
+    but refuses to open it, as one held by another program (PortAudio's "Device unavailable");
+    ``pause`` ((at, seconds)) stops the callbacks for a while with the stream still active, as a
+    starved machine or a device that hangs does.
     """
 
     plays_file = True
@@ -294,7 +311,8 @@ class FileSoundDevice:
 
     def __init__(self, path: str | Path | None = None, *, samples: np.ndarray | None = None,
                  rate: int = SAMPLE_RATE, realtime: bool = True, fail_after: float | None = None,
-                 missing: bool = False, busy: bool = False, name: str | None = None) -> None:
+                 missing: bool = False, busy: bool = False, pause: tuple[float, float] | None = None,
+                 name: str | None = None) -> None:
         if samples is None:
             decoded = load_audio(path)
             samples, rate = decoded.samples, SAMPLE_RATE
@@ -305,6 +323,8 @@ class FileSoundDevice:
         self.fail_after = fail_after
         self.missing = missing
         self.busy = busy
+        self.pause = pause
+        self.played = 0  # samples delivered so far, over every stream
         self.name = name or (f"file: {Path(path).name}" if path else "file")
         self.opened = 0
 
@@ -348,8 +368,13 @@ class _FileStream:
                 delay = started + start / device.rate - time.monotonic()
                 if delay > 0 and self._stop.wait(delay):
                     return
+            if device.pause and start <= device.pause[0] * device.rate < start + self._block:
+                if self._stop.wait(device.pause[1]):
+                    return
+                started += device.pause[1]
             block = samples[start : min(start + self._block, limit)]
             self._callback(block[:, None], len(block), None, None)
+            device.played += len(block)
         if device.fail_after is not None:
             device.missing = True
         self.active = False

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -175,13 +176,15 @@ class LiveEngine:
         if self._pending is not None:
             item, self._pending = self._pending, None
             return item
+        timeout = RETRY_SECONDS if self.microphone.lost else CHECK_SECONDS
+        asked = time.monotonic()
         try:
             if not block:
                 return self.inbox.get_nowait()
-            return self.inbox.get(timeout=RETRY_SECONDS if self.microphone.lost else CHECK_SECONDS)
+            return self.inbox.get(timeout=timeout)
         except queue.Empty:
             if block:
-                self._check_microphone()
+                self._check_microphone(late=time.monotonic() - asked - timeout)
             return None
 
     def _handle(self, item) -> None:
@@ -391,7 +394,7 @@ class LiveEngine:
             self.emit(Notice(event.message))
         self.emit(MicrophoneState(True, events[-1].message))
 
-    def _check_microphone(self) -> None:
+    def _check_microphone(self, late: float = 0.0) -> None:
         if self.microphone.lost:
             events = self.microphone.retry()
             for event in events:
@@ -402,7 +405,7 @@ class LiveEngine:
                 self._resume_hands_free = False
                 self.session.start(Mode.HANDS_FREE)
         else:
-            self._device_event(self.microphone.check_stalled())
+            self._device_event(self.microphone.check_stalled(late))
 
     def _device_event(self, event: DeviceEvent | None) -> None:
         if event is None:
