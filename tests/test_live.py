@@ -4,6 +4,7 @@ webrtcvad, recognised by chunked streaming with the speech fixture model."""
 from __future__ import annotations
 
 import queue
+import dataclasses
 import threading
 
 import jiwer
@@ -305,6 +306,42 @@ def test_a_consumer_that_woke_late_does_not_count_the_silence():
     now[0] += STALL_SECONDS + 1
     assert microphone.check_stalled(late=0.0) is not None
     microphone.close()
+
+
+def test_the_start_tone_heard_by_the_microphone_never_reaches_the_recogniser(speech_model, utterances, tmp_path):
+    """Speakers beside the microphone: our start tone is recorded right after the key goes down,
+    and the user starts speaking at once. With tones on, the tone's frequencies are filtered out
+    of that stretch: what is spooled (what the recogniser gets) no longer holds the tone, and the
+    sentence's words survive."""
+    from parakeet_desktop.engine.audio import resample
+    from parakeet_desktop.engine.spool import read
+    from parakeet_desktop.ui import sounds
+
+    text, speech = utterances[34]
+    tone = resample(sounds.START, sounds.RATE, 16000) * 2.5  # loud: the speaker is close
+    recording = np.concatenate([silence(0.05), tone, silence(0.02), speech, silence(0.6)])
+
+    def tone_in(audio: np.ndarray) -> float:
+        """The amplitude of the tone in *audio*, relative to the tone as recorded (1: all of it)."""
+        return float(np.max(np.abs(np.correlate(audio, tone, "valid"))) / np.dot(tone, tone))
+
+    results = {}
+    for filtered in (False, True):
+        settings = dataclasses.replace(
+            STREAMED_ONLY, spool_dir=tmp_path / str(filtered), start_tone_hz=sounds.START_HZ,
+            start_tone_seconds=sounds.START_TONE_SECONDS if filtered else 0.0)
+        recorder = Recorder()
+        session = DictationSession(speech_model, settings, recorder)
+        session.start(Mode.PUSH_TO_TALK)
+        for start in range(0, len(recording), 1600):
+            session.feed(recording[start : start + 1600])
+        session.stop()
+        final = recorder.of(Final)[0]
+        results[filtered] = (final.text, tone_in(read(final.spool)))
+    assert results[False][1] > 0.8, results  # unfiltered, the tone reached the recogniser
+    assert results[True][1] < 0.1, results  # at least 20 dB down
+    assert word_error_rate([text], [results[True][0]]) <= word_error_rate([text], [results[False][0]]) + 0.1
+    assert word_error_rate([text], [results[True][0]]) <= 0.25, results
 
 
 def test_final_pass_gives_offline_text(speech_model, utterances):

@@ -66,6 +66,11 @@ class LiveSettings:
     rescue_dir: Path | None = None
     # The utterance in progress is spooled here (engine/spool.py), when set.
     spool_dir: Path | None = None
+    # Our own start tone reaching the microphone (speakers beside it) must not become words:
+    # for this long from each start, the tone's frequencies are filtered out of what is heard
+    # (narrow notches: a word spoken over the tone survives). The app sets both when tones are on.
+    start_tone_seconds: float = 0.0
+    start_tone_hz: tuple[float, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -141,6 +146,26 @@ def level_dbfs(samples: np.ndarray) -> float:
 _GPU_FULL_PASS_SECONDS = 120.0
 
 
+class ToneNotch:
+    """Notch filters at our start tone's frequencies, their state carried from block to block
+    (no frequencies: silence instead)."""
+
+    def __init__(self, frequencies: tuple[float, ...], quality: float = 8.0) -> None:
+        from scipy import signal
+
+        self._sos = (np.concatenate([signal.tf2sos(*signal.iirnotch(f, quality, fs=SAMPLE_RATE))
+                                     for f in frequencies]) if frequencies else None)
+        self._state = signal.sosfilt_zi(self._sos) * 0.0 if self._sos is not None else None
+
+    def __call__(self, samples: np.ndarray) -> np.ndarray:
+        if self._sos is None:
+            return np.zeros_like(samples)
+        from scipy import signal
+
+        filtered, self._state = signal.sosfilt(self._sos, samples, zi=self._state)
+        return filtered.astype(np.float32)
+
+
 class DictationSession:
     """Listening state, speech gate and streaming recogniser for one user's dictation."""
 
@@ -165,6 +190,7 @@ class DictationSession:
         self._first_position = 0
         self._spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
         self._last_level = -math.inf
+        self._tone_left = 0  # samples still to silence while the start tone plays
 
     def _set_state(self, state: SessionState) -> None:
         self.state = state
@@ -178,6 +204,8 @@ class DictationSession:
         self._begin_utterance()
         self._set_state(SessionState.LISTENING)
         self._listen(self._pre_roll.take(), decode=True)
+        self._tone_left = round(self.settings.start_tone_seconds * SAMPLE_RATE)
+        self._notch = ToneNotch(self.settings.start_tone_hz) if self._tone_left else None
 
     def stop(self, reason: str = "stop") -> None:
         if self.state is not SessionState.LISTENING:
@@ -209,6 +237,10 @@ class DictationSession:
             self._last_level = now
             self.emit(Level(level_dbfs(samples)))
         if self.state is SessionState.LISTENING:
+            if self._tone_left > 0:  # our start tone may be playing: take it out
+                n = min(self._tone_left, len(samples))
+                samples = np.concatenate([self._notch(samples[:n]), samples[n:]])
+                self._tone_left -= n
             self._listen(samples, decode)
         else:
             self._pre_roll.append(samples)

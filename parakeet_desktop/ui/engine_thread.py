@@ -165,9 +165,12 @@ def live_settings(settings: Settings):
 
     gate = GateConfig(aggressiveness=settings.vad_aggressiveness, endpoint_ms=settings.pause_ms,
                       hangover_ms=min(300, settings.pause_ms))
+    from .sounds import START_HZ, START_TONE_SECONDS
+
     return LiveSettings(gate=gate, streaming=StreamingChoice(latency=settings.latency),
                         final_pass=FinalPass(settings.final_pass),
-                        rescue_dir=Path(data_dir()) / "unrecognised", spool_dir=spool_dir())
+                        rescue_dir=Path(data_dir()) / "unrecognised", spool_dir=spool_dir(),
+                        start_tone_seconds=START_TONE_SECONDS if settings.sounds else 0.0, start_tone_hz=START_HZ)
 
 
 def spool_dir() -> Path:

@@ -17,8 +17,13 @@ def _tone(frequencies: tuple[float, ...], seconds: float = 0.07) -> np.ndarray:
     return np.concatenate(parts).astype(np.float32)
 
 
-START = _tone((660.0, 880.0))
+START_HZ = (660.0, 880.0)
+START = _tone(START_HZ)
 STOP = _tone((880.0, 660.0))
+# How long the microphone may hear the start tone after listening starts: the tone, the sound
+# system's output latency and the room's echo. Dictation filters its frequencies out for that
+# long (dictation.py).
+START_TONE_SECONDS = len(START) / RATE + 0.4
 
 
 def play(samples: np.ndarray) -> None:
