@@ -13,9 +13,11 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 class HubServer:
-    def __init__(self, files: dict[str, bytes]) -> None:
-        """*files* maps ``repo/filename`` to the file's bytes."""
+    def __init__(self, files: dict[str, bytes], hold: threading.Event | None = None) -> None:
+        """*files* maps ``repo/filename`` to the file's bytes. With *hold*, a download stalls
+        before its first byte until the event is set (a slow network)."""
         self.files = files
+        self.hold = hold
         self.requests: list[str] = []
         server = self
 
@@ -51,6 +53,9 @@ class HubServer:
                 self.send_header("Accept-Ranges", "bytes")
                 self.end_headers()
                 if body:
+                    if server.hold is not None:
+                        self.wfile.flush()
+                        server.hold.wait(60)
                     for offset in range(start, len(data), 256 * 1024):
                         self.wfile.write(data[offset : offset + 256 * 1024])
 

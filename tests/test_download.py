@@ -77,11 +77,13 @@ def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp,
                          keyboard=PastingKeyboard())
         app.start()
         try:
-            qtbot.waitUntil(lambda: app.first_run is not None, timeout=60000)
-            window = app.first_run
+            qtbot.waitUntil(lambda: app.setup.window is not None, timeout=60000)
+            window = app.setup.window
             qtbot.waitUntil(lambda: "of" in window.detail.text() or "Loading" in window.detail.text(), timeout=60000)
             qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
-            assert app.first_run is None and not window.isVisible()
+            # The window says so, with how to dictate, until the user closes it.
+            assert window.isVisible() and window.state == "ready" and "Hold F9" in window.about.text()
+            assert window.buttons["close"].isVisible() and not window.buttons["quit"].isVisible()
         finally:
             close_app(app)
 
@@ -92,10 +94,14 @@ def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp,
                      keyboard=PastingKeyboard())
     app.start()
     try:
-        qtbot.waitUntil(lambda: app.first_run is not None and app.first_run.retry_button.isVisible(), timeout=60000)
-        assert "not downloaded yet" in app.first_run.detail.text() and app.state == "error"
-        app.first_run.use_file.emit(str(tiny_nemo))
+        qtbot.waitUntil(lambda: app.setup.window is not None and app.setup.window.retry_button.isVisible(),
+                        timeout=60000)
+        window = app.setup.window
+        assert "not downloaded yet" in window.detail.text() and app.state == "error"
+        window.choose_file(str(tiny_nemo))
+        assert window.state == "loading" and "could not" not in window.title.text()  # no stale failure
         qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
+        assert window.state == "ready"
         assert app.settings.model == str(tiny_nemo) and config.load()[0].model == str(tiny_nemo)
     finally:
         close_app(app)
@@ -123,9 +129,9 @@ def test_a_model_file_damaged_or_removed_since_the_last_run_opens_the_first_run_
                          keyboard=PastingKeyboard())
         app.start()
         try:
-            qtbot.waitUntil(lambda: app.first_run is not None and app.first_run.retry_button.isVisible(),
+            qtbot.waitUntil(lambda: app.setup.window is not None and app.setup.window.retry_button.isVisible(),
                             timeout=120000)
-            window = app.first_run
+            window = app.setup.window
             assert "cannot be used" in window.title.text() and "my model.nemo" in window.detail.text()
             assert "damaged" in window.detail.text() and app.state == "error"
             assert window.download_button.isVisible() and window.file_button.isVisible()
@@ -133,10 +139,59 @@ def test_a_model_file_damaged_or_removed_since_the_last_run_opens_the_first_run_
             window.retry_button.click()
             qtbot.waitUntil(lambda: "does not exist" in window.detail.text(), timeout=120000)
             assert window.retry_button.isVisible() and app.state == "error"
+            next(b for b in window.choices.buttons() if b.property("model") == DEFAULT_MODEL_ID).click()
             window.download_button.click()
             qtbot.waitUntil(lambda: app.state == "ready", timeout=180000)
-            assert app.first_run is None and not window.isVisible()
+            assert window.state == "ready"
             assert app.settings.model == DEFAULT_MODEL_ID and config.load()[0].model == DEFAULT_MODEL_ID
             assert any(model_filename(DEFAULT_MODEL_ID) in request for request in hub.requests)
         finally:
+            close_app(app)
+
+
+def test_the_first_run_asks_which_model_before_downloading_and_can_cancel(qtbot, qapp, app_dirs, hub_cache,
+                                                                          monkeypatch, tiny_nemo):
+    """A first start with the standard model not downloaded: the window offers the models with
+    their sizes and languages, the one for this computer chosen (the small one without an NVIDIA
+    GPU); nothing is downloaded until asked; a download can be cancelled (back to the choice) and
+    started again; then the app is ready with the chosen model."""
+    import threading
+
+    from parakeet_desktop import config
+    from parakeet_desktop.engine.capture import FileSoundDevice
+    from parakeet_desktop.engine.download import model_filename
+    from parakeet_desktop.ui.app import DesktopApp
+    from parakeet_desktop.ui.first_run import SMALL_MODEL_ID, has_nvidia_gpu, recommended_model
+    from test_app_qt import PastingKeyboard, close_app
+
+    hold = threading.Event()
+    data = tiny_nemo.read_bytes()
+    with HubServer({f"{SMALL_MODEL_ID}/{model_filename(SMALL_MODEL_ID)}": data}, hold=hold) as hub:
+        monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
+        app = DesktopApp(config.Settings(device="cpu", sounds=False, hotkey="f9"), [], use_tray=False,
+                         sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)), keyboard=PastingKeyboard())
+        app.start()
+        try:
+            window = app.setup.window
+            assert window is not None and window.state == "choose" and not app.thread.isRunning()
+            texts = [b.text() for b in window.choices.buttons()]
+            assert any("0.5 GB, English" in t for t in texts) and any("25 European languages" in t for t in texts)
+            assert window.chosen() == recommended_model(has_nvidia_gpu())
+            assert sum("recommended for this computer" in t for t in texts) == 1
+            assert window.buttons["quit"].isVisible() and window.buttons["file"].isVisible()
+            assert hub.requests == []  # nothing downloaded unasked
+            next(b for b in window.choices.buttons() if b.property("model") == SMALL_MODEL_ID).click()
+            window.buttons["start"].click()
+            qtbot.waitUntil(lambda: any("GET" in r for r in hub.requests), timeout=60000)
+            assert window.state == "downloading" and window.buttons["cancel"].isVisible()
+            window.buttons["cancel"].click()
+            hold.set()  # the next chunk arrives and the download stops there
+            qtbot.waitUntil(lambda: window.state == "choose", timeout=60000)
+            assert app.state == "error" and app.worker.engine is None
+            window.buttons["start"].click()
+            qtbot.waitUntil(lambda: app.state == "ready", timeout=180000)
+            assert window.state == "ready" and app.settings.model == SMALL_MODEL_ID
+            assert config.load()[0].model == SMALL_MODEL_ID
+        finally:
+            hold.set()
             close_app(app)

@@ -76,10 +76,11 @@ def _restore_file(path: Path):
                          f"{first_line(exc)}") from exc
 
 
-def restore(ref: str, progress=None):
+def restore(ref: str, progress=None, cancel=None):
     """The NeMo model for a hub id or a ``.nemo`` path, on the CPU (not yet in eval mode).
 
-    A hub model not in the cache is downloaded first, reporting bytes to *progress*."""
+    A hub model not in the cache is downloaded first, reporting bytes to *progress*; setting the
+    event *cancel* stops the download (ModelError)."""
     if is_model_file(ref):
         return _restore_file(Path(ref).expanduser())
     if not HUB_ID.match(ref):
@@ -87,17 +88,19 @@ def restore(ref: str, progress=None):
         raise ModelError(f"Unknown model {ref!r}: give a .nemo file or a model id such as {known}.")
     cached = cached_model_file(ref)
     if cached is None:
-        from .download import DownloadError, download
+        from .download import DownloadCancelled, DownloadError, download
 
         try:
-            cached = download(ref, progress)
+            cached = download(ref, progress, cancel)
+        except DownloadCancelled as exc:
+            raise ModelError(f"The download of {ref} was cancelled.") from exc
         except DownloadError as exc:
             raise ModelError(str(exc)) from exc
     return _restore_file(cached)
 
 
 def load_model(ref: str = DEFAULT_MODEL_ID, device: str = "auto", *,
-               cuda: CudaStatus | None = None, warm_up: bool = True, progress=None) -> ParakeetModel:
+               cuda: CudaStatus | None = None, warm_up: bool = True, progress=None, cancel=None) -> ParakeetModel:
     """Load a model by hub id or ``.nemo`` path onto the best available device, ready to use.
 
     Raises:
@@ -105,7 +108,7 @@ def load_model(ref: str = DEFAULT_MODEL_ID, device: str = "auto", *,
     """
     plan = plan_device(device, cuda if cuda is not None else probe_cuda())
     name = Path(ref).name if is_model_file(ref) else ref
-    return prepare_model(restore(ref, progress), name, plan, warm_up=warm_up)
+    return prepare_model(restore(ref, progress, cancel), name, plan, warm_up=warm_up)
 
 
 def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = True) -> ParakeetModel:

@@ -4,7 +4,6 @@ text injection and history together. Runs on the GUI thread."""
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import logging
 import os
@@ -22,12 +21,12 @@ from .control_server import ControlServer
 from .delivery import TextDelivery
 from .engine_thread import EngineThread, EngineWorker, spool_dir
 from .file_window import FileWindow
-from .first_run import FirstRunWindow
 from .history_keeping import HistoryKeeper
 from .local_api import LocalApi
 from .overlay import CaptionOverlay
 from .settings_dialog import SettingsDialog
 from .menu import AppMenu, hotkey_hint
+from .model_setup import ModelSetup
 from .status import TITLES, ControlWindow, TrayStatus
 
 logger = logging.getLogger(__name__)
@@ -38,7 +37,7 @@ class DesktopApp(QObject):
     hotkey_released = Signal()
 
     def __init__(self, settings: config.Settings, warnings: list[str], *, use_tray: bool | None = None,
-                 sd=None, keyboard=None, started_at: float | None = None) -> None:
+                 sd=None, keyboard=None, started_at: float | None = None, choose_model: bool = True) -> None:
         super().__init__()
         self.settings = settings
         self.started_at = started_at if started_at is not None else time.monotonic()
@@ -53,7 +52,7 @@ class DesktopApp(QObject):
         self.file_window.transcribe.connect(self._transcribe_files)
         self.file_window.cancel.connect(lambda job: self.worker.cancel_job(job))
         self._files_waiting: list = []
-        self.first_run: FirstRunWindow | None = None
+        self.setup = ModelSetup(self, choose_model)
         self.microphone_ok = True
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
@@ -84,7 +83,10 @@ class DesktopApp(QObject):
             self.status.show()
         self.status.set_state("loading", f"Loading {self.settings.model}…")
         QTimer.singleShot(0, self._shown)
-        self.thread.start()
+        if not self.setup.must_choose():
+            self.thread.start()
+        else:
+            self.status.set_state("loading", "Choose a speech model to begin.")
         self._start_hotkey()
         self._apply_local_api()
         warnings = self._startup_warnings + ([self.history.problem] if self.history.problem else [])
@@ -158,9 +160,7 @@ class DesktopApp(QObject):
         self.ready_at = time.monotonic()
         self.local_api.engine_ready(self.worker.engine)
         self.keeper.engine_ready()
-        if self.first_run is not None:
-            self.first_run.close()
-            self.first_run = None
+        self.setup.ready(hotkey_hint(self.settings.hotkey, self.mode))
         if self._files_waiting:
             waiting, self._files_waiting = self._files_waiting, []
             self._transcribe_files(waiting)
@@ -171,37 +171,15 @@ class DesktopApp(QObject):
             with contextlib.suppress(OSError):
                 taught.touch()
 
+    def _on_download_progress(self, done: int, total: int | None) -> None:
+        self.setup.progress(done, total)  # through this GUI-thread object, so Qt queues the signal
+
     def _on_failed(self, message: str, model_problem: bool) -> None:
         self._set_state("error", message)
         self.local_api.engine_failed(message)
-        if model_problem or self.first_run is not None:  # not downloaded, removed, damaged: get one
-            self._first_run_window().failed(message)
+        if self.setup.failed(message, model_problem):  # not downloaded, removed, damaged: get one
             return
         self.status.notify("The model could not be loaded", message, error=True)
-
-    def _on_download_progress(self, done: int, total: int | None) -> None:
-        window = self._first_run_window()
-        window.progress(done, total)
-        if total and done >= total:
-            window.downloaded()
-
-    def _first_run_window(self) -> FirstRunWindow:
-        if self.first_run is None:
-            self.first_run = FirstRunWindow(self.settings.model)
-            self.first_run.retry.connect(self._retry_load)
-            self.first_run.use_file.connect(self._use_model)
-            self.first_run.download.connect(self._use_model)
-            self.first_run.show()
-        return self.first_run
-
-    def _retry_load(self) -> None:
-        self._start_engine()
-
-    def _use_model(self, ref: str) -> None:
-        """A .nemo file or a model to download, chosen in the first-run window."""
-        self.apply_settings(dataclasses.replace(self.settings, model=ref))
-        if self.worker.engine is None and not self.thread.isRunning():
-            self._start_engine()  # the failed load left no engine to replace
 
     def _on_state(self, state: str, mode: str) -> None:
         if state == "listening":

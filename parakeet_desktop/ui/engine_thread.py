@@ -8,6 +8,7 @@ live engine's thread-safe inbox.
 from __future__ import annotations
 
 import logging
+import threading
 from pathlib import Path
 
 from PySide6.QtCore import QObject, QThread, Signal
@@ -39,6 +40,7 @@ class EngineWorker(QObject):
         self.engine = None
         self.model_name = settings.model
         self.jobs: dict[int, object] = {}
+        self.cancel_download = threading.Event()  # set from the GUI: the model download stops
 
     def run(self) -> None:
         """The thread's body: load, then serve the live engine until shutdown."""
@@ -47,7 +49,7 @@ class EngineWorker(QObject):
 
         self.loading.emit(self.settings.model)
         try:
-            model = load_model(self.settings.model, self.settings.device,
+            model = load_model(self.settings.model, self.settings.device, cancel=self.cancel_download,
                                progress=lambda done, total: self.download_progress.emit(done, total))
         except ModelError as exc:
             self.failed.emit(str(exc), True)

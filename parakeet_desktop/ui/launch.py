@@ -36,7 +36,7 @@ def main(model: str | None = None, device: str | None = None, tray: bool | None 
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Parakeet Desktop")
     app.setQuitOnLastWindowClosed(False)
-    desktop = DesktopApp(settings, warnings, use_tray=tray, started_at=started_at)
+    desktop = DesktopApp(settings, warnings, use_tray=tray, started_at=started_at, choose_model=not model)
     try:
         desktop.start()
     except AlreadyRunning:  # another one started in the same instant; it may not be listening yet
