@@ -124,6 +124,8 @@ def test_overlay_shows_partial_then_final_never_takes_focus_and_fades(qtbot, qap
     qtbot.addWidget(overlay)
     overlay.show_partial("the quick brown")
     assert overlay.isVisible() and overlay.text == "the quick brown" and not overlay.final
+    overlay.show_finishing()  # the key is up: not the stale caption
+    assert overlay.text == "Finishing…" and not overlay.final
     overlay.show_final("The quick brown fox.")
     assert overlay.text == "The quick brown fox." and overlay.final
     flags = overlay.windowFlags()

@@ -191,6 +191,7 @@ class DesktopApp(QObject):
             self._set_state("listening", "Hands-free: each pause ends a line." if mode == "handsfree" else "")
         elif state == "finalising":
             self.delivery.injector.aim()  # the key release: the words are for the window focused now
+            self.overlay.show_finishing()
             self._set_state("working")
         elif state == "idle":
             if self.state == "working" and self.settings.sounds:

@@ -44,6 +44,11 @@ class CaptionOverlay(QWidget):
     def show_partial(self, text: str) -> None:
         self._show(text or "Listening…", final=False)
 
+    def show_finishing(self) -> None:
+        """The key is up and the final text is being made: not the last caption, which may be
+        wrong or cut short."""
+        self._show("Finishing…", final=False)
+
     def show_final(self, text: str) -> None:
         self._show(text or "No speech heard.", final=True)
         self._hide_timer.start()
