@@ -44,7 +44,9 @@ class Settings:
     overlay_width: float = 0.5  # share of the screen's width
     sounds: bool = True
     start_at_login: bool = False
-    replacements: list[list[str]] = field(default_factory=list)  # [heard, write] pairs
+    # [heard, write] pairs; the spoken line breaks and full stop are there from the start
+    replacements: list[list[str]] = field(default_factory=lambda: [["new line", "\\n"], ["new paragraph", "\\n\\n"],
+                                                                     ["full stop", "."]])
     api_enabled: bool = False  # the local speech service ("Local API"), loopback only
     api_port: int = DEFAULT_API_PORT
     keep_audio: str = "7 days"  # each history entry's audio: off, 1 day, 7 days, 30 days, forever

@@ -8,6 +8,7 @@ import platform
 import shutil
 import sys
 from importlib import metadata
+from pathlib import Path
 
 
 def _version(distribution: str) -> str:
@@ -49,6 +50,23 @@ def _models() -> dict:
             continue
         info[model.id] = f"downloaded ({path})" if path else "not downloaded"
     return info
+
+
+def _app() -> dict:
+    """The configured model and where the app keeps its settings, history and kept audio."""
+    from . import config
+
+    settings, warnings = config.load()
+    model = settings.model
+    if model.endswith(".nemo") or "/" not in model:
+        model += "" if Path(model).expanduser().exists() else " (this file is missing)"
+    history = config.data_dir() / "history.sqlite3"
+    return {"configured model": model, "device setting": settings.device,
+            "settings": f"{config.settings_path()}" + ("" if config.settings_path().exists() else " (not saved yet)"),
+            "data folder": str(config.data_dir()),
+            "history": f"{history}" + ("" if history.exists() else " (none yet)"),
+            "kept audio": f"{config.data_dir() / 'audio'} ({settings.keep_audio}, at most {settings.keep_audio_mb} MB)",
+            **({"settings warnings": warnings} if warnings else {})}
 
 
 def _audio() -> dict:
@@ -111,6 +129,7 @@ def collect() -> dict:
                              "system": platform.platform()},
         "GPU": _gpu(),
         "NeMo": {"nemo_toolkit": _version("nemo_toolkit")},
+        "app": _app(),
         "models": _models(),
         "audio": _audio(),
         "desktop": {**_display(), **_injection()},

@@ -109,6 +109,8 @@ def test_doctor_reports_the_machine():
     assert set(report["models"]) >= {"nvidia/parakeet-tdt-0.6b-v3"}
     assert "PortAudio" in report["audio"]
     assert "display server" in report["desktop"] and "text injection" in report["desktop"]
+    assert report["app"]["configured model"]
+    assert {"settings", "data folder", "history", "kept audio"} <= set(report["app"])
     text = run_cli("doctor")
     assert text.returncode == 0 and "nvidia/parakeet-tdt-0.6b-v3" in text.stdout
 

@@ -188,7 +188,7 @@ class DesktopApp(QObject):
                 self.overlay.show_listening()
                 if self.settings.sounds:
                     sounds.play(sounds.START)
-            self._set_state("listening", "Hands-free: each pause ends a line." if mode == "handsfree" else "")
+            self._set_state("listening", "Hands-free: what you say is typed at each pause." if mode == "handsfree" else "")
         elif state == "finalising":
             self.delivery.injector.aim()  # the key release: the words are for the window focused now
             self.overlay.show_finishing()

@@ -178,7 +178,7 @@ class SettingsDialog(QDialog):
         form.addRow("Hotkey", self.hotkey)
         form.addRow("", self.hotkey_note)
         self.mode = _choices({"ptt": "Push-to-talk: hold the hotkey (a tap goes hands-free)",
-                              "handsfree": "Hands-free: the hotkey toggles, pauses end lines"}, s.mode)
+                              "handsfree": "Hands-free: the hotkey starts and stops; what you say is typed at each pause"}, s.mode)
         form.addRow("Mode", self.mode)
         self.injection = _choices({"auto": "Automatic", "paste": "Paste through the clipboard",
                                    "type": "Type the keys", "wtype": "wtype (Wayland)",
