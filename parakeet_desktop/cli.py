@@ -1,4 +1,4 @@
-"""Command line: ``parakeet-desktop [transcribe|listen|serve|toggle|start|stop|status|doctor] ...``;
+"""Command line: ``parakeet-desktop [transcribe|listen|serve|toggle|start|stop|status|quit|doctor] ...``;
 without a command, the desktop app.
 
 Nothing heavy is imported here: torch and NeMo load only when a command needs a model.
@@ -83,7 +83,8 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("toggle", "start or stop dictation in the running app"),
                        ("start", "start dictation in the running app"),
                        ("stop", "stop dictation in the running app"),
-                       ("status", "print the running app's state as JSON")):
+                       ("status", "print the running app's state as JSON"),
+                       ("quit", "quit the running app")):
         commands.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}. Bind "
                             "“parakeet-desktop toggle” to a key in your desktop's shortcut settings "
                             "where the app's own hotkey cannot work (Wayland).")
@@ -279,7 +280,7 @@ def main(argv: list[str] | None = None) -> int:
         from .doctor import run_doctor
 
         return run_doctor(as_json=args.json)
-    if args.command in ("toggle", "start", "stop", "status"):
+    if args.command in ("toggle", "start", "stop", "status", "quit"):
         from .control import run_command
 
         return run_command(args.command)

@@ -1,4 +1,4 @@
-"""Talking to the running app: ``parakeet-desktop toggle|start|stop|status``.
+"""Talking to the running app: ``parakeet-desktop toggle|start|stop|status|quit``.
 
 The app listens on a local socket (a Unix socket in the user's runtime folder, a named pipe on
 Windows) through Qt's QLocalServer; this client side uses only the standard library, so the
@@ -19,7 +19,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-COMMANDS = ("toggle", "start", "stop", "status", "show")
+COMMANDS = ("toggle", "start", "stop", "status", "show", "quit")
 
 
 def server_name() -> str:

@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 
 KEEP_AUDIO = {"off": 0, "1 day": 1, "7 days": 7, "30 days": 30, "forever": None}  # days
 SUFFIX = ".ogg"
+PENDING = ".pending"  # a saved entry's spool, waiting for its audio to be written
 
 
 class AudioShelf:
@@ -48,13 +49,39 @@ class AudioShelf:
 
     def keep_spool(self, entry_id: int, spooled: Path | None) -> Future | None:
         """Keep the audio of a saved entry from its spool (then removed) in the background; with
-        audio off, the spool is removed now. None when there is nothing to do."""
+        audio off, the spool is removed now. None when there is nothing to do.
+
+        The spool is renamed first (``<name>.entry-<id>.pending``): its text is saved, so it is
+        no longer an utterance to recover; a run that ends before the audio is written leaves
+        it to :meth:`finish_pending` at the next start."""
         if spooled is None:
             return None
         if not self.enabled:
             spool.discard(spooled)
             return None
-        return self._worker.submit(self._keep_spool, entry_id, spooled)
+        pending = spooled.with_name(f"{spooled.name}.entry-{entry_id}{PENDING}")
+        try:
+            spooled.replace(pending)
+        except OSError as exc:
+            logger.warning("Cannot set %s aside: %s", spooled, exc)
+            spool.discard(spooled)
+            return None
+        return self._worker.submit(self._keep_spool, entry_id, pending)
+
+    def finish_pending(self, folder: Path) -> Future:
+        """Write the audio that an earlier run left waiting (in the background)."""
+        def finish():
+            for pending in sorted(folder.glob(f"*.entry-*{PENDING}")):
+                try:
+                    entry_id = int(pending.name.rsplit(".entry-", 1)[1].removesuffix(PENDING))
+                except ValueError:
+                    continue
+                if self.enabled and self.history.get(entry_id) is not None:
+                    self._keep_spool(entry_id, pending)
+                else:
+                    spool.discard(pending)
+
+        return self._worker.submit(finish)
 
     def _keep_spool(self, entry_id: int, spooled: Path) -> None:
         try:
@@ -145,6 +172,6 @@ class AudioShelf:
             removed += 1
         return removed
 
-    def close(self) -> None:
-        """Finish audio being written (at quit: the spools stay until it is)."""
-        self._worker.shutdown(wait=True)
+    def close(self, wait: bool = True) -> None:
+        """Stop the writer; without *wait* (a quick quit), audio not yet written stays pending."""
+        self._worker.shutdown(wait=wait, cancel_futures=not wait)

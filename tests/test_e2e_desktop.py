@@ -89,6 +89,12 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
     assert rows == [(result, 1)]
     desktop.screenshot(ARTIFACTS / "after-dictation.png")
     assert app.poll() is None
+    # Quit from outside (the tray's Quit does the same): the process ends promptly, cleanly.
+    asked = time.monotonic()
+    done = desktop.run(sys.executable, "-m", "parakeet_desktop", "quit", cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    assert app.wait(30) == 0
+    print(f"quit took {time.monotonic() - asked:.2f} s (with the command's own start)")
 
 
 def test_kill_9_in_the_middle_of_an_utterance_then_the_next_start_recovers_it(desktop, tmp_path):

@@ -161,7 +161,8 @@ def test_a_full_disk_keeps_the_spool_when_the_audio_cannot_be_written(tmp_path):
         shelf = AudioShelf(disk / "audio", history, "forever", 1000)
         shelf.keep_spool(entry, spooled).result(timeout=60)
         assert shelf.problem and "could not be kept" in shelf.problem
-        assert spooled.exists() and history.get(entry).audio is None
+        pending = list(spooled.parent.glob("*.pending"))  # kept, to be written at the next start
+        assert len(pending) == 1 and history.get(entry).audio is None
         assert not list((disk / "audio").glob("*")) if (disk / "audio").exists() else True
         shelf.close()
 
@@ -186,3 +187,29 @@ def test_a_history_of_the_first_version_gains_audio_and_search(tmp_path):
     assert history.recent(containing="o_d") == []  # _ is a character, not a wildcard
     history.delete_all()
     assert history.recent() == []
+
+
+def test_audio_a_quick_quit_left_unwritten_is_written_at_the_next_start_never_recovered_twice(tmp_path):
+    """A saved entry's spool is set aside at once (it is no utterance to recover any more); if
+    the app quits before its audio is written, the next start writes it."""
+    from parakeet_desktop.engine import spool
+    from parakeet_desktop.history_audio import AudioShelf
+
+    history = History(tmp_path / "history.sqlite3")
+    folder = tmp_path / "spool"
+    kept = history.add("kept words", 2.0, "m")
+    gone = history.add("deleted since", 2.0, "m")
+    shelf = AudioShelf(tmp_path / "audio", history, "7 days", 1000)
+    shelf._worker.shutdown(wait=True)  # a writer that has stopped: as after a quick quit
+    first, second = _spooled(folder, _tone(2.0)), _spooled(folder, _tone(2.0))
+    with pytest.raises(RuntimeError):  # the stopped writer takes no work; the spool is set aside first
+        shelf.keep_spool(kept, first)
+    with pytest.raises(RuntimeError):
+        shelf.keep_spool(gone, second)
+    assert spool.leftovers(folder) == []  # nothing for crash recovery to transcribe again
+    history.delete(gone)
+    again = AudioShelf(tmp_path / "audio", history, "7 days", 1000)
+    again.finish_pending(folder).result(timeout=60)
+    assert history.get(kept).audio and again.path(history.get(kept)).exists()
+    assert list(folder.iterdir()) == []
+    again.close()

@@ -117,11 +117,15 @@ class DesktopApp(QObject):
         if self.worker.engine is None and self.thread.isRunning():
             # Still loading the model: that cannot be interrupted, and nothing is unsaved.
             os._exit(0)
-        self.thread.shutdown()
-        self.keeper.close()  # audio still being written; spools stay until it is
+        # Quit within a second: an utterance still being finished is on disk (spooled) and is
+        # recovered at the next start; audio not yet written for the history is written then.
+        self.thread.shutdown(wait_ms=800)
+        self.keeper.close(wait=False)
         if isinstance(self.status, TrayStatus):
             self.status.hide()
-        QApplication.instance().quit()
+        # exit(), not quit(): Qt 6's quit() asks every window to close first, and the control
+        # window refuses (it minimises), which would cancel the quit.
+        QApplication.instance().exit(0)
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -386,6 +390,9 @@ class DesktopApp(QObject):
                 return "ok"
             name = "toggle" if command != "stop" else "stop"
             return "ok" if self._command(name, self.mode) else "error: the model is not ready"
+        if command == "quit":
+            QTimer.singleShot(0, self.quit)  # after the answer has gone back
+            return "ok"
         if command == "show":
             if isinstance(self.status, ControlWindow):
                 self.status.showNormal()

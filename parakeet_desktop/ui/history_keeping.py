@@ -23,6 +23,7 @@ class HistoryKeeper:
         self.history = History(data_dir() / "history.sqlite3")
         self.shelf = AudioShelf(data_dir() / "audio", self.history, settings.keep_audio, settings.keep_audio_mb)
         self.shelf.configure(settings.keep_audio, settings.keep_audio_mb)  # prune what has expired
+        self.shelf.finish_pending(spool_folder)  # audio a quick quit left unwritten
         self.recovery = SpoolRecovery(spool_folder, self.history, self.shelf.keep_spool)
         self.replacements = settings.replacements
         self.window: HistoryWindow | None = None
@@ -95,5 +96,5 @@ class HistoryKeeper:
         if self.window is not None and self.window.isVisible():
             self.window.refresh()
 
-    def close(self) -> None:
-        self.shelf.close()
+    def close(self, wait: bool = True) -> None:
+        self.shelf.close(wait)

@@ -4,6 +4,7 @@ starting, and the Qt application runs the app."""
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 import time
@@ -43,7 +44,13 @@ def main(model: str | None = None, device: str | None = None, tray: bool | None 
         _hand_over(attempts=40)
         print("Parakeet Desktop is already running.", file=sys.stderr)
         return 0
-    return app.exec()
+    code = app.exec()
+    # Everything the user made is saved by now; the interpreter's own teardown (torch, NeMo and
+    # their threads) would take seconds more, so the process ends here.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _hand_over(attempts: int) -> bool:
