@@ -203,6 +203,8 @@ def main() -> None:
     parser.add_argument("--init-from", type=Path, help="continue training this .nemo file")
     parser.add_argument("--random-orders", type=int, default=0, help="random-order word sequences")
     parser.add_argument("--long-recordings", type=int, default=0, help="12-30 s recordings with pauses")
+    parser.add_argument("--keep-going", action="store_true",
+                        help="train every step even once the targets are met (a margin below them)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -279,7 +281,7 @@ def main() -> None:
                         args.out.parent.mkdir(parents=True, exist_ok=True)
                         model.save_to(str(args.out))
                         model.train()
-                    if score <= (1.0 if len(wers) > 1 else args.stop_at_wer):
+                    if score <= (1.0 if len(wers) > 1 else args.stop_at_wer) and not args.keep_going:
                         args.steps = step
         training_minutes = (time.monotonic() - train_started) / 60
 
