@@ -188,8 +188,21 @@ def test_settings_dialog_fits_a_small_screen(desktop):
     for size in done.stdout.split():
         width, height = map(int, size.split("x"))
         assert width <= 1366 and height <= 768
-    for index in range(4):
+    for index in range(6):
         assert (ARTIFACTS / f"settings-{index}.png").stat().st_size > 5_000
+
+
+def test_first_run_history_and_menu_fit_a_small_screen(desktop):
+    done = desktop.run(sys.executable, str(ROOT / "tests" / "desktop" / "windows_screenshot.py"),
+                       str(ARTIFACTS), cwd=ROOT)
+    assert done.returncode == 0, done.stderr
+    shots = dict(line.split() for line in done.stdout.splitlines())
+    assert set(shots) == {"first-run-choose", "first-run-downloading", "first-run-failed", "first-run-ready",
+                          "history", "history-search", "tray-menu"}
+    for name, size in shots.items():
+        width, height = map(int, size.split("x"))
+        assert width <= 1366 and height <= 768, (name, size)
+        assert (ARTIFACTS / f"{name}.png").stat().st_size > 3_000, name
 
 
 def test_file_window_with_results_fits_a_small_screen(desktop):
