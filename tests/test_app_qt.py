@@ -751,7 +751,7 @@ def test_an_utterance_cut_off_by_kill_9_is_recovered_into_the_history(qtbot, qap
         entry = app.history.recent()[0]
         assert word_error_rate([text], [entry.text]) <= 0.3
         assert not entry.delivered and "recovered" in entry.problem
-        qtbot.waitUntil(lambda: not list(spool.glob("utterance-*.s16")), timeout=60000)
+        qtbot.waitUntil(lambda: not list(spool.glob("utterance-*")), timeout=60000)
         assert app.history.recent()[0].audio is not None  # its audio moved from the spool to the history
         assert "Recovered" in app.status._notice.text()
     finally:
