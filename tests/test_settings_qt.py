@@ -183,3 +183,20 @@ def test_changed_settings_take_effect_without_a_restart(qtbot, app_dirs, two_sen
         assert app.worker.model_name == tiny_nemo.name and app.worker.engine is not old_engine
     finally:
         close_app(app)
+
+
+def test_add_starts_editing_the_new_row_and_sliders_show_their_values(qtbot):
+    from PySide6.QtWidgets import QAbstractItemView, QLabel, QPushButton
+
+    from parakeet_desktop.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(Settings(), [])
+    qtbot.addWidget(dialog)
+    dialog.show()
+    rows = dialog.replacements.rowCount()
+    assert rows == 3  # "new line", "new paragraph" and "full stop" are there from the start
+    next(b for b in dialog.findChildren(QPushButton) if b.text() == "Add").click()
+    assert dialog.replacements.rowCount() == rows + 1 and dialog.replacements.currentRow() == rows
+    assert dialog.replacements.state() == QAbstractItemView.State.EditingState
+    dialog.overlay_opacity.setValue(70)
+    assert any(label.text() == "70 %" for label in dialog.findChildren(QLabel))

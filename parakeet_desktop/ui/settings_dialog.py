@@ -149,10 +149,15 @@ class SettingsDialog(QDialog):
         form.addRow("Device", self.device)
         self.latency = _choices({"fast": "Fast captions (0.5 s chunks)", "balanced": "Balanced",
                                  "accurate": "Accurate captions (1.6 s chunks)"}, s.latency)
-        form.addRow("Live captions", self.latency)
+        form.addRow("Live captions", _with_help(self.latency, "Captions while you speak. Fast shows words sooner "
+                                                "and asks more of the processor; accurate lags a little "
+                                                "more and gets more words right."))
         self.final_pass = _choices({"auto": "When it is cheap (GPU, short utterances)",
                                     "always": "Always", "never": "Never (streamed text only)"}, s.final_pass)
-        form.addRow("Full-context final pass", self.final_pass)
+        form.addRow("Full-context final pass", _with_help(self.final_pass, "After you release the key, the whole "
+                                                          "utterance is recognised again at once: the best "
+                                                          "text, a moment later (quick on a GPU, slower on "
+                                                          "a CPU)."))
         return page
 
     def _dictation_tab(self, s: Settings, microphones: list[str]) -> QWidget:
@@ -174,6 +179,8 @@ class SettingsDialog(QDialog):
         self.hotkey.setToolTip("Click, then press the keys you want to hold for dictation")
         self.hotkey_note = QLabel()
         self.hotkey_note.setWordWrap(True)
+        # Room for a two-line warning from the start: the form does not jump when one appears.
+        self.hotkey_note.setMinimumHeight(2 * self.hotkey_note.fontMetrics().lineSpacing())
         self.hotkey.recorded.connect(lambda combo: self.hotkey_note.setText(hotkey_warning(combo)[0]))
         form.addRow("Hotkey", self.hotkey)
         form.addRow("", self.hotkey_note)
@@ -204,10 +211,10 @@ class SettingsDialog(QDialog):
         form.addRow("Captions", self.overlay_position)
         self.overlay_opacity = QSlider(Qt.Orientation.Horizontal, minimum=30, maximum=100,
                                        value=round(s.overlay_opacity * 100))
-        form.addRow("Caption opacity", self.overlay_opacity)
+        form.addRow("Caption opacity", _with_value(self.overlay_opacity, "{} %"))
         self.overlay_width = QSlider(Qt.Orientation.Horizontal, minimum=25, maximum=90,
                                      value=round(s.overlay_width * 100))
-        form.addRow("Caption width", self.overlay_width)
+        form.addRow("Caption width", _with_value(self.overlay_width, "{} % of the screen"))
         return page
 
     def _history_tab(self, s: Settings) -> QWidget:
@@ -235,7 +242,7 @@ class SettingsDialog(QDialog):
         for heard, write in s.replacements:
             self._add_replacement(heard, write)
         add = QPushButton("Add")
-        add.clicked.connect(lambda: self._add_replacement("", ""))
+        add.clicked.connect(self._add_and_edit)
         remove = QPushButton("Remove")
         remove.clicked.connect(self._remove_replacements)
         buttons = QHBoxLayout()
@@ -296,6 +303,12 @@ class SettingsDialog(QDialog):
         self.replacements.setItem(row, 0, QTableWidgetItem(heard))
         self.replacements.setItem(row, 1, QTableWidgetItem(write))
 
+    def _add_and_edit(self) -> None:
+        self._add_replacement("", "")
+        row = self.replacements.rowCount() - 1
+        self.replacements.setCurrentCell(row, 0)
+        self.replacements.editItem(self.replacements.item(row, 0))
+
     def _remove_replacements(self) -> None:
         for row in sorted({i.row() for i in self.replacements.selectedIndexes()}, reverse=True):
             self.replacements.removeRow(row)
@@ -336,6 +349,25 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
     for index, widget in enumerate(widgets):
         row.addWidget(widget, 1 if index == 0 else 0)
     return row
+
+
+def _with_help(field: QWidget, text: str) -> QVBoxLayout:
+    """*field* with a line of help under it (what the choice costs and gives)."""
+    label = QLabel(f"<span style='color:#555555'>{text}</span>")
+    label.setWordWrap(True)
+    column = QVBoxLayout()
+    column.setSpacing(2)
+    column.addWidget(field)
+    column.addWidget(label)
+    return column
+
+
+def _with_value(slider: QSlider, shown: str) -> QHBoxLayout:
+    """*slider* with its value beside it, in *shown*'s words."""
+    value = QLabel(shown.format(slider.value()))
+    value.setMinimumWidth(value.fontMetrics().horizontalAdvance(shown.format(100)))
+    slider.valueChanged.connect(lambda v: value.setText(shown.format(v)))
+    return _row(slider, value)
 
 
 def _form() -> tuple[QWidget, QFormLayout]:
