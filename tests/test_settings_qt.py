@@ -190,7 +190,7 @@ def test_add_starts_editing_the_new_row_and_sliders_show_their_values(qtbot):
 
     from parakeet_desktop.ui.settings_dialog import SettingsDialog
 
-    dialog = SettingsDialog(Settings(), [])
+    dialog = SettingsDialog(config.Settings(), [])
     qtbot.addWidget(dialog)
     dialog.show()
     rows = dialog.replacements.rowCount()
