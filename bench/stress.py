@@ -31,31 +31,19 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
 
 BLOCK = 1600  # 0.1 s at 16 kHz, as the capture path asks for
 
 
-class DrivenMicrophone:
+class DrivenMicrophone(FileSoundDevice):
     """A sounddevice stand-in whose one input stream is fed by :meth:`push` (blocking while the
     engine has not taken the previous block, as the paced file microphone does)."""
 
-    paced_by_consumer = True
-    plays_file = True
-
-    class PortAudioError(Exception):
-        pass
-
-    class _Default:
-        device = (0, None)
-
-    default = _Default()
-
     def __init__(self) -> None:
+        super().__init__(samples=np.zeros(0, np.float32), realtime=False, name="driven")
         self.callback = None
-        self.opened = threading.Event()
-
-    def query_devices(self):
-        return [{"name": "driven", "max_input_channels": 1, "default_samplerate": float(SAMPLE_RATE)}]
+        self.started = threading.Event()
 
     def InputStream(self, **kwargs):  # noqa: N802 - the sounddevice name
         microphone = self
@@ -65,7 +53,7 @@ class DrivenMicrophone:
 
             def start(self):
                 microphone.callback = kwargs["callback"]
-                microphone.opened.set()
+                microphone.started.set()
 
             def abort(self):
                 self.active = False
@@ -127,7 +115,7 @@ def main() -> None:
                         sd=microphone)
     thread = threading.Thread(target=engine.run, daemon=True)
     thread.start()
-    microphone.opened.wait(60)
+    microphone.started.wait(60)
 
     def settle(timeout: float = 60.0) -> bool:
         deadline = time.monotonic() + timeout

@@ -80,3 +80,11 @@ def test_service_bench_smoke_mode_measures_every_section():
         assert all(row["requests"] >= 4 for row in result["latency_short_requests"])
         assert result["real_time_streams"]["rows"][0]["streams"] == 1
         assert result["batching_streams"]["batched_over_one_by_one"] > 0
+
+
+def test_stress_bench_presses_and_checks_every_press():
+    report = run_bench("stress.py", "--presses", "12", "--longest", "12")
+    assert report["presses"] == 12 and report["presses_with_speech"] >= 1
+    assert report["stuck"] == 0 and report["presses_not_as_expected"] == 0
+    assert report["finals"] >= 12 and report["wer_of_speech_presses"] < 0.5
+    assert set(report["rss_mb"]) == {"start", "middle", "end"}

@@ -47,9 +47,10 @@ def test_hands_free_file_gives_one_final_per_sentence(three_sentences):
 
 def test_push_to_talk_in_real_time_with_the_final_pass(three_sentences, tmp_path):
     texts, path = three_sentences
+    first = held_out_utterances(1)[0][1]
     audio, _ = soundfile.read(path, dtype="float32")
-    one = tmp_path / "one.wav"
-    soundfile.write(one, audio[: int(16000 * 4.2)], 16000)
+    one = tmp_path / "one.wav"  # the first sentence and the pause after it: the key goes up there
+    soundfile.write(one, audio[: int(16000 * 0.5) + len(first) + int(16000 * 1.2)], 16000)
     result = run_cli("listen", "--input", str(one), "--model", str(SPEECH_MODEL))
     assert result.returncode == 0, result.stderr
     lines = events(result.stdout)

@@ -17,11 +17,11 @@ import sys
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QFileDialog, QHBoxLayout, QLabel, QProgressBar, QPushButton, QRadioButton,
-    QVBoxLayout, QWidget,
+    QButtonGroup, QFileDialog, QLabel, QProgressBar, QRadioButton, QVBoxLayout, QWidget,
 )
 
 from ..engine.registry import DEFAULT_MODEL_ID, REGISTRY
+from .widgets import button_row
 
 SMALL_MODEL_ID = "nvidia/parakeet-tdt_ctc-110m"
 
@@ -85,17 +85,10 @@ class FirstRunWindow(QWidget):
         self.bar = QProgressBar()
         self.detail = QLabel()
         self.detail.setWordWrap(True)
-        self.buttons = {}
-        row = QHBoxLayout()
-        for name, label, slot in (("quit", "Quit", self.quit.emit), ("file", "Use a local .nemo file…", self._pick),
-                                  ("cancel", "Cancel download", self._cancel), ("retry", "Try again", self._retry),
-                                  ("start", "Download and start", self._download),
-                                  ("close", "Close", self.close)):
-            button = self.buttons[name] = QPushButton(label)
-            button.clicked.connect(slot)
-            row.addWidget(button)
-            if name == "quit":
-                row.addStretch(1)
+        row, self.buttons = button_row((
+            ("quit", "Quit", self.quit.emit), ("file", "Use a local .nemo file…", self._pick),
+            ("cancel", "Cancel download", self._cancel), ("retry", "Try again", self._retry),
+            ("start", "Download and start", self._download), ("close", "Close", self.close)), stretch_after="quit")
         layout = QVBoxLayout(self)
         layout.addWidget(self.title)
         layout.addWidget(self.about)

@@ -12,14 +12,15 @@ from pathlib import Path
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QMessageBox,
-    QPushButton, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView, QFileDialog, QHeaderView, QLabel, QLineEdit, QMessageBox, QTableWidget,
+    QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from ..engine.audio import SAMPLE_RATE
 from ..history import Entry, History, HistoryError
 from ..history_audio import AudioShelf
 from ..storage import write_atomic
+from .widgets import button_row
 
 _TITLE = "Parakeet Desktop — History"
 
@@ -48,19 +49,11 @@ class HistoryWindow(QWidget):
         self.table.doubleClicked.connect(self.copy_selected)
         self.message = QLabel()
         self.message.setWordWrap(True)
-        self.buttons = {}
-        row = QHBoxLayout()
-        for name, label, slot in (("play", "Play", self.play_selected),
-                                  ("again", "Transcribe again", self.transcribe_selected_again),
-                                  ("copy", "Copy", self.copy_selected), ("export", "Export…", self.export),
-                                  ("delete", "Delete", self.delete_selected),
-                                  ("undo", "Undo delete", self.undo_delete),
-                                  ("delete_all", "Delete all…", self.delete_all)):
-            button = self.buttons[name] = QPushButton(label)
-            button.clicked.connect(slot)
-            row.addWidget(button)
-            if name == "export":
-                row.addStretch(1)
+        row, self.buttons = button_row((
+            ("play", "Play", self.play_selected), ("again", "Transcribe again", self.transcribe_selected_again),
+            ("copy", "Copy", self.copy_selected), ("export", "Export…", self.export),
+            ("delete", "Delete", self.delete_selected), ("undo", "Undo delete", self.undo_delete),
+            ("delete_all", "Delete all…", self.delete_all)), stretch_after="export")
         layout = QVBoxLayout(self)
         layout.addWidget(self.search)
         layout.addWidget(self.table)

@@ -1,0 +1,20 @@
+"""Small building blocks shared by the app's windows."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from PySide6.QtWidgets import QHBoxLayout, QPushButton
+
+
+def button_row(specs: tuple[tuple[str, str, Callable], ...], stretch_after: str) -> tuple[QHBoxLayout, dict]:
+    """A row of buttons from (name, label, slot) and the buttons by name; the space between the
+    groups goes after *stretch_after*."""
+    row, buttons = QHBoxLayout(), {}
+    for name, label, slot in specs:
+        button = buttons[name] = QPushButton(label)
+        button.clicked.connect(slot)
+        row.addWidget(button)
+        if name == stretch_after:
+            row.addStretch(1)
+    return row, buttons
