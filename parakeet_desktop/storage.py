@@ -8,14 +8,17 @@ import tempfile
 from pathlib import Path
 
 
-def write_atomic(path: Path, text: str, mode: int | None = None, *, replace: bool = True) -> Path:
+def write_atomic(path: Path, text: str, mode: int | None = None, *, replace: bool = True,
+                 sync: bool = True) -> Path:
     """Write *text* to a temporary file beside *path*, flush it to disk, then rename it over
     *path*: a crash leaves either the old file or the new one, never half of one.
 
     The file gets the permissions any new file of the user gets (the umask decides), or *mode*
     from its first byte (a secret is never readable by others). Without *replace*, a file that
     is already at *path* stays as it is and FileExistsError is raised, even if it appeared a
-    moment ago (the new file is linked into place, which fails rather than replaces).
+    moment ago (the new file is linked into place, which fails rather than replaces). Without
+    *sync* it is not flushed to the disk first: it survives the app's crash, not a power cut, and
+    costs no wait (a file that lives for a moment).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -24,7 +27,8 @@ def write_atomic(path: Path, text: str, mode: int | None = None, *, replace: boo
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as f:
             f.write(text)
             f.flush()
-            os.fsync(f.fileno())
+            if sync:
+                os.fsync(f.fileno())
         if replace:
             os.replace(tmp, path)
         else:

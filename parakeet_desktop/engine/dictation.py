@@ -155,7 +155,11 @@ class ToneNotch:
 
         self._sos = (np.concatenate([signal.tf2sos(*signal.iirnotch(f, quality, fs=SAMPLE_RATE))
                                      for f in frequencies]) if frequencies else None)
-        self._state = signal.sosfilt_zi(self._sos) * 0.0 if self._sos is not None else None
+        self.reset()
+
+    def reset(self) -> None:
+        """From silence again (each start)."""
+        self._state = np.zeros((len(self._sos), 2)) if self._sos is not None else None
 
     def __call__(self, samples: np.ndarray) -> np.ndarray:
         if self._sos is None:
@@ -190,7 +194,9 @@ class DictationSession:
         self._first_position = 0
         self._spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
         self._last_level = -math.inf
-        self._tone_left = 0  # samples still to silence while the start tone plays
+        self._tone_left = 0  # samples still to filter while the start tone may play
+        # Designed once, here: the first start must not wait for scipy.
+        self._notch = ToneNotch(settings.start_tone_hz) if settings.start_tone_seconds else None
 
     def _set_state(self, state: SessionState) -> None:
         self.state = state
@@ -205,7 +211,8 @@ class DictationSession:
         self._set_state(SessionState.LISTENING)
         self._listen(self._pre_roll.take(), decode=True)
         self._tone_left = round(self.settings.start_tone_seconds * SAMPLE_RATE)
-        self._notch = ToneNotch(self.settings.start_tone_hz) if self._tone_left else None
+        if self._notch is not None:
+            self._notch.reset()
 
     def stop(self, reason: str = "stop") -> None:
         if self.state is not SessionState.LISTENING:

@@ -23,10 +23,10 @@ from .engine_thread import EngineThread, EngineWorker, spool_dir
 from .file_window import FileWindow
 from .history_keeping import HistoryKeeper
 from .local_api import LocalApi
-from .overlay import CaptionOverlay
-from .settings_dialog import SettingsDialog
 from .menu import AppMenu, hotkey_hint
 from .model_setup import ModelSetup
+from .overlay import CaptionOverlay
+from .settings_dialog import SettingsDialog
 from .status import TITLES, ControlWindow, TrayStatus
 
 logger = logging.getLogger(__name__)

@@ -51,7 +51,8 @@ class QtClipboard:
         if self.rescue is None or not texts:
             return
         try:
-            write_atomic(self.rescue, json.dumps(texts, ensure_ascii=False), mode=0o600)
+            # No fsync: the paste must not wait for the disk, and an app crash is what this covers.
+            write_atomic(self.rescue, json.dumps(texts, ensure_ascii=False), mode=0o600, sync=False)
         except OSError as exc:
             logger.warning("Could not keep the clipboard aside while pasting: %s", exc)
 
