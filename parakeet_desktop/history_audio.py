@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from .engine import spool
-from .engine.audio import SAMPLE_RATE
+from .engine.audio import SAMPLE_RATE, resample
 from .history import Entry, History, HistoryError
 
 logger = logging.getLogger(__name__)
@@ -69,7 +69,8 @@ class AudioShelf:
         return self._worker.submit(self._keep_spool, entry_id, pending)
 
     def finish_pending(self, folder: Path) -> Future:
-        """Write the audio that an earlier run left waiting (in the background)."""
+        """At start, in the background: write the audio that an earlier run left waiting, then
+        remove what the retention no longer allows."""
         def finish():
             for pending in sorted(folder.glob(f"*.entry-*{PENDING}")):
                 try:
@@ -80,6 +81,7 @@ class AudioShelf:
                     self._keep_spool(entry_id, pending)
                 else:
                     spool.discard(pending)
+            self.prune()
 
         return self._worker.submit(finish)
 
@@ -130,8 +132,6 @@ class AudioShelf:
             samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
         except (OSError, RuntimeError) as exc:
             raise HistoryError(f"its audio cannot be read ({exc})") from exc
-        from .engine.audio import resample
-
         return resample(samples.mean(axis=1), rate, SAMPLE_RATE)
 
     def forget(self, entries: list[Entry]) -> None:

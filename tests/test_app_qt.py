@@ -301,6 +301,7 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
         hint = "Press F9 to start dictating, and again to stop."
         assert hint in app.status._detail.text() and app.app_menu.status.text() == hint
         assert "Ready to dictate" in app.status._notice.text() and (config.data_dir() / "hotkey-taught").exists()
+        app.menu.aboutToShow.emit()  # the menu opens
         assert not app.app_menu.copy_last.isEnabled() and app.app_menu.toggle.isEnabled()
         app.toggle()
         qtbot.waitUntil(lambda: bool(keyboard.received), timeout=30000)
@@ -311,6 +312,7 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
         assert len(entries) == 1 and entries[0].text == keyboard.received.strip() and entries[0].delivered
         assert "listening" in states
         qtbot.waitUntil(lambda: app.state == "ready", timeout=30000)
+        app.menu.aboutToShow.emit()
         assert app.app_menu.copy_last.isEnabled() and hint in app.status._detail.text()
         # Its audio is kept (and the spool gone); a wrong text is redone from it.
         qtbot.waitUntil(lambda: app.history.recent()[0].audio is not None, timeout=60000)

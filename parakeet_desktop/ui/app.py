@@ -57,7 +57,7 @@ class DesktopApp(QObject):
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
         self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard())
-        self.app_menu = AppMenu(self)
+        self.app_menu = AppMenu(self, lambda: self.delivery.last() is not None)
         self.menu = self.app_menu.menu
         if use_tray is None:
             use_tray = QSystemTrayIcon.isSystemTrayAvailable()
@@ -252,7 +252,7 @@ class DesktopApp(QObject):
             detail = f"{detail} {hint}" if detail else hint
         self.status.set_state(state, detail)
         line = hint if state == "ready" else TITLES.get(state, state) + (f": {detail}" if state == "error" else "")
-        self.app_menu.show_state(state, line, self.delivery.last() is not None)
+        self.app_menu.show_state(state, line)
 
     # --- user actions ---------------------------------------------------------------------
 

@@ -22,8 +22,7 @@ class HistoryKeeper:
         """*transcribe_audio(inputs)* hands decoded audio to the engine (None while it loads)."""
         self.history = History(data_dir() / "history.sqlite3")
         self.shelf = AudioShelf(data_dir() / "audio", self.history, settings.keep_audio, settings.keep_audio_mb)
-        self.shelf.configure(settings.keep_audio, settings.keep_audio_mb)  # prune what has expired
-        self.shelf.finish_pending(spool_folder)  # audio a quick quit left unwritten
+        self.shelf.finish_pending(spool_folder)  # audio a quick quit left unwritten; what has expired goes
         self.recovery = SpoolRecovery(spool_folder, self.history, self.shelf.keep_spool)
         self.replacements = settings.replacements
         self.window: HistoryWindow | None = None

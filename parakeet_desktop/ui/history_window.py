@@ -9,7 +9,7 @@ import json
 import time
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QAbstractItemView, QFileDialog, QHeaderView, QLabel, QLineEdit, QMessageBox, QTableWidget,
@@ -130,8 +130,6 @@ class HistoryWindow(QWidget):
         self._playing = True
         self.buttons["play"].setText("Stop")
         self.say(f"Playing {len(samples) / SAMPLE_RATE:.1f} s…")
-        from PySide6.QtCore import QTimer
-
         QTimer.singleShot(int(1000 * len(samples) / SAMPLE_RATE) + 200, self._stopped)
 
     def _stopped(self) -> None:

@@ -22,10 +22,13 @@ def hotkey_hint(hotkey: str, mode: str) -> str:
 
 
 class AppMenu:
-    def __init__(self, app) -> None:
+    def __init__(self, app, has_last) -> None:
         """*app* gives the slots: toggle, set_mode, show_files, show_settings, show_history,
-        copy_last, paste_last, quit."""
+        copy_last, paste_last, quit. *has_last()* says whether there is a last text, asked when
+        the menu opens (not at every state change: it may read the history)."""
         self.menu = menu = QMenu()
+        self._has_last = has_last
+        menu.aboutToShow.connect(self._opening)
         self.status = menu.addAction("Loading the model…")
         self.status.setEnabled(False)
         menu.addSeparator()
@@ -48,10 +51,13 @@ class AppMenu:
         menu.addSeparator()
         menu.addAction("Quit", app.quit)
 
-    def show_state(self, state: str, line: str, has_last: bool) -> None:
+    def show_state(self, state: str, line: str) -> None:
         self.status.setText(line)
         self.toggle.setText("Stop dictation" if state == "listening" else "Start dictation")
         self.toggle.setEnabled(state in ("ready", "listening"))
+
+    def _opening(self) -> None:
+        has_last = self._has_last()
         self.copy_last.setEnabled(has_last)
         self.paste_last.setEnabled(has_last)
 

@@ -225,12 +225,10 @@ class SettingsDialog(QDialog):
         self.keep_audio_mb = QSpinBox(minimum=10, maximum=1_000_000, singleStep=100, suffix=" MB",
                                       value=s.keep_audio_mb)
         form.addRow("Keep at most", self.keep_audio_mb)
-        note = QLabel("Kept audio lets the history window play an utterance and transcribe it again. "
-                      "It stays on this computer, in about 3 KB a second of speech; the oldest goes "
-                      "first when the limit is reached. The text of every utterance is kept until "
-                      "you delete it.")
-        note.setWordWrap(True)
-        form.addRow("", note)
+        form.addRow("", _note("Kept audio lets the history window play an utterance and transcribe it again. "
+                              "It stays on this computer, in about 3 KB a second of speech; the oldest goes "
+                              "first when the limit is reached. The text of every utterance is kept until "
+                              "you delete it."))
         return page
 
     def _replacements_tab(self, s: Settings) -> QWidget:
@@ -277,12 +275,10 @@ class SettingsDialog(QDialog):
         form.addRow("Token", _row(self.api_token, show, copy_token))
         self.api_status = QLabel(status)
         form.addRow("Now", self.api_status)
-        note = QLabel("Programs on this computer that have the token can transcribe with the model the app "
-                      "has loaded: OpenAI-style at the address above (/audio/transcriptions), live audio over "
-                      "a WebSocket (/v1/stream). Web pages cannot reach it, and dictation always goes first. "
-                      "The README's “Local API” section has examples.")
-        note.setWordWrap(True)
-        form.addRow("", note)
+        form.addRow("", _note("Programs on this computer that have the token can transcribe with the model the "
+                              "app has loaded: OpenAI-style at the address above (/audio/transcriptions), live "
+                              "audio over a WebSocket (/v1/stream). Web pages cannot reach it, and dictation "
+                              "always goes first. The README's “Local API” section has examples."))
         return page
 
     def _show_api_address(self, port: int) -> None:
@@ -351,10 +347,16 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
     return row
 
 
+def _note(text: str) -> QLabel:
+    """A label that wraps, for a sentence or two of explanation."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
+
+
 def _with_help(field: QWidget, text: str) -> QVBoxLayout:
     """*field* with a line of help under it (what the choice costs and gives)."""
-    label = QLabel(f"<span style='color:#555555'>{text}</span>")
-    label.setWordWrap(True)
+    label = _note(f"<span style='color:#555555'>{text}</span>")
     column = QVBoxLayout()
     column.setSpacing(2)
     column.addWidget(field)

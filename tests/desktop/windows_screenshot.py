@@ -71,7 +71,7 @@ class Slots:
         return lambda *args: None
 
 
-menu = AppMenu(Slots())
-menu.show_state("ready", hotkey_hint("ctrl+alt+space", "ptt"), has_last=False)
+menu = AppMenu(Slots(), has_last=lambda: False)
+menu.show_state("ready", hotkey_hint("ctrl+alt+space", "ptt"))
 menu.menu.popup(first.geometry().topLeft())
 shot(menu.menu, "tray-menu")
