@@ -376,7 +376,8 @@ def test_dropped_files_are_transcribed_shown_and_exported(qtbot, qapp, app_dirs,
         assert statuses[0] == f"Done — {good[0].stem}.txt, {good[0].stem}.srt"
         assert statuses[1].startswith("Error: ") and "decoded" in statuses[1]
         assert statuses[2].startswith("Done")
-        assert window.queue.cellWidget(0, 2).value() == 100
+        assert window.queue.cellWidget(0, 2).value() == window.queue.cellWidget(0, 2).maximum()
+        assert window.queue.cellWidget(1, 2) is None and not window.cancel_button.isEnabled()
         subtitles = list(srt.parse((tmp_path / f"{good[0].stem}.srt").read_text("utf-8")))
         text = (tmp_path / f"{good[0].stem}.txt").read_text("utf-8").strip()
         assert subtitles and " ".join(s.content for s in subtitles).split() == text.split()
@@ -833,3 +834,36 @@ delivery.final("the dictated words", 1.0, "model")
     assert injector.deliver("more words").ok
     qtbot.waitUntil(lambda: clipboard.text() == "copied later", timeout=RESTORE_AFTER_MS + 5000)
     assert not list(config.data_dir().glob("clipboard-*"))
+
+
+def test_one_state_enum_drives_every_view_and_a_tray_click_opens_the_history(qtbot, qapp, app_dirs):
+    from PySide6.QtWidgets import QSystemTrayIcon
+
+    from parakeet_desktop.ui.app import DesktopApp
+    from parakeet_desktop.ui.app_state import AppState
+    from parakeet_desktop.ui.status import ControlWindow
+
+    settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", sounds=False, hotkey="f9")
+    app = DesktopApp(settings, [], use_tray=True, sd=FileSoundDevice(samples=silence(5)), keyboard=PastingKeyboard())
+    window = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=silence(5)), keyboard=PastingKeyboard())
+    try:
+        assert app.state is AppState.LOADING
+        app.status.icon.activated.emit(QSystemTrayIcon.ActivationReason.Trigger)  # a left click
+        assert app.keeper.window is not None and app.keeper.window.isVisible()
+        assert isinstance(window.status, ControlWindow)
+        widths = set()
+        for state in AppState:
+            for view in (app, window):
+                view._set_state(state, "saved as /home/someone/.local/share/parakeet-desktop/"
+                                       "failed-utterances/utterance-2026-11-22T10-00-00.wav" * (state is AppState.ERROR))
+            assert state.title in app.status.icon.toolTip() and state.title in window.status._title.text()
+            assert app.app_menu.toggle.isEnabled() == state.can_dictate == window.status._button.isEnabled()
+            widths.add(window.status.width())
+        assert widths == {window.status.width()}  # one width whatever the state says
+        assert window.status._detail.text().count("\u200b") >= 4  # the path wraps at its folders
+        assert app.status_report()["state"] == "error" and app.app_menu.status.text().startswith("Needs attention")
+    finally:
+        for view in (app, window):
+            view.keeper.close()
+            view.control.close()
+            view.status.hide()

@@ -161,7 +161,7 @@ def test_the_first_run_asks_which_model_before_downloading_and_can_cancel(qtbot,
     from parakeet_desktop.engine.capture import FileSoundDevice
     from parakeet_desktop.engine.download import model_filename
     from parakeet_desktop.ui.app import DesktopApp
-    from parakeet_desktop.ui.first_run import SMALL_MODEL_ID, has_nvidia_gpu, recommended_model
+    from parakeet_desktop.engine.registry import SMALL_MODEL_ID, has_nvidia_gpu, recommended_model
     from test_app_qt import PastingKeyboard, close_app
 
     hold = threading.Event()

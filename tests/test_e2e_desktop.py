@@ -198,7 +198,7 @@ def test_first_run_history_and_menu_fit_a_small_screen(desktop):
     assert done.returncode == 0, done.stderr
     shots = dict(line.split() for line in done.stdout.splitlines())
     assert set(shots) == {"first-run-choose", "first-run-downloading", "first-run-failed", "first-run-ready",
-                          "history", "history-search", "tray-menu"}
+                          "history", "history-search", "tray-menu", "control-ready", "control-error"}
     for name, size in shots.items():
         width, height = map(int, size.split("x"))
         assert width <= 1366 and height <= 768, (name, size)

@@ -200,3 +200,20 @@ def test_add_starts_editing_the_new_row_and_sliders_show_their_values(qtbot):
     assert dialog.replacements.state() == QAbstractItemView.State.EditingState
     dialog.overlay_opacity.setValue(70)
     assert any(label.text() == "70 %" for label in dialog.findChildren(QLabel))
+
+
+def test_the_model_list_says_size_languages_and_what_suits_this_computer(qtbot, app_dirs, tmp_path):
+    from parakeet_desktop.engine.registry import SMALL_MODEL_ID, has_nvidia_gpu
+    from parakeet_desktop.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(config.Settings(), [])
+    qtbot.addWidget(dialog)
+    note = dialog.model_note
+    assert "25 European languages" in note.text() and "2.4 GB download" in note.text()
+    dialog.model.setCurrentIndex(dialog.model.findData(SMALL_MODEL_ID))
+    assert "English" in note.text() and "0.5 GB download" in note.text()
+    assert ("Recommended for this computer" in note.text()) != has_nvidia_gpu()
+    local = tmp_path / "my model.nemo"
+    dialog.model.addItem(str(local), str(local))
+    dialog.model.setCurrentIndex(dialog.model.findData(str(local)))
+    assert "A model file on this computer" in note.text() and str(local) in note.text()

@@ -29,6 +29,11 @@ _BLOCK_SECONDS = 10
 # libsndfile's formats, should a file be misnamed).
 _LIBSNDFILE_SUFFIXES = {".wav", ".wave", ".flac", ".ogg", ".oga", ".opus", ".aif", ".aiff", ".aifc",
                         ".au", ".snd", ".caf", ".w64", ".rf64"}
+# Files worth offering in a file picker: libsndfile's, and the common ones FFmpeg decodes (any
+# other file can still be dropped or chosen with "All files").
+MEDIA_SUFFIXES = tuple(sorted(_LIBSNDFILE_SUFFIXES | {
+    ".mp3", ".m4a", ".aac", ".wma", ".amr", ".ac3", ".mka", ".webm", ".mp4", ".m4v", ".mkv",
+    ".mov", ".avi", ".wmv", ".flv", ".mpg", ".mpeg", ".ts", ".3gp"}))
 _SHORT_DATA = re.compile(r"^data\s*:\s*(\d+)\s*\(should be (\d+)\)", re.MULTILINE)
 
 

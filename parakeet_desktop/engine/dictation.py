@@ -27,23 +27,13 @@ from .audio import SAMPLE_RATE
 from .capture import PreRoll
 from .files import SPEECH_WITHOUT_WORDS_SECONDS, FileTranscriber, speech_without_words, unheard_speech_warning
 from .model import ParakeetModel, Recognition
+from .modes import Mode, SessionState
 from .spool import Spool, discard
 from .streaming import StreamingChoice, StreamingConfig, StreamingTranscriber, StreamTap
 from .transcript import Word
 from .vad import Endpoint, GateConfig, SpeechGate
 
 logger = logging.getLogger(__name__)
-
-
-class Mode(enum.Enum):
-    PUSH_TO_TALK = "ptt"
-    HANDS_FREE = "handsfree"
-
-
-class SessionState(enum.Enum):
-    IDLE = "idle"
-    LISTENING = "listening"
-    FINALISING = "finalising"
 
 
 class FinalPass(enum.Enum):

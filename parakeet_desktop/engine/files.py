@@ -119,6 +119,10 @@ def unheard_speech_warning(stretches: list[tuple[float, float]]) -> str | None:
             "have missed words there")
 
 
+# The encoder's share of a batch's time (the rest is decoding), for progress within a batch.
+_ENCODER_SHARE = 0.9
+
+
 def _clock(seconds: float) -> str:
     minutes, seconds = divmod(int(seconds), 60)
     return f"{minutes}:{seconds:02d}"
@@ -226,16 +230,21 @@ class FileTranscriber:
         done = 0.0
         waiting: list[_Pending] = []
 
-        def report(index: int, current: Path) -> None:
+        def report(index: int, current: Path, partial: float = 0.0) -> None:
             if progress is not None:
                 text = _leading_text(waiting[0]) if waiting else ""
-                progress(Progress(done, total, index, len(paths), current.name, text))
+                progress(Progress(done + partial, total, index, len(paths), current.name, text))
 
         def recognise(index: int, current: Path, flush: bool) -> Iterator[FileResult]:
             nonlocal done
             for batch in self._batches(waiting, flush):
-                self._run(batch, cancel)
-                done += sum(len(piece_samples) for _, _, piece_samples in batch) / SAMPLE_RATE
+                seconds = sum(len(piece_samples) for _, _, piece_samples in batch) / SAMPLE_RATE
+
+                def within(share: float, seconds=seconds) -> None:  # the encoder's layers move the bar on
+                    report(index, current, _ENCODER_SHARE * share * seconds)
+
+                self._run(batch, cancel, within if progress is not None else None)
+                done += seconds
                 report(index, current)
             while waiting and waiting[0].done:
                 finished = waiting.pop(0)
@@ -290,7 +299,7 @@ class FileTranscriber:
         if batch and (flush or 2 * len(batch[-1][2]) * len(batch) > budget):
             yield batch
 
-    def _run(self, batch, cancel: threading.Event | None) -> None:
+    def _run(self, batch, cancel: threading.Event | None, within: Callable[[float], None] | None = None) -> None:
         pieces = [samples for _, _, samples in batch]
         while True:
             if cancel is not None and cancel.is_set():
@@ -298,7 +307,7 @@ class FileTranscriber:
             if self.yield_to is not None:
                 self.yield_to()
             try:
-                recognitions = self.model.recognize(pieces, AnyOf(cancel, self.interrupt))
+                recognitions = self.model.recognize(pieces, AnyOf(cancel, self.interrupt), within)
                 break
             except RecognitionCancelled:
                 if self.interrupt is None or not self.interrupt.is_set() or (cancel is not None and cancel.is_set()):

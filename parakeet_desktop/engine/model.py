@@ -113,7 +113,8 @@ class ParakeetModel:
     # --- recognition ------------------------------------------------------------------------
 
     def recognize(self, pieces: list[np.ndarray],
-                  cancel: threading.Event | None = None) -> list[Recognition]:
+                  cancel: threading.Event | None = None,
+                  progress: Callable[[float], None] | None = None) -> list[Recognition]:
         """Recognise each piece of 16 kHz mono audio; one batch on the model's device.
 
         Out of memory, the batch is split in two, then a single piece in two at its quietest
@@ -123,7 +124,7 @@ class ParakeetModel:
         if not pieces:
             return []
         try:
-            return self._recognize(pieces, cancel)
+            return self._recognize(pieces, cancel, progress)
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -165,8 +166,9 @@ class ParakeetModel:
         self._release_memory()
         self.notice(f"{why}; recognition continues on the CPU, which is slower.")
 
-    def _recognize(self, pieces: list[np.ndarray], cancel: threading.Event | None) -> list[Recognition]:
-        encoded, encoded_lengths = self.encode_batch(pieces, cancel)
+    def _recognize(self, pieces: list[np.ndarray], cancel: threading.Event | None,
+                   progress: Callable[[float], None] | None = None) -> list[Recognition]:
+        encoded, encoded_lengths = self.encode_batch(pieces, cancel, progress)
         if cancel is not None and cancel.is_set():
             raise RecognitionCancelled()
         hypotheses = self.decode(lambda: self.nemo.decoding.rnnt_decoder_predictions_tensor(
@@ -182,11 +184,13 @@ class ParakeetModel:
         """
         return self.encode_batch([samples], cancel)
 
-    def encode_batch(self, pieces: list[np.ndarray], cancel: threading.Event | None = None):
-        """Encoder output ``[B, D, T]`` (float32) and lengths for pieces of 16 kHz audio."""
+    def encode_batch(self, pieces: list[np.ndarray], cancel: threading.Event | None = None,
+                     progress: Callable[[float], None] | None = None):
+        """Encoder output ``[B, D, T]`` (float32) and lengths for pieces of 16 kHz audio;
+        *progress* is called before each encoder layer with the share of layers done."""
         import torch
 
-        encoded, lengths = self._encode_batch(pieces, cancel)
+        encoded, lengths = self._encode_batch(pieces, cancel, progress)
         if self.dtype == "float16" and not bool(torch.isfinite(encoded).all()):
             # fp16 has a narrow range; a model trained in bf16 can overflow it. Rare: once
             # seen, the encoder stays in fp32 (twice the memory, correct text).
@@ -196,7 +200,8 @@ class ParakeetModel:
             encoded, lengths = self._encode_batch(pieces, cancel)
         return encoded, lengths
 
-    def _encode_batch(self, pieces: list[np.ndarray], cancel: threading.Event | None):
+    def _encode_batch(self, pieces: list[np.ndarray], cancel: threading.Event | None,
+                      progress: Callable[[float], None] | None = None):
         import torch
 
         # NeMo's transcribe() leaves the encoder in training mode (dropout on); make sure.
@@ -206,7 +211,7 @@ class ParakeetModel:
         for row, piece in enumerate(pieces):
             signal[row, : len(piece)] = torch.from_numpy(np.asarray(piece, dtype=np.float32))
         device = torch.device(self.device)
-        hooks = self._cancel_hooks(cancel) if cancel is not None else []
+        hooks = self._layer_hooks(cancel, progress) if cancel is not None or progress is not None else []
         try:
             with torch.inference_mode():
                 features, feature_lengths = self.nemo.preprocessor(
@@ -253,20 +258,24 @@ class ParakeetModel:
             hypothesis = decoding.compute_rnnt_timestamps(hypothesis, decoding.cfg.get("rnnt_timestamp_type", "all"))
         return self._result(hypothesis, duration)
 
-    def _cancel_hooks(self, cancel: threading.Event) -> list:
-        """Check for cancellation before every encoder layer, so a stop takes effect promptly.
+    def _layer_hooks(self, cancel: threading.Event | None, progress: Callable[[float], None] | None) -> list:
+        """Check for cancellation before every encoder layer, so a stop takes effect promptly,
+        and tell *progress* how far the encoder is (a long file's bar moves within a batch).
 
         On a GPU a hook runs when the CPU queues a layer, and the CPU queues all of them within
         milliseconds; so every few layers the hook first waits for the GPU to finish all but the
         group queued last. One group stays in flight, so the GPU is never idle for it.
         """
         sync = self.queue_bound()
+        count = len(self.nemo.encoder.layers)
 
         def check(_module, _inputs, index):
             if sync is not None and index % self.sync_every_layers == 0:
                 sync.mark_and_wait()
-            if cancel.is_set():
+            if cancel is not None and cancel.is_set():
                 raise RecognitionCancelled()
+            if progress is not None:
+                progress(index / count)
 
         return [layer.register_forward_pre_hook(lambda m, i, index=index: check(m, i, index))
                 for index, layer in enumerate(self.nemo.encoder.layers)]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,15 +42,52 @@ REGISTRY: tuple[ModelInfo, ...] = (
               "Small and fast; the practical choice without a GPU."),
 )
 DEFAULT_MODEL_ID = REGISTRY[0].id
+SMALL_MODEL_ID = "nvidia/parakeet-tdt_ctc-110m"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def known_model(ref: str) -> ModelInfo | None:
+    """The registry's entry for a model id (or its bare name, or its ``.nemo`` file's name)."""
+    name = Path(ref).name
+    for info in REGISTRY:
+        if ref == info.id or name in (info.id.rsplit("/", 1)[-1], info.id.rsplit("/", 1)[-1] + ".nemo"):
+            return info
+    return None
+
+
+def model_title(ref: str) -> str:
+    """A model as people know it: the registry's title, else a file's name (never a long path)."""
+    info = known_model(ref)
+    return info.title if info else Path(ref).name if is_model_file(ref) else ref
+
+
+def has_nvidia_gpu() -> bool:
+    """Whether an NVIDIA driver is installed (a quick look, without importing torch)."""
+    if sys.platform.startswith("linux") and os.path.exists("/proc/driver/nvidia/version"):
+        return True
+    return shutil.which("nvidia-smi") is not None
+
+
+def recommended_model(gpu: bool) -> str:
+    """The model that suits a computer: the standard one with an NVIDIA GPU, the small one without."""
+    return DEFAULT_MODEL_ID if gpu else SMALL_MODEL_ID
+
+
+def model_advice(info: ModelInfo, gpu: bool) -> str:
+    """Whether *info* suits this computer, in a few words ("" when there is nothing to say)."""
+    if info.id == recommended_model(gpu):
+        return ("recommended for this computer (NVIDIA GPU found)" if gpu
+                else "recommended for this computer (no NVIDIA GPU: it runs on the CPU)")
+    if not gpu and info.size_mb > 1000:
+        return "slower without an NVIDIA GPU: the 110M model answers sooner"
+    return ""
 
 
 def model_languages(name: str, vocabulary: list[str] | None) -> tuple[str, ...] | None:
     """The language codes a model recognises: the registry's for a known model; English for a
     model whose vocabulary spells only English letters; None (not known) otherwise."""
-    for info in REGISTRY:
-        if name in (info.id, info.id.rsplit("/", 1)[-1], info.id.rsplit("/", 1)[-1] + ".nemo"):
-            return info.language_codes
+    if (info := known_model(name)) is not None:
+        return info.language_codes
     pieces = [piece.replace("▁", "") for piece in vocabulary or () if not piece.startswith("<")]
     if pieces and all(piece.isascii() for piece in pieces):
         return ("en",)

@@ -16,7 +16,10 @@ from .. import config
 from ..desktop import autostart
 from ..desktop.hotkey import Action, Gesture, HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.inject import PynputKeyboard
+from ..engine.modes import Mode, SessionState
+from ..engine.registry import model_title
 from . import sounds
+from .app_state import AppState
 from .control_server import ControlServer
 from .delivery import TextDelivery
 from .engine_thread import EngineThread, EngineWorker, spool_dir
@@ -27,7 +30,7 @@ from .menu import AppMenu, hotkey_hint
 from .model_setup import ModelSetup
 from .overlay import CaptionOverlay
 from .settings_dialog import SettingsDialog
-from .status import TITLES, ControlWindow, TrayStatus
+from .status import ControlWindow, TrayStatus
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +46,8 @@ class DesktopApp(QObject):
         self.started_at = started_at if started_at is not None else time.monotonic()
         self.shown_at: float | None = None
         self.ready_at: float | None = None
-        self.state = "loading"
-        self.mode = settings.mode
+        self.state = AppState.LOADING
+        self.mode = Mode(settings.mode)
         self.caption = ""  # the live caption of the utterance in progress
         self.keeper = HistoryKeeper(settings, spool_dir(), lambda inputs: self.worker.transcribe_audio(inputs))
         self.history = self.keeper.history
@@ -61,7 +64,7 @@ class DesktopApp(QObject):
         self.menu = self.app_menu.menu
         if use_tray is None:
             use_tray = QSystemTrayIcon.isSystemTrayAvailable()
-        self.status = TrayStatus(self.menu) if use_tray else ControlWindow(self.menu)
+        self.status = TrayStatus(self.menu, self.show_history) if use_tray else ControlWindow(self.menu)
         if isinstance(self.status, ControlWindow):
             self.status.dictate.connect(self.toggle)
         self._sd = sd
@@ -81,12 +84,12 @@ class DesktopApp(QObject):
         self.control.listen()
         if isinstance(self.status, ControlWindow):
             self.status.show()
-        self.status.set_state("loading", f"Loading {self.settings.model}…")
+        self.status.set_state(AppState.LOADING, f"Loading {model_title(self.settings.model)}…")
         QTimer.singleShot(0, self._shown)
         if not self.setup.must_choose():
             self.thread.start()
         else:
-            self.status.set_state("loading", "Choose a speech model to begin.")
+            self.status.set_state(AppState.LOADING, "Choose a speech model to begin.")
         self._start_hotkey()
         self._apply_local_api()
         warnings = self._startup_warnings + ([self.history.problem] if self.history.problem else [])
@@ -151,8 +154,9 @@ class DesktopApp(QObject):
         w.file_progress.connect(self._on_file_progress)
         w.file_done.connect(self._on_file_done)
 
-    def set_mode(self, mode: str) -> None:
-        self.mode = self.settings.mode = mode
+    def set_mode(self, mode: Mode) -> None:
+        self.mode = mode
+        self.settings.mode = mode.value
         try:
             config.save(self.settings)
         except OSError as exc:
@@ -168,7 +172,7 @@ class DesktopApp(QObject):
         if self._files_waiting:
             waiting, self._files_waiting = self._files_waiting, []
             self._transcribe_files(waiting)
-        self._set_state("ready", f"{name} on {'the GPU' if device == 'cuda' else 'the CPU'}.")
+        self._set_state(AppState.READY, f"{model_title(name)} on {'the GPU' if device == 'cuda' else 'the CPU'}.")
         taught = config.data_dir() / "hotkey-taught"
         if not taught.exists() and not self._warned_at_start:  # once, and never over a warning
             self.status.notify("Ready to dictate", hotkey_hint(self.settings.hotkey, self.mode))
@@ -179,29 +183,31 @@ class DesktopApp(QObject):
         self.setup.progress(done, total)  # through this GUI-thread object, so Qt queues the signal
 
     def _on_failed(self, message: str, model_problem: bool) -> None:
-        self._set_state("error", message)
+        self._set_state(AppState.ERROR, message)
         self.local_api.engine_failed(message)
         if self.setup.failed(message, model_problem):  # not downloaded, removed, damaged: get one
             return
         self.status.notify("The model could not be loaded", message, error=True)
 
     def _on_state(self, state: str, mode: str) -> None:
-        if state == "listening":
-            if self.state != "listening":
+        session = SessionState(state)
+        if session is SessionState.LISTENING:
+            if self.state is not AppState.LISTENING:
                 self.caption = ""
                 self.overlay.show_listening()
                 if self.settings.sounds:
                     sounds.play(sounds.START)
-            self._set_state("listening", "Hands-free: what you say is typed at each pause." if mode == "handsfree" else "")
-        elif state == "finalising":
+            self._set_state(AppState.LISTENING, "Hands-free: what you say is typed at each pause."
+                            if Mode(mode) is Mode.HANDS_FREE else "")
+        elif session is SessionState.FINALISING:
             self.delivery.injector.aim()  # the key release: the words are for the window focused now
             self.overlay.show_finishing()
-            self._set_state("working")
-        elif state == "idle":
-            if self.state == "working" and self.settings.sounds:
+            self._set_state(AppState.FINISHING)
+        else:
+            if self.state is AppState.FINISHING and self.settings.sounds:
                 sounds.play(sounds.STOP)
             self.gesture.reset()
-            self._set_state("ready" if self.microphone_ok else "error")
+            self._set_state(AppState.READY if self.microphone_ok else AppState.ERROR)
 
     def _on_engine_error(self, message: str) -> None:
         self._problem("Dictation", message)
@@ -211,8 +217,8 @@ class DesktopApp(QObject):
 
     def _on_microphone(self, available: bool, message: str) -> None:
         self.microphone_ok = available
-        if self.state in ("ready", "error") and self.worker.engine is not None:
-            self._set_state("ready" if available else "error", message)
+        if self.state in (AppState.READY, AppState.ERROR) and self.worker.engine is not None:
+            self._set_state(AppState.READY if available else AppState.ERROR, message)
 
     def _on_file_progress(self, path, fraction: float) -> None:
         if not self.keeper.owns(path):
@@ -245,22 +251,20 @@ class DesktopApp(QObject):
         self.status.notify(title, message, error=True)
         self.overlay.show_message(message)
 
-    def _set_state(self, state: str, detail: str = "") -> None:
+    def _set_state(self, state: AppState, detail: str = "") -> None:
         self.state = state
         hint = hotkey_hint(self.settings.hotkey, self.mode)
-        if state == "ready":  # every view of "ready" says how to dictate
+        if state is AppState.READY:  # every view of "ready" says how to dictate
             detail = f"{detail} {hint}" if detail else hint
         self.status.set_state(state, detail)
-        line = hint if state == "ready" else TITLES.get(state, state) + (f": {detail}" if state == "error" else "")
+        line = hint if state is AppState.READY else state.title + (f": {detail}" if state is AppState.ERROR else "")
         self.app_menu.show_state(state, line)
 
     # --- user actions ---------------------------------------------------------------------
 
-    def _command(self, name: str, mode: str | None = None) -> bool:
-        from ..engine.dictation import Mode
-
-        if not self.worker.command(name, Mode(mode) if mode else None):
-            self.overlay.show_message("The model is still loading…" if self.state == "loading"
+    def _command(self, name: str, mode: Mode | None = None) -> bool:
+        if not self.worker.command(name, mode):
+            self.overlay.show_message("The model is still loading…" if self.state is AppState.LOADING
                                       else "Dictation is not available: the model did not load.")
             return False
         return True
@@ -269,14 +273,14 @@ class DesktopApp(QObject):
         self._command("toggle", self.mode)
 
     def _on_hotkey_pressed(self) -> None:
-        if self.mode == "handsfree":
-            self._command("toggle", "handsfree")
+        if self.mode is Mode.HANDS_FREE:
+            self._command("toggle", Mode.HANDS_FREE)
             return
         if self.gesture.press(time.monotonic()) is Action.START_PUSH_TO_TALK:
-            self._command("start", "ptt")
+            self._command("start", Mode.PUSH_TO_TALK)
 
     def _on_hotkey_released(self) -> None:
-        if self.mode == "handsfree":
+        if self.mode is Mode.HANDS_FREE:
             return
         action = self.gesture.release(time.monotonic())
         if action is Action.STOP:
@@ -322,8 +326,8 @@ class DesktopApp(QObject):
             config.save(new)
         except OSError as exc:
             self._problem("Settings", f"Could not save the settings: {exc}")
-        self.mode = new.mode
-        self.app_menu.show_mode(new.mode)
+        self.mode = Mode(new.mode)
+        self.app_menu.show_mode(self.mode)
         self.overlay.configure(new.overlay_position, new.overlay_opacity, new.overlay_width)
         self.delivery.configure(new)
         self.keeper.configure(new)
@@ -367,7 +371,7 @@ class DesktopApp(QObject):
         self.worker = EngineWorker(self.settings, sd=self._sd)
         self.thread = EngineThread(self.worker)
         self._connect_worker()
-        self._set_state("loading", f"Loading {self.settings.model}…")
+        self._set_state(AppState.LOADING, f"Loading {model_title(self.settings.model)}…")
         self.local_api.engine_reloading(self.settings.model)
         self.thread.start()
 
@@ -386,7 +390,8 @@ class DesktopApp(QObject):
 
     def handle_command(self, command: str) -> str:
         if command in ("toggle", "start", "stop"):
-            if command == "start" and self.state == "listening" or command == "stop" and self.state != "listening":
+            listening = self.state is AppState.LISTENING
+            if command == "start" and listening or command == "stop" and not listening:
                 return "ok"
             name = "toggle" if command != "stop" else "stop"
             return "ok" if self._command(name, self.mode) else "error: the model is not ready"

@@ -1,24 +1,30 @@
 """The file window: drop audio or video files (or pick them), watch each one's progress, read the
 result as timed segments (click one to copy it), and export TXT, SRT, VTT and JSON beside the
-source or into a chosen folder. A file that cannot be read says so in its row; the others go on.
+source or into a chosen folder (shown with its full path; "beside each file" is always a click
+away). A file that cannot be read says so in its row; the others go on. Cancel works only while
+something runs; "Clear finished" empties the list of what is done; "Open folder" shows where the
+selected file's transcripts went; Esc closes the window (work goes on).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QGuiApplication
+from PySide6.QtCore import Qt, QUrl, Signal
+from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView, QCheckBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel, QListWidget,
-    QListWidgetItem, QProgressBar, QPushButton, QSplitter, QTableWidget, QTableWidgetItem,
-    QVBoxLayout, QWidget,
+    QAbstractItemView, QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
+    QListWidget, QListWidgetItem, QProgressBar, QPushButton, QRadioButton, QSplitter, QTableWidget,
+    QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from ..engine import export
+from ..engine.audio import MEDIA_SUFFIXES
 from ..engine.transcript import Transcript
 
 _STATUS, _PROGRESS = 1, 2
+_RUNNING = ("Waiting…", "Working…")
+PICKER_FILTER = f"Audio and video ({' '.join('*' + s for s in MEDIA_SUFFIXES)});;All files (*)"
 
 
 def _clock(seconds: float) -> str:
@@ -41,29 +47,58 @@ class FileWindow(QWidget):
         self.rows: dict[Path, int] = {}
         self.transcripts: dict[Path, Transcript] = {}
         self.jobs: dict[Path, int] = {}
-        self.output_folder: Path | None = None
+        self.output_folder: Path | None = None  # None: beside each file
+        self._chosen_folder: Path | None = None  # the last folder chosen, kept for a click back
+        self.exported_to: dict[Path, Path] = {}  # where each file's transcripts were written
 
         hint = QLabel("Drop audio or video files here, or add them. Each file is exported when it is done.")
         hint.setWordWrap(True)
         add = QPushButton("Add files…")
         add.clicked.connect(self._pick)
         self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setToolTip("Cancel the selected files, or all that are waiting or working")
         self.cancel_button.clicked.connect(self._cancel_selected)
+        self.clear_button = QPushButton("Clear finished")
+        self.clear_button.clicked.connect(self.clear_finished)
+        self.open_button = QPushButton("Open folder")
+        self.open_button.setToolTip("Show the folder the selected file's transcripts were written to")
+        self.open_button.clicked.connect(self._open_folder)
+        top = QHBoxLayout()
+        for button in (add, self.cancel_button, self.clear_button):
+            top.addWidget(button)
+        top.addStretch(1)
+        top.addWidget(self.open_button)
+
         self.formats = {fmt: QCheckBox(fmt.upper(), checked=fmt in ("txt", "srt")) for fmt in export.FORMATS}
         self.overwrite = QCheckBox("Replace existing files")
         self.overwrite.setToolTip("Off: an export whose name is taken (perhaps a transcript you corrected) "
                                   "gets a free name such as “talk (2).txt”")
         self.outputs = export.Outputs()
-        self.folder_button = QPushButton("Export beside each file")
-        self.folder_button.clicked.connect(self._pick_folder)
-        top = QHBoxLayout()
-        top.addWidget(add)
-        top.addWidget(self.cancel_button)
-        top.addStretch(1)
+        formats = QHBoxLayout()
+        formats.addWidget(QLabel("Export as"))
         for box in self.formats.values():
-            top.addWidget(box)
-        top.addWidget(self.overwrite)
-        top.addWidget(self.folder_button)
+            formats.addWidget(box)
+        formats.addWidget(self.overwrite)
+        formats.addStretch(1)
+
+        self.beside = QRadioButton("Beside each file")
+        self.into = QRadioButton("Into a folder:")
+        self.into.setEnabled(False)  # until a folder has been chosen
+        self.beside.setChecked(True)
+        destination = QButtonGroup(self)
+        destination.addButton(self.beside)
+        destination.addButton(self.into)
+        self.into.toggled.connect(self._destination_changed)
+        self.folder_label = QLabel("no folder chosen")
+        self.folder_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.folder_button = QPushButton("Choose folder…")
+        self.folder_button.clicked.connect(self._pick_folder)
+        where = QHBoxLayout()
+        where.addWidget(QLabel("Save to"))
+        where.addWidget(self.beside)
+        where.addWidget(self.into)
+        where.addWidget(self.folder_label, 1)
+        where.addWidget(self.folder_button)
 
         self.queue = QTableWidget(0, 3)
         self.queue.setHorizontalHeaderLabels(["File", "Status", "Progress"])
@@ -87,8 +122,17 @@ class FileWindow(QWidget):
         layout = QVBoxLayout(self)
         layout.addWidget(hint)
         layout.addLayout(top)
+        layout.addLayout(formats)
+        layout.addLayout(where)
         layout.addWidget(splitter, 1)
         self.resize(900, 600)
+        self._update_buttons()
+
+    def keyPressEvent(self, event) -> None:  # noqa: N802 - Qt's name
+        if event.key() == Qt.Key.Key_Escape:
+            self.close()  # files in progress go on; the menu opens the window again
+        else:
+            super().keyPressEvent(event)
 
     # --- adding files -------------------------------------------------------------------------
 
@@ -103,20 +147,35 @@ class FileWindow(QWidget):
             event.acceptProposedAction()
 
     def _pick(self) -> None:
-        names, _ = QFileDialog.getOpenFileNames(self, "Transcribe files")
+        names, _ = QFileDialog.getOpenFileNames(self, "Transcribe files", "", PICKER_FILTER)
         if names:
             self.add_files([Path(n) for n in names])
 
     def _pick_folder(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "Export transcripts into")
-        self.output_folder = Path(folder) if folder else None
-        self.folder_button.setText(f"Export into {self.output_folder.name}" if self.output_folder
-                                   else "Export beside each file")
+        if folder:  # cancelled: the choice stays as it was
+            self.set_output_folder(Path(folder))
+
+    def set_output_folder(self, folder: Path | None) -> None:
+        """Export into *folder* from now on; None goes back to beside each file (the folder
+        stays shown, one click away)."""
+        if folder is not None:
+            self._chosen_folder = folder
+            self.folder_label.setText(str(folder))
+            self.folder_label.setToolTip(str(folder))
+            self.into.setEnabled(True)
+            self.into.setChecked(True)
+        else:
+            self.beside.setChecked(True)
+        self._destination_changed()
+
+    def _destination_changed(self) -> None:
+        self.output_folder = self._chosen_folder if self.into.isChecked() else None
 
     def add_files(self, paths: list[Path]) -> None:
         fresh = []
         for path in paths:
-            if path in self.rows and self.queue.item(self.rows[path], _STATUS).text() in ("Waiting…", "Working…"):
+            if path in self.rows and self._running(self.rows[path]):
                 continue
             if path not in self.rows:
                 row = self.queue.rowCount()
@@ -124,11 +183,9 @@ class FileWindow(QWidget):
                 self.rows[path] = row
                 name = QTableWidgetItem(path.name)
                 name.setToolTip(str(path))
+                name.setData(Qt.ItemDataRole.UserRole, str(path))
                 self.queue.setItem(row, 0, name)
                 self.queue.setItem(row, _STATUS, QTableWidgetItem())
-                bar = QProgressBar()
-                bar.setRange(0, 100)
-                self.queue.setCellWidget(row, _PROGRESS, bar)
             self._set_row(path, "Waiting…", 0)
             fresh.append(path)
         if fresh:
@@ -141,12 +198,12 @@ class FileWindow(QWidget):
     # --- results ------------------------------------------------------------------------------
 
     def progress(self, path: Path, fraction: float) -> None:
-        if path in self.rows and self.queue.item(self.rows[path], _STATUS).text() in ("Waiting…", "Working…"):
-            self._set_row(path, "Working…", round(100 * fraction))
+        if path in self.rows and self._running(self.rows[path]):
+            self._set_row(path, "Working…", round(1000 * fraction))
 
     def finished(self, path: Path, transcript: Transcript | None, error: str | None) -> None:
         if transcript is None:
-            self._set_row(path, "Cancelled" if error == "cancelled" else f"Error: {error}", 0, error=True)
+            self._set_row(path, "Cancelled" if error == "cancelled" else f"Error: {error}", None, error=True)
             return
         self.transcripts[path] = transcript
         written, problems = [], []
@@ -155,7 +212,9 @@ class FileWindow(QWidget):
             if not box.isChecked():
                 continue
             try:
-                written.append(self.outputs.write(transcript, fmt, path, self.output_folder).name)
+                target = self.outputs.write(transcript, fmt, path, self.output_folder)
+                written.append(target.name)
+                self.exported_to[path] = target.parent
             except OSError as exc:
                 problems.append(f"{fmt}: {exc.strerror or exc}")
         status = f"Done — {', '.join(written)}" if written else "Done" if not problems else "Transcribed, not exported"
@@ -163,20 +222,70 @@ class FileWindow(QWidget):
             status += f" ({'; '.join(transcript.warnings)})"
         if problems:
             status += f" — could not write {'; '.join(problems)}"
-        self._set_row(path, status, 100, error=bool(problems))
+        self._set_row(path, status, 1000, error=bool(problems))
         if self.queue.currentRow() in (-1, self.rows[path]):
             self.queue.selectRow(self.rows[path])
             self._show(transcript)
 
-    def _set_row(self, path: Path, status: str, percent: int, error: bool = False) -> None:
+    def _set_row(self, path: Path, status: str, permille: int | None, error: bool = False) -> None:
+        """A row's status and progress (in tenths of a percent, so a long file's bar moves
+        smoothly); None: no bar (a file that failed or was cancelled has no progress to show)."""
         row = self.rows[path]
         item = self.queue.item(row, _STATUS)
         item.setText(status)
         item.setToolTip(status)
         item.setForeground(Qt.GlobalColor.darkRed if error else self.palette().text().color())
-        self.queue.cellWidget(row, _PROGRESS).setValue(percent)
+        bar = self.queue.cellWidget(row, _PROGRESS)
+        if permille is None:
+            self.queue.removeCellWidget(row, _PROGRESS)
+        else:
+            if bar is None:
+                bar = QProgressBar()
+                bar.setRange(0, 1000)
+                bar.setFormat("%p%")
+                self.queue.setCellWidget(row, _PROGRESS, bar)
+            bar.setValue(permille)
+        self._update_buttons()
+
+    def _running(self, row: int) -> bool:
+        return self.queue.item(row, _STATUS).text() in _RUNNING
+
+    def _update_buttons(self) -> None:
+        rows = range(self.queue.rowCount())
+        self.cancel_button.setEnabled(any(self._running(row) for row in rows))
+        self.clear_button.setEnabled(any(not self._running(row) for row in rows))
+        self.open_button.setEnabled(self.folder_to_open() is not None)
+
+    def clear_finished(self) -> None:
+        """Remove the rows of files that are done, failed or cancelled (their exports stay)."""
+        for row in reversed(range(self.queue.rowCount())):
+            if not self._running(row):
+                path = Path(self.queue.item(row, 0).data(Qt.ItemDataRole.UserRole))
+                self.queue.removeRow(row)
+                self.transcripts.pop(path, None)
+                self.jobs.pop(path, None)
+        self.rows = {Path(self.queue.item(row, 0).data(Qt.ItemDataRole.UserRole)): row
+                     for row in range(self.queue.rowCount())}
+        self.segments.clear()
+        self._update_buttons()
+
+    def folder_to_open(self) -> Path | None:
+        """Where the selected file's transcripts went; with none selected, where exports go."""
+        row = self.queue.currentRow()
+        path = next((p for p, r in self.rows.items() if r == row), None)
+        if path in self.exported_to:
+            return self.exported_to[path]
+        if self.output_folder is not None:
+            return self.output_folder
+        return path.parent if path is not None else None
+
+    def _open_folder(self) -> None:
+        folder = self.folder_to_open()
+        if folder is not None and not QDesktopServices.openUrl(QUrl.fromLocalFile(str(folder))):
+            self.copied.setText(f"Could not open a file manager; the folder is {folder}")
 
     def _show_selected(self) -> None:
+        self._update_buttons()
         row = self.queue.currentRow()
         path = next((p for p, r in self.rows.items() if r == row), None)
         if path in self.transcripts:
@@ -196,5 +305,5 @@ class FileWindow(QWidget):
     def _cancel_selected(self) -> None:
         rows = {i.row() for i in self.queue.selectedIndexes()} or set(range(self.queue.rowCount()))
         for path, row in self.rows.items():
-            if row in rows and path in self.jobs and self.queue.item(row, _STATUS).text() in ("Waiting…", "Working…"):
+            if row in rows and path in self.jobs and self._running(row):
                 self.cancel.emit(self.jobs[path])

@@ -11,19 +11,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
-import sys
-
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup, QFileDialog, QLabel, QProgressBar, QRadioButton, QVBoxLayout, QWidget,
 )
 
-from ..engine.registry import DEFAULT_MODEL_ID, REGISTRY
+from ..engine.registry import DEFAULT_MODEL_ID, REGISTRY, has_nvidia_gpu, model_advice, recommended_model
 from .widgets import button_row
-
-SMALL_MODEL_ID = "nvidia/parakeet-tdt_ctc-110m"
 
 
 def _size(count: int) -> str:
@@ -31,17 +25,6 @@ def _size(count: int) -> str:
         if count >= scale:
             return f"{count / scale:.1f} {unit}"
     return f"{count} bytes"
-
-
-def has_nvidia_gpu() -> bool:
-    """Whether an NVIDIA driver is installed (a quick look, without importing torch)."""
-    if sys.platform.startswith("linux") and os.path.exists("/proc/driver/nvidia/version"):
-        return True
-    return shutil.which("nvidia-smi") is not None
-
-
-def recommended_model(gpu: bool) -> str:
-    return REGISTRY[0].id if gpu else SMALL_MODEL_ID
 
 
 class FirstRunWindow(QWidget):
@@ -64,10 +47,8 @@ class FirstRunWindow(QWidget):
         choice_box = QVBoxLayout()
         recommended = recommended_model(self.gpu)
         for info in REGISTRY:
-            advice = ""
-            if info.id == recommended:
-                advice = (" — recommended for this computer (NVIDIA GPU found)" if self.gpu
-                          else " — recommended for this computer (no NVIDIA GPU: it runs on the CPU)")
+            advice = model_advice(info, self.gpu)
+            advice = f" — {advice}" if advice else ""
             button = QRadioButton(f"{info.title}: {info.size_mb / 1000:.1f} GB, {info.languages}{advice}")
             button.setToolTip(info.description)
             button.setProperty("model", info.id)

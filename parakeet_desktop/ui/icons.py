@@ -5,34 +5,36 @@ from __future__ import annotations
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPen, QPixmap
 
-# Status colours: grey loading, teal ready, red listening, amber working, dark red error.
+from .app_state import AppState
+
+# Status colours: grey loading, teal ready, red listening, amber finishing, dark red error.
 COLOURS = {
-    "loading": QColor(130, 130, 140),
-    "ready": QColor(0, 150, 136),
-    "listening": QColor(220, 50, 47),
-    "working": QColor(230, 160, 0),
-    "error": QColor(140, 20, 20),
+    AppState.LOADING: QColor(130, 130, 140),
+    AppState.READY: QColor(0, 150, 136),
+    AppState.LISTENING: QColor(220, 50, 47),
+    AppState.FINISHING: QColor(230, 160, 0),
+    AppState.ERROR: QColor(140, 20, 20),
 }
 
 
-def state_icon(state: str, size: int = 64) -> QIcon:
+def state_icon(state: AppState, size: int = 64) -> QIcon:
     icon = QIcon()
     for side in (16, 22, 24, 32, 48, size):
         icon.addPixmap(_draw(state, side))
     return icon
 
 
-def _draw(state: str, side: int) -> QPixmap:
+def _draw(state: AppState, side: int) -> QPixmap:
     pixmap = QPixmap(side, side)
     pixmap.fill(Qt.GlobalColor.transparent)
     painter = QPainter(pixmap)
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setPen(Qt.PenStyle.NoPen)
-    painter.setBrush(COLOURS.get(state, COLOURS["loading"]))
+    painter.setBrush(COLOURS[state])
     painter.drawEllipse(QRectF(0.5, 0.5, side - 1, side - 1))
     s = side / 64.0
     white = QColor(255, 255, 255)
-    if state == "error":
+    if state is AppState.ERROR:
         painter.setBrush(white)
         painter.drawRoundedRect(QRectF(28 * s, 12 * s, 8 * s, 28 * s), 3 * s, 3 * s)
         painter.drawEllipse(QRectF(28 * s, 44 * s, 8 * s, 8 * s))

@@ -6,7 +6,11 @@ from __future__ import annotations
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
-MODES = (("ptt", "Push-to-talk (hold the hotkey)"), ("handsfree", "Hands-free (the hotkey starts and stops)"))
+from ..engine.modes import Mode
+from .app_state import AppState
+
+MODES = ((Mode.PUSH_TO_TALK, "Push-to-talk (hold the hotkey)"),
+         (Mode.HANDS_FREE, "Hands-free (the hotkey starts and stops)"))
 
 
 def key_name(hotkey: str) -> str:
@@ -14,9 +18,9 @@ def key_name(hotkey: str) -> str:
     return "+".join(part.upper() if len(part) == 1 else part.replace("_", " ").title() for part in hotkey.split("+"))
 
 
-def hotkey_hint(hotkey: str, mode: str) -> str:
+def hotkey_hint(hotkey: str, mode: Mode) -> str:
     """How to dictate, in the words the user sees (tooltip, menu, control window, notice)."""
-    if mode == "handsfree":
+    if mode is Mode.HANDS_FREE:
         return f"Press {key_name(hotkey)} to start dictating, and again to stop."
     return f"Hold {key_name(hotkey)}, speak, release: the words are typed where your cursor is."
 
@@ -35,7 +39,7 @@ class AppMenu:
         self.toggle = menu.addAction("Start dictation", app.toggle)
         modes = menu.addMenu("Mode")
         group = QActionGroup(modes)
-        self.modes: dict[str, QAction] = {}
+        self.modes: dict[Mode, QAction] = {}
         for value, label in MODES:
             action = QAction(label, modes, checkable=True, checked=app.mode == value)
             action.triggered.connect(lambda _checked, v=value: app.set_mode(v))
@@ -51,15 +55,15 @@ class AppMenu:
         menu.addSeparator()
         menu.addAction("Quit", app.quit)
 
-    def show_state(self, state: str, line: str) -> None:
+    def show_state(self, state: AppState, line: str) -> None:
         self.status.setText(line)
-        self.toggle.setText("Stop dictation" if state == "listening" else "Start dictation")
-        self.toggle.setEnabled(state in ("ready", "listening"))
+        self.toggle.setText("Stop dictation" if state is AppState.LISTENING else "Start dictation")
+        self.toggle.setEnabled(state.can_dictate)
 
     def _opening(self) -> None:
         has_last = self._has_last()
         self.copy_last.setEnabled(has_last)
         self.paste_last.setEnabled(has_last)
 
-    def show_mode(self, mode: str) -> None:
+    def show_mode(self, mode: Mode) -> None:
         self.modes[mode].setChecked(True)

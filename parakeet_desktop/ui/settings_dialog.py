@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -13,7 +14,7 @@ from PySide6.QtWidgets import (
 
 from ..config import Settings
 from ..desktop.hotkey import MODIFIERS, HotkeyError, parse_hotkey
-from ..engine.registry import REGISTRY
+from ..engine.registry import REGISTRY, cached_model_file, has_nvidia_gpu, known_model, model_advice
 
 # Shortcuts that desktops and most apps already use: recording one of these warns.
 TAKEN = {"ctrl+c", "ctrl+v", "ctrl+x", "ctrl+z", "ctrl+s", "ctrl+a", "ctrl+w", "ctrl+q", "ctrl+t",
@@ -144,7 +145,16 @@ class SettingsDialog(QDialog):
         row = QHBoxLayout()
         row.addWidget(self.model, 1)
         row.addWidget(browse)
-        form.addRow("Model", row)
+        self.model_note = _note("")
+        self.model_note.setMinimumHeight(2 * self.model_note.fontMetrics().lineSpacing())  # no jump
+        self.model.currentIndexChanged.connect(self._describe_model)
+        self._gpu = has_nvidia_gpu()
+        self._describe_model()
+        column = QVBoxLayout()
+        column.setSpacing(2)
+        column.addLayout(row)
+        column.addWidget(self.model_note)
+        form.addRow("Model", column)
         self.device = _choices({"auto": "Automatic (the GPU when usable)", "cuda": "GPU (CUDA)", "cpu": "CPU"}, s.device)
         form.addRow("Device", self.device)
         self.latency = _choices({"fast": "Fast captions (0.5 s chunks)", "balanced": "Balanced",
@@ -292,6 +302,22 @@ class SettingsDialog(QDialog):
             if self.model.findData(path) < 0:
                 self.model.addItem(path, path)
             self.model.setCurrentIndex(self.model.findData(path))
+
+    def _describe_model(self) -> None:
+        """Size, languages and whether the chosen model suits this computer, under the list."""
+        ref = self.model.currentData()
+        info = known_model(ref)
+        if info is None:
+            text = f"A model file on this computer: {html.escape(ref)}"
+        else:
+            try:
+                downloaded = cached_model_file(info.id) is not None
+            except Exception:  # noqa: BLE001 - a damaged cache only changes these words
+                downloaded = False
+            size = "downloaded" if downloaded else f"a {info.size_mb / 1000:.1f} GB download when you save"
+            advice = model_advice(info, self._gpu)
+            text = f"{info.languages}; {size}. {info.description}" + (f" <b>{advice[0].upper()}{advice[1:]}.</b>" if advice else "")
+        self.model_note.setText(f"<span style='color:#555555'>{text}</span>")
 
     def _add_replacement(self, heard: str, write: str) -> None:
         row = self.replacements.rowCount()

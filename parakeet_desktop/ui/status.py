@@ -3,39 +3,47 @@ desktops without a tray (GNOME without its AppIndicator extension, a bare X serv
 
 from __future__ import annotations
 
+import html
+import re
+
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QMenu, QPushButton, QSystemTrayIcon, QToolButton, QVBoxLayout, QWidget,
 )
 
+from .app_state import AppState
 from .icons import state_icon
 
-TITLES = {
-    "loading": "Loading the model…",
-    "ready": "Ready",
-    "listening": "Listening",
-    "working": "Finishing the text…",
-    "error": "Needs attention",
-}
+# Wide enough for the longest state line and the hotkey hint on two lines: the window keeps one
+# width whatever it says (messages wrap, never widen it).
+CONTROL_WIDTH = 420
 
 
 class TrayStatus:
-    """The state in a system tray icon with the app's menu."""
+    """The state in a system tray icon with the app's menu (right click); a left click calls
+    *on_click* (the app opens the history: the last words, to copy or read again)."""
 
-    def __init__(self, menu: QMenu) -> None:
-        self.icon = QSystemTrayIcon(state_icon("loading"))
+    def __init__(self, menu: QMenu, on_click=None) -> None:
+        self.icon = QSystemTrayIcon(state_icon(AppState.LOADING))
         self.icon.setContextMenu(menu)
         self.icon.setToolTip("Parakeet Desktop")
         self.menu = menu
+        self._on_click = on_click
+        self.icon.activated.connect(self._activated)
         self.icon.show()
+
+    def _activated(self, reason: QSystemTrayIcon.ActivationReason) -> None:
+        if reason in (QSystemTrayIcon.ActivationReason.Trigger, QSystemTrayIcon.ActivationReason.DoubleClick) \
+                and self._on_click is not None:
+            self._on_click()
 
     @property
     def visible(self) -> bool:
         return self.icon.isVisible()
 
-    def set_state(self, state: str, detail: str = "") -> None:
+    def set_state(self, state: AppState, detail: str = "") -> None:
         self.icon.setIcon(state_icon(state))
-        self.icon.setToolTip(f"Parakeet Desktop — {TITLES.get(state, state)}" + (f"\n{detail}" if detail else ""))
+        self.icon.setToolTip(f"Parakeet Desktop — {state.title}" + (f"\n{detail}" if detail else ""))
 
     def notify(self, title: str, message: str, error: bool = False) -> None:
         kind = QSystemTrayIcon.MessageIcon.Warning if error else QSystemTrayIcon.MessageIcon.Information
@@ -80,25 +88,26 @@ class ControlWindow(QWidget):
         layout.addWidget(self._detail)
         layout.addWidget(self._notice)
         layout.addLayout(buttons)
-        self.setMinimumWidth(320)
-        self.set_state("loading")
+        self.setFixedWidth(CONTROL_WIDTH)
+        self.set_state(AppState.LOADING)
 
     @property
     def visible(self) -> bool:
         return self.isVisible()
 
-    def set_state(self, state: str, detail: str = "") -> None:
+    def set_state(self, state: AppState, detail: str = "") -> None:
         self._state.setPixmap(state_icon(state).pixmap(32, 32))
-        self._title.setText(f"<b>Parakeet Desktop</b> — {TITLES.get(state, state)}")
+        self._title.setText(f"<b>Parakeet Desktop</b> — {state.title}")
         if detail:
-            self._detail.setText(detail)
+            self._detail.setText(breakable(detail))
             self.adjustSize()
-        self._button.setText("Stop dictation" if state == "listening" else "Start dictation")
-        self._button.setEnabled(state in ("ready", "listening"))
+        self._button.setText("Stop dictation" if state is AppState.LISTENING else "Start dictation")
+        self._button.setEnabled(state.can_dictate)
 
     def notify(self, title: str, message: str, error: bool = False) -> None:
         colour = "#8c1414" if error else "#333333"
-        self._notice.setText(f"<span style='color:{colour}'><b>{title}:</b> {message}</span>")
+        self._notice.setText(f"<span style='color:{colour}'><b>{html.escape(title)}:</b> "
+                             f"{html.escape(breakable(message))}</span>")
         self._notice.show()
         self.adjustSize()  # the wrapped message gets the lines it needs
         self.raise_()
@@ -107,3 +116,9 @@ class ControlWindow(QWidget):
         # Closing the window minimises it: the app quits from its menu.
         event.ignore()
         self.showMinimized()
+
+
+def breakable(text: str) -> str:
+    """*text* with a zero-width space after each path separator, so a long path wraps at a
+    folder rather than in the middle of a name (a label breaks only at spaces, or anywhere)."""
+    return re.sub(r"(?<=[/\\])(?=[^\s/\\])", "\u200b", text)

@@ -28,6 +28,8 @@ broken = folder / "interview.m4a"
 broken.write_bytes(b"not audio")
 window = FileWindow()
 window.show()
+(folder / "transcripts").mkdir()
+window.set_output_folder(folder / "transcripts")
 window.add_files([*paths, broken])
 # Short pieces: the fixture model knows one sentence at a time (see tests/fixtures/README.md).
 transcriber = FileTranscriber(load_model(str(SPEECH_MODEL), "cpu"), max_piece_seconds=4)

@@ -1,6 +1,7 @@
-"""Open the first-run window in each of its states, the history window with entries and the app's
-menu on the X server named by DISPLAY, and save a PNG of each under the folder on the command
-line; prints each file's name and window size (WxH)."""
+"""Open the first-run window in each of its states, the history window with entries, the app's
+menu and the control window (ready, and needing attention with a long path) on the X server named
+by DISPLAY, and save a PNG of each under the folder on the command line; prints each file's name
+and window size (WxH)."""
 
 import sys
 import tempfile
@@ -10,11 +11,14 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
+from parakeet_desktop.engine.modes import Mode
 from parakeet_desktop.history import History
 from parakeet_desktop.history_audio import AudioShelf
 from parakeet_desktop.ui.first_run import FirstRunWindow
 from parakeet_desktop.ui.history_window import HistoryWindow
+from parakeet_desktop.ui.app_state import AppState
 from parakeet_desktop.ui.menu import AppMenu, hotkey_hint
+from parakeet_desktop.ui.status import ControlWindow
 
 folder = Path(sys.argv[1])
 folder.mkdir(parents=True, exist_ok=True)
@@ -39,7 +43,7 @@ shot(first, "first-run-downloading")
 first.failed("nvidia/parakeet-tdt-0.6b-v3 is not downloaded yet and could not be downloaded (no connection to "
              "huggingface.co: Network is unreachable). Connect to the internet once, or choose a local .nemo file.")
 shot(first, "first-run-failed")
-first.ready(hotkey_hint("ctrl+alt+space", "ptt"))
+first.ready(hotkey_hint("ctrl+alt+space", Mode.PUSH_TO_TALK))
 shot(first, "first-run-ready")
 
 with tempfile.TemporaryDirectory() as data:
@@ -65,13 +69,22 @@ with tempfile.TemporaryDirectory() as data:
 
 
 class Slots:
-    mode = "ptt"
+    mode = Mode.PUSH_TO_TALK
 
     def __getattr__(self, name):
         return lambda *args: None
 
 
 menu = AppMenu(Slots(), has_last=lambda: False)
-menu.show_state("ready", hotkey_hint("ctrl+alt+space", "ptt"))
+menu.show_state(AppState.READY, hotkey_hint("ctrl+alt+space", Mode.PUSH_TO_TALK))
 menu.menu.popup(first.geometry().topLeft())
 shot(menu.menu, "tray-menu")
+menu.menu.hide()
+
+control = ControlWindow(menu.menu)
+control.set_state(AppState.READY, "Parakeet TDT 0.6B v3 on the CPU. " + hotkey_hint("ctrl+alt+space", Mode.PUSH_TO_TALK))
+shot(control, "control-ready")
+control.set_state(AppState.ERROR, "No microphone found: plug one in, or choose another in the settings.")
+control.notify("Dictation", "The text could not be recognised; the audio is saved as /home/someone/.local/share/"
+               "parakeet-desktop/failed-utterances/utterance-2026-11-22T10-00-00.wav", error=True)
+shot(control, "control-error")

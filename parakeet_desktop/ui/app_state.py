@@ -1,0 +1,33 @@
+"""The app's own state: one enum that every view (tray icon and tooltip, menu, control window,
+overlay messages, the `status` command) maps to its own look and words."""
+
+from __future__ import annotations
+
+import enum
+
+
+class AppState(enum.StrEnum):
+    LOADING = "loading"  # the model is being downloaded, chosen or loaded
+    READY = "ready"
+    LISTENING = "listening"
+    FINISHING = "finishing"  # the key is released; the last words are being recognised
+    ERROR = "error"  # no model, or no microphone: dictation cannot work until it is mended
+
+    @property
+    def title(self) -> str:
+        """The state in a few words, as the tray tooltip and the control window say it."""
+        return _TITLES[self]
+
+    @property
+    def can_dictate(self) -> bool:
+        """Whether "Start dictation" (or "Stop dictation") can work now."""
+        return self in (AppState.READY, AppState.LISTENING)
+
+
+_TITLES = {
+    AppState.LOADING: "Loading the model…",
+    AppState.READY: "Ready",
+    AppState.LISTENING: "Listening",
+    AppState.FINISHING: "Finishing the text…",
+    AppState.ERROR: "Needs attention",
+}
