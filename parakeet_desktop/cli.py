@@ -29,6 +29,12 @@ EXIT_INTERRUPTED = 130
 logger = logging.getLogger(__name__)
 
 
+def _strength(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 10:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number from 1 to 10")
+    return int(value)
+
+
 def _formats(value: str) -> list[str]:
     chosen = FORMATS if value == "all" else tuple(v.strip() for v in value.split(",") if v.strip())
     unknown = [f for f in chosen if f not in FORMATS]
@@ -72,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
                             help="txt, srt, vtt, json, a comma list, or all (default: txt)")
     transcribe.add_argument("--output-dir", metavar="DIR",
                             help="where to write results (default: beside each file; - for stdout)")
+    transcribe.add_argument("--vocabulary", type=Path, metavar="FILE",
+                            help="words and phrases to favour while recognising (names, jargon), one a "
+                                 "line, written as they should appear; the files are then transcribed "
+                                 "by a model loaded here")
+    transcribe.add_argument("--vocabulary-strength", type=_strength, default=5, metavar="N",
+                            help="how strongly to favour them, 1 to 10 (default: 5)")
 
     listen = commands.add_parser(
         "listen", help="dictate live; events as JSON lines",
@@ -143,7 +155,7 @@ class _ProgressBar:
 def _running_service(args: argparse.Namespace):
     """The running app's local service, when one answers and the command asked for nothing it
     does not offer (another model, a device)."""
-    if args.no_service or args.device is not None:
+    if args.no_service or args.device is not None or args.vocabulary is not None:
         return None
     from .config import config_dir
     from .service.client import find_running_service
@@ -178,6 +190,11 @@ def _local_results(args: argparse.Namespace, paths: list[Path], progress):
     model = load_model_saying_so(args.model or DEFAULT_MODEL, args.device or "auto")
     if model is None:
         raise _NoModel()
+    if args.vocabulary is not None:
+        model.set_vocabulary(args.vocabulary)
+        for notice in model.notices:
+            if "vocabulary" in notice:
+                say(f"warning: {notice}")
     yield from FileTranscriber(model).transcribe_files(paths, progress=progress)
 
 
@@ -206,6 +223,14 @@ def run_transcribe(args: argparse.Namespace) -> int:
             failed_files.add(path)
         else:
             files.append(path)
+    if args.vocabulary is not None:  # read before loading anything, like the files
+        from .engine.vocabulary import Vocabulary, read_vocabulary
+
+        try:
+            args.vocabulary = Vocabulary(read_vocabulary(args.vocabulary), args.vocabulary_strength)
+        except (OSError, ValueError) as exc:
+            say(f"error: --vocabulary {args.vocabulary}: {getattr(exc, 'strerror', None) or exc}")
+            return EXIT_USAGE
     bar = _ProgressBar()
     failed = len(failed_files)
     if not files:

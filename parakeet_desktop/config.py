@@ -51,6 +51,10 @@ class Settings:
     api_port: int = DEFAULT_API_PORT
     keep_audio: str = "7 days"  # each history entry's audio: off, 1 day, 7 days, 30 days, forever
     keep_audio_mb: int = 1000  # at most this much kept audio; the oldest goes first
+    # Words and phrases favoured while decoding, written as they should appear, and how strongly
+    # (1 a nudge, 10 strong): names, product words, jargon (engine/vocabulary.py).
+    vocabulary: list[str] = field(default_factory=list)
+    vocabulary_strength: int = 5
 
 
 _CHOICES = {
@@ -73,6 +77,7 @@ _RANGES = {
     "overlay_width": (0.25, 0.9),
     "api_port": (1, 65535),
     "keep_audio_mb": (10, 1_000_000),
+    "vocabulary_strength": (1, 10),
 }
 
 
@@ -162,6 +167,8 @@ def _valid(name: str, value, default) -> bool:
         return isinstance(value, number) and not isinstance(value, bool) and low <= value <= high
     if name == "microphone":
         return value is None or isinstance(value, str)
+    if name == "vocabulary":
+        return isinstance(value, list) and all(isinstance(p, str) for p in value)
     if name == "replacements":
         return isinstance(value, list) and all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in value)

@@ -88,3 +88,11 @@ def test_stress_bench_presses_and_checks_every_press():
     assert report["stuck"] == 0 and report["presses_not_as_expected"] == 0
     assert report["finals"] >= 12 and report["wer_of_speech_presses"] < 0.5
     assert set(report["rss_mb"]) == {"start", "middle", "end"}
+
+
+def test_vocabulary_bench_times_lists_and_shows_the_trade_off():
+    report = run_bench("vocabulary.py", "--smoke")
+    assert report["listed"] and set(report["timing"]) == {"none", "100", "1000"}
+    assert report["timing"]["1000"]["phrases"] == 1000 and report["timing"]["1000"]["decode_ratio"] > 0
+    assert set(report["strength"]) == {"none", "1", "3", "5", "7", "10"}
+    assert all(0 <= row["recall"] <= 1 for row in report["strength"].values())

@@ -32,6 +32,7 @@ from .spool import Spool, discard
 from .streaming import StreamingChoice, StreamingConfig, StreamingTranscriber, StreamTap
 from .transcript import Word
 from .vad import Endpoint, GateConfig, SpeechGate
+from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +62,8 @@ class LiveSettings:
     # (narrow notches: a word spoken over the tone survives). The app sets both when tones are on.
     start_tone_seconds: float = 0.0
     start_tone_hz: tuple[float, ...] = ()
+    # Phrases favoured while decoding (the model's vocabulary in force; engine/vocabulary.py).
+    vocabulary: Vocabulary = field(default_factory=Vocabulary)
 
 
 @dataclass(frozen=True)

@@ -91,6 +91,7 @@ class LiveEngine:
         self.stop_requested = threading.Event()
         # Set as soon as dictation is asked for: a file batch in flight gives way at once.
         self.dictation_wanted = threading.Event()
+        model.set_vocabulary(settings.vocabulary)
         self.session = DictationSession(model, settings, emit, stop_requested=self.stop_requested, tap=tap)
         self.microphone = Microphone(self.inbox, device_name, sd=sd, on_end=self.stop_requested.set)
         self.input_ended = threading.Event()
@@ -375,6 +376,7 @@ class LiveEngine:
 
     def _reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
         self.session.stop()
+        self.model.set_vocabulary(settings.vocabulary)  # no reload: the next utterance uses it
         self.session = DictationSession(self.model, settings, self.emit, stop_requested=self.stop_requested,
                                         tap=self._tap)
         if device_name != self.microphone.device_name or self.microphone.lost:

@@ -161,6 +161,9 @@ def _set_decoding(nemo_model, use_cuda_graphs: bool) -> None:
         cfg.compute_timestamps = True
         cfg.greedy.loop_labels = True
         cfg.greedy.use_cuda_graph_decoder = use_cuda_graphs
+        # Phrase boosting (the vocabulary) per utterance, file or request: lists are added to and
+        # removed from one multi-model without rebuilding the decoder (engine/vocabulary.py).
+        cfg.greedy.enable_per_stream_biasing = True
     with _quiet_nemo():
         if "decoder_type" in nemo_model.change_decoding_strategy.__code__.co_varnames:
             nemo_model.change_decoding_strategy(cfg, decoder_type="rnnt", verbose=False)

@@ -36,6 +36,7 @@ from ..messages import first_line
 from .audio import SAMPLE_RATE
 from .devices import DevicePlan
 from .transcript import Word, floor_ms
+from .vocabulary import NO_LIST, PhraseLists, Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -98,11 +99,35 @@ class ParakeetModel:
         self.sync_every_layers = SYNC_EVERY_LAYERS
         stride = float(nemo_model.cfg.preprocessor.get("window_stride", 0.01))
         self.frame_seconds = stride * nemo_model.encoder.subsampling_factor
+        # The vocabulary in force (settings), compiled in the decoder; a call may bring its own.
+        self.phrase_lists = PhraseLists(nemo_model)
+        self.vocabulary = Vocabulary()
+        self._vocabulary_id = NO_LIST
 
     @property
     def max_piece_seconds(self) -> float:
         """Longest piece worth encoding at once on this device (attention cost grows squared)."""
         return 60.0 if self.device == "cuda" else 30.0
+
+    def set_vocabulary(self, vocabulary: Vocabulary) -> None:
+        """Favour *vocabulary*'s phrases from the next batch or utterance on (no reload). A list
+        that cannot be compiled leaves recognition without one, and says why."""
+        try:
+            held = self.phrase_lists.hold(vocabulary)
+        except Exception as exc:  # noqa: BLE001 - NeMo's tokenizer or tree builder; words still come
+            logger.exception("The vocabulary could not be compiled")
+            self.notice(f"The vocabulary could not be used ({first_line(exc)}); words are recognised without it.")
+            held, vocabulary = NO_LIST, Vocabulary()
+        old, self._vocabulary_id, self.vocabulary = self._vocabulary_id, held, vocabulary
+        self.phrase_lists.let_go(old)
+
+    def hold_vocabulary(self, vocabulary: Vocabulary | None = None) -> int:
+        """An id for decoding with *vocabulary* (the one in force when None) until
+        :meth:`let_go_vocabulary`: a stream keeps its list while the settings change."""
+        return self.phrase_lists.hold(self.vocabulary if vocabulary is None else vocabulary)
+
+    def let_go_vocabulary(self, list_id: int) -> None:
+        self.phrase_lists.let_go(list_id)
 
     def notice(self, text: str) -> None:
         logger.warning("%s", text)
@@ -114,8 +139,10 @@ class ParakeetModel:
 
     def recognize(self, pieces: list[np.ndarray],
                   cancel: threading.Event | None = None,
-                  progress: Callable[[float], None] | None = None) -> list[Recognition]:
-        """Recognise each piece of 16 kHz mono audio; one batch on the model's device.
+                  progress: Callable[[float], None] | None = None,
+                  vocabulary: Vocabulary | None = None) -> list[Recognition]:
+        """Recognise each piece of 16 kHz mono audio; one batch on the model's device; the
+        phrases of *vocabulary* (the one in force when None) are favoured.
 
         Out of memory, the batch is split in two, then a single piece in two at its quietest
         point; a piece of a few seconds that still does not fit moves the model to the CPU (with
@@ -123,8 +150,16 @@ class ParakeetModel:
         """
         if not pieces:
             return []
+        list_id = self.hold_vocabulary(vocabulary)
         try:
-            return self._recognize(pieces, cancel, progress)
+            return self._recognize_or_split(pieces, cancel, progress, list_id)
+        finally:
+            self.let_go_vocabulary(list_id)
+
+    def _recognize_or_split(self, pieces: list[np.ndarray], cancel: threading.Event | None,
+                            progress: Callable[[float], None] | None, list_id: int) -> list[Recognition]:
+        try:
+            return self._recognize(pieces, cancel, progress, list_id)
         except Exception as exc:
             if not is_out_of_memory(exc):
                 raise
@@ -133,17 +168,19 @@ class ParakeetModel:
         self._release_memory()
         if len(pieces) > 1:
             half = len(pieces) // 2
-            return self.recognize(pieces[:half], cancel) + self.recognize(pieces[half:], cancel)
+            return (self._recognize_or_split(pieces[:half], cancel, None, list_id)
+                    + self._recognize_or_split(pieces[half:], cancel, None, list_id))
         if len(pieces[0]) >= 2 * _MIN_SPLIT_SAMPLES:
-            return [self._recognize_in_halves(pieces[0], cancel)]
+            return [self._recognize_in_halves(pieces[0], cancel, list_id)]
         if self.device == "cpu":
             raise ModelError(f"Not enough memory to recognise {len(pieces[0]) / SAMPLE_RATE:.0f} s of audio ({why}).")
         self.move_to_cpu(f"The GPU ran out of memory ({why})")
-        return self._recognize(pieces, cancel)
+        return self._recognize(pieces, cancel, None, list_id)
 
-    def _recognize_in_halves(self, samples: np.ndarray, cancel: threading.Event | None) -> Recognition:
+    def _recognize_in_halves(self, samples: np.ndarray, cancel: threading.Event | None, list_id: int) -> Recognition:
         cut = quietest_cut(samples)
-        first, second = self.recognize([samples[:cut]], cancel)[0], self.recognize([samples[cut:]], cancel)[0]
+        first = self._recognize_or_split([samples[:cut]], cancel, None, list_id)[0]
+        second = self._recognize_or_split([samples[cut:]], cancel, None, list_id)[0]
         offset = cut / SAMPLE_RATE
         words = first.words + tuple(Word(w.text, round(w.start + offset, 3), round(w.end + offset, 3))
                                     for w in second.words)
@@ -167,15 +204,39 @@ class ParakeetModel:
         self.notice(f"{why}; recognition continues on the CPU, which is slower.")
 
     def _recognize(self, pieces: list[np.ndarray], cancel: threading.Event | None,
-                   progress: Callable[[float], None] | None = None) -> list[Recognition]:
+                   progress: Callable[[float], None] | None = None, list_id: int = NO_LIST) -> list[Recognition]:
         encoded, encoded_lengths = self.encode_batch(pieces, cancel, progress)
         if cancel is not None and cancel.is_set():
             raise RecognitionCancelled()
-        hypotheses = self.decode(lambda: self.nemo.decoding.rnnt_decoder_predictions_tensor(
-            encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True))
+        if list_id == NO_LIST:
+            hypotheses = self.decode(lambda: self.nemo.decoding.rnnt_decoder_predictions_tensor(
+                encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True))
+        else:
+            hypotheses = self.decode(lambda: self._boosted_hypotheses(encoded, encoded_lengths, list_id))
         if isinstance(hypotheses, tuple):
             hypotheses = hypotheses[0]
         return [self._result(h, len(p) / SAMPLE_RATE) for h, p in zip(hypotheses, pieces)]
+
+    def _boosted_hypotheses(self, encoded, encoded_lengths, list_id: int):
+        """What ``rnnt_decoder_predictions_tensor`` gives, decoded with a phrase list: NeMo's
+        greedy decoder takes a list id only through partial hypotheses, whose merge drops the
+        TDT durations that word times need; so the label-looping computer is called here."""
+        import torch
+        from nemo.collections.asr.parts.submodules.rnnt_greedy_decoding import pack_hypotheses
+        from nemo.collections.asr.parts.utils.rnnt_utils import batched_hyps_to_hypotheses
+
+        decoding = self.nemo.decoding
+        computer = decoding.decoding.decoding_computer
+        with torch.inference_mode():
+            x = encoded.transpose(1, 2)
+            ids = torch.full([x.shape[0]], list_id, dtype=torch.long, device=x.device)
+            batched, _ = computer(x=x, out_len=encoded_lengths, multi_biasing_ids=ids)
+            hypotheses = pack_hypotheses(batched_hyps_to_hypotheses(batched, batch_size=x.shape[0]), encoded_lengths)
+            hypotheses = decoding.decode_hypothesis(hypotheses)
+            if decoding.compute_timestamps:
+                kind = decoding.cfg.get("rnnt_timestamp_type", "all")
+                hypotheses = [decoding.compute_rnnt_timestamps(h, kind) for h in hypotheses]
+        return hypotheses
 
     def encode(self, samples: np.ndarray, cancel: threading.Event | None = None):
         """Encoder output ``[1, D, T]`` (float32) and its length for one piece of 16 kHz audio.

@@ -25,6 +25,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, GrowingBuffer
 from .model import ParakeetModel, Recognition, RecognitionCancelled
+from .vocabulary import NO_LIST
 
 
 @dataclass(frozen=True)
@@ -110,10 +111,13 @@ class StreamingTranscriber:
         self._left = max(0, round(config.left / frame_seconds))
         self._right = max(0, round(config.right / frame_seconds))
         self._max_step = max(self._chunk, round(config.max_step / frame_seconds) // self._chunk * self._chunk)
+        self._list_id: int | None = None  # the phrase list held for the utterance in progress
         self.reset()
 
     def reset(self) -> None:
-        """Forget the current utterance."""
+        """Forget the current utterance. The next one decodes with the vocabulary in force at
+        its first step (kept for the whole utterance, whatever the settings do meanwhile)."""
+        self._let_go_of_vocabulary()
         self._audio = GrowingBuffer(SAMPLE_RATE * 10)
         self._decoded_frames = 0
         self._state = None
@@ -202,9 +206,12 @@ class StreamingTranscriber:
 
     def finish(self) -> Recognition:
         """Decode everything not yet decoded and return the utterance's final text and words."""
-        if len(self._audio) > self._decoded_frames * self._frame_samples or self.steps == 0:
-            self._run(len(self._audio), commit=None, interruptible=False)
-        return self._recognition()
+        try:
+            if len(self._audio) > self._decoded_frames * self._frame_samples or self.steps == 0:
+                self._run(len(self._audio), commit=None, interruptible=False)
+            return self._recognition()
+        finally:
+            self._let_go_of_vocabulary()
 
     def _run(self, end: int, commit: int | None, interruptible: bool = True, encoded=None) -> None:
         """Encode ``[left | audio up to end]`` (unless *encoded* already); decode and keep the
@@ -213,6 +220,8 @@ class StreamingTranscriber:
         import torch
 
         computer = self.model.nemo.decoding.decoding.decoding_computer
+        if self._list_id is None:
+            self._list_id = self.model.hold_vocabulary()
         first = max(0, self._decoded_frames - self._left)
         if encoded is None:
             encoded = self.model.encode(self._audio.view(first * self._frame_samples, end),
@@ -227,14 +236,14 @@ class StreamingTranscriber:
             if keep > 0:
                 hyps, state = self.model.decode(lambda: computer(
                     x=encoded, out_len=torch.tensor([keep], device=device),
-                    prev_batched_state=self._batched_state(computer)))
+                    prev_batched_state=self._batched_state(computer), **self._boosting(device)))
                 self._state = computer.split_batched_state(state)[0]
                 self._collect(hyps)
             tentative: list[int] = []
             if available > keep:
                 tail, _ = self.model.decode(lambda: computer(
                     x=encoded[:, keep:], out_len=torch.tensor([available - keep], device=device),
-                    prev_batched_state=self._batched_state(computer)))
+                    prev_batched_state=self._batched_state(computer), **self._boosting(device)))
                 tentative = self._tokens_of(tail)
         self._decoded_frames += keep if commit is None else commit
         self._shown_until = end
@@ -242,6 +251,18 @@ class StreamingTranscriber:
         self._partial = self._text(self._tokens + tentative)
         if self.tap.stepped is not None:
             self.tap.stepped(end, commit is None)
+
+    def _let_go_of_vocabulary(self) -> None:
+        if self._list_id is not None:
+            self.model.let_go_vocabulary(self._list_id)
+        self._list_id = None
+
+    def _boosting(self, device) -> dict:
+        import torch
+
+        if self._list_id in (None, NO_LIST):
+            return {}
+        return {"multi_biasing_ids": torch.tensor([self._list_id], dtype=torch.long, device=device)}
 
     def _batched_state(self, computer):
         # A fresh batched copy each call: the computer may update the state it is given.

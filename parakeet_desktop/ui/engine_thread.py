@@ -164,6 +164,7 @@ def live_settings(settings: Settings):
     from ..engine.dictation import FinalPass, LiveSettings
     from ..engine.streaming import StreamingChoice
     from ..engine.vad import GateConfig
+    from ..engine.vocabulary import Vocabulary, clean_phrases
 
     gate = GateConfig(aggressiveness=settings.vad_aggressiveness, endpoint_ms=settings.pause_ms,
                       hangover_ms=min(300, settings.pause_ms))
@@ -172,7 +173,8 @@ def live_settings(settings: Settings):
     return LiveSettings(gate=gate, streaming=StreamingChoice(latency=settings.latency),
                         final_pass=FinalPass(settings.final_pass),
                         rescue_dir=Path(data_dir()) / "unrecognised", spool_dir=spool_dir(),
-                        start_tone_seconds=START_TONE_SECONDS if settings.sounds else 0.0, start_tone_hz=START_HZ)
+                        start_tone_seconds=START_TONE_SECONDS if settings.sounds else 0.0, start_tone_hz=START_HZ,
+                        vocabulary=Vocabulary(clean_phrases(settings.vocabulary), settings.vocabulary_strength))
 
 
 def spool_dir() -> Path:

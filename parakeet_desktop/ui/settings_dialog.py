@@ -8,13 +8,14 @@ import html
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView, QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-    QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QProgressBar, QPushButton, QSlider,
+    QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSlider,
     QSpinBox, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
 from ..config import Settings
 from ..desktop.hotkey import MODIFIERS, HotkeyError, parse_hotkey
 from ..engine.registry import REGISTRY, cached_model_file, has_nvidia_gpu, known_model, model_advice
+from ..engine.vocabulary import clean_phrases
 
 # Shortcuts that desktops and most apps already use: recording one of these warns.
 TAKEN = {"ctrl+c", "ctrl+v", "ctrl+x", "ctrl+z", "ctrl+s", "ctrl+a", "ctrl+w", "ctrl+q", "ctrl+t",
@@ -120,6 +121,7 @@ class SettingsDialog(QDialog):
         tabs.addTab(self._dictation_tab(settings, microphones), "Dictation")
         tabs.addTab(self._appearance_tab(settings), "Appearance")
         tabs.addTab(self._replacements_tab(settings), "Replacements")
+        tabs.addTab(self._vocabulary_tab(settings), "Vocabulary")
         tabs.addTab(self._history_tab(settings), "History")
         tabs.addTab(self._api_tab(settings, api_token, api_status), "Local API")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
@@ -262,6 +264,24 @@ class SettingsDialog(QDialog):
         layout.addLayout(buttons)
         return page
 
+    def _vocabulary_tab(self, s: Settings) -> QWidget:
+        page = QWidget()
+        self.vocabulary = QPlainTextEdit("\n".join(s.vocabulary))
+        self.vocabulary.setPlaceholderText("Parakeet\nKubernetes\nDr. Okonkwo")
+        self.vocabulary_strength = QSlider(Qt.Orientation.Horizontal, minimum=1, maximum=10,
+                                           value=s.vocabulary_strength)
+        strength = QFormLayout()
+        strength.addRow("Strength", _with_value(self.vocabulary_strength, "{} of 10"))
+        layout = QVBoxLayout(page)
+        layout.addWidget(_note("Names, product words and jargon the model may not know: one word or phrase a "
+                               "line, written as it should appear. They are favoured while the words are "
+                               "recognised (dictation, files and the Local API), not replaced afterwards."))
+        layout.addWidget(self.vocabulary, 1)
+        layout.addLayout(strength)
+        layout.addWidget(_note("<span style='color:#555555'>Stronger finds the listed words more often; too "
+                               "strong and similar-sounding words turn into them.</span>"))
+        return page
+
     def _api_tab(self, s: Settings, token: str | None, status: str) -> QWidget:
         page, form = _form()
         self.api_enabled = QCheckBox("Serve the model to other programs on this computer", checked=s.api_enabled)
@@ -363,7 +383,9 @@ class SettingsDialog(QDialog):
             overlay_position=self.overlay_position.currentData(),
             overlay_opacity=self.overlay_opacity.value() / 100, overlay_width=self.overlay_width.value() / 100,
             replacements=pairs, api_enabled=self.api_enabled.isChecked(), api_port=self.api_port.value(),
-            keep_audio=self.keep_audio.currentData(), keep_audio_mb=self.keep_audio_mb.value())
+            keep_audio=self.keep_audio.currentData(), keep_audio_mb=self.keep_audio_mb.value(),
+            vocabulary=list(clean_phrases(self.vocabulary.toPlainText().splitlines())),
+            vocabulary_strength=self.vocabulary_strength.value())
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:
