@@ -142,12 +142,12 @@ def test_out_of_memory_is_retried_outside_the_handler_and_splits_the_batch(speec
     real = speech_model._recognize
     calls = []
 
-    def fits_two(batch, cancel):
+    def fits_two(batch, cancel, *rest):
         # While an exception is being handled, its traceback keeps the failed attempt's tensors.
         calls.append((len(batch), sys.exc_info()[0]))
         if len(batch) > 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(batch, cancel)
+        return real(batch, cancel, *rest)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(speech_model, "_recognize", fits_two)
@@ -161,10 +161,10 @@ def test_cublas_workspace_failure_counts_as_out_of_memory(speech_model, sentence
     expected = [r.text for r in speech_model.recognize(audio)]
     real = speech_model._recognize
 
-    def no_workspace(batch, cancel):
+    def no_workspace(batch, cancel, *rest):
         if len(batch) > 1:
             raise RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling `cublasCreate(handle)`")
-        return real(batch, cancel)
+        return real(batch, cancel, *rest)
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(speech_model, "_recognize", no_workspace)
@@ -172,7 +172,7 @@ def test_cublas_workspace_failure_counts_as_out_of_memory(speech_model, sentence
 
 
 def test_other_errors_are_not_mistaken_for_out_of_memory(speech_model, sentences):
-    def broken(batch, cancel):
+    def broken(batch, cancel, *rest):
         raise ValueError("something else")
 
     with pytest.MonkeyPatch.context() as patch:
@@ -188,11 +188,11 @@ def test_a_piece_too_long_for_memory_is_cut_at_a_pause_before_the_gpu_is_given_u
     real = model._recognize
     lengths = []
 
-    def short_pieces_only(batch, cancel):
+    def short_pieces_only(batch, cancel, *rest):
         lengths.append(len(batch[0]) / SAMPLE_RATE)
         if len(batch[0]) > 6 * SAMPLE_RATE:
             raise torch.OutOfMemoryError("CUDA out of memory")
-        return real(batch, cancel)
+        return real(batch, cancel, *rest)
 
     model.move_to_cpu = lambda why: pytest.fail(f"gave up the device: {why}")
     model._recognize = short_pieces_only
@@ -206,7 +206,7 @@ def test_a_piece_too_long_for_memory_is_cut_at_a_pause_before_the_gpu_is_given_u
 
 
 def test_out_of_memory_on_the_cpu_is_a_clear_error(speech_model):
-    def no_memory(batch, cancel):
+    def no_memory(batch, cancel, *rest):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
 
     with pytest.MonkeyPatch.context() as patch:
@@ -221,9 +221,9 @@ def test_full_pass_of_a_long_utterance_is_cut_into_pieces(long_recording):
     seen = []
     real = model._recognize
 
-    def recording_lengths(batch, cancel):
+    def recording_lengths(batch, cancel, *rest):
         seen.extend(len(piece) / SAMPLE_RATE for piece in batch)
-        return real(batch, cancel)
+        return real(batch, cancel, *rest)
 
     model._recognize = recording_lengths
     events = []
@@ -352,9 +352,9 @@ def test_gpu_warm_up_reaches_the_shapes_of_real_use_and_keeps_its_graphs():
     real_encode, real_call = model.encode_batch, type(computer).__call__
     real_reset = type(computer).reset_cuda_graphs_state
 
-    def encode(pieces, cancel=None):
+    def encode(pieces, cancel=None, *rest):
         batches.append([round(len(p) / SAMPLE_RATE) for p in pieces])
-        return real_encode(pieces, cancel)
+        return real_encode(pieces, cancel, *rest)
 
     def call(self, *args, prev_batched_state=None, **kwargs):
         carried.append(prev_batched_state is not None)

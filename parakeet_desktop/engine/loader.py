@@ -163,12 +163,20 @@ def _set_decoding(nemo_model, use_cuda_graphs: bool) -> None:
         cfg.greedy.use_cuda_graph_decoder = use_cuda_graphs
         # Phrase boosting (the vocabulary) per utterance, file or request: lists are added to and
         # removed from one multi-model without rebuilding the decoder (engine/vocabulary.py).
-        cfg.greedy.enable_per_stream_biasing = True
+        # Without Triton (Windows) NeMo's multi-model would turn CUDA graphs off for every
+        # decode, list or not: there the GPU keeps its graphs and the vocabulary is not offered.
+        cfg.greedy.enable_per_stream_biasing = not use_cuda_graphs or _triton_available()
     with _quiet_nemo():
         if "decoder_type" in nemo_model.change_decoding_strategy.__code__.co_varnames:
             nemo_model.change_decoding_strategy(cfg, decoder_type="rnnt", verbose=False)
         else:
             nemo_model.change_decoding_strategy(cfg, verbose=False)
+
+
+def _triton_available() -> bool:
+    from nemo.core.utils.optional_libs import TRITON_AVAILABLE
+
+    return bool(TRITON_AVAILABLE)
 
 
 def probe_audio(seconds: float, seed: int = 0) -> np.ndarray:
