@@ -103,7 +103,8 @@ class PhraseLists:
             BoostingTreeModelConfig, GPUBoostingTreeModel,
         )
 
-        # Triton where it is there (Linux with CUDA); plain PyTorch elsewhere (CPU, Windows).
+        # The tree's own Triton path is never used: the multi-model advances every list (with
+        # Triton where it is installed, plain PyTorch elsewhere).
         config = BoostingTreeModelConfig(key_phrases_list=list(vocabulary.phrases), use_triton=False)
         tree = GPUBoostingTreeModel.from_config(config, tokenizer=self._nemo.tokenizer)
         multi = self._multi_model
