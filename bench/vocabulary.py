@@ -52,7 +52,7 @@ def main() -> None:
     texts = held_out_sentences(args.utterances, training)
     utterances = [(t, speak(t, *voice_for(i, seed=99))) for i, t in enumerate(texts)]
     pick, evaluate = utterances[: len(utterances) // 2], utterances[len(utterances) // 2:]
-    model = load_model(args.model, args.device)
+    model = load_model(args.model, args.device, boosting=True)
 
     heard = [r.text for r in model.recognize([s for _, s in pick])]
     missed, seen = Counter(), Counter()

@@ -187,7 +187,8 @@ def _service_results(service, args: argparse.Namespace, paths: list[Path], progr
 def _local_results(args: argparse.Namespace, paths: list[Path], progress):
     from .engine.files import FileTranscriber
 
-    model = load_model_saying_so(args.model or DEFAULT_MODEL, args.device or "auto")
+    model = load_model_saying_so(args.model or DEFAULT_MODEL, args.device or "auto",
+                                 boosting=args.vocabulary is not None)
     if model is None:
         raise _NoModel()
     if args.vocabulary is not None:

@@ -10,7 +10,7 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def load_model_saying_so(ref: str, device: str):
+def load_model_saying_so(ref: str, device: str, boosting: bool = False):
     """Load a model for a command, telling the terminal; None (after an ``error:`` line) when
     it cannot be loaded."""
     from .engine.loader import load_model
@@ -18,7 +18,7 @@ def load_model_saying_so(ref: str, device: str):
 
     say(f"Loading {ref} …")
     try:
-        model = load_model(str(ref), device)
+        model = load_model(str(ref), device, boosting=boosting)
     except ModelError as exc:
         say(f"error: {exc}")
         return None

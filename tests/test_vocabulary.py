@@ -20,6 +20,14 @@ from test_live import STREAMED_ONLY, gated, normalised, run_engine
 
 
 @pytest.fixture(scope="module")
+def speech_model():
+    """The speech model loaded ready for vocabularies (as the app loads it when one is set)."""
+    from parakeet_desktop.engine.loader import load_model
+
+    return load_model(str(SPEECH_MODEL), "cpu", boosting=True)
+
+
+@pytest.fixture(scope="module")
 def chosen(speech_model):
     """(listed words, evaluation utterances, their texts without and with the list)."""
     utterances = held_out_utterances(480)
@@ -96,6 +104,17 @@ def test_the_list_changes_without_a_reload_and_lists_are_given_back(speech_model
     speech_model.let_go_vocabulary(second)
     speech_model.set_vocabulary(Vocabulary())
     assert lists._holders == {} and not lists._multi_model.model2active.any()  # nothing left compiled
+
+
+def test_without_boosting_at_load_a_vocabulary_says_it_cannot_be_used():
+    from parakeet_desktop.engine.loader import load_model
+
+    plain = load_model(str(SPEECH_MODEL), "cpu")
+    notices = []
+    plain.on_notice = notices.append
+    plain.set_vocabulary(Vocabulary(("river",)))
+    assert notices and "cannot be used" in notices[0]
+    assert plain.recognize([silence(1.0)])[0].text == ""  # recognition goes on without it
 
 
 def test_a_vocabulary_file_is_read_like_a_user_writes_it(tmp_path):

@@ -100,18 +100,21 @@ def restore(ref: str, progress=None, cancel=None):
 
 
 def load_model(ref: str = DEFAULT_MODEL_ID, device: str = "auto", *,
-               cuda: CudaStatus | None = None, warm_up: bool = True, progress=None, cancel=None) -> ParakeetModel:
-    """Load a model by hub id or ``.nemo`` path onto the best available device, ready to use.
+               cuda: CudaStatus | None = None, warm_up: bool = True, progress=None, cancel=None,
+               boosting: bool = False) -> ParakeetModel:
+    """Load a model by hub id or ``.nemo`` path onto the best available device, ready to use;
+    *boosting*: ready for vocabularies (phrase lists), at a cost in decoding memory.
 
     Raises:
         ModelError: the model is missing, damaged, of the wrong kind, or cannot be downloaded.
     """
     plan = plan_device(device, cuda if cuda is not None else probe_cuda())
     name = Path(ref).name if is_model_file(ref) else ref
-    return prepare_model(restore(ref, progress, cancel), name, plan, warm_up=warm_up)
+    return prepare_model(restore(ref, progress, cancel), name, plan, warm_up=warm_up, boosting=boosting)
 
 
-def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = True) -> ParakeetModel:
+def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = True,
+                  boosting: bool = False) -> ParakeetModel:
     """Make a restored NeMo model ready: eval mode, number format, device, greedy batched
     decoding, warm-up (on CUDA always: it is the CUDA-graph self-test).
 
@@ -136,7 +139,7 @@ def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = Tr
             why = f"{name} does not fit in the GPU's memory ({first_line(exc)})"
         if why is not None:  # out of the handler, which holds the half-moved tensors
             model.move_to_cpu(why)
-    _set_decoding(nemo_model, use_cuda_graphs=model.device == "cuda")
+    _set_decoding(nemo_model, use_cuda_graphs=model.device == "cuda", boosting=boosting)
     if model.device == "cuda":
         _warm_up_gpu(model)
     elif warm_up:
@@ -152,7 +155,7 @@ def _check_transducer(nemo_model, name: str) -> None:
                          "(RNNT or TDT) speech recognition model.")
 
 
-def _set_decoding(nemo_model, use_cuda_graphs: bool) -> None:
+def _set_decoding(nemo_model, use_cuda_graphs: bool, boosting: bool = False) -> None:
     from omegaconf import open_dict
 
     cfg = nemo_model.cfg.decoding
@@ -163,9 +166,11 @@ def _set_decoding(nemo_model, use_cuda_graphs: bool) -> None:
         cfg.greedy.use_cuda_graph_decoder = use_cuda_graphs
         # Phrase boosting (the vocabulary) per utterance, file or request: lists are added to and
         # removed from one multi-model without rebuilding the decoder (engine/vocabulary.py).
-        # Without Triton (Windows) NeMo's multi-model would turn CUDA graphs off for every
-        # decode, list or not: there the GPU keeps its graphs and the vocabulary is not offered.
-        cfg.greedy.enable_per_stream_biasing = not use_cuda_graphs or _triton_available()
+        # Only when asked for: the multi-model makes every decode take more memory (a 10-minute
+        # file on the CPU peaked 211 MB over its start instead of 57 MB). Without Triton
+        # (Windows) it would also turn CUDA graphs off for every decode: there the GPU keeps its
+        # graphs and the vocabulary is not offered.
+        cfg.greedy.enable_per_stream_biasing = boosting and (not use_cuda_graphs or _triton_available())
     with _quiet_nemo():
         if "decoder_type" in nemo_model.change_decoding_strategy.__code__.co_varnames:
             nemo_model.change_decoding_strategy(cfg, decoder_type="rnnt", verbose=False)

@@ -113,8 +113,8 @@ class ParakeetModel:
         """Favour *vocabulary*'s phrases from the next batch or utterance on (no reload). A list
         that cannot be compiled leaves recognition without one, and says why."""
         if vocabulary and not self.phrase_lists.available:
-            self.notice("The vocabulary cannot be used with this model on this GPU (phrase boosting needs "
-                        "Triton, which is not installed); words are recognised without it.")
+            self.notice("The vocabulary cannot be used with the model as it is loaded (phrase boosting was "
+                        "not asked for at load, or this GPU lacks Triton); words are recognised without it.")
         try:
             held = self.phrase_lists.hold(vocabulary)
         except Exception as exc:  # noqa: BLE001 - NeMo's tokenizer or tree builder; words still come

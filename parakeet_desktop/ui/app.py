@@ -340,7 +340,8 @@ class DesktopApp(QObject):
                 autostart.set_enabled(new.start_at_login)
             except OSError as exc:
                 self._problem("Start at login", f"Could not change it: {exc}")
-        if (new.model, new.device) != (old.model, old.device):
+        # A first vocabulary (or none left) loads the model again, with phrase boosting on or off.
+        if (new.model, new.device, bool(new.vocabulary)) != (old.model, old.device, bool(old.vocabulary)):
             self._reload_engine()
         else:
             self.worker.reconfigure(new)
