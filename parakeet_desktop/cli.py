@@ -192,10 +192,7 @@ def _local_results(args: argparse.Namespace, paths: list[Path], progress):
     if model is None:
         raise _NoModel()
     if args.vocabulary is not None:
-        model.set_vocabulary(args.vocabulary)
-        for notice in model.notices:
-            if "vocabulary" in notice:
-                say(f"warning: {notice}")
+        model.set_vocabulary(args.vocabulary)  # a list it cannot use is told through on_notice
     yield from FileTranscriber(model).transcribe_files(paths, progress=progress)
 
 

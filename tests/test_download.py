@@ -18,6 +18,18 @@ from test_cli import run_cli
 REPO = "parakeet-test/tiny-tdt"
 
 
+def _started_app(settings):
+    """The desktop app started with *settings*, a silent microphone and a keyboard that pastes."""
+    from parakeet_desktop.engine.capture import FileSoundDevice
+    from parakeet_desktop.ui.app import DesktopApp
+    from test_app_qt import PastingKeyboard
+
+    app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)),
+                     keyboard=PastingKeyboard())
+    app.start()
+    return app
+
+
 @pytest.fixture
 def hub_cache(tmp_path, monkeypatch):
     cache = tmp_path / "hub"
@@ -66,16 +78,12 @@ def test_no_network_on_first_run_is_a_clear_error_quickly(hub_cache, monkeypatch
 def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp, app_dirs, hub_cache,
                                                                     monkeypatch, tiny_nemo):
     from parakeet_desktop import config
-    from parakeet_desktop.engine.capture import FileSoundDevice
-    from parakeet_desktop.ui.app import DesktopApp
-    from test_app_qt import PastingKeyboard, close_app
+    from test_app_qt import close_app
 
     settings = config.Settings(model=REPO, device="cpu", sounds=False, hotkey="f9")
     with HubServer({f"{REPO}/tiny-tdt.nemo": tiny_nemo.read_bytes()}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)),
-                         keyboard=PastingKeyboard())
-        app.start()
+        app = _started_app(settings)
         try:
             qtbot.waitUntil(lambda: app.setup.window is not None, timeout=60000)
             window = app.setup.window
@@ -90,9 +98,7 @@ def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp,
     # Another model, with no network: the window says why and takes a local file instead.
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")
     offline = config.Settings(model="parakeet-test/other", device="cpu", sounds=False, hotkey="f9")
-    app = DesktopApp(offline, [], use_tray=False, sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)),
-                     keyboard=PastingKeyboard())
-    app.start()
+    app = _started_app(offline)
     try:
         qtbot.waitUntil(lambda: app.setup.window is not None and app.setup.window.retry_button.isVisible(),
                         timeout=60000)
@@ -113,11 +119,9 @@ def test_a_model_file_damaged_or_removed_since_the_last_run_opens_the_first_run_
     first-run window says why and offers a local file or the standard model, never a traceback;
     "Download" gets the standard model and the app is ready."""
     from parakeet_desktop import config
-    from parakeet_desktop.engine.capture import FileSoundDevice
     from parakeet_desktop.engine.download import model_filename
     from parakeet_desktop.engine.registry import DEFAULT_MODEL_ID
-    from parakeet_desktop.ui.app import DesktopApp
-    from test_app_qt import PastingKeyboard, close_app
+    from test_app_qt import close_app
 
     mine = tmp_path / "my model.nemo"
     mine.write_bytes(tiny_nemo.read_bytes()[: tiny_nemo.stat().st_size // 2])
@@ -125,9 +129,7 @@ def test_a_model_file_damaged_or_removed_since_the_last_run_opens_the_first_run_
     config.save(settings)
     with HubServer({f"{DEFAULT_MODEL_ID}/{model_filename(DEFAULT_MODEL_ID)}": tiny_nemo.read_bytes()}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)),
-                         keyboard=PastingKeyboard())
-        app.start()
+        app = _started_app(settings)
         try:
             qtbot.waitUntil(lambda: app.setup.window is not None and app.setup.window.retry_button.isVisible(),
                             timeout=120000)
@@ -158,19 +160,15 @@ def test_the_first_run_asks_which_model_before_downloading_and_can_cancel(qtbot,
     import threading
 
     from parakeet_desktop import config
-    from parakeet_desktop.engine.capture import FileSoundDevice
     from parakeet_desktop.engine.download import model_filename
-    from parakeet_desktop.ui.app import DesktopApp
     from parakeet_desktop.engine.registry import SMALL_MODEL_ID, has_nvidia_gpu, recommended_model
-    from test_app_qt import PastingKeyboard, close_app
+    from test_app_qt import close_app
 
     hold = threading.Event()
     data = tiny_nemo.read_bytes()
     with HubServer({f"{SMALL_MODEL_ID}/{model_filename(SMALL_MODEL_ID)}": data}, hold=hold) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
-        app = DesktopApp(config.Settings(device="cpu", sounds=False, hotkey="f9"), [], use_tray=False,
-                         sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)), keyboard=PastingKeyboard())
-        app.start()
+        app = _started_app(config.Settings(device="cpu", sounds=False, hotkey="f9"))
         try:
             window = app.setup.window
             assert window is not None and window.state == "choose" and not app.thread.isRunning()

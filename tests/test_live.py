@@ -51,6 +51,18 @@ def run_engine(model, device: FileSoundDevice, settings: LiveSettings, mode: Mod
     return recorder
 
 
+def dictated(model, settings: LiveSettings, recording: np.ndarray, block: int) -> Recorder:
+    """One push-to-talk utterance: the key held over all of *recording*, fed in blocks of
+    *block* samples as a microphone would, then released."""
+    recorder = Recorder()
+    session = DictationSession(model, settings, recorder)
+    session.start(Mode.PUSH_TO_TALK)
+    for start in range(0, len(recording), block):
+        session.feed(recording[start : start + block])
+    session.stop()
+    return recorder
+
+
 def wait_for(condition, seconds: float) -> None:
     """Until *condition* holds (checked every 50 ms), at most *seconds*."""
     pause = threading.Event()
@@ -316,13 +328,7 @@ def test_the_start_tone_heard_by_the_microphone_never_reaches_the_recogniser(spe
         settings = dataclasses.replace(
             STREAMED_ONLY, spool_dir=tmp_path / str(filtered), start_tone_hz=sounds.START_HZ,
             start_tone_seconds=sounds.START_TONE_SECONDS if filtered else 0.0)
-        recorder = Recorder()
-        session = DictationSession(speech_model, settings, recorder)
-        session.start(Mode.PUSH_TO_TALK)
-        for start in range(0, len(recording), 1600):
-            session.feed(recording[start : start + 1600])
-        session.stop()
-        final = recorder.of(Final)[0]
+        final = dictated(speech_model, settings, recording, 1600).of(Final)[0]
         results[filtered] = (final.text, tone_in(read(final.spool)))
     assert results[False][1] > 0.8, results  # unfiltered, the tone reached the recogniser
     assert results[True][1] < 0.1, results  # at least 20 dB down
@@ -351,12 +357,7 @@ def test_streaming_failure_falls_back_to_a_full_pass(speech_model, utterances, m
         raise RuntimeError("CUDA out of memory")
 
     monkeypatch.setattr(speech_model, "encode", broken_encode)
-    recorder = Recorder()
-    session = DictationSession(speech_model, STREAMED_ONLY, recorder)
-    session.start(Mode.PUSH_TO_TALK)
-    for start in range(0, len(recording), 320):
-        session.feed(recording[start : start + 320])
-    session.stop()
+    recorder = dictated(speech_model, STREAMED_ONLY, recording, 320)
     monkeypatch.undo()
     assert len(failures) == 1  # no further streaming steps once one failed
     assert "Live captions stopped" in recorder.of(ErrorEvent)[0].message

@@ -271,13 +271,16 @@ class FileWindow(QWidget):
 
     def folder_to_open(self) -> Path | None:
         """Where the selected file's transcripts went; with none selected, where exports go."""
-        row = self.queue.currentRow()
-        path = next((p for p, r in self.rows.items() if r == row), None)
+        path = self._selected_path()
         if path in self.exported_to:
             return self.exported_to[path]
         if self.output_folder is not None:
             return self.output_folder
         return path.parent if path is not None else None
+
+    def _selected_path(self) -> Path | None:
+        row = self.queue.currentRow()
+        return next((p for p, r in self.rows.items() if r == row), None)
 
     def _open_folder(self) -> None:
         folder = self.folder_to_open()
@@ -286,8 +289,7 @@ class FileWindow(QWidget):
 
     def _show_selected(self) -> None:
         self._update_buttons()
-        row = self.queue.currentRow()
-        path = next((p for p, r in self.rows.items() if r == row), None)
+        path = self._selected_path()
         if path in self.transcripts:
             self._show(self.transcripts[path])
 

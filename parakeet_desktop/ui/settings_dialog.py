@@ -278,8 +278,8 @@ class SettingsDialog(QDialog):
                                "recognised (dictation, files and the Local API), not replaced afterwards."))
         layout.addWidget(self.vocabulary, 1)
         layout.addLayout(strength)
-        layout.addWidget(_note("<span style='color:#555555'>Stronger finds the listed words more often; too "
-                               "strong and similar-sounding words turn into them.</span>"))
+        layout.addWidget(_note(_quiet("Stronger finds the listed words more often; too strong and "
+                                      "similar-sounding words turn into them.")))
         return page
 
     def _api_tab(self, s: Settings, token: str | None, status: str) -> QWidget:
@@ -337,7 +337,7 @@ class SettingsDialog(QDialog):
             size = "downloaded" if downloaded else f"a {info.size_mb / 1000:.1f} GB download when you save"
             advice = model_advice(info, self._gpu)
             text = f"{info.languages}; {size}. {info.description}" + (f" <b>{advice[0].upper()}{advice[1:]}.</b>" if advice else "")
-        self.model_note.setText(f"<span style='color:#555555'>{text}</span>")
+        self.model_note.setText(_quiet(text))
 
     def _add_replacement(self, heard: str, write: str) -> None:
         row = self.replacements.rowCount()
@@ -402,9 +402,14 @@ def _note(text: str) -> QLabel:
     return label
 
 
+def _quiet(text: str) -> str:
+    """*text* in the grey of help lines (rich text)."""
+    return f"<span style='color:#555555'>{text}</span>"
+
+
 def _with_help(field: QWidget, text: str) -> QVBoxLayout:
     """*field* with a line of help under it (what the choice costs and gives)."""
-    label = _note(f"<span style='color:#555555'>{text}</span>")
+    label = _note(_quiet(text))
     column = QVBoxLayout()
     column.setSpacing(2)
     column.addWidget(field)
