@@ -56,6 +56,12 @@ class Settings:
     vocabulary: list[str] = field(default_factory=list)
     vocabulary_strength: int = 5
 
+    @property
+    def phrase_boosting(self) -> bool:
+        """Whether the model loads ready for phrase lists: for the vocabulary, and for the local
+        API's per-request keywords. Off otherwise: it costs decoding memory."""
+        return bool(self.vocabulary) or self.api_enabled
+
 
 _CHOICES = {
     "device": ("auto", "cuda", "cpu"),

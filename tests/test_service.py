@@ -274,13 +274,14 @@ def test_a_client_that_goes_away_frees_its_work_at_once(speech_model, tmp_path, 
 
 
 async def _stream(url: str, samples: np.ndarray, *, rate: int = 16000, encoding: str = "pcm_s16le",
-                  endpointing: bool = False, realtime: bool = True, token: str | None = None) -> dict:
+                  endpointing: bool = False, realtime: bool = True, token: str | None = None, **start) -> dict:
     """Stream *samples* like a live microphone (100 ms frames, in real time), then stop; every
-    message the server sent, with when it came relative to the stop."""
+    message the server sent, with when it came relative to the stop. *start*: more fields of
+    the start message."""
     async with websockets.connect(f"{url}?token={token}", max_size=None) as ws:
         welcome = json.loads(await ws.recv())
         await ws.send(json.dumps({"action": "start", "sample_rate": rate, "encoding": encoding,
-                                  "endpointing": endpointing}))
+                                  "endpointing": endpointing, **start}))
         received: list[tuple[float, dict]] = []
         stop_sent = {}
 

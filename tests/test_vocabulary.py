@@ -145,3 +145,51 @@ def _device(recording):
     from parakeet_desktop.engine.capture import FileSoundDevice
 
     return FileSoundDevice(samples=recording, realtime=False)
+
+
+def test_the_local_api_takes_keywords_and_prompt_per_request(speech_model, chosen, tmp_path):
+    """Per-request phrases through real clients: the openai package's ``prompt`` and its
+    ``keywords`` list (extra_body), and a WebSocket stream's start message."""
+    import asyncio
+
+    import openai
+
+    from service_support import in_process_service, wav
+    from test_service import _stream
+
+    words, utterances, plain, boosted = chosen
+    changed = [i for i in range(len(utterances)) if plain[i] != boosted[i]][:3]
+    assert changed, "the list changes no text: nothing to check"
+    with in_process_service(speech_model, tmp_path / "config") as (service, _, _):
+        api = openai.OpenAI(base_url=service.url + "/v1", api_key=service.token)
+        ws_url = service.url.replace("http://", "ws://") + "/v1/stream"
+        for i in changed:
+            path = wav(tmp_path / f"u{i}.wav", utterances[i][1])
+            samples = soundfile.read(path, dtype="float32")[0]  # as the service decodes it
+            without = speech_model.recognize([samples], vocabulary=Vocabulary())[0].text
+            listed = speech_model.recognize([samples], vocabulary=Vocabulary(tuple(words)))[0].text
+
+            def ask(**extra) -> str:
+                with open(path, "rb") as f:
+                    return api.audio.transcriptions.create(model="parakeet", file=f, **extra).text
+
+            assert ask() == without
+            assert ask(extra_body={"keywords": words}) == listed
+            assert ask(prompt=", ".join(words) + ". This is a sentence of more words than a name.") == listed
+        with pytest.raises(openai.BadRequestError, match="keywords"):
+            with open(path, "rb") as f:
+                api.audio.transcriptions.create(model="parakeet", file=f, extra_body={"keywords": "[1, 2"})
+        # A stream with keywords hears the listed words at least as often as one without.
+        speech = np.concatenate([silence(0.6)] + [np.concatenate([utterances[i][1], silence(0.6)]) for i in changed])
+
+        def stream_text(**start) -> str:
+            result = asyncio.run(_stream(ws_url, speech, token=service.token, realtime=False, **start))
+            assert not [e for e in result["events"] if e["type"] in ("error", "warning")], result["events"]
+            return " ".join(e["text"] for e in result["events"] if e["type"] == "transcription" and e["is_final"])
+
+        heard_with = stream_text(keywords=words).lower().split()
+        heard_without = stream_text().lower().split()
+        references = " ".join(utterances[i][0] for i in changed).lower().split()
+        hits = [sum(w in heard for w in references if w in words) for heard in (heard_with, heard_without)]
+        assert hits[0] >= hits[1] and hits[0] > 0, (hits, heard_with, heard_without)
+    assert speech_model.phrase_lists._holders == {}  # every request's list was given back

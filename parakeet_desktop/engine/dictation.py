@@ -168,9 +168,11 @@ class DictationSession:
 
     def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
                  clock: Callable[[], float] = time.monotonic, stop_requested: threading.Event | None = None,
-                 tap: StreamTap | None = None) -> None:
+                 tap: StreamTap | None = None, vocabulary: Vocabulary | None = None) -> None:
         self.model = model
         self.settings = settings
+        # A stream's own phrases (the local API's keywords); dictation uses the model's in force.
+        self.vocabulary = vocabulary
         self.emit = emit
         self.clock = clock
         self.state = SessionState.IDLE
@@ -181,7 +183,7 @@ class DictationSession:
         self._stop_requested = stop_requested
         self._tap = tap
         self.streaming_config = settings.streaming.for_device(model.device)
-        self._transcriber = StreamingTranscriber(model, self.streaming_config, stop_requested, tap)
+        self._transcriber = StreamingTranscriber(model, self.streaming_config, stop_requested, tap, vocabulary)
         self._streaming_failed = False
         self._utterance = 0
         self._first_position = 0
@@ -290,7 +292,8 @@ class DictationSession:
         config = self.settings.streaming.for_device(self.model.device)
         if config != self.streaming_config:  # the model changed device since the last utterance
             self.streaming_config = config
-            self._transcriber = StreamingTranscriber(self.model, config, self._stop_requested, self._tap)
+            self._transcriber = StreamingTranscriber(self.model, config, self._stop_requested, self._tap,
+                                                     self.vocabulary)
         self._transcriber.reset()
         self._streaming_failed = False
         if self._spool is not None:
@@ -330,6 +333,12 @@ class DictationSession:
         return last_step >= 0.8 * seconds or (self.model.device == "cuda" and seconds <= _GPU_FULL_PASS_SECONDS)
 
     def _finalise(self, reason: str) -> None:
+        try:
+            self._final_text(reason)
+        finally:  # the full pass ends an utterance without the stream's finish()
+            self._transcriber.let_go_of_vocabulary()
+
+    def _final_text(self, reason: str) -> None:
         spooled = self._spool.end() if self._spool is not None else None
         seconds = self._transcriber.duration
         if seconds == 0:
@@ -375,8 +384,9 @@ class DictationSession:
         at pauses first (attention's memory grows with the square of the length)."""
         audio = self._transcriber.audio
         if len(audio) <= self.model.max_piece_seconds * SAMPLE_RATE:
-            return self.model.recognize([audio])[0]
-        files = FileTranscriber(self.model, vad_aggressiveness=self.settings.gate.aggressiveness)
+            return self.model.recognize([audio], vocabulary=self.vocabulary)[0]
+        files = FileTranscriber(self.model, vad_aggressiveness=self.settings.gate.aggressiveness,
+                                vocabulary=self.vocabulary)
         transcript = files.transcribe_array(audio)
         return Recognition(transcript.text, tuple(transcript.words))
 

@@ -20,6 +20,7 @@ from .audio import SAMPLE_RATE, AudioError, load_audio
 from .model import ParakeetModel, Recognition, RecognitionCancelled
 from .transcript import Transcript, Word, floor_ms, join_texts, segments_from_words
 from .vad import speech_frames
+from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
 
@@ -188,10 +189,13 @@ class FileTranscriber:
 
     def __init__(self, model: ParakeetModel, *, max_piece_seconds: float | None = None,
                  batch_seconds: float | None = None, vad_aggressiveness: int = 2,
-                 yield_to: Callable[[], None] | None = None, interrupt: threading.Event | None = None) -> None:
+                 yield_to: Callable[[], None] | None = None, interrupt: threading.Event | None = None,
+                 vocabulary: Vocabulary | None = None) -> None:
         """*yield_to* is called before every batch, and *interrupt* stops a batch in flight, which
-        then runs again after *yield_to*: how the live engine gives dictation the model first."""
+        then runs again after *yield_to*: how the live engine gives dictation the model first.
+        *vocabulary*: the phrases to favour (the model's own in force when None)."""
         self.model = model
+        self.vocabulary = vocabulary
         self.yield_to = yield_to
         self.interrupt = interrupt
         self._max_piece_seconds = max_piece_seconds
@@ -307,7 +311,7 @@ class FileTranscriber:
             if self.yield_to is not None:
                 self.yield_to()
             try:
-                recognitions = self.model.recognize(pieces, AnyOf(cancel, self.interrupt), within)
+                recognitions = self.model.recognize(pieces, AnyOf(cancel, self.interrupt), within, self.vocabulary)
                 break
             except RecognitionCancelled:
                 if self.interrupt is None or not self.interrupt.is_set() or (cancel is not None and cancel.is_set()):

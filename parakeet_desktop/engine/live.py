@@ -243,7 +243,8 @@ class LiveEngine:
             if stream.closed.is_set() or stream in self._streams:
                 return
             stream.session = DictationSession(self.model, stream.settings, stream.listener,
-                                              stop_requested=AnyOf(stream.closed, self.stop_requested))
+                                              stop_requested=AnyOf(stream.closed, self.stop_requested),
+                                              vocabulary=stream.vocabulary)
             stream.session.start(stream.mode)
             self._streams.append(stream)
         elif stream in self._streams:
@@ -313,7 +314,7 @@ class LiveEngine:
     def _run_file_job(self, job: FileJob) -> None:
         emit = job.listener or self.emit
         transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(job.priority),
-                                      interrupt=self.dictation_wanted)
+                                      interrupt=self.dictation_wanted, vocabulary=job.vocabulary)
         try:
             for path in job.paths:
                 name = Path(path.name) if isinstance(path, AudioInput) else path

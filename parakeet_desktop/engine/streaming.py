@@ -25,7 +25,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, GrowingBuffer
 from .model import ParakeetModel, Recognition, RecognitionCancelled
-from .vocabulary import NO_LIST
+from .vocabulary import NO_LIST, Vocabulary
 
 
 @dataclass(frozen=True)
@@ -98,8 +98,10 @@ class StreamingTranscriber:
     """One utterance at a time: :meth:`accept` audio as it arrives, :meth:`finish` at the end."""
 
     def __init__(self, model: ParakeetModel, config: StreamingConfig,
-                 cancel: threading.Event | None = None, tap: StreamTap | None = None) -> None:
+                 cancel: threading.Event | None = None, tap: StreamTap | None = None,
+                 vocabulary: Vocabulary | None = None) -> None:
         self.model = model
+        self.vocabulary = vocabulary  # the phrases to favour; the model's own in force when None
         self.config = config
         self.tap = tap or StreamTap()
         # When set (the key was released), a running step stops before the encoder's next layer:
@@ -117,7 +119,7 @@ class StreamingTranscriber:
     def reset(self) -> None:
         """Forget the current utterance. The next one decodes with the vocabulary in force at
         its first step (kept for the whole utterance, whatever the settings do meanwhile)."""
-        self._let_go_of_vocabulary()
+        self.let_go_of_vocabulary()
         self._audio = GrowingBuffer(SAMPLE_RATE * 10)
         self._decoded_frames = 0
         self._state = None
@@ -211,7 +213,7 @@ class StreamingTranscriber:
                 self._run(len(self._audio), commit=None, interruptible=False)
             return self._recognition()
         finally:
-            self._let_go_of_vocabulary()
+            self.let_go_of_vocabulary()
 
     def _run(self, end: int, commit: int | None, interruptible: bool = True, encoded=None) -> None:
         """Encode ``[left | audio up to end]`` (unless *encoded* already); decode and keep the
@@ -221,7 +223,7 @@ class StreamingTranscriber:
 
         computer = self.model.nemo.decoding.decoding.decoding_computer
         if self._list_id is None:
-            self._list_id = self.model.hold_vocabulary()
+            self._list_id = self.model.hold_vocabulary(self.vocabulary)
         first = max(0, self._decoded_frames - self._left)
         if encoded is None:
             encoded = self.model.encode(self._audio.view(first * self._frame_samples, end),
@@ -252,7 +254,8 @@ class StreamingTranscriber:
         if self.tap.stepped is not None:
             self.tap.stepped(end, commit is None)
 
-    def _let_go_of_vocabulary(self) -> None:
+    def let_go_of_vocabulary(self) -> None:
+        """Give back the phrase list held for this utterance (also when it ended another way)."""
         if self._list_id is not None:
             self.model.let_go_vocabulary(self._list_id)
         self._list_id = None

@@ -14,6 +14,7 @@ from pathlib import Path
 from .dictation import DictationSession, LiveSettings, Mode
 from .files import AudioInput
 from .transcript import Transcript
+from .vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class FileJob:
     listener: Callable[[object], None] | None = None
     id: int = field(default_factory=itertools.count(1).__next__)
     cancel: threading.Event = field(default_factory=threading.Event)
+    vocabulary: Vocabulary | None = None  # a request's own phrases; the model's in force when None
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,9 @@ class Stream:
     """
 
     def __init__(self, listener: Callable[[object], None], *, endpointing: bool = False,
-                 settings: LiveSettings | None = None) -> None:
+                 settings: LiveSettings | None = None, vocabulary: Vocabulary | None = None) -> None:
         self.id = next(_stream_ids)
+        self.vocabulary = vocabulary  # the client's own phrases; the model's in force when None
         self.listener = listener
         self.mode = Mode.HANDS_FREE if endpointing else Mode.PUSH_TO_TALK
         self.settings = settings or LiveSettings()

@@ -29,10 +29,12 @@ from ..engine.audio import AudioError, load_audio
 from ..engine.files import AudioInput
 from ..engine.work import FileProgress, Priority
 from ..engine.registry import REGISTRY
+from ..engine.vocabulary import Vocabulary
 from . import formats
 from .errors import ApiError, install_handlers
 from .guard import Guarded
 from .jobs import JobBook
+from .keywords import form_phrases, with_request_phrases
 from .link import EngineLink, ServiceState, TranscriptionFailed
 from .security import Guard, bearer, token_matches
 from .stream import install_stream
@@ -99,29 +101,37 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         link.require_ready()
         form, audio = await _read_upload(request, config)
         options = _options(form, link)
+        vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
+        headers = {"X-Parakeet-Warning": warning} if warning else {}
         if options["stream"]:
             link.ensure_room(config.max_waiting)  # a 429 must come before the stream's 200
-            return StreamingResponse(_events(link, audio), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache"})
+            return StreamingResponse(_events(link, audio, vocabulary), media_type="text/event-stream",
+                                     headers={"Cache-Control": "no-cache", **headers})
         with link.admitted(audio.duration, config.max_waiting):
-            transcript = await _until_done_or_gone(request, link.transcribe(audio, Priority.REQUEST))
+            transcript = await _until_done_or_gone(
+                request, link.transcribe(audio, Priority.REQUEST, vocabulary=vocabulary))
         if transcript is None:
             return Response(status_code=499)
-        return formats.response(transcript, options["response_format"], options["granularities"],
-                                options["language_name"])
+        response = formats.response(transcript, options["response_format"], options["granularities"],
+                                    options["language_name"])
+        response.headers.update(headers)
+        return response
 
     @api.post("/transcribe")
     async def transcribe(request: Request):
         link.require_ready()
-        _form, audio = await _read_upload(request, config)
+        form, audio = await _read_upload(request, config)
+        vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
         started = time.perf_counter()
         with link.admitted(audio.duration, config.max_waiting):
-            transcript = await _until_done_or_gone(request, link.transcribe(audio, Priority.REQUEST))
+            transcript = await _until_done_or_gone(
+                request, link.transcribe(audio, Priority.REQUEST, vocabulary=vocabulary))
         if transcript is None:
             return Response(status_code=499)
-        return {"text": transcript.text, "duration_sec": round(transcript.duration, 3),
-                "processing_time_ms": round((time.perf_counter() - started) * 1000, 1),
-                "device": link.model.device}
+        document = {"text": transcript.text, "duration_sec": round(transcript.duration, 3),
+                    "processing_time_ms": round((time.perf_counter() - started) * 1000, 1),
+                    "device": link.model.device}
+        return document | ({"warning": warning} if warning else {})
 
     @api.post("/v1/jobs", status_code=202)
     async def new_job(request: Request):
@@ -131,7 +141,9 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
                            code="rate_limit_exceeded", retry_after=30)
         form, audio = await _read_upload(request, config)
         options = _options(form, link)
+        vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
         job = jobs.add(audio.name, audio.duration, options)
+        job.warning = warning
 
         def progress(event: FileProgress) -> None:
             job.status = "running"
@@ -139,7 +151,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
 
         async def run() -> None:
             try:
-                job.transcript = await link.transcribe(audio, Priority.JOB, progress, job.cancel)
+                job.transcript = await link.transcribe(audio, Priority.JOB, progress, job.cancel, vocabulary)
                 job.status, job.progress = "completed", 1.0
             except TranscriptionFailed as exc:
                 job.status = "cancelled" if str(exc) == "cancelled" else "failed"
@@ -304,16 +316,16 @@ def _failure(exc: TranscriptionFailed) -> ApiError:
     return ApiError(500, f"The audio {exc}.")
 
 
-async def _events(link: EngineLink, audio: AudioInput):
+async def _events(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None):
     """Server-sent events as OpenAI streams a transcription: text deltas as pieces finish, the
     whole text, then ``[DONE]``. The deltas add up to the whole text. A client that goes away
     closes this generator, which cancels the work; the request is counted while it runs."""
     with link.admitted(audio.duration, limit=math.inf):  # room was checked before the response began
-        async for line in _event_lines(link, audio):
+        async for line in _event_lines(link, audio, vocabulary):
             yield line
 
 
-async def _event_lines(link: EngineLink, audio: AudioInput):
+async def _event_lines(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None):
     deltas: asyncio.Queue = asyncio.Queue()
     sent = ""
 
@@ -323,7 +335,7 @@ async def _event_lines(link: EngineLink, audio: AudioInput):
     def line(document) -> str:
         return f"data: {json.dumps(document, ensure_ascii=False)}\n\n"
 
-    task = asyncio.ensure_future(link.transcribe(audio, Priority.REQUEST, progress))
+    task = asyncio.ensure_future(link.transcribe(audio, Priority.REQUEST, progress, vocabulary=vocabulary))
     try:
         while not task.done() or not deltas.empty():
             getter = asyncio.ensure_future(deltas.get())

@@ -28,6 +28,7 @@ class Job:
     finished: float | None = None
     transcript: Transcript | None = None
     error: str | None = None
+    warning: str | None = None  # why the request's keywords were not used, if so
     cancel: threading.Event = field(default_factory=threading.Event)
     task: asyncio.Task | None = None
 
@@ -37,6 +38,8 @@ class Job:
                     "progress": round(self.progress, 3), "created_at": int(self.created)}
         if self.error is not None:
             document["error"] = {"message": self.error}
+        if self.warning is not None:
+            document["warning"] = self.warning
         if self.status == "completed" and result is not None:
             document["result"] = result(self)
         return document

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 
 from ..engine.files import AudioInput
 from ..engine.live import LiveEngine
+from ..engine.vocabulary import Vocabulary
 from ..engine.work import FileDone, FileJob, FileProgress, Priority
 from ..engine.transcript import Transcript
 from .errors import ApiError
@@ -109,7 +110,7 @@ class EngineLink:
 
     async def transcribe(self, audio: AudioInput, priority: Priority,
                          on_progress: Callable[[FileProgress], None] | None = None,
-                         cancel: threading.Event | None = None) -> Transcript:
+                         cancel: threading.Event | None = None, vocabulary: Vocabulary | None = None) -> Transcript:
         """Recognise *audio* through the file path (pieces, batching, yielding to dictation).
         Cancelled (the client went away, or *cancel* set) → the engine drops the work at its
         next layer."""
@@ -123,7 +124,8 @@ class EngineLink:
             except RuntimeError:  # the loop is closed: the service is stopping
                 pass
 
-        job = FileJob([audio], priority=priority, listener=listener, cancel=cancel or threading.Event())
+        job = FileJob([audio], priority=priority, listener=listener, cancel=cancel or threading.Event(),
+                      vocabulary=vocabulary)
         engine.submit(job)
         try:
             while True:

@@ -137,7 +137,7 @@ def run_serve(args) -> int:
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        model = load_model_saying_so(args.model, args.device)
+        model = load_model_saying_so(args.model, args.device, boosting=True)  # for requests' keywords
         if model is None or stopping.is_set():
             link.failed("the model could not be loaded")
             return 3 if model is None else 130

@@ -4,7 +4,8 @@ Protocol (JSON text messages, binary audio):
 
 - server → ``{"type": "welcome", "model", "sample_rate": 16000}`` on connect;
 - client → ``{"action": "start", "sample_rate", "encoding": "pcm_s16le" | "f32le",
-  "endpointing": bool}``, then binary frames of mono audio in that encoding (any sample rate:
+  "endpointing": bool, "keywords": [phrases], "prompt": text}`` (keywords and prompt optional:
+  phrases to favour, as service/keywords.py reads them), then binary frames of mono audio in that encoding (any sample rate:
   resampled here);
 - server → ``{"type": "transcription", "text", "is_final": false}`` as the caption changes, and
   ``{"type": "transcription", "text", "is_final": true, "start", "end", "words"}`` for each
@@ -31,6 +32,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from ..engine.audio import SAMPLE_RATE, MonoResampler
 from ..engine.dictation import ErrorEvent, Final, Partial
 from ..engine.work import Stream, StreamStopped
+from .errors import ApiError
+from .keywords import message_phrases, with_request_phrases
 from .link import EngineLink, ServiceState
 from .security import bearer, token_matches
 
@@ -132,9 +135,15 @@ class _Connection:
             return await self._say_error(f"Unknown encoding {encoding!r}; use {' or '.join(ENCODINGS)}.")
         if not isinstance(endpointing, bool):
             return await self._say_error("endpointing must be true or false.")
+        try:
+            vocabulary, warning = with_request_phrases(self.link.model, message_phrases(message))
+        except ApiError as exc:
+            return await self._say_error(exc.message)
+        if warning:
+            self.outbox.put_nowait({"type": "warning", "message": warning})
         self.encoding = ENCODINGS[encoding]
         self.resampler = MonoResampler(rate)
-        self.stream = Stream(self._from_engine, endpointing=endpointing)
+        self.stream = Stream(self._from_engine, endpointing=endpointing, vocabulary=vocabulary)
         self.streams.append(self.stream)
         self.engine.open_stream(self.stream)
 

@@ -340,8 +340,9 @@ class DesktopApp(QObject):
                 autostart.set_enabled(new.start_at_login)
             except OSError as exc:
                 self._problem("Start at login", f"Could not change it: {exc}")
-        # A first vocabulary (or none left) loads the model again, with phrase boosting on or off.
-        if (new.model, new.device, bool(new.vocabulary)) != (old.model, old.device, bool(old.vocabulary)):
+        # A first vocabulary or the local API (or neither left) loads the model again, with
+        # phrase boosting on or off.
+        if (new.model, new.device, new.phrase_boosting) != (old.model, old.device, old.phrase_boosting):
             self._reload_engine()
         else:
             self.worker.reconfigure(new)

@@ -50,7 +50,7 @@ class EngineWorker(QObject):
         self.loading.emit(self.settings.model)
         try:
             model = load_model(self.settings.model, self.settings.device, cancel=self.cancel_download,
-                               boosting=bool(self.settings.vocabulary),
+                               boosting=self.settings.phrase_boosting,
                                progress=lambda done, total: self.download_progress.emit(done, total))
         except ModelError as exc:
             self.failed.emit(str(exc), True)
