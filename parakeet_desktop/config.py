@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .storage import write_atomic
+from .engine.commands import DEFAULT_COMMANDS, Action
 from .engine.registry import DEFAULT_MODEL_ID
 
 
@@ -55,6 +56,9 @@ class Settings:
     # (1 a nudge, 10 strong): names, product words, jargon (engine/vocabulary.py).
     vocabulary: list[str] = field(default_factory=list)
     vocabulary_strength: int = 5
+    # Spoken commands at the end of an utterance: [phrase, action] pairs (engine/commands.py).
+    commands_enabled: bool = True
+    commands: list[list[str]] = field(default_factory=lambda: [list(c) for c in DEFAULT_COMMANDS])
 
     @property
     def phrase_boosting(self) -> bool:
@@ -175,6 +179,10 @@ def _valid(name: str, value, default) -> bool:
         return value is None or isinstance(value, str)
     if name == "vocabulary":
         return isinstance(value, list) and all(isinstance(p, str) for p in value)
+    if name == "commands":
+        return isinstance(value, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p)
+            and p[1] in Action._value2member_map_ for p in value)
     if name == "replacements":
         return isinstance(value, list) and all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in value)

@@ -195,9 +195,11 @@ def test_add_starts_editing_the_new_row_and_sliders_show_their_values(qtbot):
     dialog.show()
     rows = dialog.replacements.rowCount()
     assert rows == 3  # "new line", "new paragraph" and "full stop" are there from the start
-    next(b for b in dialog.findChildren(QPushButton) if b.text() == "Add").click()
-    assert dialog.replacements.rowCount() == rows + 1 and dialog.replacements.currentRow() == rows
-    assert dialog.replacements.state() == QAbstractItemView.State.EditingState
+    for table in (dialog.replacements, dialog.commands.table):  # the Replacements and Commands tabs
+        rows = table.rowCount()
+        next(b for b in table.parent().findChildren(QPushButton) if b.text() == "Add").click()
+        assert table.rowCount() == rows + 1 and table.currentRow() == rows
+        assert table.state() == QAbstractItemView.State.EditingState
     dialog.overlay_opacity.setValue(70)
     assert any(label.text() == "70 %" for label in dialog.findChildren(QLabel))
 
@@ -217,3 +219,29 @@ def test_the_model_list_says_size_languages_and_what_suits_this_computer(qtbot, 
     dialog.model.addItem(str(local), str(local))
     dialog.model.setCurrentIndex(dialog.model.findData(str(local)))
     assert "A model file on this computer" in note.text() and str(local) in note.text()
+
+
+def test_the_commands_tab_edits_the_list_and_turns_commands_off(qtbot):
+    from PySide6.QtWidgets import QPushButton
+
+    from parakeet_desktop.engine.commands import DEFAULT_COMMANDS
+    from parakeet_desktop.ui.settings_dialog import SettingsDialog
+
+    dialog = SettingsDialog(config.Settings(), [])
+    qtbot.addWidget(dialog)
+    tab = dialog.commands
+    assert tab.enabled.isChecked() and dialog.result_settings().commands == DEFAULT_COMMANDS
+    tab.table.item(0, 0).setText("next line")  # the user's own phrase for a line break
+    tab.table.cellWidget(4, 1).setCurrentIndex(tab.table.cellWidget(4, 1).findData("enter"))
+    tab.table.selectRow(2)
+    next(b for b in tab.findChildren(QPushButton) if b.text() == "Remove").click()
+    tab.enabled.setChecked(False)
+    saved = dialog.result_settings()
+    assert not saved.commands_enabled and not tab.table.isEnabled()
+    assert saved.commands == [["next line", "new line"], ["new paragraph", "new paragraph"],
+                              ["press enter", "enter"], ["press tab", "enter"]]
+    next(b for b in tab.findChildren(QPushButton) if b.text() == "Restore defaults").click()
+    assert dialog.result_settings().commands == DEFAULT_COMMANDS
+    # A hand-edited settings file with an unknown action falls back to the defaults, with a warning.
+    loaded, warnings = config._from_document({"schema": 1, "commands": [["go", "launch"]]})
+    assert loaded.commands == DEFAULT_COMMANDS and any("commands" in w for w in warnings)

@@ -48,7 +48,11 @@ _TEMPLATES = (
 _CATEGORIES = {"D": DETERMINERS, "Q": NUMBERS, "A": ADJECTIVES, "N": NOUNS, "S": PLURALS,
                "T": TRANSITIVE, "I": INTRANSITIVE, "P": PREPOSITIONS, "V": ADVERBS}
 
-VOCABULARY = sorted({word for words in _CATEGORIES.values() for word in words})
+# The app's spoken commands (engine/commands.py), taught so that tests can say them.
+COMMAND_PHRASES = ("new line", "new paragraph", "scratch that", "press enter", "press tab")
+
+VOCABULARY = sorted({word for words in _CATEGORIES.values() for word in words}
+                    | {word for phrase in COMMAND_PHRASES for word in phrase.split()})
 
 VOICES = ("en-us", "en-gb", "en-gb-x-rp", "en-gb-scotland", "en-029")
 VARIANTS = ("", "+m1", "+m3", "+m7", "+f1", "+f2", "+f3", "+f4")
@@ -89,6 +93,24 @@ def random_orders(count: int, seed: int, shortest: int = 4, longest: int = 9) ->
     rng = random.Random(seed)
     return [" ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(shortest, longest)))
             for _ in range(count)]
+
+
+def command_utterances(count: int, seed: int) -> list[str]:
+    """*count* utterances with a spoken command: the command alone, or at the end of a sentence
+    or of a random-order sequence, as people dictate them."""
+    rng = random.Random(seed)
+    grammar = sentences(seed + 1)
+    out = []
+    for _ in range(count):
+        command = rng.choice(COMMAND_PHRASES)
+        kind = rng.random()
+        if kind < 0.35:
+            out.append(command)
+        elif kind < 0.8:
+            out.append(f"{next(grammar)} {command}")
+        else:
+            out.append(" ".join(rng.choice(VOCABULARY) for _ in range(rng.randint(3, 6))) + f" {command}")
+    return out
 
 
 def voice_for(index: int, seed: int) -> tuple[str, int, int]:

@@ -20,7 +20,9 @@ vocabulary words in random order, ``--long-recordings N`` adds N recordings of 1
 several sentences or sequences in one voice with pauses of 0.3-3 s between them. With either, the
 held-out sets gain both kinds too, and the best checkpoint is the one whose worst WER, relative to
 its target (random orders 10 %, long recordings 10 %, sentences 5 %), is lowest; it is written to
-``--out`` each time it improves, so a run can be stopped at any point.
+``--out`` each time it improves, so a run can be stopped at any point. ``--commands N`` adds N
+utterances with the app's spoken commands ("new line", "scratch that", ...: alone, or ending a
+sentence or sequence), with a held-out set of its own (target 5 %).
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from tools.fixture_corpus import (  # noqa: E402
-    TRAIN_SEED, VOCABULARY, held_out_sentences, random_orders, training_sentences, voice_for,
+    TRAIN_SEED, VOCABULARY, command_utterances, held_out_sentences, random_orders, training_sentences,
+    voice_for,
 )
 from tools.nemo_models import ModelShape, build_tokenizer, model_config  # noqa: E402
 from tools.speech import speak  # noqa: E402
@@ -53,8 +56,9 @@ logger = logging.getLogger("train_fixture_model")
 SHAPE = ModelShape(n_layers=4, d_model=128, n_heads=4, subsampling_channels=64, pred_hidden=160,
                    joint_hidden=160, pred_rnn_layers=1, features=80, vocab_size=384)
 CTC_WEIGHT = 0.3
-TARGETS = {"sentences": 0.05, "random_orders": 0.10, "long_recordings": 0.10}
+TARGETS = {"sentences": 0.05, "random_orders": 0.10, "long_recordings": 0.10, "commands": 0.05}
 RANDOM_ORDER_SEEDS = (31, 32)  # training, held out
+COMMAND_SEEDS = (41, 42)
 
 
 def synthesize_all(texts: list[str], seed: int, workers: int = 3) -> list[np.ndarray]:
@@ -203,6 +207,8 @@ def main() -> None:
     parser.add_argument("--init-from", type=Path, help="continue training this .nemo file")
     parser.add_argument("--random-orders", type=int, default=0, help="random-order word sequences")
     parser.add_argument("--long-recordings", type=int, default=0, help="12-30 s recordings with pauses")
+    parser.add_argument("--commands", type=int, default=0,
+                        help="utterances with the app's spoken commands (alone or at the end)")
     parser.add_argument("--keep-going", action="store_true",
                         help="train every step even once the targets are met (a margin below them)")
     args = parser.parse_args()
@@ -228,6 +234,12 @@ def main() -> None:
         texts += extra
         held_orders = random_orders(max(40, args.held_out // 2), RANDOM_ORDER_SEEDS[1])
         held["random_orders"] = (synthesize_all(held_orders, seed=2), held_orders)
+    if args.commands:
+        extra = command_utterances(args.commands, COMMAND_SEEDS[0])
+        audio += synthesize_all(extra, TRAIN_SEED + 3)
+        texts += extra
+        held_commands = command_utterances(max(40, args.held_out // 2), COMMAND_SEEDS[1])
+        held["commands"] = (synthesize_all(held_commands, seed=4), held_commands)
     if args.long_recordings:
         pool = texts  # sentences, and the random orders when asked for
         long_audio, long_texts = long_recordings(args.long_recordings, pool, TRAIN_SEED + 2)
@@ -294,7 +306,7 @@ def main() -> None:
         "steps": args.steps, "batch_seconds": args.batch_seconds, "learning_rate": args.lr,
         "held_out_utterances": args.held_out, "held_out_wer": round(best[1]["sentences"], 4),
         "held_out_wers": {name: round(wer, 4) for name, wer in best[1].items()},
-        "random_orders": args.random_orders, "long_recordings": args.long_recordings,
+        "random_orders": args.random_orders, "long_recordings": args.long_recordings, "commands": args.commands,
         "initialised_from": args.init_from.name if args.init_from else None,
         "synthesis_minutes": round(synthesis_minutes, 1), "training_minutes": round(training_minutes, 1),
         "file_megabytes": round(args.out.stat().st_size / 2**20, 2),

@@ -125,6 +125,9 @@ class HotkeyListener:
         self._grab: X11KeyGrab | None = None
         self._lock = threading.Lock()
         self._pending_release: threading.Timer | None = None
+        # Presses of keys outside the hotkey, ours included (synthetic keys are heard too): how
+        # "scratch that" tells whether the user typed since the last dictated text.
+        self.other_presses = 0
 
     def start(self) -> None:
         import os
@@ -181,6 +184,8 @@ class HotkeyListener:
                 # key is held (X11 sends both): the chord is still down.
                 self._pending_release.cancel()
                 self._pending_release = None
+            if name not in self._wanted:
+                self.other_presses += 1
             self._down.add(name)
             if not self._active and self._wanted <= self._down:
                 self._active = True

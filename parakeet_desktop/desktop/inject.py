@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 # How long the target app gets to fetch the clipboard after Ctrl+V before the previous contents
 # come back. X11 apps ask the clipboard owner asynchronously; 300 ms covers slow ones.
 RESTORE_AFTER_MS = 300
+# Keys by the names wtype and ydotool (Linux input event codes) know them.
+_TOOL_KEYS = {"backspace": ("BackSpace", 14), "enter": ("Return", 28), "tab": ("Tab", 15)}
 TERMINALS = ("terminal", "xterm", "konsole", "alacritty", "kitty", "tilix", "terminator", "urxvt",
              "wezterm", "foot", "st-256color", "xfce4-terminal", "gnome-terminal", "rxvt")
 
@@ -174,6 +176,36 @@ class Injector:
             return Delivery(False, self.method, f"The text could not be typed ({exc}); it is on the "
                                                 "clipboard and in the history.")
 
+    def press(self, key: str, times: int = 1) -> Delivery:
+        """Press *key* ("backspace", "enter", "tab") *times* times in the focused window."""
+        try:
+            if self.method in ("paste", "type"):
+                if self.keyboard is None:
+                    raise OSError("synthetic key presses are not available on this desktop")
+                for _ in range(times):
+                    self.keyboard.chord(key)
+            elif self.method in ("wtype", "ydotool"):
+                tool = self.which(self.method)
+                if tool is None:
+                    raise OSError(f"{self.method} is not installed")
+                name, code = _TOOL_KEYS[key]
+                args = ([tool] + ["-k", name] * times if self.method == "wtype"
+                        else [tool, "key"] + [f"{code}:1", f"{code}:0"] * times)
+                done = self.run(args, capture_output=True, text=True, timeout=30)
+                if done.returncode != 0:
+                    raise OSError(f"{self.method} failed: {(done.stderr or '').strip()[:200]}")
+            else:
+                return Delivery(False, self.method, "This desktop does not let apps press keys in other "
+                                                    f"windows; press {key.title()} yourself.")
+        except Exception as exc:
+            logger.warning("Pressing %s failed: %s", key, exc)
+            return Delivery(False, self.method, f"{key.title()} could not be pressed ({exc}).")
+        return Delivery(True, self.method)
+
+    def current_window(self) -> str | None:
+        """The focused window where it can be told (X11), else None."""
+        return focused_window(self.run) if self.platform == "x11" else None
+
     def _paste(self, text: str) -> Delivery:
         if self.keyboard is None:
             raise OSError("synthetic key presses are not available on this desktop")
@@ -234,6 +266,13 @@ class Spacer:
         out = lead + text + (" " if self.trailing_space else "")
         self._previous_ended_with_space = out.endswith(" ")
         return out
+
+    def state(self) -> tuple[bool, float]:
+        return self._previous_ended_with_space, self._last_at
+
+    def restore(self, state: tuple[bool, float]) -> None:
+        """Back to *state*: the text joined since was taken back."""
+        self._previous_ended_with_space, self._last_at = state
 
     def reset(self) -> None:
         """Focus moved or a while passed: the next utterance starts fresh."""

@@ -107,6 +107,7 @@ class DesktopApp(QObject):
             hotkey = parse_hotkey(self.settings.hotkey)
             self.hotkey = HotkeyListener(hotkey, self.hotkey_pressed.emit, self.hotkey_released.emit)
             self.hotkey.start()
+            self.delivery.keys_pressed = self._keys_pressed
         except HotkeyError as exc:
             self.hotkey = None
             self.status.notify("No global hotkey", str(exc), error=True)
@@ -243,9 +244,12 @@ class DesktopApp(QObject):
         if unsaved:
             self.status.notify("History", unsaved, error=True)
 
+    def _keys_pressed(self) -> int | None:
+        return self.hotkey.other_presses if self.hotkey is not None else None
+
     def _report(self, delivery) -> None:
         if delivery is not None and not delivery.ok:
-            self._problem("Text not typed", delivery.problem or "")
+            self._problem("Scratch that" if delivery.method == "scratch" else "Text not typed", delivery.problem or "")
 
     def _problem(self, title: str, message: str) -> None:
         self.status.notify(title, message, error=True)

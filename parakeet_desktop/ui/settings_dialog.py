@@ -16,6 +16,8 @@ from ..config import Settings
 from ..desktop.hotkey import MODIFIERS, HotkeyError, parse_hotkey
 from ..engine.registry import REGISTRY, cached_model_file, has_nvidia_gpu, known_model, model_advice
 from ..engine.vocabulary import clean_phrases
+from .commands_tab import CommandsTab
+from .widgets import note as _note, quiet as _quiet
 
 # Shortcuts that desktops and most apps already use: recording one of these warns.
 TAKEN = {"ctrl+c", "ctrl+v", "ctrl+x", "ctrl+z", "ctrl+s", "ctrl+a", "ctrl+w", "ctrl+q", "ctrl+t",
@@ -122,6 +124,8 @@ class SettingsDialog(QDialog):
         tabs.addTab(self._appearance_tab(settings), "Appearance")
         tabs.addTab(self._replacements_tab(settings), "Replacements")
         tabs.addTab(self._vocabulary_tab(settings), "Vocabulary")
+        self.commands = CommandsTab(settings)
+        tabs.addTab(self.commands, "Commands")
         tabs.addTab(self._history_tab(settings), "History")
         tabs.addTab(self._api_tab(settings, api_token, api_status), "Local API")
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Save | QDialogButtonBox.StandardButton.Cancel)
@@ -372,6 +376,7 @@ class SettingsDialog(QDialog):
             write = (self.replacements.item(row, 1) or QTableWidgetItem("")).text()
             if heard:
                 pairs.append([heard, write])
+        commands_enabled, commands = self.commands.values()
         return dataclasses.replace(
             self.original, model=self.model.currentData(), device=self.device.currentData(),
             latency=self.latency.currentData(), final_pass=self.final_pass.currentData(),
@@ -385,7 +390,8 @@ class SettingsDialog(QDialog):
             replacements=pairs, api_enabled=self.api_enabled.isChecked(), api_port=self.api_port.value(),
             keep_audio=self.keep_audio.currentData(), keep_audio_mb=self.keep_audio_mb.value(),
             vocabulary=list(clean_phrases(self.vocabulary.toPlainText().splitlines())),
-            vocabulary_strength=self.vocabulary_strength.value())
+            vocabulary_strength=self.vocabulary_strength.value(),
+            commands_enabled=commands_enabled, commands=commands)
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:
@@ -393,18 +399,6 @@ def _row(*widgets: QWidget) -> QHBoxLayout:
     for index, widget in enumerate(widgets):
         row.addWidget(widget, 1 if index == 0 else 0)
     return row
-
-
-def _note(text: str) -> QLabel:
-    """A label that wraps, for a sentence or two of explanation."""
-    label = QLabel(text)
-    label.setWordWrap(True)
-    return label
-
-
-def _quiet(text: str) -> str:
-    """*text* in the grey of help lines (rich text)."""
-    return f"<span style='color:#555555'>{text}</span>"
 
 
 def _with_help(field: QWidget, text: str) -> QVBoxLayout:

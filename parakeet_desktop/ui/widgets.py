@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QHBoxLayout, QPushButton
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton
 
 
 def button_row(specs: tuple[tuple[str, str, Callable], ...], stretch_after: str) -> tuple[QHBoxLayout, dict]:
@@ -18,3 +18,15 @@ def button_row(specs: tuple[tuple[str, str, Callable], ...], stretch_after: str)
         if name == stretch_after:
             row.addStretch(1)
     return row, buttons
+
+
+def note(text: str) -> QLabel:
+    """A label that wraps, for a sentence or two of explanation."""
+    label = QLabel(text)
+    label.setWordWrap(True)
+    return label
+
+
+def quiet(text: str) -> str:
+    """*text* in the grey of help lines (rich text)."""
+    return f"<span style='color:#555555'>{text}</span>"

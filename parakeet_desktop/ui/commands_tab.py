@@ -1,0 +1,73 @@
+"""The settings' Commands tab: spoken commands on or off, and the list of phrase → action, each
+phrase the user's to change (another language, a word the model hears better)."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import (
+    QAbstractItemView, QCheckBox, QComboBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
+)
+
+from ..config import Settings
+from ..engine.commands import DEFAULT_COMMANDS, Action, clean_commands
+from .widgets import button_row, note, quiet
+
+
+class CommandsTab(QWidget):
+    def __init__(self, settings: Settings, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.enabled = QCheckBox("Do spoken commands at the end of what I say")
+        self.enabled.setChecked(settings.commands_enabled)
+        self.table = QTableWidget(0, 2)
+        self.table.setHorizontalHeaderLabels(["When I end with", "Do"])
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self._fill(settings.commands)
+        buttons, _ = button_row((("add", "Add", self._add_and_edit), ("remove", "Remove", self._remove),
+                                 ("defaults", "Restore defaults", self._restore)), stretch_after="remove")
+        help_text = note(quiet(
+            "A command counts when what you say is the command, or ends with it, whatever punctuation the "
+            "text gets: “…see you soon, new line”. Inside a sentence the same words are typed. “Scratch "
+            "that” alone removes the text dictated just before, if you have not typed since; after other "
+            "words, it drops those words. The history keeps everything you said."))
+        self.enabled.toggled.connect(self.table.setEnabled)
+        self.table.setEnabled(settings.commands_enabled)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.enabled)
+        layout.addWidget(self.table)
+        layout.addLayout(buttons)
+        layout.addWidget(help_text)
+
+    def values(self) -> tuple[bool, list[list[str]]]:
+        pairs = []
+        for row in range(self.table.rowCount()):
+            phrase = (self.table.item(row, 0) or QTableWidgetItem("")).text()
+            pairs.append([phrase, self.table.cellWidget(row, 1).currentData()])
+        return self.enabled.isChecked(), clean_commands(pairs)
+
+    def _fill(self, commands) -> None:
+        self.table.setRowCount(0)
+        for phrase, action in commands:
+            self._add(phrase, action)
+
+    def _add(self, phrase: str, action: str) -> None:
+        row = self.table.rowCount()
+        self.table.insertRow(row)
+        self.table.setItem(row, 0, QTableWidgetItem(phrase))
+        choice = QComboBox()
+        for each in Action:
+            choice.addItem(each.title, each.value)
+        choice.setCurrentIndex(max(0, choice.findData(action)))
+        self.table.setCellWidget(row, 1, choice)
+
+    def _add_and_edit(self) -> None:
+        self._add("", Action.NEW_LINE.value)
+        row = self.table.rowCount() - 1
+        self.table.setCurrentCell(row, 0)
+        self.table.editItem(self.table.item(row, 0))
+
+    def _remove(self) -> None:
+        for row in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
+            self.table.removeRow(row)
+
+    def _restore(self) -> None:
+        self._fill(DEFAULT_COMMANDS)
