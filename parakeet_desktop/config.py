@@ -56,6 +56,9 @@ class Settings:
     # (1 a nudge, 10 strong): names, product words, jargon (engine/vocabulary.py).
     vocabulary: list[str] = field(default_factory=list)
     vocabulary_strength: int = 5
+    # Minutes without dictation, files or API work before the model gives the GPU's memory back
+    # (0: never). Only a model on an NVIDIA GPU rests; on the CPU there is nothing to give back.
+    free_gpu_after_minutes: int = 15
     # Spoken commands at the end of an utterance: [phrase, action] pairs (engine/commands.py).
     commands_enabled: bool = True
     commands: list[list[str]] = field(default_factory=lambda: [list(c) for c in DEFAULT_COMMANDS])
@@ -75,6 +78,7 @@ _CHOICES = {
     "latency": ("fast", "balanced", "accurate"),
     "overlay_position": ("bottom", "top"),
     "keep_audio": ("off", "1 day", "7 days", "30 days", "forever"),
+    "free_gpu_after_minutes": (0, 5, 15, 60),
 }
 
 

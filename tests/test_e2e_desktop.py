@@ -97,6 +97,60 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
     print(f"quit took {time.monotonic() - asked:.2f} s (with the command's own start)")
 
 
+def test_spoken_commands_scratch_and_break_lines_in_the_focused_field(desktop, tmp_path):
+    """Say a sentence, another ending in "scratch that", "scratch that" alone, a sentence, "new
+    line", a sentence: the text box holds exactly the last two sentences on two lines, as they
+    were recognised, and the history keeps all six things said."""
+    from tools.fixture_corpus import voice_for
+    from tools.speech import speak
+
+    sentences = held_out_utterances(9)[5:9]
+    said = [sentences[0][0], f"{sentences[1][0]} scratch that", "scratch that", sentences[2][0], "new line",
+            sentences[3][0]]
+    wavs = []
+    for index, text in enumerate(said):
+        wavs.append(tmp_path / f"said{index}.wav")
+        soundfile.write(wavs[-1], speak(text, *voice_for(index, seed=77)), 16000, subtype="PCM_16")
+    typed = tmp_path / "typed.txt"
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "settings.json").write_text(json.dumps({
+        "schema": 1, "model": str(SPEECH_MODEL), "device": "cpu", "hotkey": "ctrl+alt+space",
+        "mode": "ptt", "microphone": "pulse", "sounds": False, "trailing_space": False}), "utf-8")
+    desktop.spawn(sys.executable, str(ROOT / "tests" / "desktop" / "text_field.py"), str(typed), "--multiline",
+                  log="field")
+    field = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
+                 30, "the text field window")[0]
+    desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
+    wait(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
+    desktop.run("xdotool", "windowactivate", "--sync", field)
+    desktop.run("xdotool", "windowfocus", "--sync", field)
+    database = tmp_path / "data" / "history.sqlite3"
+
+    def history() -> list[str]:
+        if not database.exists():
+            return []
+        with sqlite3.connect(database) as db:
+            return [row[0] for row in db.execute("SELECT text FROM utterances ORDER BY id")]
+
+    for count, wav in enumerate(wavs, start=1):
+        desktop.run("xdotool", "keydown", "ctrl+alt+space")
+        wait(lambda: (_status(desktop) or {}).get("state") == "listening", 30, "listening to start")
+        subprocess.run(["paplay", "-d", "speaker", str(wav)], env=desktop.env, timeout=60)
+        time.sleep(0.6)
+        desktop.run("xdotool", "keyup", "ctrl+alt+space")
+        wait(lambda: len(history()) == count and (_status(desktop) or {}).get("state") == "ready", 90,
+             f"utterance {count} in the history")
+        time.sleep(1.0)  # the paste lands and is counted as ours before the next "scratch that"
+    heard = history()
+    assert heard[1].lower().rstrip(".!?").endswith("scratch that") and heard[2].lower().rstrip(".!?") == "scratch that"
+    assert heard[4].lower().rstrip(".!?") == "new line", heard
+    result = wait(lambda: typed.exists() and typed.read_text("utf-8"), 30, "the text box's text")
+    assert result == f"{heard[3]}\n{heard[5]}", (result, heard)
+    for (reference, _), text in zip(sentences[2:], (heard[3], heard[5])):
+        assert word_error_rate([reference], [text]) <= 0.3, (reference, text)
+    desktop.screenshot(ARTIFACTS / "after-commands.png")
+
+
 def test_kill_9_in_the_middle_of_an_utterance_then_the_next_start_recovers_it(desktop, tmp_path):
     """The app is killed (SIGKILL) while the hotkey is held and the second of three sentences is
     being spoken; the next start transcribes what was spooled and keeps it in the history as

@@ -37,6 +37,7 @@ from .dictation import (
 from .files import AnyOf, AudioInput, FileTranscriber
 from .model import ParakeetModel, RecognitionCancelled
 from .streaming import StreamTap
+from .rest import IdleRest
 from .work import FileDone, FileJob, FileProgress, Priority, Stream, StreamStopped
 
 logger = logging.getLogger(__name__)
@@ -93,6 +94,7 @@ class LiveEngine:
         self.dictation_wanted = threading.Event()
         model.set_vocabulary(settings.vocabulary)
         self.session = DictationSession(model, settings, emit, stop_requested=self.stop_requested, tap=tap)
+        self.rest = IdleRest(model, emit, settings.rest_after_seconds)
         self.microphone = Microphone(self.inbox, device_name, sd=sd, on_end=self.stop_requested.set)
         self.input_ended = threading.Event()
         self._resume_hands_free = False
@@ -172,6 +174,10 @@ class LiveEngine:
                 self._handle(item)
             elif not self._step_streams() and self._jobs and idle:
                 self._run_file_job(self._take_job())
+            if self.session.state is SessionState.IDLE and not self._streams and not self._jobs:
+                self.rest.idle()
+            else:
+                self.rest.wake()  # dictation, a stream or a job: the model must be at work
 
     def _next(self, block: bool):
         if self._pending is not None:
@@ -312,6 +318,7 @@ class LiveEngine:
     # --- file jobs --------------------------------------------------------------------------
 
     def _run_file_job(self, job: FileJob) -> None:
+        self.rest.wake()
         emit = job.listener or self.emit
         transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(job.priority),
                                       interrupt=self.dictation_wanted, vocabulary=job.vocabulary)
@@ -378,6 +385,7 @@ class LiveEngine:
     def _reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
         self.session.stop()
         self.model.set_vocabulary(settings.vocabulary)  # no reload: the next utterance uses it
+        self.rest.after_seconds = settings.rest_after_seconds
         self.session = DictationSession(self.model, settings, self.emit, stop_requested=self.stop_requested,
                                         tap=self._tap)
         if device_name != self.microphone.device_name or self.microphone.lost:

@@ -103,6 +103,8 @@ class ParakeetModel:
         self.phrase_lists = PhraseLists(nemo_model)
         self.vocabulary = Vocabulary()
         self._vocabulary_id = NO_LIST
+        # Resting: the weights wait in CPU memory so the GPU's memory is free for other programs.
+        self.resting = False
 
     @property
     def max_piece_seconds(self) -> float:
@@ -196,6 +198,38 @@ class ParakeetModel:
         gc.collect()
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
+
+    # --- giving the GPU back while idle -------------------------------------------------------
+
+    def can_rest(self) -> bool:
+        """Whether resting frees anything: the model holds GPU memory."""
+        return self.device == "cuda" and not self.resting
+
+    def rest(self) -> None:
+        """Move the weights to CPU memory and give the GPU's cached memory back."""
+        self._move_weights("cpu")
+        self.resting = True
+        self._release_memory()
+
+    def wake(self) -> None:
+        """Move the weights back to the model's device; the next decode captures new CUDA graphs
+        (the old ones point at the memory given back)."""
+        self._move_weights(self.device)
+        self.resting = False
+        computer = getattr(self.nemo.decoding.decoding, "decoding_computer", None)
+        if computer is not None and hasattr(computer, "reset_cuda_graphs_state"):
+            computer.reset_cuda_graphs_state()
+
+    def _move_weights(self, device: str) -> None:
+        import torch
+
+        self.nemo.to(device=device)
+        computer = getattr(self.nemo.decoding.decoding, "decoding_computer", None)
+        multi = getattr(computer, "biasing_multi_model", None)
+        if multi is not None:  # not a submodule of the model: its buffers move on their own
+            multi.to(device=device)
+        if device == "cuda":
+            torch.cuda.synchronize()
 
     def move_to_cpu(self, why: str) -> None:
         import torch

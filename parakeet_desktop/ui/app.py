@@ -57,6 +57,7 @@ class DesktopApp(QObject):
         self._files_waiting: list = []
         self.setup = ModelSetup(self, choose_model)
         self.microphone_ok = True
+        self.model_resting = False  # the model gave the GPU's memory back while idle
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
         self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard())
@@ -154,6 +155,8 @@ class DesktopApp(QObject):
         w.microphone.connect(self._on_microphone)
         w.file_progress.connect(self._on_file_progress)
         w.file_done.connect(self._on_file_done)
+        w.resting.connect(self._on_resting)
+        w.waking.connect(self._on_waking)
 
     def set_mode(self, mode: Mode) -> None:
         self.mode = mode
@@ -173,6 +176,7 @@ class DesktopApp(QObject):
         if self._files_waiting:
             waiting, self._files_waiting = self._files_waiting, []
             self._transcribe_files(waiting)
+        self.model_resting = False
         self._set_state(AppState.READY, f"{model_title(name)} on {'the GPU' if device == 'cuda' else 'the CPU'}.")
         taught = config.data_dir() / "hotkey-taught"
         if not taught.exists() and not self._warned_at_start:  # once, and never over a warning
@@ -208,7 +212,20 @@ class DesktopApp(QObject):
             if self.state is AppState.FINISHING and self.settings.sounds:
                 sounds.play(sounds.STOP)
             self.gesture.reset()
-            self._set_state(AppState.READY if self.microphone_ok else AppState.ERROR)
+            self._set_state(self._idle_state() if self.microphone_ok else AppState.ERROR)
+
+    def _idle_state(self) -> AppState:
+        return AppState.RESTING if self.model_resting else AppState.READY
+
+    def _on_resting(self, resting: bool, seconds: float) -> None:
+        logger.info("The model %s in %.2f s", "rests (GPU memory given back)" if resting else "is back", seconds)
+        self.model_resting = resting
+        if self.state in (AppState.READY, AppState.RESTING):
+            self._set_state(self._idle_state())
+
+    def _on_waking(self) -> None:
+        if self.state is AppState.LISTENING:  # what is said now is kept and comes once it is back
+            self.overlay.show_partial("Waking up the model…")
 
     def _on_engine_error(self, message: str) -> None:
         self._problem("Dictation", message)
@@ -218,8 +235,8 @@ class DesktopApp(QObject):
 
     def _on_microphone(self, available: bool, message: str) -> None:
         self.microphone_ok = available
-        if self.state in (AppState.READY, AppState.ERROR) and self.worker.engine is not None:
-            self._set_state(AppState.READY if available else AppState.ERROR, message)
+        if self.state in (AppState.READY, AppState.RESTING, AppState.ERROR) and self.worker.engine is not None:
+            self._set_state(self._idle_state() if available else AppState.ERROR, message)
 
     def _on_file_progress(self, path, fraction: float) -> None:
         if not self.keeper.owns(path):
@@ -258,10 +275,10 @@ class DesktopApp(QObject):
     def _set_state(self, state: AppState, detail: str = "") -> None:
         self.state = state
         hint = hotkey_hint(self.settings.hotkey, self.mode)
-        if state is AppState.READY:  # every view of "ready" says how to dictate
+        if state in (AppState.READY, AppState.RESTING):  # every view of "ready" says how to dictate
             detail = f"{detail} {hint}" if detail else hint
         self.status.set_state(state, detail)
-        line = hint if state is AppState.READY else state.title + (f": {detail}" if state is AppState.ERROR else "")
+        line = hint if state in (AppState.READY, AppState.RESTING) else state.title + (f": {detail}" if state is AppState.ERROR else "")
         self.app_menu.show_state(state, line)
 
     # --- user actions ---------------------------------------------------------------------

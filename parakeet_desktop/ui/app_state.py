@@ -9,6 +9,7 @@ import enum
 class AppState(enum.StrEnum):
     LOADING = "loading"  # the model is being downloaded, chosen or loaded
     READY = "ready"
+    RESTING = "resting"  # ready, with the GPU's memory given back while idle; dictation wakes it
     LISTENING = "listening"
     FINISHING = "finishing"  # the key is released; the last words are being recognised
     ERROR = "error"  # no model, or no microphone: dictation cannot work until it is mended
@@ -21,12 +22,13 @@ class AppState(enum.StrEnum):
     @property
     def can_dictate(self) -> bool:
         """Whether "Start dictation" (or "Stop dictation") can work now."""
-        return self in (AppState.READY, AppState.LISTENING)
+        return self in (AppState.READY, AppState.RESTING, AppState.LISTENING)
 
 
 _TITLES = {
     AppState.LOADING: "Loading the model…",
     AppState.READY: "Ready",
+    AppState.RESTING: "Resting (GPU memory freed)",
     AppState.LISTENING: "Listening",
     AppState.FINISHING: "Finishing the text…",
     AppState.ERROR: "Needs attention",

@@ -32,6 +32,8 @@ class EngineWorker(QObject):
     microphone = Signal(bool, str)  # available, message
     file_progress = Signal(object, float)  # path, fraction
     file_done = Signal(object, object, object)  # path, Transcript or None, error or None
+    resting = Signal(bool, float)  # the model rests (GPU memory given back) or is back; seconds the move took
+    waking = Signal()  # a wake-up is taking longer than a moment
 
     def __init__(self, settings: Settings, sd=None) -> None:
         super().__init__()
@@ -138,6 +140,7 @@ class EngineWorker(QObject):
 
     def _emit(self, event) -> None:
         from ..engine import dictation as d
+        from ..engine.rest import ModelResting, WakingUp
         from ..engine.work import FileDone, FileProgress
 
         if isinstance(event, d.Partial):
@@ -156,6 +159,10 @@ class EngineWorker(QObject):
             self.microphone.emit(event.available, event.message)
         elif isinstance(event, FileProgress):
             self.file_progress.emit(event.path, event.fraction)
+        elif isinstance(event, ModelResting):
+            self.resting.emit(event.resting, event.seconds)
+        elif isinstance(event, WakingUp):
+            self.waking.emit()
         elif isinstance(event, FileDone):
             self.jobs.pop(event.job, None)
             self.file_done.emit(event.path, event.transcript, event.error)
@@ -175,7 +182,8 @@ def live_settings(settings: Settings):
                         final_pass=FinalPass(settings.final_pass),
                         rescue_dir=Path(data_dir()) / "unrecognised", spool_dir=spool_dir(),
                         start_tone_seconds=START_TONE_SECONDS if settings.sounds else 0.0, start_tone_hz=START_HZ,
-                        vocabulary=Vocabulary(clean_phrases(settings.vocabulary), settings.vocabulary_strength))
+                        vocabulary=Vocabulary(clean_phrases(settings.vocabulary), settings.vocabulary_strength),
+                        rest_after_seconds=settings.free_gpu_after_minutes * 60.0 or None)
 
 
 def spool_dir() -> Path:

@@ -11,6 +11,7 @@ from .app_state import AppState
 COLOURS = {
     AppState.LOADING: QColor(130, 130, 140),
     AppState.READY: QColor(0, 150, 136),
+    AppState.RESTING: QColor(90, 120, 160),  # a calm blue: ready, the GPU given back
     AppState.LISTENING: QColor(220, 50, 47),
     AppState.FINISHING: QColor(230, 160, 0),
     AppState.ERROR: QColor(140, 20, 20),

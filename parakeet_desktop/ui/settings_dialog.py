@@ -163,6 +163,12 @@ class SettingsDialog(QDialog):
         form.addRow("Model", column)
         self.device = _choices({"auto": "Automatic (the GPU when usable)", "cuda": "GPU (CUDA)", "cpu": "CPU"}, s.device)
         form.addRow("Device", self.device)
+        self.free_gpu = _choices({0: "Never", 5: "After 5 minutes idle", 15: "After 15 minutes idle",
+                                  60: "After an hour idle"}, s.free_gpu_after_minutes)
+        form.addRow("Free GPU memory", _with_help(self.free_gpu, "While you do not dictate, the model waits in "
+                                                  "the computer's memory so that games and other programs can "
+                                                  "use the GPU; the next dictation brings it back (nothing you "
+                                                  "say is lost). Only with an NVIDIA GPU."))
         self.latency = _choices({"fast": "Fast captions (0.5 s chunks)", "balanced": "Balanced",
                                  "accurate": "Accurate captions (1.6 s chunks)"}, s.latency)
         form.addRow("Live captions", _with_help(self.latency, "Captions while you speak. Fast shows words sooner "
@@ -391,7 +397,8 @@ class SettingsDialog(QDialog):
             keep_audio=self.keep_audio.currentData(), keep_audio_mb=self.keep_audio_mb.value(),
             vocabulary=list(clean_phrases(self.vocabulary.toPlainText().splitlines())),
             vocabulary_strength=self.vocabulary_strength.value(),
-            commands_enabled=commands_enabled, commands=commands)
+            commands_enabled=commands_enabled, commands=commands,
+            free_gpu_after_minutes=self.free_gpu.currentData())
 
 
 def _row(*widgets: QWidget) -> QHBoxLayout:

@@ -1,18 +1,23 @@
 """A plain window with one text field, the focused app that dictation types into in the
-end-to-end test. Every change of its text is written to the file named on the command line."""
+end-to-end test. Every change of its text is written to the file named on the command line;
+``--multiline`` makes it a text box that takes line breaks."""
 
 import sys
 from pathlib import Path
 
-from PySide6.QtWidgets import QApplication, QLineEdit
+from PySide6.QtWidgets import QApplication, QLineEdit, QPlainTextEdit
 
 out = Path(sys.argv[1])
 app = QApplication(sys.argv[:1])
-field = QLineEdit()
+if "--multiline" in sys.argv:
+    field = QPlainTextEdit()
+    field.textChanged.connect(lambda: out.write_text(field.toPlainText(), "utf-8"))
+else:
+    field = QLineEdit()
+    field.textChanged.connect(lambda text: out.write_text(text, "utf-8"))
 field.setWindowTitle("Dictation target")
-field.resize(900, 60)
+field.resize(900, 160 if "--multiline" in sys.argv else 60)
 field.move(40, 40)
-field.textChanged.connect(lambda text: out.write_text(text, "utf-8"))
 field.show()
 field.activateWindow()
 field.setFocus()
