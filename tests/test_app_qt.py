@@ -862,6 +862,18 @@ def test_one_state_enum_drives_every_view_and_a_tray_click_opens_the_history(qtb
         assert widths == {window.status.width()}  # one width whatever the state says
         assert window.status._detail.text().count("\u200b") >= 4  # the path wraps at its folders
         assert app.status_report()["state"] == "error" and app.app_menu.status.text().startswith("Needs attention")
+        # The model rests while idle and wakes for dictation: the tray says so, dictation stays offered.
+        app._set_state(AppState.READY)
+        app._on_resting(True, 0.4)
+        assert app.status_report()["state"] == "resting" and "Resting" in app.status.icon.toolTip()
+        assert app.app_menu.toggle.isEnabled()
+        app._set_state(AppState.LISTENING)
+        app._on_waking()
+        assert "Waking up" in app.overlay.text
+        app._on_resting(False, 1.2)
+        assert app.state is AppState.LISTENING  # listening goes on; idle again is plain ready
+        app._on_state("idle", "ptt")
+        assert app.state is AppState.READY
     finally:
         for view in (app, window):
             view.keeper.close()

@@ -96,3 +96,13 @@ def test_vocabulary_bench_times_lists_and_shows_the_trade_off():
     assert report["timing"]["1000"]["phrases"] == 1000 and report["timing"]["1000"]["decode_ratio"] > 0
     assert set(report["strength"]) == {"none", "1", "3", "5", "7", "10"}
     assert all(0 <= row["recall"] <= 1 for row in report["strength"].values())
+
+
+def test_wake_bench_reports_the_move_of_the_weights():
+    report = run_bench("wake.py", "--smoke", "--rounds", "1")
+    assert report["benchmark"] == "wake" and report["device"] in ("cpu", "cuda")
+    if report["device"] == "cuda":
+        assert report["wake_seconds"] > 0 and report["memory_while_resting"]["allocated_mb"] < \
+            report["memory_before_rest"]["allocated_mb"]
+    else:
+        assert report["weights_mb"] > 1 and report["cpu_copy_seconds"] > 0

@@ -77,7 +77,8 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         document = {"status": link.state.value, "model": link.model_name, "version": __version__,
                     "uptime_seconds": round(time.monotonic() - link.started, 1),
                     "queue_depth": link.waiting, "jobs": jobs.active, "streams": link.streams,
-                    "device": model.device if model is not None else None}
+                    "device": model.device if model is not None else None,
+                    "resting": model.resting if model is not None else False}
         if link.state is ServiceState.ERROR:
             document["error"] = link.error
         if model is not None and model.device == "cuda":
