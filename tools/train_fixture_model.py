@@ -228,18 +228,15 @@ def main() -> None:
     logger.info("synthesising %d training and %d held-out utterances", len(texts), len(held_texts))
     audio = synthesize_all(texts, TRAIN_SEED)
     held = {"sentences": (synthesize_all(held_texts, seed=1), held_texts)}
-    if args.random_orders:
-        extra = random_orders(args.random_orders, RANDOM_ORDER_SEEDS[0])
-        audio += synthesize_all(extra, TRAIN_SEED + 1)
-        texts += extra
-        held_orders = random_orders(max(40, args.held_out // 2), RANDOM_ORDER_SEEDS[1])
-        held["random_orders"] = (synthesize_all(held_orders, seed=2), held_orders)
-    if args.commands:
-        extra = command_utterances(args.commands, COMMAND_SEEDS[0])
-        audio += synthesize_all(extra, TRAIN_SEED + 3)
-        texts += extra
-        held_commands = command_utterances(max(40, args.held_out // 2), COMMAND_SEEDS[1])
-        held["commands"] = (synthesize_all(held_commands, seed=4), held_commands)
+    extras = (("random_orders", args.random_orders, random_orders, RANDOM_ORDER_SEEDS, 1, 2),
+              ("commands", args.commands, command_utterances, COMMAND_SEEDS, 3, 4))
+    for name, count, make, (seed, held_seed), voices, held_voices in extras:
+        if count:
+            extra = make(count, seed)
+            audio += synthesize_all(extra, TRAIN_SEED + voices)
+            texts += extra
+            held_extra = make(max(40, args.held_out // 2), held_seed)
+            held[name] = (synthesize_all(held_extra, seed=held_voices), held_extra)
     if args.long_recordings:
         pool = texts  # sentences, and the random orders when asked for
         long_audio, long_texts = long_recordings(args.long_recordings, pool, TRAIN_SEED + 2)

@@ -3,13 +3,15 @@ phrase the user's to change (another language, a word the model hears better).""
 
 from __future__ import annotations
 
+from functools import partial
+
 from PySide6.QtWidgets import (
     QAbstractItemView, QCheckBox, QComboBox, QHeaderView, QTableWidget, QTableWidgetItem, QVBoxLayout, QWidget,
 )
 
 from ..config import Settings
 from ..engine.commands import DEFAULT_COMMANDS, Action, clean_commands
-from .widgets import button_row, note, quiet
+from .widgets import button_row, edit_last_row, note, quiet, remove_selected_rows
 
 
 class CommandsTab(QWidget):
@@ -22,7 +24,8 @@ class CommandsTab(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Stretch)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         self._fill(settings.commands)
-        buttons, _ = button_row((("add", "Add", self._add_and_edit), ("remove", "Remove", self._remove),
+        buttons, _ = button_row((("add", "Add", self._add_and_edit),
+                                 ("remove", "Remove", partial(remove_selected_rows, self.table)),
                                  ("defaults", "Restore defaults", self._restore)), stretch_after="remove")
         help_text = note(quiet(
             "A command counts when what you say is the command, or ends with it, whatever punctuation the "
@@ -61,13 +64,7 @@ class CommandsTab(QWidget):
 
     def _add_and_edit(self) -> None:
         self._add("", Action.NEW_LINE.value)
-        row = self.table.rowCount() - 1
-        self.table.setCurrentCell(row, 0)
-        self.table.editItem(self.table.item(row, 0))
-
-    def _remove(self) -> None:
-        for row in sorted({i.row() for i in self.table.selectedIndexes()}, reverse=True):
-            self.table.removeRow(row)
+        edit_last_row(self.table)
 
     def _restore(self) -> None:
         self._fill(DEFAULT_COMMANDS)

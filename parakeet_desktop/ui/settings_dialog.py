@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
+from functools import partial
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -17,7 +18,7 @@ from ..desktop.hotkey import MODIFIERS, HotkeyError, parse_hotkey
 from ..engine.registry import REGISTRY, cached_model_file, has_nvidia_gpu, known_model, model_advice
 from ..engine.vocabulary import clean_phrases
 from .commands_tab import CommandsTab
-from .widgets import note as _note, quiet as _quiet
+from .widgets import edit_last_row, note as _note, quiet as _quiet, remove_selected_rows
 
 # Shortcuts that desktops and most apps already use: recording one of these warns.
 TAKEN = {"ctrl+c", "ctrl+v", "ctrl+x", "ctrl+z", "ctrl+s", "ctrl+a", "ctrl+w", "ctrl+q", "ctrl+t",
@@ -264,7 +265,7 @@ class SettingsDialog(QDialog):
         add = QPushButton("Add")
         add.clicked.connect(self._add_and_edit)
         remove = QPushButton("Remove")
-        remove.clicked.connect(self._remove_replacements)
+        remove.clicked.connect(partial(remove_selected_rows, self.replacements))
         buttons = QHBoxLayout()
         buttons.addWidget(QLabel("Whole words, any case; \\n in “Write” is a line break."), 1)
         buttons.addWidget(add)
@@ -357,13 +358,7 @@ class SettingsDialog(QDialog):
 
     def _add_and_edit(self) -> None:
         self._add_replacement("", "")
-        row = self.replacements.rowCount() - 1
-        self.replacements.setCurrentCell(row, 0)
-        self.replacements.editItem(self.replacements.item(row, 0))
-
-    def _remove_replacements(self) -> None:
-        for row in sorted({i.row() for i in self.replacements.selectedIndexes()}, reverse=True):
-            self.replacements.removeRow(row)
+        edit_last_row(self.replacements)
 
     def show_level(self, dbfs: float) -> None:
         self.meter.setValue(max(-60, min(0, round(dbfs))))

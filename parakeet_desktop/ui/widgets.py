@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QPushButton, QTableWidget
 
 
 def button_row(specs: tuple[tuple[str, str, Callable], ...], stretch_after: str) -> tuple[QHBoxLayout, dict]:
@@ -30,3 +30,15 @@ def note(text: str) -> QLabel:
 def quiet(text: str) -> str:
     """*text* in the grey of help lines (rich text)."""
     return f"<span style='color:#555555'>{text}</span>"
+
+
+def edit_last_row(table: QTableWidget) -> None:
+    """Select the table's last row (just added) and start editing its first cell."""
+    row = table.rowCount() - 1
+    table.setCurrentCell(row, 0)
+    table.editItem(table.item(row, 0))
+
+
+def remove_selected_rows(table: QTableWidget) -> None:
+    for row in sorted({i.row() for i in table.selectedIndexes()}, reverse=True):
+        table.removeRow(row)
