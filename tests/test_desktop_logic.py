@@ -80,3 +80,42 @@ def test_wayland_tools_get_the_text_as_one_argument():
                         which=lambda name: f"/usr/bin/{name}")
     assert injector.deliver("-rm -rf, naïve café").ok
     assert calls == [["/usr/bin/wtype", "--", "-rm -rf, naïve café"]]
+
+
+def test_keys_for_commands_reach_every_typing_method_or_say_why_not():
+    calls = []
+
+    class Done:
+        returncode, stderr = 0, ""
+
+    def run(args, **_kwargs):
+        calls.append(args)
+        return Done()
+
+    for method in ("wtype", "ydotool"):
+        injector = Injector(method, object(), None, None, platform="wayland", run=run,
+                            which=lambda name: f"/usr/bin/{name}")
+        assert injector.press("backspace", 2).ok and injector.press("enter").ok
+    assert calls == [["/usr/bin/wtype", "-k", "BackSpace", "-k", "BackSpace"], ["/usr/bin/wtype", "-k", "Return"],
+                     ["/usr/bin/ydotool", "key", "14:1", "14:0", "14:1", "14:0"], ["/usr/bin/ydotool", "key", "28:1", "28:0"]]
+    clipboard_only = Injector("auto", object(), None, None, platform="wayland", run=run, which=lambda name: None)
+    refused = clipboard_only.press("tab")
+    assert not refused.ok and "press Tab yourself" in refused.problem
+
+
+def test_scratch_that_forgets_what_went_to_another_window():
+    from parakeet_desktop.desktop.take_back import TakeBack, Typed
+
+    book = TakeBack()
+    book.typed(Typed("one ", (True, 0.0), "window-a"), keys=0)
+    book.settled(5)
+    book.typed(Typed("two ", (False, 1.0), "window-b"), keys=5)  # another window: "one" is out of reach
+    book.settled(9)
+    typed, why = book.take("window-b", 9)
+    assert typed.text == "two " and why is None
+    typed, why = book.take("window-b", 9)
+    assert typed is None and "nothing to remove" in why
+    book.typed(Typed("three ", (True, 0.0), "window-b"), keys=9)
+    book.settled(11)
+    typed, why = book.take("window-c", 11)
+    assert typed is None and "focus moved" in why

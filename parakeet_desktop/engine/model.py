@@ -206,19 +206,20 @@ class ParakeetModel:
         return self.device == "cuda" and not self.resting
 
     def rest(self) -> None:
-        """Move the weights to CPU memory and give the GPU's cached memory back."""
+        """Move the weights to CPU memory and give the GPU's memory back: the cache, and the
+        decoder's CUDA graphs with their memory pools (captured again at the next decode, as
+        they would point at memory given back)."""
+        computer = getattr(self.nemo.decoding.decoding, "decoding_computer", None)
+        if computer is not None and hasattr(computer, "reset_cuda_graphs_state"):
+            computer.reset_cuda_graphs_state()
         self._move_weights("cpu")
         self.resting = True
         self._release_memory()
 
     def wake(self) -> None:
-        """Move the weights back to the model's device; the next decode captures new CUDA graphs
-        (the old ones point at the memory given back)."""
+        """Move the weights back to the model's device."""
         self._move_weights(self.device)
         self.resting = False
-        computer = getattr(self.nemo.decoding.decoding, "decoding_computer", None)
-        if computer is not None and hasattr(computer, "reset_cuda_graphs_state"):
-            computer.reset_cuda_graphs_state()
 
     def _move_weights(self, device: str) -> None:
         import torch
