@@ -117,6 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-queue", type=int, default=32, metavar="N",
                        help="HTTP requests waiting or running at once; more are told to retry (429) "
                             "(default: 32)")
+    serve.add_argument("--free-gpu-after", type=int, default=15, metavar="MINUTES",
+                       help="minutes without requests or streams before a model on the GPU gives its "
+                            "memory back (it comes back with the next request); 0: never (default: 15)")
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="let web pages from this origin (such as https://notes.example.com) use the "
                             "service; may be given more than once")

@@ -141,7 +141,8 @@ def run_serve(args) -> int:
         if model is None or stopping.is_set():
             link.failed("the model could not be loaded")
             return 3 if model is None else 130
-        engine = LiveEngine(model, LiveSettings(), _log_event, microphone=False)
+        settings = LiveSettings(rest_after_seconds=max(0, args.free_gpu_after) * 60.0 or None)
+        engine = LiveEngine(model, settings, _log_event, microphone=False)
         link.attach(engine)
         say(f"Ready: {model.name} on {model.device}.")
         engine.run()  # here, on the thread that loaded the model, until a signal stops it
@@ -155,6 +156,10 @@ def run_serve(args) -> int:
 
 def _log_event(event) -> None:
     from ..engine.dictation import ErrorEvent, Notice
+    from ..engine.rest import ModelResting
 
     if isinstance(event, (ErrorEvent, Notice)):
         logger.warning("%s", event.message)
+    elif isinstance(event, ModelResting):
+        logger.info("The model %s (%.2f s)", "rests: its GPU memory is given back" if event.resting
+                    else "is back on the GPU", event.seconds)
