@@ -135,7 +135,7 @@ class SettingsDialog(QDialog):
         layout = QVBoxLayout(self)
         layout.addWidget(tabs)
         layout.addWidget(buttons)
-        self.resize(620, 480)
+        self.resize(780, 500)  # every tab shows its name
 
     # --- tabs -----------------------------------------------------------------------------
 
