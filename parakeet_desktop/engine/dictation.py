@@ -64,7 +64,7 @@ class LiveSettings:
     start_tone_hz: tuple[float, ...] = ()
     # Phrases favoured while decoding (the model's vocabulary in force; engine/vocabulary.py).
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
-    # Minutes idle before the model gives the GPU's memory back, in seconds (None: never).
+    # Idle time before the model gives the GPU's memory back, in seconds (None: never).
     rest_after_seconds: float | None = None
 
 
