@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .storage import write_atomic
-from .engine.commands import DEFAULT_COMMANDS, Action
+from .engine.commands import ACTIONS, DEFAULT_COMMANDS
 from .engine.registry import DEFAULT_MODEL_ID
 
 
@@ -186,7 +186,7 @@ def _valid(name: str, value, default) -> bool:
     if name == "commands":
         return isinstance(value, list) and all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p)
-            and p[1] in Action._value2member_map_ for p in value)
+            and p[1] in ACTIONS for p in value)
     if name == "replacements":
         return isinstance(value, list) and all(
             isinstance(p, list) and len(p) == 2 and all(isinstance(s, str) for s in p) for p in value)

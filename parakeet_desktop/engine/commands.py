@@ -25,6 +25,8 @@ class Action(enum.StrEnum):
         return _TITLES[self]
 
 
+ACTIONS = frozenset(action.value for action in Action)
+
 _TITLES = {
     Action.NEW_LINE: "Line break",
     Action.NEW_PARAGRAPH: "Blank line (new paragraph)",
@@ -67,7 +69,7 @@ def split_command(text: str, commands: list[list[str]] | list[tuple[str, str]]) 
     best: tuple[int, Action] | None = None
     for phrase, action in commands:
         words = words_of(phrase)
-        if not words or action not in Action._value2member_map_ or len(words) > len(spoken):
+        if not words or action not in ACTIONS or len(words) > len(spoken):
             continue
         if tuple(spoken[len(spoken) - len(words):]) == words and (best is None or len(words) > best[0]):
             best = (len(words), Action(action))
@@ -82,6 +84,6 @@ def clean_commands(pairs) -> list[list[str]]:
     seen: dict[tuple[str, ...], list[str]] = {}
     for phrase, action in pairs:
         phrase = " ".join(str(phrase).split())
-        if words_of(phrase) and action in Action._value2member_map_:
+        if words_of(phrase) and action in ACTIONS:
             seen.setdefault(words_of(phrase), [phrase, action])
     return list(seen.values())
