@@ -66,7 +66,8 @@ def test_auto_picks_the_method_per_desktop():
     assert Injector("type", clipboard, None, None, platform="wayland").method == "type"
 
 
-def test_wayland_tools_get_the_text_as_one_argument():
+def _tool_runner():
+    """What a Wayland typing tool is run with (the OS edge), each run succeeding."""
     calls = []
 
     class Done:
@@ -76,6 +77,11 @@ def test_wayland_tools_get_the_text_as_one_argument():
         calls.append(args)
         return Done()
 
+    return calls, run
+
+
+def test_wayland_tools_get_the_text_as_one_argument():
+    calls, run = _tool_runner()
     injector = Injector("wtype", object(), None, None, platform="wayland", run=run,
                         which=lambda name: f"/usr/bin/{name}")
     assert injector.deliver("-rm -rf, naïve café").ok
@@ -83,15 +89,7 @@ def test_wayland_tools_get_the_text_as_one_argument():
 
 
 def test_keys_for_commands_reach_every_typing_method_or_say_why_not():
-    calls = []
-
-    class Done:
-        returncode, stderr = 0, ""
-
-    def run(args, **_kwargs):
-        calls.append(args)
-        return Done()
-
+    calls, run = _tool_runner()
     for method in ("wtype", "ydotool"):
         injector = Injector(method, object(), None, None, platform="wayland", run=run,
                             which=lambda name: f"/usr/bin/{name}")
