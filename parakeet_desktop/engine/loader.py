@@ -103,7 +103,7 @@ def load_model(ref: str = DEFAULT_MODEL_ID, device: str = "auto", *,
                cuda: CudaStatus | None = None, warm_up: bool = True, progress=None, cancel=None,
                boosting: bool = False) -> ParakeetModel:
     """Load a model by hub id or ``.nemo`` path onto the best available device, ready to use;
-    *boosting*: ready for vocabularies (phrase lists), at a cost in decoding memory.
+    *boosting*: ready for vocabularies (phrase lists; see ``_set_decoding``).
 
     Raises:
         ModelError: the model is missing, damaged, of the wrong kind, or cannot be downloaded.
@@ -166,10 +166,11 @@ def _set_decoding(nemo_model, use_cuda_graphs: bool, boosting: bool = False) -> 
         cfg.greedy.use_cuda_graph_decoder = use_cuda_graphs
         # Phrase boosting (the vocabulary) per utterance, file or request: lists are added to and
         # removed from one multi-model without rebuilding the decoder (engine/vocabulary.py).
-        # Only when asked for: the multi-model makes every decode take more memory (a 10-minute
-        # file on the CPU peaked 211 MB over its start instead of 57 MB). Without Triton
-        # (Windows) it would also turn CUDA graphs off for every decode: there the GPU keeps its
-        # graphs and the vocabulary is not offered.
+        # Only when asked for: every decode then advances the multi-model too (a first CI run
+        # with it always on saw a 25-minute file's peak memory pass 2 GB; re-measured later, the
+        # peak was the same with and without). Without Triton (Windows) it would also turn CUDA
+        # graphs off for every decode: there the GPU keeps its graphs and the vocabulary is not
+        # offered.
         cfg.greedy.enable_per_stream_biasing = boosting and (not use_cuda_graphs or _triton_available())
     with _quiet_nemo():
         if "decoder_type" in nemo_model.change_decoding_strategy.__code__.co_varnames:

@@ -263,18 +263,13 @@ class ParakeetModel:
         from nemo.collections.asr.parts.submodules.rnnt_greedy_decoding import pack_hypotheses
         from nemo.collections.asr.parts.utils.rnnt_utils import batched_hyps_to_hypotheses
 
-        decoding = self.nemo.decoding
-        computer = decoding.decoding.decoding_computer
+        computer = self.nemo.decoding.decoding.decoding_computer
         with torch.inference_mode():
             x = encoded.transpose(1, 2)
             ids = torch.full([x.shape[0]], list_id, dtype=torch.long, device=x.device)
             batched, _ = computer(x=x, out_len=encoded_lengths, multi_biasing_ids=ids)
-            hypotheses = pack_hypotheses(batched_hyps_to_hypotheses(batched, batch_size=x.shape[0]), encoded_lengths)
-            hypotheses = decoding.decode_hypothesis(hypotheses)
-            if decoding.compute_timestamps:
-                kind = decoding.cfg.get("rnnt_timestamp_type", "all")
-                hypotheses = [decoding.compute_rnnt_timestamps(h, kind) for h in hypotheses]
-        return hypotheses
+            return self._with_text_and_times(
+                pack_hypotheses(batched_hyps_to_hypotheses(batched, batch_size=x.shape[0]), encoded_lengths))
 
     def encode(self, samples: np.ndarray, cancel: threading.Event | None = None):
         """Encoder output ``[1, D, T]`` (float32) and its length for one piece of 16 kHz audio.
@@ -351,11 +346,14 @@ class ParakeetModel:
     def recognition_of(self, hypothesis, duration: float) -> Recognition:
         """Text and timed words of a hypothesis put together outside NeMo's decoding call
         (tokens and encoder-frame times of a whole streamed utterance)."""
+        return self._result(self._with_text_and_times([hypothesis])[0], duration)
+
+    def _with_text_and_times(self, hypotheses: list) -> list:
+        """Token hypotheses made text, with word times (a hypothesis without tokens has none)."""
         decoding = self.nemo.decoding
-        hypothesis = decoding.decode_hypothesis([hypothesis])[0]
-        if len(hypothesis.y_sequence):
-            hypothesis = decoding.compute_rnnt_timestamps(hypothesis, decoding.cfg.get("rnnt_timestamp_type", "all"))
-        return self._result(hypothesis, duration)
+        kind = decoding.cfg.get("rnnt_timestamp_type", "all")
+        return [decoding.compute_rnnt_timestamps(h, kind) if len(h.y_sequence) else h
+                for h in decoding.decode_hypothesis(hypotheses)]
 
     def _layer_hooks(self, cancel: threading.Event | None, progress: Callable[[float], None] | None) -> list:
         """Check for cancellation before every encoder layer, so a stop takes effect promptly,

@@ -220,7 +220,7 @@ class DesktopApp(QObject):
     def _on_resting(self, resting: bool, seconds: float) -> None:
         logger.info("The model %s in %.2f s", "rests (GPU memory given back)" if resting else "is back", seconds)
         self.model_resting = resting
-        if self.state in (AppState.READY, AppState.RESTING):
+        if self.state.idle:
             self._set_state(self._idle_state())
 
     def _on_waking(self) -> None:
@@ -235,7 +235,7 @@ class DesktopApp(QObject):
 
     def _on_microphone(self, available: bool, message: str) -> None:
         self.microphone_ok = available
-        if self.state in (AppState.READY, AppState.RESTING, AppState.ERROR) and self.worker.engine is not None:
+        if (self.state.idle or self.state is AppState.ERROR) and self.worker.engine is not None:
             self._set_state(self._idle_state() if available else AppState.ERROR, message)
 
     def _on_file_progress(self, path, fraction: float) -> None:
@@ -275,10 +275,10 @@ class DesktopApp(QObject):
     def _set_state(self, state: AppState, detail: str = "") -> None:
         self.state = state
         hint = hotkey_hint(self.settings.hotkey, self.mode)
-        if state in (AppState.READY, AppState.RESTING):  # every view of "ready" says how to dictate
+        if state.idle:  # every view of "ready" says how to dictate
             detail = f"{detail} {hint}" if detail else hint
         self.status.set_state(state, detail)
-        line = hint if state in (AppState.READY, AppState.RESTING) else state.title + (f": {detail}" if state is AppState.ERROR else "")
+        line = hint if state.idle else state.title + (f": {detail}" if state is AppState.ERROR else "")
         self.app_menu.show_state(state, line)
 
     # --- user actions ---------------------------------------------------------------------

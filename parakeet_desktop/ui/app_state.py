@@ -20,9 +20,14 @@ class AppState(enum.StrEnum):
         return _TITLES[self]
 
     @property
+    def idle(self) -> bool:
+        """Ready for the hotkey, nothing being dictated or finished (the model may be resting)."""
+        return self in (AppState.READY, AppState.RESTING)
+
+    @property
     def can_dictate(self) -> bool:
         """Whether "Start dictation" (or "Stop dictation") can work now."""
-        return self in (AppState.READY, AppState.RESTING, AppState.LISTENING)
+        return self.idle or self is AppState.LISTENING
 
 
 _TITLES = {

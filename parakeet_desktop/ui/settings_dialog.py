@@ -426,7 +426,8 @@ def _form() -> tuple[QWidget, QFormLayout]:
     return page, QFormLayout(page)
 
 
-def _choices(options: dict[str, str], current: str) -> QComboBox:
+def _choices(options: dict, current) -> QComboBox:
+    """A drop-down of *options* (value → label), *current* chosen."""
     box = QComboBox()
     for value, label in options.items():
         box.addItem(label, value)
