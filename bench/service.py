@@ -230,7 +230,7 @@ def bench(label: str, model, args) -> dict:
     link = EngineLink(model.name)
     engine = LiveEngine(model, LiveSettings(), lambda event: None, microphone=False)
     link.attach(engine)
-    service = LocalService(link, ServiceConfig(port=0, max_waiting=256), folder=folder)
+    service = LocalService(link, ServiceConfig(port=0, max_waiting=256), folder=folder, data_folder=folder / "data")
     service.start()
     client = Client(engine, service.url, service.token, folder, args)
     failure: list[BaseException] = []

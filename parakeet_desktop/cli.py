@@ -163,7 +163,7 @@ def _running_service(args: argparse.Namespace):
     from .config import config_dir
     from .service.client import find_running_service
 
-    service = find_running_service(config_dir())
+    service = find_running_service(config_dir(), report=lambda why: say(f"note: {why}."))
     if service is None or args.model not in (None, service.model):
         return None
     say(f"Using the running app's {service.model} on {service.device} ({service.url}).")

@@ -41,7 +41,8 @@ class Served:
 @contextlib.contextmanager
 def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, extra_env: dict | None = None):
     """``parakeet-desktop serve`` on a free port, until it says it is ready; stopped with SIGTERM."""
-    env = {**os.environ, "PARAKEET_DESKTOP_CONFIG_DIR": str(config_dir), **(extra_env or {})}
+    env = {**os.environ, "PARAKEET_DESKTOP_CONFIG_DIR": str(config_dir),
+           "PARAKEET_DESKTOP_DATA_DIR": str(config_dir.parent / f"{config_dir.name}-data"), **(extra_env or {})}
     process = subprocess.Popen(
         [sys.executable, "-m", "parakeet_desktop", "serve", "--model", str(model), "--device", "cpu", "--port", "0", *options],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
@@ -85,7 +86,7 @@ def in_process_service(model, folder: Path, *, run_engine: bool = True, **limits
     engine = LiveEngine(model, LiveSettings(), lambda event: None, microphone=False)
     link.attach(engine)
     thread = threading.Thread(target=engine.run, name="test-engine", daemon=True)
-    service = LocalService(link, ServiceConfig(port=0, **limits), folder=folder)
+    service = LocalService(link, ServiceConfig(port=0, **limits), folder=folder, data_folder=folder / "data")
     service.start()
     if run_engine:
         thread.start()

@@ -38,7 +38,7 @@ from .files import AnyOf, AudioInput, FileTranscriber
 from .model import ParakeetModel, RecognitionCancelled
 from .streaming import StreamTap
 from .rest import IdleRest
-from .work import FileDone, FileJob, FileProgress, Priority, Stream, StreamStopped
+from .work import FileDone, FileJob, FileProgress, Outcome, Priority, Stream, StreamStopped
 
 logger = logging.getLogger(__name__)
 
@@ -64,8 +64,17 @@ class _StreamAudio:
     samples: np.ndarray
 
 
-class _Stop(Exception):
-    """The engine is shutting down in the middle of a file job."""
+class _Stop(BaseException):
+    """The engine is shutting down in the middle of a file job. Not an Exception: the handlers
+    that keep one file's failure from stopping the others must let it through."""
+
+
+@dataclass
+class _Running:
+    """A file job in progress, and how much of its audio is left (when its length is known)."""
+
+    job: FileJob
+    remaining: float | None
 
 
 class LiveEngine:
@@ -92,6 +101,11 @@ class LiveEngine:
         self.stop_requested = threading.Event()
         # Set as soon as dictation is asked for: a file batch in flight gives way at once.
         self.dictation_wanted = threading.Event()
+        # Set by shutdown(): a file batch in flight stops too.
+        self.shutting_down = threading.Event()
+        # Once set (under the lock), work handed in is answered at once: nobody would run it.
+        self._closed = False
+        self._closing = threading.Lock()
         model.set_vocabulary(settings.vocabulary)
         self.session = DictationSession(model, settings, emit, stop_requested=self.stop_requested, tap=tap)
         self.rest = IdleRest(model, emit, settings.rest_after_seconds)
@@ -102,6 +116,7 @@ class LiveEngine:
         self._stopping = False
         self._uses_microphone = microphone
         self._jobs: list[FileJob] = []
+        self._running: list[_Running] = []  # file jobs in progress, the innermost last
         self._streams: deque[Stream] = deque()
 
     # --- commands, from any thread ----------------------------------------------------------
@@ -137,12 +152,21 @@ class LiveEngine:
         return job
 
     def submit(self, job: FileJob) -> None:
-        """Queue a file job made by the caller (its priority, its own listener)."""
-        self.inbox.put(_Command("files", job=job))
+        """Queue a file job made by the caller (its priority, its own listener). Once the engine
+        has stopped, each of its files is answered at once as shut down."""
+        self._post(_Command("files", job=job))
 
     def open_stream(self, stream: Stream) -> None:
-        """Start recognising *stream*; its audio follows through :meth:`stream_audio`."""
-        self.inbox.put(_Command("stream_open", stream=stream))
+        """Start recognising *stream*; its audio follows through :meth:`stream_audio`. Once the
+        engine has stopped, the stream is answered at once as stopped."""
+        self._post(_Command("stream_open", stream=stream))
+
+    def _post(self, command: _Command) -> None:
+        with self._closing:
+            if not self._closed:
+                self.inbox.put(command)
+                return
+        self._turn_away(command)
 
     def stream_audio(self, stream: Stream, samples: np.ndarray) -> None:
         """16 kHz mono float32 samples of *stream*."""
@@ -150,8 +174,9 @@ class LiveEngine:
         self.inbox.put(_StreamAudio(stream, samples))
 
     def stop_stream(self, stream: Stream) -> None:
-        """Finish the stream's utterance: its last Final, then StreamStopped."""
-        self.inbox.put(_Command("stream_stop", stream=stream))
+        """Finish the stream's utterance: its last Final, then StreamStopped (at once, without a
+        final, once the engine has stopped: its shutdown finished every stream it had)."""
+        self._post(_Command("stream_stop", stream=stream))
 
     def close_stream(self, stream: Stream) -> None:
         """The client went away: drop the stream and its work at once, without a final."""
@@ -160,6 +185,7 @@ class LiveEngine:
 
     def shutdown(self) -> None:
         self.stop_requested.set()
+        self.shutting_down.set()
         self.inbox.put(_Command("shutdown"))
 
     # --- the engine thread ------------------------------------------------------------------
@@ -173,11 +199,39 @@ class LiveEngine:
             if item is not None:
                 self._handle(item)
             elif not self._step_streams() and self._jobs and idle:
-                self._run_file_job(self._take_job())
+                try:
+                    self._run_file_job(self._take_job())
+                except _Stop:
+                    pass  # its files are answered; the loop ends
             if self.session.state is SessionState.IDLE and not self._streams and not self._jobs:
                 self.rest.idle()
             else:
                 self.rest.wake()  # dictation, a stream or a job: the model must be at work
+        self._close()
+
+    def _close(self) -> None:
+        """Stopped: whatever is still in the inbox, or handed in later, is answered, so that no
+        caller waits for work that will never run."""
+        with self._closing:
+            self._closed = True
+        while True:
+            try:
+                item = self.inbox.get_nowait()
+            except queue.Empty:
+                return
+            if isinstance(item, _Command):
+                self._turn_away(item)
+
+    @staticmethod
+    def _turn_away(command: _Command) -> None:
+        if command.name == "files" and command.job is not None:
+            job = command.job
+            emit = job.listener
+            for path in job.paths:
+                if emit is not None:
+                    emit(FileDone(job.id, _name(path), None, None, Outcome.SHUT_DOWN))
+        elif command.name in ("stream_open", "stream_stop") and command.stream is not None:
+            command.stream.listener(StreamStopped(command.stream.id))
 
     def _next(self, block: bool):
         if self._pending is not None:
@@ -216,10 +270,9 @@ class LiveEngine:
             for stream in list(self._streams):
                 self._stream_command("stream_stop", stream)
             jobs, self._jobs = self._jobs, []
-            for job in jobs:
-                job.cancel.set()
-                self._run_file_job(job)  # each file says it was cancelled
             self._stopping = True
+            for job in jobs:
+                self._run_file_job(job)  # each file says it was not done
         elif item.name in ("start", "toggle") and self.session.state is SessionState.IDLE \
                 and not self.microphone.running:
             self.emit(ErrorEvent("No microphone is available, so dictation cannot start."))
@@ -294,7 +347,9 @@ class LiveEngine:
         return True
 
     def _guarded(self, stream: Stream, step: Callable[[], None]) -> None:
-        """Run a stream's step; a failure is that stream's alone."""
+        """Run a stream's step; a failure is that stream's alone. The stream ends, its final
+        made from the audio it sent (the session's own way when streaming fails: one pass
+        over the utterance), and its client is told both."""
         if stream.session is None:
             return
         try:
@@ -304,51 +359,88 @@ class LiveEngine:
             stream.listener(ErrorEvent(f"Recognition of this stream failed: {exc}"))
             if stream in self._streams:
                 self._streams.remove(stream)
+            try:
+                stream.session.stop()
+            except Exception:
+                logger.exception("Finishing stream %d after its failure failed too", stream.id)
             stream.session = None
+            stream.listener(StreamStopped(stream.id))
 
-    def _take_job(self, before: Priority | None = None) -> FileJob | None:
-        """The first of the most urgent waiting jobs (only one more urgent than *before*)."""
-        waiting = [job for job in self._jobs if before is None or job.priority < before]
+    def _take_job(self, before: Priority | None = None, shorter_than: float | None = None) -> FileJob | None:
+        """The first of the most urgent waiting jobs. With *before*, only one more urgent than
+        that, or one of the same priority whose known length is under half *shorter_than*
+        (seconds left of the job it would interrupt): a short request does not wait for a long
+        one to finish, and two of similar length do not take turns back and forth."""
+        def eligible(job: FileJob) -> bool:
+            if before is None or job.priority < before:
+                return True
+            return (job.priority == before and shorter_than is not None and job.seconds is not None
+                    and job.seconds < shorter_than / 2)
+
+        waiting = [job for job in self._jobs if eligible(job)]
         if not waiting:
             return None
-        job = min(waiting, key=lambda j: j.priority)
+        job = min(waiting, key=lambda j: (j.priority, j.seconds if before is not None and j.seconds is not None
+                                          else 0.0))
         self._jobs.remove(job)
         return job
 
     # --- file jobs --------------------------------------------------------------------------
 
     def _run_file_job(self, job: FileJob) -> None:
-        self.rest.wake()
         emit = job.listener or self.emit
-        transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(job.priority),
-                                      interrupt=self.dictation_wanted, vocabulary=job.vocabulary)
+        running = _Running(job, job.seconds)
+        names = [_name(path) for path in job.paths]
+        if self._stopping:  # shutting down: a job still waiting is only answered
+            for name in names:
+                emit(FileDone(job.id, name, None, None, Outcome.SHUT_DOWN))
+            return
+        self.rest.wake()
+        transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(running),
+                                      interrupt=AnyOf(self.dictation_wanted, self.shutting_down),
+                                      vocabulary=job.vocabulary)
+        answered = 0
+
+        def done(name: Path, transcript=None, error: str | None = None, outcome: Outcome = Outcome.DONE) -> None:
+            nonlocal answered
+            answered += 1
+            emit(FileDone(job.id, name, transcript, error, outcome, transcriber.compute_seconds))
+
+        self._running.append(running)
         try:
-            for path in job.paths:
-                name = Path(path.name) if isinstance(path, AudioInput) else path
+            for name, path in zip(names, job.paths):
                 if job.cancel.is_set():
-                    emit(FileDone(job.id, name, None, "cancelled"))
+                    done(name, outcome=Outcome.CANCELLED)
                     continue
 
                 def progress(p, name=name):
+                    if running.remaining is not None:
+                        running.remaining = max(0.0, p.total_seconds - p.done_seconds)
                     emit(FileProgress(job.id, name, min(1.0, p.fraction), p.text))
 
                 try:
                     for result in transcriber.transcribe_files([path], progress=progress, cancel=job.cancel):
-                        emit(FileDone(job.id, result.path, result.transcript, result.error))
+                        if result.transcript is not None:
+                            done(result.path, result.transcript)
+                        else:
+                            done(result.path, error=result.error, outcome=Outcome.FAILED)
                 except RecognitionCancelled:
-                    emit(FileDone(job.id, name, None, "cancelled"))
+                    done(name, outcome=Outcome.CANCELLED)
                 except Exception as exc:  # one file's failure is that file's, not the job's
                     logger.exception("Transcribing %s failed", name)
-                    emit(FileDone(job.id, name, None, f"could not be transcribed: {exc}"))
+                    done(name, error=f"could not be transcribed: {exc}", outcome=Outcome.FAILED)
         except _Stop:
-            for path in job.paths:  # shutting down: a client waiting on it is told
-                if job.listener is not None:
-                    job.listener(FileDone(job.id, Path(getattr(path, "name", path)), None, "cancelled"))
+            for name in names[answered:]:  # shutting down: whoever waits on the rest is told
+                done(name, outcome=Outcome.SHUT_DOWN)
+            raise
+        finally:
+            self._running.remove(running)
 
-    def _serve_first(self, priority: Priority) -> None:
+    def _serve_first(self, running: _Running) -> None:
         """Between (and in place of interrupted) file batches: handle what is waiting, all of a
-        dictation until the session is idle again, the streams' waiting steps, and file work more
-        urgent than the job in progress."""
+        dictation until the session is idle again, the streams' waiting steps, and file work
+        more urgent than the job in progress (or of its priority and much shorter than what is
+        left of it)."""
         while not self._stopping:
             busy = self.dictation_wanted.is_set() or self.session.state is not SessionState.IDLE
             item = self._next(block=busy and not self._streams_waiting())
@@ -356,7 +448,7 @@ class LiveEngine:
                 self._handle(item)
             elif self._step_streams() or busy:
                 continue
-            elif (urgent := self._take_job(before=priority)) is not None:
+            elif (urgent := self._take_job(before=running.job.priority, shorter_than=running.remaining)) is not None:
                 self._run_file_job(urgent)
             else:
                 return
@@ -430,3 +522,7 @@ class LiveEngine:
                                        and self.session.mode is Mode.HANDS_FREE)
             self.session.device_lost(event.message)
             self.emit(MicrophoneState(False, event.message))
+
+
+def _name(path: Path | AudioInput) -> Path:
+    return Path(path.name) if isinstance(path, AudioInput) else path

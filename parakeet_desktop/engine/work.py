@@ -25,14 +25,26 @@ class FileProgress:
     text: str = ""  # the file's text recognised so far, from its start (see files.Progress)
 
 
+class Outcome(enum.Enum):
+    """How a file of a job ended."""
+
+    DONE = "done"  # a transcript
+    FAILED = "failed"  # the file could not be read or recognised (the error says why)
+    CANCELLED = "cancelled"  # its job was cancelled
+    SHUT_DOWN = "shut down"  # the engine stopped before it was done
+
+
 @dataclass(frozen=True)
 class FileDone:
-    """A file of a job is finished: its transcript, or why there is none."""
+    """A file of a job is finished: its transcript, or why there is none. *compute_seconds*:
+    the model's time on the job so far (what its audio cost, without waiting)."""
 
     job: int
     path: Path
     transcript: Transcript | None
-    error: str | None
+    error: str | None  # for FAILED
+    outcome: Outcome = Outcome.DONE
+    compute_seconds: float = 0.0
 
 
 class Priority(enum.IntEnum):
@@ -52,6 +64,13 @@ class FileJob:
     id: int = field(default_factory=itertools.count(1).__next__)
     cancel: threading.Event = field(default_factory=threading.Event)
     vocabulary: Vocabulary | None = None  # a request's own phrases; the model's in force when None
+
+    @property
+    def seconds(self) -> float | None:
+        """Its audio's length, when all of it is decoded already (None for files on disk)."""
+        if all(isinstance(p, AudioInput) for p in self.paths):
+            return sum(p.duration for p in self.paths)
+        return None
 
 
 @dataclass(frozen=True)

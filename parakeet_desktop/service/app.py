@@ -12,32 +12,29 @@ import asyncio
 import contextlib
 import json
 import logging
-import math
-import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
 
 from .. import __version__
 from ..config import DEFAULT_API_PORT
-from ..engine.audio import AudioError, load_audio
 from ..engine.files import AudioInput
-from ..engine.work import FileProgress, Priority
+from ..engine.work import FileProgress, Outcome, Priority
 from ..engine.registry import REGISTRY
 from ..engine.vocabulary import Vocabulary
 from . import formats
 from .errors import ApiError, install_handlers
 from .guard import Guarded
-from .jobs import JobBook
+from .jobs import JobBook, JobStatus
 from .keywords import form_phrases, with_request_phrases
-from .link import EngineLink, ServiceState, TranscriptionFailed
-from .security import Guard, bearer, token_matches
+from .link import EngineLink, ServiceState, Ticket, TranscriptionFailed, shutting_down
+from .security import NONCE, Guard, bearer, proof, token_matches
 from .stream import install_stream
+from .uploads import UploadReader
 
 logger = logging.getLogger(__name__)
 
@@ -54,35 +51,58 @@ class ServiceConfig:
     # read until the engine catches up (the client is slowed down, no audio is dropped).
     max_stream_backlog_seconds: float = 30.0
     stream_idle_seconds: float = 60.0  # a stream that sends nothing for this long is closed
+    max_streams: int = 100  # WebSocket streams at once
     allowed_origins: tuple[str, ...] = ()
+    # Slow and greedy clients: a connection must send its request's headers within this many
+    # seconds, and its body may pause no longer than the other; past this many connections at
+    # once, uvicorn answers 503.
+    header_timeout: float = 10.0
+    body_timeout: float = 60.0
+    max_connections: int = 1000
+    decoders: int = 2  # uploads decoded at once (each takes a core)
 
 
-def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConfig()):
-    """The ASGI app: FastAPI routes wrapped in the Host/Origin guard and the upload limit."""
+def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConfig(),
+               spill_dir: Path | None = None):
+    """The ASGI app: FastAPI routes wrapped in the Host/Origin guard and the upload limit.
+    *spill_dir*: where decoded uploads are held (service/uploads.py); the heap when None."""
     app = FastAPI(title="Parakeet Desktop local speech service", version=__version__,
                   docs_url=None, redoc_url=None, openapi_url=None)
     install_handlers(app)
     jobs = JobBook()
+    uploads = UploadReader(config.max_audio_seconds, config.decoders, spill_dir)
+
+    def has_token(request: Request) -> bool:
+        return token_matches(bearer(request.headers.get("authorization")), token)
 
     def authorized(request: Request) -> None:
-        if not token_matches(bearer(request.headers.get("authorization")), token):
+        """Before any route reads its body."""
+        if not has_token(request):
             raise ApiError(401, "A valid token is needed: send “Authorization: Bearer <token>”. The token "
                                 "is in the file api-token in the app's settings folder.", code="invalid_api_key")
 
     api = APIRouter(dependencies=[Depends(authorized)])
 
     @app.get("/health")
-    async def health():
-        model = link.model
-        document = {"status": link.state.value, "model": link.model_name, "version": __version__,
-                    "uptime_seconds": round(time.monotonic() - link.started, 1),
-                    "queue_depth": link.waiting, "jobs": jobs.active, "streams": link.streams,
+    async def health(request: Request):
+        """For anyone on the machine: without the token, no local paths and no error details.
+        ``?nonce=`` (hex) adds the proof that this service holds the token (security.proof)."""
+        model, trusted = link.model, has_token(request)
+        document = {"status": link.state.value, "model": link.model_name if trusted else _public_name(link.model_name),
+                    "version": __version__, "uptime_seconds": round(time.monotonic() - link.started, 1),
+                    "queue_depth": link.waiting, "jobs": jobs.active,
+                    "streams": link.streams, "max_streams": config.max_streams,
                     "device": model.device if model is not None else None,
                     "resting": model.resting if model is not None else False}
         if link.state is ServiceState.ERROR:
-            document["error"] = link.error
+            document["error"] = link.error if trusted else "The model could not be loaded (details with the token)."
         if model is not None and model.device == "cuda":
             document["gpu"] = await asyncio.to_thread(_gpu_report)
+        nonce = request.query_params.get("nonce")
+        if nonce is not None:
+            if not NONCE.fullmatch(nonce):
+                raise ApiError(400, "nonce must be 32 to 128 lowercase hex digits.", param="nonce")
+            document["proof"] = proof(token, nonce, request.scope["server"][1])
         return document
 
     @api.get("/v1/models")
@@ -100,17 +120,23 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     @api.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request):
         link.require_ready()
-        form, audio = await _read_upload(request, config)
-        options = _options(form, link)
-        vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
-        headers = {"X-Parakeet-Warning": warning} if warning else {}
-        if options["stream"]:
-            link.ensure_room(config.max_waiting)  # a 429 must come before the stream's 200
-            return StreamingResponse(_events(link, audio, vocabulary), media_type="text/event-stream",
-                                     headers={"Cache-Control": "no-cache", **headers})
-        with link.admitted(audio.duration, config.max_waiting):
+        ticket = link.admit(config.max_waiting)  # before the upload is read: 429 costs nothing
+        handed_over = False
+        try:
+            form, audio = await uploads.read(request)
+            ticket.seconds = audio.duration
+            options = _options(form, link)
+            vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
+            headers = {"X-Parakeet-Warning": warning} if warning else {}
+            if options["stream"]:
+                handed_over = True  # the response gives the place back when it ends
+                return _CountedStream(_events(link, audio, vocabulary, ticket), lambda: link.release(ticket),
+                                      media_type="text/event-stream", headers={"Cache-Control": "no-cache", **headers})
             transcript = await _until_done_or_gone(
-                request, link.transcribe(audio, Priority.REQUEST, vocabulary=vocabulary))
+                request, link.transcribe(audio, Priority.REQUEST, vocabulary=vocabulary, ticket=ticket))
+        finally:
+            if not handed_over:
+                link.release(ticket)
         if transcript is None:
             return Response(status_code=499)
         response = formats.response(transcript, options["response_format"], options["granularities"],
@@ -121,12 +147,13 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     @api.post("/transcribe")
     async def transcribe(request: Request):
         link.require_ready()
-        form, audio = await _read_upload(request, config)
-        vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
-        started = time.perf_counter()
-        with link.admitted(audio.duration, config.max_waiting):
+        with link.admitted(config.max_waiting) as ticket:
+            form, audio = await uploads.read(request)
+            ticket.seconds = audio.duration
+            vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
+            started = time.perf_counter()
             transcript = await _until_done_or_gone(
-                request, link.transcribe(audio, Priority.REQUEST, vocabulary=vocabulary))
+                request, link.transcribe(audio, Priority.REQUEST, vocabulary=vocabulary, ticket=ticket))
         if transcript is None:
             return Response(status_code=499)
         document = {"text": transcript.text, "duration_sec": round(transcript.duration, 3),
@@ -137,28 +164,36 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     @api.post("/v1/jobs", status_code=202)
     async def new_job(request: Request):
         link.require_ready()
-        if jobs.active >= config.max_jobs:
-            raise ApiError(429, f"{jobs.active} jobs are waiting already; try again later.",
-                           code="rate_limit_exceeded", retry_after=30)
-        form, audio = await _read_upload(request, config)
-        options = _options(form, link)
-        vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
-        job = jobs.add(audio.name, audio.duration, options)
+        place = jobs.reserve(config.max_jobs, link.compute_ratio)  # before the upload is read
+        try:
+            form, audio = await uploads.read(request)
+            options = _options(form, link)
+            vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
+        except BaseException:
+            jobs.give_back(place)
+            raise
+        job = jobs.add(place, audio.name, audio.duration, options)
         job.warning = warning
 
         def progress(event: FileProgress) -> None:
-            job.status = "running"
+            job.status = JobStatus.RUNNING
             job.progress = event.fraction
 
         async def run() -> None:
             try:
                 job.transcript = await link.transcribe(audio, Priority.JOB, progress, job.cancel, vocabulary)
-                job.status, job.progress = "completed", 1.0
+                job.status, job.progress = JobStatus.COMPLETED, 1.0
             except TranscriptionFailed as exc:
-                job.status = "cancelled" if str(exc) == "cancelled" else "failed"
-                job.error = None if job.status == "cancelled" else str(exc)
+                if exc.outcome is Outcome.CANCELLED:
+                    job.status = JobStatus.CANCELLED
+                else:
+                    job.status = JobStatus.FAILED
+                    job.error = ("The service stopped before the job was done." if exc.outcome is Outcome.SHUT_DOWN
+                                 else f"The audio {exc}.")
             except asyncio.CancelledError:
-                job.status = "cancelled"
+                job.status = JobStatus.CANCELLED
+            except ApiError as exc:  # the service stopped or lost its model before the job began
+                job.status, job.error = JobStatus.FAILED, exc.message
             finally:
                 job.finished = time.time()
 
@@ -184,7 +219,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     @api.delete("/v1/jobs/{job_id}")
     async def cancel_job(job_id: str):
         job = _job(jobs, job_id)
-        if job.status in ("queued", "running"):
+        if job.status.active:
             job.cancel.set()
             if job.task is not None:
                 job.task.cancel()
@@ -193,8 +228,8 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         return job.summary()
 
     app.include_router(api)
-    install_stream(app, link, token, config)
-    return Guarded(app, Guard(config.host, config.allowed_origins), config.max_upload_bytes)
+    app.state.streams = install_stream(app, link, token, config)
+    return Guarded(app, Guard(config.host, config.allowed_origins), config.max_upload_bytes, config.body_timeout)
 
 
 def _job(jobs: JobBook, job_id: str):
@@ -203,6 +238,12 @@ def _job(jobs: JobBook, job_id: str):
         raise ApiError(404, f"There is no job {job_id} (finished jobs are kept for an hour).",
                        code="job_not_found", param="job_id")
     return job
+
+
+def _public_name(name: str) -> str:
+    """A model's name without the folders of a local file (for those without the token)."""
+    return name.replace("\\", "/").rsplit("/", 1)[-1] if name.endswith(".nemo") or name.startswith(("/", "~", ".")) \
+        or "\\" in name else name
 
 
 def _aliases(link: EngineLink) -> tuple[str, ...]:
@@ -252,44 +293,6 @@ def _options(form, link: EngineLink) -> dict:
             "language_name": formats.language_name(language, languages)}
 
 
-async def _read_upload(request: Request, config: ServiceConfig) -> tuple[object, AudioInput]:
-    content_type = request.headers.get("content-type", "")
-    if not content_type.lower().startswith("multipart/form-data"):
-        raise ApiError(415, "Send the audio as multipart/form-data with a “file” field, as OpenAI's "
-                            f"clients do (this request was {content_type or 'without a content type'}).",
-                       code="unsupported_media_type")
-    try:
-        form = await request.form(max_files=1, max_fields=64)
-    except MultiPartException as exc:
-        raise ApiError(400, f"The form could not be read: {exc.message}") from exc
-    upload = form.get("file")
-    if not isinstance(upload, UploadFile):
-        raise ApiError(400, "The request has no “file” field with the audio.", param="file")
-    name = Path(upload.filename or "audio").name
-    audio = await asyncio.to_thread(_decode, upload, name)
-    await upload.close()
-    if audio.duration > config.max_audio_seconds:
-        raise ApiError(400, f"{name} is {audio.duration / 3600:.1f} hours long; this service takes at most "
-                            f"{config.max_audio_seconds / 3600:.1f} hours at once.", code="audio_too_long", param="file")
-    return form, audio
-
-
-def _decode(upload: UploadFile, name: str) -> AudioInput:
-    """Through the engine's decoder, as the command line and the file window read files: the
-    upload goes to a temporary file (FFmpeg's demuxers want to seek) named with its extension."""
-    suffix = Path(name).suffix[:16]
-    with tempfile.NamedTemporaryFile(prefix="parakeet-upload-", suffix=suffix) as f:
-        upload.file.seek(0)
-        while chunk := upload.file.read(1 << 20):
-            f.write(chunk)
-        f.flush()
-        try:
-            decoded = load_audio(f.name)
-        except AudioError as exc:
-            raise ApiError(400, f"{name}: {exc.reason}", code="invalid_audio", param="file") from exc
-    return AudioInput(name, decoded.samples, tuple(decoded.warnings))
-
-
 async def _until_done_or_gone(request: Request, work):
     """Await *work*; None if the client disconnects first (its work is cancelled at once)."""
     task = asyncio.ensure_future(work)
@@ -312,21 +315,30 @@ async def _until_done_or_gone(request: Request, work):
 
 
 def _failure(exc: TranscriptionFailed) -> ApiError:
-    if str(exc) == "cancelled":
-        return ApiError(503, "The service is stopping; this request was not finished.", code="shutting_down")
+    if exc.outcome in (Outcome.SHUT_DOWN, Outcome.CANCELLED):  # only the service cancels a request
+        return shutting_down()
     return ApiError(500, f"The audio {exc}.")
 
 
-async def _events(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None):
+class _CountedStream(StreamingResponse):
+    """A streamed answer that gives its request's place in the queue back when it ends, however
+    it ends (done, the client gone, the server stopping)."""
+
+    def __init__(self, content, release: Callable[[], None], **kwargs) -> None:
+        super().__init__(content, **kwargs)
+        self._release = release
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._release()
+
+
+async def _events(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None, ticket: Ticket):
     """Server-sent events as OpenAI streams a transcription: text deltas as pieces finish, the
     whole text, then ``[DONE]``. The deltas add up to the whole text. A client that goes away
-    closes this generator, which cancels the work; the request is counted while it runs."""
-    with link.admitted(audio.duration, limit=math.inf):  # room was checked before the response began
-        async for line in _event_lines(link, audio, vocabulary):
-            yield line
-
-
-async def _event_lines(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None):
+    closes this generator, which cancels the work."""
     deltas: asyncio.Queue = asyncio.Queue()
     sent = ""
 
@@ -336,7 +348,8 @@ async def _event_lines(link: EngineLink, audio: AudioInput, vocabulary: Vocabula
     def line(document) -> str:
         return f"data: {json.dumps(document, ensure_ascii=False)}\n\n"
 
-    task = asyncio.ensure_future(link.transcribe(audio, Priority.REQUEST, progress, vocabulary=vocabulary))
+    task = asyncio.ensure_future(link.transcribe(audio, Priority.REQUEST, progress, vocabulary=vocabulary,
+                                                 ticket=ticket))
     try:
         while not task.done() or not deltas.empty():
             getter = asyncio.ensure_future(deltas.get())
@@ -351,7 +364,9 @@ async def _event_lines(link: EngineLink, audio: AudioInput, vocabulary: Vocabula
         try:
             transcript = task.result()
         except TranscriptionFailed as exc:
-            yield line({"type": "error", "error": {"message": str(exc), "type": "server_error"}})
+            error = _failure(exc)
+            yield line({"type": "error", "error": {"message": error.message, "type": "server_error",
+                                                   "code": error.code}})
             return
         text = transcript.text
         if text.startswith(sent) and len(text) > len(sent):

@@ -1,16 +1,28 @@
 """Using a running app's service from the ``transcribe`` command: no second model in memory, no
 NeMo import. Light on purpose: httpx and the engine's plain transcript types, nothing of the web
-stack the service itself runs on."""
+stack the service itself runs on.
+
+``service.json`` may outlive its service (a crash, ``kill -9``), and another program may listen
+on its port since. Before the token or any audio is sent, the process named in the file must be
+alive and the server must prove that it holds the token without being sent it (an HMAC of a
+fresh nonce and its port, security.proof). A file whose process is gone is removed; either way
+the command transcribes with a model of its own and says why.
+"""
 
 from __future__ import annotations
 
+import hmac
 import json
+import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ..engine.transcript import Segment, Transcript, Word
-from .security import read_token
+from ..processes import pid_alive
+from .security import proof, read_token
 
 DISCOVERY_FILE = "service.json"
 
@@ -32,29 +44,54 @@ class RunningService:
     device: str | None
 
 
-def find_running_service(folder: Path, wait_while_loading: float = 300.0) -> RunningService | None:
-    """The app's service if one runs and answers (waiting while its model loads), else None."""
+def find_running_service(folder: Path, wait_while_loading: float = 300.0,
+                         report: Callable[[str], None] = lambda message: None) -> RunningService | None:
+    """The app's service if one runs, answers and proves it holds the token (waiting while its
+    model loads), else None; *report* hears why a recorded service is not used."""
     import httpx
 
+    path = folder / DISCOVERY_FILE
     try:
-        record = json.loads((folder / DISCOVERY_FILE).read_text(encoding="utf-8"))
-        url = str(record["url"])
-    except (OSError, ValueError, KeyError, TypeError):
+        record = json.loads(path.read_text(encoding="utf-8"))
+        url, pid = str(record["url"]), record.get("pid")
+        port = urlsplit(url).port
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    if not pid_alive(pid):
+        report(f"the local service recorded in {path} (process {pid}) is no longer running; "
+               "that file is removed and a model is loaded here")
+        _remove_if_unchanged(path, record)
         return None
     token = read_token(folder)
-    if token is None:
+    if token is None or port is None:
         return None
     deadline = time.monotonic() + wait_while_loading
     while True:
+        nonce = secrets.token_hex(16)
         try:
-            health = httpx.get(f"{url}/health", timeout=3.0).json()
+            health = httpx.get(f"{url}/health", params={"nonce": nonce}, timeout=3.0).json()
         except (httpx.HTTPError, ValueError):
+            report(f"the local service at {url} does not answer; a model is loaded here")
+            return None
+        if not isinstance(health, dict) or not hmac.compare_digest(str(health.get("proof", "")),
+                                                                    proof(token, nonce, port)):
+            report(f"the program answering at {url} could not prove that it is this app's local service, "
+                   "so it was sent neither the token nor any audio; a model is loaded here")
             return None
         if health.get("status") == "ready":
             return RunningService(url, token, str(health.get("model")), health.get("device"))
         if health.get("status") != "loading" or time.monotonic() > deadline:
             return None
         time.sleep(0.5)
+
+
+def _remove_if_unchanged(path: Path, record: dict) -> None:
+    """Remove a stale discovery file, unless a new service has written it meanwhile."""
+    try:
+        if json.loads(path.read_text(encoding="utf-8")) == record:
+            path.unlink()
+    except (OSError, ValueError):
+        pass
 
 
 def transcribe_with_service(service: RunningService, path: Path) -> Transcript:

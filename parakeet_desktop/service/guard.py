@@ -1,9 +1,17 @@
 """The checks in front of every route, as plain ASGI middleware: a request or WebSocket
-handshake from a foreign Host or a browser Origin is refused (403) before it reaches the app, and
-an upload larger than the limit is refused with 413, whether it says its length or not."""
+handshake from a foreign Host or a browser Origin is refused (403) before it reaches the app; an
+upload larger than the limit is refused with 413, whether it says its length or not; a body that
+stops arriving is given up with 408.
+
+A request refused before its body was read (these refusals, a missing token, a full queue) is
+answered with ``Connection: close``: without it the server would read the rest of the body to
+keep the connection for the next request, and a client that declares a terabyte would be read
+for as long as it sends (4 GB in 5 s on loopback, measured).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 
@@ -14,17 +22,22 @@ logger = logging.getLogger(__name__)
 
 
 class Guarded:
-    """Host and Origin checks for HTTP and WebSocket, and the upload size limit, before routing."""
+    """Host and Origin checks for HTTP and WebSocket, and the upload's size and pace, before
+    routing. *body_timeout*: seconds the body may pause before the request is given up."""
 
-    def __init__(self, app, guard: Guard, max_body: int) -> None:
+    def __init__(self, app, guard: Guard, max_body: int, body_timeout: float = 60.0) -> None:
         self.app = app
         self.guard = guard
         self.max_body = max_body
+        self.body_timeout = body_timeout
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        body = _Body(receive, headers, self.max_body, self.body_timeout)
+        if scope["type"] == "http":
+            send = body.closing_unless_read(send)
         why = None
         if not self.guard.host_allowed(headers.get("host")):
             why = "This service answers only requests addressed to localhost or its own address."
@@ -39,38 +52,52 @@ class Guarded:
         if scope["type"] == "http":
             length = headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:
-                await _drain(receive)
                 return await _send_json(send, 413, _too_large(self.max_body))
-            receive = _counting(receive, self.max_body)
+            receive = body.receive
         return await self.app(scope, receive, send)
+
+
+class _Body:
+    """A request's body as the app reads it: counted against the limit, timed between chunks,
+    and remembered as read to its end or not."""
+
+    def __init__(self, receive, headers: dict, limit: int, timeout: float) -> None:
+        self._receive = receive
+        self.limit = limit
+        self.timeout = timeout
+        self.seen = 0
+        # A request that declares no body has none to read.
+        self.complete = headers.get("content-length", "0") == "0" and "transfer-encoding" not in headers
+
+    async def receive(self):
+        if self.complete:  # what is left to hear of is the client going away: no timeout
+            return await self._receive()
+        try:
+            message = await asyncio.wait_for(self._receive(), self.timeout)
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"The upload stopped arriving for {self.timeout:.0f} s; the request was given up.",
+                           code="request_timeout") from None
+        if message["type"] == "http.request":
+            self.seen += len(message.get("body", b""))
+            if self.seen > self.limit:
+                raise ApiError(413, _too_large(self.limit)["error"]["message"], code="file_too_large", param="file")
+            self.complete = not message.get("more_body", False)
+        else:
+            self.complete = True
+        return message
+
+    def closing_unless_read(self, send):
+        async def wrapped(message):
+            if message["type"] == "http.response.start" and not self.complete:
+                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+            await send(message)
+
+        return wrapped
 
 
 def _too_large(limit: int) -> dict:
     size = f"{limit / 2**20:.0f} MB" if limit >= 2**20 else f"{limit / 1024:.0f} KB"
     return envelope(413, f"The upload is larger than this service accepts ({size}).", "file_too_large", "file")
-
-
-def _counting(receive, limit: int):
-    seen = 0
-
-    async def wrapped():
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > limit:
-                raise ApiError(413, _too_large(limit)["error"]["message"], code="file_too_large", param="file")
-        return message
-
-    return wrapped
-
-
-async def _drain(receive) -> None:
-    """Read a refused body to its end, so the client hears the answer rather than a reset."""
-    while True:
-        message = await receive()
-        if message["type"] != "http.request" or not message.get("more_body"):
-            return
 
 
 async def _send_json(send, status: int, document: dict) -> None:

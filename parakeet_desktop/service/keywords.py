@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from ..engine.vocabulary import Vocabulary, clean_phrases
 from .errors import ApiError
@@ -28,19 +29,27 @@ NOT_AVAILABLE = ("The keywords were not used: the model is loaded without phrase
                  "(it needs Triton on an NVIDIA GPU); the audio was recognised without them.")
 
 
-def form_phrases(form) -> tuple[str, ...]:
+@dataclass(frozen=True)
+class RequestPhrases:
+    """A request's phrases, and what was left out of its prompt (a warning for the client)."""
+
+    phrases: tuple[str, ...] = ()
+    warning: str | None = None
+
+
+def form_phrases(form) -> RequestPhrases:
     """The phrases of an HTTP form's ``keywords`` and ``prompt`` fields."""
     values = [str(v) for v in form.getlist("keywords") + form.getlist("keywords[]")]
-    phrases: list[str] = []
+    keywords: list[str] = []
     for value in values:
         if value.lstrip().startswith("["):
-            phrases += _json_list(value)
+            keywords += _json_list(value)
         else:
-            phrases += _SEPARATORS.split(value)
-    return _checked(phrases + prompt_phrases(str(form.get("prompt") or "")))
+            keywords += _SEPARATORS.split(value)
+    return _combined(keywords, str(form.get("prompt") or ""))
 
 
-def message_phrases(message: dict) -> tuple[str, ...]:
+def message_phrases(message: dict) -> RequestPhrases:
     """The phrases of a stream's ``start`` message (``keywords`` list, ``prompt`` text)."""
     keywords = message.get("keywords") or []
     if isinstance(keywords, str):
@@ -50,7 +59,7 @@ def message_phrases(message: dict) -> tuple[str, ...]:
     prompt = message.get("prompt") or ""
     if not isinstance(prompt, str):
         raise ApiError(400, "prompt must be a string.", param="prompt")
-    return _checked(keywords + prompt_phrases(prompt))
+    return _combined(keywords, prompt)
 
 
 def prompt_phrases(prompt: str) -> list[str]:
@@ -58,16 +67,17 @@ def prompt_phrases(prompt: str) -> list[str]:
     return [part for part in parts if part and len(part.split()) <= _PROMPT_PHRASE_WORDS]
 
 
-def with_request_phrases(model, phrases: tuple[str, ...]) -> tuple[Vocabulary | None, str | None]:
+def with_request_phrases(model, request: RequestPhrases) -> tuple[Vocabulary | None, str | None]:
     """The vocabulary a request decodes with: the user's own (in force on *model*) and the
     request's phrases, at the user's strength; None (the one in force) when the request brings
-    none. The second value says why the phrases could not be used, if so."""
-    if not phrases:
-        return None, None
+    none. The second value is what the client is warned of: phrases left out of its prompt,
+    or phrases that could not be used at all."""
+    if not request.phrases:
+        return None, request.warning
     if not model.phrase_lists.available:
         return None, NOT_AVAILABLE
     own = model.vocabulary
-    return Vocabulary(clean_phrases(own.phrases + phrases), own.strength), None
+    return Vocabulary(clean_phrases(own.phrases + request.phrases), own.strength), request.warning
 
 
 def _json_list(value: str) -> list[str]:
@@ -81,13 +91,27 @@ def _json_list(value: str) -> list[str]:
     return items
 
 
-def _checked(phrases: list[str]) -> tuple[str, ...]:
-    cleaned = clean_phrases(phrases)
-    if len(cleaned) > MAX_REQUEST_PHRASES:
-        raise ApiError(400, f"{len(cleaned)} keywords were sent; a request may have at most "
+def _combined(keywords: list[str], prompt: str) -> RequestPhrases:
+    """The ``keywords`` the client listed, which must keep the limits (400 otherwise), and the
+    prompt's phrases that fit beside them: a prompt is a hint, and a hint never fails a request.
+    Parts that are too long or past the limit are left out and named in the warning."""
+    listed = clean_phrases(keywords)
+    if len(listed) > MAX_REQUEST_PHRASES:
+        raise ApiError(400, f"{len(listed)} keywords were sent; a request may have at most "
                             f"{MAX_REQUEST_PHRASES}.", param="keywords")
-    long = next((p for p in cleaned if len(p) > MAX_PHRASE_CHARACTERS), None)
+    long = next((p for p in listed if len(p) > MAX_PHRASE_CHARACTERS), None)
     if long is not None:
         raise ApiError(400, f"A keyword is at most {MAX_PHRASE_CHARACTERS} characters: “{long[:40]}…”.",
                        param="keywords")
-    return cleaned
+    hinted = [p for p in clean_phrases(prompt_phrases(prompt)) if p not in listed]
+    fitting = [p for p in hinted if len(p) <= MAX_PHRASE_CHARACTERS]
+    room = MAX_REQUEST_PHRASES - len(listed)
+    left_out = []
+    if len(fitting) < len(hinted):
+        left_out.append(f"{len(hinted) - len(fitting)} longer than {MAX_PHRASE_CHARACTERS} characters")
+    if len(fitting) > room:
+        left_out.append(f"{len(fitting) - room} past the limit of {MAX_REQUEST_PHRASES} phrases")
+        fitting = fitting[:room]
+    # Plain ASCII: the warning also travels as an HTTP header.
+    warning = f"Some phrases of the prompt were left out: {' and '.join(left_out)}." if left_out else None
+    return RequestPhrases(listed + tuple(fitting), warning)

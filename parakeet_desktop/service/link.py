@@ -2,8 +2,10 @@
 
 The engine runs on its own thread (the tray app's engine thread, or the main thread of
 ``parakeet-desktop serve``); the service only posts work to its inbox and gets events back on
-its event loop. Requests are counted here: past the configured number a client is told to come
-back later (429 with ``Retry-After``) instead of waiting in an ever longer queue.
+its event loop. Requests are counted here from the moment they arrive, before their upload is
+read or decoded: past the configured number a client is told to come back later (429 with
+``Retry-After``) instead of waiting in an ever longer queue, and the count and the admission are
+one step, so concurrent arrivals cannot all slip under the limit.
 """
 
 from __future__ import annotations
@@ -16,25 +18,52 @@ import threading
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from ..engine.files import AudioInput
 from ..engine.live import LiveEngine
 from ..engine.vocabulary import Vocabulary
-from ..engine.work import FileDone, FileJob, FileProgress, Priority
+from ..engine.work import FileDone, FileJob, FileProgress, Outcome, Priority
 from ..engine.transcript import Transcript
 from .errors import ApiError
 
 logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait before trying again while the service stops or restarts.
+RESTART_RETRY_SECONDS = 10.0
 
 
 class ServiceState(enum.Enum):
     LOADING = "loading"
     READY = "ready"
     ERROR = "error"
+    STOPPING = "stopping"
 
 
 class TranscriptionFailed(Exception):
-    pass
+    """The engine gave no transcript: *outcome* says why (FAILED with a message, CANCELLED or
+    SHUT_DOWN)."""
+
+    def __init__(self, outcome: Outcome, message: str = "") -> None:
+        super().__init__(message or outcome.value)
+        self.outcome = outcome
+
+
+@dataclass(eq=False)
+class Ticket:
+    """One admitted request: its audio's length once decoded, and how much of it is done."""
+
+    seconds: float = 0.0
+    done: float = 0.0  # fraction recognised
+
+    @property
+    def remaining(self) -> float:
+        return self.seconds * (1.0 - self.done)
+
+
+def shutting_down() -> ApiError:
+    return ApiError(503, "The service is stopping; this request was not finished. Try again once it is back.",
+                    code="shutting_down", retry_after=RESTART_RETRY_SECONDS)
 
 
 class EngineLink:
@@ -45,10 +74,10 @@ class EngineLink:
         self.engine: LiveEngine | None = None
         self.started = time.monotonic()
         self._lock = threading.Lock()
-        self.waiting = 0  # requests and jobs queued or running
-        self._seconds_waiting = 0.0
-        # Seconds of compute per second of audio, measured on finished requests.
-        self._compute_ratio = 0.1
+        self._tickets: set[Ticket] = set()
+        # Seconds of the model's compute per second of audio, measured on finished requests
+        # (their time recognising, not their time waiting).
+        self.compute_ratio = 0.1
         self.streams = 0
 
     # --- from the engine's owner ------------------------------------------------------------
@@ -68,11 +97,20 @@ class EngineLink:
         self.error = message
         self.state = ServiceState.ERROR
 
+    def stopping(self) -> None:
+        """The owner is stopping: new requests get 503 ``shutting_down``."""
+        self.state = ServiceState.STOPPING
+
     # --- for the web layer ------------------------------------------------------------------
 
     @property
     def model(self):
         return self.engine.model if self.engine is not None else None
+
+    @property
+    def waiting(self) -> int:
+        """Requests admitted: reading, decoding, queued or running."""
+        return len(self._tickets)
 
     def require_ready(self) -> LiveEngine:
         if self.state is ServiceState.LOADING:
@@ -80,40 +118,55 @@ class EngineLink:
                            code="model_loading", retry_after=5)
         if self.state is ServiceState.ERROR:
             raise ApiError(503, f"The model could not be loaded: {self.error}", code="model_unavailable")
+        if self.state is ServiceState.STOPPING or self.engine is None:
+            raise shutting_down()
         return self.engine
 
-    def ensure_room(self, limit: int) -> None:
-        """429, with the wait the queue's audio suggests, when *limit* requests wait or run."""
-        if self.waiting >= limit:
-            wait = self._seconds_waiting * self._compute_ratio
-            raise ApiError(429, f"The service is busy with {self.waiting} requests; try again in "
-                                f"{max(1, math.ceil(wait))} s.", code="rate_limit_exceeded",
-                           retry_after=max(1.0, min(60.0, wait)))
+    def wait_estimate(self) -> float:
+        """Seconds until a place in the queue frees: the shortest admitted request's audio left,
+        at the measured compute per second of audio (the engine runs a much shorter request
+        ahead of a long one, so the shortest is the next to finish)."""
+        known = [t.remaining for t in self._tickets if t.seconds > 0]
+        return min(known, default=0.0) * self.compute_ratio
+
+    def admit(self, limit: float) -> Ticket:
+        """Count one request in; 429, with the estimated wait, when *limit* are counted."""
+        with self._lock:
+            if len(self._tickets) >= limit:
+                wait = max(1, math.ceil(self.wait_estimate()))
+                raise ApiError(429, f"The service is busy with {len(self._tickets)} requests; the first place "
+                                    f"should free up in about {wait} s: try again then.",
+                               code="rate_limit_exceeded", retry_after=wait)
+            ticket = Ticket()
+            self._tickets.add(ticket)
+            return ticket
+
+    def release(self, ticket: Ticket) -> None:
+        with self._lock:
+            self._tickets.discard(ticket)
 
     @contextmanager
-    def admitted(self, seconds: float, limit: float):
-        """Count a request of *seconds* of audio while it waits and runs; 429 when *limit* do."""
-        with self._lock:
-            self.ensure_room(limit)
-            self.waiting += 1
-            self._seconds_waiting += seconds
-        started = time.monotonic()
+    def admitted(self, limit: float):
+        ticket = self.admit(limit)
         try:
-            yield
+            yield ticket
         finally:
+            self.release(ticket)
+
+    def measured(self, audio_seconds: float, compute_seconds: float) -> None:
+        """A finished request's cost, for the estimates of the wait."""
+        if audio_seconds > 1 and compute_seconds > 0:
             with self._lock:
-                self.waiting -= 1
-                self._seconds_waiting -= seconds
-                if seconds > 1:
-                    ratio = (time.monotonic() - started) / seconds
-                    self._compute_ratio = 0.8 * self._compute_ratio + 0.2 * ratio
+                self.compute_ratio = 0.8 * self.compute_ratio + 0.2 * compute_seconds / audio_seconds
 
     async def transcribe(self, audio: AudioInput, priority: Priority,
                          on_progress: Callable[[FileProgress], None] | None = None,
-                         cancel: threading.Event | None = None, vocabulary: Vocabulary | None = None) -> Transcript:
+                         cancel: threading.Event | None = None, vocabulary: Vocabulary | None = None,
+                         ticket: Ticket | None = None) -> Transcript:
         """Recognise *audio* through the file path (pieces, batching, yielding to dictation).
         Cancelled (the client went away, or *cancel* set) → the engine drops the work at its
-        next layer."""
+        next layer. *ticket*: the request's admission, kept up to date with its progress.
+        Raises TranscriptionFailed when there is no transcript."""
         engine = self.require_ready()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
@@ -131,11 +184,14 @@ class EngineLink:
             while True:
                 event = await events.get()
                 if isinstance(event, FileProgress):
+                    if ticket is not None:
+                        ticket.done = event.fraction
                     if on_progress is not None:
                         on_progress(event)
                 elif isinstance(event, FileDone):
                     if event.transcript is None:
-                        raise TranscriptionFailed(event.error or "no result")
+                        raise TranscriptionFailed(event.outcome, event.error or "")
+                    self.measured(audio.duration, event.compute_seconds)
                     return event.transcript
         finally:
             job.cancel.set()  # done already, or the client is gone: nothing more to do

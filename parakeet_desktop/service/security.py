@@ -9,9 +9,11 @@ own host name, so a ``Host`` that is not the bound address or localhost is refus
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -48,6 +50,21 @@ def load_or_make_token(folder: Path) -> str:
     token = secrets.token_urlsafe(32)
     write_atomic(path, token + "\n", mode=0o600)
     return token
+
+
+# A client's challenge: hex digits, 128 to 512 bits.
+NONCE = re.compile(r"[0-9a-f]{32,128}")
+
+
+def proof(token: str, nonce: str, port: int) -> str:
+    """The answer to a client's *nonce* that only a holder of *token* can give: an HMAC, keyed by
+    the token, of the nonce and the port that answers. A client checks it before it sends the
+    token or any audio to an address it read from a file (the service that wrote the file may be
+    gone, and another program on its port). The port is part of it so that a program there cannot
+    pass the question on to a real service elsewhere and hand back its answer: that answer would
+    be for the other port."""
+    message = f"parakeet-desktop service proof:{nonce}:{port}".encode()
+    return hmac.new(token.encode(), message, hashlib.sha256).hexdigest()
 
 
 def token_matches(given: str | None, token: str) -> bool:

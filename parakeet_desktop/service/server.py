@@ -3,12 +3,16 @@
 ``parakeet-desktop serve`` runs the engine on the main thread (the model must be used on the
 thread that loaded it: see ``engine/live.py``) and the web server beside it; the tray app runs
 the same server beside its engine thread. Either way there is one model in memory. While it runs,
-``service.json`` in the config folder says where it listens, so the ``transcribe`` command can
-find it.
+``service.json`` in the config folder says where it listens and which process serves, so the
+``transcribe`` command can find it (and check that it is still there: service/client.py).
+
+Stopping: new requests get 503 ``shutting_down`` at once, requests in flight get the same when
+the engine stops, every WebSocket stream gets its last final, then the server closes.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import os
@@ -16,12 +20,15 @@ import signal
 import threading
 from pathlib import Path
 
-from ..config import config_dir
+from ..config import config_dir, data_dir
 from ..storage import write_atomic
 from .app import ServiceConfig, create_app
 from .client import DISCOVERY_FILE
 from .link import EngineLink
-from .security import NON_LOOPBACK_WARNING, is_loopback, load_or_make_token
+from .protocol import timely_h11
+from .security import NON_LOOPBACK_WARNING, TOKEN_ENV, TOKEN_FILE, is_loopback, load_or_make_token
+from .stream import FINAL_TIMEOUT_SECONDS
+from .uploads import UploadFolder
 
 logger = logging.getLogger(__name__)
 
@@ -29,12 +36,15 @@ logger = logging.getLogger(__name__)
 class ServiceThread:
     """uvicorn serving *app* on its own thread and event loop."""
 
-    def __init__(self, app, host: str, port: int, max_frame_bytes: int) -> None:
+    def __init__(self, app, host: str, port: int, config: ServiceConfig) -> None:
         import uvicorn
 
         self.host = host
+        # uvicorn's own limits where it has them: frame size, connections at once (503 past it),
+        # the wait for in-flight requests at shutdown; the head's deadline from protocol.py.
         config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
-                                lifespan="off", ws_max_size=max_frame_bytes * 2,
+                                lifespan="off", ws_max_size=config.max_frame_bytes * 2,
+                                http=timely_h11(config.header_timeout), limit_concurrency=config.max_connections,
                                 timeout_graceful_shutdown=5, server_header=False)
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self._serve, name="local-service", daemon=True)
@@ -67,25 +77,49 @@ class ServiceThread:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
+    def run(self, coroutine, timeout: float):
+        """Run *coroutine* on the server's event loop, from another thread; None if the loop is
+        gone or the time runs out."""
+        servers = getattr(self.server, "servers", None)
+        loop = servers[0].get_loop() if servers else None
+        if loop is None or loop.is_closed():
+            coroutine.close()
+            return None
+        try:
+            return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
+        except Exception:
+            logger.warning("Finishing the streams took too long; closing them", exc_info=True)
+            return None
+
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True
         self.thread.join(timeout)
 
 
 class LocalService:
-    """The service around an engine link: the token, the server thread and the discovery file."""
+    """The service around an engine link: the token, the server thread, the folder for uploads
+    and the discovery file."""
 
-    def __init__(self, link: EngineLink, config: ServiceConfig, folder: Path | None = None) -> None:
+    def __init__(self, link: EngineLink, config: ServiceConfig, folder: Path | None = None,
+                 data_folder: Path | None = None) -> None:
         self.folder = folder or config_dir()
         self.token = load_or_make_token(self.folder)
         self.link = link
         self.config = config
-        self.thread = ServiceThread(create_app(link, self.token, config), config.host, config.port,
-                                    config.max_frame_bytes)
+        self.uploads = UploadFolder(data_folder or data_dir())
+        self.app = create_app(link, self.token, config, self.uploads.open())
+        self.thread = ServiceThread(self.app, config.host, config.port, config)
 
     @property
     def url(self) -> str:
         return self.thread.url
+
+    @property
+    def token_source(self) -> str:
+        """Where a user finds the token, for the start message."""
+        if os.environ.get(TOKEN_ENV, "").strip():
+            return f"the token from {TOKEN_ENV}"
+        return f"token: {self.folder / TOKEN_FILE}"
 
     def start(self) -> None:
         self.thread.start()
@@ -98,7 +132,12 @@ class LocalService:
         logger.info("Local speech service at %s", self.url)
 
     def stop(self) -> None:
+        """New requests get 503 at once; every stream gets its final, then the server stops."""
+        self.link.stopping()
+        self.thread.run(self.app.app.state.streams.close_all("The service is stopping."),
+                        FINAL_TIMEOUT_SECONDS + 5)
         self.thread.stop()
+        self.uploads.close()
         path = self.folder / DISCOVERY_FILE
         try:
             if json.loads(path.read_text(encoding="utf-8")).get("pid") == os.getpid():
@@ -126,12 +165,13 @@ def run_serve(args) -> int:
     except OSError as exc:
         say(f"error: the service cannot start: {exc}")
         return 1
-    say(f"Serving on {service.url} (token: {service.folder / 'api-token'}). Ctrl+C stops.")
+    say(f"Serving on {service.url} ({service.token_source}). Ctrl+C stops.")
     stopping = threading.Event()
     engine = None
 
     def stop(_signum, _frame) -> None:
         stopping.set()
+        link.stopping()  # from now on, 503 shutting_down
         if engine is not None:
             engine.shutdown()
 

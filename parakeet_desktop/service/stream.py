@@ -16,6 +16,12 @@ Protocol (JSON text messages, binary audio):
 A malformed message gets ``{"type": "error", "message"}`` and the connection stays usable. Each
 stream is recognised by the engine as dictation is (speech gate, streaming recogniser carrying
 its decoder state, final pass); with ``endpointing`` a pause ends an utterance.
+
+No final is lost when the server ends a stream: closed for silence, because the service stops,
+or because its recognition failed, the stream's utterance is finished first and its final sent,
+then ``{"type": "error", "message"}`` says why, then the socket closes. (A client that closes its
+side can be sent nothing more: the WebSocket protocol ends the conversation there.) At most
+``max_streams`` run at once; one more is told so and closed (1013, try again later).
 """
 
 from __future__ import annotations
@@ -43,7 +49,24 @@ ENCODINGS = {"pcm_s16le": ("<i2", 1 / 32768.0), "f32le": ("<f4", 1.0)}
 MIN_RATE, MAX_RATE = 8000, 384000
 
 
-def install_stream(app: FastAPI, link: EngineLink, token: str, config) -> None:
+# How long a stream's last final may take when the server ends it (the engine may be busy with
+# dictation or other streams first).
+FINAL_TIMEOUT_SECONDS = 60.0
+
+
+class StreamHub:
+    """The open connections, so that a stopping service can finish every stream first."""
+
+    def __init__(self) -> None:
+        self.connections: set[_Connection] = set()
+
+    async def close_all(self, why: str) -> None:
+        await asyncio.gather(*(c.end(why, 1001) for c in list(self.connections)), return_exceptions=True)
+
+
+def install_stream(app: FastAPI, link: EngineLink, token: str, config) -> StreamHub:
+    hub = StreamHub()
+
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket):
         given = bearer(websocket.headers.get("authorization")) or websocket.query_params.get("token")
@@ -53,11 +76,26 @@ def install_stream(app: FastAPI, link: EngineLink, token: str, config) -> None:
             return
         await websocket.accept()
         if link.state is not ServiceState.READY:
-            why = "the model is still loading" if link.state is ServiceState.LOADING else f"no model: {link.error}"
+            why = {ServiceState.LOADING: "the model is still loading",
+                   ServiceState.STOPPING: "the service is stopping"}.get(link.state, f"no model: {link.error}")
             await websocket.send_json({"type": "error", "message": f"Not ready: {why}; connect again shortly."})
             await websocket.close(code=1013)
             return
-        await _Connection(websocket, link, config).run()
+        if link.streams >= config.max_streams:
+            await websocket.send_json({"type": "error", "message": f"{link.streams} streams are running, the most "
+                                       "this service takes at once; connect again later."})
+            await websocket.close(code=1013)
+            return
+        link.streams += 1  # counted in the same step as the check: no await between them
+        connection = _Connection(websocket, link, config)
+        hub.connections.add(connection)
+        try:
+            await connection.run()
+        finally:
+            hub.connections.discard(connection)
+            link.streams -= 1
+
+    return hub
 
 
 class _Connection:
@@ -72,9 +110,11 @@ class _Connection:
         self.streams: list[Stream] = []  # started and not yet stopped by the engine
         self.encoding = ENCODINGS["pcm_s16le"]
         self.resampler: MonoResampler | None = None
+        self.all_stopped = asyncio.Event()  # set while no stream of this connection is running
+        self.all_stopped.set()
+        self._ending: asyncio.Task | None = None
 
     async def run(self) -> None:
-        self.link.streams += 1
         sender = asyncio.create_task(self._send_loop())
         try:
             await self.ws.send_json({"type": "welcome", "model": self.link.model_name, "sample_rate": SAMPLE_RATE})
@@ -82,12 +122,12 @@ class _Connection:
                 try:
                     message = await asyncio.wait_for(self.ws.receive(), timeout=self.config.stream_idle_seconds)
                 except asyncio.TimeoutError:
-                    await self._say_error(f"Closed after {self.config.stream_idle_seconds:.0f} s without a message.")
-                    await self.outbox.join()
-                    await self.ws.close(code=1000)
+                    await self.end(f"Closed after {self.config.stream_idle_seconds:.0f} s without a message.", 1000)
                     return
                 if message["type"] == "websocket.disconnect":
                     return
+                if self._ending is not None:
+                    continue  # the server is ending this connection: what comes now is not taken
                 if message.get("bytes") is not None:
                     await self._audio(message["bytes"])
                 elif message.get("text") is not None:
@@ -95,12 +135,33 @@ class _Connection:
         except (WebSocketDisconnect, RuntimeError):
             return  # the client went away (RuntimeError: it did while we were answering)
         finally:
+            if self._ending is not None and not self._ending.done():
+                with contextlib.suppress(Exception):
+                    await self._ending  # the service is stopping: let the final go out first
             for stream in self.streams:
                 self.engine.close_stream(stream)
-            self.link.streams -= 1
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+
+    def end(self, why: str, code: int) -> asyncio.Task:
+        """Server side: finish the running stream (its final goes out), say *why*, then close.
+        Once only; later calls share the first's task."""
+        if self._ending is None:
+            self._ending = asyncio.ensure_future(self._end(why, code))
+        return self._ending
+
+    async def _end(self, why: str, code: int) -> None:
+        if self.stream is not None:
+            self._stop_stream()
+        try:
+            await asyncio.wait_for(self.all_stopped.wait(), FINAL_TIMEOUT_SECONDS)
+        except asyncio.TimeoutError:
+            why += " (its last text could not be finished in time)"
+        await self._say_error(why)
+        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+            await self.outbox.join()
+            await self.ws.close(code=code)
 
     # --- from the client ----------------------------------------------------------------------
 
@@ -115,13 +176,17 @@ class _Connection:
         elif action == "stop":
             if self.stream is None:
                 return await self._say_error("Nothing to stop: send {\"action\": \"start\"} first.")
-            tail = self.resampler.feed(np.zeros(0, dtype=np.float32), last=True)
-            if len(tail):
-                self.engine.stream_audio(self.stream, tail)
-            self.engine.stop_stream(self.stream)
-            self.stream = None
+            self._stop_stream()
         else:
             await self._say_error(f"Unknown action {action!r}; the actions are start and stop.")
+
+    def _stop_stream(self) -> None:
+        """The running stream's last audio, then its stop: the engine sends its final."""
+        tail = self.resampler.feed(np.zeros(0, dtype=np.float32), last=True)
+        if len(tail):
+            self.engine.stream_audio(self.stream, tail)
+        self.engine.stop_stream(self.stream)
+        self.stream = None
 
     async def _start(self, message: dict) -> None:
         if self.stream is not None:
@@ -145,6 +210,7 @@ class _Connection:
         self.resampler = MonoResampler(rate)
         self.stream = Stream(self._from_engine, endpointing=endpointing, vocabulary=vocabulary)
         self.streams.append(self.stream)
+        self.all_stopped.clear()
         self.engine.open_stream(self.stream)
 
     async def _audio(self, data: bytes) -> None:
@@ -192,6 +258,10 @@ class _Connection:
             self.outbox.put_nowait({"type": "error", "message": event.message})
         elif isinstance(event, StreamStopped):
             self.streams = [s for s in self.streams if s.id != event.stream]
+            if self.stream is not None and self.stream.id == event.stream:
+                self.stream = None  # the engine ended it (its recognition failed, or it stopped)
+            if not self.streams:
+                self.all_stopped.set()
             self.outbox.put_nowait({"type": "stopped"})
 
     async def _send_loop(self) -> None:

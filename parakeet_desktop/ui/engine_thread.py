@@ -141,7 +141,7 @@ class EngineWorker(QObject):
     def _emit(self, event) -> None:
         from ..engine import dictation as d
         from ..engine.rest import ModelResting, WakingUp
-        from ..engine.work import FileDone, FileProgress
+        from ..engine.work import FileDone, FileProgress, Outcome
 
         if isinstance(event, d.Partial):
             self.partial.emit(event.utterance, event.text)
@@ -165,7 +165,8 @@ class EngineWorker(QObject):
             self.waking.emit()
         elif isinstance(event, FileDone):
             self.jobs.pop(event.job, None)
-            self.file_done.emit(event.path, event.transcript, event.error)
+            cancelled = event.outcome in (Outcome.CANCELLED, Outcome.SHUT_DOWN)
+            self.file_done.emit(event.path, event.transcript, "cancelled" if cancelled else event.error)
 
 
 def live_settings(settings: Settings):

@@ -1,0 +1,105 @@
+"""Uploads: their form read, their audio decoded within the limits, and the folder where the
+service holds that audio while it works on it.
+
+A decoded upload (up to 4 hours of float32 at 16 kHz, about 920 MB) is kept in an unnamed file
+here, mapped into memory, rather than on the heap: queued jobs cost disk and page cache, not the
+process's memory. Unnamed files vanish with the process, however it ends; the folder is still
+one of this process's own (``uploads/<pid>`` in the data folder) and is removed when the service
+stops, and the folders of processes that no longer run are removed when a service starts, so
+that nothing of a user's audio outlives a crash on a system where temporary files have names.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+from pathlib import Path
+
+from fastapi import Request
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException
+
+from ..engine.audio import AudioError, AudioTooLong, SpillFailed, load_audio
+from ..engine.files import AudioInput
+from ..processes import pid_alive
+from .errors import ApiError
+
+logger = logging.getLogger(__name__)
+
+FOLDER = "uploads"
+
+
+class UploadFolder:
+    def __init__(self, data_folder: Path) -> None:
+        self.root = data_folder / FOLDER
+        self.path = self.root / str(os.getpid())
+
+    def open(self) -> Path:
+        """Remove what services that are gone left behind, and make this one's folder."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        for entry in self.root.iterdir():
+            owner = int(entry.name) if entry.name.isdigit() else None
+            if owner is not None and (owner == os.getpid() or pid_alive(owner)) and entry.is_dir():
+                continue  # another running service's (the app's and a `serve` may run at once)
+            _remove(entry)
+        self.path.mkdir(mode=0o700, exist_ok=True)
+        return self.path
+
+    def close(self) -> None:
+        _remove(self.path)
+
+
+def _remove(entry: Path) -> None:
+    try:
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    except OSError as exc:
+        logger.warning("Cannot remove %s: %s", entry, exc)
+
+
+class UploadReader:
+    """Reads a request's form and decodes its ``file`` field, a few at a time (*decoders*):
+    from the upload's own spooled file (nothing named is written), refused as soon as its audio
+    passes *max_seconds*, the samples kept in *spill_dir* (on the heap when None)."""
+
+    def __init__(self, max_seconds: float, decoders: int, spill_dir: Path | None) -> None:
+        self.max_seconds = max_seconds
+        self.spill_dir = spill_dir
+        self._decoding = asyncio.Semaphore(max(1, decoders))
+
+    async def read(self, request: Request) -> tuple[FormData, AudioInput]:
+        content_type = request.headers.get("content-type", "")
+        if not content_type.lower().startswith("multipart/form-data"):
+            raise ApiError(415, "Send the audio as multipart/form-data with a “file” field, as OpenAI's "
+                                f"clients do (this request was {content_type or 'without a content type'}).",
+                           code="unsupported_media_type")
+        try:
+            form = await request.form(max_files=1, max_fields=64)
+        except MultiPartException as exc:
+            raise ApiError(400, f"The form could not be read: {exc.message}") from exc
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            await form.close()
+            raise ApiError(400, "The request has no “file” field with the audio.", param="file")
+        name = Path(upload.filename or "audio").name or "audio"
+        try:
+            async with self._decoding:
+                audio = await asyncio.to_thread(self._decode, upload.file, name)
+        finally:
+            await form.close()
+        return form, audio
+
+    def _decode(self, file, name: str) -> AudioInput:
+        try:
+            decoded = load_audio(file, name=name, max_seconds=self.max_seconds, spill_dir=self.spill_dir)
+        except AudioTooLong as exc:
+            raise ApiError(400, f"{name}: {exc.reason}.", code="audio_too_long", param="file") from exc
+        except AudioError as exc:
+            raise ApiError(400, f"{name}: {exc.reason}", code="invalid_audio", param="file") from exc
+        except SpillFailed as exc:
+            raise ApiError(507, f"The service cannot hold this audio: {exc}.", code="insufficient_storage") from exc
+        return AudioInput(name, decoded.samples, tuple(decoded.warnings))
