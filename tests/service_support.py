@@ -61,7 +61,7 @@ def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, 
         if not ready.wait(timeout) or process.poll() is not None:
             raise RuntimeError("serve did not become ready:\n" + "".join(log))
         url = next(m.group(1) for line in log if (m := re.match(r"Serving on (\S+) ", line)))
-        token = (config_dir / "api-token").read_text().strip()
+        token = env.get("PARAKEET_DESKTOP_API_TOKEN") or (config_dir / "api-token").read_text().strip()
         yield Served(url, token, process, config_dir, log)
     finally:
         if process.poll() is None:

@@ -81,3 +81,54 @@ def test_dictation_goes_first_and_the_file_still_comes_out_whole(speech_model, t
     assert listening_at < done_at  # dictation did not wait for the file
     assert any(isinstance(e, Final) for _, e in events)
     assert done.error is None and done.transcript.text == expected
+
+
+def _request(audio: np.ndarray, name: str, outcomes: list, priority=None):
+    from parakeet_desktop.engine.files import AudioInput
+    from parakeet_desktop.engine.work import FileJob, Priority
+
+    return FileJob([AudioInput(name, audio)], priority=priority or Priority.REQUEST,
+                   listener=lambda e: outcomes.append(e) if isinstance(e, FileDone) else None)
+
+
+def test_a_short_request_is_not_stuck_behind_a_long_one(speech_model):
+    """Ten minutes and three seconds at the same priority, the long one first: the short one is
+    done between two of the long one's batches, and the long one still comes out whole."""
+    from parakeet_desktop.engine.work import Outcome
+
+    (_, speech), = held_out_utterances(1)
+    long_audio = np.tile(np.concatenate([speech, silence(1.0)]), 200)[: 16000 * 600]
+    short_audio = np.concatenate([silence(0.3), speech, silence(0.3)])
+    outcomes: list[FileDone] = []
+    engine = LiveEngine(speech_model, LiveSettings(), lambda e: None, microphone=False)
+    engine.submit(_request(long_audio, "long", outcomes))
+    engine.submit(_request(short_audio, "short", outcomes))
+    thread = threading.Thread(target=engine.run, daemon=True)
+    thread.start()
+    try:
+        _wait(lambda: len(outcomes) == 2, 600)
+    finally:
+        engine.shutdown()
+        thread.join(60)
+    assert [e.path.name for e in outcomes] == ["short", "long"]
+    assert all(e.outcome is Outcome.DONE for e in outcomes)
+    alone = FileTranscriber(speech_model).transcribe_array(long_audio)
+    assert outcomes[1].transcript.text == alone.text
+    assert outcomes[0].compute_seconds < outcomes[1].compute_seconds  # each its own cost
+
+
+def test_work_handed_to_a_stopped_engine_is_answered_at_once(speech_model):
+    from parakeet_desktop.engine.work import Outcome, Stream, StreamStopped
+
+    engine = LiveEngine(speech_model, LiveSettings(), lambda e: None, microphone=False)
+    queued: list[FileDone] = []
+    engine.submit(_request(silence(5.0), "queued", queued))
+    engine.shutdown()
+    engine.run()  # returns at once: the shutdown was waiting
+    late: list[FileDone] = []
+    engine.submit(_request(silence(5.0), "late", late))
+    stopped = []
+    engine.open_stream(Stream(stopped.append))
+    assert [(e.path.name, e.outcome) for e in queued + late] == [("queued", Outcome.SHUT_DOWN),
+                                                               ("late", Outcome.SHUT_DOWN)]
+    assert len(stopped) == 1 and isinstance(stopped[0], StreamStopped)

@@ -166,6 +166,22 @@ def test_errors_come_in_openais_envelope_and_raise_the_clients_exceptions(served
     assert rebound.status_code == 403
 
 
+def test_uploads_in_every_format_the_command_reads_are_transcribed_alike(served, sentences, tmp_path):
+    """Uploads are decoded from the request's own spooled file, not a named copy: FFmpeg's formats
+    (MP3, M4A, video) as well as libsndfile's."""
+    from media import encode
+
+    text, speech, path = sentences[2]
+    api = client(served)
+    expected = api.audio.transcriptions.create(model="x", file=path).text
+    for name, codec, container, video in (("memo.mp3", "libmp3lame", None, False), ("memo.m4a", "aac", "ipod", False),
+                                          ("memo.opus", "libopus", "ogg", False), ("clip.webm", "libopus", "webm", True)):
+        encoded = encode(np.concatenate([silence(0.3), speech, silence(0.3)]), 48000 if "opus" in codec else 44100,
+                         tmp_path / name, codec, container=container, video=video)
+        heard = api.audio.transcriptions.create(model="x", file=encoded).text
+        assert word_error_rate([expected], [heard]) <= 0.2, (name, heard, expected)
+
+
 def test_the_simple_transcribe_endpoint(served, sentences):
     answer = httpx.post(f"{served.url}/transcribe", headers=served.headers(),
                         files={"file": sentences[2][2].open("rb")}, timeout=120).json()

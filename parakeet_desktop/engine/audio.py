@@ -289,7 +289,7 @@ def _decode_av(source, target: _Target) -> DecodedAudio:
 
     path = target.path
     try:
-        container = av.open(str(source) if isinstance(source, Path) else source, metadata_errors="ignore")
+        container = av.open(str(source) if isinstance(source, Path) else source, mode="r", metadata_errors="ignore")
     except av.error.InvalidDataError as exc:
         raise AudioError(path, "not an audio or video file that can be decoded") from exc
     except av.error.FFmpegError as exc:

@@ -1,12 +1,16 @@
 """The checks in front of every route, as plain ASGI middleware: a request or WebSocket
-handshake from a foreign Host or a browser Origin is refused (403) before it reaches the app; an
-upload larger than the limit is refused with 413, whether it says its length or not; a body that
-stops arriving is given up with 408.
+handshake from a foreign Host or a browser Origin is refused (403) before it reaches the app, so is
+one without the token (401; a WebSocket handshake 403) but for ``/health``; an upload larger than
+the limit is refused with 413, whether it says its length or not; a body that stops arriving is
+given up with 408.
 
-A request refused before its body was read (these refusals, a missing token, a full queue) is
-answered with ``Connection: close``: without it the server would read the rest of the body to
-keep the connection for the next request, and a client that declares a terabyte would be read
-for as long as it sends (4 GB in 5 s on loopback, measured).
+A request refused before its body was read (these refusals, a missing token, a full queue) has
+the rest of its body read and dropped first, up to a few megabytes and a couple of seconds: a
+client that is still sending when the connection closes may lose the answer (the close resets
+the connection, and the reset can overtake the answer; seen with 200 concurrent uploads). Past
+that, the answer goes with ``Connection: close``: without it the server would read the rest of
+the body to keep the connection for the next request, and a client that declares a terabyte
+would be read for as long as it sends (4 GB in 5 s on loopback, measured).
 """
 
 from __future__ import annotations
@@ -14,22 +18,39 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+from urllib.parse import parse_qs
 
 from .errors import ApiError, envelope
-from .security import Guard
+from .security import Guard, bearer, token_matches
 
 logger = logging.getLogger(__name__)
 
 
-class Guarded:
-    """Host and Origin checks for HTTP and WebSocket, and the upload's size and pace, before
-    routing. *body_timeout*: seconds the body may pause before the request is given up."""
+# What is read and dropped of a refused request's body before its answer goes.
+LINGER_BYTES = 4 << 20
+LINGER_SECONDS = 2.0
+# Answered without the token (it shows nothing private without it: see app.py).
+OPEN_PATHS = ("/health",)
+NO_TOKEN = ("A valid token is needed: send “Authorization: Bearer <token>”. The token is in the file "
+            "api-token in the app's settings folder.")
 
-    def __init__(self, app, guard: Guard, max_body: int, body_timeout: float = 60.0) -> None:
+
+class Guarded:
+    """Host and Origin checks for HTTP and WebSocket, the token, and the upload's size and pace,
+    before routing. *body_timeout*: seconds the body may pause before the request is given up."""
+
+    def __init__(self, app, guard: Guard, token: str, max_body: int, body_timeout: float = 60.0) -> None:
         self.app = app
         self.guard = guard
+        self.token = token
         self.max_body = max_body
         self.body_timeout = body_timeout
+
+    def _has_token(self, scope, headers: dict) -> bool:
+        given = bearer(headers.get("authorization"))
+        if given is None and scope["type"] == "websocket":  # browsers cannot set headers on a WebSocket
+            given = next(iter(parse_qs(scope.get("query_string", b"").decode("latin-1")).get("token", [])), None)
+        return token_matches(given, self.token)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] not in ("http", "websocket"):
@@ -49,6 +70,11 @@ class Guarded:
             if scope["type"] == "websocket":
                 return await send({"type": "websocket.close", "code": 1008, "reason": why[:120]})
             return await _send_json(send, 403, envelope(403, why, "forbidden"))
+        if scope["path"] not in OPEN_PATHS and not self._has_token(scope, headers):
+            if scope["type"] == "websocket":  # closing before accepting answers the handshake with 403
+                return await send({"type": "websocket.close", "code": 1008, "reason": "a valid token is needed"})
+            return await _send_json(send, 401, envelope(401, NO_TOKEN, "invalid_api_key"),
+                                    [(b"www-authenticate", b"Bearer")])
         if scope["type"] == "http":
             length = headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:
@@ -89,10 +115,24 @@ class _Body:
     def closing_unless_read(self, send):
         async def wrapped(message):
             if message["type"] == "http.response.start" and not self.complete:
-                message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
+                await self._drop_rest()
+                if not self.complete:
+                    message = {**message, "headers": [*message.get("headers", []), (b"connection", b"close")]}
             await send(message)
 
         return wrapped
+
+    async def _drop_rest(self) -> None:
+        """Read and drop what is left of the body, within LINGER_BYTES and LINGER_SECONDS."""
+        dropped = 0
+        try:
+            async with asyncio.timeout(LINGER_SECONDS):
+                while not self.complete and dropped < LINGER_BYTES:
+                    message = await self._receive()
+                    dropped += len(message.get("body", b""))
+                    self.complete = message["type"] != "http.request" or not message.get("more_body", False)
+        except TimeoutError:
+            pass
 
 
 def _too_large(limit: int) -> dict:
@@ -100,8 +140,9 @@ def _too_large(limit: int) -> dict:
     return envelope(413, f"The upload is larger than this service accepts ({size}).", "file_too_large", "file")
 
 
-async def _send_json(send, status: int, document: dict) -> None:
+async def _send_json(send, status: int, document: dict, headers: list | None = None) -> None:
     body = json.dumps(document).encode()
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})

@@ -75,7 +75,7 @@ def with_request_phrases(model, request: RequestPhrases) -> tuple[Vocabulary | N
     if not request.phrases:
         return None, request.warning
     if not model.phrase_lists.available:
-        return None, NOT_AVAILABLE
+        return None, " ".join(filter(None, (NOT_AVAILABLE, request.warning)))
     own = model.vocabulary
     return Vocabulary(clean_phrases(own.phrases + request.phrases), own.strength), request.warning
 

@@ -25,6 +25,7 @@ from ..engine.audio import AudioError, AudioTooLong, SpillFailed, load_audio
 from ..engine.files import AudioInput
 from ..processes import pid_alive
 from .errors import ApiError
+from .keywords import MAX_REQUEST_PHRASES
 
 logger = logging.getLogger(__name__)
 
@@ -78,7 +79,8 @@ class UploadReader:
                                 f"clients do (this request was {content_type or 'without a content type'}).",
                            code="unsupported_media_type")
         try:
-            form = await request.form(max_files=1, max_fields=64)
+            # The openai package sends a keywords list as one field a phrase.
+            form = await request.form(max_files=1, max_fields=MAX_REQUEST_PHRASES + 64)
         except MultiPartException as exc:
             raise ApiError(400, f"The form could not be read: {exc.message}") from exc
         upload = form.get("file")
