@@ -10,11 +10,16 @@ that loaded the model, as in ``parakeet-desktop serve``, and a client thread mea
 - latency of short requests at 1, 4 and 16 concurrent clients (median, p95);
 - how many real-time WebSocket streams keep up (final text at most 2 s after the stop);
 - whether encoding several streams' steps in one batch would pay (encoder time, batch of k vs
-  k single calls).
+  k single calls);
+- under abuse (bench/service_attacks.py, on a ``serve`` process of the committed speech model):
+  peak memory while refusing ten-hour audio bombs, and what a short request waits behind a long
+  file. ``--serve-from DIR`` runs that part on another checkout (the code before a change), and
+  ``--attacks-only`` runs only it.
 
 Prints JSON. ``--smoke`` runs every section small, with the tiny twin.
 
     python bench/service.py [--models fixture,twin] [--file-seconds 60] [--smoke]
+    python bench/service.py --attacks-only [--serve-from ../before] [--long-seconds 3600]
 """
 
 from __future__ import annotations
@@ -261,6 +266,10 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--requests", type=int, default=16, help="short requests per concurrency level")
     parser.add_argument("--smoke", action="store_true", help="every section, small and quick")
+    parser.add_argument("--attacks-only", action="store_true", help="only the service under abuse")
+    parser.add_argument("--serve-from", type=Path, help="the checkout whose service is abused (this one unless told)")
+    parser.add_argument("--bomb-hours", type=float, default=10.0)
+    parser.add_argument("--long-seconds", type=float, default=3600.0, help="the long file a short request meets")
     args = parser.parse_args()
     args.clients = [1, 4, 16]
     args.streams = [1, 2, 4, 8, 16]
@@ -269,13 +278,19 @@ def main() -> None:
         args.clients, args.streams = [1, 4], [1, 2]
     import torch
 
+    from service_attacks import attacks
+
+    if args.smoke:
+        args.long_seconds = 60.0
     results = []
-    for name in args.models.split(","):
+    for name in [] if args.attacks_only else args.models.split(","):
         label, model = load(name, args.smoke)
         results.append(bench(label, model, args))
         del model
+    abuse = attacks(ROOT / "tests" / "fixtures" / "speech-tdt.nemo", args.bomb_hours, args.long_seconds,
+                    args.serve_from)
     print(json.dumps({"benchmark": "service", "torch_threads": torch.get_num_threads(),
-                      "mode": "smoke" if args.smoke else "full", "results": results}, indent=2))
+                      "mode": "smoke" if args.smoke else "full", "results": results, "attacks": abuse}, indent=2))
 
 
 if __name__ == "__main__":

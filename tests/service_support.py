@@ -39,13 +39,17 @@ class Served:
 
 
 @contextlib.contextmanager
-def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, extra_env: dict | None = None):
-    """``parakeet-desktop serve`` on a free port, until it says it is ready; stopped with SIGTERM."""
+def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, extra_env: dict | None = None,
+          source: Path | None = None):
+    """``parakeet-desktop serve`` on a free port, until it says it is ready; stopped with SIGTERM.
+    *source*: another checkout of the app to run (a benchmark's "before")."""
     env = {**os.environ, "PARAKEET_DESKTOP_CONFIG_DIR": str(config_dir),
            "PARAKEET_DESKTOP_DATA_DIR": str(config_dir.parent / f"{config_dir.name}-data"), **(extra_env or {})}
+    if source is not None:
+        env["PYTHONPATH"] = str(source)
     process = subprocess.Popen(
         [sys.executable, "-m", "parakeet_desktop", "serve", "--model", str(model), "--device", "cpu", "--port", "0", *options],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env)
+        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=source)
     log: list[str] = []
     ready = threading.Event()
 

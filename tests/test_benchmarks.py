@@ -80,6 +80,10 @@ def test_service_bench_smoke_mode_measures_every_section():
         assert all(row["requests"] >= 4 for row in result["latency_short_requests"])
         assert result["real_time_streams"]["rows"][0]["streams"] == 1
         assert result["batching_streams"]["batched_over_one_by_one"] > 0
+    attacks = report["attacks"]
+    assert attacks["refused_bombs"]["statuses"] == [400, 400] and attacks["refused_bombs"]["peak_over_idle_mb"] >= 0
+    behind = attacks["short_behind_long"]
+    assert behind["short_status"] == behind["long_status"] == 200 and behind["short_alone_seconds"] > 0
 
 
 def test_stress_bench_presses_and_checks_every_press():

@@ -103,6 +103,9 @@ class LiveEngine:
         self.dictation_wanted = threading.Event()
         # Set by shutdown(): a file batch in flight stops too.
         self.shutting_down = threading.Event()
+        # Set when work arrives that should not wait for the file batch in flight (more urgent,
+        # or much shorter at the same priority): the batch stops, and runs again after it.
+        self.work_waiting = threading.Event()
         # Once set (under the lock), work handed in is answered at once: nobody would run it.
         self._closed = False
         self._closing = threading.Lock()
@@ -155,6 +158,9 @@ class LiveEngine:
         """Queue a file job made by the caller (its priority, its own listener). Once the engine
         has stopped, each of its files is answered at once as shut down."""
         self._post(_Command("files", job=job))
+        # Read across threads, so only a hint: the engine thread decides again what runs.
+        if any(_goes_before(job, running) for running in list(self._running)):
+            self.work_waiting.set()
 
     def open_stream(self, stream: Stream) -> None:
         """Start recognising *stream*; its audio follows through :meth:`stream_audio`. Once the
@@ -366,23 +372,16 @@ class LiveEngine:
             stream.session = None
             stream.listener(StreamStopped(stream.id))
 
-    def _take_job(self, before: Priority | None = None, shorter_than: float | None = None) -> FileJob | None:
-        """The first of the most urgent waiting jobs. With *before*, only one more urgent than
-        that, or one of the same priority whose known length is under half *shorter_than*
-        (seconds left of the job it would interrupt): a short request does not wait for a long
-        one to finish, and two of similar length do not take turns back and forth."""
-        def eligible(job: FileJob) -> bool:
-            if before is None or job.priority < before:
-                return True
-            return (job.priority == before and shorter_than is not None and job.seconds is not None
-                    and job.seconds < shorter_than / 2)
-
-        waiting = [job for job in self._jobs if eligible(job)]
-        if not waiting:
-            return None
-        job = min(waiting, key=lambda j: (j.priority, j.seconds if before is not None and j.seconds is not None
-                                          else 0.0))
-        self._jobs.remove(job)
+    def _take_job(self, ahead_of: _Running | None = None) -> FileJob | None:
+        """The first of the most urgent waiting jobs; with *ahead_of*, only one that goes before
+        the rest of that job (the shortest of those)."""
+        if ahead_of is None:  # in the order they came, within a priority
+            job = min(self._jobs, key=lambda j: j.priority, default=None)
+        else:
+            job = min((j for j in self._jobs if _goes_before(j, ahead_of)),
+                      key=lambda j: (j.priority, j.seconds or 0.0), default=None)
+        if job is not None:
+            self._jobs.remove(job)
         return job
 
     # --- file jobs --------------------------------------------------------------------------
@@ -397,7 +396,7 @@ class LiveEngine:
             return
         self.rest.wake()
         transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(running),
-                                      interrupt=AnyOf(self.dictation_wanted, self.shutting_down),
+                                      interrupt=AnyOf(self.dictation_wanted, self.shutting_down, self.work_waiting),
                                       vocabulary=job.vocabulary)
         answered = 0
 
@@ -441,6 +440,7 @@ class LiveEngine:
         dictation until the session is idle again, the streams' waiting steps, and file work
         more urgent than the job in progress (or of its priority and much shorter than what is
         left of it)."""
+        self.work_waiting.clear()  # what it announced is taken below
         while not self._stopping:
             busy = self.dictation_wanted.is_set() or self.session.state is not SessionState.IDLE
             item = self._next(block=busy and not self._streams_waiting())
@@ -448,7 +448,7 @@ class LiveEngine:
                 self._handle(item)
             elif self._step_streams() or busy:
                 continue
-            elif (urgent := self._take_job(before=running.job.priority, shorter_than=running.remaining)) is not None:
+            elif (urgent := self._take_job(ahead_of=running)) is not None:
                 self._run_file_job(urgent)
             else:
                 return
@@ -526,3 +526,12 @@ class LiveEngine:
 
 def _name(path: Path | AudioInput) -> Path:
     return Path(path.name) if isinstance(path, AudioInput) else path
+
+
+def _goes_before(job: FileJob, running: _Running) -> bool:
+    """Whether *job* should run before the rest of *running*: it is more urgent, or of the same
+    priority and under half as long as what is left (so two of similar length do not take turns
+    back and forth)."""
+    if job.priority != running.job.priority:
+        return job.priority < running.job.priority
+    return job.seconds is not None and running.remaining is not None and job.seconds < running.remaining / 2

@@ -178,12 +178,12 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
                 job.transcript = await link.transcribe(audio, Priority.JOB, progress, job.cancel, vocabulary)
                 job.status, job.progress = JobStatus.COMPLETED, 1.0
             except TranscriptionFailed as exc:
-                if exc.outcome is Outcome.CANCELLED:
+                if exc.outcome is Outcome.CANCELLED and link.state is not ServiceState.STOPPING:
                     job.status = JobStatus.CANCELLED
                 else:
                     job.status = JobStatus.FAILED
-                    job.error = ("The service stopped before the job was done." if exc.outcome is Outcome.SHUT_DOWN
-                                 else f"The audio {exc}.")
+                    job.error = ("The audio " + str(exc) + "." if exc.outcome is Outcome.FAILED
+                                 else "The service stopped before the job was done.")
             except asyncio.CancelledError:
                 job.status = JobStatus.CANCELLED
             except ApiError as exc:  # the service stopped or lost its model before the job began

@@ -75,6 +75,7 @@ class EngineLink:
         self.started = time.monotonic()
         self._lock = threading.Lock()
         self._tickets: set[Ticket] = set()
+        self._in_flight: set[threading.Event] = set()  # the cancel events of work in the engine
         # Seconds of the model's compute per second of audio, measured on finished requests
         # (their time recognising, not their time waiting).
         self.compute_ratio = 0.1
@@ -98,8 +99,12 @@ class EngineLink:
         self.state = ServiceState.ERROR
 
     def stopping(self) -> None:
-        """The owner is stopping: new requests get 503 ``shutting_down``."""
+        """The service is stopping: new requests get 503 ``shutting_down``, and the work of those
+        in flight is cancelled so that they get it too, at once (the engine may go on serving
+        the tray app's own dictation)."""
         self.state = ServiceState.STOPPING
+        for cancel in list(self._in_flight):
+            cancel.set()
 
     # --- for the web layer ------------------------------------------------------------------
 
@@ -179,6 +184,7 @@ class EngineLink:
 
         job = FileJob([audio], priority=priority, listener=listener, cancel=cancel or threading.Event(),
                       vocabulary=vocabulary)
+        self._in_flight.add(job.cancel)
         engine.submit(job)
         try:
             while True:
@@ -195,3 +201,4 @@ class EngineLink:
                     return event.transcript
         finally:
             job.cancel.set()  # done already, or the client is gone: nothing more to do
+            self._in_flight.discard(job.cancel)

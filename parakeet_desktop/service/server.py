@@ -131,11 +131,11 @@ class LocalService:
                            DISCOVERY_FILE, exc)
         logger.info("Local speech service at %s", self.url)
 
-    def stop(self) -> None:
-        """New requests get 503 at once; every stream gets its final, then the server stops."""
+    def stop(self, grace: float = FINAL_TIMEOUT_SECONDS) -> None:
+        """New requests get 503 at once; every stream gets its final (if it comes within *grace*
+        seconds: the tray app, quitting, does not wait long), then the server stops."""
         self.link.stopping()
-        self.thread.run(self.app.app.state.streams.close_all("The service is stopping."),
-                        FINAL_TIMEOUT_SECONDS + 5)
+        self.thread.run(self.app.app.state.streams.close_all("The service is stopping.", grace), grace + 5)
         self.thread.stop()
         self.uploads.close()
         path = self.folder / DISCOVERY_FILE

@@ -59,8 +59,9 @@ class StreamHub:
     def __init__(self) -> None:
         self.connections: set[_Connection] = set()
 
-    async def close_all(self, why: str) -> None:
-        await asyncio.gather(*(c.end(why, 1001) for c in list(self.connections)), return_exceptions=True)
+    async def close_all(self, why: str, within: float = FINAL_TIMEOUT_SECONDS) -> None:
+        """End every connection, each after its stream's final (waiting at most *within* s)."""
+        await asyncio.gather(*(c.end(why, 1001, within) for c in list(self.connections)), return_exceptions=True)
 
 
 def install_stream(app: FastAPI, link: EngineLink, config) -> StreamHub:
@@ -116,7 +117,8 @@ class _Connection:
                 try:
                     message = await asyncio.wait_for(self.ws.receive(), timeout=self.config.stream_idle_seconds)
                 except asyncio.TimeoutError:
-                    await self.end(f"Closed after {self.config.stream_idle_seconds:.0f} s without a message.", 1000)
+                    await self.end(f"Closed after {self.config.stream_idle_seconds:.0f} s without a message.", 1000,
+                                   FINAL_TIMEOUT_SECONDS)
                     return
                 if message["type"] == "websocket.disconnect":
                     return
@@ -138,18 +140,18 @@ class _Connection:
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
 
-    def end(self, why: str, code: int) -> asyncio.Task:
-        """Server side: finish the running stream (its final goes out), say *why*, then close.
-        Once only; later calls share the first's task."""
+    def end(self, why: str, code: int, within: float) -> asyncio.Task:
+        """Server side: finish the running stream (its final goes out, if it comes within
+        *within* s), say *why*, then close. Once only; later calls share the first's task."""
         if self._ending is None:
-            self._ending = asyncio.ensure_future(self._end(why, code))
+            self._ending = asyncio.ensure_future(self._end(why, code, within))
         return self._ending
 
-    async def _end(self, why: str, code: int) -> None:
+    async def _end(self, why: str, code: int, within: float) -> None:
         if self.stream is not None:
             self._stop_stream()
         try:
-            await asyncio.wait_for(self.all_stopped.wait(), FINAL_TIMEOUT_SECONDS)
+            await asyncio.wait_for(self.all_stopped.wait(), within)
         except asyncio.TimeoutError:
             why += " (its last text could not be finished in time)"
         await self._say_error(why)

@@ -79,5 +79,7 @@ class LocalApi:
 
     def stop(self) -> None:
         if self.service is not None:
-            self.service.stop()
+            # On the GUI thread, which must not hang: streams get their final only if it comes
+            # at once (a quitting app's engine stops right after).
+            self.service.stop(grace=0.5)
         self.service = self.link = self._port = None
