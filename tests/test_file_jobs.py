@@ -114,7 +114,6 @@ def test_a_short_request_is_not_stuck_behind_a_long_one(speech_model):
     assert all(e.outcome is Outcome.DONE for e in outcomes)
     alone = FileTranscriber(speech_model).transcribe_array(long_audio)
     assert outcomes[1].transcript.text == alone.text
-    assert outcomes[0].compute_seconds < outcomes[1].compute_seconds  # each its own cost
 
 
 def test_work_handed_to_a_stopped_engine_is_answered_at_once(speech_model):

@@ -99,6 +99,29 @@ def test_a_file_that_hides_its_length_is_stopped_at_the_limit(tmp_path, speech_m
         assert uploads.is_dir() and list(uploads.iterdir()) == []
 
 
+def test_no_room_to_hold_the_audio_is_the_services_fault_not_the_files(tmp_path, speech_model, sentence):
+    """The disk that holds decoded uploads is full (here: a file size limit on this process):
+    507, said plainly, nothing left behind, and the next request is served once there is room."""
+    import resource
+
+    # Under the limit as an upload, over it once decoded (float32: twice the size); over it as an
+    # upload already (the form's own spooled file fails).
+    decoded_too_big = wav(tmp_path / "a-minute.wav", np.tile(sentence[1], 20))
+    upload_too_big = wav(tmp_path / "two-minutes.wav", np.tile(sentence[1], 50))
+    with in_process_service(speech_model, tmp_path) as (service, _, _):
+        soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (2 << 20, hard))  # Python ignores SIGXFSZ: writes fail
+        try:
+            answers = [_post(service.url, service.token, path) for path in (decoded_too_big, upload_too_big)]
+        finally:
+            resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        for full in answers:
+            assert full.status_code == 507 and full.json()["error"]["code"] == "insufficient_storage", full.text
+            assert "cannot hold this" in full.json()["error"]["message"]
+        assert _post(service.url, service.token, sentence[2]).status_code == 200
+        assert list(service.uploads.path.iterdir()) == []
+
+
 def test_concurrent_job_posts_never_pass_the_limit_and_a_failed_upload_gives_its_place_back(
         tmp_path, speech_model, sentence):
     """The engine is held still, so every accepted job stays queued while 200 posts race."""
@@ -437,7 +460,7 @@ def test_a_429_says_the_same_wait_in_its_body_and_retry_after(tmp_path, speech_m
         start_engine()
         first.join(300)
     assert busy.status_code == 429
-    said = int(re.search(r"in about (\d+) s", busy.json()["error"]["message"]).group(1))
+    said = int(re.search(r"through in about (\d+) s", busy.json()["error"]["message"]).group(1))
     expected = round(0.5 * len(np.tile(sentence[1], 20)) / 16000)
     assert said == int(busy.headers["Retry-After"]) and abs(said - expected) <= 1
 

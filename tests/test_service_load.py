@@ -55,8 +55,16 @@ async def _speaker(url: str, token: str, audio: bytes, until: float, tally: dict
 
 
 async def _uploader(api: openai.AsyncOpenAI, path: Path, until: float, tally: dict) -> None:
+    """One request after another, each as soon as the last is answered. Clients that finish a
+    request and send the next at once can take every place that frees up from those told to
+    come back (the queue is not a line), so a client told to come back keeps coming back, as
+    long as it takes, beyond the openai client's own retries."""
     while time.monotonic() < until:
-        result = await api.audio.transcriptions.create(model="x", file=path)
+        try:
+            result = await api.audio.transcriptions.create(model="x", file=path)
+        except openai.RateLimitError as exc:
+            await asyncio.sleep(int(exc.response.headers["Retry-After"]))
+            continue
         assert isinstance(result.text, str)
         tally["uploads"] += 1
 

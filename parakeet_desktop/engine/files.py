@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +201,6 @@ class FileTranscriber:
         self._max_piece_seconds = max_piece_seconds
         self._batch_seconds = batch_seconds
         self.vad_aggressiveness = vad_aggressiveness
-        self.compute_seconds = 0.0  # the model's time on this transcriber's batches
 
     # Unless given, both follow the model, which measured its GPU's room for batches when it
     # loaded and may move to the CPU in the middle of a job.
@@ -312,7 +310,6 @@ class FileTranscriber:
                 raise RecognitionCancelled()
             if self.yield_to is not None:
                 self.yield_to()
-            started = time.perf_counter()
             try:
                 recognitions = self.model.recognize(pieces, AnyOf(cancel, self.interrupt), within, self.vocabulary)
                 break
@@ -321,8 +318,6 @@ class FileTranscriber:
                     raise
                 # Interrupted to let dictation have the model (or by a shutdown, which yield_to
                 # raises): the batch runs again after it.
-            finally:
-                self.compute_seconds += time.perf_counter() - started
         for (pending, number, _), recognition in zip(batch, recognitions):
             pending.results[number] = recognition
 

@@ -228,14 +228,12 @@ class LiveEngine:
             if isinstance(item, _Command):
                 self._turn_away(item)
 
-    @staticmethod
-    def _turn_away(command: _Command) -> None:
+    def _turn_away(self, command: _Command) -> None:
         if command.name == "files" and command.job is not None:
             job = command.job
-            emit = job.listener
+            emit = job.listener or self.emit
             for path in job.paths:
-                if emit is not None:
-                    emit(FileDone(job.id, _name(path), None, None, Outcome.SHUT_DOWN))
+                emit(FileDone(job.id, _name(path), None, None, Outcome.SHUT_DOWN))
         elif command.name in ("stream_open", "stream_stop") and command.stream is not None:
             command.stream.listener(StreamStopped(command.stream.id))
 
@@ -403,7 +401,7 @@ class LiveEngine:
         def done(name: Path, transcript=None, error: str | None = None, outcome: Outcome = Outcome.DONE) -> None:
             nonlocal answered
             answered += 1
-            emit(FileDone(job.id, name, transcript, error, outcome, transcriber.compute_seconds))
+            emit(FileDone(job.id, name, transcript, error, outcome))
 
         self._running.append(running)
         try:

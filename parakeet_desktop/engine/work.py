@@ -36,15 +36,13 @@ class Outcome(enum.Enum):
 
 @dataclass(frozen=True)
 class FileDone:
-    """A file of a job is finished: its transcript, or why there is none. *compute_seconds*:
-    the model's time on the job so far (what its audio cost, without waiting)."""
+    """A file of a job is finished: its transcript, or why there is none."""
 
     job: int
     path: Path
     transcript: Transcript | None
     error: str | None  # for FAILED
     outcome: Outcome = Outcome.DONE
-    compute_seconds: float = 0.0
 
 
 class Priority(enum.IntEnum):

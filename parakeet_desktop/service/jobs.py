@@ -80,8 +80,8 @@ class JobBook:
         check and the taking are one step (nothing awaits between them)."""
         if self.active >= limit:
             wait = max(1, math.ceil(self.wait_estimate(compute_ratio)))
-            raise ApiError(429, f"{self.active} jobs are waiting or running already; the first should be done "
-                                f"in about {wait} s: try again then.", code="rate_limit_exceeded", retry_after=wait)
+            raise ApiError(429, f"{self.active} jobs are waiting or running already, about {wait} s of work: "
+                                "try again then.", code="rate_limit_exceeded", retry_after=wait)
         reservation = Reservation()
         self._reserved.add(reservation)
         return reservation
@@ -108,10 +108,9 @@ class JobBook:
         return len(self._reserved) + sum(job.status.active for job in self._jobs.values())
 
     def wait_estimate(self, compute_ratio: float) -> float:
-        """Seconds until the job running now (or the first queued) should be done."""
-        active = [job for job in self._jobs.values() if job.status.active]
-        running = [job for job in active if job.status is JobStatus.RUNNING] or active[:1]
-        return min((job.duration * (1 - job.progress) for job in running), default=0.0) * compute_ratio
+        """Seconds of work ahead: the active jobs' audio left, at *compute_ratio* (link.py)."""
+        return sum(job.duration * (1 - job.progress) for job in self._jobs.values() if job.status.active) \
+            * compute_ratio
 
     def _forget_old(self) -> None:
         now = time.time()

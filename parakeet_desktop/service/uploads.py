@@ -83,6 +83,9 @@ class UploadReader:
             form = await request.form(max_files=1, max_fields=MAX_REQUEST_PHRASES + 64)
         except MultiPartException as exc:
             raise ApiError(400, f"The form could not be read: {exc.message}") from exc
+        except OSError as exc:  # the upload's spooled file: no room on the disk
+            raise ApiError(507, f"The service cannot hold this upload: {exc.strerror or exc}.",
+                           code="insufficient_storage") from exc
         upload = form.get("file")
         if not isinstance(upload, UploadFile):
             await form.close()
