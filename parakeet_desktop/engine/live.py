@@ -23,7 +23,6 @@ import logging
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,9 +35,11 @@ from .dictation import (
 )
 from .files import AnyOf, AudioInput, FileTranscriber
 from .model import ParakeetModel, RecognitionCancelled
+from .job_queue import JobQueue, Running
+from .stream_steps import StreamSteps
 from .streaming import StreamTap
 from .rest import IdleRest
-from .work import FileDone, FileJob, FileProgress, Outcome, Priority, Stream, StreamStopped
+from .work import FileDone, FileJob, FileProgress, Outcome, Stream, StreamStopped
 
 logger = logging.getLogger(__name__)
 
@@ -69,14 +70,6 @@ class _Stop(BaseException):
     that keep one file's failure from stopping the others must let it through."""
 
 
-@dataclass
-class _Running:
-    """A file job in progress, and how much of its audio is left (when its length is known)."""
-
-    job: FileJob
-    remaining: float | None
-
-
 class LiveEngine:
     """Dictation, streams and file jobs on the thread that calls :meth:`run`.
 
@@ -103,9 +96,6 @@ class LiveEngine:
         self.dictation_wanted = threading.Event()
         # Set by shutdown(): a file batch in flight stops too.
         self.shutting_down = threading.Event()
-        # Set when work arrives that should not wait for the file batch in flight (more urgent,
-        # or much shorter at the same priority): the batch stops, and runs again after it.
-        self.work_waiting = threading.Event()
         # Once set (under the lock), work handed in is answered at once: nobody would run it.
         self._closed = False
         self._closing = threading.Lock()
@@ -118,9 +108,8 @@ class LiveEngine:
         self._pending = None
         self._stopping = False
         self._uses_microphone = microphone
-        self._jobs: list[FileJob] = []
-        self._running: list[_Running] = []  # file jobs in progress, the innermost last
-        self._streams: deque[Stream] = deque()
+        self._jobs = JobQueue()
+        self._streams = StreamSteps(model, self.stop_requested)
 
     # --- commands, from any thread ----------------------------------------------------------
 
@@ -158,9 +147,7 @@ class LiveEngine:
         """Queue a file job made by the caller (its priority, its own listener). Once the engine
         has stopped, each of its files is answered at once as shut down."""
         self._post(_Command("files", job=job))
-        # Read across threads, so only a hint: the engine thread decides again what runs.
-        if any(_goes_before(job, running) for running in list(self._running)):
-            self.work_waiting.set()
+        self._jobs.announce(job)
 
     def open_stream(self, stream: Stream) -> None:
         """Start recognising *stream*; its audio follows through :meth:`stream_audio`. Once the
@@ -201,12 +188,12 @@ class LiveEngine:
             self._open_microphone()
         while not self._stopping:
             idle = self.session.state is SessionState.IDLE
-            item = self._next(block=not self._streams_waiting() and not (self._jobs and idle))
+            item = self._next(block=not self._streams.waiting() and not (self._jobs and idle))
             if item is not None:
                 self._handle(item)
-            elif not self._step_streams() and self._jobs and idle:
+            elif not self._streams.step() and self._jobs and idle:
                 try:
-                    self._run_file_job(self._take_job())
+                    self._run_file_job(self._jobs.take())
                 except _Stop:
                     pass  # its files are answered; the loop ends
             if self.session.state is SessionState.IDLE and not self._streams and not self._jobs:
@@ -258,24 +245,20 @@ class LiveEngine:
         if isinstance(item, RawBlock):
             self._pending = self._feed_waiting_audio(item)
         elif isinstance(item, _StreamAudio):
-            item.stream.taken += len(item.samples)
-            if item.stream.session is not None and not item.stream.closed.is_set():
-                item.stream.session.feed(item.samples, decode=False)
+            self._streams.feed(item.stream, item.samples)
         elif isinstance(item, StreamEnded):
             self._device_event(self.microphone.ended(item))
             if self.until_input_ends and self.input_ended.is_set():
                 self.microphone.close()
                 self._stopping = True
         elif item.name.startswith("stream_"):
-            self._stream_command(item.name, item.stream)
+            self._streams.command(item.name, item.stream)
         elif item.name == "shutdown":
             self.session.stop()
             self.microphone.close()
-            for stream in list(self._streams):
-                self._stream_command("stream_stop", stream)
-            jobs, self._jobs = self._jobs, []
+            self._streams.stop_all()
             self._stopping = True
-            for job in jobs:
+            for job in self._jobs.take_all():
                 self._run_file_job(job)  # each file says it was not done
         elif item.name in ("start", "toggle") and self.session.state is SessionState.IDLE \
                 and not self.microphone.running:
@@ -289,7 +272,7 @@ class LiveEngine:
         elif item.name == "reconfigure":
             self._reconfigure(item.settings, item.device_name)
         elif item.name == "files":
-            self._jobs.append(item.job)  # run by run() once nothing else is waiting
+            self._jobs.add(item.job)  # run by run() once nothing else is waiting
         else:
             self._resume_hands_free = False
             self.session.stop()
@@ -299,103 +282,16 @@ class LiveEngine:
     def _start_waiting(self) -> bool:
         return any(isinstance(i, _Command) and i.name in ("start", "toggle") for i in list(self.inbox.queue))
 
-    # --- streams ------------------------------------------------------------------------------
-
-    def _stream_command(self, name: str, stream: Stream) -> None:
-        if name == "stream_open":
-            if stream.closed.is_set() or stream in self._streams:
-                return
-            stream.session = DictationSession(self.model, stream.settings, stream.listener,
-                                              stop_requested=AnyOf(stream.closed, self.stop_requested),
-                                              vocabulary=stream.vocabulary)
-            stream.session.start(stream.mode)
-            self._streams.append(stream)
-        elif stream in self._streams:
-            self._streams.remove(stream)
-            if name == "stream_stop" and not stream.closed.is_set():
-                stream.session.stop()
-                stream.listener(StreamStopped(stream.id))
-            stream.session = None
-
-    def _streams_waiting(self) -> bool:
-        return any(s.session is not None and s.session.has_steps_waiting for s in self._streams)
-
-    def _step_streams(self) -> bool:
-        """One round of steps over the streams with audio waiting; False when none had any.
-
-        Streams whose steps are ready together have their buffers encoded in one batch (NeMo's
-        encoder masks each row's padding), then each decodes its own frames with its own
-        carried state: four streams' CPU-preset steps took 0.67 to 0.75 of the time of four
-        single calls on this project's build machines (bench/service.py).
-        """
-        ready = [(stream, step) for stream in self._streams
-                 if stream.session is not None and not stream.closed.is_set()
-                 and (step := stream.session.next_step()) is not None]
-        if not ready:
-            return False
-        if len(ready) == 1:
-            self._guarded(ready[0][0], ready[0][0].session.catch_up)
-            return True
-        buffers = [stream.session.step_buffer(step) for stream, step in ready]
-        try:
-            encoded, lengths = self.model.encode_batch(buffers, AnyOf(self.stop_requested))
-        except RecognitionCancelled:
-            return True  # a key release: dictation first, these steps run again after it
-        except Exception:
-            logger.exception("Encoding %d streams' steps together failed; stepping them one by one", len(ready))
-            for stream, _ in ready:
-                self._guarded(stream, stream.session.catch_up)
-            return True
-        for row, (stream, step) in enumerate(ready):
-            self._guarded(stream, lambda: stream.session.apply_step(step, encoded[row : row + 1], lengths[row : row + 1]))
-        return True
-
-    def _guarded(self, stream: Stream, step: Callable[[], None]) -> None:
-        """Run a stream's step; a failure is that stream's alone. The stream ends, its final
-        made from the audio it sent (the session's own way when streaming fails: one pass
-        over the utterance), and its client is told both."""
-        if stream.session is None:
-            return
-        try:
-            step()
-        except Exception as exc:
-            logger.exception("Stepping stream %d failed", stream.id)
-            stream.listener(ErrorEvent(f"Recognition of this stream failed: {exc}"))
-            if stream in self._streams:
-                self._streams.remove(stream)
-            try:
-                stream.session.stop()
-            except Exception:
-                logger.exception("Finishing stream %d after its failure failed too", stream.id)
-            stream.session = None
-            stream.listener(StreamStopped(stream.id))
-
-    def _take_job(self, ahead_of: _Running | None = None) -> FileJob | None:
-        """The first of the most urgent waiting jobs; with *ahead_of*, only one that goes before
-        the rest of that job (the shortest of those)."""
-        if ahead_of is None:  # in the order they came, within a priority
-            job = min(self._jobs, key=lambda j: j.priority, default=None)
-        else:
-            job = min((j for j in self._jobs if _goes_before(j, ahead_of)),
-                      key=lambda j: (j.priority, j.seconds or 0.0), default=None)
-        if job is not None:
-            self._jobs.remove(job)
-        return job
-
     # --- file jobs --------------------------------------------------------------------------
 
     def _run_file_job(self, job: FileJob) -> None:
         emit = job.listener or self.emit
-        running = _Running(job, job.seconds)
         names = [_name(path) for path in job.paths]
         if self._stopping:  # shutting down: a job still waiting is only answered
             for name in names:
                 emit(FileDone(job.id, name, None, None, Outcome.SHUT_DOWN))
             return
         self.rest.wake()
-        transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(running),
-                                      interrupt=AnyOf(self.dictation_wanted, self.shutting_down, self.work_waiting),
-                                      vocabulary=job.vocabulary)
         answered = 0
 
         def done(name: Path, transcript=None, error: str | None = None, outcome: Outcome = Outcome.DONE) -> None:
@@ -403,50 +299,51 @@ class LiveEngine:
             answered += 1
             emit(FileDone(job.id, name, transcript, error, outcome))
 
-        self._running.append(running)
-        try:
-            for name, path in zip(names, job.paths):
-                if job.cancel.is_set():
-                    done(name, outcome=Outcome.CANCELLED)
-                    continue
+        with self._jobs.running(job) as running:
+            transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(running),
+                                          interrupt=AnyOf(self.dictation_wanted, self.shutting_down, self._jobs.ahead),
+                                          vocabulary=job.vocabulary)
+            try:
+                for name, path in zip(names, job.paths):
+                    if job.cancel.is_set():
+                        done(name, outcome=Outcome.CANCELLED)
+                        continue
 
-                def progress(p, name=name):
-                    if running.remaining is not None:
-                        running.remaining = max(0.0, p.total_seconds - p.done_seconds)
-                    emit(FileProgress(job.id, name, min(1.0, p.fraction), p.text))
+                    def progress(p, name=name):
+                        if running.remaining is not None:
+                            running.remaining = max(0.0, p.total_seconds - p.done_seconds)
+                        emit(FileProgress(job.id, name, min(1.0, p.fraction), p.text))
 
-                try:
-                    for result in transcriber.transcribe_files([path], progress=progress, cancel=job.cancel):
-                        if result.transcript is not None:
-                            done(result.path, result.transcript)
-                        else:
-                            done(result.path, error=result.error, outcome=Outcome.FAILED)
-                except RecognitionCancelled:
-                    done(name, outcome=Outcome.CANCELLED)
-                except Exception as exc:  # one file's failure is that file's, not the job's
-                    logger.exception("Transcribing %s failed", name)
-                    done(name, error=f"could not be transcribed: {exc}", outcome=Outcome.FAILED)
-        except _Stop:
-            for name in names[answered:]:  # shutting down: whoever waits on the rest is told
-                done(name, outcome=Outcome.SHUT_DOWN)
-            raise
-        finally:
-            self._running.remove(running)
+                    try:
+                        for result in transcriber.transcribe_files([path], progress=progress, cancel=job.cancel):
+                            if result.transcript is not None:
+                                done(result.path, result.transcript)
+                            else:
+                                done(result.path, error=result.error, outcome=Outcome.FAILED)
+                    except RecognitionCancelled:
+                        done(name, outcome=Outcome.CANCELLED)
+                    except Exception as exc:  # one file's failure is that file's, not the job's
+                        logger.exception("Transcribing %s failed", name)
+                        done(name, error=f"could not be transcribed: {exc}", outcome=Outcome.FAILED)
+            except _Stop:
+                for name in names[answered:]:  # shutting down: whoever waits on the rest is told
+                    done(name, outcome=Outcome.SHUT_DOWN)
+                raise
 
-    def _serve_first(self, running: _Running) -> None:
+    def _serve_first(self, running: Running) -> None:
         """Between (and in place of interrupted) file batches: handle what is waiting, all of a
         dictation until the session is idle again, the streams' waiting steps, and file work
         more urgent than the job in progress (or of its priority and much shorter than what is
         left of it)."""
-        self.work_waiting.clear()  # what it announced is taken below
+        self._jobs.ahead.clear()  # what it announced is taken below
         while not self._stopping:
             busy = self.dictation_wanted.is_set() or self.session.state is not SessionState.IDLE
-            item = self._next(block=busy and not self._streams_waiting())
+            item = self._next(block=busy and not self._streams.waiting())
             if item is not None:
                 self._handle(item)
-            elif self._step_streams() or busy:
+            elif self._streams.step() or busy:
                 continue
-            elif (urgent := self._take_job(ahead_of=running)) is not None:
+            elif (urgent := self._jobs.take(ahead_of=running)) is not None:
                 self._run_file_job(urgent)
             else:
                 return
@@ -525,11 +422,3 @@ class LiveEngine:
 def _name(path: Path | AudioInput) -> Path:
     return Path(path.name) if isinstance(path, AudioInput) else path
 
-
-def _goes_before(job: FileJob, running: _Running) -> bool:
-    """Whether *job* should run before the rest of *running*: it is more urgent, or of the same
-    priority and under half as long as what is left (so two of similar length do not take turns
-    back and forth)."""
-    if job.priority != running.job.priority:
-        return job.priority < running.job.priority
-    return job.seconds is not None and running.remaining is not None and job.seconds < running.remaining / 2
