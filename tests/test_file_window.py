@@ -60,6 +60,14 @@ def test_cancel_clear_open_folder_destination_and_escape(qtbot, qapp, tmp_path):
     assert window.queue.item(0, 1).text() == "Done — again.txt"
     assert window.queue.cellWidget(0, 2).value() == window.queue.cellWidget(0, 2).maximum()
 
+    from parakeet_desktop.engine.work import Outcome
+
+    cancelled, stopped = tmp_path / "cancelled.wav", tmp_path / "stopped.wav"
+    window.add_files([cancelled, stopped])
+    window.finished(cancelled, None, "cancelled", Outcome.CANCELLED)
+    window.finished(stopped, None, "cancelled", Outcome.SHUT_DOWN)  # the app quit under it
+    assert [window.queue.item(row, 1).text() for row in (1, 2)] == ["Cancelled", "Cancelled"]
+
     QTest.keyClick(window, Qt.Key.Key_Escape)
     assert not window.isVisible()
 

@@ -33,6 +33,11 @@ class Outcome(enum.Enum):
     CANCELLED = "cancelled"  # its job was cancelled
     SHUT_DOWN = "shut down"  # the engine stopped before it was done
 
+    @property
+    def cancelled(self) -> bool:
+        """Not done because its job, or the engine, stopped: not the file's fault."""
+        return self in (Outcome.CANCELLED, Outcome.SHUT_DOWN)
+
 
 @dataclass(frozen=True)
 class FileDone:

@@ -242,9 +242,9 @@ class DesktopApp(QObject):
         if not self.keeper.owns(path):
             self.file_window.progress(path, fraction)
 
-    def _on_file_done(self, path, transcript, error) -> None:
+    def _on_file_done(self, path, transcript, error, outcome) -> None:
         if not self.keeper.owns(path):
-            self.file_window.finished(path, transcript, error)
+            self.file_window.finished(path, transcript, error, outcome)
         elif notice := self.keeper.file_done(path, transcript, error, self.worker.model_name):
             self.status.notify("Recovered", notice)
 

@@ -31,7 +31,7 @@ class EngineWorker(QObject):
     notice = Signal(str)
     microphone = Signal(bool, str)  # available, message
     file_progress = Signal(object, float)  # path, fraction
-    file_done = Signal(object, object, object)  # path, Transcript or None, error or None
+    file_done = Signal(object, object, object, object)  # path, Transcript or None, error or None, Outcome
     resting = Signal(bool, float)  # the model rests (GPU memory given back) or is back; seconds the move took
     waking = Signal()  # a wake-up is taking longer than a moment
 
@@ -141,7 +141,7 @@ class EngineWorker(QObject):
     def _emit(self, event) -> None:
         from ..engine import dictation as d
         from ..engine.rest import ModelResting, WakingUp
-        from ..engine.work import FileDone, FileProgress, Outcome
+        from ..engine.work import FileDone, FileProgress
 
         if isinstance(event, d.Partial):
             self.partial.emit(event.utterance, event.text)
@@ -165,8 +165,10 @@ class EngineWorker(QObject):
             self.waking.emit()
         elif isinstance(event, FileDone):
             self.jobs.pop(event.job, None)
-            cancelled = event.outcome in (Outcome.CANCELLED, Outcome.SHUT_DOWN)
-            self.file_done.emit(event.path, event.transcript, "cancelled" if cancelled else event.error)
+            # The error is text for people (the history window shows why a text is unchanged);
+            # the outcome is what views decide on.
+            error = "cancelled" if event.outcome.cancelled else event.error
+            self.file_done.emit(event.path, event.transcript, error, event.outcome)
 
 
 def live_settings(settings: Settings):

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 from ..engine import export
 from ..engine.audio import MEDIA_SUFFIXES
 from ..engine.transcript import Transcript
+from ..engine.work import Outcome
 
 _STATUS, _PROGRESS = 1, 2
 _RUNNING = ("Waiting…", "Working…")
@@ -201,9 +202,10 @@ class FileWindow(QWidget):
         if path in self.rows and self._running(self.rows[path]):
             self._set_row(path, "Working…", round(1000 * fraction))
 
-    def finished(self, path: Path, transcript: Transcript | None, error: str | None) -> None:
+    def finished(self, path: Path, transcript: Transcript | None, error: str | None,
+                 outcome: Outcome = Outcome.DONE) -> None:
         if transcript is None:
-            self._set_row(path, "Cancelled" if error == "cancelled" else f"Error: {error}", None, error=True)
+            self._set_row(path, "Cancelled" if outcome.cancelled else f"Error: {error}", None, error=True)
             return
         self.transcripts[path] = transcript
         written, problems = [], []
