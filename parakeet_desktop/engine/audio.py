@@ -134,7 +134,7 @@ class SpillBuffer:
         try:
             self._file.write(np.ascontiguousarray(block, dtype=np.float32).tobytes())
         except OSError as exc:
-            raise SpillFailed(f"no room for the decoded audio ({exc.strerror or exc})") from exc
+            raise _no_room(exc) from exc
         self._used += len(block)
 
     def __len__(self) -> int:
@@ -147,17 +147,22 @@ class SpillBuffer:
             try:
                 self._file.flush()
             except OSError as exc:
-                raise SpillFailed(f"no room for the decoded audio ({exc.strerror or exc})") from exc
+                raise _no_room(exc) from exc
             return np.memmap(self._file, dtype=np.float32, mode="r+", shape=(self._used,))
 
     def discard(self) -> None:
         self._file.close()
 
 
-class _Limited:
-    """A buffer that refuses to grow past *limit* samples (AudioTooLong)."""
+def _no_room(exc: OSError) -> SpillFailed:
+    return SpillFailed(f"no room for the decoded audio ({exc.strerror or exc})")
 
-    def __init__(self, buffer, limit_seconds: float | None, path: Path) -> None:
+
+class _Limited:
+    """A buffer that refuses to grow past *limit* samples (AudioTooLong). As a context, it gives
+    back a spilled file's space when decoding fails."""
+
+    def __init__(self, buffer: GrowingBuffer | SpillBuffer, limit_seconds: float | None, path: Path) -> None:
         self.buffer = buffer
         self.limit_seconds = limit_seconds
         self.path = path
@@ -166,6 +171,16 @@ class _Limited:
         if self.limit_seconds is not None and len(self.buffer) + len(block) > self.limit_seconds * SAMPLE_RATE:
             raise AudioTooLong(self.path, None, self.limit_seconds)
         self.buffer.append(block)
+
+    def result(self) -> np.ndarray:
+        return self.buffer.result()
+
+    def __enter__(self) -> _Limited:
+        return self
+
+    def __exit__(self, kind, *_) -> None:
+        if kind is not None and isinstance(self.buffer, SpillBuffer):
+            self.buffer.discard()
 
 
 def _to_mono(block: np.ndarray) -> np.ndarray:
@@ -200,7 +215,7 @@ def resample(samples: np.ndarray, source_rate: int, target_rate: int = SAMPLE_RA
 
 def _finish(path: Path, buffer: _Limited, rate: int, channels: int,
             warnings: list[str]) -> DecodedAudio:
-    samples = buffer.buffer.result()
+    samples = buffer.result()
     if len(samples) == 0:
         raise AudioError(path, "the file contains no audio (zero length)")
     # Reductions rather than elementwise tests: no temporary the size of an hour of audio.
@@ -259,11 +274,10 @@ def _decode_soundfile(source, target: _Target) -> DecodedAudio:
         rate, channels, expected = f.samplerate, f.channels, _announced_frames(f)
         if rate <= 0 or channels <= 0:
             raise AudioError(path, "the file header is damaged (no sample rate or channels)")
-        buffer = target.buffer(expected / rate if expected is not None else None)
         resampler = MonoResampler(rate)
         read = 0
         warnings: list[str] = []
-        try:
+        with target.buffer(expected / rate if expected is not None else None) as buffer:
             try:
                 for block in f.blocks(blocksize=rate * _BLOCK_SECONDS, dtype="float32", always_2d=True):
                     read += len(block)
@@ -273,9 +287,6 @@ def _decode_soundfile(source, target: _Target) -> DecodedAudio:
                     raise
                 warnings.append(f"the file is damaged after {read / rate:.1f} s; the rest was skipped ({exc})")
             buffer.append(resampler.feed(np.zeros((0, channels), np.float32), last=True))
-        except BaseException:
-            _discard(buffer)
-            raise
         if expected and read < expected and not warnings:
             warnings.append(
                 f"the file is truncated: {read / rate:.1f} s of the {expected / rate:.1f} s "
@@ -307,13 +318,12 @@ def _decode_av(source, target: _Target) -> DecodedAudio:
             float(stream.duration * stream.time_base) if stream.duration and stream.time_base
             else (container.duration or 0) / 1_000_000
         )
-        buffer = target.buffer(duration or None)
         # Planar float at the source rate and layout; soxr does the rate change.
         converter = av.AudioResampler(format="fltp", layout=stream.layout.name, rate=rate)
         resampler = MonoResampler(rate)
         warnings: list[str] = []
         decoded = 0.0
-        try:
+        with target.buffer(duration or None) as buffer:
             try:
                 for frame in container.decode(stream):
                     for converted in converter.resample(frame):
@@ -325,20 +335,12 @@ def _decode_av(source, target: _Target) -> DecodedAudio:
                     raise AudioError(path, f"the audio track cannot be decoded ({exc.strerror or exc})") from exc
                 warnings.append(f"the file is damaged after {decoded:.1f} s; the rest was skipped")
             buffer.append(resampler.feed(np.zeros((0, 1), np.float32), last=True))
-        except BaseException:
-            _discard(buffer)
-            raise
         if duration > 0 and decoded < duration - 1.0 and not warnings:
             warnings.append(
                 f"the file is truncated: {decoded:.1f} s of the {duration:.1f} s "
                 "its header announces could be read"
             )
     return _finish(path, buffer, rate, channels, warnings)
-
-
-def _discard(buffer: _Limited) -> None:
-    if isinstance(buffer.buffer, SpillBuffer):
-        buffer.buffer.discard()
 
 
 def load_audio(source: str | Path | BinaryIO, *, name: str | None = None, max_seconds: float | None = None,

@@ -15,7 +15,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PureWindowsPath
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
@@ -24,7 +24,7 @@ from .. import __version__
 from ..config import DEFAULT_API_PORT
 from ..engine.files import AudioInput
 from ..engine.work import FileProgress, Outcome, Priority
-from ..engine.registry import REGISTRY
+from ..engine.registry import REGISTRY, is_model_file
 from ..engine.vocabulary import Vocabulary
 from . import formats
 from .errors import ApiError, install_handlers
@@ -236,9 +236,9 @@ def _job(jobs: JobBook, job_id: str):
 
 
 def _public_name(name: str) -> str:
-    """A model's name without the folders of a local file (for those without the token)."""
-    return name.replace("\\", "/").rsplit("/", 1)[-1] if name.endswith(".nemo") or name.startswith(("/", "~", ".")) \
-        or "\\" in name else name
+    """A model's name without the folders of a local file (for those without the token); a
+    registry id such as ``nvidia/parakeet-tdt-0.6b-v3`` stays as it is."""
+    return PureWindowsPath(name).name if is_model_file(name) else name  # either slash splits
 
 
 def _aliases(link: EngineLink) -> tuple[str, ...]:

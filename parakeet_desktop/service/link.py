@@ -78,8 +78,8 @@ class EngineLink:
         self._tickets: set[Ticket] = set()
         self._released: deque[float] = deque(maxlen=32)  # when the last admitted requests left
         self._in_flight: set[threading.Event] = set()  # the cancel events of work in the engine
-        # Seconds of the model's compute per second of audio, measured on finished requests
-        # (their time recognising, not their time waiting).
+        # Seconds in the engine per second of audio, measured on finished requests from the
+        # engine taking one up to its answer (not their time waiting in the queue before).
         self.compute_ratio = 0.1
         self.streams = 0
 
