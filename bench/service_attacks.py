@@ -23,19 +23,13 @@ import soundfile
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _status_mb(pid: int, field: str) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return round(int(line.split()[1]) / 1024, 1)
-    raise RuntimeError(f"no {field} for {pid}")
-
-
 def attacks(model: Path, bomb_hours: float, long_seconds: float, source: Path | None = None) -> dict:
     import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
     from media import flac_bomb, ogg_bomb
     from service_support import serve
+    from tools.memory import peak_rss_mb, reset_peak, rss_mb
     from tools.speech import PASSAGE, passage, speak
 
     folder = Path(tempfile.mkdtemp(prefix="bench-attacks-"))
@@ -60,15 +54,15 @@ def attacks(model: Path, bomb_hours: float, long_seconds: float, source: Path | 
 
         pid = running.process.pid
         alone = [post(short)[1] for _ in range(4)][1:]  # the first warms
-        idle = _status_mb(pid, "VmRSS")
-        Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak counts from here
+        idle = round(rss_mb(pid), 1)
+        reset_peak(pid)
         answers: list[tuple[int, float]] = []
         threads = [threading.Thread(target=lambda b=b: answers.append(post(b))) for b in bombs]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
-        peak = _status_mb(pid, "VmHWM")
+        peak = round(peak_rss_mb(pid), 1)
         figures["refused_bombs"] = {"statuses": sorted(s for s, _ in answers), "idle_rss_mb": idle, "peak_rss_mb": peak,
                                     "peak_over_idle_mb": round(peak - idle, 1),
                                     "seconds_to_answer": round(max(t for _, t in answers), 2)}

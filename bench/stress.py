@@ -32,6 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
+from tools.memory import rss_mb  # noqa: E402
 
 BLOCK = 1600  # 0.1 s at 16 kHz, as the capture path asks for
 
@@ -67,11 +68,6 @@ class DrivenMicrophone(FileSoundDevice):
         for start in range(0, len(samples), BLOCK):
             block = samples[start : start + BLOCK]
             self.callback(block[:, None].astype(np.float32), len(block), None, None)
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 / 2**20
 
 
 def noise(seconds: float, rng: np.random.Generator) -> np.ndarray:

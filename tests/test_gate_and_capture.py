@@ -4,7 +4,6 @@ stand-in device plays audio through the same callback a PortAudio stream calls).
 from __future__ import annotations
 
 import queue
-import resource
 import time
 
 import numpy as np
@@ -18,6 +17,7 @@ from parakeet_desktop.engine.capture import (
 from parakeet_desktop.engine.dictation import DictationSession, Final, LiveSettings, Mode
 from parakeet_desktop.engine.streaming import StreamingConfig
 from parakeet_desktop.engine.vad import Endpoint, GateConfig, Speech, SpeechGate
+from tools.memory import rss_mb
 
 
 def run_gate(gate: SpeechGate, audio: np.ndarray, block: int = 480) -> list:
@@ -157,11 +157,6 @@ def test_no_microphone_raises_a_clear_error():
         microphone.open()
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/statm") as statm:
-        return int(statm.read().split()[1]) * resource.getpagesize() / 2**20
-
-
 def test_an_hour_of_hands_free_dictation_does_not_grow_memory(speech_model, spoken):
     """An hour of mostly silence with an utterance every 30 s, fed as a microphone would."""
     reference, sentence = spoken
@@ -179,7 +174,7 @@ def test_an_hour_of_hands_free_dictation_does_not_grow_memory(speech_model, spok
         for start in range(0, len(minute), block):
             session.feed(minute[start : start + block])
         if n in (9, 59):
-            rss.append(_rss_mb())
+            rss.append(rss_mb())
     session.stop()
     assert len(finals) == 120
     assert all(word_error_rate([reference], [f.text]) <= 0.4 for f in finals), {f.text for f in finals}

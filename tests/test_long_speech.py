@@ -11,13 +11,9 @@ import pytest
 from conftest import held_out_utterances, speak, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import Final, LiveSettings, Mode
+from tools.memory import rss_mb
 
 SAMPLE_RATE = 16000
-
-
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * 4096 / 2**20
 
 
 @pytest.fixture(scope="module")

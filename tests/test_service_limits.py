@@ -28,6 +28,7 @@ import websockets
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
 from media import flac_bomb, ogg_bomb
 from service_support import in_process_service, serve, wait_for, wav
+from tools.memory import peak_rss_mb, reset_peak, rss_mb
 
 
 @pytest.fixture(scope="module")
@@ -45,14 +46,6 @@ def bombs(tmp_path_factory):
     return [flac_bomb(folder / "silence10h.flac", 10), ogg_bomb(folder / "silence10h.ogg", 10)]
 
 
-def _status(pid: int, field: str) -> float:
-    """A /proc/PID/status figure in MB (VmRSS, VmHWM)."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError(f"no {field}")
-
-
 def _post(url: str, token: str, path: Path, route: str = "/v1/audio/transcriptions", **data) -> httpx.Response:
     with path.open("rb") as f:
         return httpx.post(f"{url}{route}", headers={"Authorization": f"Bearer {token}"},
@@ -66,8 +59,8 @@ def test_ten_hour_bombs_are_refused_before_they_cost_memory(tmp_path, tiny_nemo,
     with serve(tiny_nemo, tmp_path / "config") as running:
         pid = running.process.pid
         assert _post(running.url, running.token, sentence[2]).status_code == 200  # warm: a normal request
-        idle = _status(pid, "VmRSS")
-        Path(f"/proc/{pid}/clear_refs").write_text("5")  # the peak counts from here
+        idle = rss_mb(pid)
+        reset_peak(pid)
         answers: dict[str, httpx.Response] = {}
         threads = [threading.Thread(target=lambda b=bomb: answers.update({b.name: _post(running.url, running.token, b)}))
                    for bomb in bombs]
@@ -75,7 +68,7 @@ def test_ten_hour_bombs_are_refused_before_they_cost_memory(tmp_path, tiny_nemo,
             thread.start()
         for thread in threads:
             thread.join(300)
-        peak = _status(pid, "VmHWM")
+        peak = peak_rss_mb(pid)
         for bomb in bombs:
             answer = answers[bomb.name]
             assert answer.status_code == 400, answer.text

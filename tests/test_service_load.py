@@ -16,17 +16,11 @@ import websockets
 
 from conftest import SENTENCES, silence, synthesize
 from service_support import serve, wav
+from tools.memory import rss_mb
 
 LOAD_SECONDS = 60.0
 STREAMS = 8
 UPLOADERS = 32
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 async def _speaker(url: str, token: str, audio: bytes, until: float, tally: dict) -> None:
@@ -111,10 +105,10 @@ def test_streams_and_uploads_together_then_many_short_connections(tmp_path, tiny
                 # closed mid-stream, without a stop
 
         asyncio.run(cycles(50))
-        before = _rss_mb(running.process.pid)
+        before = rss_mb(running.process.pid)
         asyncio.run(cycles(500))
         time.sleep(1.0)
-        after = _rss_mb(running.process.pid)
+        after = rss_mb(running.process.pid)
         health = httpx.get(f"{running.url}/health").json()
         assert health["streams"] == 0 and health["queue_depth"] == 0
         assert after - before < 25, f"memory grew from {before:.0f} MB to {after:.0f} MB over 500 connections"
