@@ -102,7 +102,7 @@ def bench_files(model, audio_minutes: list[float], speech: np.ndarray, batch_sec
         for budget in batch_seconds:
             transcriber = FileTranscriber(model, batch_seconds=budget)
             _peak_reset(model.device)
-            elapsed, _ = timed(lambda: transcriber.transcribe_array(audio), model.device)
+            elapsed, _ = timed(lambda t=transcriber: t.transcribe_array(audio), model.device)
             row["ours"][f"batch_{budget:g}s"] = {"rtfx": round(seconds / elapsed, 1), "peak_vram_mb": _peak_mb(model.device)}
         pieces = [audio[p.start : p.end] for p in plan_pieces(audio, model.max_piece_seconds)]
         for batch in nemo_batches:
@@ -196,7 +196,7 @@ def bench_variants(nemo_path: Path, plan: DevicePlan, speech: np.ndarray, file_m
                 model.cuda_graphs = False
             transcriber.transcribe_array(audio)  # warm this setting
             _peak_reset(model.device)
-            elapsed, _ = timed(lambda: transcriber.transcribe_array(audio), model.device)
+            elapsed, _ = timed(lambda t=transcriber: t.transcribe_array(audio), model.device)
             results[f"{dtype}, cuda graphs {'on' if graphs else 'off'}"] = {
                 "file_rtfx": round(len(audio) / SAMPLE_RATE / elapsed, 1),
                 "peak_vram_mb": _peak_mb(model.device),

@@ -41,9 +41,11 @@ import soundfile
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
-from parakeet_desktop.engine.dictation import Final, LiveSettings  # noqa: E402
+from parakeet_desktop.engine.dictation import LiveSettings  # noqa: E402
+from parakeet_desktop.engine.events import Final  # noqa: E402
 from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
-from parakeet_desktop.engine.work import FileDone, FileJob, Priority, Stream  # noqa: E402
+from parakeet_desktop.engine.work import FileJob, Priority, Stream  # noqa: E402
+from parakeet_desktop.engine.events import FileDone  # noqa: E402
 from tools.figures import median_p95  # noqa: E402
 from tools.speech import PASSAGE, passage, speak  # noqa: E402
 

@@ -95,7 +95,8 @@ def main() -> None:
 
     import jiwer
 
-    from parakeet_desktop.engine.dictation import Final, LiveSettings, Mode, SessionState
+    from parakeet_desktop.engine.dictation import LiveSettings, Mode, SessionState
+    from parakeet_desktop.engine.events import Final
     from parakeet_desktop.engine.live import LiveEngine
     from parakeet_desktop.engine.loader import load_model
     from tools.fixture_corpus import held_out_sentences, voice_for

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .storage import write_atomic
-from .engine.commands import ACTIONS, DEFAULT_COMMANDS
+from .engine.spoken import ACTIONS, DEFAULT_COMMANDS
 from .engine.registry import DEFAULT_MODEL_ID
 
 
@@ -59,7 +59,7 @@ class Settings:
     # Minutes without dictation, files or API work before the model gives the GPU's memory back
     # (0: never). Only a model on an NVIDIA GPU rests; on the CPU there is nothing to give back.
     free_gpu_after_minutes: int = 15
-    # Spoken commands at the end of an utterance: [phrase, action] pairs (engine/commands.py).
+    # Spoken commands at the end of an utterance: [phrase, action] pairs (engine/spoken.py).
     commands_enabled: bool = True
     commands: list[list[str]] = field(default_factory=lambda: [list(c) for c in DEFAULT_COMMANDS])
 

@@ -69,6 +69,24 @@ def _app() -> dict:
             **({"settings warnings": warnings} if warnings else {})}
 
 
+def _running() -> dict:
+    """What the running app says of itself (``parakeet-desktop status``): its state, model and
+    the engine's last notices."""
+    from . import control
+
+    try:
+        answer = control.send("status", timeout=3.0)
+    except control.NotRunning:
+        return {"state": "not running"}
+    try:
+        status = json.loads(answer.removeprefix("ok").strip())
+    except ValueError:
+        return {"state": f"unexpected answer: {answer[:200]}"}
+    info = {key: status[key] for key in ("state", "mode", "model", "pid", "local_api") if status.get(key) is not None}
+    info["notices"] = [f"{n['at']} {n['message']}" for n in status.get("notices", [])] or "none"
+    return info
+
+
 def _audio() -> dict:
     try:
         import sounddevice
@@ -130,6 +148,7 @@ def collect() -> dict:
         "GPU": _gpu(),
         "NeMo": {"nemo_toolkit": _version("nemo_toolkit")},
         "app": _app(),
+        "running app": _running(),
         "models": _models(),
         "audio": _audio(),
         "desktop": {**_display(), **_injection()},

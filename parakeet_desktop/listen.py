@@ -12,7 +12,12 @@ import json
 import sys
 import threading
 import time
+from typing import assert_never
 
+from .engine.events import (
+    ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
+    StateChanged, StreamStopped, WakingUp,
+)
 from .terminal import load_model_saying_so, say
 
 EXIT_OK = 0
@@ -53,30 +58,34 @@ class _Printer:
         self.first_error: str | None = None
         self.opened = threading.Event()
 
-    def __call__(self, event) -> None:
-        from .engine import dictation as d
-
+    def __call__(self, event: Event) -> None:
         t = round(time.monotonic() - self.started, 3)
-        if isinstance(event, d.Partial):
-            self._line({"type": "partial", "utterance": event.utterance, "text": event.text, "t": t})
-        elif isinstance(event, d.Final):
-            self._line({"type": "final", "utterance": event.utterance, "text": event.text,
-                        "words": [{"word": w.text, "start": w.start, "end": w.end} for w in event.words],
-                        "seconds": event.seconds, "full_context": event.full_context,
-                        "reason": event.reason, "t": t})
-        elif isinstance(event, d.StateChanged):
-            self._line({"type": "state", "state": event.state.value, "mode": event.mode.value, "t": t})
-        elif isinstance(event, d.Level):
-            if self.levels:
-                self._line({"type": "level", "dbfs": round(event.dbfs, 1), "t": t})
-        elif isinstance(event, d.ErrorEvent):
-            self.first_error = self.first_error or event.message
-            self.opened.set()
-            self._line({"type": "error", "message": event.message, "t": t})
-            say(f"error: {event.message}")
-        elif isinstance(event, d.Notice):
-            self.opened.set()
-            say(f"note: {event.message}")
+        match event:
+            case Partial(utterance, text):
+                self._line({"type": "partial", "utterance": utterance, "text": text, "t": t})
+            case Final():
+                self._line({"type": "final", "utterance": event.utterance, "text": event.text,
+                            "words": [{"word": w.text, "start": w.start, "end": w.end} for w in event.words],
+                            "seconds": event.seconds, "full_context": event.full_context,
+                            "reason": event.reason.value, "t": t})
+            case StateChanged(state, mode):
+                self._line({"type": "state", "state": state.value, "mode": mode.value, "t": t})
+            case Level(dbfs):
+                if self.levels:
+                    self._line({"type": "level", "dbfs": round(dbfs, 1), "t": t})
+            case ErrorEvent(message):
+                self.first_error = self.first_error or message
+                self.opened.set()
+                self._line({"type": "error", "message": message, "t": t})
+                say(f"error: {message}")
+            case Notice(message):
+                self.opened.set()
+                say(f"note: {message}")
+            case (MicrophoneState() | FileProgress() | FileDone() | StreamStopped() | ModelResting()
+                  | WakingUp()):
+                pass  # the microphone's state comes as notices and errors; no files or streams here
+            case _:
+                assert_never(event)
 
     @staticmethod
     def _line(record: dict) -> None:

@@ -299,8 +299,8 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
         qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
         # Every view of "ready" says how to dictate; the first ready teaches it once.
         hint = "Press F9 to start dictating, and again to stop."
-        assert hint in app.status._detail.text() and app.app_menu.status.text() == hint
-        assert "Ready to dictate" in app.status._notice.text() and (config.data_dir() / "hotkey-taught").exists()
+        assert hint in app.status.detail and app.app_menu.status.text() == hint
+        assert "Ready to dictate" in app.status.message and (config.data_dir() / "hotkey-taught").exists()
         app.menu.aboutToShow.emit()  # the menu opens
         assert not app.app_menu.copy_last.isEnabled() and app.app_menu.toggle.isEnabled()
         app.toggle()
@@ -313,7 +313,7 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
         assert "listening" in states
         qtbot.waitUntil(lambda: app.state == "ready", timeout=30000)
         app.menu.aboutToShow.emit()
-        assert app.app_menu.copy_last.isEnabled() and hint in app.status._detail.text()
+        assert app.app_menu.copy_last.isEnabled() and hint in app.status.detail
         # Its audio is kept (and the spool gone); a wrong text is redone from it.
         qtbot.waitUntil(lambda: app.history.recent()[0].audio is not None, timeout=60000)
         assert not list((config.data_dir() / "spool").glob("*.s16"))
@@ -403,11 +403,11 @@ def test_a_missing_microphone_shows_as_needing_attention_until_it_comes(qtbot, q
     app.start()
     try:
         qtbot.waitUntil(lambda: app.state == "error", timeout=120000)
-        assert isinstance(app.status, ControlWindow) and not app.status._button.isEnabled()
-        assert "No microphone found" in app.status._detail.text()
+        assert isinstance(app.status, ControlWindow) and not app.status.dictate_enabled
+        assert "No microphone found" in app.status.detail
         device.missing = False
         qtbot.waitUntil(lambda: app.state == "ready", timeout=15000)
-        assert app.status._button.isEnabled()
+        assert app.status.dictate_enabled
     finally:
         close_app(app)
 
@@ -572,7 +572,7 @@ def test_bad_settings_and_a_damaged_history_are_all_shown_and_the_app_starts(qtb
     app.start()
     try:
         qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)  # not "loading" for ever
-        shown = app.status._notice.text()
+        shown = app.status.message
         assert all(name in shown for name in ("vad_aggressiveness", "pause_ms", "overlay_width",
                                               "overlay_opacity", "api_port"))
         assert "history" in shown and "kept as history.sqlite3.damaged-" in shown
@@ -590,8 +590,8 @@ def test_an_engine_that_cannot_start_says_why(qtbot, qapp, app_dirs, tiny_nemo):
     app.start()
     try:
         qtbot.waitUntil(lambda: app.state == "error", timeout=120000)
-        assert "Dictation could not start" in app.status._detail.text() + app.status._notice.text()
-        assert "aggressiveness" in app.status._detail.text() + app.status._notice.text()
+        assert "Dictation could not start" in app.status.detail + app.status.message
+        assert "aggressiveness" in app.status.detail + app.status.message
     finally:
         close_app(app)
 
@@ -756,7 +756,7 @@ def test_an_utterance_cut_off_by_kill_9_is_recovered_into_the_history(qtbot, qap
         assert not entry.delivered and "recovered" in entry.problem
         qtbot.waitUntil(lambda: not list(spool.glob("utterance-*")), timeout=60000)
         assert app.history.recent()[0].audio is not None  # its audio moved from the spool to the history
-        assert "Recovered" in app.status._notice.text()
+        assert "Recovered" in app.status.message
     finally:
         close_app(app)
 
@@ -777,7 +777,7 @@ def test_an_unwritable_settings_folder_keeps_settings_for_the_session_and_says_s
     try:
         app.apply_settings(dataclasses.replace(settings, mode="handsfree", trailing_space=False))
         assert app.settings.mode == "handsfree" and app.mode == "handsfree"  # in effect all the same
-        assert "Could not save the settings" in app.status._notice.text()
+        assert "Could not save the settings" in app.status.message
     finally:
         app.status.hide()
 
@@ -820,7 +820,7 @@ delivery.final("the dictated words", 1.0, "model")
     app.start()
     try:
         assert QGuiApplication.clipboard().text() == "what the user copied: Grüße"
-        assert "what you had copied is back on the clipboard" in app.status._notice.text()
+        assert "what you had copied is back on the clipboard" in app.status.message
         assert [e.text for e in app.history.recent()] == ["the dictated words"]
         assert not list(config.data_dir().glob("clipboard-*"))
         qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)  # a loading thread cannot stop
@@ -856,8 +856,8 @@ def test_one_state_enum_drives_every_view_and_a_tray_click_opens_the_history(qtb
             for view in (app, window):
                 view._set_state(state, "saved as /home/someone/.local/share/parakeet-desktop/"
                                        "failed-utterances/utterance-2026-11-22T10-00-00.wav" * (state is AppState.ERROR))
-            assert state.title in app.status.icon.toolTip() and state.title in window.status._title.text()
-            assert app.app_menu.toggle.isEnabled() == state.can_dictate == window.status._button.isEnabled()
+            assert state.title in app.status.tooltip and state.title in window.status.title
+            assert app.app_menu.toggle.isEnabled() == state.can_dictate == window.status.dictate_enabled
             widths.add(window.status.width())
         assert widths == {window.status.width()}  # one width whatever the state says
         assert window.status._detail.text().count("\u200b") >= 4  # the path wraps at its folders
@@ -865,7 +865,7 @@ def test_one_state_enum_drives_every_view_and_a_tray_click_opens_the_history(qtb
         # The model rests while idle and wakes for dictation: the tray says so, dictation stays offered.
         app._set_state(AppState.READY)
         app._on_resting(True, 0.4)
-        assert app.status_report()["state"] == "resting" and "Resting" in app.status.icon.toolTip()
+        assert app.status_report()["state"] == "resting" and "Resting" in app.status.tooltip
         assert app.app_menu.toggle.isEnabled()
         app._set_state(AppState.LISTENING)
         app._on_waking()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from parakeet_desktop.desktop.hotkey import Action, Gesture, Hotkey, HotkeyError, parse_hotkey
+from parakeet_desktop.desktop.hotkey import GestureAction, Gesture, Hotkey, HotkeyError, parse_hotkey
 from parakeet_desktop.desktop.inject import Injector, Spacer
 
 
@@ -21,19 +21,19 @@ def test_hotkeys_parse_as_people_write_them():
 
 def test_hold_is_push_to_talk_and_a_tap_toggles_hands_free():
     gesture = Gesture(tap_seconds=0.3)
-    assert gesture.press(10.0) is Action.START_PUSH_TO_TALK
+    assert gesture.press(10.0) is GestureAction.START_PUSH_TO_TALK
     assert gesture.press(10.5) is None  # key repeat while held
-    assert gesture.release(12.0) is Action.STOP
+    assert gesture.release(12.0) is GestureAction.STOP
 
-    assert gesture.press(20.0) is Action.START_PUSH_TO_TALK
-    assert gesture.release(20.1) is Action.KEEP_HANDS_FREE
+    assert gesture.press(20.0) is GestureAction.START_PUSH_TO_TALK
+    assert gesture.release(20.1) is GestureAction.KEEP_HANDS_FREE
     assert gesture.press(25.0) is None
-    assert gesture.release(25.1) is Action.STOP  # the next tap ends hands-free
+    assert gesture.release(25.1) is GestureAction.STOP  # the next tap ends hands-free
 
     gesture.press(30.0)
     gesture.release(30.1)
     gesture.reset()  # stopped from the menu meanwhile
-    assert gesture.press(40.0) is Action.START_PUSH_TO_TALK
+    assert gesture.press(40.0) is GestureAction.START_PUSH_TO_TALK
 
 
 def test_utterances_are_joined_with_one_space_and_punctuation_sticks():

@@ -11,10 +11,11 @@ import soundfile
 
 from conftest import held_out_utterances, silence
 from parakeet_desktop.engine.capture import FileSoundDevice
-from parakeet_desktop.engine.dictation import Final, LiveSettings, Mode, SessionState, StateChanged
+from parakeet_desktop.engine.dictation import LiveSettings, Mode, SessionState
+from parakeet_desktop.engine.events import Final, StateChanged
 from parakeet_desktop.engine.files import FileTranscriber
 from parakeet_desktop.engine.live import LiveEngine
-from parakeet_desktop.engine.work import FileDone, FileProgress
+from parakeet_desktop.engine.events import FileDone, FileProgress
 
 
 def _engine(model, events, seconds_of_silence=600.0):
@@ -94,7 +95,7 @@ def _request(audio: np.ndarray, name: str, outcomes: list, priority=None):
 def test_a_short_request_is_not_stuck_behind_a_long_one(speech_model):
     """Ten minutes and three seconds at the same priority, the long one first: the short one is
     done between two of the long one's batches, and the long one still comes out whole."""
-    from parakeet_desktop.engine.work import Outcome
+    from parakeet_desktop.engine.events import Outcome
 
     (_, speech), = held_out_utterances(1)
     long_audio = np.tile(np.concatenate([speech, silence(1.0)]), 200)[: 16000 * 600]
@@ -117,7 +118,8 @@ def test_a_short_request_is_not_stuck_behind_a_long_one(speech_model):
 
 
 def test_work_handed_to_a_stopped_engine_is_answered_at_once(speech_model):
-    from parakeet_desktop.engine.work import Outcome, Stream, StreamStopped
+    from parakeet_desktop.engine.work import Stream
+    from parakeet_desktop.engine.events import Outcome, StreamStopped
 
     engine = LiveEngine(speech_model, LiveSettings(), lambda e: None, microphone=False)
     queued: list[FileDone] = []

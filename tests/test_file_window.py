@@ -60,7 +60,7 @@ def test_cancel_clear_open_folder_destination_and_escape(qtbot, qapp, tmp_path):
     assert window.queue.item(0, 1).text() == "Done — again.txt"
     assert window.queue.cellWidget(0, 2).value() == window.queue.cellWidget(0, 2).maximum()
 
-    from parakeet_desktop.engine.work import Outcome
+    from parakeet_desktop.engine.events import Outcome
 
     cancelled, stopped = tmp_path / "cancelled.wav", tmp_path / "stopped.wav"
     window.add_files([cancelled, stopped])

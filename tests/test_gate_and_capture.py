@@ -14,7 +14,8 @@ from parakeet_desktop.engine.capture import (
     FileSoundDevice, InputDevice, Microphone, MicrophoneError, PreRoll, RawBlock, StreamEnded,
     choose_device, list_input_devices,
 )
-from parakeet_desktop.engine.dictation import DictationSession, Final, LiveSettings, Mode
+from parakeet_desktop.engine.dictation import DictationSession, LiveSettings, Mode
+from parakeet_desktop.engine.events import Final
 from parakeet_desktop.engine.streaming import StreamingConfig
 from parakeet_desktop.engine.vad import Endpoint, GateConfig, Speech, SpeechGate
 from tools.memory import rss_mb

@@ -13,10 +13,8 @@ import pytest
 
 from conftest import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
-from parakeet_desktop.engine.dictation import (
-    DictationSession, ErrorEvent, Final, FinalPass, LiveSettings, MicrophoneState, Mode, Notice, Partial,
-    SessionState, StateChanged,
-)
+from parakeet_desktop.engine.dictation import DictationSession, FinalPass, LiveSettings, Mode, SessionState
+from parakeet_desktop.engine.events import ErrorEvent, Final, MicrophoneState, Notice, Partial, StateChanged
 from parakeet_desktop.engine.live import LiveEngine
 from parakeet_desktop.engine.streaming import StreamingConfig, StreamingTranscriber
 from parakeet_desktop.engine.vad import Speech, SpeechGate
@@ -427,7 +425,8 @@ def test_the_utterance_in_progress_is_on_disk_and_handed_over_with_its_final(spe
     """While the user speaks, the speech is appended to a spool file about every second; the
     final names the file (deleted once its text is safe); silence spools nothing."""
     from parakeet_desktop.engine import spool
-    from parakeet_desktop.engine.dictation import DictationSession, Final, LiveSettings, Mode
+    from parakeet_desktop.engine.dictation import DictationSession, LiveSettings, Mode
+    from parakeet_desktop.engine.events import Final
 
     events = []
     session = DictationSession(speech_model, LiveSettings(spool_dir=tmp_path), events.append)

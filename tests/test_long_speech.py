@@ -10,7 +10,8 @@ import pytest
 
 from conftest import held_out_utterances, speak, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
-from parakeet_desktop.engine.dictation import Final, LiveSettings, Mode
+from parakeet_desktop.engine.dictation import LiveSettings, Mode
+from parakeet_desktop.engine.events import Final
 from tools.memory import rss_mb
 
 SAMPLE_RATE = 16000

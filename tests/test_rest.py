@@ -14,10 +14,12 @@ import pytest
 
 from conftest import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
-from parakeet_desktop.engine.dictation import Final, SessionState, StateChanged
+from parakeet_desktop.engine.dictation import SessionState
+from parakeet_desktop.engine.events import Final, StateChanged
 from parakeet_desktop.engine.live import LiveEngine
-from parakeet_desktop.engine.rest import ModelResting, WakingUp
-from parakeet_desktop.engine.work import FileDone, FileJob
+from parakeet_desktop.engine.events import ModelResting, WakingUp
+from parakeet_desktop.engine.work import FileJob
+from parakeet_desktop.engine.events import FileDone
 from parakeet_desktop.engine.files import AudioInput
 from test_live import STREAMED_ONLY, Recorder, wait_for
 

@@ -224,7 +224,7 @@ def test_the_model_list_says_size_languages_and_what_suits_this_computer(qtbot, 
 def test_the_commands_tab_edits_the_list_and_turns_commands_off(qtbot):
     from PySide6.QtWidgets import QPushButton
 
-    from parakeet_desktop.engine.commands import DEFAULT_COMMANDS
+    from parakeet_desktop.engine.spoken import DEFAULT_COMMANDS
     from parakeet_desktop.ui.settings_dialog import SettingsDialog
 
     dialog = SettingsDialog(config.Settings(), [])

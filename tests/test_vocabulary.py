@@ -13,7 +13,8 @@ import pytest
 import soundfile
 
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from parakeet_desktop.engine.dictation import Final, Mode
+from parakeet_desktop.engine.dictation import Mode
+from parakeet_desktop.engine.events import Final
 from parakeet_desktop.engine.vocabulary import Vocabulary, clean_phrases, read_vocabulary
 from test_cli import run_cli
 from test_live import STREAMED_ONLY, gated, normalised, run_engine

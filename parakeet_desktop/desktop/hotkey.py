@@ -66,7 +66,7 @@ def _is_named_key(name: str) -> bool:
     return name in named or (name.startswith("f") and name[1:].isdigit() and 1 <= int(name[1:]) <= 24)
 
 
-class Action(enum.Enum):
+class GestureAction(enum.Enum):
     START_PUSH_TO_TALK = "start-ptt"
     STOP = "stop"
     KEEP_HANDS_FREE = "keep-hands-free"  # a tap: what started as push-to-talk goes on hands-free
@@ -80,26 +80,26 @@ class Gesture:
         self._pressed_at: float | None = None
         self._hands_free = False
 
-    def press(self, now: float) -> Action | None:
+    def press(self, now: float) -> GestureAction | None:
         if self._pressed_at is not None:
             return None  # key repeat
         self._pressed_at = now
         if self._hands_free:
             return None  # the tap that ends hands-free acts on release
-        return Action.START_PUSH_TO_TALK
+        return GestureAction.START_PUSH_TO_TALK
 
-    def release(self, now: float) -> Action | None:
+    def release(self, now: float) -> GestureAction | None:
         if self._pressed_at is None:
             return None
         held = now - self._pressed_at
         self._pressed_at = None
         if self._hands_free:
             self._hands_free = False
-            return Action.STOP
+            return GestureAction.STOP
         if held < self.tap_seconds:
             self._hands_free = True
-            return Action.KEEP_HANDS_FREE
-        return Action.STOP
+            return GestureAction.KEEP_HANDS_FREE
+        return GestureAction.STOP
 
     def reset(self) -> None:
         """Dictation was stopped some other way (menu, control command)."""

@@ -314,6 +314,8 @@ class FileSoundDevice:
                  missing: bool = False, busy: bool = False, pause: tuple[float, float] | None = None,
                  name: str | None = None) -> None:
         if samples is None:
+            if path is None:
+                raise ValueError("a file stand-in needs a path or samples")
             decoded = load_audio(path)
             samples, rate = decoded.samples, SAMPLE_RATE
         self.samples = np.asarray(samples, dtype=np.float32)

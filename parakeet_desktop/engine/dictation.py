@@ -15,7 +15,6 @@ from __future__ import annotations
 import enum
 import logging
 import math
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,8 +22,10 @@ from pathlib import Path
 
 import numpy as np
 
+from .flags import Flag
 from .audio import SAMPLE_RATE
 from .capture import PreRoll
+from .events import ErrorEvent, Event, Final, FinalReason, Level, Notice, Partial, StateChanged
 from .files import SPEECH_WITHOUT_WORDS_SECONDS, FileTranscriber, speech_without_words, unheard_speech_warning
 from .model import ParakeetModel, Recognition
 from .modes import Mode, SessionState
@@ -68,68 +69,6 @@ class LiveSettings:
     rest_after_seconds: float | None = None
 
 
-@dataclass(frozen=True)
-class StateChanged:
-    state: SessionState
-    mode: Mode
-
-
-@dataclass(frozen=True)
-class Level:
-    """Input level of the last block, in dB below full scale (-100 for silence)."""
-
-    dbfs: float
-
-
-@dataclass(frozen=True)
-class Partial:
-    utterance: int
-    text: str
-
-
-@dataclass(frozen=True)
-class Final:
-    """The final text of an utterance; empty when a push-to-talk press heard no speech.
-
-    ``words`` times are seconds into the speech that reached the model (pauses are shortened);
-    ``start``, ``end`` and ``input_words`` are seconds into the audio the session was fed since it
-    started listening (for a stream of the local service, since its ``start``).
-    """
-
-    utterance: int
-    text: str
-    words: tuple[Word, ...]
-    seconds: float
-    full_context: bool
-    reason: str  # "stop", "pause" (hands-free endpoint), "device" (microphone lost)
-    start: float = 0.0
-    end: float = 0.0
-    input_words: tuple[Word, ...] = ()
-    # The utterance's audio on disk until its text is safe: delete it (spool.discard) then.
-    spool: Path | None = None
-
-
-@dataclass(frozen=True)
-class ErrorEvent:
-    message: str
-
-
-@dataclass(frozen=True)
-class MicrophoneState:
-    """Whether a microphone is open for dictation, and what to tell the user."""
-
-    available: bool
-    message: str
-
-
-@dataclass(frozen=True)
-class Notice:
-    message: str
-
-
-Event = StateChanged | Level | Partial | Final | ErrorEvent | Notice | MicrophoneState
-
-
 def level_dbfs(samples: np.ndarray) -> float:
     if len(samples) == 0:
         return -100.0
@@ -169,7 +108,7 @@ class DictationSession:
     """Listening state, speech gate and streaming recogniser for one user's dictation."""
 
     def __init__(self, model: ParakeetModel, settings: LiveSettings, emit: Callable[[Event], None],
-                 clock: Callable[[], float] = time.monotonic, stop_requested: threading.Event | None = None,
+                 clock: Callable[[], float] = time.monotonic, stop_requested: Flag | None = None,
                  tap: StreamTap | None = None, vocabulary: Vocabulary | None = None) -> None:
         self.model = model
         self.settings = settings
@@ -211,7 +150,7 @@ class DictationSession:
         if self._notch is not None:
             self._notch.reset()
 
-    def stop(self, reason: str = "stop") -> None:
+    def stop(self, reason: FinalReason = FinalReason.STOP) -> None:
         if self.state is not SessionState.LISTENING:
             return
         self._set_state(SessionState.FINALISING)
@@ -241,7 +180,7 @@ class DictationSession:
             self._last_level = now
             self.emit(Level(level_dbfs(samples)))
         if self.state is SessionState.LISTENING:
-            if self._tone_left > 0:  # our start tone may be playing: take it out
+            if self._tone_left > 0 and self._notch is not None:  # our start tone may be playing: take it out
                 n = min(self._tone_left, len(samples))
                 samples = np.concatenate([self._notch(samples[:n]), samples[n:]])
                 self._tone_left -= n
@@ -277,13 +216,13 @@ class DictationSession:
         """The microphone went away: finish the utterance with what was heard, then stop."""
         self.emit(ErrorEvent(message))
         if self.state is SessionState.LISTENING:
-            self.stop(reason="device")
+            self.stop(reason=FinalReason.DEVICE)
 
     def _listen(self, samples: np.ndarray, decode: bool) -> None:
         for item in self._gate.push(samples):
             if isinstance(item, Endpoint):
                 if self.mode is Mode.HANDS_FREE and self._transcriber.duration > 0:
-                    self._finalise("pause")
+                    self._finalise(FinalReason.PAUSE)
                     self._begin_utterance()
             else:
                 self._accept(item.samples, decode)
@@ -334,13 +273,13 @@ class DictationSession:
         last_step = self.streaming_config.left + self._transcriber.pending_seconds
         return last_step >= 0.8 * seconds or (self.model.device == "cuda" and seconds <= _GPU_FULL_PASS_SECONDS)
 
-    def _finalise(self, reason: str) -> None:
+    def _finalise(self, reason: FinalReason) -> None:
         try:
             self._final_text(reason)
         finally:  # the full pass ends an utterance without the stream's finish()
             self._transcriber.let_go_of_vocabulary()
 
-    def _final_text(self, reason: str) -> None:
+    def _final_text(self, reason: FinalReason) -> None:
         spooled = self._spool.end() if self._spool is not None else None
         seconds = self._transcriber.duration
         if seconds == 0:
@@ -376,7 +315,7 @@ class DictationSession:
                 if unheard:
                     self.emit(Notice(f"In the last utterance, {unheard}."))
             return
-        message, saved = self._rescue(failure)
+        message, saved = self._rescue(failure or RuntimeError("no way to recognise it was left"))
         self.emit(ErrorEvent(message))
         if saved:
             discard(spooled)  # else the spool stays, and the next start tries it again

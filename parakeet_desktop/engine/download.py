@@ -10,11 +10,11 @@ from __future__ import annotations
 import io
 import os
 import socket
-import threading
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from .flags import Flag
 from ..messages import first_line
 
 # (bytes done, bytes in all or None when the server does not say)
@@ -37,7 +37,7 @@ def model_filename(model_id: str) -> str:
     return model_id.rsplit("/", 1)[-1] + ".nemo"
 
 
-def download(model_id: str, progress: Progress | None = None, cancel: threading.Event | None = None) -> Path:
+def download(model_id: str, progress: Progress | None = None, cancel: Flag | None = None) -> Path:
     """Download *model_id*'s ``.nemo`` file (resuming a partial one) and return its cached path."""
     from huggingface_hub import constants, errors, hf_hub_download
 
@@ -79,7 +79,7 @@ def _unreachable(endpoint: str) -> str | None:
     return None
 
 
-def _reporting(progress: Progress | None, cancel: threading.Event | None):
+def _reporting(progress: Progress | None, cancel: Flag | None):
     """A tqdm class for the hub client that reports bytes to *progress* and honours *cancel*."""
     from tqdm.auto import tqdm
 

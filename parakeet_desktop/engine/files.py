@@ -9,13 +9,13 @@ length are batched together, within a budget of padded seconds, so little work g
 from __future__ import annotations
 
 import logging
-import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .flags import AnyOf, Flag
 from .audio import SAMPLE_RATE, AudioError, load_audio
 from .model import ParakeetModel, Recognition, RecognitionCancelled
 from .transcript import Transcript, Word, floor_ms, join_texts, segments_from_words
@@ -189,7 +189,7 @@ class FileTranscriber:
 
     def __init__(self, model: ParakeetModel, *, max_piece_seconds: float | None = None,
                  batch_seconds: float | None = None, vad_aggressiveness: int = 2,
-                 yield_to: Callable[[], None] | None = None, interrupt: threading.Event | None = None,
+                 yield_to: Callable[[], None] | None = None, interrupt: Flag | None = None,
                  vocabulary: Vocabulary | None = None) -> None:
         """*yield_to* is called before every batch, and *interrupt* stops a batch in flight, which
         then runs again after *yield_to*: how the live engine gives dictation the model first.
@@ -213,7 +213,7 @@ class FileTranscriber:
         return max(self._batch_seconds or self.model.batch_seconds, self.max_piece_seconds)
 
     def transcribe_array(self, samples: np.ndarray, source: str = "audio",
-                         cancel: threading.Event | None = None) -> Transcript:
+                         cancel: Flag | None = None) -> Transcript:
         """Transcribe 16 kHz mono float32 samples."""
         pending = self._prepare(Path(source), samples, [])
         for batch in self._batches([pending]):
@@ -222,14 +222,14 @@ class FileTranscriber:
 
     def transcribe_files(self, paths: Iterable[str | Path | AudioInput], *,
                          progress: Callable[[Progress], None] | None = None,
-                         cancel: threading.Event | None = None) -> Iterator[FileResult]:
+                         cancel: Flag | None = None) -> Iterator[FileResult]:
         """Transcribe files, yielding each file's result as soon as it is complete.
 
         Pieces of consecutive files share batches, so a short file's result may wait for the
         next file. A file that cannot be decoded yields its error at once and the others go on.
         Raises RecognitionCancelled when *cancel* is set; results already yielded stand.
         """
-        paths = [p if isinstance(p, AudioInput) else Path(p) for p in paths]
+        sources = [p if isinstance(p, AudioInput) else Path(p) for p in paths]
         total = 0.0
         done = 0.0
         waiting: list[_Pending] = []
@@ -237,7 +237,7 @@ class FileTranscriber:
         def report(index: int, current: Path, partial: float = 0.0) -> None:
             if progress is not None:
                 text = _leading_text(waiting[0]) if waiting else ""
-                progress(Progress(done + partial, total, index, len(paths), current.name, text))
+                progress(Progress(done + partial, total, index, len(sources), current.name, text))
 
         def recognise(index: int, current: Path, flush: bool) -> Iterator[FileResult]:
             nonlocal done
@@ -254,22 +254,22 @@ class FileTranscriber:
                 finished = waiting.pop(0)
                 yield FileResult(finished.path, transcript=self._assemble(finished))
 
-        for index, path in enumerate(paths):
+        for index, source in enumerate(sources):
             if cancel is not None and cancel.is_set():
                 raise RecognitionCancelled()
+            path = Path(source.name) if isinstance(source, AudioInput) else source
             report(index, path)
             try:
-                decoded = path if isinstance(path, AudioInput) else load_audio(path)
+                decoded = source if isinstance(source, AudioInput) else load_audio(source)
             except AudioError as exc:
                 yield FileResult(path, error=exc.reason)
                 continue
-            path = Path(path.name) if isinstance(path, AudioInput) else path
-            waiting.append(self._prepare(path, decoded.samples, decoded.warnings))
+            waiting.append(self._prepare(path, decoded.samples, list(decoded.warnings)))
             total += decoded.duration
             yield from recognise(index, path, flush=False)
         if waiting:
-            yield from recognise(len(paths) - 1, waiting[-1].path, flush=True)
-        report(len(paths), Path(paths[-1].name) if paths else Path())
+            yield from recognise(len(sources) - 1, waiting[-1].path, flush=True)
+        report(len(sources), Path(sources[-1].name) if sources else Path())
 
     def _prepare(self, path: Path, samples: np.ndarray, warnings: list[str]) -> _Pending:
         # One pass of the speech detector serves both the cuts at pauses and the check for
@@ -291,7 +291,8 @@ class FileTranscriber:
                 for p in waiting for i, piece in enumerate(p.pieces) if i not in p.results]
         todo.sort(key=lambda item: len(item[2]))
         budget = int(self.batch_seconds * SAMPLE_RATE)
-        batch, useful = [], 0
+        batch: list[tuple[_Pending, int, np.ndarray]] = []
+        useful = 0
         for item in todo:
             length = len(item[2])
             padded = length * (len(batch) + 1)
@@ -303,7 +304,7 @@ class FileTranscriber:
         if batch and (flush or 2 * len(batch[-1][2]) * len(batch) > budget):
             yield batch
 
-    def _run(self, batch, cancel: threading.Event | None, within: Callable[[float], None] | None = None) -> None:
+    def _run(self, batch, cancel: Flag | None, within: Callable[[float], None] | None = None) -> None:
         pieces = [samples for _, _, samples in batch]
         while True:
             if cancel is not None and cancel.is_set():
@@ -343,19 +344,9 @@ class FileTranscriber:
 def _leading_text(pending: _Pending) -> str:
     """Joined from the words, as the transcript's text will be, so each report's text begins
     with the one before and the finished transcript's text begins with the last."""
-    words = []
+    words: list[str] = []
     for number in range(len(pending.pieces)):
         if number not in pending.results:
             break
         words.extend(word.text for word in pending.results[number].words)
     return join_texts(words)
-
-
-class AnyOf:
-    """Set when any of the events is (the shape of threading.Event that recognize's checks use)."""
-
-    def __init__(self, *events: threading.Event | None) -> None:
-        self._events = [e for e in events if e is not None]
-
-    def is_set(self) -> bool:
-        return any(e.is_set() for e in self._events)

@@ -24,22 +24,26 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import assert_never
 from pathlib import Path
 
 import numpy as np
 
 from .capture import DeviceEvent, Microphone, MicrophoneError, RawBlock, StreamEnded
-from .dictation import (
-    DictationSession, ErrorEvent, Event, LiveSettings, MicrophoneState, Mode, Notice, SessionState,
+from .dictation import DictationSession, LiveSettings, Mode, SessionState
+from .events import ErrorEvent, Event, FileDone, FileProgress, MicrophoneState, Notice, Outcome, StreamStopped
+from .files import AudioInput, FileTranscriber
+from .flags import AnyOf
+from .inbox import (
+    STARTING, STOPPING, CloseStream, Command, ContinueHandsFree, OpenStream, Reconfigure, Shutdown, Start, Stop,
+    StopStream, StreamAudio, SubmitJob, Toggle,
 )
-from .files import AnyOf, AudioInput, FileTranscriber
 from .model import ParakeetModel, RecognitionCancelled
 from .job_queue import JobQueue, Running
 from .stream_steps import StreamSteps
 from .streaming import StreamTap
 from .rest import IdleRest
-from .work import FileDone, FileJob, FileProgress, Outcome, Stream, StreamStopped
+from .work import FileJob, Stream
 
 logger = logging.getLogger(__name__)
 
@@ -47,22 +51,6 @@ logger = logging.getLogger(__name__)
 RETRY_SECONDS = 2.0
 # With nothing in the inbox for this long, check whether the stream stalled.
 CHECK_SECONDS = 1.0
-
-
-@dataclass(frozen=True)
-class _Command:
-    name: str
-    mode: Mode = Mode.PUSH_TO_TALK
-    settings: LiveSettings | None = None
-    device_name: str | None = None
-    job: FileJob | None = None
-    stream: Stream | None = None
-
-
-@dataclass(frozen=True)
-class _StreamAudio:
-    stream: Stream
-    samples: np.ndarray
 
 
 class _Stop(BaseException):
@@ -85,7 +73,7 @@ class LiveEngine:
         # What the model says after loading (the GPU given up, graphs off) reaches the user.
         model.on_notice = lambda text: emit(Notice(text))
         self._tap = tap
-        self.inbox: queue.Queue = queue.Queue()
+        self.inbox: queue.Queue[Command | StreamAudio | RawBlock | StreamEnded] = queue.Queue()
         # For a played file: return from run() once it has ended and its last words are out.
         self.until_input_ends = until_input_ends
         self.emit = emit
@@ -115,26 +103,26 @@ class LiveEngine:
 
     def start(self, mode: Mode = Mode.PUSH_TO_TALK) -> None:
         self.dictation_wanted.set()
-        self.inbox.put(_Command("start", mode))
+        self.inbox.put(Start(mode))
 
     def stop(self) -> None:
         self.stop_requested.set()
-        self.inbox.put(_Command("stop"))
+        self.inbox.put(Stop())
 
     def toggle(self, mode: Mode = Mode.HANDS_FREE) -> None:
         if self.session.state is SessionState.LISTENING:  # read across threads: only a hint
             self.stop_requested.set()
         else:
             self.dictation_wanted.set()
-        self.inbox.put(_Command("toggle", mode))
+        self.inbox.put(Toggle(mode))
 
     def continue_hands_free(self) -> None:
-        self.inbox.put(_Command("continue_hands_free"))
+        self.inbox.put(ContinueHandsFree())
 
     def reconfigure(self, settings: LiveSettings, device_name: str | None) -> None:
         """New gate, streaming and final-pass settings, and perhaps another microphone, without
         reloading the model. An utterance in progress is finished first."""
-        self.inbox.put(_Command("reconfigure", settings=settings, device_name=device_name))
+        self.inbox.put(Reconfigure(settings, device_name))
 
     def transcribe_files(self, paths: list[str | Path]) -> FileJob:
         """Queue a file job; its progress and results come as FileProgress / FileDone events.
@@ -146,15 +134,15 @@ class LiveEngine:
     def submit(self, job: FileJob) -> None:
         """Queue a file job made by the caller (its priority, its own listener). Once the engine
         has stopped, each of its files is answered at once as shut down."""
-        self._post(_Command("files", job=job))
+        self._post(SubmitJob(job))
         self._jobs.announce(job)
 
     def open_stream(self, stream: Stream) -> None:
         """Start recognising *stream*; its audio follows through :meth:`stream_audio`. Once the
         engine has stopped, the stream is answered at once as stopped."""
-        self._post(_Command("stream_open", stream=stream))
+        self._post(OpenStream(stream))
 
-    def _post(self, command: _Command) -> None:
+    def _post(self, command: SubmitJob | OpenStream | StopStream) -> None:
         with self._closing:
             if not self._closed:
                 self.inbox.put(command)
@@ -164,22 +152,22 @@ class LiveEngine:
     def stream_audio(self, stream: Stream, samples: np.ndarray) -> None:
         """16 kHz mono float32 samples of *stream*."""
         stream.sent += len(samples)
-        self.inbox.put(_StreamAudio(stream, samples))
+        self.inbox.put(StreamAudio(stream, samples))
 
     def stop_stream(self, stream: Stream) -> None:
         """Finish the stream's utterance: its last Final, then StreamStopped (at once, without a
         final, once the engine has stopped: its shutdown finished every stream it had)."""
-        self._post(_Command("stream_stop", stream=stream))
+        self._post(StopStream(stream))
 
     def close_stream(self, stream: Stream) -> None:
         """The client went away: drop the stream and its work at once, without a final."""
         stream.closed.set()
-        self.inbox.put(_Command("stream_close", stream=stream))
+        self.inbox.put(CloseStream(stream))
 
     def shutdown(self) -> None:
         self.stop_requested.set()
         self.shutting_down.set()
-        self.inbox.put(_Command("shutdown"))
+        self.inbox.put(Shutdown())
 
     # --- the engine thread ------------------------------------------------------------------
 
@@ -191,9 +179,9 @@ class LiveEngine:
             item = self._next(block=not self._streams.waiting() and not (self._jobs and idle))
             if item is not None:
                 self._handle(item)
-            elif not self._streams.step() and self._jobs and idle:
+            elif not self._streams.step() and idle and (job := self._jobs.take()) is not None:
                 try:
-                    self._run_file_job(self._jobs.take())
+                    self._run_file_job(job)
                 except _Stop:
                     pass  # its files are answered; the loop ends
             if self.session.state is SessionState.IDLE and not self._streams and not self._jobs:
@@ -212,17 +200,17 @@ class LiveEngine:
                 item = self.inbox.get_nowait()
             except queue.Empty:
                 return
-            if isinstance(item, _Command):
+            if isinstance(item, SubmitJob | OpenStream | StopStream):
                 self._turn_away(item)
 
-    def _turn_away(self, command: _Command) -> None:
-        if command.name == "files" and command.job is not None:
-            job = command.job
-            emit = job.listener or self.emit
-            for path in job.paths:
-                emit(FileDone(job.id, _name(path), None, None, Outcome.SHUT_DOWN))
-        elif command.name in ("stream_open", "stream_stop") and command.stream is not None:
-            command.stream.listener(StreamStopped(command.stream.id))
+    def _turn_away(self, command: SubmitJob | OpenStream | StopStream) -> None:
+        match command:
+            case SubmitJob(job):
+                emit = job.listener or self.emit
+                for path in job.paths:
+                    emit(FileDone(job.id, _name(path), None, None, Outcome.SHUT_DOWN))
+            case OpenStream(stream) | StopStream(stream):
+                stream.listener(StreamStopped(stream.id))
 
     def _next(self, block: bool):
         if self._pending is not None:
@@ -239,48 +227,54 @@ class LiveEngine:
                 self._check_microphone(late=time.monotonic() - asked - timeout)
             return None
 
-    def _handle(self, item) -> None:
-        if isinstance(item, StreamEnded) or (isinstance(item, _Command) and item.name in ("stop", "toggle", "shutdown")):
+    def _handle(self, item: Command | StreamAudio | RawBlock | StreamEnded) -> None:
+        if isinstance(item, StreamEnded | STOPPING):
             self.stop_requested.clear()  # the stop that made it urgent is being handled now
-        if isinstance(item, RawBlock):
-            self._pending = self._feed_waiting_audio(item)
-        elif isinstance(item, _StreamAudio):
-            self._streams.feed(item.stream, item.samples)
-        elif isinstance(item, StreamEnded):
-            self._device_event(self.microphone.ended(item))
-            if self.until_input_ends and self.input_ended.is_set():
+        match item:
+            case RawBlock():
+                self._pending = self._feed_waiting_audio(item)
+            case StreamAudio(stream, samples):
+                self._streams.feed(stream, samples)
+            case StreamEnded():
+                self._device_event(self.microphone.ended(item))
+                if self.until_input_ends and self.input_ended.is_set():
+                    self.microphone.close()
+                    self._stopping = True
+            case OpenStream(stream):
+                self._streams.open(stream)
+            case StopStream(stream):
+                self._streams.stop(stream)
+            case CloseStream(stream):
+                self._streams.close(stream)
+            case Shutdown():
+                self.session.stop()
                 self.microphone.close()
+                self._streams.stop_all()
                 self._stopping = True
-        elif item.name.startswith("stream_"):
-            self._streams.command(item.name, item.stream)
-        elif item.name == "shutdown":
-            self.session.stop()
-            self.microphone.close()
-            self._streams.stop_all()
-            self._stopping = True
-            for job in self._jobs.take_all():
-                self._run_file_job(job)  # each file says it was not done
-        elif item.name in ("start", "toggle") and self.session.state is SessionState.IDLE \
-                and not self.microphone.running:
-            self.emit(ErrorEvent("No microphone is available, so dictation cannot start."))
-        elif item.name == "start":
-            self.session.start(item.mode)
-        elif item.name == "toggle":
-            self.session.toggle(item.mode)
-        elif item.name == "continue_hands_free":
-            self.session.continue_hands_free()
-        elif item.name == "reconfigure":
-            self._reconfigure(item.settings, item.device_name)
-        elif item.name == "files":
-            self._jobs.add(item.job)  # run by run() once nothing else is waiting
-        else:
-            self._resume_hands_free = False
-            self.session.stop()
+                for job in self._jobs.take_all():
+                    self._run_file_job(job)  # each file says it was not done
+            case Start() | Toggle() if self.session.state is SessionState.IDLE and not self.microphone.running:
+                self.emit(ErrorEvent("No microphone is available, so dictation cannot start."))
+            case Start(mode):
+                self.session.start(mode)
+            case Toggle(mode):
+                self.session.toggle(mode)
+            case ContinueHandsFree():
+                self.session.continue_hands_free()
+            case Reconfigure(settings, device_name):
+                self._reconfigure(settings, device_name)
+            case SubmitJob(job):
+                self._jobs.add(job)  # run by run() once nothing else is waiting
+            case Stop():
+                self._resume_hands_free = False
+                self.session.stop()
+            case _:
+                assert_never(item)
         if self.session.state is SessionState.IDLE and not self._start_waiting():
             self.dictation_wanted.clear()
 
     def _start_waiting(self) -> bool:
-        return any(isinstance(i, _Command) and i.name in ("start", "toggle") for i in list(self.inbox.queue))
+        return any(isinstance(i, STARTING) for i in list(self.inbox.queue))
 
     # --- file jobs --------------------------------------------------------------------------
 

@@ -254,9 +254,13 @@ def _warm_up_gpu(model: ParakeetModel, memory: CudaMemory | None = None) -> None
     memory = memory or CudaMemory()
     pair = [probe_audio(8.0, seed=1), probe_audio(5.0, seed=2)]
     encoded, lengths = model.encode_batch(pair)
-    self_test_cuda_graphs(model, lambda: model.nemo.decoding.rnnt_decoder_predictions_tensor(
-        encoder_output=encoded, encoded_lengths=lengths, return_hypotheses=True))
-    del encoded, lengths
+
+    def decode(encoded=encoded, lengths=lengths):  # the decoder as it is at each call (graphs on or off)
+        return model.nemo.decoding.rnnt_decoder_predictions_tensor(
+            encoder_output=encoded, encoded_lengths=lengths, return_hypotheses=True)
+
+    self_test_cuda_graphs(model, decode)
+    del encoded, lengths, decode
 
     seconds = model.max_piece_seconds
     memory.start()

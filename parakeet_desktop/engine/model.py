@@ -26,12 +26,13 @@ from __future__ import annotations
 
 import gc
 import logging
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+from .flags import Flag
 from ..messages import first_line
 from .audio import SAMPLE_RATE
 from .devices import DevicePlan
@@ -143,7 +144,7 @@ class ParakeetModel:
     # --- recognition ------------------------------------------------------------------------
 
     def recognize(self, pieces: list[np.ndarray],
-                  cancel: threading.Event | None = None,
+                  cancel: Flag | None = None,
                   progress: Callable[[float], None] | None = None,
                   vocabulary: Vocabulary | None = None) -> list[Recognition]:
         """Recognise each piece of 16 kHz mono audio; one batch on the model's device; the
@@ -161,7 +162,7 @@ class ParakeetModel:
         finally:
             self.let_go_vocabulary(list_id)
 
-    def _recognize_or_split(self, pieces: list[np.ndarray], cancel: threading.Event | None,
+    def _recognize_or_split(self, pieces: list[np.ndarray], cancel: Flag | None,
                             progress: Callable[[float], None] | None, list_id: int) -> list[Recognition]:
         try:
             return self._recognize(pieces, cancel, progress, list_id)
@@ -182,7 +183,7 @@ class ParakeetModel:
         self.move_to_cpu(f"The GPU ran out of memory ({why})")
         return self._recognize(pieces, cancel, None, list_id)
 
-    def _recognize_in_halves(self, samples: np.ndarray, cancel: threading.Event | None, list_id: int) -> Recognition:
+    def _recognize_in_halves(self, samples: np.ndarray, cancel: Flag | None, list_id: int) -> Recognition:
         cut = quietest_cut(samples)
         first = self._recognize_or_split([samples[:cut]], cancel, None, list_id)[0]
         second = self._recognize_or_split([samples[cut:]], cancel, None, list_id)[0]
@@ -241,7 +242,7 @@ class ParakeetModel:
         self._release_memory()
         self.notice(f"{why}; recognition continues on the CPU, which is slower.")
 
-    def _recognize(self, pieces: list[np.ndarray], cancel: threading.Event | None,
+    def _recognize(self, pieces: list[np.ndarray], cancel: Flag | None,
                    progress: Callable[[float], None] | None = None, list_id: int = NO_LIST) -> list[Recognition]:
         encoded, encoded_lengths = self.encode_batch(pieces, cancel, progress)
         if cancel is not None and cancel.is_set():
@@ -271,14 +272,14 @@ class ParakeetModel:
             return self._with_text_and_times(
                 pack_hypotheses(batched_hyps_to_hypotheses(batched, batch_size=x.shape[0]), encoded_lengths))
 
-    def encode(self, samples: np.ndarray, cancel: threading.Event | None = None):
+    def encode(self, samples: np.ndarray, cancel: Flag | None = None):
         """Encoder output ``[1, D, T]`` (float32) and its length for one piece of 16 kHz audio.
 
         Raises RecognitionCancelled when *cancel* is set before the encoder is through.
         """
         return self.encode_batch([samples], cancel)
 
-    def encode_batch(self, pieces: list[np.ndarray], cancel: threading.Event | None = None,
+    def encode_batch(self, pieces: list[np.ndarray], cancel: Flag | None = None,
                      progress: Callable[[float], None] | None = None):
         """Encoder output ``[B, D, T]`` (float32) and lengths for pieces of 16 kHz audio;
         *progress* is called before each encoder layer with the share of layers done."""
@@ -294,7 +295,7 @@ class ParakeetModel:
             encoded, lengths = self._encode_batch(pieces, cancel)
         return encoded, lengths
 
-    def _encode_batch(self, pieces: list[np.ndarray], cancel: threading.Event | None,
+    def _encode_batch(self, pieces: list[np.ndarray], cancel: Flag | None,
                       progress: Callable[[float], None] | None = None):
         import torch
 
@@ -335,7 +336,7 @@ class ParakeetModel:
         """Full CUDA graphs → NeMo's partial graphs (no conditional nodes) → no graphs."""
         computer = getattr(self.nemo.decoding.decoding, "decoding_computer", None)
         modes = getattr(computer, "CudaGraphsMode", None)
-        if modes is not None and computer.cuda_graphs_mode is modes.FULL_GRAPH:
+        if computer is not None and modes is not None and computer.cuda_graphs_mode is modes.FULL_GRAPH:
             computer.force_cuda_graphs_mode(modes.NO_WHILE_LOOPS)
             self.notice(f"Fast GPU decoding (full CUDA graphs) failed ({why}); partial CUDA graphs are used.")
             return
@@ -355,7 +356,7 @@ class ParakeetModel:
         return [decoding.compute_rnnt_timestamps(h, kind) if len(h.y_sequence) else h
                 for h in decoding.decode_hypothesis(hypotheses)]
 
-    def _layer_hooks(self, cancel: threading.Event | None, progress: Callable[[float], None] | None) -> list:
+    def _layer_hooks(self, cancel: Flag | None, progress: Callable[[float], None] | None) -> list:
         """Check for cancellation before every encoder layer, so a stop takes effect promptly,
         and tell *progress* how far the encoder is (a long file's bar moves within a batch).
 
@@ -400,7 +401,7 @@ class _QueueBound:
     and waits for the one recorded before it."""
 
     def __init__(self) -> None:
-        self._previous = None
+        self._previous: Any = None  # the last layer's torch.cuda.Event
 
     def mark_and_wait(self) -> None:
         import torch

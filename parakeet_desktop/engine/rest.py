@@ -13,30 +13,18 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+
+from .events import Event, ModelResting, WakingUp
 
 logger = logging.getLogger(__name__)
 
 WAKING_NOTICE_SECONDS = 0.3  # a wake-up longer than this is shown
 
 
-@dataclass(frozen=True)
-class ModelResting:
-    """The model rests (its GPU memory given back) or is back at work."""
-
-    resting: bool
-    seconds: float = 0.0  # how long the move took
-
-
-@dataclass(frozen=True)
-class WakingUp:
-    """A wake-up is taking longer than a moment: the words will come once it is done."""
-
-
 class IdleRest:
     """When the live engine's model rests and wakes (called on the engine thread)."""
 
-    def __init__(self, model, emit: Callable[[object], None], after_seconds: float | None,
+    def __init__(self, model, emit: Callable[[Event], None], after_seconds: float | None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.model = model
         self.emit = emit

@@ -14,6 +14,7 @@ import itertools
 import logging
 import os
 import time
+from typing import BinaryIO
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +34,7 @@ class Spool:
         self.folder = folder
         self.flush_samples = int(flush_seconds * SAMPLE_RATE)
         self.path: Path | None = None
-        self._file = None
+        self._file: BinaryIO | None = None
         self._waiting: list[np.ndarray] = []
         self._waiting_samples = 0
         self.failed: str | None = None  # why spooling stopped (the folder is full or read-only)
@@ -71,6 +72,7 @@ class Spool:
         self._waiting, self._waiting_samples = [], 0
         try:
             if self._file is None:
+                assert self.path is not None  # audio comes only between start() and finish()
                 self.folder.mkdir(parents=True, exist_ok=True)
                 self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - open for the utterance
             self._file.write(pcm)

@@ -8,11 +8,13 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable
+from functools import partial
 
-from .dictation import DictationSession, ErrorEvent
-from .files import AnyOf
+from .dictation import DictationSession
+from .events import ErrorEvent, StreamStopped
+from .flags import AnyOf
 from .model import ParakeetModel, RecognitionCancelled
-from .work import Stream, StreamStopped
+from .work import Stream
 
 logger = logging.getLogger(__name__)
 
@@ -37,24 +39,30 @@ class StreamSteps:
 
     def stop_all(self) -> None:
         for stream in list(self._open):
-            self.command("stream_stop", stream)
+            self.stop(stream)
 
-    def command(self, name: str, stream: Stream) -> None:
-        """``stream_open``, ``stream_stop`` (its last Final, then StreamStopped) or
-        ``stream_close`` (the client went away: no final)."""
-        if name == "stream_open":
-            if stream.closed.is_set() or stream in self._open:
-                return
-            stream.session = DictationSession(self.model, stream.settings, stream.listener,
-                                              stop_requested=AnyOf(stream.closed, self.stop_requested),
-                                              vocabulary=stream.vocabulary)
-            stream.session.start(stream.mode)
-            self._open.append(stream)
-        elif stream in self._open:
+    def open(self, stream: Stream) -> None:
+        if stream.closed.is_set() or stream in self._open:
+            return
+        stream.session = DictationSession(self.model, stream.settings, stream.listener,
+                                          stop_requested=AnyOf(stream.closed, self.stop_requested),
+                                          vocabulary=stream.vocabulary)
+        stream.session.start(stream.mode)
+        self._open.append(stream)
+
+    def stop(self, stream: Stream) -> None:
+        """Its last Final, then StreamStopped."""
+        if stream in self._open:
             self._open.remove(stream)
-            if name == "stream_stop" and not stream.closed.is_set():
+            if stream.session is not None and not stream.closed.is_set():
                 stream.session.stop()
                 stream.listener(StreamStopped(stream.id))
+            stream.session = None
+
+    def close(self, stream: Stream) -> None:
+        """The client went away: no final."""
+        if stream in self._open:
+            self._open.remove(stream)
             stream.session = None
 
     def waiting(self) -> bool:
@@ -68,26 +76,27 @@ class StreamSteps:
         carried state: four streams' CPU-preset steps took 0.67 to 0.75 of the time of four
         single calls on this project's build machines (bench/service.py).
         """
-        ready = [(stream, step) for stream in self._open
-                 if stream.session is not None and not stream.closed.is_set()
-                 and (step := stream.session.next_step()) is not None]
+        ready = [(stream, session, step) for stream in self._open
+                 if (session := stream.session) is not None and not stream.closed.is_set()
+                 and (step := session.next_step()) is not None]
         if not ready:
             return False
         if len(ready) == 1:
-            self._guarded(ready[0][0], ready[0][0].session.catch_up)
+            stream, session, _ = ready[0]
+            self._guarded(stream, session.catch_up)
             return True
-        buffers = [stream.session.step_buffer(step) for stream, step in ready]
+        buffers = [session.step_buffer(step) for _, session, step in ready]
         try:
             encoded, lengths = self.model.encode_batch(buffers, AnyOf(self.stop_requested))
         except RecognitionCancelled:
             return True  # a key release: dictation first, these steps run again after it
         except Exception:
             logger.exception("Encoding %d streams' steps together failed; stepping them one by one", len(ready))
-            for stream, _ in ready:
-                self._guarded(stream, stream.session.catch_up)
+            for stream, session, _ in ready:
+                self._guarded(stream, session.catch_up)
             return True
-        for row, (stream, step) in enumerate(ready):
-            self._guarded(stream, lambda: stream.session.apply_step(step, encoded[row : row + 1], lengths[row : row + 1]))
+        for row, (stream, session, step) in enumerate(ready):
+            self._guarded(stream, partial(session.apply_step, step, encoded[row : row + 1], lengths[row : row + 1]))
         return True
 
     def _guarded(self, stream: Stream, step: Callable[[], None]) -> None:

@@ -17,12 +17,12 @@ one encoder pass whatever the utterance's length.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .flags import Flag
 from .audio import SAMPLE_RATE, GrowingBuffer
 from .model import ParakeetModel, Recognition, RecognitionCancelled
 from .vocabulary import NO_LIST, Vocabulary
@@ -98,7 +98,7 @@ class StreamingTranscriber:
     """One utterance at a time: :meth:`accept` audio as it arrives, :meth:`finish` at the end."""
 
     def __init__(self, model: ParakeetModel, config: StreamingConfig,
-                 cancel: threading.Event | None = None, tap: StreamTap | None = None,
+                 cancel: Flag | None = None, tap: StreamTap | None = None,
                  vocabulary: Vocabulary | None = None) -> None:
         self.model = model
         self.vocabulary = vocabulary  # the phrases to favour; the model's own in force when None

@@ -12,42 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .dictation import DictationSession, LiveSettings, Mode
+from .events import Event
 from .files import AudioInput
-from .transcript import Transcript
 from .vocabulary import Vocabulary
-
-
-@dataclass(frozen=True)
-class FileProgress:
-    job: int
-    path: Path
-    fraction: float
-    text: str = ""  # the file's text recognised so far, from its start (see files.Progress)
-
-
-class Outcome(enum.Enum):
-    """How a file of a job ended."""
-
-    DONE = "done"  # a transcript
-    FAILED = "failed"  # the file could not be read or recognised (the error says why)
-    CANCELLED = "cancelled"  # its job was cancelled
-    SHUT_DOWN = "shut down"  # the engine stopped before it was done
-
-    @property
-    def cancelled(self) -> bool:
-        """Not done because its job, or the engine, stopped: not the file's fault."""
-        return self in (Outcome.CANCELLED, Outcome.SHUT_DOWN)
-
-
-@dataclass(frozen=True)
-class FileDone:
-    """A file of a job is finished: its transcript, or why there is none."""
-
-    job: int
-    path: Path
-    transcript: Transcript | None
-    error: str | None  # for FAILED
-    outcome: Outcome = Outcome.DONE
 
 
 class Priority(enum.IntEnum):
@@ -63,7 +30,7 @@ class FileJob:
     priority: Priority = Priority.JOB
     # When set, this job's FileProgress / FileDone events go here instead of the engine's emit
     # (called on the engine thread).
-    listener: Callable[[object], None] | None = None
+    listener: Callable[[Event], None] | None = None
     id: int = field(default_factory=itertools.count(1).__next__)
     cancel: threading.Event = field(default_factory=threading.Event)
     vocabulary: Vocabulary | None = None  # a request's own phrases; the model's in force when None
@@ -71,16 +38,8 @@ class FileJob:
     @property
     def seconds(self) -> float | None:
         """Its audio's length, when all of it is decoded already (None for files on disk)."""
-        if all(isinstance(p, AudioInput) for p in self.paths):
-            return sum(p.duration for p in self.paths)
-        return None
-
-
-@dataclass(frozen=True)
-class StreamStopped:
-    """A stream's last final text is out; it may be started again."""
-
-    stream: int
+        decoded = [p for p in self.paths if isinstance(p, AudioInput)]
+        return sum(p.duration for p in decoded) if len(decoded) == len(self.paths) else None
 
 
 class Stream:
@@ -92,7 +51,7 @@ class Stream:
     the engine thread.
     """
 
-    def __init__(self, listener: Callable[[object], None], *, endpointing: bool = False,
+    def __init__(self, listener: Callable[[Event], None], *, endpointing: bool = False,
                  settings: LiveSettings | None = None, vocabulary: Vocabulary | None = None) -> None:
         self.id = next(_stream_ids)
         self.vocabulary = vocabulary  # the client's own phrases; the model's in force when None

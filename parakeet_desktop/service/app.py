@@ -23,7 +23,8 @@ from fastapi.responses import Response, StreamingResponse
 from .. import __version__
 from ..config import DEFAULT_API_PORT
 from ..engine.files import AudioInput
-from ..engine.work import FileProgress, Outcome, Priority
+from ..engine.work import Priority
+from ..engine.events import FileProgress, Outcome
 from ..engine.registry import REGISTRY, is_model_file
 from ..engine.vocabulary import Vocabulary
 from . import formats
@@ -198,9 +199,9 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         options = job.options
         fmt = options["response_format"]
         if fmt in ("json", "verbose_json"):
-            return json.loads(formats.response(job.transcript, fmt, options["granularities"],
-                                               options["language_name"]).body)
-        return {"text": formats.response(job.transcript, fmt, (), options["language_name"]).body.decode()}
+            return json.loads(bytes(formats.response(job.transcript, fmt, options["granularities"],
+                                                     options["language_name"]).body))
+        return {"text": bytes(formats.response(job.transcript, fmt, (), options["language_name"]).body).decode()}
 
     @api.get("/v1/jobs")
     async def list_jobs():

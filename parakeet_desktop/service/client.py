@@ -122,7 +122,7 @@ def transcript_from_verbose(document: dict, source: str, model: str) -> Transcri
     words = [Word(w["word"], w["start"], w["end"]) for w in document.get("words", [])]
     segments, taken = [], 0
     for segment in document.get("segments", []):
-        mine = []
+        mine: list[Word] = []
         while taken < len(words) and words[taken].start <= segment["end"] + 0.001 \
                 and (not mine or words[taken].start < segment["end"]):
             mine.append(words[taken])

@@ -52,7 +52,7 @@ class Job:
     task: asyncio.Task | None = None
 
     def summary(self, result: Callable[[Job], dict] | None = None) -> dict:
-        document = {"id": self.id, "object": "transcription.job", "status": self.status.value,
+        document: dict[str, object] = {"id": self.id, "object": "transcription.job", "status": self.status.value,
                     "file": self.file, "duration": round(self.duration, 3),
                     "progress": round(self.progress, 3), "created_at": int(self.created)}
         if self.error is not None:
@@ -114,7 +114,7 @@ class JobBook:
 
     def _forget_old(self) -> None:
         now = time.time()
-        finished = sorted((j for j in self._jobs.values() if j.finished is not None), key=lambda j: j.finished)
+        finished = sorted((j for j in self._jobs.values() if j.finished is not None), key=lambda j: j.finished or 0.0)
         for job in finished:
-            if now - job.finished > KEEP_SECONDS or len(self._jobs) >= self.keep:
+            if now - (job.finished or now) > KEEP_SECONDS or len(self._jobs) >= self.keep:
                 del self._jobs[job.id]

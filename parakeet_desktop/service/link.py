@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from ..engine.files import AudioInput
 from ..engine.live import LiveEngine
 from ..engine.vocabulary import Vocabulary
-from ..engine.work import FileDone, FileJob, FileProgress, Outcome, Priority
+from ..engine.work import FileJob, Priority
+from ..engine.events import FileDone, FileProgress, Outcome
 from ..engine.transcript import Transcript
 from .errors import ApiError
 

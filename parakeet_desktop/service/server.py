@@ -19,8 +19,13 @@ import os
 import signal
 import threading
 from pathlib import Path
+from typing import assert_never
 
 from ..config import config_dir, data_dir
+from ..engine.events import (
+    ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
+    StateChanged, StreamStopped, WakingUp,
+)
 from ..storage import write_atomic
 from .app import ServiceConfig, create_app
 from .client import DISCOVERY_FILE
@@ -42,11 +47,11 @@ class ServiceThread:
         self.host = host
         # uvicorn's own limits where it has them: frame size, connections at once (503 past it),
         # the wait for in-flight requests at shutdown; the head's deadline from protocol.py.
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
+        settings = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                 lifespan="off", ws_max_size=config.max_frame_bytes * 2,
                                 http=timely_h11(config.header_timeout), limit_concurrency=config.max_connections,
                                 timeout_graceful_shutdown=5, server_header=False)
-        self.server = uvicorn.Server(config)
+        self.server = uvicorn.Server(settings)
         self.thread = threading.Thread(target=self._serve, name="local-service", daemon=True)
         self.failure: BaseException | None = None
 
@@ -194,12 +199,17 @@ def run_serve(args) -> int:
             signal.signal(sig, handler)
 
 
-def _log_event(event) -> None:
-    from ..engine.dictation import ErrorEvent, Notice
-    from ..engine.rest import ModelResting
-
-    if isinstance(event, (ErrorEvent, Notice)):
-        logger.warning("%s", event.message)
-    elif isinstance(event, ModelResting):
-        logger.info("The model %s (%.2f s)", "rests: its GPU memory is given back" if event.resting
-                    else "is back on the GPU", event.seconds)
+def _log_event(event: Event) -> None:
+    """The engine's own events, when it runs headless: what a person should know goes to the log
+    (the streams and requests have their own listeners)."""
+    match event:
+        case ErrorEvent(message) | Notice(message):
+            logger.warning("%s", message)
+        case ModelResting(resting, seconds):
+            logger.info("The model %s (%.2f s)", "rests: its GPU memory is given back" if resting
+                        else "is back on the GPU", seconds)
+        case (StateChanged() | Level() | Partial() | Final() | MicrophoneState() | FileProgress() | FileDone()
+              | StreamStopped() | WakingUp()):
+            pass
+        case _:
+            assert_never(event)

@@ -30,14 +30,19 @@ import asyncio
 import contextlib
 import json
 import logging
+from typing import assert_never
 
 import numpy as np
 from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..engine.audio import SAMPLE_RATE, MonoResampler
-from ..engine.dictation import ErrorEvent, Final, Partial
-from ..engine.work import Stream, StreamStopped
+from ..engine.events import (
+    ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
+    StateChanged, StreamStopped, WakingUp,
+)
+from ..engine.live import LiveEngine
+from ..engine.work import Stream
 from .errors import ApiError
 from .keywords import message_phrases, with_request_phrases
 from .link import EngineLink, ServiceState
@@ -70,7 +75,8 @@ def install_stream(app: FastAPI, link: EngineLink, config) -> StreamHub:
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket):  # its token was checked in front of it (guard.py)
         await websocket.accept()
-        if link.state is not ServiceState.READY:
+        engine = link.engine
+        if link.state is not ServiceState.READY or engine is None:
             why = {ServiceState.LOADING: "the model is still loading",
                    ServiceState.STOPPING: "the service is stopping"}.get(link.state, f"no model: {link.error}")
             await websocket.send_json({"type": "error", "message": f"Not ready: {why}; connect again shortly."})
@@ -82,7 +88,7 @@ def install_stream(app: FastAPI, link: EngineLink, config) -> StreamHub:
             await websocket.close(code=1013)
             return
         link.streams += 1  # counted in the same step as the check: no await between them
-        connection = _Connection(websocket, link, config)
+        connection = _Connection(websocket, link, engine, config)
         hub.connections.add(connection)
         try:
             await connection.run()
@@ -94,17 +100,17 @@ def install_stream(app: FastAPI, link: EngineLink, config) -> StreamHub:
 
 
 class _Connection:
-    def __init__(self, websocket: WebSocket, link: EngineLink, config) -> None:
+    def __init__(self, websocket: WebSocket, link: EngineLink, engine: LiveEngine, config) -> None:
         self.ws = websocket
         self.link = link
-        self.engine = link.engine
+        self.engine = engine
         self.config = config
         self.loop = asyncio.get_running_loop()
         self.outbox: asyncio.Queue = asyncio.Queue()
         self.stream: Stream | None = None
         self.streams: list[Stream] = []  # started and not yet stopped by the engine
         self.encoding = ENCODINGS["pcm_s16le"]
-        self.resampler: MonoResampler | None = None
+        self.resampler = MonoResampler(SAMPLE_RATE)  # each start makes the one for its rate
         self.all_stopped = asyncio.Event()  # set while no stream of this connection is running
         self.all_stopped.set()
         self._ending: asyncio.Task | None = None
@@ -178,11 +184,13 @@ class _Connection:
 
     def _stop_stream(self) -> None:
         """The running stream's last audio, then its stop: the engine sends its final."""
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
         tail = self.resampler.feed(np.zeros(0, dtype=np.float32), last=True)
         if len(tail):
-            self.engine.stream_audio(self.stream, tail)
-        self.engine.stop_stream(self.stream)
-        self.stream = None
+            self.engine.stream_audio(stream, tail)
+        self.engine.stop_stream(stream)
 
     async def _start(self, message: dict) -> None:
         if self.stream is not None:
@@ -234,31 +242,40 @@ class _Connection:
 
     # --- from the engine ----------------------------------------------------------------------
 
-    def _from_engine(self, event) -> None:
+    def _from_engine(self, event: Event) -> None:
         """Called on the engine thread: hand what the client hears of to this connection's loop
         (not the input levels and states that dictation's own front ends show)."""
-        if not isinstance(event, (Partial, Final, ErrorEvent, StreamStopped)):
-            return
-        with contextlib.suppress(RuntimeError):  # the loop is gone: the service is stopping
-            self.loop.call_soon_threadsafe(self._queue_event, event)
+        match event:
+            case Partial() | Final() | ErrorEvent() | StreamStopped():
+                with contextlib.suppress(RuntimeError):  # the loop is gone: the service is stopping
+                    self.loop.call_soon_threadsafe(self._queue_event, event)
+            case (StateChanged() | Level() | Notice() | MicrophoneState() | FileProgress() | FileDone()
+                  | ModelResting() | WakingUp()):
+                pass  # a session's states and levels, or not a stream's at all
+            case _:
+                assert_never(event)
 
-    def _queue_event(self, event) -> None:
-        if isinstance(event, Partial):
-            self.outbox.put_nowait({"type": "transcription", "text": event.text, "is_final": False})
-        elif isinstance(event, Final):
-            self.outbox.put_nowait({
-                "type": "transcription", "text": event.text, "is_final": True,
-                "start": event.start, "end": event.end,
-                "words": [{"word": w.text, "start": w.start, "end": w.end} for w in event.input_words]})
-        elif isinstance(event, ErrorEvent):
-            self.outbox.put_nowait({"type": "error", "message": event.message})
-        elif isinstance(event, StreamStopped):
-            self.streams = [s for s in self.streams if s.id != event.stream]
-            if self.stream is not None and self.stream.id == event.stream:
-                self.stream = None  # the engine ended it (its recognition failed, or it stopped)
-            if not self.streams:
-                self.all_stopped.set()
-            self.outbox.put_nowait({"type": "stopped"})
+    def _queue_event(self, event: Partial | Final | ErrorEvent | StreamStopped) -> None:
+        match event:
+            case Partial(_, text):
+                self.outbox.put_nowait({"type": "transcription", "text": text, "is_final": False})
+            case Final():
+                self.outbox.put_nowait({
+                    "type": "transcription", "text": event.text, "is_final": True,
+                    "start": event.start, "end": event.end,
+                    "words": [{"word": w.text, "start": w.start, "end": w.end} for w in event.input_words]})
+            case ErrorEvent(message):
+                self.outbox.put_nowait({"type": "error", "message": message})
+            case StreamStopped():
+                self._stopped(event)
+
+    def _stopped(self, event: StreamStopped) -> None:
+        self.streams = [s for s in self.streams if s.id != event.stream]
+        if self.stream is not None and self.stream.id == event.stream:
+            self.stream = None  # the engine ended it (its recognition failed, or it stopped)
+        if not self.streams:
+            self.all_stopped.set()
+        self.outbox.put_nowait({"type": "stopped"})
 
     async def _send_loop(self) -> None:
         while True:

@@ -4,17 +4,19 @@ text injection and history together. Runs on the GUI thread."""
 from __future__ import annotations
 
 import contextlib
+import datetime
 import json
 import logging
 import os
 import time
+from collections import deque
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from .. import config
 from ..desktop import autostart
-from ..desktop.hotkey import Action, Gesture, HotkeyError, HotkeyListener, parse_hotkey
+from ..desktop.hotkey import GestureAction, Gesture, HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.inject import PynputKeyboard
 from ..engine.modes import Mode, SessionState
 from ..engine.registry import model_title
@@ -34,6 +36,8 @@ from .status import ControlWindow, TrayStatus
 
 logger = logging.getLogger(__name__)
 
+NOTICES_KEPT = 10  # the engine notices ``status`` reports
+
 class DesktopApp(QObject):
     # Emitted from pynput's thread; Qt queues them to the GUI thread.
     hotkey_pressed = Signal()
@@ -49,6 +53,9 @@ class DesktopApp(QObject):
         self.state = AppState.LOADING
         self.mode = Mode(settings.mode)
         self.caption = ""  # the live caption of the utterance in progress
+        # The engine's last notices (the GPU given up, speech that gave no text...), with when
+        # they came: shown as they come, and in ``status``.
+        self.notices: deque[tuple[datetime.datetime, str]] = deque(maxlen=NOTICES_KEPT)
         self.keeper = HistoryKeeper(settings, spool_dir(), lambda inputs: self.worker.transcribe_audio(inputs))
         self.history = self.keeper.history
         self.file_window = FileWindow()
@@ -232,6 +239,8 @@ class DesktopApp(QObject):
 
     def _on_notice(self, message: str) -> None:
         logger.info("%s", message)
+        self.notices.append((datetime.datetime.now().astimezone(), message))
+        self.status.notify("Note", message)
 
     def _on_microphone(self, available: bool, message: str) -> None:
         self.microphone_ok = available
@@ -283,31 +292,32 @@ class DesktopApp(QObject):
 
     # --- user actions ---------------------------------------------------------------------
 
-    def _command(self, name: str, mode: Mode | None = None) -> bool:
-        if not self.worker.command(name, mode):
+    def _told(self, accepted: bool) -> bool:
+        """*accepted*: what the worker answered a dictation command (False while no engine runs)."""
+        if not accepted:
             self.overlay.show_message("The model is still loading…" if self.state is AppState.LOADING
                                       else "Dictation is not available: the model did not load.")
             return False
         return True
 
     def toggle(self) -> None:
-        self._command("toggle", self.mode)
+        self._told(self.worker.toggle(self.mode))
 
     def _on_hotkey_pressed(self) -> None:
         if self.mode is Mode.HANDS_FREE:
-            self._command("toggle", Mode.HANDS_FREE)
+            self._told(self.worker.toggle(Mode.HANDS_FREE))
             return
-        if self.gesture.press(time.monotonic()) is Action.START_PUSH_TO_TALK:
-            self._command("start", Mode.PUSH_TO_TALK)
+        if self.gesture.press(time.monotonic()) is GestureAction.START_PUSH_TO_TALK:
+            self._told(self.worker.start(Mode.PUSH_TO_TALK))
 
     def _on_hotkey_released(self) -> None:
         if self.mode is Mode.HANDS_FREE:
             return
         action = self.gesture.release(time.monotonic())
-        if action is Action.STOP:
-            self._command("stop")
-        elif action is Action.KEEP_HANDS_FREE:
-            self._command("continue_hands_free")
+        if action is GestureAction.STOP:
+            self._told(self.worker.stop())
+        elif action is GestureAction.KEEP_HANDS_FREE:
+            self._told(self.worker.continue_hands_free())
 
     def show_files(self) -> None:
         self.file_window.show()
@@ -416,8 +426,8 @@ class DesktopApp(QObject):
             listening = self.state is AppState.LISTENING
             if command == "start" and listening or command == "stop" and not listening:
                 return "ok"
-            name = "toggle" if command != "stop" else "stop"
-            return "ok" if self._command(name, self.mode) else "error: the model is not ready"
+            told = self.worker.toggle(self.mode) if command != "stop" else self.worker.stop()
+            return "ok" if self._told(told) else "error: the model is not ready"
         if command == "quit":
             QTimer.singleShot(0, self.quit)  # after the answer has gone back
             return "ok"
@@ -436,7 +446,9 @@ class DesktopApp(QObject):
         return {"state": self.state, "mode": self.mode, "model": self.worker.model_name,
                 "tray": isinstance(self.status, TrayStatus), "shown_after": since_start(self.shown_at),
                 "ready_after": since_start(self.ready_at), "caption": self.caption, "pid": os.getpid(),
-                "local_api": self.local_api.url}
+                "local_api": self.local_api.url,
+                "notices": [{"at": at.isoformat(timespec="seconds"), "message": message}
+                            for at, message in self.notices]}
 
 
 def _keyboard():

@@ -10,7 +10,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..config import Settings
-from ..engine.commands import DEFAULT_COMMANDS, Action, clean_commands
+from ..engine.spoken import DEFAULT_COMMANDS, SpokenAction, clean_commands
 from .widgets import button_row, edit_last_row, note, quiet, remove_selected_rows
 
 
@@ -57,13 +57,13 @@ class CommandsTab(QWidget):
         self.table.insertRow(row)
         self.table.setItem(row, 0, QTableWidgetItem(phrase))
         choice = QComboBox()
-        for each in Action:
-            choice.addItem(each.title, each.value)
+        for each in SpokenAction:
+            choice.addItem(each.label, each.value)
         choice.setCurrentIndex(max(0, choice.findData(action)))
         self.table.setCellWidget(row, 1, choice)
 
     def _add_and_edit(self) -> None:
-        self._add("", Action.NEW_LINE.value)
+        self._add("", SpokenAction.NEW_LINE.value)
         edit_last_row(self.table)
 
     def _restore(self) -> None:

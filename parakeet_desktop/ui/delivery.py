@@ -11,7 +11,7 @@ from PySide6.QtCore import QTimer
 from ..config import Settings, data_dir
 from ..desktop.inject import RESTORE_AFTER_MS, Delivery, Injector, Spacer
 from ..desktop.take_back import TakeBack, Typed
-from ..engine.commands import BREAKS, KEYS, Action, Command, split_command
+from ..engine.spoken import BREAKS, KEYS, SpokenAction, SpokenCommand, split_spoken
 from ..engine.transcript import replace_phrases
 from ..history import History, HistoryError
 from .clipboard import QtClipboard
@@ -51,13 +51,13 @@ class TextDelivery:
         history, if it is not. It is in the history before anything else can go wrong; a
         history that cannot take it (a full disk) does not stop it: the text is still typed,
         and kept here for "paste last"."""
-        command = split_command(text, self.commands) if self.commands else Command(text)
+        command = split_spoken(text, self.commands) if self.commands else SpokenCommand(text)
         body = replace_phrases(command.text, self.replacements).strip()
         said = (body + text[len(command.text):].rstrip()).strip()  # the command as it was heard
         self.last_entry = None
         if not said:
             return "", None, None
-        if body and command.action is not Action.SCRATCH:
+        if body and command.action is not SpokenAction.SCRATCH:
             self.last_text = body
         try:
             entry = self.history.add(said, seconds, model)
@@ -74,8 +74,8 @@ class TextDelivery:
                 pass  # the text is saved; only whether it was typed is not
         return said, delivery, unsaved
 
-    def _act(self, body: str, action: Action | None) -> Delivery | None:
-        if action is Action.SCRATCH:
+    def _act(self, body: str, action: SpokenAction | None) -> Delivery | None:
+        if action is SpokenAction.SCRATCH:
             # Words before "scratch that" in the same utterance are what it scratches.
             return None if body else self._scratch()
         before = self.spacer.state()

@@ -9,11 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, assert_never
 
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ..config import Settings, data_dir
+from ..engine.events import (
+    ErrorEvent, Event, Final, FileDone, FileProgress, Level, MicrophoneState, ModelResting, Notice, Partial,
+    StateChanged, StreamStopped, WakingUp,
+)
+from ..engine.modes import Mode
+
+if TYPE_CHECKING:
+    from ..engine.live import LiveEngine
 
 logger = logging.getLogger(__name__)
 
@@ -82,22 +92,28 @@ class EngineWorker(QObject):
             self.failed.emit(f"Dictation stopped after an error: {exc}. Restart the app; what you "
                              "dictated before is in the history.", False)
 
-    def command(self, name: str, mode=None) -> bool:
-        """start / stop / toggle / continue_hands_free / shutdown, from any thread; False while
-        the model loads."""
+    # Dictation commands, from any thread; each is False while the model loads (or failed).
+
+    def start(self, mode: Mode) -> bool:
+        return self._tell(lambda engine: engine.start(mode))
+
+    def stop(self) -> bool:
+        return self._tell(lambda engine: engine.stop())
+
+    def toggle(self, mode: Mode) -> bool:
+        return self._tell(lambda engine: engine.toggle(mode))
+
+    def continue_hands_free(self) -> bool:
+        return self._tell(lambda engine: engine.continue_hands_free())
+
+    def shutdown(self) -> bool:
+        return self._tell(lambda engine: engine.shutdown())
+
+    def _tell(self, command: Callable[[LiveEngine], None]) -> bool:
         engine = self.engine
         if engine is None:
             return False
-        if name == "start":
-            engine.start(mode)
-        elif name == "toggle":
-            engine.toggle(mode)
-        elif name == "stop":
-            engine.stop()
-        elif name == "continue_hands_free":
-            engine.continue_hands_free()
-        elif name == "shutdown":
-            engine.shutdown()
+        command(engine)
         return True
 
     def transcribe_files(self, paths: list[Path]) -> list[int] | None:
@@ -138,37 +154,38 @@ class EngineWorker(QObject):
             engine.reconfigure(live_settings(settings), settings.microphone)
         return True
 
-    def _emit(self, event) -> None:
-        from ..engine import dictation as d
-        from ..engine.rest import ModelResting, WakingUp
-        from ..engine.work import FileDone, FileProgress
-
-        if isinstance(event, d.Partial):
-            self.partial.emit(event.utterance, event.text)
-        elif isinstance(event, d.Final):
-            self.final.emit(event)
-        elif isinstance(event, d.Level):
-            self.level.emit(event.dbfs)
-        elif isinstance(event, d.StateChanged):
-            self.state.emit(event.state.value, event.mode.value)
-        elif isinstance(event, d.ErrorEvent):
-            self.error.emit(event.message)
-        elif isinstance(event, d.Notice):
-            self.notice.emit(event.message)
-        elif isinstance(event, d.MicrophoneState):
-            self.microphone.emit(event.available, event.message)
-        elif isinstance(event, FileProgress):
-            self.file_progress.emit(event.path, event.fraction)
-        elif isinstance(event, ModelResting):
-            self.resting.emit(event.resting, event.seconds)
-        elif isinstance(event, WakingUp):
-            self.waking.emit()
-        elif isinstance(event, FileDone):
-            self.jobs.pop(event.job, None)
-            # The error is text for people (the history window shows why a text is unchanged);
-            # the outcome is what views decide on.
-            error = "cancelled" if event.outcome.cancelled else event.error
-            self.file_done.emit(event.path, event.transcript, error, event.outcome)
+    def _emit(self, event: Event) -> None:
+        match event:
+            case Partial(utterance, text):
+                self.partial.emit(utterance, text)
+            case Final():
+                self.final.emit(event)
+            case Level(dbfs):
+                self.level.emit(dbfs)
+            case StateChanged(state, mode):
+                self.state.emit(state.value, mode.value)
+            case ErrorEvent(message):
+                self.error.emit(message)
+            case Notice(message):
+                self.notice.emit(message)
+            case MicrophoneState(available, message):
+                self.microphone.emit(available, message)
+            case FileProgress():
+                self.file_progress.emit(event.path, event.fraction)
+            case ModelResting(resting, seconds):
+                self.resting.emit(resting, seconds)
+            case WakingUp():
+                self.waking.emit()
+            case FileDone():
+                self.jobs.pop(event.job, None)
+                # The error is text for people (the history window shows why a text is
+                # unchanged); the outcome is what views decide on.
+                error = "cancelled" if event.outcome.cancelled else event.error
+                self.file_done.emit(event.path, event.transcript, error, event.outcome)
+            case StreamStopped():
+                pass  # the desktop app opens no streams
+            case _:
+                assert_never(event)
 
 
 def live_settings(settings: Settings):
@@ -205,5 +222,5 @@ class EngineThread(QThread):
         self.worker.run()
 
     def shutdown(self, wait_ms: int = 10000) -> bool:
-        self.worker.command("shutdown")
+        self.worker.shutdown()
         return self.wait(wait_ms)

@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 from ..engine import export
 from ..engine.audio import MEDIA_SUFFIXES
 from ..engine.transcript import Transcript
-from ..engine.work import Outcome
+from ..engine.events import Outcome
 
 _STATUS, _PROGRESS = 1, 2
 _RUNNING = ("Waiting…", "Working…")

@@ -29,6 +29,7 @@ class TrayStatus:
         self.icon.setToolTip("Parakeet Desktop")
         self.menu = menu
         self._on_click = on_click
+        self.last_message: tuple[str, str] | None = None  # the last notification's title and text
         self.icon.activated.connect(self._activated)
         self.icon.show()
 
@@ -48,6 +49,11 @@ class TrayStatus:
     def notify(self, title: str, message: str, error: bool = False) -> None:
         kind = QSystemTrayIcon.MessageIcon.Warning if error else QSystemTrayIcon.MessageIcon.Information
         self.icon.showMessage(title, message, kind, 8000)
+        self.last_message = (title, message)
+
+    @property
+    def tooltip(self) -> str:
+        return self.icon.toolTip()
 
     def hide(self) -> None:
         self.icon.hide()
@@ -71,6 +77,7 @@ class ControlWindow(QWidget):
         self._notice = QLabel()
         self._notice.setWordWrap(True)
         self._notice.hide()
+        self.last_message: tuple[str, str] | None = None  # what the message line says: title, text
         self._button = QPushButton("Start dictation")
         self._button.clicked.connect(self.dictate)
         more = QToolButton()
@@ -104,7 +111,26 @@ class ControlWindow(QWidget):
         self._button.setText("Stop dictation" if state is AppState.LISTENING else "Start dictation")
         self._button.setEnabled(state.can_dictate)
 
+    @property
+    def title(self) -> str:
+        return self._title.text()
+
+    @property
+    def detail(self) -> str:
+        """The state's detail line, as the user reads it."""
+        return self._detail.text().replace("\u200b", "")
+
+    @property
+    def message(self) -> str:
+        """The message line (warnings, notices), as the user reads it."""
+        return "" if self.last_message is None else "{}: {}".format(*self.last_message)
+
+    @property
+    def dictate_enabled(self) -> bool:
+        return self._button.isEnabled()
+
     def notify(self, title: str, message: str, error: bool = False) -> None:
+        self.last_message = (title, message)
         colour = "#8c1414" if error else "#333333"
         self._notice.setText(f"<span style='color:{colour}'><b>{html.escape(title)}:</b> "
                              f"{html.escape(breakable(message))}</span>")

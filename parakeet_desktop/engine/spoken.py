@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 
 
-class Action(enum.StrEnum):
+class SpokenAction(enum.StrEnum):
     NEW_LINE = "new line"
     NEW_PARAGRAPH = "new paragraph"
     SCRATCH = "scratch"
@@ -21,27 +21,27 @@ class Action(enum.StrEnum):
     TAB = "tab"
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         return _TITLES[self]
 
 
-ACTIONS = frozenset(action.value for action in Action)
+ACTIONS = frozenset(action.value for action in SpokenAction)
 
 _TITLES = {
-    Action.NEW_LINE: "Line break",
-    Action.NEW_PARAGRAPH: "Blank line (new paragraph)",
-    Action.SCRATCH: "Remove what was just dictated",
-    Action.ENTER: "Press Enter",
-    Action.TAB: "Press Tab",
+    SpokenAction.NEW_LINE: "Line break",
+    SpokenAction.NEW_PARAGRAPH: "Blank line (new paragraph)",
+    SpokenAction.SCRATCH: "Remove what was just dictated",
+    SpokenAction.ENTER: "Press Enter",
+    SpokenAction.TAB: "Press Tab",
 }
 
 # What each action types after the utterance's text (the keys are pressed instead, see ui/).
-BREAKS = {Action.NEW_LINE: "\n", Action.NEW_PARAGRAPH: "\n\n"}
-KEYS = {Action.ENTER: "enter", Action.TAB: "tab"}
+BREAKS = {SpokenAction.NEW_LINE: "\n", SpokenAction.NEW_PARAGRAPH: "\n\n"}
+KEYS = {SpokenAction.ENTER: "enter", SpokenAction.TAB: "tab"}
 
-DEFAULT_COMMANDS = [["new line", Action.NEW_LINE.value], ["new paragraph", Action.NEW_PARAGRAPH.value],
-                    ["scratch that", Action.SCRATCH.value], ["press enter", Action.ENTER.value],
-                    ["press tab", Action.TAB.value]]
+DEFAULT_COMMANDS = [["new line", SpokenAction.NEW_LINE.value], ["new paragraph", SpokenAction.NEW_PARAGRAPH.value],
+                    ["scratch that", SpokenAction.SCRATCH.value], ["press enter", SpokenAction.ENTER.value],
+                    ["press tab", SpokenAction.TAB.value]]
 
 _WORD = re.compile(r"[\w']+")
 # Left after the text when its command is taken off: the pause before the command.
@@ -49,11 +49,11 @@ _TRAILING = " \t,;:–—-"
 
 
 @dataclass(frozen=True)
-class Command:
+class SpokenCommand:
     """An utterance split into its text and the command it ended with (None: it is all text)."""
 
     text: str
-    action: Action | None = None
+    action: SpokenAction | None = None
     spoken: str = ""  # the command as the model wrote it ("Scratch that.")
 
 
@@ -61,22 +61,22 @@ def words_of(phrase: str) -> tuple[str, ...]:
     return tuple(w.lower() for w in _WORD.findall(phrase))
 
 
-def split_command(text: str, commands: list[list[str]] | list[tuple[str, str]]) -> Command:
+def split_spoken(text: str, commands: list[list[str]] | list[tuple[str, str]]) -> SpokenCommand:
     """*text* without a command phrase it ends with, and that command's action; the longest
     phrase wins ("new paragraph" over a user's "paragraph"). Unknown actions are ignored."""
     spans = list(_WORD.finditer(text))
     spoken = [m.group().lower() for m in spans]
-    best: tuple[int, Action] | None = None
+    best: tuple[int, SpokenAction] | None = None
     for phrase, action in commands:
         words = words_of(phrase)
         if not words or action not in ACTIONS or len(words) > len(spoken):
             continue
         if tuple(spoken[len(spoken) - len(words):]) == words and (best is None or len(words) > best[0]):
-            best = (len(words), Action(action))
+            best = (len(words), SpokenAction(action))
     if best is None:
-        return Command(text)
+        return SpokenCommand(text)
     start = spans[len(spans) - best[0]].start()
-    return Command(text[:start].rstrip(_TRAILING), best[1], text[start:].strip())
+    return SpokenCommand(text[:start].rstrip(_TRAILING), best[1], text[start:].strip())
 
 
 def clean_commands(pairs) -> list[list[str]]:

@@ -7,32 +7,32 @@ from __future__ import annotations
 import pytest
 
 from parakeet_desktop import config
-from parakeet_desktop.engine.commands import DEFAULT_COMMANDS, Action, Command, clean_commands, split_command
+from parakeet_desktop.engine.spoken import DEFAULT_COMMANDS, SpokenAction, SpokenCommand, clean_commands, split_spoken
 from parakeet_desktop.history import History
 from test_app_qt import PastingKeyboard
 
 
 @pytest.mark.parametrize("said, expected", [
-    ("New line.", Command("", Action.NEW_LINE, "New line.")),
-    ("two birds sang, new line", Command("two birds sang", Action.NEW_LINE, "new line")),
-    ("Two birds sang. New paragraph!", Command("Two birds sang.", Action.NEW_PARAGRAPH, "New paragraph!")),
-    ("SCRATCH THAT", Command("", Action.SCRATCH, "SCRATCH THAT")),
-    ("the dog ran — press enter.", Command("the dog ran", Action.ENTER, "press enter.")),
-    ("Press tab", Command("", Action.TAB, "Press tab")),
-    ("a new line of trees stood there", Command("a new line of trees stood there")),  # inside: text
-    ("press", Command("press")),
-    ("", Command("")),
+    ("New line.", SpokenCommand("", SpokenAction.NEW_LINE, "New line.")),
+    ("two birds sang, new line", SpokenCommand("two birds sang", SpokenAction.NEW_LINE, "new line")),
+    ("Two birds sang. New paragraph!", SpokenCommand("Two birds sang.", SpokenAction.NEW_PARAGRAPH, "New paragraph!")),
+    ("SCRATCH THAT", SpokenCommand("", SpokenAction.SCRATCH, "SCRATCH THAT")),
+    ("the dog ran — press enter.", SpokenCommand("the dog ran", SpokenAction.ENTER, "press enter.")),
+    ("Press tab", SpokenCommand("", SpokenAction.TAB, "Press tab")),
+    ("a new line of trees stood there", SpokenCommand("a new line of trees stood there")),  # inside: text
+    ("press", SpokenCommand("press")),
+    ("", SpokenCommand("")),
 ])
 def test_a_command_is_heard_at_the_end_whatever_case_and_punctuation(said, expected):
-    assert split_command(said, DEFAULT_COMMANDS) == expected
+    assert split_spoken(said, DEFAULT_COMMANDS) == expected
 
 
 def test_the_longest_phrase_wins_and_a_users_list_is_cleaned():
     commands = DEFAULT_COMMANDS + [["paragraph", "new line"], ["  full   STOP ", "unknown action"], ["", "tab"]]
-    assert split_command("the end new paragraph", commands).action is Action.NEW_PARAGRAPH
-    assert split_command("the end paragraph", commands) == Command("the end", Action.NEW_LINE, "paragraph")
+    assert split_spoken("the end new paragraph", commands).action is SpokenAction.NEW_PARAGRAPH
+    assert split_spoken("the end paragraph", commands) == SpokenCommand("the end", SpokenAction.NEW_LINE, "paragraph")
     assert clean_commands(commands + [["New Line", "tab"]]) == DEFAULT_COMMANDS + [["paragraph", "new line"]]
-    assert split_command("new line", []) == Command("new line")
+    assert split_spoken("new line", []) == SpokenCommand("new line")
 
 
 class Field(PastingKeyboard):
