@@ -39,7 +39,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
 from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
-from parakeet_desktop.engine.dictation import FinalPass, LiveSettings, Mode  # noqa: E402
+from parakeet_desktop.engine.dictation import LiveSettings, Mode  # noqa: E402
+from parakeet_desktop.engine.modes import FinalPass  # noqa: E402
 from parakeet_desktop.engine.events import ErrorEvent, Final  # noqa: E402
 from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
 from parakeet_desktop.engine.loader import load_model, prepare_model  # noqa: E402

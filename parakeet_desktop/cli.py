@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from .config import DEFAULT_API_PORT as DEFAULT_PORT
+from .engine.devices import DEVICE_CHOICES
 from .engine.export import FORMATS
 from .engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
 from .listen import add_arguments as add_listen_arguments
@@ -52,7 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="store_true", help="log details to stderr")
     parser.add_argument("--model", dest="app_model", metavar="MODEL",
                         help="without a command: start the app with this model id or .nemo file")
-    parser.add_argument("--device", dest="app_device", choices=("auto", "cuda", "cpu"),
+    parser.add_argument("--device", dest="app_device", choices=DEVICE_CHOICES,
                         help="without a command: start the app on this device")
     parser.add_argument("--no-tray", action="store_true",
                         help="without a command: use the small control window instead of a tray icon")
@@ -66,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--model",
                             help="model id or path to a .nemo file (default: the running app's model, "
                                  f"else {DEFAULT_MODEL})")
-    transcribe.add_argument("--device", choices=("auto", "cuda", "cpu"),
+    transcribe.add_argument("--device", choices=DEVICE_CHOICES,
                             help="where to run the model (default: auto, the GPU when usable)")
     transcribe.add_argument("--overwrite", action="store_true",
                             help="replace output files that are already there (without it, a new output "
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default: {DEFAULT_PORT})")
     serve.add_argument("--model", default=DEFAULT_MODEL,
                        help=f"model id or path to a .nemo file (default: {DEFAULT_MODEL})")
-    serve.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+    serve.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                        help="where to run the model (default: auto)")
     serve.add_argument("--max-queue", type=int, default=32, metavar="N",
                        help="HTTP requests waiting or running at once; more are told to retry (429) "

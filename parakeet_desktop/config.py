@@ -9,13 +9,16 @@ Writes are atomic: a crash mid-write leaves the previous file.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import json
 import os
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import get_type_hints
 
+from .choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition
 from .storage import write_atomic
 from .engine.spoken import ACTIONS, DEFAULT_COMMANDS
 from .engine.registry import DEFAULT_MODEL_ID
@@ -30,17 +33,17 @@ DEFAULT_API_PORT = 8765
 @dataclass
 class Settings:
     model: str = DEFAULT_MODEL_ID
-    device: str = "auto"  # auto, cuda, cpu
+    device: Device = Device.AUTO
     microphone: str | None = None  # by name; None: the system default
     hotkey: str = "ctrl+alt+space"
-    mode: str = "ptt"  # ptt, handsfree
-    injection: str = "auto"  # auto, paste, type, wtype, ydotool
+    mode: Mode = Mode.PUSH_TO_TALK
+    injection: Injection = Injection.AUTO
     trailing_space: bool = True
     vad_aggressiveness: int = 2
     pause_ms: int = 800
-    final_pass: str = "auto"  # auto, always, never
-    latency: str = "balanced"  # fast, balanced, accurate: the streaming chunk and right context
-    overlay_position: str = "bottom"  # bottom, top
+    final_pass: FinalPass = FinalPass.AUTO
+    latency: Latency = Latency.BALANCED  # the streaming chunk and right context
+    overlay_position: OverlayPosition = OverlayPosition.BOTTOM
     overlay_opacity: float = 0.85
     overlay_width: float = 0.5  # share of the screen's width
     sounds: bool = True
@@ -50,7 +53,7 @@ class Settings:
                                                                      ["full stop", "."]])
     api_enabled: bool = False  # the local speech service ("Local API"), loopback only
     api_port: int = DEFAULT_API_PORT
-    keep_audio: str = "7 days"  # each history entry's audio: off, 1 day, 7 days, 30 days, forever
+    keep_audio: KeepAudio = KeepAudio.WEEK  # each history entry's audio
     keep_audio_mb: int = 1000  # at most this much kept audio; the oldest goes first
     # Words and phrases favoured while decoding, written as they should appear, and how strongly
     # (1 a nudge, 10 strong): names, product words, jargon (engine/vocabulary.py).
@@ -58,10 +61,16 @@ class Settings:
     vocabulary_strength: int = 5
     # Minutes without dictation, files or API work before the model gives the GPU's memory back
     # (0: never). Only a model on an NVIDIA GPU rests; on the CPU there is nothing to give back.
-    free_gpu_after_minutes: int = 15
+    free_gpu_after_minutes: GpuRest = GpuRest.FIFTEEN
     # Spoken commands at the end of an utterance: [phrase, action] pairs (engine/spoken.py).
     commands_enabled: bool = True
     commands: list[list[str]] = field(default_factory=lambda: [list(c) for c in DEFAULT_COMMANDS])
+
+    def __post_init__(self) -> None:
+        # A choice given as its value (a test, a caller's string) becomes its enum member; an
+        # unknown value is refused here, not where it is used.
+        for name, choice in _CHOICES.items():
+            setattr(self, name, choice(getattr(self, name)))
 
     @property
     def phrase_boosting(self) -> bool:
@@ -71,17 +80,17 @@ class Settings:
         return bool(self.vocabulary) or self.api_enabled
 
 
-_CHOICES = {
-    "device": ("auto", "cuda", "cpu"),
-    "mode": ("ptt", "handsfree"),
-    "injection": ("auto", "paste", "type", "wtype", "ydotool"),
-    "final_pass": ("auto", "always", "never"),
-    "latency": ("fast", "balanced", "accurate"),
-    "overlay_position": ("bottom", "top"),
-    "keep_audio": ("off", "1 day", "7 days", "30 days", "forever"),
-    "free_gpu_after_minutes": (0, 5, 15, 60),
-}
+def _choice_fields() -> dict[str, type[enum.Enum]]:
+    """The settings whose values come from an enum (choices.py): the field's type says which."""
+    hints = get_type_hints(Settings)
+    return {f.name: hints[f.name] for f in dataclasses.fields(Settings)
+            if isinstance(hints[f.name], type) and issubclass(hints[f.name], enum.Enum)}
 
+
+_CHOICES: dict[str, type[enum.Enum]] = {}
+
+
+_CHOICES.update(_choice_fields())
 
 # Numbers outside these ranges (inclusive) are refused, as the settings dialog's controls refuse
 # them: a hand-edited 99 must not reach the speech gate and stop the engine.
@@ -164,18 +173,22 @@ def _from_document(document: dict) -> tuple[Settings, list[str]]:
             continue
         value = document[spec.name]
         if _valid(spec.name, value, getattr(defaults, spec.name)):
-            values[spec.name] = value
+            values[spec.name] = _CHOICES[spec.name](value) if spec.name in _CHOICES else value
         else:
             allowed = (f" (it must be from {_RANGES[spec.name][0]} to {_RANGES[spec.name][1]})"
                        if spec.name in _RANGES else "")
             warnings.append(f"Setting “{spec.name}” had a value this version cannot use ({value!r}){allowed}; "
-                            f"it is back to its default, {getattr(defaults, spec.name)!r}.")
+                            f"it is back to its default, {_plain(getattr(defaults, spec.name))!r}.")
     return Settings(**values), warnings
+
+
+def _plain(value):
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 def _valid(name: str, value, default) -> bool:
     if name in _CHOICES:
-        return value in _CHOICES[name]
+        return any(type(value) is type(member.value) and value == member.value for member in _CHOICES[name])
     if name in _RANGES:
         low, high = _RANGES[name]
         number = (int, float) if isinstance(default, float) else int

@@ -19,32 +19,32 @@ from pathlib import Path
 
 import numpy as np
 
+from .choices import KeepAudio
 from .engine import spool
 from .engine.audio import SAMPLE_RATE, resample
 from .history import Entry, History, HistoryError
 
 logger = logging.getLogger(__name__)
 
-KEEP_AUDIO = {"off": 0, "1 day": 1, "7 days": 7, "30 days": 30, "forever": None}  # days
 SUFFIX = ".ogg"
 PENDING = ".pending"  # a saved entry's spool, waiting for its audio to be written
 
 
 class AudioShelf:
-    def __init__(self, folder: Path, history: History, keep: str = "7 days", max_mb: int = 1000) -> None:
+    def __init__(self, folder: Path, history: History, keep: KeepAudio = KeepAudio.WEEK, max_mb: int = 1000) -> None:
         self.folder = folder
         self.history = history
-        self.keep, self.max_mb = keep, max_mb
+        self.keep, self.max_mb = KeepAudio(keep), max_mb
         self.problem: str | None = None  # why the last audio could not be kept
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="history-audio")
 
     @property
     def enabled(self) -> bool:
-        return KEEP_AUDIO[self.keep] != 0
+        return self.keep.days != 0
 
-    def configure(self, keep: str, max_mb: int) -> Future:
+    def configure(self, keep: KeepAudio, max_mb: int) -> Future:
         """New retention rules; audio they no longer allow is removed (in the background)."""
-        self.keep, self.max_mb = keep, max_mb
+        self.keep, self.max_mb = KeepAudio(keep), max_mb
         return self._worker.submit(self.prune)
 
     def keep_spool(self, entry_id: int, spooled: Path | None) -> Future | None:
@@ -143,7 +143,7 @@ class AudioShelf:
     def prune(self, now: float | None = None) -> int:
         """Remove audio older than the retention allows, then the oldest while the total is over
         the cap; the number removed."""
-        days = KEEP_AUDIO[self.keep]
+        days = self.keep.days
         now = time.time() if now is None else now
         try:
             entries = self.history.with_audio()

@@ -14,6 +14,8 @@ import threading
 import time
 from typing import assert_never
 
+from .engine.devices import DEVICE_CHOICES
+from .engine.modes import Mode
 from .engine.events import (
     ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
     StateChanged, StreamStopped, WakingUp,
@@ -31,14 +33,14 @@ def add_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
                         help="play this audio file as if it were the microphone")
     parser.add_argument("--fast", action="store_true",
                         help="with --input: as fast as possible rather than in real time")
-    parser.add_argument("--mode", choices=("ptt", "handsfree"), default="ptt",
+    parser.add_argument("--mode", choices=[mode.value for mode in Mode], default="ptt",
                         help="ptt: one utterance until you stop; handsfree: each pause ends an "
                              "utterance (default: ptt)")
     parser.add_argument("--no-final-pass", action="store_true",
                         help="final text from streaming alone, without a full-context pass")
     parser.add_argument("--model", default=default_model,
                         help=f"model id or path to a .nemo file (default: {default_model})")
-    parser.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto",
+    parser.add_argument("--device", choices=DEVICE_CHOICES, default="auto",
                         help="where to run the model (default: auto)")
     parser.add_argument("--microphone", metavar="NAME",
                         help="input device by name or part of it (default: the system default)")
@@ -94,7 +96,8 @@ class _Printer:
 
 
 def _settings(args: argparse.Namespace):
-    from .engine.dictation import FinalPass, LiveSettings
+    from .engine.dictation import LiveSettings
+    from .engine.modes import FinalPass
     from .engine.streaming import StreamingChoice
 
     choice = StreamingChoice(chunk=args.chunk, left=args.left, right=args.right)
@@ -139,7 +142,7 @@ def run_listen(args: argparse.Namespace) -> int:
     except MicrophoneError as exc:
         say(f"error: {exc}")
         return EXIT_FAILED
-    mode = Mode.HANDS_FREE if args.mode == "handsfree" else Mode.PUSH_TO_TALK
+    mode = Mode(args.mode)
     engine.until_input_ends = sd is not None
     engine.start(mode)
     if sd is None:

@@ -18,7 +18,8 @@ from parakeet_desktop import doctor
 from parakeet_desktop.engine import loader
 from parakeet_desktop.engine.audio import SAMPLE_RATE
 from parakeet_desktop.engine.devices import DevicePlan, plan_device, probe_cuda
-from parakeet_desktop.engine.dictation import DictationSession, FinalPass, LiveSettings, Mode
+from parakeet_desktop.engine.dictation import DictationSession, LiveSettings, Mode
+from parakeet_desktop.engine.modes import FinalPass
 from parakeet_desktop.engine.events import Final
 from parakeet_desktop.engine.files import FileTranscriber
 from parakeet_desktop.engine.loader import batch_seconds_for, prepare_model, restore, self_test_cuda_graphs

@@ -13,7 +13,8 @@ import pytest
 
 from conftest import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
-from parakeet_desktop.engine.dictation import DictationSession, FinalPass, LiveSettings, Mode, SessionState
+from parakeet_desktop.engine.dictation import DictationSession, LiveSettings, Mode, SessionState
+from parakeet_desktop.engine.modes import FinalPass
 from parakeet_desktop.engine.events import ErrorEvent, Final, MicrophoneState, Notice, Partial, StateChanged
 from parakeet_desktop.engine.live import LiveEngine
 from parakeet_desktop.engine.streaming import StreamingConfig, StreamingTranscriber

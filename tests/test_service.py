@@ -483,7 +483,8 @@ def test_streams_ready_together_are_encoded_in_one_batch_with_the_same_text(spee
     text it streams alone."""
     import threading
 
-    from parakeet_desktop.engine.dictation import FinalPass, LiveSettings
+    from parakeet_desktop.engine.dictation import LiveSettings
+    from parakeet_desktop.engine.modes import FinalPass
     from parakeet_desktop.engine.events import Final
     from parakeet_desktop.engine.live import LiveEngine
     from parakeet_desktop.engine.work import Stream

@@ -17,9 +17,11 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from .modes import Device
+
 logger = logging.getLogger(__name__)
 
-DEVICE_CHOICES = ("auto", "cuda", "cpu")
+DEVICE_CHOICES = tuple(device.value for device in Device)
 HALF_TYPES = ("bfloat16", "float16")
 
 

@@ -12,7 +12,6 @@ saved as a WAV file and the error says where.
 
 from __future__ import annotations
 
-import enum
 import logging
 import math
 import time
@@ -28,7 +27,7 @@ from .capture import PreRoll
 from .events import ErrorEvent, Event, Final, FinalReason, Level, Notice, Partial, StateChanged
 from .files import SPEECH_WITHOUT_WORDS_SECONDS, FileTranscriber, speech_without_words, unheard_speech_warning
 from .model import ParakeetModel, Recognition
-from .modes import Mode, SessionState
+from .modes import FinalPass, Mode, SessionState
 from .spool import Spool, discard
 from .streaming import StreamingChoice, StreamingConfig, StreamingTranscriber, StreamTap
 from .transcript import Word
@@ -36,14 +35,6 @@ from .vad import Endpoint, GateConfig, SpeechGate
 from .vocabulary import Vocabulary
 
 logger = logging.getLogger(__name__)
-
-
-class FinalPass(enum.Enum):
-    """Whether the final text comes from one full-context pass over the whole utterance."""
-
-    AUTO = "auto"  # on a GPU, or when the utterance fits in one streaming buffer anyway
-    ALWAYS = "always"
-    NEVER = "never"  # the streamed text alone
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ class DesktopApp(QObject):
 
     def set_mode(self, mode: Mode) -> None:
         self.mode = mode
-        self.settings.mode = mode.value
+        self.settings.mode = mode
         try:
             config.save(self.settings)
         except OSError as exc:

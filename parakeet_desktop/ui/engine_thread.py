@@ -189,7 +189,8 @@ class EngineWorker(QObject):
 
 
 def live_settings(settings: Settings):
-    from ..engine.dictation import FinalPass, LiveSettings
+    from ..engine.dictation import LiveSettings
+    from ..engine.modes import FinalPass
     from ..engine.streaming import StreamingChoice
     from ..engine.vad import GateConfig
     from ..engine.vocabulary import Vocabulary, clean_phrases

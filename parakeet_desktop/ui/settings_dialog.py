@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import enum
 import html
 from functools import partial
 
@@ -13,6 +14,7 @@ from PySide6.QtWidgets import (
     QSpinBox, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
+from ..choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, label
 from ..config import Settings
 from ..desktop.hotkey import MODIFIERS, HotkeyError, parse_hotkey
 from ..engine.registry import REGISTRY, cached_model_file, has_nvidia_gpu, known_model, model_advice
@@ -162,21 +164,18 @@ class SettingsDialog(QDialog):
         column.addLayout(row)
         column.addWidget(self.model_note)
         form.addRow("Model", column)
-        self.device = _choices({"auto": "Automatic (the GPU when usable)", "cuda": "GPU (CUDA)", "cpu": "CPU"}, s.device)
+        self.device = _choices(Device, s.device)
         form.addRow("Device", self.device)
-        self.free_gpu = _choices({0: "Never", 5: "After 5 minutes idle", 15: "After 15 minutes idle",
-                                  60: "After an hour idle"}, s.free_gpu_after_minutes)
+        self.free_gpu = _choices(GpuRest, s.free_gpu_after_minutes)
         form.addRow("Free GPU memory", _with_help(self.free_gpu, "While you do not dictate, the model waits in "
                                                   "the computer's memory so that games and other programs can "
                                                   "use the GPU; the next dictation brings it back (nothing you "
                                                   "say is lost). Only with an NVIDIA GPU."))
-        self.latency = _choices({"fast": "Fast captions (0.5 s chunks)", "balanced": "Balanced",
-                                 "accurate": "Accurate captions (1.6 s chunks)"}, s.latency)
+        self.latency = _choices(Latency, s.latency)
         form.addRow("Live captions", _with_help(self.latency, "Captions while you speak. Fast shows words sooner "
                                                 "and asks more of the processor; accurate lags a little "
                                                 "more and gets more words right."))
-        self.final_pass = _choices({"auto": "When it is cheap (GPU, short utterances)",
-                                    "always": "Always", "never": "Never (streamed text only)"}, s.final_pass)
+        self.final_pass = _choices(FinalPass, s.final_pass)
         form.addRow("Full-context final pass", _with_help(self.final_pass, "After you release the key, the whole "
                                                           "utterance is recognised again at once: the best "
                                                           "text, a moment later (quick on a GPU, slower on "
@@ -207,12 +206,9 @@ class SettingsDialog(QDialog):
         self.hotkey.recorded.connect(lambda combo: self.hotkey_note.setText(hotkey_warning(combo)[0]))
         form.addRow("Hotkey", self.hotkey)
         form.addRow("", self.hotkey_note)
-        self.mode = _choices({"ptt": "Push-to-talk: hold the hotkey (a tap goes hands-free)",
-                              "handsfree": "Hands-free: the hotkey starts and stops; what you say is typed at each pause"}, s.mode)
+        self.mode = _choices(Mode, s.mode)
         form.addRow("Mode", self.mode)
-        self.injection = _choices({"auto": "Automatic", "paste": "Paste through the clipboard",
-                                   "type": "Type the keys", "wtype": "wtype (Wayland)",
-                                   "ydotool": "ydotool (Wayland)"}, s.injection)
+        self.injection = _choices(Injection, s.injection)
         form.addRow("Typing method", self.injection)
         self.vad = QSpinBox(minimum=0, maximum=3, value=s.vad_aggressiveness)
         self.vad.setToolTip("0 lets more through (quiet rooms), 3 is strictest (noisy rooms)")
@@ -229,8 +225,7 @@ class SettingsDialog(QDialog):
 
     def _appearance_tab(self, s: Settings) -> QWidget:
         page, form = _form()
-        self.overlay_position = _choices({"bottom": "Bottom of the screen", "top": "Top of the screen"},
-                                         s.overlay_position)
+        self.overlay_position = _choices(OverlayPosition, s.overlay_position)
         form.addRow("Captions", self.overlay_position)
         self.overlay_opacity = QSlider(Qt.Orientation.Horizontal, minimum=30, maximum=100,
                                        value=round(s.overlay_opacity * 100))
@@ -242,8 +237,7 @@ class SettingsDialog(QDialog):
 
     def _history_tab(self, s: Settings) -> QWidget:
         page, form = _form()
-        self.keep_audio = _choices({"off": "Off: keep text only", "1 day": "1 day", "7 days": "7 days",
-                                    "30 days": "30 days", "forever": "Forever"}, s.keep_audio)
+        self.keep_audio = _choices(KeepAudio, s.keep_audio)
         form.addRow("Keep the audio of each utterance", self.keep_audio)
         self.keep_audio_mb = QSpinBox(minimum=10, maximum=1_000_000, singleStep=100, suffix=" MB",
                                       value=s.keep_audio_mb)
@@ -426,10 +420,10 @@ def _form() -> tuple[QWidget, QFormLayout]:
     return page, QFormLayout(page)
 
 
-def _choices(options: dict, current) -> QComboBox:
-    """A drop-down of *options* (value → label), *current* chosen."""
+def _choices(choice: type[enum.Enum], current: enum.Enum) -> QComboBox:
+    """A drop-down of *choice*'s members with their labels (choices.py), *current* chosen."""
     box = QComboBox()
-    for value, label in options.items():
-        box.addItem(label, value)
+    for member in choice:
+        box.addItem(label(member), member)
     box.setCurrentIndex(max(0, box.findData(current)))
     return box
