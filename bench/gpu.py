@@ -103,7 +103,8 @@ def bench_files(model, audio_minutes: list[float], speech: np.ndarray, batch_sec
             transcriber = FileTranscriber(model, batch_seconds=budget)
             _peak_reset(model.device)
             elapsed, _ = timed(lambda t=transcriber: t.transcribe_array(audio), model.device)
-            row["ours"][f"batch_{budget:g}s"] = {"rtfx": round(seconds / elapsed, 1), "peak_vram_mb": _peak_mb(model.device)}
+            row["ours"][f"batch_{budget:g}s"] = {"rtfx": round(seconds / elapsed, 1),
+                                                  "peak_vram_mb": _peak_mb(model.device)}
         pieces = [audio[p.start : p.end] for p in plan_pieces(audio, model.max_piece_seconds)]
         for batch in nemo_batches:
             _peak_reset(model.device)
@@ -250,7 +251,8 @@ def main() -> None:
             "yield_to_dictation": bench_yield(model, speech, sizes["yield_seconds"]),
         }
         del model
-        report["dtypes_and_graphs"] = bench_variants(path, plan, speech, sizes["variant_minutes"], sizes["step_seconds"])
+        report["dtypes_and_graphs"] = bench_variants(path, plan, speech, sizes["variant_minutes"],
+                                                     sizes["step_seconds"])
     report["bench_seconds"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
 

@@ -59,7 +59,8 @@ def load(name: str, smoke: bool):
     from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_sparse
 
     if name == "fixture":
-        return "speech-tdt (committed fixture)", load_model(str(ROOT / "tests" / "fixtures" / "speech-tdt.nemo"), "auto")
+        fixture = ROOT / "tests" / "fixtures" / "speech-tdt.nemo"
+        return "speech-tdt (committed fixture)", load_model(str(fixture), "auto")
     with tempfile.TemporaryDirectory() as folder:
         nemo_model = build_model(TINY if smoke else PARAKEET_TDT_V3, Path(folder))
     make_sparse(nemo_model, passage(10.0))

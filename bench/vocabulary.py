@@ -127,7 +127,8 @@ def main() -> None:
 
     trade = {"none": quality([r.text for r in model.recognize(audio)])}
     for strength in (1, 3, 5, 7, 10):
-        trade[str(strength)] = quality([r.text for r in model.recognize(audio, vocabulary=Vocabulary(tuple(words), strength))])
+        listed = Vocabulary(tuple(words), strength)
+        trade[str(strength)] = quality([r.text for r in model.recognize(audio, vocabulary=listed)])
     print(json.dumps({"model": Path(args.model).name, "device": model.device, "utterances": len(utterances),
                       "evaluated": len(evaluate), "listed": words, "timing": timing,
                       "strength": trade}, indent=2))

@@ -72,7 +72,8 @@ def bench_cuda(model, speech, rounds: int) -> dict:
             "first_recognition_after_wake_seconds": round(statistics.median(firsts), 3),
             "recognition_without_rest_seconds": round(steady, 3),
             "first_after_wake_over_steady": round(statistics.median(firsts) / steady, 2),
-            "press_to_first_text_extra_seconds": round(statistics.median(wakes) + statistics.median(firsts) - steady, 3)}
+            "press_to_first_text_extra_seconds": round(
+                statistics.median(wakes) + statistics.median(firsts) - steady, 3)}
 
 
 def bench_cpu(model, rounds: int) -> dict:

@@ -17,7 +17,7 @@ def _attach_parent_console() -> None:
 def main() -> int:
     if sys.platform == "win32" and sys.stdout is None:
         _attach_parent_console()
-    from .cli import main as cli_main
+    from .cli.main import main as cli_main
 
     return cli_main()
 

@@ -12,6 +12,7 @@ the desktop's own keyboard shortcut settings.
 
 from __future__ import annotations
 
+import enum
 import getpass
 import os
 import socket
@@ -19,7 +20,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-COMMANDS = ("toggle", "start", "stop", "status", "show", "quit")
+class Request(enum.StrEnum):
+    """What a program may ask the running app, one line each ("commands" on the command line)."""
+
+    TOGGLE = "toggle"
+    START = "start"
+    STOP = "stop"
+    STATUS = "status"
+    SHOW = "show"  # a second launch: bring the running app forward
+    QUIT = "quit"
 
 
 def server_name() -> str:
@@ -99,17 +108,3 @@ def send(command: str, timeout: float = 5.0) -> str:
     except (OSError, socket.timeout) as exc:
         raise NotRunning(str(exc)) from exc
     return answer.decode("utf-8").strip()
-
-
-def run_command(command: str) -> int:
-    try:
-        answer = send(command)
-    except NotRunning:
-        print("Parakeet Desktop is not running; start it with: parakeet-desktop", file=sys.stderr)
-        return 1
-    if answer.startswith("error"):
-        print(answer, file=sys.stderr)
-        return 1
-    if command == "status":
-        print(answer.removeprefix("ok").strip())
-    return 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -105,3 +107,8 @@ def app_dirs(tmp_path, monkeypatch):
     monkeypatch.setenv("PARAKEET_DESKTOP_DATA_DIR", str(tmp_path / "data"))
     monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
     return tmp_path
+
+
+def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "parakeet_desktop", *args], capture_output=True,
+                          text=True, timeout=600, cwd=cwd)

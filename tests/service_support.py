@@ -4,7 +4,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import json
 import os
 import re
 import subprocess
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import soundfile
+import websockets
 
 
 @dataclass
@@ -48,7 +51,8 @@ def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, 
     if source is not None:
         env["PYTHONPATH"] = str(source)
     process = subprocess.Popen(
-        [sys.executable, "-m", "parakeet_desktop", "serve", "--model", str(model), "--device", "cpu", "--port", "0", *options],
+        [sys.executable, "-m", "parakeet_desktop", "serve", "--model", str(model), "--device", "cpu", "--port", "0",
+         *options],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=source)
     log: list[str] = []
     ready = threading.Event()
@@ -114,3 +118,39 @@ def wait_for(condition, timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(0.05)
+
+
+async def stream_samples(url: str, samples: np.ndarray, *, rate: int = 16000, encoding: str = "pcm_s16le",
+                  endpointing: bool = False, realtime: bool = True, token: str | None = None, **start) -> dict:
+    """Stream *samples* like a live microphone (100 ms frames, in real time), then stop; every
+    message the server sent, with when it came relative to the stop. *start*: more fields of
+    the start message."""
+    async with websockets.connect(f"{url}?token={token}", max_size=None) as ws:
+        welcome = json.loads(await ws.recv())
+        await ws.send(json.dumps({"action": "start", "sample_rate": rate, "encoding": encoding,
+                                  "endpointing": endpointing, **start}))
+        received: list[tuple[float, dict]] = []
+        stop_sent = {}
+
+        async def listen():
+            async for message in ws:
+                event = json.loads(message)
+                received.append((time.monotonic(), event))
+                if event["type"] == "stopped":
+                    return
+
+        listener = asyncio.create_task(listen())
+        frame = rate // 10
+        data = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes() if encoding == "pcm_s16le" \
+            else samples.astype("<f4").tobytes()
+        width = 2 if encoding == "pcm_s16le" else 4
+        started = time.monotonic()
+        for n, offset in enumerate(range(0, len(samples), frame)):
+            await ws.send(data[offset * width : (offset + frame) * width])
+            if realtime:
+                await asyncio.sleep(max(0.0, started + (n + 1) * 0.1 - time.monotonic()))
+        stop_sent["t"] = time.monotonic()
+        await ws.send(json.dumps({"action": "stop"}))
+        await asyncio.wait_for(listener, 300)
+    return {"welcome": welcome, "events": [e for _, e in received],
+            "before_stop": [e for t, e in received if t < stop_sent["t"]]}

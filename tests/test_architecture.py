@@ -5,6 +5,8 @@ of Qt, so only ui/ draws."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import parakeet_desktop
@@ -84,7 +86,7 @@ def test_the_engine_imports_no_front_end_and_the_service_no_desktop():
     engine = {m: t for m, t in graph.items() if m.startswith("parakeet_desktop.engine")}
     assert {m: t for m, t in engine.items()
             if any(x.startswith(("parakeet_desktop.ui", "parakeet_desktop.service", "parakeet_desktop.desktop",
-                                 "parakeet_desktop.cli", "parakeet_desktop.listen")) for x in t)} == {}
+                                 "parakeet_desktop.cli")) for x in t)} == {}
     service = {m: t for m, t in graph.items() if m.startswith("parakeet_desktop.service")}
     assert service, "the service package exists"
     assert {m: t for m, t in service.items()
@@ -93,4 +95,55 @@ def test_the_engine_imports_no_front_end_and_the_service_no_desktop():
     # Only the front ends that start it (the serve command, the tray) know the service.
     users = sorted(m for m, t in graph.items() if not m.startswith("parakeet_desktop.service")
                    and any(x.startswith("parakeet_desktop.service") for x in t))
-    assert set(users) <= {"parakeet_desktop.cli", "parakeet_desktop.ui.app", "parakeet_desktop.ui.local_api"}
+    assert {u for u in users if not u.startswith("parakeet_desktop.cli.")} <= {
+        "parakeet_desktop.ui.app", "parakeet_desktop.ui.local_api"}
+
+
+def test_only_the_command_line_knows_the_command_line():
+    """cli/ holds the terminal helpers (notes on stderr, exit codes): nothing else imports it, so
+    the service and the app never print to a terminal."""
+    graph = _package_graph()
+    outside = {m: sorted(t for t in targets if t.startswith("parakeet_desktop.cli"))
+               for m, targets in graph.items()
+               if not m.startswith("parakeet_desktop.cli") and m != "parakeet_desktop.__main__"}
+    assert {m: t for m, t in outside.items() if t} == {}
+
+
+def test_every_engine_event_is_in_the_one_union():
+    """What the engine emits is declared in engine/events.py and listed in its Event union (the
+    consumers' match statements are checked against it by mypy): no event class elsewhere."""
+    import dataclasses
+    import typing
+
+    from parakeet_desktop.engine import events
+
+    declared = {obj for obj in vars(events).values()
+                if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == events.__name__}
+    assert declared == set(typing.get_args(events.Event))
+    emitted, emitted_elsewhere = 0, []
+    for path in (PACKAGE / "engine").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if not (isinstance(node, ast.Call) and node.args and isinstance(node.args[0], ast.Call)):
+                continue
+            callee = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", "")
+            if callee in ("emit", "listener"):  # emit(Event(...)), stream.listener(Event(...))
+                made = node.args[0].func
+                name = made.id if isinstance(made, ast.Name) else getattr(made, "attr", "")
+                emitted += 1
+                if not isinstance(getattr(events, name, None), type):
+                    emitted_elsewhere.append(f"{path.name}: {name}")
+    assert emitted >= 10 and emitted_elsewhere == []
+
+
+def test_the_type_checker_finds_nothing_in_the_engine_and_the_service():
+    """mypy on engine/ and service/ (pyproject.toml): a new engine event that a consumer's match
+    does not handle, or an inbox command the engine does not, fails here."""
+    result = subprocess.run([sys.executable, "-m", "mypy", "--no-incremental"], cwd=PACKAGE.parent,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_the_linter_finds_nothing():
+    result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=PACKAGE.parent,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]

@@ -39,6 +39,10 @@ class Clipboard(Protocol):
     def discard(self, saved: object) -> None: ...  # not restored: the user copied since
 
 
+# Calls a function after a number of milliseconds, on the caller's thread (a Qt timer in the app).
+Later = Callable[[int, Callable[[], None]], None]
+
+
 class Keyboard(Protocol):
     def chord(self, *keys: str) -> None: ...   # e.g. chord("ctrl", "v")
     def type(self, text: str) -> None: ...
@@ -120,7 +124,7 @@ class Injector:
     """Delivers text with one method; tells what happened, never raises for an OS refusal."""
 
     def __init__(self, method: str, clipboard: Clipboard, keyboard: Keyboard | None,
-                 later: Callable[[int, Callable[[], None]], None], *, platform: str | None = None,
+                 later: Later, *, platform: str | None = None,
                  run=subprocess.run, which=shutil.which, window_class: Callable[[], str] | None = None) -> None:
         self.clipboard = clipboard
         self.keyboard = keyboard

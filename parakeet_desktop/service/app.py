@@ -263,7 +263,8 @@ def _options(form, link: EngineLink) -> dict:
     if fmt not in formats.RESPONSE_FORMATS:
         raise ApiError(400, f"response_format must be one of {', '.join(formats.RESPONSE_FORMATS)}, not {fmt!r}.",
                        param="response_format")
-    granularities = tuple(str(g) for g in form.getlist("timestamp_granularities[]") + form.getlist("timestamp_granularities"))
+    granularities = tuple(str(g) for g in form.getlist("timestamp_granularities[]")
+                          + form.getlist("timestamp_granularities"))
     unknown = [g for g in granularities if g not in formats.GRANULARITIES]
     if unknown:
         raise ApiError(400, f"timestamp_granularities[] may hold word and segment, not {', '.join(unknown)}.",

@@ -16,22 +16,16 @@ import asyncio
 import json
 import logging
 import os
-import signal
 import threading
 from pathlib import Path
-from typing import assert_never
 
 from ..config import config_dir, data_dir
-from ..engine.events import (
-    ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
-    StateChanged, StreamStopped, WakingUp,
-)
 from ..storage import write_atomic
 from .app import ServiceConfig, create_app
 from .client import DISCOVERY_FILE
 from .link import EngineLink
 from .protocol import timely_h11
-from .security import NON_LOOPBACK_WARNING, TOKEN_ENV, TOKEN_FILE, is_loopback, load_or_make_token
+from .security import TOKEN_ENV, TOKEN_FILE, load_or_make_token
 from .stream import FINAL_TIMEOUT_SECONDS
 from .uploads import UploadFolder
 
@@ -149,67 +143,3 @@ class LocalService:
                 path.unlink()
         except (OSError, ValueError):
             pass
-
-
-def run_serve(args) -> int:
-    """``parakeet-desktop serve``: the service without a desktop, until Ctrl+C or SIGTERM."""
-    from ..engine.dictation import LiveSettings
-    from ..engine.live import LiveEngine
-    from ..terminal import load_model_saying_so, say
-
-    if not args.verbose:
-        logging.getLogger("parakeet_desktop.service").setLevel(logging.INFO)
-    if not is_loopback(args.host):
-        say(NON_LOOPBACK_WARNING.format(host=args.host))
-    link = EngineLink(args.model)
-    config = ServiceConfig(host=args.host, port=args.port, max_waiting=max(1, args.max_queue),
-                           allowed_origins=tuple(args.allow_origin))
-    try:
-        service = LocalService(link, config)
-        service.start()
-    except OSError as exc:
-        say(f"error: the service cannot start: {exc}")
-        return 1
-    say(f"Serving on {service.url} ({service.token_source}). Ctrl+C stops.")
-    stopping = threading.Event()
-    engine = None
-
-    def stop(_signum, _frame) -> None:
-        stopping.set()
-        link.stopping()  # from now on, 503 shutting_down
-        if engine is not None:
-            engine.shutdown()
-
-    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        model = load_model_saying_so(args.model, args.device, boosting=True)  # for requests' keywords
-        if model is None or stopping.is_set():
-            link.failed("the model could not be loaded")
-            return 3 if model is None else 130
-        settings = LiveSettings(rest_after_seconds=max(0, args.free_gpu_after) * 60.0 or None)
-        engine = LiveEngine(model, settings, _log_event, microphone=False)
-        link.attach(engine)
-        say(f"Ready: {model.name} on {model.device}.")
-        engine.run()  # here, on the thread that loaded the model, until a signal stops it
-        say("Stopped.")
-        return 0
-    finally:
-        service.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-
-
-def _log_event(event: Event) -> None:
-    """The engine's own events, when it runs headless: what a person should know goes to the log
-    (the streams and requests have their own listeners)."""
-    match event:
-        case ErrorEvent(message) | Notice(message):
-            logger.warning("%s", message)
-        case ModelResting(resting, seconds):
-            logger.info("The model %s (%.2f s)", "rests: its GPU memory is given back" if resting
-                        else "is back on the GPU", seconds)
-        case (StateChanged() | Level() | Partial() | Final() | MicrophoneState() | FileProgress() | FileDone()
-              | StreamStopped() | WakingUp()):
-            pass
-        case _:
-            assert_never(event)

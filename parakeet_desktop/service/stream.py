@@ -5,8 +5,8 @@ Protocol (JSON text messages, binary audio):
 - server → ``{"type": "welcome", "model", "sample_rate": 16000}`` on connect;
 - client → ``{"action": "start", "sample_rate", "encoding": "pcm_s16le" | "f32le",
   "endpointing": bool, "keywords": [phrases], "prompt": text}`` (keywords and prompt optional:
-  phrases to favour, as service/keywords.py reads them), then binary frames of mono audio in that encoding (any sample rate:
-  resampled here);
+  phrases to favour, as service/keywords.py reads them), then binary frames of mono audio in
+  that encoding (any sample rate: resampled here);
 - server → ``{"type": "transcription", "text", "is_final": false}`` as the caption changes, and
   ``{"type": "transcription", "text", "is_final": true, "start", "end", "words"}`` for each
   finished utterance (times in seconds since the ``start``);

@@ -4,32 +4,37 @@ text injection and history together. Runs on the GUI thread."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime
 import json
 import logging
 import os
 import time
 from collections import deque
+from typing import assert_never
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from .. import config
+from ..control import Request
 from ..desktop import autostart
-from ..desktop.hotkey import GestureAction, Gesture, HotkeyError, HotkeyListener, parse_hotkey
+from ..desktop.delivery import TextDelivery
+from ..desktop.hotkey import Gesture, GestureAction, HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.inject import PynputKeyboard
 from ..engine.modes import Mode, SessionState
 from ..engine.registry import model_title
+from ..history.keeper import HistoryKeeper
 from . import sounds
 from .app_state import AppState
+from .clipboard import app_clipboard, qt_later
 from .control_server import ControlServer
-from .delivery import TextDelivery
 from .engine_thread import EngineThread, EngineWorker, spool_dir
 from .file_window import FileWindow
-from .history_keeping import HistoryKeeper
+from .history_window import open_history_window
 from .local_api import LocalApi
-from .menu import AppMenu, hotkey_hint
-from .model_setup import ModelSetup
+from .menu import AppMenu, MenuActions, hotkey_hint
+from .model_setup import ModelSetup, SetupHooks
 from .overlay import CaptionOverlay
 from .settings_dialog import SettingsDialog
 from .status import ControlWindow, TrayStatus
@@ -56,19 +61,26 @@ class DesktopApp(QObject):
         # The engine's last notices (the GPU given up, speech that gave no text...), with when
         # they came: shown as they come, and in ``status``.
         self.notices: deque[tuple[datetime.datetime, str]] = deque(maxlen=NOTICES_KEPT)
-        self.keeper = HistoryKeeper(settings, spool_dir(), lambda inputs: self.worker.transcribe_audio(inputs))
+        self.keeper = HistoryKeeper(settings, spool_dir(), lambda inputs: self.worker.transcribe_audio(inputs),
+                                    open_history_window)
         self.history = self.keeper.history
         self.file_window = FileWindow()
         self.file_window.transcribe.connect(self._transcribe_files)
         self.file_window.cancel.connect(lambda job: self.worker.cancel_job(job))
         self._files_waiting: list = []
-        self.setup = ModelSetup(self, choose_model)
+        self.setup = ModelSetup(SetupHooks(
+            model=lambda: self.settings.model, use_model=self.use_model, retry=self.start_engine, quit=self.quit,
+            cancel_download=lambda: self.worker.cancel_download.set(),
+            download_cancelled=lambda: self.worker.cancel_download.is_set()), choose_model)
         self.microphone_ok = True
         self.model_resting = False  # the model gave the GPU's memory back while idle
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
-        self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard())
-        self.app_menu = AppMenu(self, lambda: self.delivery.last() is not None)
+        self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard(), app_clipboard(), qt_later)
+        self.app_menu = AppMenu(MenuActions(
+            toggle=self.toggle, set_mode=self.set_mode, show_files=self.show_files, show_settings=self.show_settings,
+            show_history=self.show_history, copy_last=self.copy_last, paste_last=self.paste_last, quit=self.quit,
+            has_last=lambda: self.delivery.last() is not None), self.mode)
         self.menu = self.app_menu.menu
         if use_tray is None:
             use_tray = QSystemTrayIcon.isSystemTrayAvailable()
@@ -79,7 +91,7 @@ class DesktopApp(QObject):
         self.settings_dialog: SettingsDialog | None = None
         self.worker = EngineWorker(settings, sd=sd)
         self.thread = EngineThread(self.worker)
-        self.control = ControlServer(self.handle_command, self)
+        self.control = ControlServer(self.handle_request, self)
         self.hotkey: HotkeyListener | None = None
         self.local_api = LocalApi()
         self._connect()
@@ -395,9 +407,16 @@ class DesktopApp(QObject):
         for signal in (old.ready, old.failed, old.state, old.partial, old.notice):
             signal.disconnect()
         self.thread.shutdown()
-        self._start_engine()
+        self.start_engine()
 
-    def _start_engine(self) -> None:
+    def use_model(self, ref: str) -> None:
+        """A model to download or a .nemo file, chosen in the first-run window: saved, and
+        loaded where no engine runs yet (first start) or a failed load left none."""
+        self.apply_settings(dataclasses.replace(self.settings, model=ref))
+        if self.worker.engine is None and not self.thread.isRunning():
+            self.start_engine()
+
+    def start_engine(self) -> None:
         """A new engine thread for the current settings (after a failed load, or a new model)."""
         if self.thread.isRunning():
             return
@@ -421,23 +440,31 @@ class DesktopApp(QObject):
             self.overlay.show_message("Nothing dictated yet.")
         self._report(delivery)
 
-    def handle_command(self, command: str) -> str:
-        if command in ("toggle", "start", "stop"):
-            listening = self.state is AppState.LISTENING
-            if command == "start" and listening or command == "stop" and not listening:
+    def handle_request(self, request: Request) -> str:
+        """A line from ``parakeet-desktop toggle|start|stop|status|show|quit``; its answer."""
+        listening = self.state is AppState.LISTENING
+        match request:
+            case Request.START if listening:
                 return "ok"
-            told = self.worker.toggle(self.mode) if command != "stop" else self.worker.stop()
-            return "ok" if self._told(told) else "error: the model is not ready"
-        if command == "quit":
-            QTimer.singleShot(0, self.quit)  # after the answer has gone back
-            return "ok"
-        if command == "show":
-            if isinstance(self.status, ControlWindow):
-                self.status.showNormal()
-                self.status.raise_()
-            self.status.notify("Parakeet Desktop", "Already running.")
-            return "ok"
-        return "ok " + json.dumps(self.status_report())
+            case Request.STOP if not listening:
+                return "ok"
+            case Request.TOGGLE | Request.START:
+                return "ok" if self._told(self.worker.toggle(self.mode)) else "error: the model is not ready"
+            case Request.STOP:
+                return "ok" if self._told(self.worker.stop()) else "error: the model is not ready"
+            case Request.QUIT:
+                QTimer.singleShot(0, self.quit)  # after the answer has gone back
+                return "ok"
+            case Request.SHOW:
+                if isinstance(self.status, ControlWindow):
+                    self.status.showNormal()
+                    self.status.raise_()
+                self.status.notify("Parakeet Desktop", "Already running.")
+                return "ok"
+            case Request.STATUS:
+                return "ok " + json.dumps(self.status_report())
+            case _:
+                assert_never(request)
 
     def status_report(self) -> dict:
         def since_start(t):

@@ -12,12 +12,25 @@ import json
 import logging
 from pathlib import Path
 
-from PySide6.QtCore import QMimeData
+from PySide6.QtCore import QMimeData, QTimer
 from PySide6.QtGui import QGuiApplication
 
+from ..config import data_dir
 from ..storage import write_atomic
 
 logger = logging.getLogger(__name__)
+
+RESCUE_FILE = "clipboard-during-paste.json"  # in the data folder
+
+
+def app_clipboard() -> QtClipboard:
+    """The clipboard the app pastes through, its rescue file in the data folder."""
+    return QtClipboard(rescue=data_dir() / RESCUE_FILE)
+
+
+def qt_later(ms: int, fn) -> None:
+    """desktop.inject.Later on the GUI thread: a Qt single-shot timer."""
+    QTimer.singleShot(ms, fn)
 
 
 class QtClipboard:

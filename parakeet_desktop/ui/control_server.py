@@ -20,7 +20,7 @@ class AlreadyRunning(Exception):
 class ControlServer(QObject):
     """Answers one-line commands with ``handle(command) -> answer`` on the GUI thread."""
 
-    def __init__(self, handle: Callable[[str], str], parent: QObject | None = None) -> None:
+    def __init__(self, handle: Callable[[control.Request], str], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._handle = handle
         self._server = QLocalServer(self)
@@ -52,14 +52,16 @@ class ControlServer(QObject):
     def _read(self, connection: QLocalSocket) -> None:
         if not connection.canReadLine():
             return
-        command = bytes(connection.readLine()).decode("utf-8", "replace").strip()
-        if command not in control.COMMANDS:
-            answer = f"error: unknown command {command!r}; use one of {', '.join(control.COMMANDS)}"
+        line = bytes(connection.readLine()).decode("utf-8", "replace").strip()
+        try:
+            request = control.Request(line)
+        except ValueError:
+            answer = f"error: unknown command {line!r}; use one of {', '.join(control.Request)}"
         else:
             try:
-                answer = self._handle(command)
+                answer = self._handle(request)
             except Exception as exc:  # the caller gets a line, not a dropped connection
-                logger.exception("Control command %s failed", command)
+                logger.exception("Control request %s failed", request)
                 answer = f"error: {exc}"
         connection.write((answer + "\n").encode("utf-8"))
         connection.flush()

@@ -24,6 +24,7 @@ from ..engine.modes import Mode
 
 if TYPE_CHECKING:
     from ..engine.live import LiveEngine
+    from ..engine.work import FileJob
 
 logger = logging.getLogger(__name__)
 
@@ -49,9 +50,9 @@ class EngineWorker(QObject):
         super().__init__()
         self.settings = settings
         self._sd = sd
-        self.engine = None
+        self.engine: LiveEngine | None = None
         self.model_name = settings.model
-        self.jobs: dict[int, object] = {}
+        self.jobs: dict[int, FileJob] = {}
         self.cancel_download = threading.Event()  # set from the GUI: the model download stops
 
     def run(self) -> None:
@@ -77,15 +78,16 @@ class EngineWorker(QObject):
         for text in model.notices:
             self.notice.emit(text)
         try:
-            self.engine = LiveEngine(model, live_settings(self.settings), self._emit,
-                                     device_name=self.settings.microphone, sd=self._sd)
+            engine = LiveEngine(model, live_settings(self.settings), self._emit,
+                                device_name=self.settings.microphone, sd=self._sd)
         except Exception as exc:  # say why, rather than "loading" for ever
             logger.exception("The engine could not start")
             self.failed.emit(f"Dictation could not start: {exc}", False)
             return
+        self.engine = engine
         self.ready.emit(model.name, model.device)
         try:
-            self.engine.run()
+            engine.run()
         except Exception as exc:
             logger.exception("The engine stopped")
             self.engine = None

@@ -7,7 +7,10 @@ import csv
 import io
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
+
+import numpy as np
 
 from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication
@@ -17,8 +20,8 @@ from PySide6.QtWidgets import (
 )
 
 from ..engine.audio import SAMPLE_RATE
-from ..history import Entry, History, HistoryError
-from ..history_audio import AudioShelf
+from ..history.audio import AudioShelf
+from ..history.store import Entry, History, HistoryError
 from ..storage import write_atomic
 from .widgets import button_row
 
@@ -256,3 +259,11 @@ def export_text(entries: list[Entry], suffix: str) -> str:
 
 def _count(n: int) -> str:
     return "1 utterance" if n == 1 else f"{n} utterances"
+
+
+def open_history_window(history: History, shelf: AudioShelf,
+                        again: Callable[[int, np.ndarray], None]) -> HistoryWindow:
+    """The window for history.keeper.HistoryKeeper: its "transcribe again" calls *again*."""
+    window = HistoryWindow(history, shelf)
+    window.retranscribe.connect(again)
+    return window

@@ -57,7 +57,7 @@ def _hand_over(attempts: int) -> bool:
     """Ask a running app to show itself; whether one answered (a quarter second between tries)."""
     for attempt in range(attempts):
         try:
-            control.send("show", timeout=1.0)
+            control.send(control.Request.SHOW, timeout=1.0)
         except control.NotRunning:
             if attempt + 1 < attempts:
                 time.sleep(0.25)

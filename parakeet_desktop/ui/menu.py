@@ -3,6 +3,9 @@ and how to dictate, then the actions, each enabled only where it can work."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
@@ -25,13 +28,27 @@ def hotkey_hint(hotkey: str, mode: Mode) -> str:
     return f"Hold {key_name(hotkey)}, speak, release: the words are typed where your cursor is."
 
 
+@dataclass(frozen=True)
+class MenuActions:
+    """What the menu's entries do. *has_last()* says whether there is a last text, asked when
+    the menu opens (not at every state change: it may read the history)."""
+
+    toggle: Callable[[], None]
+    set_mode: Callable[[Mode], None]
+    show_files: Callable[[], None]
+    show_settings: Callable[[], None]
+    show_history: Callable[[], None]
+    copy_last: Callable[[], None]
+    paste_last: Callable[[], None]
+    quit: Callable[[], None]
+    has_last: Callable[[], bool]
+
+
 class AppMenu:
-    def __init__(self, app, has_last) -> None:
-        """*app* gives the slots: toggle, set_mode, show_files, show_settings, show_history,
-        copy_last, paste_last, quit. *has_last()* says whether there is a last text, asked when
-        the menu opens (not at every state change: it may read the history)."""
+    def __init__(self, app: MenuActions, mode: Mode) -> None:
+        """*mode*: the one checked at first."""
         self.menu = menu = QMenu()
-        self._has_last = has_last
+        self._has_last = app.has_last
         menu.aboutToShow.connect(self._opening)
         self.status = menu.addAction("Loading the model…")
         self.status.setEnabled(False)
@@ -41,7 +58,7 @@ class AppMenu:
         group = QActionGroup(modes)
         self.modes: dict[Mode, QAction] = {}
         for value, label in MODES:
-            action = QAction(label, modes, checkable=True, checked=app.mode == value)
+            action = QAction(label, modes, checkable=True, checked=mode == value)
             action.triggered.connect(lambda _checked, v=value: app.set_mode(v))
             group.addAction(action)
             modes.addAction(action)

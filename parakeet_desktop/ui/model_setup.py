@@ -4,24 +4,37 @@ model, a local file, Quit) when a model cannot be had. Runs on the GUI thread.""
 
 from __future__ import annotations
 
-import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from ..engine.registry import REGISTRY
 from .first_run import FirstRunWindow
 
 
+@dataclass(frozen=True)
+class SetupHooks:
+    """What the window needs of the app."""
+
+    model: Callable[[], str]  # the configured model
+    use_model: Callable[[str], None]  # a model id to download or a .nemo file: save it, load it
+    retry: Callable[[], None]  # load the configured model again
+    quit: Callable[[], None]
+    cancel_download: Callable[[], None]
+    download_cancelled: Callable[[], bool]
+
+
 class ModelSetup:
-    def __init__(self, app, choose: bool = True) -> None:
+    def __init__(self, hooks: SetupHooks, choose: bool = True) -> None:
         """*choose*: ask which model when the configured one would have to be downloaded (False
         when the user named one on the command line)."""
-        self.app = app
+        self.hooks = hooks
         self.choose = choose
         self.window: FirstRunWindow | None = None
         self._done: FirstRunWindow | None = None  # shown as ready, until the user closes it
 
     def must_choose(self) -> bool:
         """At start: whether the user is asked first (the window then shows the choice)."""
-        model = self.app.settings.model
+        model = self.hooks.model()
         if not self.choose or not any(info.id == model for info in REGISTRY):
             return False
         from ..engine.registry import cached_model_file
@@ -33,24 +46,14 @@ class ModelSetup:
 
     def _window(self) -> FirstRunWindow:
         if self.window is None:
-            self.window = FirstRunWindow(self.app.settings.model)
-            self.window.retry.connect(self.app._start_engine)
-            self.window.use_file.connect(self._use)
-            self.window.download.connect(self._use)
-            self.window.cancel.connect(self._cancel)
-            self.window.quit.connect(self.app.quit)
+            self.window = FirstRunWindow(self.hooks.model())
+            self.window.retry.connect(self.hooks.retry)
+            self.window.use_file.connect(self.hooks.use_model)
+            self.window.download.connect(self.hooks.use_model)
+            self.window.cancel.connect(self.hooks.cancel_download)
+            self.window.quit.connect(self.hooks.quit)
             self.window.show()
         return self.window
-
-    def _use(self, ref: str) -> None:
-        """A model to download or a .nemo file, chosen in the window."""
-        app = self.app
-        app.apply_settings(dataclasses.replace(app.settings, model=ref))
-        if app.worker.engine is None and not app.thread.isRunning():
-            app._start_engine()  # no engine yet (first start), or a failed load left none
-
-    def _cancel(self) -> None:
-        self.app.worker.cancel_download.set()
 
     # --- the engine's side ----------------------------------------------------------------
 
@@ -70,7 +73,7 @@ class ModelSetup:
         if not (model_problem or self.window is not None):
             return False
         window = self._window()
-        if self.app.worker.cancel_download.is_set():
+        if self.hooks.download_cancelled():
             window.choose()
         else:
             window.failed(message)

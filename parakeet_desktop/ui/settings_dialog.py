@@ -341,7 +341,8 @@ class SettingsDialog(QDialog):
                 downloaded = False
             size = "downloaded" if downloaded else f"a {info.size_mb / 1000:.1f} GB download when you save"
             advice = model_advice(info, self._gpu)
-            text = f"{info.languages}; {size}. {info.description}" + (f" <b>{advice[0].upper()}{advice[1:]}.</b>" if advice else "")
+            text = f"{info.languages}; {size}. {info.description}" + (
+                f" <b>{advice[0].upper()}{advice[1:]}.</b>" if advice else "")
         self.model_note.setText(_quiet(text))
 
     def _add_replacement(self, heard: str, write: str) -> None:

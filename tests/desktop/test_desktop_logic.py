@@ -1,0 +1,120 @@
+"""The hotkey's words and gestures, and how consecutive utterances are joined."""
+
+from __future__ import annotations
+
+import pytest
+
+from parakeet_desktop.desktop.hotkey import GestureAction, Gesture, Hotkey, HotkeyError, parse_hotkey
+from parakeet_desktop.desktop.inject import Injector, Spacer
+
+
+def test_hotkeys_parse_as_people_write_them():
+    assert parse_hotkey("ctrl+alt+space") == Hotkey(frozenset({"ctrl", "alt"}), "space")
+    assert parse_hotkey("F9") == Hotkey(frozenset(), "f9")
+    assert parse_hotkey("Control + Shift") == Hotkey(frozenset({"ctrl", "shift"}), None)
+    assert str(parse_hotkey("shift+win+h")) == "shift+super+h"
+    for bad, why in (("", "not a key combination"), ("ctrl+a+b", "more than one"),
+                     ("shift", "would fire while typing"), ("ctrl+banana", "not a key name")):
+        with pytest.raises(HotkeyError, match=why):
+            parse_hotkey(bad)
+
+
+def test_hold_is_push_to_talk_and_a_tap_toggles_hands_free():
+    gesture = Gesture(tap_seconds=0.3)
+    assert gesture.press(10.0) is GestureAction.START_PUSH_TO_TALK
+    assert gesture.press(10.5) is None  # key repeat while held
+    assert gesture.release(12.0) is GestureAction.STOP
+
+    assert gesture.press(20.0) is GestureAction.START_PUSH_TO_TALK
+    assert gesture.release(20.1) is GestureAction.KEEP_HANDS_FREE
+    assert gesture.press(25.0) is None
+    assert gesture.release(25.1) is GestureAction.STOP  # the next tap ends hands-free
+
+    gesture.press(30.0)
+    gesture.release(30.1)
+    gesture.reset()  # stopped from the menu meanwhile
+    assert gesture.press(40.0) is GestureAction.START_PUSH_TO_TALK
+
+
+def test_utterances_are_joined_with_one_space_and_punctuation_sticks():
+    spacer = Spacer(trailing_space=False)
+    assert spacer.join("Hello there") == "Hello there"
+    assert spacer.join("how are you") == " how are you"
+    assert spacer.join(", and you?") == ", and you?"
+    assert spacer.join("   ") == ""
+    spacer.reset()
+    assert spacer.join("Fresh start") == "Fresh start"
+    now = [100.0]
+    timed = Spacer(trailing_space=False, same_flow_seconds=30, clock=lambda: now[0])
+    assert timed.join("First.") + timed.join("Second.") == "First. Second."
+    now[0] += 31  # a while later, perhaps in another window
+    assert timed.join("Third.") == "Third."
+    trailing = Spacer(trailing_space=True)
+    assert trailing.join("One.") + trailing.join("Two.") == "One. Two. "
+
+
+def test_auto_picks_the_method_per_desktop():
+    def which(tools):
+        return lambda name: f"/usr/bin/{name}" if name in tools else None
+
+    clipboard = object()
+    assert Injector("auto", clipboard, None, None, platform="x11").method == "paste"
+    assert Injector("auto", clipboard, None, None, platform="windows").method == "paste"
+    assert Injector("auto", clipboard, None, None, platform="wayland", which=which({"wtype"})).method == "wtype"
+    assert Injector("auto", clipboard, None, None, platform="wayland", which=which({"ydotool"})).method == "ydotool"
+    assert Injector("auto", clipboard, None, None, platform="wayland", which=which(set())).method == "clipboard"
+    assert Injector("type", clipboard, None, None, platform="wayland").method == "type"
+
+
+def _tool_runner():
+    """What a Wayland typing tool is run with (the OS edge), each run succeeding."""
+    calls = []
+
+    class Done:
+        returncode, stderr = 0, ""
+
+    def run(args, **_kwargs):
+        calls.append(args)
+        return Done()
+
+    return calls, run
+
+
+def test_wayland_tools_get_the_text_as_one_argument():
+    calls, run = _tool_runner()
+    injector = Injector("wtype", object(), None, None, platform="wayland", run=run,
+                        which=lambda name: f"/usr/bin/{name}")
+    assert injector.deliver("-rm -rf, naïve café").ok
+    assert calls == [["/usr/bin/wtype", "--", "-rm -rf, naïve café"]]
+
+
+def test_keys_for_commands_reach_every_typing_method_or_say_why_not():
+    calls, run = _tool_runner()
+    for method in ("wtype", "ydotool"):
+        injector = Injector(method, object(), None, None, platform="wayland", run=run,
+                            which=lambda name: f"/usr/bin/{name}")
+        assert injector.press("backspace", 2).ok and injector.press("enter").ok
+    assert calls == [["/usr/bin/wtype", "-k", "BackSpace", "-k", "BackSpace"], ["/usr/bin/wtype", "-k", "Return"],
+                     ["/usr/bin/ydotool", "key", "14:1", "14:0", "14:1", "14:0"],
+                     ["/usr/bin/ydotool", "key", "28:1", "28:0"]]
+    clipboard_only = Injector("auto", object(), None, None, platform="wayland", run=run, which=lambda name: None)
+    refused = clipboard_only.press("tab")
+    assert not refused.ok and "press Tab yourself" in refused.problem
+
+
+def test_scratch_that_forgets_what_went_to_another_window():
+    from parakeet_desktop.desktop.take_back import TakeBack, Typed
+
+    book = TakeBack()
+    book.typed(Typed("one ", (True, 0.0), "window-a"), keys=0)
+    book.settled(5)
+    book.typed(Typed("two ", (False, 1.0), "window-b"), keys=5)  # another window: "one" is out of reach
+    book.settled(9)
+    typed, why = book.take("window-b", 9)
+    assert typed.text == "two " and why is None
+    typed, why = book.take("window-b", 9)
+    assert typed is None and "nothing to remove" in why
+    book.typed(Typed("three ", (True, 0.0), "window-b"), keys=9)
+    book.settled(11)
+    typed, why = book.take("window-c", 11)
+    assert typed is None and "focus moved" in why
