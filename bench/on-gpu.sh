@@ -3,8 +3,8 @@
 # bench/gpu.py (number formats, CUDA graphs, file speed against NeMo, release to final),
 # bench/wake.py (giving the GPU's memory back and waking), bench/streaming.py with the GPU
 # streaming preset, and bench/service.py on the 0.6B twin; sizes chosen to finish in under
-# 8 minutes on one GPU. Each bench's JSON goes to <name>.json, its stderr to <name>.log, in
-# $OUT when set (else bench-results/<time>). A bench that fails does not stop the others; the
+# 8 minutes on one GPU (a guess: not yet timed on one). Each bench's JSON goes to <name>.json,
+# its stderr to <name>.log, in $OUT when set (else bench-results/<time>). A bench that fails does not stop the others; the
 # exit status says whether all ran.
 #
 #   bench/on-gpu.sh            the GPU run

@@ -1,4 +1,4 @@
-"""Layering (DESIGN.md, STYLE.md): the engine is free of Qt and pynput, so it runs headless;
+"""Layering (docs/ARCHITECTURE.md): the engine is free of Qt and pynput, so it runs headless;
 desktop/ (hotkey, injection, autostart) and the settings, history and control modules are free
 of Qt, so only ui/ draws."""
 

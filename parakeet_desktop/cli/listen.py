@@ -78,11 +78,13 @@ class _Printer:
                 self._line({"type": "error", "message": message, "t": t})
                 say(f"error: {message}")
             case Notice(message):
-                self.opened.set()
                 say(f"note: {message}")
-            case (MicrophoneState() | FileProgress() | FileDone() | StreamStopped() | ModelResting()
-                  | WakingUp()):
-                pass  # the microphone's state comes as notices and errors; no files or streams here
+            case MicrophoneState(available, message):
+                self.opened.set()
+                if available:  # one that could not be opened is an error line already
+                    say(f"note: {message}")
+            case FileProgress() | FileDone() | StreamStopped() | ModelResting() | WakingUp():
+                pass  # no files or streams here; the model does not rest in a command
             case _:
                 assert_never(event)
 

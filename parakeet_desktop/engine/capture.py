@@ -12,6 +12,7 @@ reopens it, or the default device, when it is back.
 
 from __future__ import annotations
 
+import enum
 import logging
 import queue
 import threading
@@ -57,11 +58,19 @@ class StreamEnded:
     stream_id: int
 
 
+class DeviceChange(enum.Enum):
+    OPENED = "opened"
+    FALLBACK = "fallback"  # the chosen microphone is not there: another one is used
+    LOST = "lost"
+    RETURNED = "returned"  # opened again after a loss
+    ENDED = "ended"  # a played file came to its end
+
+
 @dataclass(frozen=True)
 class DeviceEvent:
     """Something the user should know about the microphone."""
 
-    kind: str  # "opened", "fallback", "missing", "lost", "returned", "ended", "overflow"
+    kind: DeviceChange
     message: str
 
 
@@ -193,8 +202,8 @@ class Microphone:
         self._last_callback = self._clock()
         self.device = device
         self.lost = False
-        events = [DeviceEvent("fallback", notice)] if notice else []
-        events.append(DeviceEvent("opened", f"Microphone: “{device.name}”."))
+        events = [DeviceEvent(DeviceChange.FALLBACK, notice)] if notice else []
+        events.append(DeviceEvent(DeviceChange.OPENED, f"Microphone: “{device.name}”."))
         return events
 
     def close(self) -> None:
@@ -245,10 +254,10 @@ class Microphone:
         name = self.device.name if self.device else "The microphone"
         if getattr(self._sd, "plays_file", False) and not self._sd.missing:
             self.close()
-            return DeviceEvent("ended", f"{name} ended.")
+            return DeviceEvent(DeviceChange.ENDED, f"{name} ended.")
         self.close()
         self.lost = True
-        return DeviceEvent("lost", f"The microphone “{name}” stopped working or was unplugged. "
+        return DeviceEvent(DeviceChange.LOST, f"The microphone “{name}” stopped working or was unplugged. "
                                    "Trying again…")
 
     def retry(self) -> list[DeviceEvent]:
@@ -258,7 +267,8 @@ class Microphone:
         except MicrophoneError:
             self.lost = True
             return []
-        return [DeviceEvent("returned", e.message) if e.kind == "opened" else e for e in events]
+        return [DeviceEvent(DeviceChange.RETURNED, e.message) if e.kind is DeviceChange.OPENED else e
+                for e in events]
 
 
 class PreRoll:

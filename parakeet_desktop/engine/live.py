@@ -24,12 +24,12 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from typing import assert_never
 from pathlib import Path
+from typing import assert_never
 
 import numpy as np
 
-from .capture import DeviceEvent, Microphone, MicrophoneError, RawBlock, StreamEnded
+from .capture import DeviceChange, DeviceEvent, Microphone, MicrophoneError, RawBlock, StreamEnded
 from .dictation import DictationSession, LiveSettings, Mode, SessionState
 from .events import ErrorEvent, Event, FileDone, FileProgress, MicrophoneState, Notice, Outcome, StreamStopped
 from .files import AudioInput, FileTranscriber
@@ -382,17 +382,20 @@ class LiveEngine:
             self.emit(ErrorEvent(str(exc)))
             self.emit(MicrophoneState(False, str(exc)))
             return
+        self._tell_microphone(events)
+
+    def _tell_microphone(self, events: list[DeviceEvent]) -> None:
+        """A microphone opened: which one goes in its state; a fallback is a notice of its own."""
         for event in events:
-            self.emit(Notice(event.message))
+            if event.kind is DeviceChange.FALLBACK:
+                self.emit(Notice(event.message))
         self.emit(MicrophoneState(True, events[-1].message))
 
     def _check_microphone(self, late: float = 0.0) -> None:
         if self.microphone.lost:
             events = self.microphone.retry()
-            for event in events:
-                self.emit(Notice(event.message))
             if events:
-                self.emit(MicrophoneState(True, events[-1].message))
+                self._tell_microphone(events)
             if events and self._resume_hands_free:
                 self._resume_hands_free = False
                 self.session.start(Mode.HANDS_FREE)
@@ -402,7 +405,7 @@ class LiveEngine:
     def _device_event(self, event: DeviceEvent | None) -> None:
         if event is None:
             return
-        if event.kind == "ended":
+        if event.kind is DeviceChange.ENDED:
             self.session.stop()
             self.emit(Notice(event.message))
             self.input_ended.set()

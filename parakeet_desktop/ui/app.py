@@ -43,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 NOTICES_KEPT = 10  # the engine notices ``status`` reports
 
+
 class DesktopApp(QObject):
     # Emitted from pynput's thread; Qt queues them to the GUI thread.
     hotkey_pressed = Signal()

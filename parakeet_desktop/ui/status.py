@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from collections import deque
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
@@ -17,6 +18,8 @@ from .icons import state_icon
 # Wide enough for the longest state line and the hotkey hint on two lines: the window keeps one
 # width whatever it says (messages wrap, never widen it).
 CONTROL_WIDTH = 420
+# The control window shows this many of the latest messages.
+MESSAGES_SHOWN = 3
 
 
 class TrayStatus:
@@ -73,11 +76,12 @@ class ControlWindow(QWidget):
         self._title = QLabel("<b>Parakeet Desktop</b>")
         self._detail = QLabel()
         self._detail.setWordWrap(True)
-        # Messages (warnings, notices) have a line of their own: a state change does not hide them.
+        # Messages (warnings, notices) have lines of their own: a state change does not hide them,
+        # and a notice does not hide the warnings given at start.
         self._notice = QLabel()
         self._notice.setWordWrap(True)
         self._notice.hide()
-        self.last_message: tuple[str, str] | None = None  # what the message line says: title, text
+        self._messages: deque[tuple[str, str, bool]] = deque(maxlen=MESSAGES_SHOWN)  # newest last
         self._button = QPushButton("Start dictation")
         self._button.clicked.connect(self.dictate)
         more = QToolButton()
@@ -121,19 +125,24 @@ class ControlWindow(QWidget):
         return self._detail.text().replace("\u200b", "")
 
     @property
+    def last_message(self) -> tuple[str, str] | None:
+        """The newest message's title and text."""
+        return self._messages[-1][:2] if self._messages else None
+
+    @property
     def message(self) -> str:
-        """The message line (warnings, notices), as the user reads it."""
-        return "" if self.last_message is None else "{}: {}".format(*self.last_message)
+        """The messages (warnings, notices) as the user reads them, the newest first."""
+        return "\n".join(f"{title}: {text}" for title, text, _ in reversed(self._messages))
 
     @property
     def dictate_enabled(self) -> bool:
         return self._button.isEnabled()
 
     def notify(self, title: str, message: str, error: bool = False) -> None:
-        self.last_message = (title, message)
-        colour = "#8c1414" if error else "#333333"
-        self._notice.setText(f"<span style='color:{colour}'><b>{html.escape(title)}:</b> "
-                             f"{html.escape(breakable(message))}</span>")
+        self._messages.append((title, message, error))
+        self._notice.setText("<br>".join(
+            f"<span style='color:{'#8c1414' if bad else '#333333'}'><b>{html.escape(head)}:</b> "
+            f"{html.escape(breakable(text))}</span>" for head, text, bad in reversed(self._messages)))
         self._notice.show()
         self.adjustSize()  # the wrapped message gets the lines it needs
         self.raise_()

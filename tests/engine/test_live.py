@@ -15,7 +15,7 @@ from conftest import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import DictationSession, LiveSettings, Mode, SessionState
 from parakeet_desktop.engine.modes import FinalPass
-from parakeet_desktop.engine.events import ErrorEvent, Final, MicrophoneState, Notice, Partial, StateChanged
+from parakeet_desktop.engine.events import ErrorEvent, Final, MicrophoneState, Partial, StateChanged
 from parakeet_desktop.engine.live import LiveEngine
 from parakeet_desktop.engine.streaming import StreamingTranscriber
 from engine_support import STREAMED_ONLY, TEST_STREAMING, Recorder, gated, normalised, run_engine, wait_for
@@ -185,9 +185,9 @@ def test_unplugging_keeps_the_words_spoken_so_far(speech_model, utterances):
         device.missing = False
         device.fail_after = None
         def came_back() -> bool:
-            return any("“file”" in n.message for n in recorder.of(Notice)[1:])
+            return any(m.available and "“file”" in m.message for m in recorder.of(MicrophoneState)[1:])
 
-        # The notice follows the reopening on the engine thread; a busy machine may take a while.
+        # The state follows the reopening on the engine thread; a busy machine may take a while.
         wait_for(came_back, 60)
         assert device.opened == 2 and came_back()
     finally:
@@ -209,8 +209,9 @@ def test_no_microphone_or_a_busy_one_is_a_clear_error_then_capture_begins(speech
         wait_for(lambda: recorder.of(ErrorEvent), 30)
         assert recorder.of(ErrorEvent)[0].message.startswith(says)
         setattr(device, fault, False)  # plugged in, or the other program let go of it
-        wait_for(lambda: recorder.of(Notice), 60)
-        assert "Microphone: “file”" in recorder.of(Notice)[0].message and device.opened == 1
+        wait_for(lambda: any(m.available for m in recorder.of(MicrophoneState)), 60)
+        opened = [m for m in recorder.of(MicrophoneState) if m.available]
+        assert "Microphone: “file”" in opened[0].message and device.opened == 1
     finally:
         engine.shutdown()
         thread.join(30)
