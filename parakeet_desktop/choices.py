@@ -1,7 +1,7 @@
 """The settings' closed choices: one enum each (the engine's own in engine/modes.py). The value
 is what ``settings.json`` keeps (and what the command line takes), the label what the settings
-dialog shows; ``config`` checks a
-loaded value against its field's enum, so a new choice is a member here and nothing else.
+dialog shows; ``config`` checks a loaded value against its field's enum, so a new choice is a
+member and its label here, and nothing else.
 
 Plain enums, importable without numpy, torch or Qt (settings load before anything else).
 """
@@ -72,8 +72,3 @@ LABELS: dict[enum.Enum, str] = {
 
 def label(choice: enum.Enum) -> str:
     return LABELS.get(choice, str(choice.value))
-
-
-def values(choice: type[enum.Enum]) -> list:
-    """The values a settings file or a command line may give for *choice*."""
-    return [member.value for member in choice]

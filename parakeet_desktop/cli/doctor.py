@@ -75,7 +75,7 @@ def _running() -> dict:
     from .. import control
 
     try:
-        answer = control.send("status", timeout=3.0)
+        answer = control.send(control.Request.STATUS, timeout=3.0)
     except control.NotRunning:
         return {"state": "not running"}
     try:

@@ -11,7 +11,7 @@ import pytest
 
 from conftest import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import (
-    FileSoundDevice, InputDevice, Microphone, MicrophoneError, PreRoll, RawBlock, StreamEnded,
+    DeviceChange, FileSoundDevice, InputDevice, Microphone, MicrophoneError, PreRoll, RawBlock, StreamEnded,
     choose_device, list_input_devices,
 )
 from parakeet_desktop.engine.dictation import DictationSession, LiveSettings, Mode
@@ -126,7 +126,7 @@ def test_stereo_44k_device_arrives_as_16k_mono(sentence):
     inbox: queue.Queue = queue.Queue()
     microphone = Microphone(inbox, sd=device)
     events = microphone.open()
-    assert events[-1].kind == "opened"
+    assert events[-1].kind is DeviceChange.OPENED
     blocks = []
     while True:
         item = inbox.get(timeout=10)
