@@ -15,14 +15,13 @@ import time
 from typing import assert_never
 
 from ..engine.devices import DEVICE_CHOICES
-from ..engine.modes import Mode
 from ..engine.events import (
     ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
     StateChanged, StreamStopped, WakingUp,
 )
+from ..engine.modes import Mode
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK
 from .terminal import load_model_saying_so, say
-
 
 
 def add_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:

@@ -5,19 +5,15 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import datetime
-import json
 import logging
 import os
 import time
-from collections import deque
-from typing import assert_never
+from functools import partial
 
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from .. import config
-from ..control import Request
 from ..desktop import autostart
 from ..desktop.delivery import TextDelivery
 from ..desktop.hotkey import Gesture, GestureAction, HotkeyError, HotkeyListener, parse_hotkey
@@ -28,7 +24,7 @@ from ..history.keeper import HistoryKeeper
 from . import sounds
 from .app_state import AppState
 from .clipboard import app_clipboard, qt_later
-from .control_server import ControlServer
+from .control_server import Answers, ControlServer, answer
 from .engine_thread import EngineThread, EngineWorker, spool_dir
 from .file_window import FileWindow
 from .history_window import open_history_window
@@ -36,12 +32,11 @@ from .local_api import LocalApi
 from .menu import AppMenu, MenuActions, hotkey_hint
 from .model_setup import ModelSetup, SetupHooks
 from .overlay import CaptionOverlay
+from .self_report import SelfReport
 from .settings_dialog import SettingsDialog
 from .status import ControlWindow, TrayStatus
 
 logger = logging.getLogger(__name__)
-
-NOTICES_KEPT = 10  # the engine notices ``status`` reports
 
 
 class DesktopApp(QObject):
@@ -53,15 +48,9 @@ class DesktopApp(QObject):
                  sd=None, keyboard=None, started_at: float | None = None, choose_model: bool = True) -> None:
         super().__init__()
         self.settings = settings
-        self.started_at = started_at if started_at is not None else time.monotonic()
-        self.shown_at: float | None = None
-        self.ready_at: float | None = None
+        self.record = SelfReport(started_at)
         self.state = AppState.LOADING
         self.mode = Mode(settings.mode)
-        self.caption = ""  # the live caption of the utterance in progress
-        # The engine's last notices (the GPU given up, speech that gave no text...), with when
-        # they came: shown as they come, and in ``status``.
-        self.notices: deque[tuple[datetime.datetime, str]] = deque(maxlen=NOTICES_KEPT)
         self.keeper = HistoryKeeper(settings, spool_dir(), lambda inputs: self.worker.transcribe_audio(inputs),
                                     open_history_window)
         self.history = self.keeper.history
@@ -92,7 +81,10 @@ class DesktopApp(QObject):
         self.settings_dialog: SettingsDialog | None = None
         self.worker = EngineWorker(settings, sd=sd)
         self.thread = EngineThread(self.worker)
-        self.control = ControlServer(self.handle_request, self)
+        self.control = ControlServer(partial(answer, app=Answers(
+            listening=lambda: self.state is AppState.LISTENING,
+            toggle=lambda: self._told(self.worker.toggle(self.mode)), stop=lambda: self._told(self.worker.stop()),
+            quit=lambda: QTimer.singleShot(0, self.quit), show=self._come_forward, status=self.status_report)), self)
         self.hotkey: HotkeyListener | None = None
         self.local_api = LocalApi()
         self._connect()
@@ -106,7 +98,7 @@ class DesktopApp(QObject):
         if isinstance(self.status, ControlWindow):
             self.status.show()
         self.status.set_state(AppState.LOADING, f"Loading {model_title(self.settings.model)}…")
-        QTimer.singleShot(0, self._shown)
+        QTimer.singleShot(0, self.record.shown)
         if not self.setup.must_choose():
             self.thread.start()
         else:
@@ -119,9 +111,6 @@ class DesktopApp(QObject):
         if warnings:  # all of them in one message: a second would replace the first
             self.status.notify("At start", " ".join(warnings), error=True)
         self._warned_at_start = bool(warnings)
-
-    def _shown(self) -> None:
-        self.shown_at = time.monotonic()
 
     def _start_hotkey(self) -> None:
         try:
@@ -189,7 +178,7 @@ class DesktopApp(QObject):
     # --- engine events --------------------------------------------------------------------
 
     def _on_ready(self, name: str, device: str) -> None:
-        self.ready_at = time.monotonic()
+        self.record.ready()
         self.local_api.engine_ready(self.worker.engine)
         self.keeper.engine_ready()
         self.setup.ready(hotkey_hint(self.settings.hotkey, self.mode))
@@ -218,7 +207,7 @@ class DesktopApp(QObject):
         session = SessionState(state)
         if session is SessionState.LISTENING:
             if self.state is not AppState.LISTENING:
-                self.caption = ""
+                self.record.caption = ""
                 self.overlay.show_listening()
                 if self.settings.sounds:
                     sounds.play(sounds.START)
@@ -252,7 +241,7 @@ class DesktopApp(QObject):
 
     def _on_notice(self, message: str) -> None:
         logger.info("%s", message)
-        self.notices.append((datetime.datetime.now().astimezone(), message))
+        self.record.notice(message)  # and the last few kept for ``status``
         self.status.notify("Note", message)
 
     def _on_microphone(self, available: bool, message: str) -> None:
@@ -271,7 +260,7 @@ class DesktopApp(QObject):
             self.status.notify("Recovered", notice)
 
     def _on_partial(self, _utterance: int, text: str) -> None:
-        self.caption = text
+        self.record.caption = text
         self.overlay.show_partial(text)
 
     def _on_final(self, final) -> None:
@@ -441,42 +430,16 @@ class DesktopApp(QObject):
             self.overlay.show_message("Nothing dictated yet.")
         self._report(delivery)
 
-    def handle_request(self, request: Request) -> str:
-        """A line from ``parakeet-desktop toggle|start|stop|status|show|quit``; its answer."""
-        listening = self.state is AppState.LISTENING
-        match request:
-            case Request.START if listening:
-                return "ok"
-            case Request.STOP if not listening:
-                return "ok"
-            case Request.TOGGLE | Request.START:
-                return "ok" if self._told(self.worker.toggle(self.mode)) else "error: the model is not ready"
-            case Request.STOP:
-                return "ok" if self._told(self.worker.stop()) else "error: the model is not ready"
-            case Request.QUIT:
-                QTimer.singleShot(0, self.quit)  # after the answer has gone back
-                return "ok"
-            case Request.SHOW:
-                if isinstance(self.status, ControlWindow):
-                    self.status.showNormal()
-                    self.status.raise_()
-                self.status.notify("Parakeet Desktop", "Already running.")
-                return "ok"
-            case Request.STATUS:
-                return "ok " + json.dumps(self.status_report())
-            case _:
-                assert_never(request)
+    def _come_forward(self) -> None:
+        """A second launch: this app is the one, and says so."""
+        if isinstance(self.status, ControlWindow):
+            self.status.showNormal()
+            self.status.raise_()
+        self.status.notify("Parakeet Desktop", "Already running.")
 
     def status_report(self) -> dict:
-        def since_start(t):
-            return None if t is None else round(t - self.started_at, 3)
-
-        return {"state": self.state, "mode": self.mode, "model": self.worker.model_name,
-                "tray": isinstance(self.status, TrayStatus), "shown_after": since_start(self.shown_at),
-                "ready_after": since_start(self.ready_at), "caption": self.caption, "pid": os.getpid(),
-                "local_api": self.local_api.url,
-                "notices": [{"at": at.isoformat(timespec="seconds"), "message": message}
-                            for at, message in self.notices]}
+        return self.record.report(state=self.state, mode=self.mode, model=self.worker.model_name,
+                                  tray=isinstance(self.status, TrayStatus), local_api=self.local_api.url)
 
 
 def _keyboard():

@@ -2,15 +2,55 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import assert_never
 
 from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
 from .. import control
+from ..control import Request
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Answers:
+    """What the running app does for each request."""
+
+    listening: Callable[[], bool]
+    toggle: Callable[[], bool]  # False: no engine runs (the model is loading or did not load)
+    stop: Callable[[], bool]
+    quit: Callable[[], None]  # after the answer has gone back
+    show: Callable[[], None]  # a second launch: the app comes forward
+    status: Callable[[], dict]
+
+
+def answer(request: Request, app: Answers) -> str:
+    """The one-line answer to *request*, doing what it asks."""
+    listening = app.listening()
+    match request:
+        case Request.START if listening:
+            return "ok"
+        case Request.STOP if not listening:
+            return "ok"
+        case Request.TOGGLE | Request.START:
+            return "ok" if app.toggle() else "error: the model is not ready"
+        case Request.STOP:
+            return "ok" if app.stop() else "error: the model is not ready"
+        case Request.QUIT:
+            app.quit()
+            return "ok"
+        case Request.SHOW:
+            app.show()
+            return "ok"
+        case Request.STATUS:
+            return "ok " + json.dumps(app.status())
+        case _:
+            assert_never(request)
 
 
 class AlreadyRunning(Exception):
@@ -20,7 +60,7 @@ class AlreadyRunning(Exception):
 class ControlServer(QObject):
     """Answers one-line commands with ``handle(command) -> answer`` on the GUI thread."""
 
-    def __init__(self, handle: Callable[[control.Request], str], parent: QObject | None = None) -> None:
+    def __init__(self, handle: Callable[[Request], str], parent: QObject | None = None) -> None:
         super().__init__(parent)
         self._handle = handle
         self._server = QLocalServer(self)
@@ -54,9 +94,9 @@ class ControlServer(QObject):
             return
         line = bytes(connection.readLine()).decode("utf-8", "replace").strip()
         try:
-            request = control.Request(line)
+            request = Request(line)
         except ValueError:
-            answer = f"error: unknown command {line!r}; use one of {', '.join(control.Request)}"
+            answer = f"error: unknown command {line!r}; use one of {', '.join(Request)}"
         else:
             try:
                 answer = self._handle(request)
