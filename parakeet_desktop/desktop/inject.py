@@ -22,9 +22,16 @@ from typing import Protocol
 
 logger = logging.getLogger(__name__)
 
-# How long the target app gets to fetch the clipboard after Ctrl+V before the previous contents
-# come back. X11 apps ask the clipboard owner asynchronously; 300 ms covers slow ones.
-RESTORE_AFTER_MS = 300
+# The user's previous clipboard comes back once the target has read our text: the clipboard
+# sees each read (the X11 SelectionRequest, the Wayland data source's send), and the previous
+# contents return READ_GRACE_MS after the first (time for the target's reads of other formats;
+# counted from the first, so that a program that keeps reading cannot hold the paste open). A target that reads nothing (no text field had
+# the focus) gets RESTORE_CAP_MS. Where reads cannot be seen, RESTORE_AFTER_MS after the chord: a
+# fixed wait, which a loaded machine can outlast (the target then pastes the old contents).
+READ_GRACE_MS = 300
+RESTORE_CAP_MS = 10_000
+RESTORE_AFTER_MS = 1000
+POLL_MS = 20
 # Keys by the names wtype and ydotool (Linux input event codes) know them.
 _TOOL_KEYS = {"backspace": ("BackSpace", 14), "enter": ("Return", 28), "tab": ("Tab", 15)}
 TERMINALS = ("terminal", "xterm", "konsole", "alacritty", "kitty", "tilix", "terminator", "urxvt",
@@ -37,6 +44,8 @@ class Clipboard(Protocol):
     def save(self) -> object: ...  # everything on it, in every format (an image, rich text)
     def restore(self, saved: object) -> None: ...
     def discard(self, saved: object) -> None: ...  # not restored: the user copied since
+    def offer(self, text: str) -> None: ...  # our text for a paste: reads of it are counted
+    def reads(self) -> int | None: ...  # other programs' reads of the offered text (None: unseen)
 
 
 # Calls a function after a number of milliseconds, on the caller's thread (a Qt timer in the app).
@@ -135,6 +144,8 @@ class Injector:
         self.window_class = window_class or (lambda: focused_window_class(run))
         self.method = self._resolve(method)
         self.target: str | None = None  # the window the words are meant for (X11), see aim()
+        # Told when a paste was not taken: the target never read the clipboard.
+        self.not_taken: Callable[[str], None] = lambda message: logger.warning("%s", message)
 
     def aim(self) -> None:
         """Remember the focused window as the one the next text is for (at the key release)."""
@@ -214,9 +225,15 @@ class Injector:
         if self.keyboard is None:
             raise OSError("synthetic key presses are not available on this desktop")
         previous = self.clipboard.save()
-        self.clipboard.set_text(text)
+        self.clipboard.offer(text)
         terminal = any(t in self.window_class().lower() for t in TERMINALS)
         self.keyboard.chord("ctrl", "shift", "v") if terminal else self.keyboard.chord("ctrl", "v")
+        self._restore_once_read(text, previous)
+        return Delivery(True, "paste")
+
+    def _restore_once_read(self, text: str, previous: object) -> None:
+        started = time.monotonic()
+        first_read: list[float] = []  # when the target was first seen reading
 
         def restore() -> None:
             # Only if the clipboard still holds our text: the user may have copied since.
@@ -225,8 +242,25 @@ class Injector:
             else:
                 self.clipboard.discard(previous)
 
-        self.later(RESTORE_AFTER_MS, restore)
-        return Delivery(True, "paste")
+        def check() -> None:
+            now = time.monotonic()
+            reads = self.clipboard.reads()
+            if reads is None:
+                done = (now - started) * 1000 >= RESTORE_AFTER_MS
+            else:
+                if reads and not first_read:
+                    first_read.append(now)
+                done = bool(first_read) and (now - first_read[0]) * 1000 >= READ_GRACE_MS
+                if not done and (now - started) * 1000 >= RESTORE_CAP_MS:
+                    done = True
+                    self.not_taken(f"The window did not take the pasted text within {RESTORE_CAP_MS // 1000} s; "
+                                   "it is in the history (“Paste last” pastes it again).")
+            if done:
+                restore()
+            else:
+                self.later(POLL_MS, check)
+
+        self.later(POLL_MS, check)
 
     def _tool(self, text: str) -> Delivery:
         tool = self.which(self.method)

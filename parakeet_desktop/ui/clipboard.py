@@ -33,20 +33,60 @@ def qt_later(ms: int, fn) -> None:
     QTimer.singleShot(ms, fn)
 
 
+class _Offered(QMimeData):
+    """Our text on the clipboard for a paste, counting other programs' reads: Qt asks for the data
+    when another program requests it (the X11 SelectionRequest, the Wayland data source's send)."""
+
+    def __init__(self, owner: QtClipboard) -> None:
+        super().__init__()
+        self.owner = owner
+
+    def retrieveData(self, mimetype, preferred_type):  # noqa: N802 (Qt's name)
+        if not self.owner.reading:
+            self.owner.read_count += 1
+        return super().retrieveData(mimetype, preferred_type)
+
+
 class QtClipboard:
     """The system clipboard through Qt (GUI thread only); *rescue* is the file that holds the
     user's clipboard text while ours is on it."""
 
     def __init__(self, rescue: Path | None = None) -> None:
         self.rescue = rescue
+        self.reading = False  # our own reads of the offered text are not the target's
+        self.read_count = 0
+        self._offered: _Offered | None = None  # kept alive while Qt serves it
 
     def text(self) -> str | None:
-        return QGuiApplication.clipboard().text()
+        self.reading = True
+        try:
+            return QGuiApplication.clipboard().text()
+        finally:
+            self.reading = False
 
     def set_text(self, text: str) -> None:
+        self._offered = None
         QGuiApplication.clipboard().setText(text)
 
+    def offer(self, text: str) -> None:
+        offered = _Offered(self)
+        offered.setText(text)
+        self.read_count = 0
+        self._offered = offered
+        QGuiApplication.clipboard().setMimeData(offered)
+        _register_handback()
+
+    def reads(self) -> int | None:
+        return self.read_count if self._offered is not None else None
+
     def save(self) -> QMimeData:
+        self.reading = True
+        try:
+            return self._save()
+        finally:
+            self.reading = False
+
+    def _save(self) -> QMimeData:
         current = QGuiApplication.clipboard().mimeData()
         saved = QMimeData()
         if current is None:
@@ -70,6 +110,7 @@ class QtClipboard:
             logger.warning("Could not keep the clipboard aside while pasting: %s", exc)
 
     def restore(self, saved: QMimeData) -> None:
+        self._offered = None
         QGuiApplication.clipboard().setMimeData(saved)
         self.discard(saved)
         _register_handback()

@@ -1,0 +1,154 @@
+"""Key presses on Wayland through the RemoteDesktop portal (GNOME, KDE).
+
+The app asks for a keyboard once: the portal's dialog, with ``persist_mode`` 2, hands back a
+restore token that the app keeps, so later starts get the keyboard without asking again (a token
+the desktop no longer takes is dropped and the user is asked once more). Keys are sent as keysyms:
+the paste chord, Enter, Tab, BackSpace; text itself goes by the clipboard and one paste.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from pathlib import Path
+
+from ..storage import write_atomic
+from .portal import PortalConnection, PortalDenied, PortalError
+
+logger = logging.getLogger(__name__)
+
+REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
+KEYBOARD = 1  # device type bit
+PERSIST_UNTIL_REVOKED = 2
+PRESSED, RELEASED = 1, 0
+# X keysyms of the keys the app presses (the portal takes keysyms and keycodes; keysyms do not
+# depend on the keyboard layout).
+KEYSYMS = {"ctrl": 0xFFE3, "shift": 0xFFE1, "alt": 0xFFE9, "super": 0xFFEB, "enter": 0xFF0D,
+           "tab": 0xFF09, "backspace": 0xFF08, "escape": 0xFF1B, "insert": 0xFF63, "space": 0x20}
+
+
+def keysym(key: str) -> int:
+    """The keysym of a key name or of one character (Latin-1 directly, the rest as Unicode)."""
+    if key in KEYSYMS:
+        return KEYSYMS[key]
+    if len(key) != 1:
+        raise ValueError(f"no keysym for {key!r}")
+    code = ord(key)
+    if code == 0x0A:
+        return KEYSYMS["enter"]
+    if code == 0x09:
+        return KEYSYMS["tab"]
+    return code if 0x20 <= code <= 0x7E or 0xA0 <= code <= 0xFF else 0x01000000 + code
+
+
+class PortalKeyboard:
+    """desktop.inject.Keyboard through the RemoteDesktop portal. The session is opened at the
+    first key (or by open()), not at start: the user is asked only when dictation first types."""
+
+    def __init__(self, token_file: Path, *, bus: str = "SESSION", answer_seconds: float | None = None) -> None:
+        self.token_file = token_file
+        self._bus = bus
+        self._answer_seconds = answer_seconds
+        self._lock = threading.Lock()
+        self.connection: PortalConnection | None = None
+        self.session: str | None = None
+
+    def open(self) -> None:
+        with self._lock:
+            if self.session is None:
+                self._open()
+
+    def close(self) -> None:
+        with self._lock:
+            connection, self.connection, self.session = self.connection, None, None
+            if connection is not None:
+                connection.close()
+
+    def chord(self, *keys: str) -> None:
+        syms = [keysym(k) for k in keys]
+        self._send([(s, PRESSED) for s in syms] + [(s, RELEASED) for s in reversed(syms)])
+
+    def type(self, text: str) -> None:
+        self._send([(keysym(c), state) for c in text for state in (PRESSED, RELEASED)])
+
+    def _send(self, presses: list[tuple[int, int]]) -> None:
+        with self._lock:
+            if self.session is None:
+                self._open()
+            assert self.connection is not None and self.session is not None
+            try:
+                for sym, state in presses:
+                    self.connection.call(REMOTE_DESKTOP, "NotifyKeyboardKeysym", "oa{sv}iu",
+                                         (self.session, {}, sym, state))
+            except Exception as exc:
+                # The session may have been closed by the desktop: open a new one next time.
+                self._drop()
+                raise OSError(f"the desktop's RemoteDesktop portal refused the keys ({exc})") from exc
+
+    def _drop(self) -> None:
+        connection, self.connection, self.session = self.connection, None, None
+        if connection is not None:
+            connection.close()
+
+    def _open(self) -> None:
+        kwargs = {} if self._answer_seconds is None else {"answer_seconds": self._answer_seconds}
+        connection = PortalConnection(self._bus, **kwargs)
+        try:
+            connection.register()
+            if connection.version(REMOTE_DESKTOP) is None:
+                raise PortalError("this desktop's portal has no RemoteDesktop.")
+            token = self._token()
+            try:
+                session, results = self._start(connection, token)
+            except PortalError:
+                if not token:
+                    raise
+                # The desktop no longer takes the token (revoked, or from another session): ask again.
+                logger.info("The remote-desktop restore token was not taken; asking the user again")
+                self._forget_token()
+                session, results = self._start(connection, "")
+        except PortalDenied as exc:
+            connection.close()
+            raise OSError("you declined keyboard access in the desktop's dialog, so the text stays on "
+                          "the clipboard; choose “Typing” again in the settings to be asked again") from exc
+        except PortalError as exc:
+            connection.close()
+            raise OSError(str(exc)) from exc
+        if not int(results.get("devices", 0)) & KEYBOARD:
+            connection.close_session(session)
+            connection.close()
+            raise OSError("the desktop gave no keyboard in the remote-desktop session")
+        if results.get("restore_token"):
+            self._keep_token(str(results["restore_token"]))
+        self.connection, self.session = connection, session
+
+    def _start(self, connection: PortalConnection, token: str) -> tuple[str, dict]:
+        made = connection.request(REMOTE_DESKTOP, "CreateSession", "a{sv}", (),
+                                  {"session_handle_token": ("s", "parakeet")})
+        session = str(made["session_handle"])
+        options: dict[str, tuple[str, object]] = {"types": ("u", KEYBOARD),
+                                                  "persist_mode": ("u", PERSIST_UNTIL_REVOKED)}
+        if token:
+            options["restore_token"] = ("s", token)
+        try:
+            connection.request(REMOTE_DESKTOP, "SelectDevices", "oa{sv}", (session,), options)
+            results = connection.request(REMOTE_DESKTOP, "Start", "osa{sv}", (session, ""))
+        except PortalError:
+            connection.close_session(session)
+            raise
+        return session, results
+
+    def _token(self) -> str:
+        try:
+            return self.token_file.read_text("utf-8").strip()
+        except OSError:
+            return ""
+
+    def _keep_token(self, token: str) -> None:
+        try:
+            write_atomic(self.token_file, token, mode=0o600)
+        except OSError as exc:
+            logger.warning("The remote-desktop approval cannot be kept (%s); it will be asked again", exc)
+
+    def _forget_token(self) -> None:
+        self.token_file.unlink(missing_ok=True)

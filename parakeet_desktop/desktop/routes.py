@@ -1,0 +1,165 @@
+"""Which way the hotkey is heard and the text is typed on this desktop, and why.
+
+Pure choices from what was found (session type, desktop, portal versions, tools), so that the
+app, ``doctor`` and the settings say the same thing, and tests can try every desktop.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import entry
+from .inject import session_type
+
+# Compositors built on wlroots (or otherwise offering the virtual-keyboard protocol wtype needs).
+WLROOTS = ("sway", "river", "hyprland", "wayfire", "labwc", "niri", "dwl", "qtile", "cosmic")
+
+
+class KeyRoute(enum.StrEnum):
+    PYNPUT = "pynput"  # X11 and Windows: the app hears the key itself
+    PORTAL = "portal"  # Wayland: the GlobalShortcuts portal
+    COMMAND = "command"  # the desktop's own shortcut runs parakeet-desktop start/stop/toggle
+
+
+class TypingRoute(enum.StrEnum):
+    PASTE = "paste"  # clipboard + a synthetic paste chord (X11, Windows, XWayland)
+    TYPE = "type"
+    PORTAL = "portal"  # clipboard + the paste chord through the RemoteDesktop portal
+    WTYPE = "wtype"
+    YDOTOOL = "ydotool"
+    CLIPBOARD = "clipboard"  # nothing can type: the text waits on the clipboard
+
+
+@dataclass(frozen=True)
+class Route:
+    way: KeyRoute | TypingRoute
+    why: str
+    todo: str = ""  # what the user must do, one sentence; empty when nothing
+
+
+@dataclass(frozen=True)
+class Desktop:
+    """What was found about the session."""
+
+    session: str  # "x11", "wayland", "windows", "macos"
+    name: str  # XDG_CURRENT_DESKTOP, lower case ("" when unknown)
+    shortcuts_version: int | None = None  # GlobalShortcuts portal
+    remote_version: int | None = None  # RemoteDesktop portal
+    portal_running: bool = False
+    xwayland: bool = False
+    tools: frozenset[str] = frozenset()  # wtype, ydotool (with its daemon), wl-copy found
+    entry_installed: bool = True
+
+    @property
+    def wlroots(self) -> bool:
+        return any(name in self.name for name in WLROOTS)
+
+
+def sway_bindings(hotkey: str) -> list[str]:
+    """The lines of a sway (or i3-style) config that give push-to-talk on *hotkey*."""
+    keys = "+".join({"super": "Mod4", "alt": "Mod1", "ctrl": "Ctrl", "shift": "Shift"}.get(p, p)
+                    for p in hotkey.split("+"))
+    return [f"bindsym --no-repeat {keys} exec parakeet-desktop start",
+            f"bindsym --release {keys} exec parakeet-desktop stop"]
+
+
+def key_route(desktop: Desktop, hotkey: str) -> Route:
+    if desktop.session != "wayland":
+        return Route(KeyRoute.PYNPUT, "the app hears the hotkey itself")
+    if desktop.shortcuts_version is not None:
+        todo = "" if desktop.entry_installed else (
+            "Run “parakeet-desktop desktop-entry” once so the desktop knows the app by name.")
+        return Route(KeyRoute.PORTAL, f"the desktop's GlobalShortcuts portal (version "
+                                      f"{desktop.shortcuts_version}) gives press and release", todo)
+    if desktop.wlroots:
+        return Route(KeyRoute.COMMAND, "this compositor has no GlobalShortcuts portal",
+                     "Add to your sway config: " + "; ".join(sway_bindings(hotkey)) + ".")
+    return Route(KeyRoute.COMMAND, "this desktop has no GlobalShortcuts portal",
+                 "Bind “parakeet-desktop toggle” to a key in the desktop's keyboard settings.")
+
+
+def typing_route(desktop: Desktop, chosen: str = "auto") -> Route:
+    """The way text is typed for the setting *chosen* ("auto" or one TypingRoute's value)."""
+    if chosen != "auto":
+        way = TypingRoute(chosen)
+        missing = way in (TypingRoute.WTYPE, TypingRoute.YDOTOOL) and way.value not in desktop.tools
+        return Route(way, "chosen in the settings",
+                     f"Install {way.value} (and start its daemon) or choose another way." if missing else "")
+    if desktop.session != "wayland":
+        return Route(TypingRoute.PASTE, "the clipboard and a synthetic Ctrl+V")
+    # On Wayland synthetic X11 keys (XWayland) reach only X11 windows: type through Wayland.
+    if desktop.remote_version is not None and desktop.remote_version >= 2 and not desktop.wlroots:
+        return Route(TypingRoute.PORTAL, f"the desktop's RemoteDesktop portal (version {desktop.remote_version}) "
+                                         "sends the paste chord; you approve it once")
+    if "wtype" in desktop.tools and (desktop.wlroots or desktop.remote_version is None):
+        return Route(TypingRoute.WTYPE, "wtype types through the compositor's virtual keyboard")
+    if "ydotool" in desktop.tools:
+        return Route(TypingRoute.YDOTOOL, "ydotool types through the kernel's uinput device")
+    if desktop.wlroots:
+        todo = "Install wtype (sudo apt-get install wtype) so the text is typed."
+    else:
+        todo = "Install ydotool and start ydotoold, or paste the text yourself with Ctrl+V."
+    return Route(TypingRoute.CLIPBOARD, "nothing here may type into other windows", todo)
+
+
+def probe(bus: str = "SESSION", which: Callable[[str], str | None] = shutil.which) -> Desktop:
+    """Looks at this session (the portal over D-Bus for at most a few seconds)."""
+    session = session_type()
+    name = os.environ.get("XDG_CURRENT_DESKTOP", "").lower()
+    tools = frozenset(t for t in ("wtype", "wl-copy") if which(t))
+    if which("ydotool") and ydotool_socket() is not None:
+        tools |= {"ydotool"}
+    found = Desktop(session, name, xwayland=bool(os.environ.get("DISPLAY")), tools=tools,
+                    entry_installed=entry.is_installed())
+    if session != "wayland":
+        return found
+    from .portal import PortalConnection, PortalError
+    from .remote_desktop import REMOTE_DESKTOP
+    from .shortcuts import GLOBAL_SHORTCUTS
+
+    try:
+        connection = PortalConnection(bus, reply_seconds=3)
+    except PortalError:
+        return found
+    try:
+        running = connection.portal_running()
+        shortcuts = connection.version(GLOBAL_SHORTCUTS) if running else None
+        remote = connection.version(REMOTE_DESKTOP) if running else None
+    finally:
+        connection.close()
+    return Desktop(session, name, shortcuts, remote, running, found.xwayland, tools, found.entry_installed)
+
+
+def ydotool_socket() -> Path | None:
+    """Where ydotoold listens, if it runs."""
+    candidates = [os.environ.get("YDOTOOL_SOCKET", ""), f"/run/user/{os.getuid()}/.ydotool_socket",
+                  "/tmp/.ydotool_socket"]
+    for candidate in candidates:
+        if candidate and Path(candidate).exists():
+            return Path(candidate)
+    return None
+
+
+def report(desktop: Desktop, hotkey: str, typing: str = "auto") -> list[tuple[str, str]]:
+    """(label, text) lines for doctor and the settings: the session, the portals, both routes and
+    what to do."""
+    def version(v: int | None) -> str:
+        return f"version {v}" if v is not None else "not found"
+
+    lines = [("session", desktop.session + (f" ({desktop.name})" if desktop.name else ""))]
+    if desktop.session == "wayland":
+        lines += [("portal", "running" if desktop.portal_running else "not found on the session bus"),
+                  ("GlobalShortcuts", version(desktop.shortcuts_version)),
+                  ("RemoteDesktop", version(desktop.remote_version)),
+                  ("XWayland", "yes" if desktop.xwayland else "no"),
+                  ("tools", ", ".join(sorted(desktop.tools)) or "none of wtype, ydotool, wl-copy")]
+    for label, route in (("hotkey", key_route(desktop, hotkey)), ("typing", typing_route(desktop, typing))):
+        lines.append((label, f"{route.way.value}: {route.why}"))
+        if route.todo:
+            lines.append(("to do", route.todo))
+    return lines

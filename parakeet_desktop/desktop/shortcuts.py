@@ -1,0 +1,180 @@
+"""Hold-to-talk on Wayland: the dictation shortcut through the GlobalShortcuts portal.
+
+The desktop owns the key: the app asks for a shortcut with a preferred trigger, the user approves
+it once in the desktop's own dialog (the desktop remembers the app's shortcuts by its app id), and
+the portal then sends ``Activated`` when the key goes down and ``Deactivated`` when it comes up,
+which is exactly push-to-talk. The desktop may bind another key than the one asked for: the one
+it reports is what the app shows.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+from jeepney import MatchRule
+
+from .hotkey import Hotkey
+from .portal import PortalConnection, PortalDenied, PortalError
+
+logger = logging.getLogger(__name__)
+
+GLOBAL_SHORTCUTS = "org.freedesktop.portal.GlobalShortcuts"
+SHORTCUT_ID = "dictate"
+DESCRIPTION = "Dictate (hold to talk, tap for hands-free)"
+# Our key names → the names of the XDG shortcut format (keysym names, modifiers in capitals).
+_TRIGGER_MODIFIERS = {"ctrl": "CTRL", "alt": "ALT", "shift": "SHIFT", "super": "LOGO"}
+_TRIGGER_KEYS = {"enter": "Return", "escape": "Escape", "backspace": "BackSpace", "tab": "Tab",
+                 "insert": "Insert", "delete": "Delete", "home": "Home", "end": "End", "page_up": "Page_Up",
+                 "page_down": "Page_Down", "up": "Up", "down": "Down", "left": "Left", "right": "Right",
+                 "pause": "Pause", "scroll_lock": "Scroll_Lock", "caps_lock": "Caps_Lock", "menu": "Menu",
+                 "print_screen": "Print", "space": "space"}
+
+
+def preferred_trigger(hotkey: Hotkey) -> str | None:
+    """The hotkey in the portal's trigger format (``CTRL+ALT+space``, ``LOGO+F9``); None for a
+    chord of modifiers alone, which that format cannot say."""
+    if hotkey.key is None:
+        return None
+    key = hotkey.key
+    if key.startswith("f") and key[1:].isdigit():
+        key = key.upper()
+    key = _TRIGGER_KEYS.get(key, key)
+    mods = [_TRIGGER_MODIFIERS[m] for m in ("ctrl", "alt", "shift", "super") if m in hotkey.modifiers]
+    return "+".join(mods + [key])
+
+
+class PortalShortcut:
+    """The dictation shortcut bound through the portal. *on_press* / *on_release* come from the
+    portal's signal thread; *on_bound(trigger)* once the desktop has bound it (its own words for
+    the key, '' when it did not say); *on_lost(message)* when it stops working (declined, the
+    portal went away, the session closed). start() returns at once: the approval may take the
+    user a while, so it runs on a thread of its own."""
+
+    def __init__(self, hotkey: Hotkey, on_press: Callable[[], None], on_release: Callable[[], None], *,
+                 on_bound: Callable[[str], None], on_lost: Callable[[str], None], bus: str = "SESSION",
+                 answer_seconds: float | None = None) -> None:
+        self.hotkey = hotkey
+        self._on_press, self._on_release = on_press, on_release
+        self._on_bound, self._on_lost = on_bound, on_lost
+        self._bus = bus
+        self._answer_seconds = answer_seconds
+        self.connection: PortalConnection | None = None
+        self.session: str | None = None
+        self.trigger: str | None = None  # what the desktop says the key is, once bound
+        self.version: int | None = None
+        self.other_presses: int | None = None  # the user's other keys cannot be heard here
+        self._down = False
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._bind, name="global-shortcut", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stopped.set()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            if self.session:
+                connection.close_session(self.session)
+            connection.close()
+        if self._down:  # the key was down: dictation must not go on without it
+            self._down = False
+            self._on_release()
+
+    def configure(self) -> bool:
+        """Opens the desktop's settings for this app's shortcuts (portal version 2+). False where
+        the desktop cannot."""
+        if self.connection is None or self.session is None or (self.version or 0) < 2:
+            return False
+        try:
+            self.connection.call(GLOBAL_SHORTCUTS, "ConfigureShortcuts", "osa{sv}", (self.session, "", {}))
+        except Exception as exc:
+            logger.warning("The desktop's shortcut settings could not be opened: %s", exc)
+            return False
+        return True
+
+    def _bind(self) -> None:
+        try:
+            self._bind_now()
+        except PortalDenied:
+            self._lost("You declined the dictation shortcut in the desktop's dialog. Change the hotkey "
+                       "in the settings to be asked again, or bind “parakeet-desktop toggle” to a key "
+                       "in the desktop's keyboard settings.")
+        except PortalError as exc:
+            self._lost(f"The dictation shortcut could not be bound: {exc}")
+        except Exception as exc:  # a malformed answer: say so rather than die silently on this thread
+            logger.exception("Binding the global shortcut")
+            self._lost(f"The dictation shortcut could not be bound ({exc}).")
+
+    def _bind_now(self) -> None:
+        kwargs = {} if self._answer_seconds is None else {"answer_seconds": self._answer_seconds}
+        connection = PortalConnection(self._bus, **kwargs)
+        if self._stopped.is_set():
+            connection.close()
+            return
+        self.connection = connection
+        connection.register()
+        self.version = connection.version(GLOBAL_SHORTCUTS)
+        if self.version is None:
+            raise PortalError("this desktop's portal has no GlobalShortcuts.")
+        connection.on_portal_gone(lambda: self._lost(
+            "The desktop's portal stopped, so the dictation shortcut no longer works; it is bound "
+            "again at the next start (or when you change the hotkey)."))
+        made = connection.request(GLOBAL_SHORTCUTS, "CreateSession", "a{sv}", (),
+                                  {"session_handle_token": ("s", "parakeet")})
+        self.session = str(made["session_handle"])
+        for member, handle in (("Activated", self._activated), ("Deactivated", self._deactivated),
+                               ("ShortcutsChanged", self._changed)):
+            connection.listen(MatchRule(type="signal", interface=GLOBAL_SHORTCUTS, member=member), handle)
+        connection.listen(MatchRule(type="signal", interface="org.freedesktop.portal.Session",
+                                    member="Closed", path=self.session),
+                          lambda _body: self._lost("The desktop closed the dictation shortcut's session."))
+        wanted: dict[str, tuple[str, object]] = {"description": ("s", DESCRIPTION)}
+        trigger = preferred_trigger(self.hotkey)
+        if trigger:
+            wanted["preferred_trigger"] = ("s", trigger)
+        bound = connection.request(GLOBAL_SHORTCUTS, "BindShortcuts", "oa(sa{sv})sa{sv}",
+                                   (self.session, [(SHORTCUT_ID, wanted)], ""))
+        shortcuts = dict(bound.get("shortcuts", []))
+        if SHORTCUT_ID not in shortcuts:
+            raise PortalDenied("the desktop bound none of the shortcuts asked for.")
+        self._set_trigger(shortcuts[SHORTCUT_ID])
+
+    def _set_trigger(self, properties: dict) -> None:
+        self.trigger = str(properties.get("trigger_description", ("s", ""))[1])
+        if not self._stopped.is_set():
+            self._on_bound(self.trigger)
+
+    def _mine(self, body: tuple) -> bool:
+        return not self._stopped.is_set() and str(body[0]) == self.session and body[1] == SHORTCUT_ID
+
+    def _activated(self, body: tuple) -> None:
+        if self._mine(body) and not self._down:
+            self._down = True
+            self._on_press()
+
+    def _deactivated(self, body: tuple) -> None:
+        if self._mine(body) and self._down:
+            self._down = False
+            self._on_release()
+
+    def _changed(self, body: tuple) -> None:
+        session, shortcuts = body
+        mine = dict(shortcuts).get(SHORTCUT_ID)
+        if str(session) == self.session and mine is not None:
+            self._set_trigger(mine)
+
+    def _lost(self, message: str) -> None:
+        if self._stopped.is_set():
+            return
+        self._stopped.set()
+        if self._down:
+            self._down = False
+            self._on_release()
+        connection, self.connection = self.connection, None
+        if connection is not None:
+            connection.close()
+        self._on_lost(message)

@@ -1,0 +1,236 @@
+"""The portal routes against a real D-Bus daemon with a portal stand-in on it: hold-to-talk
+through GlobalShortcuts, key presses through RemoteDesktop, approval, denial, a portal that goes
+away, and a restore token the desktop no longer takes."""
+
+from __future__ import annotations
+
+import queue
+
+import pytest
+
+from parakeet_desktop.desktop.hotkey import parse_hotkey
+from parakeet_desktop.desktop.portal import APP_ID, PortalConnection, PortalError
+from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
+from parakeet_desktop.desktop.shortcuts import PortalShortcut, preferred_trigger
+from portal_support import REMOTE, SHORTCUTS, PortalStandIn, private_session_bus
+
+CTRL, SHIFT, V, RETURN, TAB, BACKSPACE = 0xFFE3, 0xFFE1, 0x76, 0xFF0D, 0xFF09, 0xFF08
+
+
+@pytest.fixture(scope="module")
+def bus():
+    with private_session_bus() as address:
+        yield address
+
+
+@pytest.fixture
+def portal(bus):
+    standin = PortalStandIn(bus)
+    yield standin
+    standin.stop()
+
+
+class Shortcut:
+    """A PortalShortcut whose callbacks land in one queue, as the app's signals would."""
+
+    def __init__(self, bus: str, hotkey: str = "ctrl+alt+space") -> None:
+        self.events: queue.Queue = queue.Queue()
+        self.shortcut = PortalShortcut(parse_hotkey(hotkey), lambda: self.events.put("press"),
+                                       lambda: self.events.put("release"),
+                                       on_bound=lambda t: self.events.put(("bound", t)),
+                                       on_lost=lambda m: self.events.put(("lost", m)), bus=bus, answer_seconds=20)
+
+    def next(self):
+        return self.events.get(timeout=20)
+
+
+def test_triggers_in_the_portal_format():
+    assert preferred_trigger(parse_hotkey("ctrl+alt+space")) == "CTRL+ALT+space"
+    assert preferred_trigger(parse_hotkey("super+f9")) == "LOGO+F9"
+    assert preferred_trigger(parse_hotkey("ctrl+shift+enter")) == "CTRL+SHIFT+Return"
+    assert preferred_trigger(parse_hotkey("ctrl+shift")) is None
+
+
+def test_holding_the_portal_shortcut_is_push_to_talk(portal, bus):
+    user = Shortcut(bus)
+    user.shortcut.start()
+    assert user.next() == ("bound", "Ctrl+Alt+Space")
+    assert portal.registered == [APP_ID]  # registered before anything else
+    assert portal.calls[0] == "Register"
+    assert portal.bound["dictate"]["preferred_trigger"] == "CTRL+ALT+space"
+    assert portal.dialogs == 1
+    for _ in range(2):  # two utterances, each a press and a release
+        portal.press()
+        assert user.next() == "press"
+        portal.release()
+        assert user.next() == "release"
+    portal.release()  # a release without a press (a repeat) is not a second utterance
+    portal.press()
+    portal.press()  # nor is a second press while held
+    assert user.next() == "press"
+    user.shortcut.stop()  # stopping while held ends the utterance
+    assert user.next() == "release"
+    assert user.events.empty()
+
+
+def test_the_key_the_desktop_chose_is_the_one_shown(portal, bus):
+    portal.assign_trigger = "Meta+D"
+    user = Shortcut(bus)
+    user.shortcut.start()
+    assert user.next() == ("bound", "Meta+D")
+    portal.change_trigger("Ctrl+F12")  # changed later in the desktop's settings
+    assert user.next() == ("bound", "Ctrl+F12")
+    assert user.shortcut.trigger == "Ctrl+F12"
+    assert not user.shortcut.configure()  # version 1: the desktop has no settings page to open
+    user.shortcut.stop()
+
+
+def test_version_two_opens_the_desktops_shortcut_settings(bus):
+    portal = PortalStandIn(bus, shortcuts_version=2)
+    try:
+        user = Shortcut(bus)
+        user.shortcut.start()
+        assert user.next()[0] == "bound"
+        assert user.shortcut.configure()
+        portal.wait_for(lambda: portal.configured == 1)
+        user.shortcut.stop()
+    finally:
+        portal.stop()
+
+
+def test_a_declined_shortcut_says_what_to_do(portal, bus):
+    portal.deny = True
+    user = Shortcut(bus)
+    user.shortcut.start()
+    kind, message = user.next()
+    assert kind == "lost" and "declined" in message and "parakeet-desktop toggle" in message
+    portal.press()  # no session was bound: nothing happens
+    with pytest.raises(queue.Empty):
+        user.events.get(timeout=1)
+
+
+def test_a_portal_that_goes_away_ends_the_utterance_and_says_so(bus):
+    portal = PortalStandIn(bus)
+    user = Shortcut(bus)
+    user.shortcut.start()
+    assert user.next()[0] == "bound"
+    portal.press()
+    assert user.next() == "press"
+    portal.stop()  # it crashes with the key held
+    assert user.next() == "release"
+    kind, message = user.next()
+    assert kind == "lost" and "portal stopped" in message
+    user.shortcut.stop()
+
+
+def test_a_closed_session_is_reported(portal, bus):
+    user = Shortcut(bus)
+    user.shortcut.start()
+    assert user.next()[0] == "bound"
+    portal.close_sessions()
+    kind, message = user.next()
+    assert kind == "lost" and "closed" in message
+
+
+def test_no_shortcuts_portal_is_a_clear_message(bus):
+    portal = PortalStandIn(bus, shortcuts_version=None)
+    try:
+        user = Shortcut(bus)
+        user.shortcut.start()
+        kind, message = user.next()
+        assert kind == "lost" and "no GlobalShortcuts" in message
+    finally:
+        portal.stop()
+
+
+def test_no_portal_at_all(bus):
+    connection = PortalConnection(bus, reply_seconds=2)
+    try:
+        assert not connection.portal_running()
+        assert connection.version(SHORTCUTS) is None
+    finally:
+        connection.close()
+    with pytest.raises(PortalError, match="session bus cannot be reached"):
+        PortalConnection("unix:path=/nonexistent/bus")
+
+
+def test_the_paste_chord_and_keys_go_as_keysyms(portal, bus, tmp_path):
+    keyboard = PortalKeyboard(tmp_path / "token", bus=bus, answer_seconds=20)
+    try:
+        keyboard.chord("ctrl", "v")
+        assert portal.keys == [(CTRL, 1), (V, 1), (V, 0), (CTRL, 0)]
+        portal.keys.clear()
+        keyboard.chord("ctrl", "shift", "v")  # the terminal chord
+        assert portal.keys == [(CTRL, 1), (SHIFT, 1), (V, 1), (V, 0), (SHIFT, 0), (CTRL, 0)]
+        portal.keys.clear()
+        for key, sym in (("enter", RETURN), ("tab", TAB), ("backspace", BACKSPACE)):
+            keyboard.chord(key)
+            assert portal.keys == [(sym, 1), (sym, 0)]
+            portal.keys.clear()
+        keyboard.type("é€")  # Latin-1 directly, the rest as Unicode keysyms
+        assert portal.keys == [(0xE9, 1), (0xE9, 0), (0x010020AC, 1), (0x010020AC, 0)]
+        session = next(s for s in portal.sessions.values() if s.kind == "remote")
+        assert session.options["types"] == 1 and session.options["persist_mode"] == 2
+        assert portal.dialogs == 1
+    finally:
+        keyboard.close()
+
+
+def test_the_approval_is_asked_once_and_a_stale_token_asks_again(portal, bus, tmp_path):
+    token = tmp_path / "token"
+    first = PortalKeyboard(token, bus=bus, answer_seconds=20)
+    first.chord("enter")
+    first.close()
+    assert portal.dialogs == 1 and token.read_text()
+    assert token.stat().st_mode & 0o777 == 0o600
+    again = PortalKeyboard(token, bus=bus, answer_seconds=20)  # the next start
+    again.chord("enter")
+    again.close()
+    assert portal.dialogs == 1  # restored from the token: not asked again
+    portal.revoke_tokens()  # the user revoked it in the desktop's privacy settings
+    later = PortalKeyboard(token, bus=bus, answer_seconds=20)
+    later.chord("enter")
+    later.close()
+    assert portal.dialogs == 2 and token.read_text()  # asked once more, and a new token kept
+
+
+def test_declined_keyboard_access_is_an_error_that_says_so(portal, bus, tmp_path):
+    portal.deny = True
+    keyboard = PortalKeyboard(tmp_path / "token", bus=bus, answer_seconds=20)
+    with pytest.raises(OSError, match="declined keyboard access"):
+        keyboard.chord("ctrl", "v")
+    assert portal.keys == [] and not (tmp_path / "token").exists()
+    portal.deny = False
+    keyboard.chord("ctrl", "v")  # asked again at the next try, and granted
+    assert portal.keys[0] == (CTRL, 1)
+    keyboard.close()
+
+
+def test_a_closed_remote_session_is_opened_again(portal, bus, tmp_path):
+    keyboard = PortalKeyboard(tmp_path / "token", bus=bus, answer_seconds=20)
+    keyboard.chord("tab")
+    portal.close_sessions()
+    with pytest.raises(OSError, match="refused the keys"):
+        keyboard.chord("tab")
+    keyboard.chord("tab")  # a new session, from the kept token: no dialog
+    assert portal.keys[-2:] == [(TAB, 1), (TAB, 0)] and portal.dialogs == 1
+    keyboard.close()
+
+
+def test_remote_desktop_missing(bus, tmp_path):
+    portal = PortalStandIn(bus, remote_version=None)
+    try:
+        keyboard = PortalKeyboard(tmp_path / "token", bus=bus, answer_seconds=20)
+        with pytest.raises(OSError, match="no RemoteDesktop"):
+            keyboard.chord("enter")
+    finally:
+        portal.stop()
+
+
+def test_versions_are_read_from_the_portal(portal, bus):
+    connection = PortalConnection(bus)
+    try:
+        assert connection.portal_running()
+        assert connection.version(SHORTCUTS) == 1 and connection.version(REMOTE) == 2
+    finally:
+        connection.close()
