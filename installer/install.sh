@@ -19,6 +19,8 @@ fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q torch==2.13.0
 .venv/bin/pip install -q -e .
+# The app's menu entry and icon: the desktop's menu shows it, and Wayland portals need it.
+.venv/bin/parakeet-desktop desktop-entry || true
 if [ -z "${DISPLAY:-}" ] && [ -z "${WAYLAND_DISPLAY:-}" ]; then
   echo "Installed. There is no graphical session here, so the app was not started: run"
   echo ".venv/bin/parakeet-desktop from your desktop, or use .venv/bin/parakeet-desktop listen|transcribe."

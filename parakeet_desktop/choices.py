@@ -21,6 +21,7 @@ class Injection(enum.StrEnum):
     TYPE = "type"
     WTYPE = "wtype"
     YDOTOOL = "ydotool"
+    PORTAL = "portal"  # Wayland: the paste chord through the RemoteDesktop portal
 
 
 class OverlayPosition(enum.StrEnum):
@@ -56,6 +57,7 @@ LABELS: dict[enum.Enum, str] = {
     Device.AUTO: "Automatic (the GPU when usable)", Device.CUDA: "GPU (CUDA)", Device.CPU: "CPU",
     Injection.AUTO: "Automatic", Injection.PASTE: "Paste through the clipboard", Injection.TYPE: "Type the keys",
     Injection.WTYPE: "wtype (Wayland)", Injection.YDOTOOL: "ydotool (Wayland)",
+    Injection.PORTAL: "Paste through the desktop's portal (Wayland: GNOME, KDE)",
     Latency.FAST: "Fast captions (0.5 s chunks)", Latency.BALANCED: "Balanced",
     Latency.ACCURATE: "Accurate captions (1.6 s chunks)",
     FinalPass.AUTO: "When it is cheap (GPU, short utterances)", FinalPass.ALWAYS: "Always",

@@ -121,23 +121,31 @@ def _display() -> dict:
     return {"display server": server, "desktop": os.environ.get("XDG_CURRENT_DESKTOP", "unknown")}
 
 
-def _injection() -> dict:
-    if sys.platform == "win32":
-        return {"text injection": ["paste (clipboard + Ctrl+V)", "type (keyboard events)"]}
-    methods = []
-    x11 = bool(os.environ.get("DISPLAY"))
-    wayland = bool(os.environ.get("WAYLAND_DISPLAY"))
-    if x11:
-        methods += ["paste (clipboard + Ctrl+V)", "type (X11 keyboard events)"]
-    for tool, what in (("wtype", "type (wtype)"), ("ydotool", "type (ydotool)"),
-                       ("xdotool", "type (xdotool)")):
-        if shutil.which(tool) and (wayland or tool != "wtype"):
-            methods.append(what)
+def _routes() -> dict:
+    """How the hotkey is heard and the text typed here, and what to do where something is missing."""
+    from ..config import load
+    from ..desktop import entry
+    from ..desktop.routes import probe, report, sway_bindings
+
+    settings, _warnings = load()
+    desktop = probe()
+    info: dict = {}
+    todo = []
+    for label, text in report(desktop, settings.hotkey, settings.injection.value):
+        if label == "to do":
+            todo.append(text)
+        else:
+            info[label] = text
+    if desktop.session == "wayland":
+        info["menu entry"] = (str(entry.entry_path()) if desktop.entry_installed
+                              else "not installed: run “parakeet-desktop desktop-entry”")
+        if desktop.wlroots:
+            info["push-to-talk lines for the sway config"] = sway_bindings(settings.hotkey)
     clipboard = [t for t in ("wl-copy", "xclip", "xsel") if shutil.which(t)]
-    return {
-        "text injection": methods or "none: text stays on the clipboard and in the history",
-        "clipboard tools": clipboard or "none found (Qt's clipboard is used)",
-    }
+    info["clipboard tools"] = clipboard or "none found (Qt's clipboard is used)"
+    if todo:
+        info["to do"] = todo
+    return info
 
 
 def collect() -> dict:
@@ -151,7 +159,7 @@ def collect() -> dict:
         "running app": _running(),
         "models": _models(),
         "audio": _audio(),
-        "desktop": {**_display(), **_injection()},
+        "desktop": {**_display(), **_routes()},
     }
 
 

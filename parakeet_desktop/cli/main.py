@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import sys
 from pathlib import Path
 
 from ..config import DEFAULT_API_PORT as DEFAULT_PORT
@@ -15,6 +16,7 @@ from ..control import Request
 from ..engine.devices import DEVICE_CHOICES
 from ..engine.export import FORMATS
 from ..engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
+from .exits import EXIT_FAILED, EXIT_OK
 from .listen import add_arguments as add_listen_arguments
 
 logger = logging.getLogger(__name__)
@@ -121,6 +123,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     doctor = commands.add_parser("doctor", help="report what this machine offers the app")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
+    desktop_entry = commands.add_parser(
+        "desktop-entry", help="add the app to the desktop's menu (Linux)",
+        description="Write the app's menu entry and icon to the user's data folder. Wayland desktops "
+                    "need it for the global hotkey and typing portals.")
+    desktop_entry.add_argument("--remove", action="store_true", help="remove them instead")
     return parser
 
 
@@ -148,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
         from .doctor import run_doctor
 
         return run_doctor(as_json=args.json)
+    if args.command == "desktop-entry":
+        return _desktop_entry(args.remove)
     if args.command in REQUESTS:
         from .control import run_request
 
@@ -155,3 +164,18 @@ def main(argv: list[str] | None = None) -> int:
     from ..ui.launch import main as run_app
 
     return run_app(model=args.app_model, device=args.app_device, tray=False if args.no_tray else None)
+
+
+def _desktop_entry(remove: bool) -> int:
+    from ..desktop import entry
+
+    try:
+        if remove:
+            entry.remove()
+            print("Removed the menu entry.")
+        else:
+            print(f"Menu entry: {entry.install()}")
+    except OSError as exc:
+        print(f"error: the menu entry could not be written: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

@@ -10,18 +10,24 @@ from ..config import Settings
 from ..engine.spoken import BREAKS, KEYS, SpokenAction, SpokenCommand, split_spoken
 from ..engine.transcript import replace_phrases
 from ..history.store import History, HistoryError
+from .routes import Desktop
 from .inject import RESTORE_AFTER_MS, Clipboard, Delivery, Injector, Keyboard, Later, Spacer
 from .take_back import TakeBack, Typed
 
 
 class TextDelivery:
     def __init__(self, settings: Settings, history: History, keyboard: Keyboard | None, clipboard: Clipboard,
-                 later: Later) -> None:
-        """*later(ms, fn)* calls *fn* after *ms* milliseconds on this (the GUI) thread."""
+                 later: Later, *, desktop: Desktop | None = None, portal_keyboard: Keyboard | None = None) -> None:
+        """*later(ms, fn)* calls *fn* after *ms* milliseconds on this (the GUI) thread; *desktop*
+        is what was found about the session, *portal_keyboard* keys through its portal."""
         self.history = history
         self.clipboard = clipboard
         self.keyboard = keyboard
         self.later = later
+        self.desktop = desktop
+        self.portal_keyboard = portal_keyboard
+        # Told when a paste was not taken by the window (the app shows it).
+        self.tell: Callable[[str], None] = lambda message: None
         self.last_text: str | None = None
         self.last_entry: int | None = None  # the history entry of the last final, when it has one
         self.replacements = settings.replacements
@@ -34,7 +40,10 @@ class TextDelivery:
         self.keys_pressed: Callable[[], int | None] = lambda: None
 
     def _injector(self) -> Injector:
-        return Injector(self._injection, self.clipboard, self.keyboard, self.later)
+        injector = Injector(self._injection, self.clipboard, self.keyboard, self.later, desktop=self.desktop,
+                            portal_keyboard=self.portal_keyboard)
+        injector.not_taken = lambda message: self.tell(message)
+        return injector
 
     def configure(self, settings: Settings) -> None:
         """Changed settings take effect for the next text."""

@@ -14,20 +14,21 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
+
+from .routes import Desktop, session_type, typing_route
 
 logger = logging.getLogger(__name__)
 
 # The user's previous clipboard comes back once the target has read our text: the clipboard
 # sees each read (the X11 SelectionRequest, the Wayland data source's send), and the previous
 # contents return READ_GRACE_MS after the first (time for the target's reads of other formats;
-# counted from the first, so that a program that keeps reading cannot hold the paste open). A target that reads nothing (no text field had
-# the focus) gets RESTORE_CAP_MS. Where reads cannot be seen, RESTORE_AFTER_MS after the chord: a
-# fixed wait, which a loaded machine can outlast (the target then pastes the old contents).
+# from the first, so that a program that keeps reading cannot hold the paste open). A target that
+# reads nothing (no text field had the focus) gets RESTORE_CAP_MS. Where reads cannot be seen,
+# RESTORE_AFTER_MS after the chord: a fixed wait, which a loaded machine can outlast.
 READ_GRACE_MS = 300
 RESTORE_CAP_MS = 10_000
 RESTORE_AFTER_MS = 1000
@@ -46,6 +47,7 @@ class Clipboard(Protocol):
     def discard(self, saved: object) -> None: ...  # not restored: the user copied since
     def offer(self, text: str) -> None: ...  # our text for a paste: reads of it are counted
     def reads(self) -> int | None: ...  # other programs' reads of the offered text (None: unseen)
+    def holds(self, text: str) -> bool: ...  # still our text: nobody copied since
 
 
 # Calls a function after a number of milliseconds, on the caller's thread (a Qt timer in the app).
@@ -82,16 +84,6 @@ class PynputKeyboard:
 
     def type(self, text: str) -> None:
         self._controller.type(text)
-
-
-def session_type() -> str:
-    if sys.platform == "win32":
-        return "windows"
-    if sys.platform == "darwin":
-        return "macos"
-    if os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_SESSION_TYPE") == "wayland":
-        return "wayland"
-    return "x11"
 
 
 def focused_window(run=subprocess.run) -> str | None:
@@ -133,16 +125,26 @@ class Injector:
     """Delivers text with one method; tells what happened, never raises for an OS refusal."""
 
     def __init__(self, method: str, clipboard: Clipboard, keyboard: Keyboard | None,
-                 later: Later, *, platform: str | None = None,
-                 run=subprocess.run, which=shutil.which, window_class: Callable[[], str] | None = None) -> None:
+                 later: Later, *, platform: str | None = None, desktop: Desktop | None = None,
+                 portal_keyboard: Keyboard | None = None, run=subprocess.run, which=shutil.which,
+                 window_class: Callable[[], str] | None = None) -> None:
+        """*desktop*: what was found about the session (routes.probe); without it, what
+        *platform* and the tools *which* finds say. *portal_keyboard*: keys through the
+        RemoteDesktop portal, for the "portal" method."""
         self.clipboard = clipboard
-        self.keyboard = keyboard
+        self.portal_keyboard = portal_keyboard
         self.later = later
-        self.platform = platform or session_type()
+        self.platform = platform or (desktop.session if desktop else session_type())
         self.run = run
         self.which = which
         self.window_class = window_class or (lambda: focused_window_class(run))
-        self.method = self._resolve(method)
+        if desktop is None:
+            desktop = Desktop(self.platform, os.environ.get("XDG_CURRENT_DESKTOP", "").lower(),
+                              tools=frozenset(t for t in ("wtype", "ydotool") if which(t)))
+        self.route = typing_route(desktop, method)
+        self.method = self.route.way.value
+        self.keyboard = portal_keyboard if self.method == "portal" else keyboard
+        logger.info("Typing by %s: %s", self.method, self.route.why)
         self.target: str | None = None  # the window the words are meant for (X11), see aim()
         # Told when a paste was not taken: the target never read the clipboard.
         self.not_taken: Callable[[str], None] = lambda message: logger.warning("%s", message)
@@ -155,16 +157,6 @@ class Injector:
         target, self.target = self.target, None
         return target is not None and focused_window(self.run) != target and not window_exists(target, self.run)
 
-    def _resolve(self, method: str) -> str:
-        if method != "auto":
-            return method
-        if self.platform == "wayland":
-            for tool in ("wtype", "ydotool"):
-                if self.which(tool):
-                    return tool
-            return "clipboard"
-        return "paste"
-
     def deliver(self, text: str) -> Delivery:
         if not text:
             return Delivery(True, self.method)
@@ -173,7 +165,7 @@ class Injector:
             return Delivery(False, "clipboard", "The window you were dictating into closed before the text "
                                                 "could be typed; it is on the clipboard and in the history.")
         try:
-            if self.method == "paste":
+            if self.method in ("paste", "portal"):
                 return self._paste(text)
             if self.method == "type":
                 if self.keyboard is None:
@@ -194,7 +186,7 @@ class Injector:
     def press(self, key: str, times: int = 1) -> Delivery:
         """Press *key* ("backspace", "enter", "tab") *times* times in the focused window."""
         try:
-            if self.method in ("paste", "type"):
+            if self.method in ("paste", "type", "portal"):
                 if self.keyboard is None:
                     raise OSError("synthetic key presses are not available on this desktop")
                 for _ in range(times):
@@ -204,7 +196,7 @@ class Injector:
                 if tool is None:
                     raise OSError(f"{self.method} is not installed")
                 name, code = _TOOL_KEYS[key]
-                args = ([tool] + ["-k", name] * times if self.method == "wtype"
+                args = ([tool, "-k", "Shift_L"] + ["-k", name] * times if self.method == "wtype"
                         else [tool, "key"] + [f"{code}:1", f"{code}:0"] * times)
                 done = self.run(args, capture_output=True, text=True, timeout=30)
                 if done.returncode != 0:
@@ -229,7 +221,7 @@ class Injector:
         terminal = any(t in self.window_class().lower() for t in TERMINALS)
         self.keyboard.chord("ctrl", "shift", "v") if terminal else self.keyboard.chord("ctrl", "v")
         self._restore_once_read(text, previous)
-        return Delivery(True, "paste")
+        return Delivery(True, self.method)
 
     def _restore_once_read(self, text: str, previous: object) -> None:
         started = time.monotonic()
@@ -237,7 +229,7 @@ class Injector:
 
         def restore() -> None:
             # Only if the clipboard still holds our text: the user may have copied since.
-            if self.clipboard.text() == text:
+            if self.clipboard.holds(text):
                 self.clipboard.restore(previous)
             else:
                 self.clipboard.discard(previous)
@@ -266,7 +258,9 @@ class Injector:
         tool = self.which(self.method)
         if tool is None:
             raise OSError(f"{self.method} is not installed")
-        args = [tool, "--", text] if self.method == "wtype" else [tool, "type", "--", text]
+        # wtype makes a new virtual keyboard each run, and a window that gets its keymap loses
+        # the first key after it (seen with Qt under sway): a Shift tap goes first.
+        args = [tool, "-k", "Shift_L", "--", text] if self.method == "wtype" else [tool, "type", "--", text]
         done = self.run(args, capture_output=True, text=True, timeout=30)
         if done.returncode != 0:
             raise OSError(f"{self.method} failed: {(done.stderr or '').strip()[:200]}")

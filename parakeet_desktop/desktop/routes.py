@@ -9,15 +9,26 @@ from __future__ import annotations
 import enum
 import os
 import shutil
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from . import entry
-from .inject import session_type
 
 # Compositors built on wlroots (or otherwise offering the virtual-keyboard protocol wtype needs).
 WLROOTS = ("sway", "river", "hyprland", "wayfire", "labwc", "niri", "dwl", "qtile", "cosmic")
+
+
+def session_type() -> str:
+    if sys.platform == "win32":
+        return "windows"
+    if sys.platform == "darwin":
+        return "macos"
+    if os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_SESSION_TYPE") == "wayland":
+        return "wayland"
+    return "x11"
+
 
 
 class KeyRoute(enum.StrEnum):

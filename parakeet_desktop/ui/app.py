@@ -10,13 +10,14 @@ import os
 import time
 from functools import partial
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
 from .. import config
 from ..desktop import autostart
 from ..desktop.delivery import TextDelivery
-from ..desktop.hotkey import Gesture, GestureAction, HotkeyError, HotkeyListener, parse_hotkey
+from ..desktop.hotkey import Gesture, GestureAction
+from ..desktop.routes import Desktop
 from ..desktop.inject import PynputKeyboard
 from ..engine.modes import Mode, SessionState
 from ..engine.registry import model_title
@@ -33,6 +34,7 @@ from .menu import AppMenu, MenuActions, hotkey_hint
 from .model_setup import ModelSetup, SetupHooks
 from .overlay import CaptionOverlay
 from .self_report import SelfReport
+from .session_routes import SessionRoutes
 from .settings_dialog import SettingsDialog
 from .status import ControlWindow, TrayStatus
 
@@ -40,13 +42,11 @@ logger = logging.getLogger(__name__)
 
 
 class DesktopApp(QObject):
-    # Emitted from pynput's thread; Qt queues them to the GUI thread.
-    hotkey_pressed = Signal()
-    hotkey_released = Signal()
-
     def __init__(self, settings: config.Settings, warnings: list[str], *, use_tray: bool | None = None,
-                 sd=None, keyboard=None, started_at: float | None = None, choose_model: bool = True) -> None:
+                 sd=None, keyboard=None, started_at: float | None = None, choose_model: bool = True,
+                 desktop: Desktop | None = None) -> None:
         super().__init__()
+        self.routes = SessionRoutes(desktop)  # the hotkey and typing the way this desktop allows
         self.settings = settings
         self.record = SelfReport(started_at)
         self.state = AppState.LOADING
@@ -66,7 +66,9 @@ class DesktopApp(QObject):
         self.model_resting = False  # the model gave the GPU's memory back while idle
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
-        self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard(), app_clipboard(), qt_later)
+        self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard(), app_clipboard(), qt_later,
+                                     desktop=self.routes.desktop, portal_keyboard=self.routes.portal_keyboard)
+        self.delivery.keys_pressed = self.routes.keys_pressed
         self.app_menu = AppMenu(MenuActions(
             toggle=self.toggle, set_mode=self.set_mode, show_files=self.show_files, show_settings=self.show_settings,
             show_history=self.show_history, copy_last=self.copy_last, paste_last=self.paste_last, quit=self.quit,
@@ -85,7 +87,6 @@ class DesktopApp(QObject):
             listening=lambda: self.state is AppState.LISTENING,
             toggle=lambda: self._told(self.worker.toggle(self.mode)), stop=lambda: self._told(self.worker.stop()),
             quit=lambda: QTimer.singleShot(0, self.quit), show=self._come_forward, status=self.status_report)), self)
-        self.hotkey: HotkeyListener | None = None
         self.local_api = LocalApi()
         self._connect()
         self._startup_warnings = warnings
@@ -113,18 +114,11 @@ class DesktopApp(QObject):
         self._warned_at_start = bool(warnings)
 
     def _start_hotkey(self) -> None:
-        try:
-            hotkey = parse_hotkey(self.settings.hotkey)
-            self.hotkey = HotkeyListener(hotkey, self.hotkey_pressed.emit, self.hotkey_released.emit)
-            self.hotkey.start()
-            self.delivery.keys_pressed = self._keys_pressed
-        except HotkeyError as exc:
-            self.hotkey = None
-            self.status.notify("No global hotkey", str(exc), error=True)
+        self.routes.start_hotkey(self.settings.hotkey)
+        self.routes.prepare_typing(self.delivery.injector.method)
 
     def quit(self) -> None:
-        if self.hotkey is not None:
-            self.hotkey.stop()
+        self.routes.stop_hotkey()
         self.control.close()
         self.local_api.stop()
         self.overlay.hide()
@@ -145,8 +139,10 @@ class DesktopApp(QObject):
 
     def _connect(self) -> None:
         self._connect_worker()
-        self.hotkey_pressed.connect(self._on_hotkey_pressed)
-        self.hotkey_released.connect(self._on_hotkey_released)
+        self.routes.pressed.connect(self._on_hotkey_pressed)
+        self.routes.released.connect(self._on_hotkey_released)
+        self.routes.notice.connect(lambda title, message, error: self.status.notify(title, message, error=error))
+        self.delivery.tell = lambda message: self.status.notify("Not pasted", message, error=True)
 
     def _connect_worker(self) -> None:
         w = self.worker
@@ -272,9 +268,6 @@ class DesktopApp(QObject):
         if unsaved:
             self.status.notify("History", unsaved, error=True)
 
-    def _keys_pressed(self) -> int | None:
-        return self.hotkey.other_presses if self.hotkey is not None else None
-
     def _report(self, delivery) -> None:
         if delivery is not None and not delivery.ok:
             self._problem("Scratch that" if delivery.method == "scratch" else "Text not typed", delivery.problem or "")
@@ -365,9 +358,9 @@ class DesktopApp(QObject):
         self.delivery.configure(new)
         self.keeper.configure(new)
         if new.hotkey != old.hotkey:
-            if self.hotkey is not None:
-                self.hotkey.stop()
-            self._start_hotkey()
+            self.routes.start_hotkey(new.hotkey)
+        if new.injection != old.injection:
+            self.routes.prepare_typing(self.delivery.injector.method)
         if new.start_at_login != old.start_at_login:
             try:
                 autostart.set_enabled(new.start_at_login)

@@ -16,6 +16,9 @@ from PySide6.QtCore import QMimeData, QTimer
 from PySide6.QtGui import QGuiApplication
 
 from ..config import data_dir
+from ..desktop import wl_clipboard
+from ..desktop.routes import session_type
+from ..desktop.wl_clipboard import WlClipboard
 from ..storage import write_atomic
 
 logger = logging.getLogger(__name__)
@@ -23,8 +26,11 @@ logger = logging.getLogger(__name__)
 RESCUE_FILE = "clipboard-during-paste.json"  # in the data folder
 
 
-def app_clipboard() -> QtClipboard:
-    """The clipboard the app pastes through, its rescue file in the data folder."""
+def app_clipboard() -> QtClipboard | WlClipboard:
+    """The clipboard the app pastes through, its rescue file in the data folder: Qt's, or on
+    Wayland wl-copy's (Qt's cannot reach Wayland windows from an app without the focus)."""
+    if session_type() == "wayland" and wl_clipboard.available():
+        return WlClipboard(rescue=data_dir() / RESCUE_FILE)
     return QtClipboard(rescue=data_dir() / RESCUE_FILE)
 
 
@@ -78,6 +84,10 @@ class QtClipboard:
 
     def reads(self) -> int | None:
         return self.read_count if self._offered is not None else None
+
+    def holds(self, text: str) -> bool:
+        """Whether the clipboard still has our text (nobody copied since)."""
+        return self.text() == text
 
     def save(self) -> QMimeData:
         self.reading = True

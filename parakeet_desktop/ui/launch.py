@@ -12,6 +12,7 @@ import time
 from PySide6.QtWidgets import QApplication
 
 from .. import config, control
+from ..desktop.portal import APP_ID
 from .app import DesktopApp
 from .control_server import AlreadyRunning
 
@@ -34,8 +35,10 @@ def main(model: str | None = None, device: str | None = None, tray: bool | None 
     if _hand_over(attempts=1):
         print("Parakeet Desktop is already running.", file=sys.stderr)
         return 0
+    _choose_platform()
     app = QApplication(sys.argv[:1])
     app.setApplicationName("Parakeet Desktop")
+    app.setDesktopFileName(APP_ID)  # the Wayland app id: the desktop matches it to the menu entry
     app.setQuitOnLastWindowClosed(False)
     desktop = DesktopApp(settings, warnings, use_tray=tray, started_at=started_at, choose_model=not model)
     try:
@@ -51,6 +54,16 @@ def main(model: str | None = None, device: str | None = None, tray: bool | None 
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)
+
+
+def _choose_platform() -> None:
+    """On Wayland with XWayland, Qt runs on X11 (unless the user chose otherwise): there the
+    caption overlay is an override-redirect tooltip window that no compositor gives the focus to
+    (a native Wayland window may take it, and the dictated text would land in the overlay) and
+    that can be placed at the chosen edge (Wayland lets no app place its windows). The clipboard
+    is the same: XWayland hands it to Wayland apps, and their reads still reach us."""
+    if os.environ.get("WAYLAND_DISPLAY") and os.environ.get("DISPLAY") and not os.environ.get("QT_QPA_PLATFORM"):
+        os.environ["QT_QPA_PLATFORM"] = "xcb"
 
 
 def _hand_over(attempts: int) -> bool:

@@ -85,7 +85,7 @@ def test_wayland_tools_get_the_text_as_one_argument():
     injector = Injector("wtype", object(), None, None, platform="wayland", run=run,
                         which=lambda name: f"/usr/bin/{name}")
     assert injector.deliver("-rm -rf, naïve café").ok
-    assert calls == [["/usr/bin/wtype", "--", "-rm -rf, naïve café"]]
+    assert calls == [["/usr/bin/wtype", "-k", "Shift_L", "--", "-rm -rf, naïve café"]]
 
 
 def test_keys_for_commands_reach_every_typing_method_or_say_why_not():
@@ -94,7 +94,8 @@ def test_keys_for_commands_reach_every_typing_method_or_say_why_not():
         injector = Injector(method, object(), None, None, platform="wayland", run=run,
                             which=lambda name: f"/usr/bin/{name}")
         assert injector.press("backspace", 2).ok and injector.press("enter").ok
-    assert calls == [["/usr/bin/wtype", "-k", "BackSpace", "-k", "BackSpace"], ["/usr/bin/wtype", "-k", "Return"],
+    assert calls == [["/usr/bin/wtype", "-k", "Shift_L", "-k", "BackSpace", "-k", "BackSpace"],
+                     ["/usr/bin/wtype", "-k", "Shift_L", "-k", "Return"],
                      ["/usr/bin/ydotool", "key", "14:1", "14:0", "14:1", "14:0"],
                      ["/usr/bin/ydotool", "key", "28:1", "28:0"]]
     clipboard_only = Injector("auto", object(), None, None, platform="wayland", run=run, which=lambda name: None)
