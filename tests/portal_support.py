@@ -67,7 +67,10 @@ class PortalStandIn:
     """Owns org.freedesktop.portal.Desktop on *address* and answers on a thread of its own."""
 
     def __init__(self, address: str, *, shortcuts_version: int | None = 1, remote_version: int | None = 2,
-                 registry: bool = True) -> None:
+                 registry: bool = True, deliver=None) -> None:
+        """*deliver(keysym, state)*: where the keys sent through RemoteDesktop go (a real
+        compositor in the end-to-end test); by default only recorded."""
+        self.deliver = deliver
         self.address = address
         self.versions = {SHORTCUTS: shortcuts_version, REMOTE: remote_version}
         self.registry = registry
@@ -267,6 +270,8 @@ class PortalStandIn:
         if not session.started or not session.devices & 1:
             raise _Fault("org.freedesktop.portal.Error.NotAllowed", "No keyboard in this session")
         self.keys.append((keysym, state))
+        if self.deliver is not None:
+            self.deliver(keysym, state)
         self._send(new_method_return(message))
 
 
@@ -284,3 +289,37 @@ class _Fault(Exception):
 
 def env_with_bus(address: str) -> dict[str, str]:
     return {**os.environ, "DBUS_SESSION_BUS_ADDRESS": address}
+
+
+class WtypeKeys:
+    """Keys from the RemoteDesktop stand-in to a wlroots compositor through wtype. Each wtype run
+    is a keyboard of its own (modifiers do not carry from one run to the next), so a chord goes
+    as one run once all its keys are up."""
+
+    MODIFIERS = {0xFFE3: "ctrl", 0xFFE1: "shift", 0xFFE9: "alt", 0xFFEB: "logo"}
+    NAMES = {0xFF0D: "Return", 0xFF09: "Tab", 0xFF08: "BackSpace", 0xFF1B: "Escape"}
+
+    def __init__(self, env: dict) -> None:
+        self.env = env
+        self.down: list[int] = []
+        self.chord: list[str] = []
+        self.runs: list[list[str]] = []
+
+    def __call__(self, keysym: int, state: int) -> None:
+        if state == 1:
+            self.down.append(keysym)
+            if keysym in self.MODIFIERS:
+                self.chord += ["-M", self.MODIFIERS[keysym]]
+            else:
+                name = self.NAMES.get(keysym) or chr(keysym if keysym < 0x01000000 else keysym - 0x01000000)
+                self.chord += ["-k", name]
+            return
+        if keysym in self.down:
+            self.down.remove(keysym)
+        if keysym in self.MODIFIERS:
+            self.chord += ["-m", self.MODIFIERS[keysym]]
+        if not self.down:
+            args = ["wtype", "-k", "Shift_L"] + self.chord  # see desktop/inject.py: the first key
+            self.chord = []
+            self.runs.append(args)
+            subprocess.run(args, env=self.env, check=True, timeout=30)

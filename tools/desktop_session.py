@@ -54,6 +54,9 @@ class Desktop:
         wait(lambda: self.run("xdotool", "getmouselocation").returncode == 0, 20, "the X server")
         self.spawn("trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
                    "--height", "28", "--SetDockType", "true", log="tray")
+        self.start_audio()
+
+    def start_audio(self) -> None:
         self.spawn("pulseaudio", "-n", "--daemonize=no", "--exit-idle-time=-1", "--disallow-exit",
                    "-L", "module-native-protocol-unix", "-L", "module-null-sink sink_name=speaker",
                    "-L", "module-remap-source master=speaker.monitor source_name=virtual_mic",

@@ -45,8 +45,13 @@ class WlClipboard:
 
     def _run(self, args: list[str], data: bytes | None = None,
              limit: float | None = None) -> subprocess.CompletedProcess:
+        # wl-copy leaves a child serving the clipboard: it must not hold our pipes, or the run
+        # would wait for it to end.
+        quiet = args[0] == "wl-copy"
         try:
-            return subprocess.run(args, input=data, capture_output=True, timeout=limit or self.limit)
+            return subprocess.run(args, input=data, timeout=limit or self.limit,
+                                  stdout=subprocess.DEVNULL if quiet else subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL if quiet else subprocess.PIPE)
         except subprocess.TimeoutExpired as exc:
             raise OSError(f"{args[0]} did not answer within {limit or self.limit:g} s") from exc
 
@@ -62,7 +67,7 @@ class WlClipboard:
         self._end_offer()
         done = self._run(["wl-copy", "--type", "text/plain;charset=utf-8"], text.encode("utf-8"))
         if done.returncode != 0:
-            raise OSError(f"wl-copy failed: {done.stderr.decode('utf-8', 'replace').strip()[:200]}")
+            raise OSError(f"wl-copy could not set the clipboard (exit status {done.returncode})")
 
     def offer(self, text: str) -> None:
         self._end_offer()
@@ -127,7 +132,7 @@ class WlClipboard:
             kept, data = saved
             done = self._run(["wl-copy", "--type", kept], data)
             if done.returncode != 0:
-                logger.warning("The clipboard could not be put back: %s", done.stderr[:200])
+                logger.warning("The clipboard could not be put back (wl-copy's exit status %s)", done.returncode)
         self.discard(saved)
 
     def discard(self, _saved: object) -> None:

@@ -432,7 +432,10 @@ class DesktopApp(QObject):
 
     def status_report(self) -> dict:
         return self.record.report(state=self.state, mode=self.mode, model=self.worker.model_name,
-                                  tray=isinstance(self.status, TrayStatus), local_api=self.local_api.url)
+                                  tray=isinstance(self.status, TrayStatus), local_api=self.local_api.url,
+                                  session=self.routes.desktop.session,
+                                  hotkey=self.routes.key_route_text(self.settings.hotkey),
+                                  typing=f"{self.delivery.injector.method}: {self.delivery.injector.route.why}")
 
 
 def _keyboard():
