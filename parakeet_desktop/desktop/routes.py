@@ -168,6 +168,8 @@ def report(desktop: Desktop, hotkey: str, typing: str = "auto") -> list[tuple[st
                   ("GlobalShortcuts", version(desktop.shortcuts_version)),
                   ("RemoteDesktop", version(desktop.remote_version)),
                   ("XWayland", "yes" if desktop.xwayland else "no"),
+                  ("captions overlay", "shown through XWayland, where it never takes the focus" if desktop.xwayland
+                   else "not shown: without XWayland a Wayland window would take the focus (install Xwayland)"),
                   ("tools", ", ".join(sorted(desktop.tools)) or "none of wtype, ydotool, wl-copy")]
     for label, route in (("hotkey", key_route(desktop, hotkey)), ("typing", typing_route(desktop, typing))):
         lines.append((label, f"{route.way.value}: {route.why}"))

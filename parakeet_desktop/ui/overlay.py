@@ -1,5 +1,10 @@
 """The live caption overlay: frameless, always on top, translucent, never takes focus, lets
-clicks through. Partial text streams in; the final text stays a moment, then fades."""
+clicks through. Partial text streams in; the final text stays a moment, then fades.
+
+On X11 (XWayland included) it is an override-redirect utility window, which no window manager or
+compositor focuses. A native Wayland window cannot be kept from the focus (sway gives it to every
+new window, and the dictated text would then land in the overlay) nor placed, so on Qt's wayland
+platform the overlay is not shown: the app runs on XWayland where it can (ui/launch.py)."""
 
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ class CaptionOverlay(QWidget):
         self.position, self.opacity, self.width_share = position, opacity, width
         self.text = ""
         self.final = False
+        self.shown_here = QGuiApplication.platformName() != "wayland"
         self._font = QFont()
         self._font.setPointSize(16)
         self._hide_timer = QTimer(self, singleShot=True, interval=FINAL_SHOWN_MS)
@@ -60,6 +66,8 @@ class CaptionOverlay(QWidget):
         self._hide_timer.stop()
         self._fade_animation.stop()
         self.text, self.final = text, final
+        if not self.shown_here:
+            return
         self.setWindowOpacity(self.opacity)
         self._place()
         if not self.isVisible():

@@ -8,6 +8,7 @@ import re
 from collections import deque
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import (
     QHBoxLayout, QLabel, QMenu, QPushButton, QSystemTrayIcon, QToolButton, QVBoxLayout, QWidget,
 )
@@ -17,6 +18,7 @@ from .icons import state_icon
 
 # Wide enough for the longest state line and the hotkey hint on two lines: the window keeps one
 # width whatever it says (messages wrap, never widen it).
+WAYLAND_HEIGHT = 280
 CONTROL_WIDTH = 420
 # The control window shows this many of the latest messages.
 MESSAGES_SHOWN = 3
@@ -100,6 +102,9 @@ class ControlWindow(QWidget):
         layout.addWidget(self._notice)
         layout.addLayout(buttons)
         self.setFixedWidth(CONTROL_WIDTH)
+        # On Qt's wayland platform a compositor may keep the size a window was first shown at
+        # (sway with a floating window): start with room for the messages to come.
+        self._least_height = WAYLAND_HEIGHT if QGuiApplication.platformName() == "wayland" else 0
         self.set_state(AppState.LOADING)
 
     @property
@@ -111,7 +116,7 @@ class ControlWindow(QWidget):
         self._title.setText(f"<b>Parakeet Desktop</b> — {state.title}")
         if detail:
             self._detail.setText(breakable(detail))
-            self.adjustSize()
+            self._fit()
         self._button.setText("Stop dictation" if state is AppState.LISTENING else "Start dictation")
         self._button.setEnabled(state.can_dictate)
 
@@ -144,8 +149,15 @@ class ControlWindow(QWidget):
             f"<span style='color:{'#8c1414' if bad else '#333333'}'><b>{html.escape(head)}:</b> "
             f"{html.escape(breakable(text))}</span>" for head, text, bad in reversed(self._messages)))
         self._notice.show()
-        self.adjustSize()  # the wrapped message gets the lines it needs
+        self._fit()
         self.raise_()
+
+    def _fit(self) -> None:
+        """The wrapped lines get the height they need. A Wayland compositor sizes windows itself
+        (a configure may come with an older size), so the least height is said as well."""
+        self.setMinimumHeight(self._least_height)
+        self.adjustSize()
+        self.setMinimumHeight(self.height())
 
     def closeEvent(self, event) -> None:  # noqa: N802 - Qt's name
         # Closing the window minimises it: the app quits from its menu.
