@@ -46,6 +46,16 @@ def preferred_trigger(hotkey: Hotkey) -> str | None:
     return "+".join(mods + [key])
 
 
+def same_trigger(hotkey: Hotkey, described: str) -> bool:
+    """Whether the desktop's words for a key (``Ctrl+Alt+Space``, ``Meta+F9``, ``<Control>space``)
+    name *hotkey*."""
+    words = described.replace("<", "+").replace(">", "+").lower().split("+")
+    names = {"control": "ctrl", "meta": "super", "logo": "super", "win": "super", "return": "enter",
+             "print": "print_screen", "page_up": "page_up", "prior": "page_up", "next": "page_down"}
+    keys = {names.get(w.strip(), w.strip()) for w in words if w.strip()}
+    return keys == set(hotkey.modifiers) | ({hotkey.key} if hotkey.key else set())
+
+
 class PortalShortcut:
     """The dictation shortcut bound through the portal. *on_press* / *on_release* come from the
     portal's signal thread; *on_bound(trigger)* once the desktop has bound it (its own words for

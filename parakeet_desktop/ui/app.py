@@ -336,7 +336,8 @@ class DesktopApp(QObject):
             microphones = []
             self._problem("Microphones", str(exc))
         dialog = SettingsDialog(self.settings, microphones, api_token=self.local_api.token(),
-                                api_status=self.local_api.status())
+                                api_status=self.local_api.status(),
+                                desktop_routes=self.routes.report(self.settings.hotkey, self.settings.injection))
         self.worker.level.connect(dialog.show_level)
         self.settings_dialog = dialog
         if dialog.exec():
@@ -358,7 +359,7 @@ class DesktopApp(QObject):
         self.delivery.configure(new)
         self.keeper.configure(new)
         if new.hotkey != old.hotkey:
-            self.routes.start_hotkey(new.hotkey)
+            self.routes.start_hotkey(new.hotkey, changed=True)
         if new.injection != old.injection:
             self.routes.prepare_typing(self.delivery.injector.method)
         if new.start_at_login != old.start_at_login:

@@ -11,11 +11,11 @@ import threading
 from PySide6.QtCore import QObject, Signal
 
 from .. import config
-from ..desktop import entry
+from ..desktop import entry, routes
 from ..desktop.hotkey import HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.remote_desktop import PortalKeyboard
-from ..desktop.routes import Desktop, KeyRoute, key_route, probe
-from ..desktop.shortcuts import PortalShortcut, open_hotkey
+from ..desktop.routes import Desktop, key_route, probe
+from ..desktop.shortcuts import PortalShortcut, open_hotkey, same_trigger
 
 logger = logging.getLogger(__name__)
 
@@ -35,13 +35,16 @@ class SessionRoutes(QObject):
         logger.info("Session: %s", self.desktop)
         self.hotkey: HotkeyListener | PortalShortcut | None = None
         self.trigger: str | None = None
+        self._asked: str | None = None  # the hotkey the user just chose in the settings
         self.portal_keyboard = (PortalKeyboard(config.data_dir() / TOKEN_FILE)
                                 if self.desktop.session == "wayland" else None)
         self.bound.connect(self._bound)
 
-    def start_hotkey(self, text: str) -> None:
+    def start_hotkey(self, text: str, *, changed: bool = False) -> None:
+        """Hears *text* from now on; *changed*: the user chose it in the settings just now."""
         self.stop_hotkey()
         self.trigger = None
+        self._asked = text if changed else None
         if self.desktop.session == "wayland" and sys.platform.startswith("linux") and not entry.is_installed():
             try:  # the portal finds the app's name and icon through it
                 entry.install()
@@ -77,6 +80,12 @@ class SessionRoutes(QObject):
                 self.notice.emit("Typing", f"Text cannot be typed through the desktop's portal: {exc}.", True)
         threading.Thread(target=ask, name="remote-desktop", daemon=True).start()
 
+    def report(self, hotkey: str, typing: str) -> list[tuple[str, str]]:
+        """What doctor says of this desktop (desktop/routes.report), with the key the desktop bound."""
+        lines = routes.report(self.desktop, hotkey, typing)
+        return [(label, f"{text} (bound to {self.trigger})" if label == "hotkey" and self.trigger else text)
+                for label, text in lines]
+
     def key_route_text(self, text: str) -> str:
         route = key_route(self.desktop, text)
         shown = f" (bound to {self.trigger})" if self.trigger else ""
@@ -84,13 +93,18 @@ class SessionRoutes(QObject):
 
     def _bound(self, trigger: str) -> None:
         self.trigger = trigger or None
-        if self.desktop.session == "wayland" and isinstance(self.hotkey, PortalShortcut):
-            self.notice.emit("Hotkey", f"Your desktop bound dictation to {trigger or 'a key of its choice'}: "
-                             "hold it to talk, tap it for hands-free.", False)
+        shortcut = self.hotkey
+        if not isinstance(shortcut, PortalShortcut):
+            return
+        asked = self._asked
+        if asked and trigger and not same_trigger(parse_hotkey(asked), trigger):
+            # The desktop keeps the key the user gave it before; its own settings change it.
+            where = ("its shortcut settings are open to change it" if shortcut.configure()
+                     else "change it in its keyboard shortcut settings")
+            self.notice.emit("Hotkey", f"Your desktop keeps dictation on {trigger}: {where} to {asked}.", False)
+            return
+        self.notice.emit("Hotkey", f"Your desktop bound dictation to {trigger or 'a key of its choice'}: "
+                         "hold it to talk, tap it for hands-free.", False)
 
     def _lost(self, message: str) -> None:
         self.notice.emit("No global hotkey", message, True)
-
-    @property
-    def portal_key(self) -> bool:
-        return key_route(self.desktop, "").way is KeyRoute.PORTAL

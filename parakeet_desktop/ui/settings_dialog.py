@@ -117,8 +117,12 @@ def hotkey_warning(combination: str) -> tuple[str, bool]:
 
 class SettingsDialog(QDialog):
     def __init__(self, settings: Settings, microphones: list[str], parent: QWidget | None = None, *,
-                 api_token: str | None = None, api_status: str = "Off") -> None:
+                 api_token: str | None = None, api_status: str = "Off",
+                 desktop_routes: list[tuple[str, str]] | None = None) -> None:
+        """*desktop_routes*: (label, text) lines saying how this desktop lets the hotkey be heard and
+        the text be typed (desktop/routes.py), shown under the hotkey."""
         super().__init__(parent)
+        self.desktop_routes = desktop_routes or []
         self.setWindowTitle("Parakeet Desktop — Settings")
         self.original = settings
         tabs = QTabWidget()
@@ -210,6 +214,11 @@ class SettingsDialog(QDialog):
         form.addRow("Mode", self.mode)
         self.injection = _choices(Injection, s.injection)
         form.addRow("Typing method", self.injection)
+        if self.desktop_routes:
+            self.routes_note = QLabel("<br>".join(f"<b>{html.escape(label)}:</b> {html.escape(text)}"
+                                                  for label, text in self.desktop_routes))
+            self.routes_note.setWordWrap(True)
+            form.addRow("This desktop", self.routes_note)
         self.vad = QSpinBox(minimum=0, maximum=3, value=s.vad_aggressiveness)
         self.vad.setToolTip("0 lets more through (quiet rooms), 3 is strictest (noisy rooms)")
         form.addRow("Voice detection strictness", self.vad)
