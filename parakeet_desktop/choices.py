@@ -24,6 +24,15 @@ class Injection(enum.StrEnum):
     PORTAL = "portal"  # Wayland: the paste chord through the RemoteDesktop portal
 
 
+class PasteKeys(enum.StrEnum):
+    """The paste chord. Terminals take Ctrl+Shift+V; most other windows Ctrl+V. Where the focused
+    window can be told (X11, sway) "auto" picks per window; elsewhere it is Ctrl+V."""
+
+    AUTO = "auto"
+    CTRL_V = "ctrl+v"
+    CTRL_SHIFT_V = "ctrl+shift+v"
+
+
 class OverlayPosition(enum.StrEnum):
     BOTTOM = "bottom"
     TOP = "top"
@@ -58,6 +67,8 @@ LABELS: dict[enum.Enum, str] = {
     Injection.AUTO: "Automatic", Injection.PASTE: "Paste through the clipboard", Injection.TYPE: "Type the keys",
     Injection.WTYPE: "wtype (Wayland)", Injection.YDOTOOL: "ydotool (Wayland)",
     Injection.PORTAL: "Paste through the desktop's portal (Wayland: GNOME, KDE)",
+    PasteKeys.AUTO: "Automatic (Ctrl+Shift+V in terminals where it can be told)",
+    PasteKeys.CTRL_V: "Ctrl+V", PasteKeys.CTRL_SHIFT_V: "Ctrl+Shift+V (terminals)",
     Latency.FAST: "Fast captions (0.5 s chunks)", Latency.BALANCED: "Balanced",
     Latency.ACCURATE: "Accurate captions (1.6 s chunks)",
     FinalPass.AUTO: "When it is cheap (GPU, short utterances)", FinalPass.ALWAYS: "Always",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import get_type_hints
 
-from .choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition
+from .choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, PasteKeys
 from .storage import write_atomic
 from .engine.spoken import ACTIONS, DEFAULT_COMMANDS
 from .engine.registry import DEFAULT_MODEL_ID
@@ -38,6 +38,7 @@ class Settings:
     hotkey: str = "ctrl+alt+space"
     mode: Mode = Mode.PUSH_TO_TALK
     injection: Injection = Injection.AUTO
+    paste_keys: PasteKeys = PasteKeys.AUTO
     trailing_space: bool = True
     vad_aggressiveness: int = 2
     pause_ms: int = 800

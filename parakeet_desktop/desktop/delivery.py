@@ -34,6 +34,7 @@ class TextDelivery:
         self.commands = settings.commands if settings.commands_enabled else []
         self.spacer = Spacer(settings.trailing_space)
         self._injection = settings.injection
+        self._paste_keys = settings.paste_keys
         self.injector = self._injector()
         self.take_back = TakeBack()
         # The user's own key presses so far (None: they cannot be heard here); set by the app.
@@ -41,7 +42,7 @@ class TextDelivery:
 
     def _injector(self) -> Injector:
         injector = Injector(self._injection, self.clipboard, self.keyboard, self.later, desktop=self.desktop,
-                            portal_keyboard=self.portal_keyboard)
+                            portal_keyboard=self.portal_keyboard, paste_keys=self._paste_keys)
         injector.not_taken = lambda message: self.tell(message)
         return injector
 
@@ -50,8 +51,8 @@ class TextDelivery:
         self.replacements = settings.replacements
         self.commands = settings.commands if settings.commands_enabled else []
         self.spacer.trailing_space = settings.trailing_space
-        if settings.injection != self._injection:
-            self._injection = settings.injection
+        if (settings.injection, settings.paste_keys) != (self._injection, self._paste_keys):
+            self._injection, self._paste_keys = settings.injection, settings.paste_keys
             self.injector = self._injector()
 
     def final(self, text: str, seconds: float, model: str) -> tuple[str, Delivery | None, str | None]:

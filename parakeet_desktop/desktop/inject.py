@@ -10,6 +10,7 @@ target app asks for it) stays in ``ui/`` and tests can stand in for the OS edge.
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -109,6 +110,23 @@ def window_exists(window: str, run=subprocess.run) -> bool:
     return done.returncode == 0
 
 
+def focused_sway_app(run=subprocess.run) -> str:
+    """The app id (or X11 class) of the window sway has focused ('' when it cannot be told)."""
+    if not os.environ.get("SWAYSOCK") or shutil.which("swaymsg") is None:
+        return ""
+    try:
+        done = run(["swaymsg", "-t", "get_tree"], capture_output=True, text=True, timeout=1)
+        stack = [json.loads(done.stdout)] if done.returncode == 0 else []
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return ""
+    while stack:
+        node = stack.pop()
+        if node.get("focused"):
+            return node.get("app_id") or (node.get("window_properties") or {}).get("class") or ""
+        stack += node.get("nodes", []) + node.get("floating_nodes", [])
+    return ""
+
+
 def focused_window_class(run=subprocess.run) -> str:
     """The X11 class of the focused window ('' when it cannot be told)."""
     if shutil.which("xdotool") is None:
@@ -126,8 +144,8 @@ class Injector:
 
     def __init__(self, method: str, clipboard: Clipboard, keyboard: Keyboard | None,
                  later: Later, *, platform: str | None = None, desktop: Desktop | None = None,
-                 portal_keyboard: Keyboard | None = None, run=subprocess.run, which=shutil.which,
-                 window_class: Callable[[], str] | None = None) -> None:
+                 portal_keyboard: Keyboard | None = None, paste_keys: str = "auto", run=subprocess.run,
+                 which=shutil.which, window_class: Callable[[], str] | None = None) -> None:
         """*desktop*: what was found about the session (routes.probe); without it, what
         *platform* and the tools *which* finds say. *portal_keyboard*: keys through the
         RemoteDesktop portal, for the "portal" method."""
@@ -137,7 +155,9 @@ class Injector:
         self.platform = platform or (desktop.session if desktop else session_type())
         self.run = run
         self.which = which
-        self.window_class = window_class or (lambda: focused_window_class(run))
+        self.paste_keys = paste_keys  # "auto", "ctrl+v" or "ctrl+shift+v" (choices.PasteKeys)
+        self.window_class = window_class or (lambda: focused_window_class(run) if self.platform == "x11"
+                                             else focused_sway_app(run))
         if desktop is None:
             desktop = Desktop(self.platform, os.environ.get("XDG_CURRENT_DESKTOP", "").lower(),
                               tools=frozenset(t for t in ("wtype", "ydotool") if which(t)))
@@ -218,7 +238,10 @@ class Injector:
             raise OSError("synthetic key presses are not available on this desktop")
         previous = self.clipboard.save()
         self.clipboard.offer(text)
-        terminal = any(t in self.window_class().lower() for t in TERMINALS)
+        if self.paste_keys == "auto":
+            terminal = any(t in self.window_class().lower() for t in TERMINALS)
+        else:
+            terminal = self.paste_keys == "ctrl+shift+v"
         self.keyboard.chord("ctrl", "shift", "v") if terminal else self.keyboard.chord("ctrl", "v")
         self._restore_once_read(text, previous)
         return Delivery(True, self.method)

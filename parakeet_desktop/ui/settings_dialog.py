@@ -14,7 +14,8 @@ from PySide6.QtWidgets import (
     QSpinBox, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
 )
 
-from ..choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, label
+from ..choices import (Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, PasteKeys,
+                       label)
 from ..config import Settings
 from ..desktop.hotkey import MODIFIERS, HotkeyError, parse_hotkey
 from ..engine.registry import REGISTRY, cached_model_file, has_nvidia_gpu, known_model, model_advice
@@ -214,6 +215,8 @@ class SettingsDialog(QDialog):
         form.addRow("Mode", self.mode)
         self.injection = _choices(Injection, s.injection)
         form.addRow("Typing method", self.injection)
+        self.paste_keys = _choices(PasteKeys, s.paste_keys)
+        form.addRow("Paste keys", self.paste_keys)
         if self.desktop_routes:
             self.routes_note = QLabel("<br>".join(f"<b>{html.escape(label)}:</b> {html.escape(text)}"
                                                   for label, text in self.desktop_routes))
@@ -387,6 +390,7 @@ class SettingsDialog(QDialog):
             latency=self.latency.currentData(), final_pass=self.final_pass.currentData(),
             microphone=self.microphone.currentData(), hotkey=self.hotkey.hotkey,
             mode=self.mode.currentData(), injection=self.injection.currentData(),
+            paste_keys=self.paste_keys.currentData(),
             vad_aggressiveness=self.vad.value(), pause_ms=self.pause.value(),
             trailing_space=self.trailing_space.isChecked(), sounds=self.sounds.isChecked(),
             start_at_login=self.start_at_login.isChecked(),

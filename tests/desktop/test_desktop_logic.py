@@ -119,3 +119,29 @@ def test_scratch_that_forgets_what_went_to_another_window():
     book.settled(11)
     typed, why = book.take("window-c", 11)
     assert typed is None and "focus moved" in why
+
+
+def test_the_paste_keys_setting_decides_the_chord_where_the_window_cannot_be_told():
+    class Keys:
+        def __init__(self):
+            self.chords = []
+
+        def chord(self, *keys):
+            self.chords.append(keys)
+
+    class Board:
+        def save(self):
+            return None
+
+        def offer(self, text):
+            pass
+
+    chords = (("auto", ("ctrl", "v")), ("ctrl+v", ("ctrl", "v")), ("ctrl+shift+v", ("ctrl", "shift", "v")))
+    for setting, chord in chords:
+        keys = Keys()
+        injector = Injector("paste", Board(), keys, lambda ms, fn: None, platform="wayland", paste_keys=setting,
+                            window_class=lambda: "")
+        assert injector.deliver("words").ok and keys.chords == [chord]
+    keys = Keys()
+    Injector("paste", Board(), keys, lambda ms, fn: None, platform="wayland", window_class=lambda: "foot").deliver("ls")
+    assert keys.chords == [("ctrl", "shift", "v")]  # auto, in a terminal sway named

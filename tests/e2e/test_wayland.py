@@ -20,7 +20,7 @@ import pytest
 import soundfile
 
 from conftest import SPEECH_MODEL, held_out_utterances, word_error_rate
-from parakeet_desktop.desktop.inject import Injector
+from parakeet_desktop.desktop.inject import Injector, focused_sway_app
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
 from portal_support import PortalStandIn, WtypeKeys, private_session_bus
 from tools.desktop_session import ROOT, wait
@@ -118,6 +118,9 @@ def test_a_paste_through_wl_copy_lands_and_the_users_clipboard_comes_back(sway, 
     assert injector.deliver("pasted, not typed: ünïcödé").ok
     wait(lambda: _text(field) == "pasted, not typed: ünïcödé", 10, "the paste in the field")
     wait(lambda: _clipboard(sway) == "the user's own clipboard", 15, "the user's clipboard to come back")
+    # sway tells which app has the focus, so terminals can get their own chord ("auto")
+    monkeypatch.setenv("SWAYSOCK", sway.env["SWAYSOCK"])
+    assert focused_sway_app() == sway.focused()["app_id"] != ""
 
 
 def _status(sway, env) -> dict | None:
