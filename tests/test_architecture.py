@@ -5,6 +5,7 @@ of Qt, so only ui/ draws."""
 from __future__ import annotations
 
 import ast
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -147,3 +148,16 @@ def test_the_linter_finds_nothing():
     result = subprocess.run([sys.executable, "-m", "ruff", "check", "--no-cache", "."], cwd=PACKAGE.parent,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def test_the_app_starts_without_the_linux_only_dbus_library():
+    """jeepney is a dependency on Linux only (the portals): the app, the command line and text
+    delivery import without it, as on Windows."""
+    script = ("import sys; sys.modules['jeepney'] = None\n"
+              "import parakeet_desktop.ui.app, parakeet_desktop.cli.doctor, parakeet_desktop.desktop.delivery\n"
+              "from parakeet_desktop.ui.session_routes import SessionRoutes\n"
+              "from parakeet_desktop.desktop.routes import Desktop\n"
+              "SessionRoutes(Desktop('windows', ''))\n")
+    done = subprocess.run([sys.executable, "-c", script], cwd=PACKAGE.parent, capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
+    assert done.returncode == 0, done.stderr[-2000:]

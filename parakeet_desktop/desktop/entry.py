@@ -13,7 +13,10 @@ from pathlib import Path
 
 from ..storage import write_atomic
 from .autostart import command
-from .portal import APP_ID
+
+# The app id the desktop and its portals know the app by (reverse-DNS, as the portal's registry
+# requires); the .desktop file is named after it, and Qt gives it as the Wayland app id.
+APP_ID = "io.github.parakeet_desktop.ParakeetDesktop"
 
 ICON = """<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 64 64">
 <circle cx="32" cy="32" r="31" fill="#009688"/>

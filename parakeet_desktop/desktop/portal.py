@@ -21,6 +21,7 @@ from jeepney import DBusAddress, DBusErrorResponse, MatchRule, MessageType, mess
 from jeepney.io.threading import DBusConnection, DBusRouter, Proxy, open_dbus_connection
 
 from ..messages import first_line
+from .entry import APP_ID
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ PORTAL_PATH = "/org/freedesktop/portal/desktop"
 REGISTRY = "org.freedesktop.host.portal.Registry"
 SESSION = "org.freedesktop.portal.Session"
 REQUEST = "org.freedesktop.portal.Request"
-# The app id the portal knows the app by: the installed .desktop file is named after it.
-APP_ID = "io.github.parakeet_desktop.ParakeetDesktop"
 # How long the user may take over the portal's approval dialog.
 ANSWER_SECONDS = 300.0
 _tokens = itertools.count(1)

@@ -13,8 +13,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import entry
+from .hotkey import Hotkey, HotkeyError, HotkeyListener
+
+if TYPE_CHECKING:  # jeepney (D-Bus) only where a portal is used: Linux
+    from .shortcuts import PortalShortcut
 
 # Compositors built on wlroots (or otherwise offering the virtual-keyboard protocol wtype needs).
 WLROOTS = ("sway", "river", "hyprland", "wayfire", "labwc", "niri", "dwl", "qtile", "cosmic")
@@ -176,3 +181,20 @@ def report(desktop: Desktop, hotkey: str, typing: str = "auto") -> list[tuple[st
         if route.todo:
             lines.append(("to do", route.todo))
     return lines
+
+
+def open_hotkey(route: Route, hotkey: Hotkey, on_press: Callable[[], None], on_release: Callable[[], None], *,
+                on_bound: Callable[[str], None], on_lost: Callable[[str], None]) -> HotkeyListener | PortalShortcut:
+    """Starts hearing the dictation hotkey the way *route* says. Raises HotkeyError (saying what
+    the user can do) where this desktop lets no app hear it."""
+    if route.way is KeyRoute.PORTAL:
+        from .shortcuts import PortalShortcut
+
+        shortcut = PortalShortcut(hotkey, on_press, on_release, on_bound=on_bound, on_lost=on_lost)
+        shortcut.start()
+        return shortcut
+    if route.way is KeyRoute.COMMAND:
+        raise HotkeyError(f"No app can hear a global hotkey here: {route.why}. {route.todo}")
+    listener = HotkeyListener(hotkey, on_press, on_release)
+    listener.start()
+    return listener

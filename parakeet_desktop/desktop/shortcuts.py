@@ -15,9 +15,8 @@ from collections.abc import Callable
 
 from jeepney import MatchRule
 
-from .hotkey import Hotkey, HotkeyError, HotkeyListener
+from .hotkey import Hotkey
 from .portal import PortalConnection, PortalDenied, PortalError
-from .routes import KeyRoute, Route
 
 logger = logging.getLogger(__name__)
 
@@ -190,17 +189,3 @@ class PortalShortcut:
             connection.close()
         self._on_lost(message)
 
-
-def open_hotkey(route: Route, hotkey: Hotkey, on_press: Callable[[], None], on_release: Callable[[], None], *,
-                on_bound: Callable[[str], None], on_lost: Callable[[str], None]) -> HotkeyListener | PortalShortcut:
-    """Starts hearing the dictation hotkey the way *route* says. Raises HotkeyError (saying what
-    the user can do) where this desktop lets no app hear it."""
-    if route.way is KeyRoute.PORTAL:
-        shortcut = PortalShortcut(hotkey, on_press, on_release, on_bound=on_bound, on_lost=on_lost)
-        shortcut.start()
-        return shortcut
-    if route.way is KeyRoute.COMMAND:
-        raise HotkeyError(f"No app can hear a global hotkey here: {route.why}. {route.todo}")
-    listener = HotkeyListener(hotkey, on_press, on_release)
-    listener.start()
-    return listener

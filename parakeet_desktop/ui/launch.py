@@ -12,7 +12,7 @@ import time
 from PySide6.QtWidgets import QApplication
 
 from .. import config, control
-from ..desktop.portal import APP_ID
+from ..desktop.entry import APP_ID
 from .app import DesktopApp
 from .control_server import AlreadyRunning
 

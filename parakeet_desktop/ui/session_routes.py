@@ -7,15 +7,18 @@ from __future__ import annotations
 import logging
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
 from .. import config
 from ..desktop import entry, routes
 from ..desktop.hotkey import HotkeyError, HotkeyListener, parse_hotkey
-from ..desktop.remote_desktop import PortalKeyboard
-from ..desktop.routes import Desktop, key_route, probe
-from ..desktop.shortcuts import PortalShortcut, open_hotkey, same_trigger
+from ..desktop.routes import Desktop, key_route, open_hotkey, probe
+
+if TYPE_CHECKING:  # jeepney (D-Bus) is there only where portals are: Linux
+    from ..desktop.remote_desktop import PortalKeyboard
+    from ..desktop.shortcuts import PortalShortcut
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +39,11 @@ class SessionRoutes(QObject):
         self.hotkey: HotkeyListener | PortalShortcut | None = None
         self.trigger: str | None = None
         self._asked: str | None = None  # the hotkey the user just chose in the settings
-        self.portal_keyboard = (PortalKeyboard(config.data_dir() / TOKEN_FILE)
-                                if self.desktop.session == "wayland" else None)
+        self.portal_keyboard: PortalKeyboard | None = None
+        if self.desktop.session == "wayland":
+            from ..desktop.remote_desktop import PortalKeyboard
+
+            self.portal_keyboard = PortalKeyboard(config.data_dir() / TOKEN_FILE)
         self.bound.connect(self._bound)
 
     def start_hotkey(self, text: str, *, changed: bool = False) -> None:
@@ -92,6 +98,8 @@ class SessionRoutes(QObject):
         return f"{route.way.value}{shown}: {route.why}" + (f". {route.todo}" if route.todo else "")
 
     def _bound(self, trigger: str) -> None:
+        from ..desktop.shortcuts import PortalShortcut, same_trigger  # only a portal shortcut binds
+
         self.trigger = trigger or None
         shortcut = self.hotkey
         if not isinstance(shortcut, PortalShortcut):
