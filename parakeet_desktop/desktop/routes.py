@@ -42,6 +42,11 @@ class KeyRoute(enum.StrEnum):
     COMMAND = "command"  # the desktop's own shortcut runs parakeet-desktop start/stop/toggle
 
 
+class ClipboardRoute(enum.StrEnum):
+    QT = "qt"  # the app's own (X11, Windows; on GNOME through XWayland)
+    WL_COPY = "wl-copy"  # wl-copy/wl-paste: the compositor's data-control protocol
+
+
 class TypingRoute(enum.StrEnum):
     PASTE = "paste"  # clipboard + a synthetic paste chord (X11, Windows, XWayland)
     TYPE = "type"
@@ -53,7 +58,7 @@ class TypingRoute(enum.StrEnum):
 
 @dataclass(frozen=True)
 class Route:
-    way: KeyRoute | TypingRoute
+    way: KeyRoute | TypingRoute | ClipboardRoute
     why: str
     todo: str = ""  # what the user must do, one sentence; empty when nothing
 
@@ -97,6 +102,21 @@ def key_route(desktop: Desktop, hotkey: str) -> Route:
                      "Add to your sway config: " + "; ".join(sway_bindings(hotkey)) + ".")
     return Route(KeyRoute.COMMAND, "this desktop has no GlobalShortcuts portal",
                  "Bind “parakeet-desktop toggle” to a key in the desktop's keyboard settings.")
+
+
+def clipboard_route(desktop: Desktop) -> Route:
+    """Where the pasted text is put. On Wayland an app without the focus cannot set the clipboard
+    itself. GNOME's compositor takes over an X11 app's clipboard whatever has the focus, and has
+    no data-control protocol (wl-copy would steal the focus for a moment there): the app's own,
+    through XWayland. Elsewhere wl-copy, through data-control (sway, KDE, Hyprland)."""
+    if desktop.session != "wayland":
+        return Route(ClipboardRoute.QT, "the app's own clipboard")
+    if "gnome" in desktop.name and desktop.xwayland:
+        return Route(ClipboardRoute.QT, "the app's clipboard through XWayland, which GNOME hands to Wayland windows")
+    if "wl-copy" in desktop.tools:
+        return Route(ClipboardRoute.WL_COPY, "wl-copy sets the clipboard without the focus")
+    return Route(ClipboardRoute.QT, "the app's own clipboard (wl-copy is not installed)",
+                 "Install wl-clipboard: without it pasted text may not reach Wayland windows.")
 
 
 def typing_route(desktop: Desktop, chosen: str = "auto") -> Route:
@@ -176,7 +196,8 @@ def report(desktop: Desktop, hotkey: str, typing: str = "auto") -> list[tuple[st
                   ("captions overlay", "shown through XWayland, where it never takes the focus" if desktop.xwayland
                    else "not shown: without XWayland a Wayland window would take the focus (install Xwayland)"),
                   ("tools", ", ".join(sorted(desktop.tools)) or "none of wtype, ydotool, wl-copy")]
-    for label, route in (("hotkey", key_route(desktop, hotkey)), ("typing", typing_route(desktop, typing))):
+    for label, route in (("hotkey", key_route(desktop, hotkey)), ("typing", typing_route(desktop, typing)),
+                         ("clipboard", clipboard_route(desktop))):
         lines.append((label, f"{route.way.value}: {route.why}"))
         if route.todo:
             lines.append(("to do", route.todo))

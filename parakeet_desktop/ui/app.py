@@ -66,7 +66,8 @@ class DesktopApp(QObject):
         self.model_resting = False  # the model gave the GPU's memory back while idle
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
         self.gesture = Gesture()
-        self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard(), app_clipboard(), qt_later,
+        self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard(),
+                                     app_clipboard(self.routes.desktop), qt_later,
                                      desktop=self.routes.desktop, portal_keyboard=self.routes.portal_keyboard)
         self.delivery.keys_pressed = self.routes.keys_pressed
         self.app_menu = AppMenu(MenuActions(

@@ -16,8 +16,7 @@ from PySide6.QtCore import QMimeData, QTimer
 from PySide6.QtGui import QGuiApplication
 
 from ..config import data_dir
-from ..desktop import wl_clipboard
-from ..desktop.routes import session_type
+from ..desktop.routes import ClipboardRoute, Desktop, clipboard_route
 from ..desktop.wl_clipboard import WlClipboard
 from ..storage import write_atomic
 
@@ -26,10 +25,13 @@ logger = logging.getLogger(__name__)
 RESCUE_FILE = "clipboard-during-paste.json"  # in the data folder
 
 
-def app_clipboard() -> QtClipboard | WlClipboard:
-    """The clipboard the app pastes through, its rescue file in the data folder: Qt's, or on
-    Wayland wl-copy's (Qt's cannot reach Wayland windows from an app without the focus)."""
-    if session_type() == "wayland" and wl_clipboard.available():
+def app_clipboard(desktop: Desktop | None = None) -> QtClipboard | WlClipboard:
+    """The clipboard the app pastes through on *desktop* (desktop/routes.clipboard_route; Qt's
+    where none is given), its rescue file in the data folder."""
+    if desktop is None:
+        return QtClipboard(rescue=data_dir() / RESCUE_FILE)
+    native = QGuiApplication.platformName() == "wayland"  # Qt's own then cannot serve unfocused
+    if clipboard_route(desktop).way is ClipboardRoute.WL_COPY or native and "wl-copy" in desktop.tools:
         return WlClipboard(rescue=data_dir() / RESCUE_FILE)
     return QtClipboard(rescue=data_dir() / RESCUE_FILE)
 

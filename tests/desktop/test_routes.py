@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from parakeet_desktop.desktop.hotkey import parse_hotkey
-from parakeet_desktop.desktop.routes import (Desktop, KeyRoute, TypingRoute, key_route, report, sway_bindings,
-                                             typing_route)
+from parakeet_desktop.desktop.routes import (ClipboardRoute, Desktop, KeyRoute, TypingRoute, clipboard_route,
+                                             key_route, report, sway_bindings, typing_route)
 from parakeet_desktop.desktop.shortcuts import same_trigger
 
 GNOME = Desktop("wayland", "gnome", shortcuts_version=1, remote_version=2, portal_running=True, xwayland=True)
@@ -44,6 +44,16 @@ def test_the_typing_route_per_desktop():
     assert bare_sway.way is TypingRoute.CLIPBOARD and "wtype" in bare_sway.todo
     chosen = typing_route(SWAY, "ydotool")
     assert chosen.way is TypingRoute.YDOTOOL and "Install ydotool" in chosen.todo
+
+
+def test_the_clipboard_route_per_desktop():
+    assert clipboard_route(Desktop("x11", "")).way is ClipboardRoute.QT
+    assert clipboard_route(GNOME).way is ClipboardRoute.QT  # GNOME takes XWayland's clipboard over
+    assert clipboard_route(SWAY).way is ClipboardRoute.WL_COPY
+    assert clipboard_route(Desktop("wayland", "kde", xwayland=True, tools=frozenset({"wl-copy"}))).way \
+        is ClipboardRoute.WL_COPY
+    missing = clipboard_route(Desktop("wayland", "kde", xwayland=True))
+    assert missing.way is ClipboardRoute.QT and "wl-clipboard" in missing.todo
 
 
 def test_sway_lines_for_every_modifier():

@@ -1,7 +1,8 @@
 """On a real Wayland compositor (headless sway with XWayland): text typed into a Wayland-native
 window by wtype and by a paste through wl-copy, the user's clipboard back after the paste was read;
 and the whole app: hold-to-talk through the GlobalShortcuts portal (a stand-in on a private bus,
-playing GNOME's portal, its RemoteDesktop keys reaching sway through wtype), speech from the
+playing KDE's portal, its RemoteDesktop keys reaching sway through wtype; sway's data-control
+stands in for KWin's, which wl-copy uses on both), speech from the
 virtual microphone, the words in a Wayland-native text field, the caption overlay never focused.
 
 Screenshots are kept in ``test-artifacts/`` at the top of the checkout.
@@ -144,7 +145,7 @@ def test_hold_to_talk_through_the_portal_types_into_a_wayland_window(sway, field
     with private_session_bus() as bus:
         keys = WtypeKeys(sway.env)
         portal = PortalStandIn(bus, shortcuts_version=1, remote_version=2, deliver=keys)
-        env = {**sway.env, "DBUS_SESSION_BUS_ADDRESS": bus, "XDG_CURRENT_DESKTOP": "GNOME",
+        env = {**sway.env, "DBUS_SESSION_BUS_ADDRESS": bus, "XDG_CURRENT_DESKTOP": "KDE",
                "PARAKEET_DESKTOP_CONFIG_DIR": str(config), "XDG_DATA_HOME": str(tmp_path / "share"),
                **({"QT_QPA_PLATFORM": "wayland"} if platform == "wayland" else {})}
         log = open(tmp_path / "app.log", "w")
