@@ -30,7 +30,7 @@ from .engine_thread import EngineThread, EngineWorker, spool_dir
 from .file_window import FileWindow
 from .history_window import open_history_window
 from .local_api import LocalApi
-from .menu import AppMenu, MenuActions, hotkey_hint
+from .menu import AppMenu, MenuActions
 from .model_setup import ModelSetup, SetupHooks
 from .overlay import CaptionOverlay
 from .self_report import SelfReport
@@ -178,7 +178,7 @@ class DesktopApp(QObject):
         self.record.ready()
         self.local_api.engine_ready(self.worker.engine)
         self.keeper.engine_ready()
-        self.setup.ready(hotkey_hint(self.settings.hotkey, self.mode))
+        self.setup.ready(self.routes.hint(self.settings.hotkey, self.mode))
         if self._files_waiting:
             waiting, self._files_waiting = self._files_waiting, []
             self._transcribe_files(waiting)
@@ -186,7 +186,7 @@ class DesktopApp(QObject):
         self._set_state(AppState.READY, f"{model_title(name)} on {'the GPU' if device == 'cuda' else 'the CPU'}.")
         taught = config.data_dir() / "hotkey-taught"
         if not taught.exists() and not self._warned_at_start:  # once, and never over a warning
-            self.status.notify("Ready to dictate", hotkey_hint(self.settings.hotkey, self.mode))
+            self.status.notify("Ready to dictate", self.routes.hint(self.settings.hotkey, self.mode))
             with contextlib.suppress(OSError):
                 taught.touch()
 
@@ -279,7 +279,7 @@ class DesktopApp(QObject):
 
     def _set_state(self, state: AppState, detail: str = "") -> None:
         self.state = state
-        hint = hotkey_hint(self.settings.hotkey, self.mode)
+        hint = self.routes.hint(self.settings.hotkey, self.mode)
         if state.idle:  # every view of "ready" says how to dictate
             detail = f"{detail} {hint}" if detail else hint
         self.status.set_state(state, detail)

@@ -14,7 +14,9 @@ from PySide6.QtCore import QObject, Signal
 from .. import config
 from ..desktop import entry, routes
 from ..desktop.hotkey import HotkeyError, HotkeyListener, parse_hotkey
-from ..desktop.routes import Desktop, key_route, open_hotkey, probe
+from ..desktop.routes import Desktop, KeyRoute, key_route, open_hotkey, probe
+from ..engine.modes import Mode
+from .menu import hotkey_hint
 
 if TYPE_CHECKING:  # jeepney (D-Bus) is there only where portals are: Linux
     from ..desktop.remote_desktop import PortalKeyboard
@@ -85,6 +87,14 @@ class SessionRoutes(QObject):
             except OSError as exc:
                 self.notice.emit("Typing", f"Text cannot be typed through the desktop's portal: {exc}.", True)
         threading.Thread(target=ask, name="remote-desktop", daemon=True).start()
+
+    def hint(self, hotkey: str, mode: Mode) -> str:
+        """How to dictate here: with the key the desktop bound, or the desktop's own shortcut."""
+        if key_route(self.desktop, hotkey).way is KeyRoute.COMMAND:
+            return ("Dictate with the key you bound to “parakeet-desktop start” and “stop” (or “toggle”) in "
+                    "your desktop's settings (parakeet-desktop doctor shows how); the words are typed where "
+                    "your cursor is.")
+        return hotkey_hint(self.trigger or hotkey, mode)
 
     def report(self, hotkey: str, typing: str) -> list[tuple[str, str]]:
         """What doctor says of this desktop (desktop/routes.report), with the key the desktop bound."""

@@ -8,6 +8,7 @@ import shutil
 import pytest
 
 from parakeet_desktop.desktop.routes import Desktop
+from parakeet_desktop.engine.modes import Mode
 from parakeet_desktop.ui.session_routes import SessionRoutes
 from portal_support import PortalStandIn, private_session_bus
 
@@ -49,6 +50,7 @@ def test_bound_then_held_then_rebound_where_the_desktop_keeps_its_key(routes, bu
         qtbot.waitUntil(lambda: heard == ["pressed", "released"], timeout=20000)
         heard.clear()
         assert dict(made.report("ctrl+alt+space", "auto"))["hotkey"].endswith("(bound to Ctrl+Alt+Space)")
+        assert made.hint("ctrl+alt+space", Mode.PUSH_TO_TALK).startswith("Hold Ctrl+Alt+Space,")
         # The user picks F9 in the settings; the desktop keeps what it had (version 1: no settings page).
         portal.assign_trigger = "Ctrl+Alt+Space"
         made.start_hotkey("f9", changed=True)
@@ -97,3 +99,5 @@ def test_sway_says_which_lines_to_add(monkeypatch, app_dirs, qapp):
     made.start_hotkey("ctrl+alt+space")
     assert made.hotkey is None
     assert "bindsym --release Ctrl+Mod1+space exec parakeet-desktop stop" in heard[0]
+    assert "Hold" not in made.hint("ctrl+alt+space", Mode.PUSH_TO_TALK)  # no key of ours to hold
+    assert "parakeet-desktop start" in made.hint("ctrl+alt+space", Mode.PUSH_TO_TALK)
