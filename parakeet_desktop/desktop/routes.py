@@ -90,6 +90,8 @@ def sway_bindings(hotkey: str) -> list[str]:
 
 
 def key_route(desktop: Desktop, hotkey: str) -> Route:
+    if desktop.session == "none":
+        return Route(KeyRoute.COMMAND, "there is no graphical session", "Start the app from a desktop session.")
     if desktop.session != "wayland":
         return Route(KeyRoute.PYNPUT, "the app hears the hotkey itself")
     if desktop.shortcuts_version is not None:
@@ -126,6 +128,8 @@ def typing_route(desktop: Desktop, chosen: str = "auto") -> Route:
         missing = way in (TypingRoute.WTYPE, TypingRoute.YDOTOOL) and way.value not in desktop.tools
         return Route(way, "chosen in the settings",
                      f"Install {way.value} (and start its daemon) or choose another way." if missing else "")
+    if desktop.session == "none":
+        return Route(TypingRoute.CLIPBOARD, "there is no graphical session")
     if desktop.session != "wayland":
         return Route(TypingRoute.PASTE, "the clipboard and a synthetic Ctrl+V")
     # On Wayland synthetic X11 keys (XWayland) reach only X11 windows: type through Wayland.
@@ -146,6 +150,8 @@ def typing_route(desktop: Desktop, chosen: str = "auto") -> Route:
 def probe(bus: str = "SESSION", which: Callable[[str], str | None] = shutil.which) -> Desktop:
     """Looks at this session (the portal over D-Bus for at most a few seconds)."""
     session = session_type()
+    if session == "x11" and not os.environ.get("DISPLAY"):
+        session = "none"  # no graphical session: only the command line works here
     name = os.environ.get("XDG_CURRENT_DESKTOP", "").lower()
     tools = frozenset(t for t in ("wtype", "wl-copy") if which(t))
     if which("ydotool") and ydotool_socket() is not None:
