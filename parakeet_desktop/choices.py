@@ -62,26 +62,43 @@ class GpuRest(enum.IntEnum):
     HOUR = 60
 
 
-LABELS: dict[enum.Enum, str] = {
-    Device.AUTO: "Automatic (the GPU when usable)", Device.CUDA: "GPU (CUDA)", Device.CPU: "CPU",
-    Injection.AUTO: "Automatic", Injection.PASTE: "Paste through the clipboard", Injection.TYPE: "Type the keys",
-    Injection.WTYPE: "wtype (Wayland)", Injection.YDOTOOL: "ydotool (Wayland)",
-    Injection.PORTAL: "Paste through the desktop's portal (Wayland: GNOME, KDE)",
-    PasteKeys.AUTO: "Automatic (Ctrl+Shift+V in terminals where it can be told)",
-    PasteKeys.CTRL_V: "Ctrl+V", PasteKeys.CTRL_SHIFT_V: "Ctrl+Shift+V (terminals)",
-    Latency.FAST: "Fast captions (0.5 s chunks)", Latency.BALANCED: "Balanced",
-    Latency.ACCURATE: "Accurate captions (1.6 s chunks)",
-    FinalPass.AUTO: "When it is cheap (GPU, short utterances)", FinalPass.ALWAYS: "Always",
-    FinalPass.NEVER: "Never (streamed text only)",
-    OverlayPosition.BOTTOM: "Bottom of the screen", OverlayPosition.TOP: "Top of the screen",
-    KeepAudio.OFF: "Off: keep text only", KeepAudio.DAY: "1 day", KeepAudio.WEEK: "7 days",
-    KeepAudio.MONTH: "30 days", KeepAudio.FOREVER: "Forever",
-    GpuRest.NEVER: "Never", GpuRest.FIVE: "After 5 minutes idle", GpuRest.FIFTEEN: "After 15 minutes idle",
-    GpuRest.HOUR: "After an hour idle",
-    Mode.PUSH_TO_TALK: "Push-to-talk: hold the hotkey (a tap goes hands-free)",
-    Mode.HANDS_FREE: "Hands-free: the hotkey starts and stops; what you say is typed at each pause",
-}
+# (member, label) pairs, not a dict literal: members of different enums with one value (Device.AUTO,
+# Injection.AUTO, FinalPass.AUTO are all "auto") are equal as keys, and the last would win.
+_LABELLED: tuple[tuple[enum.Enum, str], ...] = (
+    (Device.AUTO, "Automatic (the GPU when usable)"),
+    (Device.CUDA, "GPU (CUDA)"),
+    (Device.CPU, "CPU"),
+    (Injection.AUTO, "Automatic"),
+    (Injection.PASTE, "Paste through the clipboard"),
+    (Injection.TYPE, "Type the keys"),
+    (Injection.WTYPE, "wtype (Wayland)"),
+    (Injection.YDOTOOL, "ydotool (Wayland)"),
+    (Injection.PORTAL, "Paste through the desktop's portal (Wayland: GNOME, KDE)"),
+    (PasteKeys.AUTO, "Automatic (Ctrl+Shift+V in terminals where it can be told)"),
+    (PasteKeys.CTRL_V, "Ctrl+V"),
+    (PasteKeys.CTRL_SHIFT_V, "Ctrl+Shift+V (terminals)"),
+    (Latency.FAST, "Fast captions (0.5 s chunks)"),
+    (Latency.BALANCED, "Balanced"),
+    (Latency.ACCURATE, "Accurate captions (1.6 s chunks)"),
+    (FinalPass.AUTO, "When it is cheap (GPU, short utterances)"),
+    (FinalPass.ALWAYS, "Always"),
+    (FinalPass.NEVER, "Never (streamed text only)"),
+    (OverlayPosition.BOTTOM, "Bottom of the screen"),
+    (OverlayPosition.TOP, "Top of the screen"),
+    (KeepAudio.OFF, "Off: keep text only"),
+    (KeepAudio.DAY, "1 day"),
+    (KeepAudio.WEEK, "7 days"),
+    (KeepAudio.MONTH, "30 days"),
+    (KeepAudio.FOREVER, "Forever"),
+    (GpuRest.NEVER, "Never"),
+    (GpuRest.FIVE, "After 5 minutes idle"),
+    (GpuRest.FIFTEEN, "After 15 minutes idle"),
+    (GpuRest.HOUR, "After an hour idle"),
+    (Mode.PUSH_TO_TALK, "Push-to-talk: hold the hotkey (a tap goes hands-free)"),
+    (Mode.HANDS_FREE, "Hands-free: the hotkey starts and stops; what you say is typed at each pause"),
+)
+LABELS: dict[tuple[type, object], str] = {(type(member), member.value): text for member, text in _LABELLED}
 
 
 def label(choice: enum.Enum) -> str:
-    return LABELS.get(choice, str(choice.value))
+    return LABELS.get((type(choice), choice.value), str(choice.value))

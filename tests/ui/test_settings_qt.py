@@ -26,7 +26,7 @@ def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_di
                              vad_aggressiveness=3, pause_ms=1200, final_pass="never", latency="fast",
                              overlay_position="top", overlay_opacity=0.6, overlay_width=0.7, sounds=False,
                              start_at_login=True, replacements=[["new line", "\\n"], ["full stop", "."]],
-                             api_enabled=True, api_port=9123)
+                             api_enabled=True, api_port=9123, paste_keys="ctrl+shift+v")
     dialog = SettingsDialog(chosen, ["Built-in Audio", "USB Headset"])
     qtbot.addWidget(dialog)
     assert dialog.result_settings() == chosen  # every field is shown and read back unchanged
@@ -34,6 +34,14 @@ def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_di
     assert config.load() == (chosen, [])
 
     dialog.device.setCurrentIndex(dialog.device.findData("auto"))
+    # Each choice shows its own words, though several enums share the value "auto".
+    shown = {dialog.device.currentText()}
+    for box in (dialog.injection, dialog.paste_keys, dialog.final_pass):
+        box.setCurrentIndex(box.findData("auto"))
+        shown.add(box.currentText())
+    assert shown == {"Automatic (the GPU when usable)", "Automatic",
+                     "Automatic (Ctrl+Shift+V in terminals where it can be told)",
+                     "When it is cheap (GPU, short utterances)"}
     dialog.microphone.setCurrentIndex(0)
     dialog._add_replacement("comma", ",")
     changed = dialog.result_settings()
