@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import os
 import platform
@@ -129,6 +131,8 @@ def _routes() -> dict:
 
     settings, _warnings = load()
     desktop = probe()
+    if desktop.session == "x11" and not os.environ.get("DISPLAY"):
+        desktop = dataclasses.replace(desktop, session="none")  # only the command line works here
     info: dict = {}
     todo = []
     for label, text in report(desktop, settings.hotkey, settings.injection.value):

@@ -150,8 +150,6 @@ def typing_route(desktop: Desktop, chosen: str = "auto") -> Route:
 def probe(bus: str = "SESSION", which: Callable[[str], str | None] = shutil.which) -> Desktop:
     """Looks at this session (the portal over D-Bus for at most a few seconds)."""
     session = session_type()
-    if session == "x11" and not os.environ.get("DISPLAY"):
-        session = "none"  # no graphical session: only the command line works here
     name = os.environ.get("XDG_CURRENT_DESKTOP", "").lower()
     tools = frozenset(t for t in ("wtype", "wl-copy") if which(t))
     if which("ydotool") and ydotool_socket() is not None:
