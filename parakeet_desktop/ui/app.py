@@ -17,8 +17,8 @@ from .. import config
 from ..desktop import autostart
 from ..desktop.delivery import TextDelivery
 from ..desktop.hotkey import Gesture, GestureAction
-from ..desktop.routes import Desktop
 from ..desktop.inject import PynputKeyboard
+from ..desktop.routes import Desktop
 from ..engine.modes import Mode, SessionState
 from ..engine.registry import model_title
 from ..history.keeper import HistoryKeeper
@@ -142,8 +142,13 @@ class DesktopApp(QObject):
         self._connect_worker()
         self.routes.pressed.connect(self._on_hotkey_pressed)
         self.routes.released.connect(self._on_hotkey_released)
-        self.routes.notice.connect(lambda title, message, error: self.status.notify(title, message, error=error))
+        # Portal answers come on their own threads: a method of this QObject (not a lambda) is
+        # what makes Qt queue them to the GUI thread.
+        self.routes.notice.connect(self._on_route_notice)
         self.delivery.tell = lambda message: self.status.notify("Not pasted", message, error=True)
+
+    def _on_route_notice(self, title: str, message: str, error: bool) -> None:
+        self.status.notify(title, message, error=error)
 
     def _connect_worker(self) -> None:
         w = self.worker

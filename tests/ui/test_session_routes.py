@@ -101,3 +101,39 @@ def test_sway_says_which_lines_to_add(monkeypatch, app_dirs, qapp):
     assert "bindsym --release Ctrl+Mod1+space exec parakeet-desktop stop" in heard[0]
     assert "Hold" not in made.hint("ctrl+alt+space", Mode.PUSH_TO_TALK)  # no key of ours to hold
     assert "parakeet-desktop start" in made.hint("ctrl+alt+space", Mode.PUSH_TO_TALK)
+
+
+def test_the_apps_portal_messages_reach_the_window_on_the_gui_thread(bus, monkeypatch, app_dirs, qapp, qtbot,
+                                                                      tmp_path):
+    from PySide6.QtCore import QThread
+
+    from app_support import PastingKeyboard, close_app
+    from conftest import SPEECH_MODEL, silence
+    from parakeet_desktop import config
+    from parakeet_desktop.engine.capture import FileSoundDevice
+    from parakeet_desktop.ui.app import DesktopApp
+
+    monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))
+    portal = PortalStandIn(bus)
+    portal.deny = True  # the user declines both dialogs: the answers come on the portal's threads
+    settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", sounds=False, hotkey="f9")
+    app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=silence(5.0)),
+                     keyboard=PastingKeyboard(), desktop=GNOME)
+    on_gui_thread = []
+    notify = app.status.notify
+
+    def watched(*args, **kwargs):
+        on_gui_thread.append(QThread.currentThread() is qapp.thread())
+        notify(*args, **kwargs)
+    app.status.notify = watched
+    try:
+        assert app.delivery.injector.method == "portal"
+        app.start()
+        qtbot.waitUntil(lambda: "declined keyboard access" in app.status.message
+                        and "declined the dictation shortcut" in app.status.message, timeout=30000)
+        assert on_gui_thread and all(on_gui_thread)
+        qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
+    finally:
+        close_app(app)
+        portal.stop()
