@@ -21,6 +21,9 @@ REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
 KEYBOARD = 1  # device type bit
 PERSIST_UNTIL_REVOKED = 2
 PRESSED, RELEASED = 1, 0
+WAIT_FOR_DIALOG_SECONDS = 2.0
+DECLINED = ("you declined keyboard access in the desktop's dialog, so the text stays on the clipboard; "
+            "save the settings again to be asked again")
 # X keysyms of the keys the app presses (the portal takes keysyms and keycodes; keysyms do not
 # depend on the keyboard layout).
 KEYSYMS = {"ctrl": 0xFFE3, "shift": 0xFFE1, "alt": 0xFFE9, "super": 0xFFEB, "enter": 0xFF0D,
@@ -52,9 +55,13 @@ class PortalKeyboard:
         self._lock = threading.Lock()
         self.connection: PortalConnection | None = None
         self.session: str | None = None
+        self.declined = False  # the user said no: keys fail at once until open() asks again
 
     def open(self) -> None:
+        """Asks for the keyboard (again, after a refusal): off the GUI thread, the dialog may wait
+        for the user."""
         with self._lock:
+            self.declined = False
             if self.session is None:
                 self._open()
 
@@ -72,9 +79,15 @@ class PortalKeyboard:
         self._send([(keysym(c), state) for c in text for state in (PRESSED, RELEASED)])
 
     def _send(self, presses: list[tuple[int, int]]) -> None:
-        with self._lock:
+        # Keys are sent from the GUI thread: while the desktop's dialog is still open (asked at
+        # start, not yet answered) they fail at once rather than freeze the app until it is.
+        if not self._lock.acquire(timeout=WAIT_FOR_DIALOG_SECONDS):
+            raise OSError("the desktop is still asking whether this app may type: answer its dialog")
+        try:
             if self.session is None:
-                self._open()
+                if self.declined:
+                    raise OSError(DECLINED)
+                self._open()  # with a kept approval no dialog comes: a moment
             assert self.connection is not None and self.session is not None
             try:
                 for sym, state in presses:
@@ -84,6 +97,8 @@ class PortalKeyboard:
                 # The session may have been closed by the desktop: open a new one next time.
                 self._drop()
                 raise OSError(f"the desktop's RemoteDesktop portal refused the keys ({exc})") from exc
+        finally:
+            self._lock.release()
 
     def _drop(self) -> None:
         connection, self.connection, self.session = self.connection, None, None
@@ -109,8 +124,8 @@ class PortalKeyboard:
                 session, results = self._start(connection, "")
         except PortalDenied as exc:
             connection.close()
-            raise OSError("you declined keyboard access in the desktop's dialog, so the text stays on "
-                          "the clipboard; choose “Typing” again in the settings to be asked again") from exc
+            self.declined = True
+            raise OSError(DECLINED) from exc
         except PortalError as exc:
             connection.close()
             raise OSError(str(exc)) from exc

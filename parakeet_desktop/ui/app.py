@@ -366,8 +366,8 @@ class DesktopApp(QObject):
         self.keeper.configure(new)
         if new.hotkey != old.hotkey:
             self.routes.start_hotkey(new.hotkey, changed=True)
-        if new.injection != old.injection:
-            self.routes.prepare_typing(self.delivery.injector.method)
+        # The portal's keyboard is asked for (again, after a refusal) whenever settings are saved.
+        self.routes.prepare_typing(self.delivery.injector.method)
         if new.start_at_login != old.start_at_login:
             try:
                 autostart.set_enabled(new.start_at_login)

@@ -200,9 +200,34 @@ def test_declined_keyboard_access_is_an_error_that_says_so(portal, bus, tmp_path
     with pytest.raises(OSError, match="declined keyboard access"):
         keyboard.chord("ctrl", "v")
     assert portal.keys == [] and not (tmp_path / "token").exists()
+    with pytest.raises(OSError, match="declined keyboard access"):
+        keyboard.chord("ctrl", "v")  # not asked again at every paste (that dialog would block typing)
+    assert portal.dialogs == 1
     portal.deny = False
-    keyboard.chord("ctrl", "v")  # asked again at the next try, and granted
-    assert portal.keys[0] == (CTRL, 1)
+    keyboard.open()  # the settings saved again: asked again, and granted
+    keyboard.chord("ctrl", "v")
+    assert portal.keys[0] == (CTRL, 1) and portal.dialogs == 2
+    keyboard.close()
+
+
+def test_keys_while_the_desktops_dialog_is_open_fail_at_once(portal, bus, tmp_path):
+    import threading
+    import time
+
+    keyboard = PortalKeyboard(tmp_path / "token", bus=bus, answer_seconds=20)
+    keyboard._lock.acquire()  # as while open() waits for the user's answer on its own thread
+    try:
+        started = time.monotonic()
+        with pytest.raises(OSError, match="answer its dialog"):
+            keyboard.chord("ctrl", "v")
+        assert time.monotonic() - started < 10
+    finally:
+        keyboard._lock.release()
+    opener = threading.Thread(target=keyboard.open)
+    opener.start()
+    opener.join(20)
+    keyboard.chord("enter")
+    assert portal.keys == [(RETURN, 1), (RETURN, 0)]
     keyboard.close()
 
 
