@@ -142,8 +142,7 @@ class DesktopApp(QObject):
         self._connect_worker()
         self.routes.pressed.connect(self._on_hotkey_pressed)
         self.routes.released.connect(self._on_hotkey_released)
-        # Portal answers come on their own threads: a method of this QObject (not a lambda) is
-        # what makes Qt queue them to the GUI thread.
+        # Portal answers come on their own threads: a method of this QObject is queued to the GUI's.
         self.routes.notice.connect(self._on_route_notice)
         self.delivery.tell = lambda message: self.status.notify("Not pasted", message, error=True)
 
@@ -440,9 +439,7 @@ class DesktopApp(QObject):
     def status_report(self) -> dict:
         return self.record.report(state=self.state, mode=self.mode, model=self.worker.model_name,
                                   tray=isinstance(self.status, TrayStatus), local_api=self.local_api.url,
-                                  session=self.routes.desktop.session,
-                                  hotkey=self.routes.key_route_text(self.settings.hotkey),
-                                  typing=f"{self.delivery.injector.method}: {self.delivery.injector.route.why}")
+                                  **self.routes.status(self.settings.hotkey, self.delivery.injector.route))
 
 
 def _keyboard():

@@ -102,10 +102,13 @@ class SessionRoutes(QObject):
         return [(label, f"{text} (bound to {self.trigger})" if label == "hotkey" and self.trigger else text)
                 for label, text in lines]
 
-    def key_route_text(self, text: str) -> str:
-        route = key_route(self.desktop, text)
+    def status(self, hotkey: str, typing: routes.Route) -> dict[str, str]:
+        """The session and both routes (with what to do, and the key the desktop bound) for ``status``."""
+        key = key_route(self.desktop, hotkey)
         shown = f" (bound to {self.trigger})" if self.trigger else ""
-        return f"{route.way.value}{shown}: {route.why}" + (f". {route.todo}" if route.todo else "")
+        return {"session": self.desktop.session,
+                "hotkey": f"{key.way.value}{shown}: {key.why}" + (f". {key.todo}" if key.todo else ""),
+                "typing": f"{typing.way.value}: {typing.why}"}
 
     def _bound(self, trigger: str) -> None:
         from ..desktop.shortcuts import PortalShortcut, same_trigger  # only a portal shortcut binds
