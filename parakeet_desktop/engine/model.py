@@ -100,6 +100,9 @@ class ParakeetModel:
         self.sync_every_layers = SYNC_EVERY_LAYERS
         stride = float(nemo_model.cfg.preprocessor.get("window_stride", 0.01))
         self.frame_seconds = stride * nemo_model.encoder.subsampling_factor
+        # The attention contexts (left, right) of a cache-aware streaming encoder; empty for an
+        # offline one (engine/cache_aware.py streams with the former).
+        self.streaming_contexts = native_streaming_contexts(nemo_model.encoder)
         # The vocabulary in force (settings), compiled in the decoder; a call may bring its own.
         self.phrase_lists = PhraseLists(nemo_model)
         self.vocabulary = Vocabulary()
@@ -306,7 +309,7 @@ class ParakeetModel:
         for row, piece in enumerate(pieces):
             signal[row, : len(piece)] = torch.from_numpy(np.asarray(piece, dtype=np.float32))
         device = torch.device(self.device)
-        hooks = self._layer_hooks(cancel, progress) if cancel is not None or progress is not None else []
+        hooks = self.layer_hooks(cancel, progress) if cancel is not None or progress is not None else []
         try:
             with torch.inference_mode():
                 features, feature_lengths = self.nemo.preprocessor(
@@ -356,7 +359,7 @@ class ParakeetModel:
         return [decoding.compute_rnnt_timestamps(h, kind) if len(h.y_sequence) else h
                 for h in decoding.decode_hypothesis(hypotheses)]
 
-    def _layer_hooks(self, cancel: Flag | None, progress: Callable[[float], None] | None) -> list:
+    def layer_hooks(self, cancel: Flag | None, progress: Callable[[float], None] | None) -> list:
         """Check for cancellation before every encoder layer, so a stop takes effect promptly,
         and tell *progress* how far the encoder is (a long file's bar moves within a batch).
 
@@ -394,6 +397,19 @@ class ParakeetModel:
             words.append(Word(item["word"], start, end))
             last_end = end
         return Recognition(hypothesis.text or "", tuple(words))
+
+
+def native_streaming_contexts(encoder) -> tuple[tuple[int, int], ...]:
+    """The look-aheads a cache-aware streaming encoder was trained with, as attention contexts
+    ``(left, right)``: an encoder with causal convolutions and attention limited to a finite
+    look-ahead. Full-context encoders (Parakeet TDT) have none, also when local attention is
+    switched on for long files (their convolutions still look ahead)."""
+    conv = getattr(encoder, "conv_context_size", None)
+    contexts = getattr(encoder, "att_context_size_all", None) or [getattr(encoder, "att_context_size", None)]
+    if not hasattr(encoder, "cache_aware_stream_step") or not conv or conv[1] != 0:
+        return ()
+    found = [(int(c[0]), int(c[1])) for c in contexts if c is not None and len(c) == 2 and c[1] >= 0]
+    return tuple(found) if len(found) == len(contexts) else ()
 
 
 class _QueueBound:
