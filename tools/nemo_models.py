@@ -35,6 +35,12 @@ class ModelShape:
     pred_rnn_layers: int
     features: int
     vocab_size: int
+    # A cache-aware streaming encoder (causal convolutions, attention limited to a left context
+    # and these look-aheads), as nemotron-speech-streaming's; empty: full context, as Parakeet's.
+    lookaheads: tuple[int, ...] = ()
+    left_context: int = 70
+    # TDT (Parakeet) or plain RNN-T (nemotron-speech-streaming) decoding.
+    tdt: bool = True
 
 
 TINY = ModelShape(
@@ -46,6 +52,23 @@ TINY = ModelShape(
 PARAKEET_TDT_V3 = ModelShape(
     n_layers=24, d_model=1024, n_heads=8, subsampling_channels=256, pred_hidden=640,
     joint_hidden=640, pred_rnn_layers=2, features=128, vocab_size=8192,
+)
+
+
+# A tiny cache-aware model with nemotron-speech-streaming's four look-aheads, TDT or RNN-T.
+TINY_STREAMING = ModelShape(
+    n_layers=2, d_model=64, n_heads=4, subsampling_channels=32, pred_hidden=64,
+    joint_hidden=64, pred_rnn_layers=1, features=80, vocab_size=64, lookaheads=(13, 6, 1, 0),
+)
+
+# nemotron-speech-streaming-en-0.6b: a cache-aware FastConformer of the 0.6B Parakeet's sizes
+# (24 layers, d_model 1024, 8 heads, 128 mel features), left context 70 frames, look-aheads of
+# 0, 1, 6 and 13 frames (steps of 80 to 1120 ms), RNN-T decoder (2-layer LSTM 640, joint 640).
+# The vocabulary size is not on its card; 1024 pieces, as NVIDIA's English streaming models.
+NEMOTRON_STREAMING = ModelShape(
+    n_layers=24, d_model=1024, n_heads=8, subsampling_channels=256, pred_hidden=640,
+    joint_hidden=640, pred_rnn_layers=2, features=128, vocab_size=1024, lookaheads=(13, 6, 1, 0),
+    tdt=False,
 )
 
 
@@ -79,8 +102,9 @@ def build_tokenizer(folder: Path, vocab_size: int, seed: int = 0, texts: list[st
 
 
 def model_config(shape: ModelShape, tokenizer_dir: Path) -> dict:
-    """The config of a FastConformer encoder, LSTM prediction net and TDT joint, as Parakeet has."""
-    return {
+    """The config of a FastConformer encoder, LSTM prediction net and TDT joint, as Parakeet has
+    (cache-aware and RNN-T as the shape says)."""
+    config = {
         "sample_rate": 16000,
         "model_defaults": {
             "enc_hidden": shape.d_model, "pred_hidden": shape.pred_hidden,
@@ -124,6 +148,20 @@ def model_config(shape: ModelShape, tokenizer_dir: Path) -> dict:
             "fastemit_lambda": 0.0, "clamp": -1.0, "durations": TDT_DURATIONS,
             "sigma": 0.02, "omega": 0.1}},
     }
+    if shape.lookaheads:
+        # As NVIDIA's cache-aware models: no per-utterance normalisation (a stream has no whole
+        # utterance to normalise over), causal convolutions and subsampling, chunked attention.
+        config["preprocessor"]["normalize"] = "NA"
+        config["encoder"].update(
+            att_context_size=[[shape.left_context, ahead] for ahead in shape.lookaheads],
+            att_context_style="chunked_limited", att_context_probs=None, conv_context_size="causal",
+            causal_downsampling=True)
+    if not shape.tdt:
+        del config["model_defaults"]["tdt_durations"], config["model_defaults"]["num_tdt_durations"]
+        config["joint"]["num_extra_outputs"] = 0
+        config["decoding"] = {"strategy": "greedy_batch", "greedy": {"max_symbols": 10}}
+        config["loss"] = {"loss_name": "default"}
+    return config
 
 
 def build_model(shape: ModelShape, workdir: Path, seed: int = 0):

@@ -19,7 +19,7 @@ from ..engine.events import (
     ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
     StateChanged, StreamStopped, WakingUp,
 )
-from ..engine.modes import Mode
+from ..engine.modes import Latency, Mode
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK
 from .terminal import load_model_saying_so, say
 
@@ -44,7 +44,22 @@ def add_arguments(parser: argparse.ArgumentParser, default_model: str) -> None:
     parser.add_argument("--chunk", type=float, metavar="SECONDS", help="streaming chunk length")
     parser.add_argument("--left", type=float, metavar="SECONDS", help="streaming left context")
     parser.add_argument("--right", type=float, metavar="SECONDS", help="streaming right context")
+    parser.add_argument("--latency", choices=[latency.value for latency in Latency], default="balanced",
+                        help="live captions: fast shows words sooner, accurate gets more right (default: balanced)")
+    parser.add_argument("--step", type=_milliseconds, metavar="MS",
+                        help="a streaming model's step (its look-ahead), e.g. 80, 160, 560 or 1120 ms for "
+                             "nemotron-speech-streaming; the nearest it offers is used")
     parser.add_argument("--levels", action="store_true", help="also print input level events")
+
+
+def _milliseconds(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of milliseconds") from None
+    if not 10 <= value <= 10000:
+        raise argparse.ArgumentTypeError(f"{value} ms is not a step between 10 and 10000 ms")
+    return value
 
 
 class _Printer:
@@ -98,7 +113,8 @@ def _settings(args: argparse.Namespace):
     from ..engine.modes import FinalPass
     from ..engine.streaming import StreamingChoice
 
-    choice = StreamingChoice(chunk=args.chunk, left=args.left, right=args.right)
+    choice = StreamingChoice(latency=args.latency, chunk=args.chunk, left=args.left, right=args.right,
+                             step=None if args.step is None else args.step / 1000)
     return LiveSettings(streaming=choice, final_pass=FinalPass.NEVER if args.no_final_pass else FinalPass.AUTO)
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -47,8 +48,11 @@ class CacheAwareConfig:
 
     step: float
 
-    def for_model(self, model: ParakeetModel) -> CacheAwareConfig:
-        return self
+    def for_model(self, model: ParakeetModel):
+        """Itself for a cache-aware model; an offline model streams the buffered way."""
+        from .streaming import default_config
+
+        return self if model.streaming_contexts else default_config(model.device)
 
 
 def step_seconds(model: ParakeetModel) -> tuple[float, ...]:
@@ -78,9 +82,9 @@ def default_step(model: ParakeetModel, latency: str) -> float:
 class _Caches:
     """The encoder's caches of one stream (batch dimension of size 1)."""
 
-    channel: object
-    time: object
-    length: object
+    channel: Any
+    time: Any
+    length: Any
 
 
 class CacheAwareTranscriber:
@@ -311,7 +315,7 @@ class StepInput:
     first), frames to drop after subsampling, whether to keep every output frame (the last
     step), the stream's caches, and whether it is the stream's first step."""
 
-    features: object
+    features: Any
     drop_extra: int
     keep_all: bool
     caches: _Caches
@@ -325,8 +329,8 @@ class StepInput:
 
 @dataclass
 class StepOutput:
-    encoded: object  # [1, D, T]
-    length: object  # [1]
+    encoded: Any  # [1, D, T]
+    length: Any  # [1]
     caches: _Caches
 
 

@@ -29,7 +29,8 @@ from .files import SPEECH_WITHOUT_WORDS_SECONDS, FileTranscriber, speech_without
 from .model import ParakeetModel, Recognition
 from .modes import FinalPass, Mode, SessionState
 from .spool import Spool, discard
-from .streaming import StreamingChoice, StreamingConfig, StreamingTranscriber, StreamTap
+from .cache_aware import CacheAwareConfig
+from .streaming import StreamingChoice, StreamingConfig, StreamTap, transcriber_for
 from .transcript import Word
 from .vad import Endpoint, GateConfig, SpeechGate
 from .vocabulary import Vocabulary
@@ -41,7 +42,7 @@ logger = logging.getLogger(__name__)
 class LiveSettings:
     gate: GateConfig = field(default_factory=GateConfig)
     # A choice resolved for the model's device at each utterance, or sizes that hold everywhere.
-    streaming: StreamingChoice | StreamingConfig = field(default_factory=StreamingChoice)
+    streaming: StreamingChoice | StreamingConfig | CacheAwareConfig = field(default_factory=StreamingChoice)
     final_pass: FinalPass = FinalPass.AUTO
     pre_roll_seconds: float = 0.5
     level_interval: float = 0.1
@@ -114,8 +115,8 @@ class DictationSession:
         # Set from another thread when a stop is on its way: a running streaming step gives up.
         self._stop_requested = stop_requested
         self._tap = tap
-        self.streaming_config = settings.streaming.for_device(model.device)
-        self._transcriber = StreamingTranscriber(model, self.streaming_config, stop_requested, tap, vocabulary)
+        self.streaming_config = settings.streaming.for_model(model)
+        self._transcriber = transcriber_for(model, self.streaming_config, stop_requested, tap, vocabulary)
         self._streaming_failed = False
         self._utterance = 0
         self._first_position = 0
@@ -193,6 +194,16 @@ class DictationSession:
     def step_buffer(self, step: tuple[int, int]) -> np.ndarray:
         return self._transcriber.step_buffer(step)
 
+    @property
+    def transcriber(self):
+        """The utterance's streaming recogniser (``StreamingTranscriber`` or ``CacheAwareTranscriber``)."""
+        return self._transcriber
+
+    def run_step(self, step: Callable[[], str | None]) -> None:
+        """Run a step of :attr:`transcriber` made elsewhere (a batch of streams); its partial
+        text goes out as usual, and its failure ends live captions for this utterance only."""
+        self._stepping(step)
+
     def apply_step(self, step: tuple[int, int], encoded, encoded_length) -> None:
         """Run *step* with its buffer encoded in a batch; its partial text goes out as usual."""
         self._stepping(lambda: self._transcriber.apply_step(step, encoded, encoded_length))
@@ -221,11 +232,10 @@ class DictationSession:
     def _begin_utterance(self) -> None:
         self._utterance += 1
         self._first_position = len(self._gate.positions)
-        config = self.settings.streaming.for_device(self.model.device)
+        config = self.settings.streaming.for_model(self.model)
         if config != self.streaming_config:  # the model changed device since the last utterance
             self.streaming_config = config
-            self._transcriber = StreamingTranscriber(self.model, config, self._stop_requested, self._tap,
-                                                     self.vocabulary)
+            self._transcriber = transcriber_for(self.model, config, self._stop_requested, self._tap, self.vocabulary)
         self._transcriber.reset()
         self._streaming_failed = False
         if self._spool is not None:
@@ -258,8 +268,8 @@ class DictationSession:
         final streaming step would encode most of the utterance anyway), or on a GPU."""
         if self._streaming_failed or self.settings.final_pass is FinalPass.ALWAYS:
             return True
-        if self.settings.final_pass is FinalPass.NEVER:
-            return False
+        if self.settings.final_pass is FinalPass.NEVER or not isinstance(self.streaming_config, StreamingConfig):
+            return False  # a cache-aware model's streamed text is as good as a pass over the whole
         seconds = self._transcriber.duration
         last_step = self.streaming_config.left + self._transcriber.pending_seconds
         return last_step >= 0.8 * seconds or (self.model.device == "cuda" and seconds <= _GPU_FULL_PASS_SECONDS)

@@ -13,6 +13,7 @@ from functools import partial
 from .dictation import DictationSession
 from .events import ErrorEvent, StreamStopped
 from .flags import AnyOf
+from .cache_aware import CacheAwareTranscriber, encode_steps
 from .model import ParakeetModel, RecognitionCancelled
 from .work import Stream
 
@@ -85,6 +86,12 @@ class StreamSteps:
             stream, session, _ = ready[0]
             self._guarded(stream, session.catch_up)
             return True
+        native = [item for item in ready if isinstance(item[1].transcriber, CacheAwareTranscriber)]
+        if native:
+            self._native_steps(native)
+            ready = [item for item in ready if item not in native]
+            if not ready:
+                return True
         buffers = [session.step_buffer(step) for _, session, step in ready]
         try:
             encoded, lengths = self.model.encode_batch(buffers, AnyOf(self.stop_requested))
@@ -98,6 +105,37 @@ class StreamSteps:
         for row, (stream, session, step) in enumerate(ready):
             self._guarded(stream, partial(session.apply_step, step, encoded[row : row + 1], lengths[row : row + 1]))
         return True
+
+    def _native_steps(self, ready: list) -> None:
+        """Cache-aware streams' steps: those of one look-ahead and shape encoded together, their
+        encoder caches stacked along the batch, each decoded with its own decoder state."""
+        groups: dict[tuple, list] = {}
+        for stream, session, _ in ready:
+            transcriber = session.transcriber
+            try:
+                step = transcriber.step_input()
+            except Exception as exc:  # noqa: BLE001 - that stream's captions alone stop; its final comes at stop
+                session.run_step(partial(_raise, exc))
+                continue
+            groups.setdefault((transcriber.context, step.batch_key), []).append((stream, session, step))
+        for (context, _), members in groups.items():
+            if len(members) == 1:
+                stream, session, _ = members[0]
+                self._guarded(stream, session.catch_up)
+                continue
+            try:
+                outputs = encode_steps(self.model, [step for _, _, step in members], context,
+                                       AnyOf(self.stop_requested))
+            except RecognitionCancelled:
+                return  # a key release: dictation first, these steps run again after it
+            except Exception:
+                logger.exception("Encoding %d streams' steps together failed; stepping them one by one", len(members))
+                for stream, session, _ in members:
+                    self._guarded(stream, session.catch_up)
+                continue
+            for (stream, session, step), output in zip(members, outputs):
+                apply = partial(session.transcriber.apply_step, step, output)
+                self._guarded(stream, partial(session.run_step, apply))
 
     def _guarded(self, stream: Stream, step: Callable[[], None]) -> None:
         """Run a stream's step; a failure is that stream's alone. The stream ends, its final
@@ -118,3 +156,7 @@ class StreamSteps:
                 logger.exception("Finishing stream %d after its failure failed too", stream.id)
             stream.session = None
             stream.listener(StreamStopped(stream.id))
+
+
+def _raise(exc: Exception) -> None:
+    raise exc
