@@ -78,9 +78,11 @@ def _tokenizer_corpus(lines: int, seed: int) -> list[str]:
     return [" ".join(rng.choices(words, k=12)) for _ in range(lines)]
 
 
-def build_tokenizer(folder: Path, vocab_size: int, seed: int = 0, texts: list[str] | None = None) -> Path:
+def build_tokenizer(folder: Path, vocab_size: int, seed: int = 0, texts: list[str] | None = None,
+                    symbols: tuple[str, ...] = ()) -> Path:
     """Train a SentencePiece BPE tokenizer on *texts* (made-up words if None); write the folder
-    NeMo expects (``tokenizer.model`` and ``vocab.txt``)."""
+    NeMo expects (``tokenizer.model`` and ``vocab.txt``). *symbols*: pieces of their own, such as
+    an end-of-utterance model's ``<EOU>``."""
     import sentencepiece as spm
 
     folder.mkdir(parents=True, exist_ok=True)
@@ -91,7 +93,7 @@ def build_tokenizer(folder: Path, vocab_size: int, seed: int = 0, texts: list[st
     spm.SentencePieceTrainer.train(
         input=str(corpus), model_prefix=str(folder / "tokenizer"), vocab_size=vocab_size,
         model_type="bpe", character_coverage=1.0, bos_id=-1, eos_id=-1, unk_id=0,
-        hard_vocab_limit=False, minloglevel=2, num_threads=2,
+        hard_vocab_limit=False, minloglevel=2, num_threads=2, user_defined_symbols=list(symbols),
     )
     processor = spm.SentencePieceProcessor(model_file=str(folder / "tokenizer.model"))
     (folder / "vocab.txt").write_text(
@@ -164,8 +166,9 @@ def model_config(shape: ModelShape, tokenizer_dir: Path) -> dict:
     return config
 
 
-def build_model(shape: ModelShape, workdir: Path, seed: int = 0):
-    """A random-weight ``EncDecRNNTBPEModel`` with TDT decoding, in eval mode on the CPU."""
+def build_model(shape: ModelShape, workdir: Path, seed: int = 0, symbols: tuple[str, ...] = ()):
+    """A random-weight ``EncDecRNNTBPEModel`` (TDT decoding unless the shape says RNN-T), in eval
+    mode on the CPU."""
     import torch
     from nemo.collections.asr.models import EncDecRNNTBPEModel
     from nemo.utils import logging as nemo_logging
@@ -173,18 +176,57 @@ def build_model(shape: ModelShape, workdir: Path, seed: int = 0):
 
     nemo_logging.setLevel(logging.ERROR)
     torch.manual_seed(seed)
-    tokenizer_dir = build_tokenizer(workdir / "tokenizer", shape.vocab_size, seed)
+    tokenizer_dir = build_tokenizer(workdir / "tokenizer", shape.vocab_size, seed, symbols=symbols)
     model = EncDecRNNTBPEModel(cfg=OmegaConf.create(model_config(shape, tokenizer_dir)))
     return model.eval()
 
 
-def write_nemo(shape: ModelShape, path: Path, seed: int = 0) -> Path:
-    """Build a random-weight model and save it as a ``.nemo`` file at *path*."""
+def write_nemo(shape: ModelShape, path: Path, seed: int = 0, symbols: tuple[str, ...] = (),
+               adjust=None) -> Path:
+    """Build a random-weight model and save it as a ``.nemo`` file at *path*; *adjust* (called
+    with the model, made responsive) may change its weights first."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    model = build_model(shape, path.parent / f"{path.stem}-build", seed)
+    model = build_model(shape, path.parent / f"{path.stem}-build", seed, symbols)
     make_responsive(model)
+    if adjust is not None:
+        adjust(model)
     model.save_to(str(path))
     return path
+
+
+def make_marks_likely(model, audio, piece: str, per_second: float) -> float:
+    """Raise the joint's bias for *piece* (a symbol such as ``<EOU>``) until offline decoding of
+    *audio* (16 kHz) writes it about *per_second* times a second; returns the rate reached. A
+    random model otherwise writes it never or everywhere."""
+    import torch
+
+    from parakeet_desktop.engine.audio import SAMPLE_RATE
+
+    token = list(model.tokenizer.vocab).index(piece)
+    seconds = len(audio) / SAMPLE_RATE
+    with torch.inference_mode():
+        signal = torch.as_tensor(audio, dtype=torch.float32)[None]
+        features, lengths = model.preprocessor(input_signal=signal, length=torch.tensor([signal.shape[1]]))
+        encoded, encoded_lengths = model.encoder(audio_signal=features, length=lengths)
+    bias = model.joint.joint_net[-1].bias
+
+    def rate(boost: float) -> float:
+        with torch.no_grad():
+            bias[token] = boost
+        with torch.inference_mode():
+            hyps = model.decoding.rnnt_decoder_predictions_tensor(
+                encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True)
+        hyps = hyps[0] if isinstance(hyps, tuple) else hyps
+        return sum(int(t) == token for t in hyps[0].y_sequence) / seconds
+
+    low, high = -50.0, 50.0
+    for _ in range(30):
+        middle = (low + high) / 2
+        if rate(middle) < per_second:
+            low = middle
+        else:
+            high = middle
+    return rate(high)
 
 
 def make_responsive(model) -> None:

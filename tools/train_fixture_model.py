@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -55,6 +56,7 @@ logger = logging.getLogger("train_fixture_model")
 
 SHAPE = ModelShape(n_layers=4, d_model=128, n_heads=4, subsampling_channels=64, pred_hidden=160,
                    joint_hidden=160, pred_rnn_layers=1, features=80, vocab_size=384)
+STREAMING_LOOKAHEADS = (13, 6, 1, 0)  # nemotron-speech-streaming's
 CTC_WEIGHT = 0.3
 TARGETS = {"sentences": 0.05, "random_orders": 0.10, "long_recordings": 0.10, "commands": 0.05}
 RANDOM_ORDER_SEEDS = (31, 32)  # training, held out
@@ -119,6 +121,62 @@ def build_model(tokenizer_dir: Path):
     }
     config["encoder"]["xscaling"] = True
     return EncDecRNNTBPEModel(cfg=OmegaConf.create(config))
+
+
+def cache_aware_from(path: Path, folder: Path, audio: list[np.ndarray]):
+    """The model at *path* rebuilt with a cache-aware encoder, its weights kept as far as they
+    fit: causal convolutions and limited attention change no weight's shape; causal subsampling
+    gives one more frequency bin to the subsampling's output layer, whose weights for the others
+    are kept (the new bin's start at zero). The offline model is the starting point; fine-tuning
+    teaches it to do without what it can no longer see. Training samples one of the look-aheads
+    for each batch (NeMo's multi-look-ahead training). Streaming features are not normalised per
+    utterance; the first convolution is rescaled by the mean and spread of *audio*'s features so
+    that it sees about what it saw."""
+    import shutil
+    import tarfile
+
+    import torch
+    from nemo.collections.asr.models import EncDecRNNTBPEModel
+    from omegaconf import OmegaConf, open_dict
+
+    offline = EncDecRNNTBPEModel.restore_from(str(path), map_location="cpu")
+    unpacked = folder / "offline"
+    with tarfile.open(path) as archive:
+        archive.extractall(unpacked, filter="data")
+    tokenizer = folder / "tokenizer"
+    tokenizer.mkdir()
+    for name, wanted in (("_tokenizer.model", "tokenizer.model"), ("_vocab.txt", "vocab.txt")):
+        shutil.copy(next(unpacked.glob(f"*{name}")), tokenizer / wanted)
+    config = OmegaConf.create(OmegaConf.to_container(offline.cfg))
+    streaming = model_config(replace(SHAPE, lookaheads=STREAMING_LOOKAHEADS), tokenizer)
+    with open_dict(config):
+        config.tokenizer = {"dir": str(tokenizer), "type": "bpe"}
+        config.preprocessor.normalize = streaming["preprocessor"]["normalize"]
+        for key in ("att_context_size", "att_context_style", "att_context_probs", "conv_context_size",
+                    "causal_downsampling"):
+            config.encoder[key] = streaming["encoder"][key]
+    model = EncDecRNNTBPEModel(cfg=config)
+    weights = offline.state_dict()
+    name = "encoder.pre_encode.out.weight"
+    new = model.state_dict()[name].clone().zero_()
+    channels = SHAPE.subsampling_channels
+    old_bins, new_bins = weights[name].shape[1] // channels, new.shape[1] // channels
+    with torch.no_grad():
+        new.view(new.shape[0], channels, new_bins)[:, :, :old_bins] = weights[name].view(-1, channels, old_bins)
+    weights[name] = new
+    model.load_state_dict(weights)
+    model.eval()
+    with torch.inference_mode():
+        raw = [model.preprocessor(input_signal=torch.from_numpy(a)[None], length=torch.tensor([len(a)]))[0]
+               for a in audio]
+    values = torch.cat([r.flatten() for r in raw])
+    mean, spread = float(values.mean()), float(values.std())
+    first = model.encoder.pre_encode.conv[0]
+    with torch.no_grad():
+        first.bias -= first.weight.sum(dim=(1, 2, 3)) * mean / spread
+        first.weight /= spread
+    logger.info("features: mean %.2f, spread %.2f folded into the first convolution", mean, spread)
+    return model
 
 
 def batches(lengths: list[int], batch_seconds: float, rng: random.Random) -> list[list[int]]:
@@ -209,6 +267,10 @@ def main() -> None:
     parser.add_argument("--long-recordings", type=int, default=0, help="12-30 s recordings with pauses")
     parser.add_argument("--commands", type=int, default=0,
                         help="utterances with the app's spoken commands (alone or at the end)")
+    parser.add_argument("--cache-aware", action="store_true",
+                        help="with --init-from: make the model a cache-aware streaming one (causal convolutions "
+                             "and subsampling, attention limited to 70 frames back and look-aheads of 13, 6, 1 "
+                             "and 0 frames, unnormalised features) and fine-tune it so")
     parser.add_argument("--keep-going", action="store_true",
                         help="train every step even once the targets are met (a margin below them)")
     args = parser.parse_args()
@@ -253,7 +315,10 @@ def main() -> None:
         if args.init_from:
             from nemo.collections.asr.models import EncDecRNNTBPEModel
 
-            model = EncDecRNNTBPEModel.restore_from(str(args.init_from), map_location="cpu")
+            if args.cache_aware:
+                model = cache_aware_from(args.init_from, Path(folder), audio[:200])
+            else:
+                model = EncDecRNNTBPEModel.restore_from(str(args.init_from), map_location="cpu")
         else:
             model = build_model(build_tokenizer(Path(folder) / "tokenizer", SHAPE.vocab_size, texts=texts))
         tokens = [model.tokenizer.text_to_ids(t) for t in texts]
@@ -298,7 +363,8 @@ def main() -> None:
     (args.out.parent / f"{args.out.stem}.vocabulary.txt").write_text("\n".join(VOCABULARY) + "\n")
     report = {
         "model": args.out.name, "class": type(model).__name__, "parameters": parameters,
-        "shape": SHAPE.__dict__, "tdt_durations": list(model.cfg.model_defaults.tdt_durations),
+        "shape": replace(SHAPE, lookaheads=STREAMING_LOOKAHEADS if args.cache_aware else ()).__dict__,
+        "tdt_durations": list(model.cfg.model_defaults.tdt_durations),
         "training_utterances": args.sentences, "training_hours": round(hours, 2),
         "steps": args.steps, "batch_seconds": args.batch_seconds, "learning_rate": args.lr,
         "held_out_utterances": args.held_out, "held_out_wer": round(best[1]["sentences"], 4),

@@ -105,6 +105,7 @@ class CacheAwareTranscriber:
         self._half_window = int(featurizer.n_fft) // 2
         # Frames computed before the first one used, so that its window has its real samples.
         self._margin = math.ceil(self._half_window / self._hop)
+        self._marks = utterance_marks(model)
         self._list_id: int | None = None
         self.reset()
 
@@ -119,6 +120,10 @@ class CacheAwareTranscriber:
         self._durations: list[int] = []
         self._partial = ""
         self.steps = 0
+        # The model wrote its end-of-utterance token; the utterance's audio up to the end of that
+        # step (in samples) is what :meth:`split_at_end` keeps.
+        self.heard_end = False
+        self._end_sample = 0
 
     # -- audio -------------------------------------------------------------------------------
 
@@ -239,9 +244,14 @@ class CacheAwareTranscriber:
                     x=encoded, out_len=torch.tensor([frames], device=encoded.device),
                     prev_batched_state=self._batched_state(computer), **self._boosting(encoded.device)))
             self._state = computer.split_batched_state(state)[0]
-            self._collect(hyps)
+            ended = self._collect(hyps)
+        else:
+            ended = False
         self._caches = output.caches
         self._next_frame += self._shift(step.first)
+        if ended and not self.heard_end:
+            self.heard_end = True
+            self._end_sample = min(len(self._audio), self._next_frame * self._hop)
         self.steps += 1
         self._partial = self._text(self._tokens)
         if self.tap.stepped is not None:
@@ -281,14 +291,33 @@ class CacheAwareTranscriber:
     def _batched_state(self, computer):
         return None if self._state is None else computer.merge_to_batched_state([self._state])
 
-    def _collect(self, batched_hyps) -> None:
+    def _collect(self, batched_hyps) -> bool:
+        """Keep a step's tokens, times and durations, but for the end-of-utterance marks (they
+        are not words); whether an end-of-utterance mark came."""
         from nemo.collections.asr.parts.utils.rnnt_utils import batched_hyps_to_hypotheses
 
         hyp = batched_hyps_to_hypotheses(batched_hyps, batch_size=1)[0]
-        self._tokens.extend(int(t) for t in hyp.y_sequence)
-        self._frames.extend(int(t) for t in hyp.timestamp)
-        durations = hyp.token_duration if hyp.token_duration is not None else []
-        self._durations.extend(int(d) for d in durations)
+        tokens = [int(t) for t in hyp.y_sequence]
+        frames = [int(t) for t in hyp.timestamp]
+        durations = [int(d) for d in hyp.token_duration] if hyp.token_duration is not None else []
+        for index, token in enumerate(tokens):
+            if token in self._marks:
+                continue
+            self._tokens.append(token)
+            self._frames.append(frames[index])
+            if index < len(durations):
+                self._durations.append(durations[index])
+        return any(self._marks.get(token) == END_OF_UTTERANCE for token in tokens)
+
+    def split_at_end(self) -> np.ndarray:
+        """After :attr:`heard_end`: end this utterance where the model heard it end and return
+        the audio after that, which belongs to the next one."""
+        audio = self._audio.view()
+        rest = audio[self._end_sample :].copy()
+        kept = GrowingBuffer(self._end_sample)
+        kept.append(audio[: self._end_sample])
+        self._audio = kept
+        return rest
 
     @property
     def tokens(self) -> list[int]:
@@ -332,6 +361,17 @@ class StepOutput:
     encoded: Any  # [1, D, T]
     length: Any  # [1]
     caches: _Caches
+
+
+END_OF_UTTERANCE = "<EOU>"
+# NeMo's end-of-utterance models also mark the end of a backchannel ("uh-huh"): not a word either.
+_MARKS = (END_OF_UTTERANCE, "<EOB>")
+
+
+def utterance_marks(model: ParakeetModel) -> dict[int, str]:
+    """The token ids of the model's end-of-utterance marks (none for most models)."""
+    pieces = getattr(getattr(model.nemo, "tokenizer", None), "vocab", None) or []
+    return {index: piece for index, piece in enumerate(pieces) if piece in _MARKS}
 
 
 def _at(value, first: bool) -> int:

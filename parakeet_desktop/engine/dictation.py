@@ -118,6 +118,7 @@ class DictationSession:
         self.streaming_config = settings.streaming.for_model(model)
         self._transcriber = transcriber_for(model, self.streaming_config, stop_requested, tap, vocabulary)
         self._streaming_failed = False
+        self._carried = False  # the utterance began with audio after an end-of-utterance mark
         self._utterance = 0
         self._first_position = 0
         self._spool = Spool(settings.spool_dir) if settings.spool_dir is not None else None
@@ -229,9 +230,13 @@ class DictationSession:
             else:
                 self._accept(item.samples, decode)
 
-    def _begin_utterance(self) -> None:
+    def _begin_utterance(self, carried: int = 0) -> None:
+        """A new utterance; *carried* samples the gate passed already open it (the audio after
+        an end-of-utterance mark)."""
         self._utterance += 1
-        self._first_position = len(self._gate.positions)
+        frame = SAMPLE_RATE * self.settings.gate.frame_ms // 1000
+        self._first_position = max(0, len(self._gate.positions) - math.ceil(carried / frame))
+        self._carried = carried > 0
         config = self.settings.streaming.for_model(self.model)
         if config != self.streaming_config:  # the model changed device since the last utterance
             self.streaming_config = config
@@ -262,6 +267,16 @@ class DictationSession:
             return
         if partial is not None:
             self.emit(Partial(self._utterance, partial))
+        if self._transcriber.heard_end and self.mode is Mode.HANDS_FREE and self.state is SessionState.LISTENING:
+            self._end_where_heard()
+
+    def _end_where_heard(self) -> None:
+        """Hands-free, with a model that marks where an utterance ends: end it there, at once
+        (sooner than the speech gate's pause), and go on with the audio after the mark."""
+        rest = self._transcriber.split_at_end()
+        self._finalise(FinalReason.END_OF_UTTERANCE)
+        self._begin_utterance(carried=len(rest))
+        self._accept(rest, decode=True)
 
     def _use_full_context(self) -> bool:
         """For ``auto``: the full pass when it costs about what finishing the stream costs (the
@@ -306,6 +321,9 @@ class DictationSession:
                 logger.exception("Recognition of an utterance failed")
                 failure = failure or exc
                 continue
+            if self._carried and not recognition.text.strip():
+                discard(spooled)  # only the pause after an end-of-utterance mark: no utterance
+                return
             self.emit(Final(self._utterance, recognition.text.strip(), recognition.words,
                             round(seconds, 3), full_context, reason, in_input(0.0), in_input(seconds),
                             tuple(Word(w.text, in_input(w.start), in_input(w.end)) for w in recognition.words),

@@ -40,6 +40,7 @@ class FinalReason(enum.StrEnum):
 
     STOP = "stop"  # a key release, a stop command, the end of a stream
     PAUSE = "pause"  # a hands-free endpoint
+    END_OF_UTTERANCE = "end_of_utterance"  # hands-free: the model's own end-of-utterance token
     DEVICE = "device"  # the microphone went away
 
 

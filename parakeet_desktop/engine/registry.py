@@ -20,6 +20,16 @@ class ModelInfo:
     size_mb: int
     description: str
     language_codes: tuple[str, ...] = ("en",)
+    # Steps (ms) of a cache-aware streaming model, one per look-ahead it was trained with; empty
+    # for an offline model (streamed by re-encoding buffers). Loading reads them from the
+    # encoder itself; these are what the app can say before the download.
+    streaming_steps_ms: tuple[int, ...] = ()
+    # Ends an utterance with its own end-of-utterance token.
+    end_of_utterance: bool = False
+
+    @property
+    def streams_natively(self) -> bool:
+        return bool(self.streaming_steps_ms)
 
 
 # ISO 639-1 codes and names of the languages Parakeet TDT 0.6B v3 was trained on.
@@ -40,6 +50,13 @@ REGISTRY: tuple[ModelInfo, ...] = (
               "English only; slightly more accurate English than v3."),
     ModelInfo("nvidia/parakeet-tdt_ctc-110m", "Parakeet TDT-CTC 110M", "English", 460,
               "Small and fast; the practical choice without a GPU."),
+    ModelInfo("nvidia/nemotron-speech-streaming-en-0.6b", "Nemotron Speech Streaming 0.6B", "English", 2400,
+              "Streams natively: live captions in steps of 80 ms to 1.1 s, with punctuation and capitals, "
+              "and keeps up with speech on a laptop's CPU at 560 ms steps.",
+              streaming_steps_ms=(80, 160, 560, 1120)),
+    ModelInfo("nvidia/parakeet_realtime_eou_120m-v1", "Parakeet Realtime EOU 120M", "English", 480,
+              "Streams natively in 80-160 ms steps and hears where an utterance ends; no punctuation.",
+              streaming_steps_ms=(80, 160), end_of_utterance=True),
 )
 DEFAULT_MODEL_ID = REGISTRY[0].id
 SMALL_MODEL_ID = "nvidia/parakeet-tdt_ctc-110m"
@@ -78,6 +95,8 @@ def model_advice(info: ModelInfo, gpu: bool) -> str:
     if info.id == recommended_model(gpu):
         return ("recommended for this computer (NVIDIA GPU found)" if gpu
                 else "recommended for this computer (no NVIDIA GPU: it runs on the CPU)")
+    if not gpu and info.streams_natively:
+        return "streams live on the CPU too (560 ms steps), with text at once when you stop"
     if not gpu and info.size_mb > 1000:
         return "slower without an NVIDIA GPU: the 110M model answers sooner"
     return ""

@@ -121,6 +121,9 @@ class StreamTap:
 class StreamingTranscriber:
     """One utterance at a time: :meth:`accept` audio as it arrives, :meth:`finish` at the end."""
 
+    # Offline models have no end-of-utterance token (cache_aware.py: a model that has one).
+    heard_end = False
+
     def __init__(self, model: ParakeetModel, config: StreamingConfig,
                  cancel: Flag | None = None, tap: StreamTap | None = None,
                  vocabulary: Vocabulary | None = None) -> None:

@@ -41,7 +41,10 @@ from ..engine.events import (
     ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
     StateChanged, StreamStopped, WakingUp,
 )
+from ..engine.dictation import LiveSettings
 from ..engine.live import LiveEngine
+from ..engine.modes import Latency
+from ..engine.streaming import StreamingChoice
 from ..engine.work import Stream
 from .errors import ApiError
 from .keywords import message_phrases, with_request_phrases
@@ -205,6 +208,10 @@ class _Connection:
         if not isinstance(endpointing, bool):
             return await self._say_error("endpointing must be true or false.")
         try:
+            settings = stream_settings(message)
+        except ValueError as exc:
+            return await self._say_error(str(exc))
+        try:
             vocabulary, warning = with_request_phrases(self.link.model, message_phrases(message))
         except ApiError as exc:
             return await self._say_error(exc.message)
@@ -212,7 +219,7 @@ class _Connection:
             self.outbox.put_nowait({"type": "warning", "message": warning})
         self.encoding = ENCODINGS[encoding]
         self.resampler = MonoResampler(rate)
-        self.stream = Stream(self._from_engine, endpointing=endpointing, vocabulary=vocabulary)
+        self.stream = Stream(self._from_engine, endpointing=endpointing, vocabulary=vocabulary, settings=settings)
         self.streams.append(self.stream)
         self.all_stopped.clear()
         self.engine.open_stream(self.stream)
@@ -287,3 +294,17 @@ class _Connection:
                 pass
             finally:
                 self.outbox.task_done()
+
+
+def stream_settings(message: dict) -> LiveSettings:
+    """A stream's captions as its start message asks: ``latency`` (fast, balanced, accurate) and,
+    for a cache-aware streaming model, ``step_ms`` (its look-ahead: the offered step nearest)."""
+    latency = message.get("latency", Latency.BALANCED.value)
+    step_ms = message.get("step_ms")
+    if latency not in {choice.value for choice in Latency}:
+        raise ValueError(f"latency must be one of {', '.join(choice.value for choice in Latency)}.")
+    if step_ms is not None and (not isinstance(step_ms, int) or isinstance(step_ms, bool)
+                                or not 10 <= step_ms <= 10000):
+        raise ValueError("step_ms must be a whole number of milliseconds from 10 to 10000.")
+    step = None if step_ms is None else step_ms / 1000
+    return LiveSettings(streaming=StreamingChoice(latency=latency, step=step))
