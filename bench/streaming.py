@@ -19,7 +19,14 @@ speech has, so decoding dominates), and one whose joint is biased towards blank 
 about 3.5 tokens a second, as real speech does; the second is the closer stand-in for the
 trained model's cost.
 
-    python bench/streaming.py [--models tiny,twin,sparse-twin] [--utterances 8] [--device auto] [--smoke]
+The cache-aware route (``streaming-twin``): a random twin of nemotron-speech-streaming-en-0.6b
+(24 layers, d_model 1024, RNN-T; joint biased as the sparse twin's), once for each step it
+offers (80, 160, 560, 1120 ms, or those given with ``--steps``), in the same run as the buffered
+0.6B v3 twin: compute per second of audio, caption lag (audio to caption, on top of the step
+itself) and release to final, each beside the buffered route's as a ratio.
+
+    python bench/streaming.py [--models tiny,twin,sparse-twin,streaming-twin] [--utterances 8]
+                              [--steps 80,160,560,1120] [--device auto] [--smoke]
 """
 
 from __future__ import annotations
@@ -44,8 +51,12 @@ from parakeet_desktop.engine.modes import FinalPass  # noqa: E402
 from parakeet_desktop.engine.events import ErrorEvent, Final  # noqa: E402
 from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
 from parakeet_desktop.engine.loader import load_model, prepare_model  # noqa: E402
-from parakeet_desktop.engine.streaming import StreamTap  # noqa: E402
-from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
+from parakeet_desktop.engine.stream_route import route_config  # noqa: E402
+from parakeet_desktop.engine.streaming import StreamingChoice, StreamingConfig, StreamTap  # noqa: E402
+from tools.nemo_models import (  # noqa: E402
+    NEMOTRON_STREAMING, PARAKEET_TDT_V3, TINY, TINY_STREAMING, build_model, make_responsive, make_sparse,
+    nemo_transcribe,
+)
 from tools.figures import median_p95  # noqa: E402
 from tools.speech import PASSAGE, passage, speak  # noqa: E402
 
@@ -113,7 +124,7 @@ def bench_model(name: str, model, utterances: list[tuple[str, np.ndarray]], sett
                 arrivals: Arrivals) -> dict:
     import jiwer
 
-    config = settings_base.streaming.for_device(model.device)
+    config = route_config(settings_base.streaming, model)
     recordings = [np.concatenate([np.zeros(SAMPLE_RATE * 3 // 10, np.float32), speech,
                                   np.zeros(SAMPLE_RATE * 3 // 10, np.float32)]) for _, speech in utterances]
     audio_seconds = [len(r) / SAMPLE_RATE for r in recordings]
@@ -142,7 +153,8 @@ def bench_model(name: str, model, utterances: list[tuple[str, np.ndarray]], sett
         # Any error means some figures below are of a fallback path, not of streaming.
         "errors": len(errors),
         "first_error": errors[0] if errors else None,
-        "streaming": {"chunk": config.chunk, "left": config.left, "right": config.right},
+        "streaming": ({"chunk": config.chunk, "left": config.left, "right": config.right}
+                      if isinstance(config, StreamingConfig) else {"cache_aware_step": config.step}),
         "utterances": len(recordings),
         "utterance_seconds": median_p95(audio_seconds),
         "compute_per_audio_second": median_p95([r["wall"] / s for r, s in zip(fast, audio_seconds)]),
@@ -162,11 +174,37 @@ def bench_model(name: str, model, utterances: list[tuple[str, np.ndarray]], sett
     }
 
 
+def bench_cache_aware(shape, plan, utterances, steps_ms: list[int], arrivals: Arrivals) -> list[dict]:
+    """The cache-aware twin once for each step, each run as the buffered twins are."""
+    with tempfile.TemporaryDirectory() as folder:
+        nemo_model = build_model(shape, Path(folder))
+    nemo_model.encoder.set_default_att_context_size(nemo_model.encoder.att_context_size_all[0])
+    rate = make_sparse(nemo_model, passage(10.0))
+    name = "nemotron-speech-streaming twin" if shape.n_layers > 2 else "tiny streaming twin"
+    model = prepare_model(nemo_model, f"{name} (cache-aware; joint biased to blank: {rate:.1f} tokens/s)", plan)
+    results = []
+    for step_ms in steps_ms:
+        settings = LiveSettings(streaming=StreamingChoice(step=step_ms / 1000))
+        results.append(bench_model(f"{model.name}, {step_ms} ms steps", model, utterances, settings, arrivals))
+    return results
+
+
+def _ratios(result: dict, buffered: dict) -> dict:
+    """The cache-aware run's medians over the buffered twin's (below 1: the cache-aware is faster)."""
+    keys = ("compute_per_audio_second", "partial_lag_seconds", "stop_to_final_seconds_streamed",
+            "stop_to_final_seconds_auto_final_pass")
+    return {key: round(result[key]["median"] / buffered[key]["median"], 3)
+            if buffered[key]["median"] and result[key]["median"] is not None else None for key in keys}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", default="tiny,twin,sparse-twin",
+    parser.add_argument("--models", default="tiny,twin,sparse-twin,streaming-twin",
                         help="tiny (speech fixture), twin (0.6B twin, random joint), "
-                             "sparse-twin (0.6B twin whose joint emits about as many tokens as speech)")
+                             "sparse-twin (0.6B twin whose joint emits about as many tokens as speech), "
+                             "streaming-twin (nemotron-speech-streaming twin, cache-aware, sparse as well)")
+    parser.add_argument("--steps", default="80,160,560,1120",
+                        help="the cache-aware twin's steps to measure, in ms")
     parser.add_argument("--utterances", type=int, default=8)
     parser.add_argument("--device", default="auto", choices=("auto", "cuda", "cpu"))
     parser.add_argument("--smoke", action="store_true",
@@ -200,6 +238,14 @@ def main() -> None:
         model = prepare_model(nemo_model, label, plan)
         results.append(bench_model(label, model, utterances, LiveSettings(), arrivals))
         del model, nemo_model
+    if "streaming-twin" in args.models.split(","):
+        results += bench_cache_aware(TINY_STREAMING if args.smoke else NEMOTRON_STREAMING, plan, utterances,
+                                     [int(ms) for ms in args.steps.split(",")], arrivals)
+    buffered = next((r for r in results if r["model"].startswith(twin_name) and "biased" in r["model"]), None)
+    if buffered is not None:
+        for result in results:
+            if "cache_aware_step" in result["streaming"]:
+                result["against_buffered_sparse_twin"] = _ratios(result, buffered)
     print(json.dumps({
         "benchmark": "streaming",
         "torch_threads": torch.get_num_threads(),

@@ -93,7 +93,10 @@ def test_the_gpu_command_runs_every_gpu_bench_in_smoke_mode(tmp_path):
         assert wake["weights_mb"] > 1 and wake["cpu_copy_seconds"] > 0
 
     streaming = figures["streaming"]
-    assert [r["model"].split(" ")[0] for r in streaming["results"]] == ["speech", "tiny", "tiny"]
+    assert [r["model"].split(" ")[0] for r in streaming["results"]] == ["speech", "tiny", "tiny", "tiny", "tiny"]
+    cache_aware = [r for r in streaming["results"] if "cache_aware_step" in r["streaming"]]
+    assert [r["streaming"]["cache_aware_step"] for r in cache_aware] == [0.16, 0.56]
+    assert all(r["against_buffered_sparse_twin"]["compute_per_audio_second"] > 0 for r in cache_aware)
     for result in streaming["results"]:
         assert result["errors"] == 0, result["first_error"]
         assert result["stop_to_final_seconds_streamed"]["median"] is not None

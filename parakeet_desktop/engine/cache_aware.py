@@ -48,12 +48,6 @@ class CacheAwareConfig:
 
     step: float
 
-    def for_model(self, model: ParakeetModel):
-        """Itself for a cache-aware model; an offline model streams the buffered way."""
-        from .streaming import default_config
-
-        return self if model.streaming_contexts else default_config(model.device)
-
 
 def step_seconds(model: ParakeetModel) -> tuple[float, ...]:
     """The steps a cache-aware model offers, shortest first (one per look-ahead it was trained

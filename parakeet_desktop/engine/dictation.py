@@ -30,7 +30,8 @@ from .model import ParakeetModel, Recognition
 from .modes import FinalPass, Mode, SessionState
 from .spool import Spool, discard
 from .cache_aware import CacheAwareConfig
-from .streaming import StreamingChoice, StreamingConfig, StreamTap, transcriber_for
+from .stream_route import route_config, transcriber_for
+from .streaming import StreamingChoice, StreamingConfig, StreamTap
 from .transcript import Word
 from .vad import Endpoint, GateConfig, SpeechGate
 from .vocabulary import Vocabulary
@@ -115,7 +116,7 @@ class DictationSession:
         # Set from another thread when a stop is on its way: a running streaming step gives up.
         self._stop_requested = stop_requested
         self._tap = tap
-        self.streaming_config = settings.streaming.for_model(model)
+        self.streaming_config = route_config(settings.streaming, model)
         self._transcriber = transcriber_for(model, self.streaming_config, stop_requested, tap, vocabulary)
         self._streaming_failed = False
         self._carried = False  # the utterance began with audio after an end-of-utterance mark
@@ -237,7 +238,7 @@ class DictationSession:
         frame = SAMPLE_RATE * self.settings.gate.frame_ms // 1000
         self._first_position = max(0, len(self._gate.positions) - math.ceil(carried / frame))
         self._carried = carried > 0
-        config = self.settings.streaming.for_model(self.model)
+        config = route_config(self.settings.streaming, self.model)
         if config != self.streaming_config:  # the model changed device since the last utterance
             self.streaming_config = config
             self._transcriber = transcriber_for(self.model, config, self._stop_requested, self._tap, self.vocabulary)

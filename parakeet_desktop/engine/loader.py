@@ -26,7 +26,8 @@ from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
 from ..messages import first_line
 from .model import ModelError, ParakeetModel, is_out_of_memory
 from .registry import DEFAULT_MODEL_ID, HUB_ID, REGISTRY, cached_model_file, is_model_file, model_languages
-from .streaming import GPU_DEFAULT, transcriber_for
+from .stream_route import route_config, transcriber_for
+from .streaming import GPU_DEFAULT
 
 logger = logging.getLogger(__name__)
 
@@ -269,7 +270,7 @@ def _warm_up_gpu(model: ParakeetModel, memory: CudaMemory | None = None) -> None
     model.batch_seconds = batch_seconds_for(memory.room(), per_second, seconds)
 
     # Streaming steps of the route the model streams by (buffered or cache-aware), GPU preset.
-    streaming = transcriber_for(model, GPU_DEFAULT.for_model(model))
+    streaming = transcriber_for(model, route_config(GPU_DEFAULT, model))
     audio = probe_audio(4 * GPU_DEFAULT.chunk + GPU_DEFAULT.right, seed=4)
     step = round(GPU_DEFAULT.chunk * SAMPLE_RATE)
     for start in range(0, len(audio), step):

@@ -102,7 +102,7 @@ class ParakeetModel:
         self.frame_seconds = stride * nemo_model.encoder.subsampling_factor
         # The attention contexts (left, right) of a cache-aware streaming encoder; empty for an
         # offline one (engine/cache_aware.py streams with the former).
-        self.streaming_contexts = native_streaming_contexts(nemo_model.encoder)
+        self.streaming_contexts: tuple[tuple[int, int], ...] = native_streaming_contexts(nemo_model.encoder)
         # The vocabulary in force (settings), compiled in the decoder; a call may bring its own.
         self.phrase_lists = PhraseLists(nemo_model)
         self.vocabulary = Vocabulary()
@@ -304,6 +304,9 @@ class ParakeetModel:
 
         # NeMo's transcribe() leaves the encoder in training mode (dropout on); make sure.
         self.nemo.eval()
+        if self.streaming_contexts:  # a whole piece at once: a streaming model's longest look-ahead
+            widest = max(self.streaming_contexts, key=lambda context: context[1])
+            self.nemo.encoder.set_default_att_context_size(list(widest))
         lengths = [max(len(p), _MIN_SAMPLES) for p in pieces]
         signal = torch.zeros(len(pieces), max(lengths), dtype=torch.float32)
         for row, piece in enumerate(pieces):

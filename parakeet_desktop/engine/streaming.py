@@ -19,7 +19,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,9 +26,6 @@ from .flags import Flag
 from .audio import SAMPLE_RATE, GrowingBuffer
 from .model import ParakeetModel, Recognition, RecognitionCancelled
 from .vocabulary import NO_LIST, Vocabulary
-
-if TYPE_CHECKING:
-    from .cache_aware import CacheAwareConfig
 
 
 @dataclass(frozen=True)
@@ -50,14 +46,6 @@ class StreamingConfig:
     def for_device(self, device: str) -> StreamingConfig:
         """Sizes given outright hold on every device."""
         return self
-
-    def for_model(self, model: ParakeetModel) -> StreamingConfig | CacheAwareConfig:
-        """Sizes given outright hold for every offline model; a cache-aware model streams its
-        own way (buffers re-encoded with an offline scheme give it other, worse text), at its
-        default step for the device."""
-        from .cache_aware import CacheAwareConfig, default_step
-
-        return CacheAwareConfig(default_step(model, "balanced")) if model.streaming_contexts else self
 
 
 # NeMo's published Parakeet TDT 0.6B v3 streaming set-up keeps 9.6 s of left context and decodes
@@ -88,15 +76,6 @@ class StreamingChoice:
     # A cache-aware model's step in seconds (its look-ahead plus one frame): the latency preset's
     # when None, the offered one nearest when given.
     step: float | None = None
-
-    def for_model(self, model: ParakeetModel) -> StreamingConfig | CacheAwareConfig:
-        """The buffered route's sizes for the model's device, or a cache-aware model's step."""
-        from .cache_aware import CacheAwareConfig, default_step, nearest_step
-
-        if not model.streaming_contexts:
-            return self.for_device(model.device)
-        step = default_step(model, self.latency) if self.step is None else nearest_step(model, self.step)
-        return CacheAwareConfig(step)
 
     def for_device(self, device: str) -> StreamingConfig:
         config = default_config(device)
@@ -330,13 +309,3 @@ class StreamingTranscriber:
             hyp.token_duration = torch.tensor(self._durations, dtype=torch.long)
         return self.model.recognition_of(hyp, self.duration)
 
-
-def transcriber_for(model: ParakeetModel, config: StreamingConfig | CacheAwareConfig, cancel: Flag | None = None,
-                    tap: StreamTap | None = None, vocabulary: Vocabulary | None = None):
-    """The streaming route *config* names: buffered for an offline model, cache-aware for a
-    streaming one (``StreamingChoice.for_model`` picks)."""
-    from .cache_aware import CacheAwareConfig, CacheAwareTranscriber
-
-    if isinstance(config, CacheAwareConfig):
-        return CacheAwareTranscriber(model, config, cancel, tap, vocabulary)
-    return StreamingTranscriber(model, config, cancel, tap, vocabulary)

@@ -131,19 +131,20 @@ def test_the_websocket_streams_what_nemo_streams(streaming_models, recording, tm
 def test_the_latency_setting_picks_the_step(streaming_models):
     from parakeet_desktop.engine.cache_aware import CacheAwareConfig, step_seconds
     from parakeet_desktop.engine.loader import load_model
+    from parakeet_desktop.engine.stream_route import route_config
     from parakeet_desktop.engine.streaming import StreamingChoice, StreamingConfig
 
     model = load_model(str(streaming_models["tdt"]), "cpu")
     assert step_seconds(model) == (0.08, 0.16, 0.56, 1.12)
-    assert StreamingChoice(latency="fast").for_model(model) == CacheAwareConfig(0.08)
-    assert StreamingChoice(latency="balanced").for_model(model) == CacheAwareConfig(0.56)  # on a CPU
-    assert StreamingChoice(latency="accurate").for_model(model) == CacheAwareConfig(1.12)
-    assert StreamingChoice(step=0.2).for_model(model) == CacheAwareConfig(0.16)
+    assert route_config(StreamingChoice(latency="fast"), model) == CacheAwareConfig(0.08)
+    assert route_config(StreamingChoice(latency="balanced"), model) == CacheAwareConfig(0.56)  # on a CPU
+    assert route_config(StreamingChoice(latency="accurate"), model) == CacheAwareConfig(1.12)
+    assert route_config(StreamingChoice(step=0.2), model) == CacheAwareConfig(0.16)
     # Sizes for the buffered scheme do not make a streaming model re-encode buffers.
-    assert isinstance(StreamingConfig(0.48, 10.0, 2.4).for_model(model), CacheAwareConfig)
+    assert isinstance(route_config(StreamingConfig(0.48, 10.0, 2.4), model), CacheAwareConfig)
     model.device = "cuda"  # what the device default would be there (nothing runs)
     try:
-        assert StreamingChoice().for_model(model) == CacheAwareConfig(0.16)
+        assert route_config(StreamingChoice(), model) == CacheAwareConfig(0.16)
     finally:
         model.device = "cpu"
 
