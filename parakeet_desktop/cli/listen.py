@@ -118,6 +118,21 @@ def _settings(args: argparse.Namespace):
     return LiveSettings(streaming=choice, final_pass=FinalPass.NEVER if args.no_final_pass else FinalPass.AUTO)
 
 
+def _say_what_applies(args: argparse.Namespace, model) -> None:
+    """Streaming options of the other route are not silently ignored."""
+    from ..engine.cache_aware import step_seconds
+
+    sizes = [f"--{name}" for name in ("chunk", "left", "right") if getattr(args, name) is not None]
+    if model.streaming_contexts:
+        steps = ", ".join(f"{1000 * step:.0f}" for step in step_seconds(model))
+        if sizes:
+            verb = "does" if len(sizes) == 1 else "do"
+            say(f"note: {' '.join(sizes)} {verb} not apply to a streaming model, which steps by its look-ahead "
+                f"(--step: {steps} ms)")
+    elif args.step is not None:
+        say("note: --step applies to streaming models only; this one streams in chunks (--chunk, --left, --right)")
+
+
 def run_listen(args: argparse.Namespace) -> int:
     from ..engine.capture import FileSoundDevice, MicrophoneError, list_input_devices
 
@@ -149,6 +164,7 @@ def run_listen(args: argparse.Namespace) -> int:
     if model is None:
         return EXIT_MODEL
 
+    _say_what_applies(args, model)
     printer = _Printer(args.levels)
     try:
         engine = LiveEngine(model, _settings(args), printer, device_name=args.microphone, sd=sd)
