@@ -186,7 +186,8 @@ class SettingsDialog(QDialog):
         form.addRow("Full-context final pass", _with_help(self.final_pass, "After you release the key, the whole "
                                                           "utterance is recognised again at once: the best "
                                                           "text, a moment later (quick on a GPU, slower on "
-                                                          "a CPU)."))
+                                                          "a CPU). A streaming model's text is final as it "
+                                                          "streams: auto skips the pass for it."))
         return page
 
     def _dictation_tab(self, s: Settings, microphones: list[str]) -> QWidget:

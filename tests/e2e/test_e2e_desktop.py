@@ -17,7 +17,7 @@ import time
 import pytest
 import soundfile
 
-from conftest import SPEECH_MODEL, held_out_utterances, word_error_rate
+from conftest import FIXTURES, SPEECH_MODEL, held_out_utterances, word_error_rate
 from tools.desktop_session import ROOT, TOOLS, Desktop, wait
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -95,6 +95,37 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
     assert done.returncode == 0, done.stderr
     assert app.wait(30) == 0
     print(f"quit took {time.monotonic() - asked:.2f} s (with the command's own start)")
+
+
+def test_dictation_with_a_streaming_model_types_its_streamed_words(desktop, tmp_path):
+    """The committed cache-aware fixture, once, as a user would run it: captions while the
+    sentence plays, its words typed at the release, from the streamed text (no second pass)."""
+    text, speech = held_out_utterances(4)[3]
+    spoken = tmp_path / "sentence.wav"
+    soundfile.write(spoken, speech, 16000, subtype="PCM_16")
+    typed = tmp_path / "typed.txt"
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "settings.json").write_text(json.dumps({
+        "schema": 1, "model": str(FIXTURES / "speech-streaming.nemo"), "device": "cpu",
+        "hotkey": "ctrl+alt+space", "mode": "ptt", "microphone": "pulse", "sounds": False,
+        "trailing_space": False, "latency": "fast"}), "utf-8")
+    desktop.spawn(sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed), log="field")
+    field = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
+                 30, "the text field window")[0]
+    desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
+    wait(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
+    desktop.run("xdotool", "windowactivate", "--sync", field)
+    desktop.run("xdotool", "windowfocus", "--sync", field)
+    desktop.run("xdotool", "keydown", "ctrl+alt+space")
+    wait(lambda: (_status(desktop) or {}).get("state") == "listening", 30, "listening to start")
+    player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=desktop.env)
+    caption = wait(lambda: (_status(desktop) or {}).get("caption"), 20, "a caption while speaking")
+    desktop.screenshot(ARTIFACTS / "overlay-streaming-model.png")
+    player.wait(30)
+    time.sleep(0.6)
+    desktop.run("xdotool", "keyup", "ctrl+alt+space")
+    result = wait(lambda: typed.exists() and typed.read_text("utf-8"), 60, "the words in the text field")
+    assert caption and word_error_rate([text], [result]) <= 0.25, (text, result)
 
 
 def test_spoken_commands_scratch_and_break_lines_in_the_focused_field(desktop, tmp_path):

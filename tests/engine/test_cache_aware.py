@@ -101,7 +101,7 @@ def test_the_websocket_streams_what_nemo_streams(streaming_models, recording, tm
     from parakeet_desktop.engine.loader import load_model
 
     audio, _ = recording
-    model = load_model(str(streaming_models["rnnt"]), "cpu")
+    model = load_model(str(streaming_models["rnnt"]), "cpu", boosting=True)  # as serve loads it
     assert model.streaming_contexts == ((70, 13), (70, 6), (70, 1), (70, 0))
     with in_process_service(model, tmp_path / "config") as (service, _, _):
         ws_url = service.url.replace("http://", "ws://") + "/v1/stream"
@@ -125,6 +125,12 @@ def test_the_websocket_streams_what_nemo_streams(streaming_models, recording, tm
         first, second = asyncio.run(both())
         assert final_of(first) == nemo_streamed(streaming_models["rnnt"], gated(audio), 160)
         assert final_of(second) == nemo_streamed(streaming_models["rnnt"], gated(other), 160)
+
+        # A stream's own phrases reach the cache-aware decoder (NeMo's per-stream boosting).
+        boosted = asyncio.run(stream_samples(ws_url, audio, token=service.token, realtime=False, step_ms=560,
+                                             keywords=["seven green bottles"]))
+        assert not [e for e in boosted["events"] if e["type"] in ("error", "warning")], boosted["events"]
+        assert final_of(boosted)
 
         bad = asyncio.run(stream_samples(ws_url, audio[:1600], token=service.token, step_ms="fast"))
         assert any(e["type"] == "error" and "step_ms" in e["message"] for e in bad["events"])
