@@ -31,15 +31,17 @@ import numpy as np
 from .audio import SAMPLE_RATE, GrowingBuffer
 from .flags import Flag
 from .model import ParakeetModel, Recognition, RecognitionCancelled
+from .registry import CPU_STEP_MS
 from .streaming import StreamTap
-from .vocabulary import NO_LIST, Vocabulary
+from .carried import CarriedDecoding
+from .vocabulary import Vocabulary
 
 # The default step (audio a step encodes, in seconds) of each device: on a GPU the shortest
 # that keeps nemotron-speech-streaming's accuracy (published WER 1.85 % at 80 ms, about 1.7 % from
 # 160 ms); on a CPU the shortest the benchmark found keeping up with speech on two cores
 # (bench/streaming.py: the 0.6B model's 560 ms steps).
 GPU_STEP = 0.16
-CPU_STEP = 0.56
+CPU_STEP = CPU_STEP_MS / 1000
 
 
 @dataclass(frozen=True)
@@ -92,7 +94,7 @@ class CacheAwareTranscriber:
         self.config = config
         self.cancel = cancel
         self.tap = tap or StreamTap()
-        self.vocabulary = vocabulary
+        self.decoding = CarriedDecoding(model, vocabulary)
         self.context = context_for(model, config.step)
         featurizer = model.nemo.preprocessor.featurizer
         self._hop = int(featurizer.hop_length)
@@ -100,7 +102,6 @@ class CacheAwareTranscriber:
         # Frames computed before the first one used, so that its window has its real samples.
         self._margin = math.ceil(self._half_window / self._hop)
         self._marks = utterance_marks(model)
-        self._list_id: int | None = None
         self.reset()
 
     def reset(self) -> None:
@@ -108,10 +109,7 @@ class CacheAwareTranscriber:
         self._audio = GrowingBuffer(SAMPLE_RATE * 10)
         self._next_frame = 0  # the first feature frame of the next step
         self._caches: _Caches | None = None
-        self._state = None
-        self._tokens: list[int] = []
-        self._frames: list[int] = []
-        self._durations: list[int] = []
+        self.decoding.clear()
         self._partial = ""
         self.steps = 0
         # The model wrote its end-of-utterance token; the utterance's audio up to the end of that
@@ -224,30 +222,19 @@ class CacheAwareTranscriber:
     def apply_step(self, step: StepInput, output: StepOutput) -> str | None:
         """Decode a step's encoder output (from :func:`encode_steps`, alone or as
         one row of a batch), keep its caches and move on; the new partial text, or None."""
-        import torch
-
         before = self._partial
-        computer = self.model.nemo.decoding.decoding.decoding_computer
-        if self._list_id is None:
-            self._list_id = self.model.hold_vocabulary(self.vocabulary)
-        encoded = output.encoded.transpose(1, 2)
         frames = int(output.length[0])
+        ended = False
         if frames > 0:
-            with torch.inference_mode():
-                hyps, state = self.model.decode(lambda: computer(
-                    x=encoded, out_len=torch.tensor([frames], device=encoded.device),
-                    prev_batched_state=self._batched_state(computer), **self._boosting(encoded.device)))
-            self._state = computer.split_batched_state(state)[0]
-            ended = self._collect(hyps)
-        else:
-            ended = False
+            tokens = self.decoding.keep(self.decoding.decode(output.encoded.transpose(1, 2), frames), self._marks)
+            ended = any(self._marks.get(token) == END_OF_UTTERANCE for token in tokens)
         self._caches = output.caches
         self._next_frame += self._shift(step.first)
         if ended and not self.heard_end:
             self.heard_end = True
             self._end_sample = min(len(self._audio), self._next_frame * self._hop)
         self.steps += 1
-        self._partial = self._text(self._tokens)
+        self._partial = self.decoding.text(self.decoding.tokens)
         if self.tap.stepped is not None:
             self.tap.stepped(min(len(self._audio), self._next_frame * self._hop), step.keep_all)
         return self._partial if self._partial != before else None
@@ -264,44 +251,14 @@ class CacheAwareTranscriber:
                 if chunk_frames < _at(self.model.nemo.encoder.pre_encode.get_sampling_frames(), self.steps == 0):
                     break
                 self._run(self.step_input(final=True), interruptible=False)
-            return self._recognition()
+            return self.decoding.recognition(self.duration)
         finally:
             self.let_go_of_vocabulary()
 
     # -- decoding ----------------------------------------------------------------------------
 
     def let_go_of_vocabulary(self) -> None:
-        if self._list_id is not None:
-            self.model.let_go_vocabulary(self._list_id)
-        self._list_id = None
-
-    def _boosting(self, device) -> dict:
-        import torch
-
-        if self._list_id in (None, NO_LIST):
-            return {}
-        return {"multi_biasing_ids": torch.tensor([self._list_id], dtype=torch.long, device=device)}
-
-    def _batched_state(self, computer):
-        return None if self._state is None else computer.merge_to_batched_state([self._state])
-
-    def _collect(self, batched_hyps) -> bool:
-        """Keep a step's tokens, times and durations, but for the end-of-utterance marks (they
-        are not words); whether an end-of-utterance mark came."""
-        from nemo.collections.asr.parts.utils.rnnt_utils import batched_hyps_to_hypotheses
-
-        hyp = batched_hyps_to_hypotheses(batched_hyps, batch_size=1)[0]
-        tokens = [int(t) for t in hyp.y_sequence]
-        frames = [int(t) for t in hyp.timestamp]
-        durations = [int(d) for d in hyp.token_duration] if hyp.token_duration is not None else []
-        for index, token in enumerate(tokens):
-            if token in self._marks:
-                continue
-            self._tokens.append(token)
-            self._frames.append(frames[index])
-            if index < len(durations):
-                self._durations.append(durations[index])
-        return any(self._marks.get(token) == END_OF_UTTERANCE for token in tokens)
+        self.decoding.let_go_of_vocabulary()
 
     def split_at_end(self) -> np.ndarray:
         """After :attr:`heard_end`: end this utterance where the model heard it end and return
@@ -315,21 +272,7 @@ class CacheAwareTranscriber:
 
     @property
     def tokens(self) -> list[int]:
-        return list(self._tokens)
-
-    def _text(self, tokens: list[int]) -> str:
-        decoding = self.model.nemo.decoding
-        return decoding.decode_tokens_to_str_with_strip_punctuation(tokens) if tokens else ""
-
-    def _recognition(self) -> Recognition:
-        import torch
-        from nemo.collections.asr.parts.utils.rnnt_utils import Hypothesis
-
-        hyp = Hypothesis(score=0.0, y_sequence=torch.tensor(self._tokens, dtype=torch.long),
-                         timestamp=torch.tensor(self._frames, dtype=torch.long))
-        if self._durations and len(self._durations) == len(self._tokens):
-            hyp.token_duration = torch.tensor(self._durations, dtype=torch.long)
-        return self.model.recognition_of(hyp, self.duration)
+        return list(self.decoding.tokens)
 
 
 @dataclass

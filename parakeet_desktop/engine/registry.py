@@ -59,6 +59,8 @@ REGISTRY: tuple[ModelInfo, ...] = (
               streaming_steps_ms=(80, 160), end_of_utterance=True),
 )
 DEFAULT_MODEL_ID = REGISTRY[0].id
+# A streaming model's step on a CPU (engine/cache_aware.py: CPU_STEP), in milliseconds.
+CPU_STEP_MS = 560
 SMALL_MODEL_ID = "nvidia/parakeet-tdt_ctc-110m"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
@@ -96,7 +98,8 @@ def model_advice(info: ModelInfo, gpu: bool) -> str:
         return ("recommended for this computer (NVIDIA GPU found)" if gpu
                 else "recommended for this computer (no NVIDIA GPU: it runs on the CPU)")
     if not gpu and info.streams_natively:
-        return "streams live on the CPU too (560 ms steps), with text at once when you stop"
+        step = min(info.streaming_steps_ms, key=lambda ms: (abs(ms - CPU_STEP_MS), ms))
+        return f"streams live on the CPU too ({step} ms steps), with text at once when you stop"
     if not gpu and info.size_mb > 1000:
         return "slower without an NVIDIA GPU: the 110M model answers sooner"
     return ""

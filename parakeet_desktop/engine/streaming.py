@@ -25,7 +25,8 @@ import numpy as np
 from .flags import Flag
 from .audio import SAMPLE_RATE, GrowingBuffer
 from .model import ParakeetModel, Recognition, RecognitionCancelled
-from .vocabulary import NO_LIST, Vocabulary
+from .carried import CarriedDecoding
+from .vocabulary import Vocabulary
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class StreamingTranscriber:
                  cancel: Flag | None = None, tap: StreamTap | None = None,
                  vocabulary: Vocabulary | None = None) -> None:
         self.model = model
-        self.vocabulary = vocabulary  # the phrases to favour; the model's own in force when None
+        self.decoding = CarriedDecoding(model, vocabulary)
         self.config = config
         self.tap = tap or StreamTap()
         # When set (the key was released), a running step stops before the encoder's next layer:
@@ -119,7 +120,6 @@ class StreamingTranscriber:
         self._left = max(0, round(config.left / frame_seconds))
         self._right = max(0, round(config.right / frame_seconds))
         self._max_step = max(self._chunk, round(config.max_step / frame_seconds) // self._chunk * self._chunk)
-        self._list_id: int | None = None  # the phrase list held for the utterance in progress
         self.reset()
 
     def reset(self) -> None:
@@ -128,10 +128,7 @@ class StreamingTranscriber:
         self.let_go_of_vocabulary()
         self._audio = GrowingBuffer(SAMPLE_RATE * 10)
         self._decoded_frames = 0
-        self._state = None
-        self._tokens: list[int] = []
-        self._frames: list[int] = []
-        self._durations: list[int] = []
+        self.decoding.clear()
         self._partial = ""
         self._shown_until = 0
         self.steps = 0
@@ -217,7 +214,7 @@ class StreamingTranscriber:
         try:
             if len(self._audio) > self._decoded_frames * self._frame_samples or self.steps == 0:
                 self._run(len(self._audio), commit=None, interruptible=False)
-            return self._recognition()
+            return self.decoding.recognition(self.duration)
         finally:
             self.let_go_of_vocabulary()
 
@@ -225,11 +222,6 @@ class StreamingTranscriber:
         """Encode ``[left | audio up to end]`` (unless *encoded* already); decode and keep the
         first *commit* frames after the left context (all of them when None), and decode the rest
         from a copy of the decoder state for the partial text only."""
-        import torch
-
-        computer = self.model.nemo.decoding.decoding.decoding_computer
-        if self._list_id is None:
-            self._list_id = self.model.hold_vocabulary(self.vocabulary)
         first = max(0, self._decoded_frames - self._left)
         if encoded is None:
             encoded = self.model.encode(self._audio.view(first * self._frame_samples, end),
@@ -239,73 +231,18 @@ class StreamingTranscriber:
         encoded = encoded.transpose(1, 2)[:, left:]
         available = max(0, int(encoded_length[0]) - left)
         keep = available if commit is None else min(commit, available)
-        device = encoded.device
-        with torch.inference_mode():
-            if keep > 0:
-                hyps, state = self.model.decode(lambda: computer(
-                    x=encoded, out_len=torch.tensor([keep], device=device),
-                    prev_batched_state=self._batched_state(computer), **self._boosting(device)))
-                self._state = computer.split_batched_state(state)[0]
-                self._collect(hyps)
-            tentative: list[int] = []
-            if available > keep:
-                tail, _ = self.model.decode(lambda: computer(
-                    x=encoded[:, keep:], out_len=torch.tensor([available - keep], device=device),
-                    prev_batched_state=self._batched_state(computer), **self._boosting(device)))
-                tentative = self._tokens_of(tail)
+        if keep > 0:
+            self.decoding.keep(self.decoding.decode(encoded, keep))
+        tentative: list[int] = []
+        if available > keep:
+            tentative = [int(t) for t in self.decoding.decode(encoded[:, keep:], available - keep,
+                                                              carry=False).y_sequence]
         self._decoded_frames += keep if commit is None else commit
         self._shown_until = end
         self.steps += 1
-        self._partial = self._text(self._tokens + tentative)
+        self._partial = self.decoding.text(self.decoding.tokens + tentative)
         if self.tap.stepped is not None:
             self.tap.stepped(end, commit is None)
 
     def let_go_of_vocabulary(self) -> None:
-        """Give back the phrase list held for this utterance (also when it ended another way)."""
-        if self._list_id is not None:
-            self.model.let_go_vocabulary(self._list_id)
-        self._list_id = None
-
-    def _boosting(self, device) -> dict:
-        import torch
-
-        if self._list_id in (None, NO_LIST):
-            return {}
-        return {"multi_biasing_ids": torch.tensor([self._list_id], dtype=torch.long, device=device)}
-
-    def _batched_state(self, computer):
-        # A fresh batched copy each call: the computer may update the state it is given.
-        return None if self._state is None else computer.merge_to_batched_state([self._state])
-
-    @staticmethod
-    def _hypothesis(batched_hyps):
-        from nemo.collections.asr.parts.utils.rnnt_utils import batched_hyps_to_hypotheses
-
-        return batched_hyps_to_hypotheses(batched_hyps, batch_size=1)[0]
-
-    def _tokens_of(self, batched_hyps) -> list[int]:
-        return [int(t) for t in self._hypothesis(batched_hyps).y_sequence]
-
-    def _collect(self, batched_hyps) -> None:
-        hyp = self._hypothesis(batched_hyps)
-        self._tokens.extend(int(t) for t in hyp.y_sequence)
-        # Frame times count from the utterance's start already: with a carried state, NeMo's
-        # computer adds the frames decoded in earlier steps (the state's decoded_lengths).
-        self._frames.extend(int(t) for t in hyp.timestamp)
-        durations = hyp.token_duration if hyp.token_duration is not None else []
-        self._durations.extend(int(d) for d in durations)
-
-    def _text(self, tokens: list[int]) -> str:
-        decoding = self.model.nemo.decoding
-        return decoding.decode_tokens_to_str_with_strip_punctuation(tokens) if tokens else ""
-
-    def _recognition(self) -> Recognition:
-        import torch
-        from nemo.collections.asr.parts.utils.rnnt_utils import Hypothesis
-
-        hyp = Hypothesis(score=0.0, y_sequence=torch.tensor(self._tokens, dtype=torch.long),
-                         timestamp=torch.tensor(self._frames, dtype=torch.long))
-        if len(self._durations) == len(self._tokens):
-            hyp.token_duration = torch.tensor(self._durations, dtype=torch.long)
-        return self.model.recognition_of(hyp, self.duration)
-
+        self.decoding.let_go_of_vocabulary()
