@@ -194,30 +194,42 @@ def write_nemo(shape: ModelShape, path: Path, seed: int = 0, symbols: tuple[str,
     return path
 
 
-def make_marks_likely(model, audio, piece: str, per_second: float) -> float:
-    """Raise the joint's bias for *piece* (a symbol such as ``<EOU>``) until offline decoding of
-    *audio* (16 kHz) writes it about *per_second* times a second; returns the rate reached. A
-    random model otherwise writes it never or everywhere."""
+def _with_bias(model, audio, token: int):
+    """A function of a bias for *token*'s joint output that decodes *audio* (encoded once) with
+    that bias and returns the tokens."""
     import torch
 
-    from parakeet_desktop.engine.audio import SAMPLE_RATE
-
-    token = list(model.tokenizer.vocab).index(piece)
-    seconds = len(audio) / SAMPLE_RATE
     with torch.inference_mode():
         signal = torch.as_tensor(audio, dtype=torch.float32)[None]
         features, lengths = model.preprocessor(input_signal=signal, length=torch.tensor([signal.shape[1]]))
         encoded, encoded_lengths = model.encoder(audio_signal=features, length=lengths)
     bias = model.joint.joint_net[-1].bias
 
-    def rate(boost: float) -> float:
+    def decoded(boost: float) -> list[int]:
         with torch.no_grad():
             bias[token] = boost
         with torch.inference_mode():
             hyps = model.decoding.rnnt_decoder_predictions_tensor(
                 encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True)
         hyps = hyps[0] if isinstance(hyps, tuple) else hyps
-        return sum(int(t) == token for t in hyps[0].y_sequence) / seconds
+        return [int(t) for t in hyps[0].y_sequence]
+
+    return decoded
+
+
+def make_marks_likely(model, audio, piece: str, per_second: float) -> float:
+    """Raise the joint's bias for *piece* (a symbol such as ``<EOU>``) until offline decoding of
+    *audio* (16 kHz) writes it about *per_second* times a second; returns the rate reached. A
+    random model otherwise writes it never or everywhere."""
+
+    from parakeet_desktop.engine.audio import SAMPLE_RATE
+
+    token = list(model.tokenizer.vocab).index(piece)
+    seconds = len(audio) / SAMPLE_RATE
+    decoded = _with_bias(model, audio, token)
+
+    def rate(boost: float) -> float:
+        return sum(t == token for t in decoded(boost)) / seconds
 
     low, high = -50.0, 50.0
     for _ in range(30):
@@ -252,28 +264,16 @@ def make_sparse(model, audio, tokens_per_second: float = 3.5) -> float:
     times its encoding and a benchmark of it says little about a trained model. The blank logit
     is raised by bisection, decoding one fixed encoder output each time.
     """
-    import torch
 
     from parakeet_desktop.engine.audio import SAMPLE_RATE
 
     make_responsive(model)
     model.eval()
     seconds = len(audio) / SAMPLE_RATE
-    with torch.inference_mode():
-        signal = torch.as_tensor(audio, dtype=torch.float32)[None]
-        features, lengths = model.preprocessor(input_signal=signal, length=torch.tensor([signal.shape[1]]))
-        encoded, encoded_lengths = model.encoder(audio_signal=features, length=lengths)
-    bias = model.joint.joint_net[-1].bias
-    blank = model.decoder.blank_idx
+    decoded = _with_bias(model, audio, model.decoder.blank_idx)
 
     def rate(boost: float) -> float:
-        with torch.no_grad():
-            bias[blank] = boost
-        with torch.inference_mode():
-            hyps = model.decoding.rnnt_decoder_predictions_tensor(
-                encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True)
-        hyps = hyps[0] if isinstance(hyps, tuple) else hyps
-        return len(hyps[0].y_sequence) / seconds
+        return len(decoded(boost)) / seconds
 
     low, high = 0.0, 1.0
     while rate(high) > tokens_per_second and high < 1e4:

@@ -42,6 +42,25 @@ def _status(desktop: Desktop) -> dict | None:
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
+def _app_ready_with_a_field(desktop: Desktop, tmp_path, *field_options: str, **settings) -> tuple:
+    """The app started with *settings* (over the tests' usual ones) and loaded, a text field
+    focused; the file the field writes its text to, and the field's window."""
+    typed = tmp_path / "typed.txt"
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "settings.json").write_text(json.dumps({
+        "schema": 1, "model": str(SPEECH_MODEL), "device": "cpu", "hotkey": "ctrl+alt+space",
+        "mode": "ptt", "microphone": "pulse", "sounds": False, "trailing_space": False, **settings}), "utf-8")
+    desktop.spawn(sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed), *field_options,
+                  log="field")
+    field = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
+                 30, "the text field window")[0]
+    desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
+    wait(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
+    desktop.run("xdotool", "windowactivate", "--sync", field)
+    desktop.run("xdotool", "windowfocus", "--sync", field)
+    return typed, field
+
+
 def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path):
     text, speech = held_out_utterances(3)[2]
     spoken = tmp_path / "sentence.wav"
@@ -103,19 +122,8 @@ def test_dictation_with_a_streaming_model_types_its_streamed_words(desktop, tmp_
     text, speech = held_out_utterances(4)[3]
     spoken = tmp_path / "sentence.wav"
     soundfile.write(spoken, speech, 16000, subtype="PCM_16")
-    typed = tmp_path / "typed.txt"
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "settings.json").write_text(json.dumps({
-        "schema": 1, "model": str(FIXTURES / "speech-streaming.nemo"), "device": "cpu",
-        "hotkey": "ctrl+alt+space", "mode": "ptt", "microphone": "pulse", "sounds": False,
-        "trailing_space": False, "latency": "fast"}), "utf-8")
-    desktop.spawn(sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed), log="field")
-    field = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
-                 30, "the text field window")[0]
-    desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    wait(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
-    desktop.run("xdotool", "windowactivate", "--sync", field)
-    desktop.run("xdotool", "windowfocus", "--sync", field)
+    typed, _ = _app_ready_with_a_field(desktop, tmp_path, model=str(FIXTURES / "speech-streaming.nemo"),
+                                       latency="fast")
     desktop.run("xdotool", "keydown", "ctrl+alt+space")
     wait(lambda: (_status(desktop) or {}).get("state") == "listening", 30, "listening to start")
     player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=desktop.env)
@@ -142,19 +150,7 @@ def test_spoken_commands_scratch_and_break_lines_in_the_focused_field(desktop, t
     for index, text in enumerate(said):
         wavs.append(tmp_path / f"said{index}.wav")
         soundfile.write(wavs[-1], speak(text, *voice_for(index, seed=77)), 16000, subtype="PCM_16")
-    typed = tmp_path / "typed.txt"
-    (tmp_path / "config").mkdir()
-    (tmp_path / "config" / "settings.json").write_text(json.dumps({
-        "schema": 1, "model": str(SPEECH_MODEL), "device": "cpu", "hotkey": "ctrl+alt+space",
-        "mode": "ptt", "microphone": "pulse", "sounds": False, "trailing_space": False}), "utf-8")
-    desktop.spawn(sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed), "--multiline",
-                  log="field")
-    field = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
-                 30, "the text field window")[0]
-    desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    wait(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
-    desktop.run("xdotool", "windowactivate", "--sync", field)
-    desktop.run("xdotool", "windowfocus", "--sync", field)
+    typed, _ = _app_ready_with_a_field(desktop, tmp_path, "--multiline")
     database = tmp_path / "data" / "history.sqlite3"
 
     def history() -> list[str]:
