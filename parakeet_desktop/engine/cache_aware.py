@@ -39,7 +39,8 @@ from .vocabulary import Vocabulary
 # The default step (audio a step encodes, in seconds) of each device: on a GPU the shortest
 # that keeps nemotron-speech-streaming's accuracy (published WER 1.85 % at 80 ms, about 1.7 % from
 # 160 ms); on a CPU the shortest the benchmark found keeping up with speech on two cores
-# (bench/streaming.py: the 0.6B model's 560 ms steps).
+# (bench/streaming.py, the 0.6B twin: 0.63 s of compute per second of audio at 1120 ms steps,
+# 1.28 at 560 ms).
 GPU_STEP = 0.16
 CPU_STEP = CPU_STEP_MS / 1000
 

@@ -180,7 +180,7 @@ class SettingsDialog(QDialog):
         form.addRow("Live captions", _with_help(self.latency, "Captions while you speak. Fast shows words sooner "
                                                 "and asks more of the processor; accurate lags a little "
                                                 "more and gets more words right. A streaming model's steps: "
-                                                "fast 80 ms, balanced 160 ms with a GPU (560 ms without), "
+                                                "fast 80 ms, balanced 160 ms with a GPU (1.1 s without), "
                                                 "accurate 1.1 s."))
         self.final_pass = _choices(FinalPass, s.final_pass)
         form.addRow("Full-context final pass", _with_help(self.final_pass, "After you release the key, the whole "

@@ -145,7 +145,7 @@ def test_the_latency_setting_picks_the_step(streaming_models):
     model = load_model(str(streaming_models["tdt"]), "cpu")
     assert step_seconds(model) == (0.08, 0.16, 0.56, 1.12)
     assert route_config(StreamingChoice(latency="fast"), model) == CacheAwareConfig(0.08)
-    assert route_config(StreamingChoice(latency="balanced"), model) == CacheAwareConfig(0.56)  # on a CPU
+    assert route_config(StreamingChoice(latency="balanced"), model) == CacheAwareConfig(1.12)  # on a CPU
     assert route_config(StreamingChoice(latency="accurate"), model) == CacheAwareConfig(1.12)
     assert route_config(StreamingChoice(step=0.2), model) == CacheAwareConfig(0.16)
     # Sizes for the buffered scheme do not make a streaming model re-encode buffers.
