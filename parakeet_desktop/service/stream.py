@@ -301,7 +301,7 @@ def stream_settings(message: dict) -> LiveSettings:
     for a cache-aware streaming model, ``step_ms`` (its look-ahead: the offered step nearest)."""
     latency = message.get("latency", Latency.BALANCED.value)
     step_ms = message.get("step_ms")
-    if latency not in {choice.value for choice in Latency}:
+    if not isinstance(latency, str) or latency not in {choice.value for choice in Latency}:
         raise ValueError(f"latency must be one of {', '.join(choice.value for choice in Latency)}.")
     if step_ms is not None and (not isinstance(step_ms, int) or isinstance(step_ms, bool)
                                 or not 10 <= step_ms <= 10000):

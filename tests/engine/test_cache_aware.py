@@ -134,6 +134,8 @@ def test_the_websocket_streams_what_nemo_streams(streaming_models, recording, tm
 
         bad = asyncio.run(stream_samples(ws_url, audio[:1600], token=service.token, step_ms="fast"))
         assert any(e["type"] == "error" and "step_ms" in e["message"] for e in bad["events"])
+        odd = asyncio.run(stream_samples(ws_url, audio[:1600], token=service.token, latency=["fast"]))
+        assert any(e["type"] == "error" and "latency must be one of" in e["message"] for e in odd["events"])
 
 
 def test_the_latency_setting_picks_the_step(streaming_models):
