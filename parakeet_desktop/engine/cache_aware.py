@@ -22,6 +22,7 @@ nemotron-speech-streaming, that is steps of 80, 160, 560 or 1120 ms of audio.
 
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -32,7 +33,7 @@ from .audio import SAMPLE_RATE, GrowingBuffer
 from .flags import Flag
 from .model import ParakeetModel, Recognition, RecognitionCancelled
 from .registry import CPU_STEP_MS
-from .streaming import StreamTap
+from .streaming import StreamTap, UtteranceAudio
 from .carried import CarriedDecoding
 from .vocabulary import Vocabulary
 
@@ -84,7 +85,7 @@ class _Caches:
     length: Any
 
 
-class CacheAwareTranscriber:
+class CacheAwareTranscriber(UtteranceAudio):
     """One utterance at a time, as ``StreamingTranscriber``: :meth:`accept` audio as it arrives,
     :meth:`finish` at the end. Steps can also be run in a batch of several streams (the local
     service): :meth:`next_step`, :meth:`step_input`, then :meth:`apply_step` with the batch's row."""
@@ -97,6 +98,9 @@ class CacheAwareTranscriber:
         self.tap = tap or StreamTap()
         self.decoding = CarriedDecoding(model, vocabulary)
         self.context = context_for(model, config.step)
+        # NeMo's step sizes for this look-ahead, read once: asking whether a step is ready must
+        # not switch the encoder (shared by every stream) to this stream's context.
+        self._cfg = copy.copy(use_context(model, self.context))
         featurizer = model.nemo.preprocessor.featurizer
         self._hop = int(featurizer.hop_length)
         self._half_window = int(featurizer.n_fft) // 2
@@ -107,7 +111,7 @@ class CacheAwareTranscriber:
 
     def reset(self) -> None:
         self.let_go_of_vocabulary()
-        self._audio = GrowingBuffer(SAMPLE_RATE * 10)
+        self._clear_audio()
         self._next_frame = 0  # the first feature frame of the next step
         self._caches: _Caches | None = None
         self.decoding.clear()
@@ -121,31 +125,14 @@ class CacheAwareTranscriber:
     # -- audio -------------------------------------------------------------------------------
 
     @property
-    def audio(self) -> np.ndarray:
-        return self._audio.view()
-
-    @property
-    def duration(self) -> float:
-        return len(self._audio) / SAMPLE_RATE
-
-    @property
     def pending_seconds(self) -> float:
         return max(0, len(self._audio) - self._next_frame * self._hop) / SAMPLE_RATE
-
-    def store(self, samples: np.ndarray) -> None:
-        self._audio.append(np.asarray(samples, dtype=np.float32))
-        if self.tap.stored is not None:
-            self.tap.stored(len(self._audio))
-
-    def accept(self, samples: np.ndarray, decode: bool = True) -> str | None:
-        self.store(samples)
-        return self.step() if decode else None
 
     # -- steps -------------------------------------------------------------------------------
 
     def _geometry(self, first: bool) -> tuple[int, int, int]:
         """``(chunk, pre_encode_cache, drop_extra)`` in feature frames for the first step or a later one."""
-        cfg = use_context(self.model, self.context)
+        cfg = self._cfg
         return (_at(cfg.chunk_size, first), _at(cfg.pre_encode_cache_size, first),
                 0 if first else int(cfg.drop_extra_pre_encoded))
 
@@ -183,13 +170,14 @@ class CacheAwareTranscriber:
         start = self._next_frame - cache
         features = self._features(max(0, start), stop, final)
         if start < 0:
-            pad = torch.zeros(features.shape[0], features.shape[1], -start, dtype=features.dtype)
+            pad = torch.zeros(features.shape[0], features.shape[1], -start, dtype=features.dtype,
+                              device=features.device)
             features = torch.cat([pad, features], dim=-1)
         keep_all = final and self._next_frame + self._shift(first) >= (total or 0)
         return StepInput(features, drop, keep_all, self._caches_or_initial(), first)
 
     def _shift(self, first: bool) -> int:
-        return _at(use_context(self.model, self.context).shift_size, first)
+        return _at(self._cfg.shift_size, first)
 
     def _total_frames(self) -> int:
         # As many frames as the preprocessor gives the whole utterance (its last one is padding).
@@ -207,7 +195,7 @@ class CacheAwareTranscriber:
         with torch.inference_mode():
             signal = torch.from_numpy(np.ascontiguousarray(segment))[None].to(device)
             features, _ = preprocessor(input_signal=signal, length=torch.tensor([len(segment)], device=device))
-        return features[:, :, first - start_frame : stop - start_frame].cpu()
+        return features[:, :, first - start_frame : stop - start_frame]  # stays on the model's device
 
     def _caches_or_initial(self) -> _Caches:
         if self._caches is None:

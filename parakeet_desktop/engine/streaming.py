@@ -98,7 +98,42 @@ class StreamTap:
     stepped: Callable[[int, bool], None] | None = None
 
 
-class StreamingTranscriber:
+class UtteranceAudio:
+    """The audio of the utterance in progress, kept whole (the final pass, the history and a
+    rescue need it), told to the tap as it grows; shared by both streaming routes, whose
+    :meth:`step` runs what the stored audio allows."""
+
+    tap: StreamTap
+
+    def _clear_audio(self) -> None:
+        self._audio = GrowingBuffer(SAMPLE_RATE * 10)
+
+    @property
+    def audio(self) -> np.ndarray:
+        """All samples of the utterance so far (a view, valid until the next call)."""
+        return self._audio.view()
+
+    @property
+    def duration(self) -> float:
+        return len(self._audio) / SAMPLE_RATE
+
+    def store(self, samples: np.ndarray) -> None:
+        """Add 16 kHz mono samples without decoding them yet."""
+        self._audio.append(np.asarray(samples, dtype=np.float32))
+        if self.tap.stored is not None:
+            self.tap.stored(len(self._audio))
+
+    def accept(self, samples: np.ndarray, decode: bool = True) -> str | None:
+        """Add 16 kHz mono samples and run the steps they allow (none when *decode* is False).
+        Returns the new partial text of the utterance when it changed, else None."""
+        self.store(samples)
+        return self.step() if decode else None
+
+    def step(self) -> str | None:
+        raise NotImplementedError
+
+
+class StreamingTranscriber(UtteranceAudio):
     """One utterance at a time: :meth:`accept` audio as it arrives, :meth:`finish` at the end."""
 
     # Offline models have no end-of-utterance token (cache_aware.py: a model that has one).
@@ -126,37 +161,16 @@ class StreamingTranscriber:
         """Forget the current utterance. The next one decodes with the vocabulary in force at
         its first step (kept for the whole utterance, whatever the settings do meanwhile)."""
         self.let_go_of_vocabulary()
-        self._audio = GrowingBuffer(SAMPLE_RATE * 10)
+        self._clear_audio()
         self._decoded_frames = 0
         self.decoding.clear()
         self._partial = ""
         self._shown_until = 0
         self.steps = 0
 
-    @property
-    def audio(self) -> np.ndarray:
-        """All samples of the utterance so far (a view, valid until the next call)."""
-        return self._audio.view()
-
-    @property
-    def duration(self) -> float:
-        return len(self._audio) / SAMPLE_RATE
-
-    def store(self, samples: np.ndarray) -> None:
-        """Add 16 kHz mono samples without decoding them yet."""
-        self._audio.append(np.asarray(samples, dtype=np.float32))
-        if self.tap.stored is not None:
-            self.tap.stored(len(self._audio))
-
-    def accept(self, samples: np.ndarray, decode: bool = True) -> str | None:
-        """Add 16 kHz mono samples and run the steps they allow (none when *decode* is False).
-        Returns the new partial text of the utterance when it changed, else None. A step
-        interrupted through ``cancel`` changes nothing and is left for :meth:`finish`."""
-        self.store(samples)
-        return self.step() if decode else None
-
     def step(self) -> str | None:
-        """Run the steps the stored audio allows: what :meth:`accept` does after storing."""
+        """Run the steps the stored audio allows: what :meth:`accept` does after storing. A step
+        interrupted through ``cancel`` changes nothing and is left for :meth:`finish`."""
         if self.cancel is not None and self.cancel.is_set():
             return None
         before = self._partial
