@@ -13,7 +13,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path, PureWindowsPath
 
@@ -30,7 +30,7 @@ from ..engine.vocabulary import Vocabulary
 from . import formats
 from .errors import ApiError, install_handlers
 from .guard import Guarded
-from .jobs import JobBook, JobStatus
+from .jobs import LocalJobs
 from .keywords import form_phrases, with_request_phrases
 from .link import EngineLink, ServiceState, Ticket, TranscriptionFailed, shutting_down
 from .security import NONCE, Guard, bearer, proof, token_matches
@@ -64,13 +64,15 @@ class ServiceConfig:
 
 
 def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConfig(),
-               spill_dir: Path | None = None):
+               spill_dir: Path | None = None, jobs=None, more_health: Callable[[bool], Awaitable[dict]] | None = None):
     """The ASGI app: FastAPI routes wrapped in the Host/Origin guard and the upload limit.
-    *spill_dir*: where decoded uploads are held (service/uploads.py); the heap when None."""
+    *spill_dir*: where decoded uploads are held (service/uploads.py); the heap when None.
+    *jobs*: where jobs are kept and run (service/jobs.py), this process when None;
+    *more_health*: what ``/health`` adds (the cluster's view), given whether the caller has the token."""
     app = FastAPI(title="Parakeet Desktop local speech service", version=__version__,
                   docs_url=None, redoc_url=None, openapi_url=None)
     install_handlers(app)
-    jobs = JobBook()
+    jobs = jobs if jobs is not None else LocalJobs(link, config.max_jobs)
     uploads = UploadReader(config.max_audio_seconds, config.decoders, spill_dir)
 
     def has_token(request: Request) -> bool:
@@ -85,7 +87,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         model, trusted = link.model, has_token(request)
         document = {"status": link.state.value, "model": link.model_name if trusted else _public_name(link.model_name),
                     "version": __version__, "uptime_seconds": round(time.monotonic() - link.started, 1),
-                    "queue_depth": link.waiting, "jobs": jobs.active,
+                    "queue_depth": link.waiting, "jobs": await jobs.active(),
                     "streams": link.streams, "max_streams": config.max_streams,
                     "device": model.device if model is not None else None,
                     "resting": model.resting if model is not None else False}
@@ -98,6 +100,8 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
             if not NONCE.fullmatch(nonce):
                 raise ApiError(400, "nonce must be 32 to 128 lowercase hex digits.", param="nonce")
             document["proof"] = proof(token, nonce, request.scope["server"][1])
+        if more_health is not None:
+            document |= await more_health(trusted)
         return document
 
     @api.get("/v1/models")
@@ -159,81 +163,33 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     @api.post("/v1/jobs", status_code=202)
     async def new_job(request: Request):
         link.require_ready()
-        place = jobs.reserve(config.max_jobs, link.compute_ratio)  # before the upload is read
+        place = await jobs.reserve()  # before the upload is read
         try:
             form, audio = await uploads.read(request)
             options = _options(form, link)
-            vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
+            phrases = form_phrases(form)
+            vocabulary, warning = with_request_phrases(link.model, phrases)
         except BaseException:
-            jobs.give_back(place)
+            await jobs.give_back(place)
             raise
-        job = jobs.add(place, audio.name, audio.duration, options)
-        job.warning = warning
-
-        def progress(event: FileProgress) -> None:
-            job.status = JobStatus.RUNNING
-            job.progress = event.fraction
-
-        async def run() -> None:
-            try:
-                job.transcript = await link.transcribe(audio, Priority.JOB, progress, job.cancel, vocabulary)
-                job.status, job.progress = JobStatus.COMPLETED, 1.0
-            except TranscriptionFailed as exc:
-                if exc.outcome is Outcome.CANCELLED and link.state is not ServiceState.STOPPING:
-                    job.status = JobStatus.CANCELLED
-                else:
-                    job.status = JobStatus.FAILED
-                    job.error = ("The audio " + str(exc) + "." if exc.outcome is Outcome.FAILED
-                                 else "The service stopped before the job was done.")
-            except asyncio.CancelledError:
-                job.status = JobStatus.CANCELLED
-            except ApiError as exc:  # the service stopped or lost its model before the job began
-                job.status, job.error = JobStatus.FAILED, exc.message
-            finally:
-                job.finished = time.time()
-
-        job.task = asyncio.create_task(run())
-        return job.summary()
-
-    def job_result(job) -> dict:
-        options = job.options
-        fmt = options["response_format"]
-        if fmt in ("json", "verbose_json"):
-            return json.loads(bytes(formats.response(job.transcript, fmt, options["granularities"],
-                                                     options["language_name"]).body))
-        return {"text": bytes(formats.response(job.transcript, fmt, (), options["language_name"]).body).decode()}
+        return await jobs.add(place, audio, options, phrases, vocabulary, warning)
 
     @api.get("/v1/jobs")
     async def list_jobs():
-        return {"object": "list", "data": [job.summary() for job in jobs.all()]}
+        return {"object": "list", "data": await jobs.listing()}
 
     @api.get("/v1/jobs/{job_id}")
     async def get_job(job_id: str):
-        return _job(jobs, job_id).summary(job_result)
+        return await jobs.summary(job_id)
 
     @api.delete("/v1/jobs/{job_id}")
     async def cancel_job(job_id: str):
-        job = _job(jobs, job_id)
-        if job.status.active:
-            job.cancel.set()
-            if job.task is not None:
-                job.task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await job.task
-        return job.summary()
+        return await jobs.cancel(job_id)
 
     app.include_router(api)
     app.state.streams = install_stream(app, link, config)
     return Guarded(app, Guard(config.host, config.allowed_origins), token, config.max_upload_bytes,
                    config.body_timeout)
-
-
-def _job(jobs: JobBook, job_id: str):
-    job = jobs.get(job_id)
-    if job is None:
-        raise ApiError(404, f"There is no job {job_id} (finished jobs are kept for an hour).",
-                       code="job_not_found", param="job_id")
-    return job
 
 
 def _public_name(name: str) -> str:

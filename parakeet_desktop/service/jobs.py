@@ -4,11 +4,16 @@ result. Finished jobs are kept for an hour (at most ``keep`` of them) for their 
 
 A place is taken before the upload is read (:meth:`JobBook.reserve`) and given back if the upload
 fails, so the limit holds however many posts arrive at once.
+
+The routes (app.py) talk to a jobs backend: :class:`LocalJobs` keeps the book in this process and
+runs each job on this engine; the cluster's (cluster/jobs.py) keeps it where every replica reaches
+it, so that a job is found, and finished, whichever replica answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import math
 import secrets
@@ -17,8 +22,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from ..engine.events import FileProgress, Outcome
+from ..engine.files import AudioInput
 from ..engine.transcript import Transcript
+from ..engine.vocabulary import Vocabulary
+from ..engine.work import Priority
+from . import formats
 from .errors import ApiError
+from .keywords import RequestPhrases
+from .link import EngineLink, ServiceState, TranscriptionFailed
 
 KEEP_SECONDS = 3600.0
 
@@ -118,3 +130,115 @@ class JobBook:
         for job in finished:
             if now - (job.finished or now) > KEEP_SECONDS or len(self._jobs) >= self.keep:
                 del self._jobs[job.id]
+
+
+def not_found(job_id: str) -> ApiError:
+    return ApiError(404, f"There is no job {job_id} (finished jobs are kept for an hour).",
+                    code="job_not_found", param="job_id")
+
+
+def result_document(job: Job) -> dict:
+    """A finished job's result in the format its request asked for (text formats as ``text``)."""
+    import json
+
+    options, transcript = job.options, job.transcript
+    assert transcript is not None, "only a completed job has a result"
+    fmt = options["response_format"]
+    if fmt in ("json", "verbose_json"):
+        return json.loads(bytes(formats.response(transcript, fmt, options["granularities"],
+                                                 options["language_name"]).body))
+    return {"text": bytes(formats.response(transcript, fmt, (), options["language_name"]).body).decode()}
+
+
+class Ending(enum.Enum):
+    """How one run of a job on an engine ended."""
+
+    DONE = "done"
+    CANCELLED = "cancelled"  # its client cancelled it
+    FAILED = "failed"  # the audio could not be recognised: running it again would fail again
+    INTERRUPTED = "interrupted"  # the service stopped, or lost its model, before it was done
+
+
+async def run_on_engine(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None,
+                        cancel: threading.Event, progress: Callable[[float], None]
+                        ) -> tuple[Ending, Transcript | None, str | None]:
+    """Recognise a job's audio at the lowest priority: how it ended, its transcript, the reason
+    when it failed."""
+
+    def on_progress(event: FileProgress) -> None:
+        progress(event.fraction)
+
+    try:
+        return Ending.DONE, await link.transcribe(audio, Priority.JOB, on_progress, cancel, vocabulary), None
+    except TranscriptionFailed as exc:
+        if exc.outcome is Outcome.FAILED:
+            return Ending.FAILED, None, "The audio " + str(exc) + "."
+        if exc.outcome is Outcome.CANCELLED and link.state is not ServiceState.STOPPING:
+            return Ending.CANCELLED, None, None
+        return Ending.INTERRUPTED, None, "The service stopped before the job was done."
+    except ApiError as exc:  # the service stopped or lost its model before the job began
+        return Ending.INTERRUPTED, None, exc.message
+
+
+class LocalJobs:
+    """Jobs in this process: the book, and each job run on this engine as a task of its own."""
+
+    def __init__(self, link: EngineLink, limit: int) -> None:
+        self.link = link
+        self.limit = limit
+        self.book = JobBook()
+
+    async def active(self) -> int:
+        return self.book.active
+
+    async def reserve(self) -> Reservation:
+        return self.book.reserve(self.limit, self.link.compute_ratio)
+
+    async def give_back(self, place: Reservation) -> None:
+        self.book.give_back(place)
+
+    async def add(self, place: Reservation, audio: AudioInput, options: dict, phrases: RequestPhrases,
+                  vocabulary: Vocabulary | None, warning: str | None) -> dict:
+        job = self.book.add(place, audio.name, audio.duration, options)
+        job.warning = warning
+
+        def progress(fraction: float) -> None:
+            job.status, job.progress = JobStatus.RUNNING, fraction
+
+        async def run() -> None:
+            try:
+                ending, job.transcript, job.error = await run_on_engine(self.link, audio, vocabulary, job.cancel,
+                                                                        progress)
+                job.status = {Ending.DONE: JobStatus.COMPLETED, Ending.CANCELLED: JobStatus.CANCELLED}.get(
+                    ending, JobStatus.FAILED)
+                if ending is Ending.DONE:
+                    job.progress = 1.0
+            except asyncio.CancelledError:
+                job.status = JobStatus.CANCELLED
+            finally:
+                job.finished = time.time()
+
+        job.task = asyncio.create_task(run())
+        return job.summary()
+
+    def _job(self, job_id: str) -> Job:
+        job = self.book.get(job_id)
+        if job is None:
+            raise not_found(job_id)
+        return job
+
+    async def summary(self, job_id: str) -> dict:
+        return self._job(job_id).summary(result_document)
+
+    async def listing(self) -> list[dict]:
+        return [job.summary() for job in self.book.all()]
+
+    async def cancel(self, job_id: str) -> dict:
+        job = self._job(job_id)
+        if job.status.active:
+            job.cancel.set()
+            if job.task is not None:
+                job.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await job.task
+        return job.summary()

@@ -17,6 +17,7 @@ import numpy as np
 import openai
 import pytest
 import websockets
+import websockets.exceptions
 
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
 from service_support import in_process_service, serve, stream_samples, wait_for, wav

@@ -24,6 +24,7 @@ import numpy as np
 import openai
 import pytest
 import websockets
+import websockets.exceptions
 
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
 from media import flac_bomb, ogg_bomb
