@@ -1,4 +1,4 @@
-"""Command line: ``parakeet-desktop [transcribe|listen|serve|toggle|start|stop|status|quit|doctor] ...``;
+"""Command line: ``parakeet-desktop [transcribe|listen|serve|cluster|toggle|start|stop|status|quit|doctor] ...``;
 without a command, the desktop app.
 
 Nothing heavy is imported here: torch and NeMo load only when a command needs a model.
@@ -17,6 +17,7 @@ from ..engine.devices import DEVICE_CHOICES
 from ..engine.export import FORMATS
 from ..engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
 from .exits import EXIT_FAILED, EXIT_OK
+from .cluster import add_arguments as add_cluster_arguments
 from .listen import add_arguments as add_listen_arguments
 
 logger = logging.getLogger(__name__)
@@ -121,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
                        help="let web pages from this origin (such as https://notes.example.com) use the "
                             "service; may be given more than once")
 
+    add_cluster_arguments(commands)
+
     doctor = commands.add_parser("doctor", help="report what this machine offers the app")
     doctor.add_argument("--json", action="store_true", help="print the report as JSON")
     desktop_entry = commands.add_parser(
@@ -151,6 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         from .serve import run_serve
 
         return run_serve(args)
+    if args.command == "cluster":
+        from .cluster import run_cluster
+
+        return run_cluster(args)
     if args.command == "doctor":
         from .doctor import run_doctor
 
