@@ -15,6 +15,10 @@ import soundfile
 # downloads would pass or fail by the weather. Nothing listens on this port. Set before the
 # hub client is imported, which reads it once.
 os.environ["HF_ENDPOINT"] = "http://127.0.0.1:9"
+# Ray (the cluster's tests): no usage reports; a test that connects to the cluster a ``cluster``
+# command started uses the token Ray made for it (~/.ray/auth_token). Read when Ray is imported.
+os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+os.environ["RAY_AUTH_MODE"] = "token"
 # Qt widgets in this process draw offscreen; the desktop tests start their own X server and
 # give their child processes the xcb platform.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
@@ -112,3 +116,23 @@ def app_dirs(tmp_path, monkeypatch):
 def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "parakeet_desktop", *args], capture_output=True,
                           text=True, timeout=600, cwd=cwd)
+
+
+@pytest.fixture(scope="session")
+def cluster_service(tmp_path_factory):
+    """``parakeet-desktop cluster`` with two CPU replicas of the committed speech model behind Ray
+    Serve's proxy, on a Ray head of two CPUs: started once per session of tests."""
+    from service_support import serve
+
+    with serve(SPEECH_MODEL, tmp_path_factory.mktemp("cluster-config"), "--replicas", "2", command="cluster",
+               timeout=600) as running:
+        yield running
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """The tests on the cluster run last, together: its Ray head and replicas start once, and
+    idle through no other test."""
+    on_cluster = [item for item in items if "cluster_service" in getattr(item, "fixturenames", ())
+                  or "[cluster]" in item.nodeid]
+    if on_cluster:
+        items[:] = [item for item in items if item not in on_cluster] + on_cluster

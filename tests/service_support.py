@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import threading
@@ -28,6 +29,7 @@ class Served:
     process: subprocess.Popen
     config_dir: Path
     log: list[str]
+    ray_address: str | None = None  # the cluster's Ray, for ``cluster``
 
     @property
     def base_url(self) -> str:
@@ -41,17 +43,27 @@ class Served:
         return {"Authorization": f"Bearer {self.token}"}
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 @contextlib.contextmanager
 def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, extra_env: dict | None = None,
-          source: Path | None = None):
-    """``parakeet-desktop serve`` on a free port, until it says it is ready; stopped with SIGTERM.
-    *source*: another checkout of the app to run (a benchmark's "before")."""
+          source: Path | None = None, command: str = "serve"):
+    """``parakeet-desktop serve`` (or *command* ``cluster``, on a local Ray head with two CPUs) on
+    a free port, until it says it is ready; stopped with SIGTERM. *source*: another checkout of
+    the app to run (a benchmark's "before")."""
     env = {**os.environ, "PARAKEET_DESKTOP_CONFIG_DIR": str(config_dir),
            "PARAKEET_DESKTOP_DATA_DIR": str(config_dir.parent / f"{config_dir.name}-data"), **(extra_env or {})}
     if source is not None:
         env["PYTHONPATH"] = str(source)
+    port = ["--port", "0"]
+    if command == "cluster":  # Serve's proxy takes the port it is given
+        port = ["--port", str(free_port()), "--num-cpus", "2"]
     process = subprocess.Popen(
-        [sys.executable, "-m", "parakeet_desktop", "serve", "--model", str(model), "--device", "cpu", "--port", "0",
+        [sys.executable, "-m", "parakeet_desktop", command, "--model", str(model), "--device", "cpu", *port,
          *options],
         stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=source)
     log: list[str] = []
@@ -70,12 +82,13 @@ def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, 
             raise RuntimeError("serve did not become ready:\n" + "".join(log))
         url = next(m.group(1) for line in log if (m := re.match(r"Serving on (\S+) ", line)))
         token = env.get("PARAKEET_DESKTOP_API_TOKEN") or (config_dir / "api-token").read_text().strip()
-        yield Served(url, token, process, config_dir, log)
+        ray_address = next((line.split()[1] for line in log if line.startswith("Ray: ")), None)
+        yield Served(url, token, process, config_dir, log, ray_address)
     finally:
         if process.poll() is None:
             process.terminate()
             try:
-                process.wait(60)
+                process.wait(120)
             except subprocess.TimeoutExpired:
                 process.kill()
 

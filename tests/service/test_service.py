@@ -24,9 +24,15 @@ from service_support import in_process_service, serve, stream_samples, wait_for,
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served_alone(tmp_path_factory):
     with serve(SPEECH_MODEL, tmp_path_factory.mktemp("config")) as running:
         yield running
+
+
+@pytest.fixture(scope="module", params=["serve", "cluster"])
+def served(request):
+    """The same API from ``serve`` and from ``cluster`` (two CPU replicas behind Ray Serve's proxy)."""
+    return request.getfixturevalue("served_alone" if request.param == "serve" else "cluster_service")
 
 
 @pytest.fixture(scope="module")
@@ -110,12 +116,12 @@ def test_streamed_deltas_add_up_to_the_done_text(served, sentences):
     assert "".join(deltas) == done[0].text == whole
 
 
-def test_a_long_file_streams_its_text_piece_by_piece(served, tmp_path, sentences):
+def test_a_long_file_streams_its_text_piece_by_piece(served_alone, tmp_path, sentences):
     """Audio longer than one piece (30 s on a CPU): a delta as each finished piece extends the
     text from the start, all of them adding up to the whole."""
     pieces = [np.concatenate([speech, silence(1.0)]) for _, speech, _ in sentences] * 12
     path = wav(tmp_path / "long.wav", np.concatenate(pieces))
-    with httpx.stream("POST", f"{served.base_url}/audio/transcriptions", headers=served.headers(),
+    with httpx.stream("POST", f"{served_alone.base_url}/audio/transcriptions", headers=served_alone.headers(),
                       files={"file": path.open("rb")}, data={"stream": "true"}, timeout=600) as answer:
         lines = [line for line in answer.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
@@ -167,13 +173,13 @@ def test_errors_come_in_openais_envelope_and_raise_the_clients_exceptions(served
     assert rebound.status_code == 403
 
 
-def test_uploads_in_every_format_the_command_reads_are_transcribed_alike(served, sentences, tmp_path):
+def test_uploads_in_every_format_the_command_reads_are_transcribed_alike(served_alone, sentences, tmp_path):
     """Uploads are decoded from the request's own spooled file, not a named copy: FFmpeg's formats
     (MP3, M4A, video) as well as libsndfile's."""
     from media import encode
 
     text, speech, path = sentences[2]
-    api = client(served)
+    api = client(served_alone)
     expected = api.audio.transcriptions.create(model="x", file=path).text
     for name, codec, container, video in (("memo.mp3", "libmp3lame", None, False), ("memo.m4a", "aac", "ipod", False),
                                           ("memo.opus", "libopus", "ogg", False),
@@ -214,15 +220,15 @@ def test_jobs_run_in_the_background_report_progress_and_can_be_cancelled(served,
     assert {j["id"]: j["status"] for j in listed}[created["id"]] == "cancelled"
 
 
-def test_transcribe_uses_the_running_service(served, sentences, tmp_path):
+def test_transcribe_uses_the_running_service(served_alone, sentences, tmp_path):
     out = tmp_path / "out"
     started = time.monotonic()
     result = cli("transcribe", str(sentences[0][2]), str(sentences[1][2]), "--format", "txt,srt",
-                 "--output-dir", str(out), env={"PARAKEET_DESKTOP_CONFIG_DIR": str(served.config_dir)})
+                 "--output-dir", str(out), env={"PARAKEET_DESKTOP_CONFIG_DIR": str(served_alone.config_dir)})
     assert result.returncode == 0, result.stderr
     assert "Using the running app's speech-tdt.nemo" in result.stderr and "Loading" not in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["sentence0.srt", "sentence0.txt", "sentence1.srt", "sentence1.txt"]
-    expected = client(served).audio.transcriptions.create(model="x", file=sentences[0][2]).text
+    expected = client(served_alone).audio.transcriptions.create(model="x", file=sentences[0][2]).text
     assert (out / "sentence0.txt").read_text().split() == expected.split()
     assert time.monotonic() - started < 60  # no model load, no NeMo import (those take far longer here)
 
