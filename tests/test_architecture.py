@@ -93,11 +93,16 @@ def test_the_engine_imports_no_front_end_and_the_service_no_desktop():
     assert {m: t for m, t in service.items()
             if any(x.startswith(("parakeet_desktop.ui", "parakeet_desktop.desktop", "parakeet_desktop.cli"))
                    for x in t)} == {}
-    # Only the front ends that start it (the serve command, the tray) know the service.
+    # Only the front ends that start it (the serve command, the tray, the cluster's replicas) know
+    # the service; the cluster, like the service, knows no desktop and no command line.
     users = sorted(m for m, t in graph.items() if not m.startswith("parakeet_desktop.service")
                    and any(x.startswith("parakeet_desktop.service") for x in t))
-    assert {u for u in users if not u.startswith("parakeet_desktop.cli.")} <= {
+    assert {u for u in users if not u.startswith(("parakeet_desktop.cli.", "parakeet_desktop.cluster."))} <= {
         "parakeet_desktop.ui.app", "parakeet_desktop.ui.local_api"}
+    cluster = {m: t for m, t in graph.items() if m.startswith("parakeet_desktop.cluster")}
+    assert cluster and {m: t for m, t in cluster.items()
+                        if any(x.startswith(("parakeet_desktop.ui", "parakeet_desktop.desktop", "parakeet_desktop.cli"))
+                               for x in t)} == {}
 
 
 def test_only_the_command_line_knows_the_command_line():

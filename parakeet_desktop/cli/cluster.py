@@ -53,6 +53,8 @@ def add_arguments(commands) -> None:
                               "proxy holds a few more, then answers 429 (default: 32)")
     cluster.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                          help="let web pages from this origin use the service; may be given more than once")
+    cluster.add_argument("--no-batching", dest="batching", action="store_false",
+                         help="recognise each short request alone (less throughput under load)")
 
 
 def run_cluster(args: argparse.Namespace) -> int:
@@ -72,7 +74,7 @@ def run_cluster(args: argparse.Namespace) -> int:
                                  min_replicas=args.min_replicas, max_replicas=args.max_replicas,
                                  gpus_per_replica=args.gpus_per_replica, cpus_per_replica=args.cpus_per_replica,
                                  host=args.host, port=args.port, max_queue=args.max_queue,
-                                 allow_origin=tuple(args.allow_origin))
+                                 allow_origin=tuple(args.allow_origin), batching=args.batching)
         options.check()
     except OptionError as exc:
         say(f"error: {exc}")

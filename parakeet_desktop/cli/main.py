@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="let web pages from this origin (such as https://notes.example.com) use the "
                             "service; may be given more than once")
+    serve.add_argument("--no-batching", dest="batching", action="store_false",
+                       help="recognise each short request alone, not with those that arrive while the model "
+                            "is busy (less throughput under load)")
 
     add_cluster_arguments(commands)
 

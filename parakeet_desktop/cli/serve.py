@@ -34,7 +34,7 @@ def run_serve(args) -> int:
         say(NON_LOOPBACK_WARNING.format(host=args.host))
     link = EngineLink(args.model)
     config = ServiceConfig(host=args.host, port=args.port, max_waiting=max(1, args.max_queue),
-                           allowed_origins=tuple(args.allow_origin))
+                           allowed_origins=tuple(args.allow_origin), gather=args.batching)
     try:
         service = LocalService(link, config)
         service.start()

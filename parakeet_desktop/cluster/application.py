@@ -58,7 +58,10 @@ def deploy(options: ClusterOptions, token: str, timeout: float = DEPLOY_TIMEOUT_
         "name": APP_NAME, "route_prefix": "/", "import_path": IMPORT_PATH, "args": options.as_args(),
         "deployments": [{"name": "SpeechReplica", **options.scaling()}],
         "runtime_env": {"env_vars": {"PARAKEET_DESKTOP_API_TOKEN": token}}}]})
-    _get_global_client().deploy_apps(config)
+    client = _get_global_client()
+    if client is None:
+        raise DeployFailed("Serve is not running on this Ray cluster")
+    client.deploy_apps(config)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         status = serve.status().applications.get(APP_NAME)

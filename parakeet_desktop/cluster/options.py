@@ -5,6 +5,7 @@ them), checked once, before anything is deployed."""
 from __future__ import annotations
 
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from ..config import DEFAULT_API_PORT
 from ..engine.registry import DEFAULT_MODEL_ID
@@ -37,6 +38,7 @@ class ClusterOptions:
     # Streams of a replica that is scaled down get their finals within this time.
     drain_seconds: float = 30.0
     target_ongoing_requests: float = 8.0  # autoscaling's aim per replica (requests and streams)
+    batching: bool = True  # short requests arriving together are recognised together
 
     @classmethod
     def from_args(cls, args: dict | None) -> ClusterOptions:
@@ -95,7 +97,7 @@ class ClusterOptions:
         deployment in place instead of replacing every replica."""
         return replace(self, replicas=None, min_replicas=None, max_replicas=None)
 
-    def deployment(self, gpus: float) -> dict:
+    def deployment(self, gpus: float) -> dict[str, Any]:
         """The speech deployment's Serve options."""
         return {
             **self.scaling(),
@@ -116,7 +118,7 @@ class ClusterOptions:
 
 
 # Serve logs every request a replica answers; the service's own warnings are enough.
-QUIET = {"logging_config": {"enable_access_log": False, "log_level": "WARNING"}}
+QUIET: dict[str, Any] = {"logging_config": {"enable_access_log": False, "log_level": "WARNING"}}
 
 _INTS = {"replicas", "min_replicas", "max_replicas", "port", "max_queue", "max_streams", "max_queued_requests",
          "max_jobs", "job_attempts"}
@@ -135,6 +137,12 @@ def _read(name: str, value):
             return float(value)
     except (TypeError, ValueError):
         raise OptionError(f"{name} must be a number (got {value!r})") from None
+    if name == "batching":
+        if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+            return value.lower() in ("true", "1", "yes")
+        if isinstance(value, bool):
+            return value
+        raise OptionError(f"batching must be true or false (got {value!r})")
     if name == "allow_origin":
         return (value,) if isinstance(value, str) else tuple(str(v) for v in value)
     return str(value)

@@ -57,7 +57,7 @@ class SpeechReplica:
         self.uploads = UploadFolder(data_dir())
         config = ServiceConfig(host=options.host, port=options.port, max_waiting=options.max_queue,
                                max_streams=options.max_streams, max_jobs=options.max_jobs,
-                               allowed_origins=options.allow_origin)
+                               allowed_origins=options.allow_origin, gather=options.batching)
         self.asgi = create_app(self.link, token, config, self.uploads.open(), jobs=self.jobs,
                                more_health=self._health)
         self.draining = False

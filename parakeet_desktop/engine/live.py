@@ -297,10 +297,16 @@ class LiveEngine:
             transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(running),
                                           interrupt=AnyOf(self.dictation_wanted, self.shutting_down, self._jobs.ahead),
                                           vocabulary=job.vocabulary)
+            # A job of short requests gathered by the service is recognised as one call, so
+            # that their pieces share batches; any other job, file by file.
+            files = list(zip(names, job.paths))
+            groups = [files] if job.together else [[file] for file in files]
             try:
-                for name, path in zip(names, job.paths):
+                for group in groups:
+                    name = group[0][0]
                     if job.cancel.is_set():
-                        done(name, outcome=Outcome.CANCELLED)
+                        for other, _ in group:
+                            done(other, outcome=Outcome.CANCELLED)
                         continue
 
                     def progress(p, name=name):
@@ -308,17 +314,22 @@ class LiveEngine:
                             running.remaining = max(0.0, p.total_seconds - p.done_seconds)
                         emit(FileProgress(job.id, name, min(1.0, p.fraction), p.text))
 
+                    left = {other for other, _ in group}
                     try:
-                        for result in transcriber.transcribe_files([path], progress=progress, cancel=job.cancel):
+                        for result in transcriber.transcribe_files([path for _, path in group], cancel=job.cancel,
+                                                                   progress=None if job.together else progress):
+                            left.discard(result.path)
                             if result.transcript is not None:
                                 done(result.path, result.transcript)
                             else:
                                 done(result.path, error=result.error, outcome=Outcome.FAILED)
                     except RecognitionCancelled:
-                        done(name, outcome=Outcome.CANCELLED)
+                        for other in sorted(left):
+                            done(other, outcome=Outcome.CANCELLED)
                     except Exception as exc:  # one file's failure is that file's, not the job's
                         logger.exception("Transcribing %s failed", name)
-                        done(name, error=f"could not be transcribed: {exc}", outcome=Outcome.FAILED)
+                        for other in sorted(left):
+                            done(other, error=f"could not be transcribed: {exc}", outcome=Outcome.FAILED)
             except _Stop:
                 for name in names[answered:]:  # shutting down: whoever waits on the rest is told
                     done(name, outcome=Outcome.SHUT_DOWN)

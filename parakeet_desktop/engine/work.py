@@ -34,6 +34,7 @@ class FileJob:
     id: int = field(default_factory=itertools.count(1).__next__)
     cancel: threading.Event = field(default_factory=threading.Event)
     vocabulary: Vocabulary | None = None  # a request's own phrases; the model's in force when None
+    together: bool = False  # its files' pieces share batches (short requests the service gathered)
 
     @property
     def seconds(self) -> float | None:

@@ -61,6 +61,8 @@ class ServiceConfig:
     body_timeout: float = 60.0
     max_connections: int = 1000
     decoders: int = 2  # uploads decoded at once (each takes a core)
+    # Short requests that arrive while the engine is busy are recognised together (link.py).
+    gather: bool = True
 
 
 def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConfig(),
@@ -73,6 +75,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
                   docs_url=None, redoc_url=None, openapi_url=None)
     install_handlers(app)
     jobs = jobs if jobs is not None else LocalJobs(link, config.max_jobs)
+    link.gather = config.gather
     uploads = UploadReader(config.max_audio_seconds, config.decoders, spill_dir)
 
     def has_token(request: Request) -> bool:

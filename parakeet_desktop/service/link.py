@@ -19,7 +19,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from ..engine.files import AudioInput
 from ..engine.live import LiveEngine
@@ -33,6 +33,10 @@ logger = logging.getLogger(__name__)
 
 # Seconds a client is asked to wait before trying again while the service stops or restarts.
 RESTART_RETRY_SECONDS = 10.0
+# Requests this short are gathered: those that arrive while the engine works on earlier ones are
+# recognised together, as one job whose pieces share batches (the file path's own batching).
+SHORT_SECONDS = 30.0
+MAX_GATHERED = 16
 
 
 class ServiceState(enum.Enum):
@@ -83,6 +87,9 @@ class EngineLink:
         # engine taking one up to its answer (not their time waiting in the queue before).
         self.compute_ratio = 0.1
         self.streams = 0
+        self.gather = True  # ServiceConfig.gather
+        self._gathering: list[tuple[AudioInput, asyncio.Future]] = []
+        self._gathered_running = False
 
     # --- from the engine's owner ------------------------------------------------------------
 
@@ -184,6 +191,9 @@ class EngineLink:
         Cancelled (the client went away, or *cancel* set) → the engine drops the work at its
         next layer. *ticket*: the request's admission, kept up to date with its progress.
         Raises TranscriptionFailed when there is no transcript."""
+        if (self.gather and priority is Priority.REQUEST and on_progress is None and cancel is None
+                and vocabulary is None and audio.duration <= SHORT_SECONDS):
+            return await self._gathered(audio)
         engine = self.require_ready()
         loop = asyncio.get_running_loop()
         events: asyncio.Queue = asyncio.Queue()
@@ -216,3 +226,72 @@ class EngineLink:
         finally:
             job.cancel.set()  # done already, or the client is gone: nothing more to do
             self._in_flight.discard(job.cancel)
+
+    # --- short requests, gathered --------------------------------------------------------------
+
+    async def _gathered(self, audio: AudioInput) -> Transcript:
+        """Recognised at once when none of the gathered work is in the engine; otherwise with
+        the others that arrive meanwhile, as soon as that work is done."""
+        self.require_ready()
+        future = asyncio.get_running_loop().create_future()
+        self._gathering.append((audio, future))
+        if not self._gathered_running:
+            self._next_gathered()
+        return await future
+
+    def _next_gathered(self) -> None:
+        batch = [(audio, future) for audio, future in self._gathering[:MAX_GATHERED] if not future.done()]
+        del self._gathering[:MAX_GATHERED]
+        self._gathered_running = bool(batch) or bool(self._gathering)
+        if batch:
+            asyncio.get_running_loop().create_task(self._run_gathered(batch))
+        elif self._gathering:
+            self._next_gathered()
+
+    async def _run_gathered(self, batch: list[tuple[AudioInput, asyncio.Future]]) -> None:
+        loop = asyncio.get_running_loop()
+        events: asyncio.Queue = asyncio.Queue()
+
+        def listener(event) -> None:  # on the engine thread
+            try:
+                loop.call_soon_threadsafe(events.put_nowait, event)
+            except RuntimeError:  # the loop is closed: the service is stopping
+                pass
+
+        # Each under a name of its own (clients' names repeat), given back in its transcript.
+        inputs = [AudioInput(str(n), audio.samples, audio.warnings) for n, (audio, _) in enumerate(batch)]
+        job = FileJob(list(inputs), priority=Priority.REQUEST, listener=listener, together=len(batch) > 1)
+        def abandoned(_) -> None:  # every client gone: the engine drops the work at once
+            if all(f.done() for _, f in batch):
+                job.cancel.set()
+
+        for _, waiting in batch:
+            waiting.add_done_callback(abandoned)
+        answered = 0
+        try:
+            engine = self.require_ready()
+            self._in_flight.add(job.cancel)
+            engine.submit(job)
+            started = time.monotonic()
+            while answered < len(batch):
+                event = await events.get()
+                if not isinstance(event, FileDone):
+                    continue
+                answered += 1
+                audio, future = batch[int(event.path.name)]
+                if future.done():  # its client went away
+                    continue
+                if event.transcript is None:
+                    future.set_exception(TranscriptionFailed(event.outcome, event.error or ""))
+                else:
+                    future.set_result(replace(event.transcript, source=audio.name))
+            self.measured(sum(audio.duration for audio, _ in batch), time.monotonic() - started)
+        except BaseException as exc:  # not ready, or the loop is stopping: every one is told
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else TranscriptionFailed(Outcome.SHUT_DOWN))
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self._in_flight.discard(job.cancel)
+            self._next_gathered()
