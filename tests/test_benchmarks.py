@@ -53,6 +53,16 @@ def test_stress_bench_presses_and_checks_every_press():
     assert set(report["rss_mb"]) == {"start", "middle", "end"}
 
 
+def test_cluster_bench_loads_serve_and_the_cluster_alike():
+    report = run_bench("cluster.py", "--smoke", "--clients", "4")
+    runs = report["runs"]
+    assert set(runs) == {"serve_one_thread", "serve_one_thread_no_batching", "cluster_1_replica", "cluster_2_replicas"}
+    for run in runs.values():
+        assert run["requests"] > 0 and run["failures"] == {} and run["latency_seconds"]["median"] > 0
+    ratios = report["ratios"]
+    assert ratios["scaling_1_to_2"] > 0 and ratios["proxy_overhead"]["throughput"] > 0 and ratios["batching_serve"] > 0
+
+
 def test_vocabulary_bench_times_lists_and_shows_the_trade_off():
     report = run_bench("vocabulary.py", "--smoke")
     assert report["listed"] and set(report["timing"]) == {"none", "100", "1000"}

@@ -58,12 +58,29 @@ def _import_nemo_asr():
     return ASRModel
 
 
+def _tar_without_filters() -> None:
+    """NeMo checks each member of a .nemo archive itself, then extracts it with tarfile's
+    ``filter="data"``, which Python has from 3.11.4 on: on Debian 12's Python 3.11.2 every model
+    failed to load ("unexpected keyword argument 'filter'"). Where tarfile has no filters, the
+    keyword is dropped (NeMo's own check of each member stays)."""
+    if hasattr(tarfile, "data_filter") or getattr(tarfile.TarFile.extract, "filter_dropped", False):
+        return
+    original = tarfile.TarFile.extract
+
+    def extract(self, member, path="", set_attrs=True, *, numeric_owner=False, filter=None):
+        return original(self, member, path, set_attrs, numeric_owner=numeric_owner)
+
+    extract.filter_dropped = True  # type: ignore[attr-defined]
+    tarfile.TarFile.extract = extract  # type: ignore[method-assign]
+
+
 def _restore_file(path: Path):
     if not path.is_file():
         raise ModelError(f"Model file {path} does not exist.")
     if not tarfile.is_tarfile(path):
         raise ModelError(f"{path.name} is not a NeMo model file (.nemo): it is damaged or of another kind.")
     ASRModel = _import_nemo_asr()
+    _tar_without_filters()
     try:
         with _quiet_nemo():
             return ASRModel.restore_from(str(path), map_location="cpu")
