@@ -100,6 +100,19 @@ def test_truncated_nemo_is_a_clear_error(tmp_path, tiny_nemo):
         load_model(str(path), "cpu")
 
 
+def test_a_model_loads_where_tarfile_has_no_extraction_filters(tiny_nemo, monkeypatch):
+    """Python before 3.11.4 (Debian 12's 3.11.2) has no ``filter`` for tarfile's extract, which
+    NeMo passes: the model still loads (NeMo checks each member itself)."""
+    def old_extract(self, member, path="", set_attrs=True, *, numeric_owner=False):
+        return original(self, member, path, set_attrs, numeric_owner=numeric_owner, filter="data")
+
+    original = tarfile.TarFile.extract
+    monkeypatch.delattr(tarfile, "data_filter")
+    monkeypatch.setattr(tarfile.TarFile, "extract", old_extract)
+    model = load_model(str(tiny_nemo), "cpu", warm_up=False)
+    assert model.name == tiny_nemo.name
+
+
 def test_wrong_kind_of_nemo_is_a_clear_error(tmp_path):
     """A .nemo archive that holds no speech recognition model."""
     path = tmp_path / "other.nemo"
