@@ -195,15 +195,7 @@ class EngineLink:
                 and vocabulary is None and audio.duration <= SHORT_SECONDS):
             return await self._gathered(audio)
         engine = self.require_ready()
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-
-        def listener(event) -> None:  # on the engine thread
-            try:
-                loop.call_soon_threadsafe(events.put_nowait, event)
-            except RuntimeError:  # the loop is closed: the service is stopping
-                pass
-
+        events, listener = _engine_events()
         job = FileJob([audio], priority=priority, listener=listener, cancel=cancel or threading.Event(),
                       vocabulary=vocabulary)
         self._in_flight.add(job.cancel)
@@ -249,15 +241,7 @@ class EngineLink:
             self._next_gathered()
 
     async def _run_gathered(self, batch: list[tuple[AudioInput, asyncio.Future]]) -> None:
-        loop = asyncio.get_running_loop()
-        events: asyncio.Queue = asyncio.Queue()
-
-        def listener(event) -> None:  # on the engine thread
-            try:
-                loop.call_soon_threadsafe(events.put_nowait, event)
-            except RuntimeError:  # the loop is closed: the service is stopping
-                pass
-
+        events, listener = _engine_events()
         # Each under a name of its own (clients' names repeat), given back in its transcript.
         inputs = [AudioInput(str(n), audio.samples, audio.warnings) for n, (audio, _) in enumerate(batch)]
         job = FileJob(list(inputs), priority=Priority.REQUEST, listener=listener, together=len(batch) > 1)
@@ -295,3 +279,17 @@ class EngineLink:
         finally:
             self._in_flight.discard(job.cancel)
             self._next_gathered()
+
+
+def _engine_events() -> tuple[asyncio.Queue, Callable[[object], None]]:
+    """A queue on this event loop, and the listener that fills it from the engine thread."""
+    loop = asyncio.get_running_loop()
+    events: asyncio.Queue = asyncio.Queue()
+
+    def listener(event) -> None:  # on the engine thread
+        try:
+            loop.call_soon_threadsafe(events.put_nowait, event)
+        except RuntimeError:  # the loop is closed: the service is stopping
+            pass
+
+    return events, listener
