@@ -40,8 +40,14 @@ class ClusterJobs:
 
     # --- the routes' backend --------------------------------------------------------------------
 
-    async def active(self) -> int:
-        return await self.registry.active.remote()
+    async def active(self) -> int | None:
+        """Jobs queued or running in the whole cluster; None while the registry does not answer
+        (``/health`` still answers for this replica)."""
+        try:
+            return await self.registry.active.remote()
+        except Exception as exc:
+            logger.warning("Cannot reach the job registry: %s", exc)
+            return None
 
     async def reserve(self) -> str:
         answer = await self.registry.reserve.remote(self.link.compute_ratio)
