@@ -10,9 +10,11 @@ second, audio seconds recognised per second, latency median and p95, and any fai
 - ``scaling_1_to_2``: ``cluster`` with two replicas against one (goal ≥ 1.6× on two cores);
 - ``batching``: ``serve`` (and ``cluster``) with short requests gathered against ``--no-batching``.
 
-Prints JSON. ``--smoke`` runs a few seconds of each.
+Prints JSON. ``--smoke`` runs a few seconds of each. ``--twin`` serves a random-weight twin of
+parakeet-tdt-0.6b-v3 (its joint biased to blank, so it emits tokens at speech's rate) instead of
+the small speech model: there recognition, not the HTTP path, is what each request costs.
 
-    python bench/cluster.py [--seconds 60] [--clients 8] [--smoke]
+    python bench/cluster.py [--seconds 60] [--clients 8] [--twin] [--smoke]
 """
 
 from __future__ import annotations
@@ -88,11 +90,24 @@ def load(url: str, headers: dict, files: list[tuple[Path, float]], clients: int,
             "failures": failures}
 
 
-def measure(command: str, options: tuple[str, ...], files, clients: int, seconds: float, env: dict | None = None):
+def twin(folder: Path) -> Path:
+    """The 0.6B v3 twin, sparse, saved as a .nemo file the services load."""
+    from tools.nemo_models import PARAKEET_TDT_V3, build_model, make_sparse
+    from tools.speech import passage
+
+    nemo_model = build_model(PARAKEET_TDT_V3, folder / "build")
+    make_sparse(nemo_model, passage(10.0))
+    path = folder / "twin.nemo"
+    nemo_model.save_to(str(path))
+    return path
+
+
+def measure(model: Path, command: str, options: tuple[str, ...], files, clients: int, seconds: float,
+            env: dict | None = None):
     from service_support import serve
 
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as folder:
-        with serve(MODEL, Path(folder) / "config", *options, command=command, timeout=900,
+        with serve(model, Path(folder) / "config", *options, command=command, timeout=900,
                    extra_env={"RAY_USAGE_STATS_ENABLED": "0", **(env or {})}) as running:
             headers = running.headers()
             load(running.url, headers, files, clients, min(5.0, seconds))  # warm every replica up
@@ -109,26 +124,31 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=60.0, help="load per configuration (default: 60)")
     parser.add_argument("--clients", type=int, default=8, help="clients at once (default: 8)")
+    parser.add_argument("--twin", action="store_true", help="serve the 0.6B v3 twin (compute-bound requests)")
     parser.add_argument("--smoke", action="store_true", help="a few seconds each")
     args = parser.parse_args()
     seconds = 4.0 if args.smoke else args.seconds
     folder = Path(tempfile.mkdtemp(prefix="bench-cluster-clips-"))
     files = clips(folder, 2 if args.smoke else 4)
+    model = twin(folder) if args.twin else MODEL
     one_thread = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+    def run(command: str, *options: str, env: dict | None = None) -> dict:
+        return measure(model, command, options, files, args.clients, seconds, env)
+
     runs = {
-        "serve_one_thread": measure("serve", (), files, args.clients, seconds, one_thread),
-        "serve_one_thread_no_batching": measure("serve", ("--no-batching",), files, args.clients, seconds,
-                                                one_thread),
-        "cluster_1_replica": measure("cluster", ("--replicas", "1"), files, args.clients, seconds),
-        "cluster_2_replicas": measure("cluster", ("--replicas", "2"), files, args.clients, seconds),
+        "serve_one_thread": run("serve", env=one_thread),
+        "serve_one_thread_no_batching": run("serve", "--no-batching", env=one_thread),
+        "cluster_1_replica": run("cluster", "--replicas", "1"),
+        "cluster_2_replicas": run("cluster", "--replicas", "2"),
     }
     if not args.smoke:
-        runs["cluster_2_replicas_no_batching"] = measure("cluster", ("--replicas", "2", "--no-batching"), files,
-                                                         args.clients, seconds)
+        runs["cluster_2_replicas_no_batching"] = run("cluster", "--replicas", "2", "--no-batching")
     rps = {name: run["requests_per_second"] for name, run in runs.items()}
     p50 = {name: run["latency_seconds"]["median"] for name, run in runs.items()}
     report = {
-        "benchmark": "cluster", "model": MODEL.name, "cpus": os.cpu_count(), "clients": args.clients,
+        "benchmark": "cluster", "model": "parakeet-tdt-0.6b-v3 twin (sparse)" if args.twin else model.name,
+        "cpus": os.cpu_count(), "clients": args.clients,
         "seconds_per_run": seconds, "clip_seconds": [round(d, 2) for _, d in files], "runs": runs,
         "ratios": {
             "proxy_overhead": {"latency_median": ratio(p50["cluster_1_replica"], p50["serve_one_thread"]),
