@@ -111,7 +111,9 @@ class ClusterJobs:
                 logger.warning("Cannot reach the job registry: %s", exc)
                 await asyncio.sleep(CLAIM_WAIT_SECONDS)
                 continue
-            if claim is not None and self.claiming:
+            if claim is not None and not self.claiming:  # it came as this replica began to drain
+                await self.registry.hand_back.remote(claim[0], claim[1])
+            elif claim is not None:
                 await self._run(*claim)
 
     async def _run(self, job_id: str, attempt: int, name: str, options: dict, phrases: tuple[str, ...],
