@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 
 from ..config import config_dir
-from ..service.security import load_or_make_token
+from ..service.security import TOKEN_ENV, load_or_make_token
 from .options import QUIET, ClusterOptions
 from .registry import JobRegistry
 from .replica import SpeechReplica
@@ -35,7 +35,7 @@ def build(options: ClusterOptions, token: str | None = None):
     registry = serve.deployment(name="JobRegistry", num_replicas=1, ray_actor_options={"num_cpus": 0},
                                 max_ongoing_requests=100_000, **QUIET)(JobRegistry)
     replicas = serve.deployment(name="SpeechReplica", **options.deployment(gpus))(serve.ingress()(SpeechReplica))
-    token = token or os.environ.get("PARAKEET_DESKTOP_API_TOKEN", "").strip() or load_or_make_token(config_dir())
+    token = token or os.environ.get(TOKEN_ENV, "").strip() or load_or_make_token(config_dir())
     return replicas.bind(options.for_replicas(), token,
                          registry.bind(options.max_jobs, options.job_attempts, options.job_lease_seconds))
 
@@ -57,7 +57,7 @@ def deploy(options: ClusterOptions, token: str, timeout: float = DEPLOY_TIMEOUT_
     config = ServeDeploySchema.model_validate({"applications": [{
         "name": APP_NAME, "route_prefix": "/", "import_path": IMPORT_PATH, "args": options.as_args(),
         "deployments": [{"name": "SpeechReplica", **options.scaling()}],
-        "runtime_env": {"env_vars": {"PARAKEET_DESKTOP_API_TOKEN": token}}}]})
+        "runtime_env": {"env_vars": {TOKEN_ENV: token}}}]})
     client = _get_global_client()
     if client is None:
         raise DeployFailed("Serve is not running on this Ray cluster")
