@@ -245,6 +245,7 @@ class EngineLink:
         # Each under a name of its own (clients' names repeat), given back in its transcript.
         inputs = [AudioInput(str(n), audio.samples, audio.warnings) for n, (audio, _) in enumerate(batch)]
         job = FileJob(list(inputs), priority=Priority.REQUEST, listener=listener, together=len(batch) > 1)
+
         def abandoned(_) -> None:  # every client gone: the engine drops the work at once
             if all(f.done() for _, f in batch):
                 job.cancel.set()
