@@ -28,8 +28,9 @@ def add_arguments(commands) -> None:
         description="Serve the same API as “serve” from several replicas behind Ray Serve's proxy: each "
                     "replica owns one model (one GPU each when the cluster has GPUs). Without --address, "
                     "a Ray head starts on this machine. Ctrl+C or SIGTERM stops it: streams get their "
-                    "finals, then the replicas and the Ray head it started stop. Exit status: 0 stopped, "
-                    "1 cannot start, 3 the model could not be loaded.")
+                    "finals, then the replicas and the Ray head it started stop. The replicas' own logs are "
+                    "in Ray's session folder (/tmp/ray/session_latest/logs), on the terminal with "
+                    "--verbose. Exit status: 0 stopped, 1 cannot start, 3 the model could not be loaded.")
     cluster.add_argument("--address", metavar="ADDRESS",
                          help="a running Ray cluster: auto, host:port or ray://host:10001 (default: start one here)")
     count = cluster.add_mutually_exclusive_group()
@@ -84,18 +85,19 @@ def run_cluster(args: argparse.Namespace) -> int:
     folder = config_dir()
     token = load_or_make_token(folder)
     source = f"the token from {TOKEN_ENV}" if os.environ.get(TOKEN_ENV, "").strip() else f"token: {folder / TOKEN_FILE}"
+    if not args.verbose:
+        logging.getLogger("ray.serve").setLevel(logging.WARNING)  # its progress lines: ours say it
     stopping = threading.Event()
     previous = {s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)}
-    started_ray = False
     try:
         try:
             if args.address:
                 say(f"Connecting to the Ray cluster at {args.address} …")
-                ray.init(address=args.address, logging_level=logging.WARNING)
+                ray.init(address=args.address, logging_level=logging.WARNING, log_to_driver=args.verbose)
             else:
                 say("Starting Ray on this machine …")
-                ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level=logging.WARNING)
-                started_ray = True
+                ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level=logging.WARNING,
+                         log_to_driver=args.verbose)
             serve.start(http_options={"host": args.host, "port": args.port})
         except Exception as exc:  # Ray cannot start or reach its cluster
             say(f"error: Ray could not start: {exc}")
@@ -118,9 +120,7 @@ def run_cluster(args: argparse.Namespace) -> int:
             signal.signal(sig, handler)
         if ray.is_initialized():
             try:
-                serve.delete(APP_NAME)
-                if started_ray:
-                    serve.shutdown()
+                serve.delete(APP_NAME)  # its replicas drain: streams get their finals
             except Exception as exc:
                 logger.warning("Stopping the application: %s", exc)
             ray.shutdown()

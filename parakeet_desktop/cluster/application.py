@@ -5,6 +5,7 @@ the number of replicas scales them in place."""
 from __future__ import annotations
 
 import os
+import re
 
 from ..config import config_dir
 from ..service.security import TOKEN_ENV, load_or_make_token
@@ -68,6 +69,18 @@ def deploy(options: ClusterOptions, token: str, timeout: float = DEPLOY_TIMEOUT_
         if status is not None and status.status == "RUNNING":
             return
         if status is not None and status.status in ("DEPLOY_FAILED", "UNHEALTHY"):
-            raise DeployFailed(status.message or status.status)
+            raise DeployFailed(_reason(status))
         time.sleep(0.5)
     raise DeployFailed(f"the application was not running after {timeout:.0f} s")
+
+
+def _reason(status) -> str:
+    """Why the application failed, in one line: a replica's own message (the model that could not
+    be loaded) rather than Serve's traceback around it."""
+    messages = [status.message or ""] + [d.message or "" for d in status.deployments.values()]
+    pattern = re.compile(r"Error: (the model could not be loaded: [^\n]*)")
+    found = [hit for message in messages for hit in pattern.findall(message)]
+    if found:
+        return found[-1]
+    lines = [line for message in messages for line in message.strip().splitlines() if line.strip()]
+    return lines[-1] if lines else status.status

@@ -139,14 +139,18 @@ class SpeechReplica:
             raise RuntimeError("the engine thread stopped")
 
     async def __del__(self) -> None:
-        self._watcher.cancel()
-        with contextlib.suppress(Exception):
-            await self._drain()
+        # Also after a constructor that failed (the model could not be loaded): only what it made.
+        watcher = getattr(self, "_watcher", None)
+        if watcher is not None:
+            watcher.cancel()
+            with contextlib.suppress(Exception):
+                await self._drain()
         self.link.stopping()
         if self.engine is not None:
             self.engine.shutdown()
         await asyncio.to_thread(self.thread.join, 10)
-        self.uploads.close()
+        if hasattr(self, "uploads"):
+            self.uploads.close()
 
 
 class _Named:

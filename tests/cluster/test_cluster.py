@@ -23,7 +23,7 @@ import websockets
 import websockets.exceptions
 
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from service_support import wait_for, wav
+from service_support import free_port, wait_for, wav
 
 REPLICA = "x-parakeet-replica"
 # What a client may be told while a replica dies under it: try again (the proxy's and ours).
@@ -283,3 +283,13 @@ def test_the_command_says_what_is_missing_or_wrong(tmp_path):
     missing = cluster("--replicas", "1", env={"PYTHONPATH": str(tmp_path)})
     assert missing.returncode == 1 and "parakeet-desktop[cluster]" in missing.stderr
     assert "Traceback" not in missing.stderr
+    # A model the replicas cannot load: the replica's reason in one line, Ray stopped again.
+    bad = tmp_path / "notes.nemo"
+    bad.write_text("not a model\n" * 100)
+    refused = subprocess.run([sys.executable, "-m", "parakeet_desktop", "cluster", "--model", str(bad), "--device",
+                              "cpu", "--replicas", "1", "--num-cpus", "1", "--port", str(free_port())],
+                             capture_output=True, text=True, timeout=600,
+                             env={**os.environ, "PARAKEET_DESKTOP_CONFIG_DIR": str(tmp_path / "config")})
+    assert refused.returncode == 3 and "Traceback" not in refused.stderr, refused.stderr
+    assert "error: the replicas could not start: the model could not be loaded: notes.nemo" in refused.stderr
+    assert refused.stderr.rstrip().endswith("Stopped.")
