@@ -16,7 +16,7 @@ import numpy as np
 from ..engine.files import AudioInput
 from ..engine.vocabulary import Vocabulary
 from ..service.errors import ApiError
-from ..service.jobs import Ending, JobStatus, not_found, run_on_engine
+from ..service.jobs import Ending, not_found, run_on_engine
 from ..service.keywords import RequestPhrases, with_request_phrases
 from ..service.link import EngineLink
 
@@ -25,7 +25,6 @@ logger = logging.getLogger(__name__)
 CLAIM_WAIT_SECONDS = 2.0  # a claim's long poll; also how often an idle replica reports
 REPORT_SECONDS = 1.0  # a running job's progress reports (they renew its lease)
 
-_STATUS = {Ending.DONE: JobStatus.COMPLETED, Ending.CANCELLED: JobStatus.CANCELLED, Ending.FAILED: JobStatus.FAILED}
 
 
 class ClusterJobs:
@@ -152,4 +151,4 @@ class ClusterJobs:
         if ending is Ending.INTERRUPTED:  # this replica's engine stopped: it runs again elsewhere
             await self.registry.hand_back.remote(job_id, attempt)
             return
-        await self.registry.finish.remote(job_id, attempt, _STATUS[ending].value, transcript, error)
+        await self.registry.finish.remote(job_id, attempt, ending.status.value, transcript, error)

@@ -133,17 +133,19 @@ class JobRegistry:
         """A running job's progress, which renews its lease; False: stop it (it was cancelled,
         or given to another replica after this one went quiet for too long)."""
         self.reports[replica] = (time.monotonic(), report)
-        job, work = self.book.get(job_id), self.work.get(job_id)
-        if job is None or work is None or work.attempt != attempt or not job.status.active:
+        current = self._current(job_id, attempt)
+        if current is None:
             return False
+        job, work = current
         work.beat = time.monotonic()
         job.progress = max(0.0, min(1.0, fraction))
         return True
 
     async def finish(self, job_id: str, attempt: int, status: str, transcript, error: str | None) -> None:
-        job, work = self.book.get(job_id), self.work.get(job_id)
-        if job is None or work is None or work.attempt != attempt or not job.status.active:
+        current = self._current(job_id, attempt)
+        if current is None:
             return  # cancelled meanwhile, or run again elsewhere: this answer is not wanted
+        job, _ = current
         job.transcript, job.error = transcript, error
         if JobStatus(status) is JobStatus.COMPLETED:
             job.progress = 1.0
@@ -151,8 +153,9 @@ class JobRegistry:
 
     async def hand_back(self, job_id: str, attempt: int) -> None:
         """A draining replica gives its job back: queued again, the attempt not counted."""
-        job, work = self.book.get(job_id), self.work.get(job_id)
-        if job is not None and work is not None and work.attempt == attempt and job.status.active:
+        current = self._current(job_id, attempt)
+        if current is not None:
+            job, work = current
             work.owner, work.attempt = None, work.attempt - 1
             job.status, job.progress = JobStatus.QUEUED, 0.0
             async with self.arrived:
@@ -165,6 +168,14 @@ class JobRegistry:
                 "jobs": self.book.active}
 
     # --- inside -----------------------------------------------------------------------------------
+
+    def _current(self, job_id: str, attempt: int) -> tuple[Job, _Work] | None:
+        """The job and its work while *attempt* is the one running it; None once it was
+        cancelled, finished, or given to another replica."""
+        job, work = self.book.get(job_id), self.work.get(job_id)
+        if job is None or work is None or work.attempt != attempt or not job.status.active:
+            return None
+        return job, work
 
     def _summary(self, job: Job, result=None) -> dict:
         """The job as ``serve`` shows it, and the replica running it and the attempt, while it runs."""

@@ -158,6 +158,12 @@ class Ending(enum.Enum):
     FAILED = "failed"  # the audio could not be recognised: running it again would fail again
     INTERRUPTED = "interrupted"  # the service stopped, or lost its model, before it was done
 
+    @property
+    def status(self) -> JobStatus:
+        """The job's status after this run (an interrupted run leaves it failed, unless the
+        cluster runs it again)."""
+        return {Ending.DONE: JobStatus.COMPLETED, Ending.CANCELLED: JobStatus.CANCELLED}.get(self, JobStatus.FAILED)
+
 
 async def run_on_engine(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None,
                         cancel: threading.Event, progress: Callable[[float], None]
@@ -209,8 +215,7 @@ class LocalJobs:
             try:
                 ending, job.transcript, job.error = await run_on_engine(self.link, audio, vocabulary, job.cancel,
                                                                         progress)
-                job.status = {Ending.DONE: JobStatus.COMPLETED, Ending.CANCELLED: JobStatus.CANCELLED}.get(
-                    ending, JobStatus.FAILED)
+                job.status = ending.status
                 if ending is Ending.DONE:
                     job.progress = 1.0
             except asyncio.CancelledError:
