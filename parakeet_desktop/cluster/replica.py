@@ -22,7 +22,7 @@ import time
 from .. import __version__
 from ..config import data_dir
 from ..engine.live import LiveEngine
-from ..service.app import ServiceConfig, create_app
+from ..service.app import ServiceConfig, create_app, gpu_report
 from ..service.link import EngineLink, ServiceState
 from ..service.uploads import UploadFolder
 from .jobs import ClusterJobs
@@ -93,9 +93,7 @@ class SpeechReplica:
                   "device": model.device if model is not None else None, "queue_depth": self.link.waiting,
                   "streams": self.link.streams, "version": __version__, "reported": round(time.time(), 1)}
         if model is not None and model.device == "cuda":
-            from ..service.app import _gpu_report
-
-            report["gpu"] = _gpu_report()
+            report["gpu"] = gpu_report()
         return report
 
     async def _health(self, trusted: bool) -> dict:

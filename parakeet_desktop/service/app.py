@@ -97,7 +97,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         if link.state is ServiceState.ERROR:
             document["error"] = link.error if trusted else "The model could not be loaded (details with the token)."
         if model is not None and model.device == "cuda":
-            document["gpu"] = await asyncio.to_thread(_gpu_report)
+            document["gpu"] = await asyncio.to_thread(gpu_report)
         nonce = request.query_params.get("nonce")
         if nonce is not None:
             if not NONCE.fullmatch(nonce):
@@ -337,7 +337,7 @@ async def _events(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | 
                 await task
 
 
-def _gpu_report() -> dict | None:
+def gpu_report() -> dict | None:
     try:
         import torch
 
