@@ -60,6 +60,9 @@ class LiveSettings:
     vocabulary: Vocabulary = field(default_factory=Vocabulary)
     # Idle time before the model gives the GPU's memory back, in seconds (None: never).
     rest_after_seconds: float | None = None
+    # Partial events carry the words the final will keep (a stream's clients that show words
+    # one by one and never take one back); computing them costs a little on every step.
+    certain_words: bool = False
 
 
 def level_dbfs(samples: np.ndarray) -> float:
@@ -267,9 +270,30 @@ class DictationSession:
             self.emit(ErrorEvent(f"Live captions stopped ({exc}); the text will come when you stop."))
             return
         if partial is not None:
-            self.emit(Partial(self._utterance, partial))
+            self.emit(Partial(self._utterance, partial, self._certain_words()))
         if self._transcriber.heard_end and self.mode is Mode.HANDS_FREE and self.state is SessionState.LISTENING:
             self._end_where_heard()
+
+    def _certain_words(self) -> tuple[Word, ...]:
+        """The words the final will keep, when asked for: those the stream has committed but the
+        last (its next tokens may still add to it), and only where the final is the stream's own
+        finish. A full-context final pass may hear any word otherwise, so none is certain before
+        it."""
+        if not self.settings.certain_words or self._streaming_failed:
+            return ()
+        final_pass = self.settings.final_pass
+        buffered = isinstance(self.streaming_config, StreamingConfig)
+        if final_pass is FinalPass.ALWAYS or (buffered and final_pass is not FinalPass.NEVER):
+            return ()
+        decoding = self._transcriber.decoding
+        if not decoding.tokens:
+            return ()
+        words = decoding.recognition(self._transcriber.duration).words[:-1]
+        return tuple(Word(w.text, self._in_input(w.start), self._in_input(w.end)) for w in words)
+
+    def _in_input(self, seconds: float) -> float:
+        """A time in the utterance's speech as seconds of the audio fed since listening started."""
+        return self._gate.input_seconds(self._first_position, seconds)
 
     def _end_where_heard(self) -> None:
         """Hands-free, with a model that marks where an utterance ends: end it there, at once
@@ -304,9 +328,6 @@ class DictationSession:
             self.emit(Final(self._utterance, "", (), 0.0, False, reason))
             return
 
-        def in_input(t: float) -> float:
-            return self._gate.input_seconds(self._first_position, t)
-
         full = self._use_full_context()
         ways = [True, False] if full else [False, True]
         if self._streaming_failed:
@@ -325,10 +346,9 @@ class DictationSession:
             if self._carried and not recognition.text.strip():
                 discard(spooled)  # only the pause after an end-of-utterance mark: no utterance
                 return
-            self.emit(Final(self._utterance, recognition.text.strip(), recognition.words,
-                            round(seconds, 3), full_context, reason, in_input(0.0), in_input(seconds),
-                            tuple(Word(w.text, in_input(w.start), in_input(w.end)) for w in recognition.words),
-                            spooled))
+            heard = tuple(Word(w.text, self._in_input(w.start), self._in_input(w.end)) for w in recognition.words)
+            self.emit(Final(self._utterance, recognition.text.strip(), recognition.words, round(seconds, 3),
+                            full_context, reason, self._in_input(0.0), self._in_input(seconds), heard, spooled))
             if seconds >= SPEECH_WITHOUT_WORDS_SECONDS:
                 unheard = unheard_speech_warning(speech_without_words(
                     self._transcriber.audio, list(recognition.words), self.settings.gate.aggressiveness))

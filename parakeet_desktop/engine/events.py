@@ -31,8 +31,13 @@ class Level:
 
 @dataclass(frozen=True)
 class Partial:
+    """The caption of the utterance in progress. ``certain``: when the session was asked for
+    them (``LiveSettings.certain_words``), the utterance's words that its final text will keep,
+    timed in seconds of the audio fed since listening started; empty while none is certain."""
+
     utterance: int
     text: str
+    certain: tuple[Word, ...] = ()
 
 
 class FinalReason(enum.StrEnum):
