@@ -25,7 +25,9 @@ from .audio import SAMPLE_RATE
 from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
 from ..messages import first_line
 from .model import ModelError, ParakeetModel, is_out_of_memory
-from .registry import DEFAULT_MODEL_ID, HUB_ID, REGISTRY, cached_model_file, is_model_file, model_languages
+from .registry import (
+    DEFAULT_MODEL_ID, HUB_ID, REGISTRY, cached_model_file, is_model_file, model_languages, resolve_alias,
+)
 from .stream_route import route_config, transcriber_for
 from .streaming import GPU_DEFAULT
 
@@ -99,6 +101,7 @@ def restore(ref: str, progress=None, cancel=None):
 
     A hub model not in the cache is downloaded first, reporting bytes to *progress*; setting the
     event *cancel* stops the download (ModelError)."""
+    ref = resolve_alias(ref)
     if is_model_file(ref):
         return _restore_file(Path(ref).expanduser())
     if not HUB_ID.match(ref):
@@ -126,6 +129,7 @@ def load_model(ref: str = DEFAULT_MODEL_ID, device: str = "auto", *,
     Raises:
         ModelError: the model is missing, damaged, of the wrong kind, or cannot be downloaded.
     """
+    ref = resolve_alias(ref)
     plan = plan_device(device, cuda if cuda is not None else probe_cuda())
     name = Path(ref).name if is_model_file(ref) else ref
     return prepare_model(restore(ref, progress, cancel), name, plan, warm_up=warm_up, boosting=boosting)

@@ -26,6 +26,9 @@ class ModelInfo:
     streaming_steps_ms: tuple[int, ...] = ()
     # Ends an utterance with its own end-of-utterance token.
     end_of_utterance: bool = False
+    # GPU memory it takes to recognise (weights in bfloat16, activations of a few minutes of
+    # audio, CUDA's own context), in GB: an estimate for choosing a GPU, not a limit.
+    vram_gb: float = 2.5
 
     @property
     def streams_natively(self) -> bool:
@@ -49,15 +52,26 @@ REGISTRY: tuple[ModelInfo, ...] = (
     ModelInfo("nvidia/parakeet-tdt-0.6b-v2", "Parakeet TDT 0.6B v2", "English", 2400,
               "English only; slightly more accurate English than v3."),
     ModelInfo("nvidia/parakeet-tdt_ctc-110m", "Parakeet TDT-CTC 110M", "English", 460,
-              "Small and fast; the practical choice without a GPU."),
+              "Small and fast; the practical choice without a GPU.", vram_gb=1.0),
     ModelInfo("nvidia/nemotron-speech-streaming-en-0.6b", "Nemotron Speech Streaming 0.6B", "English", 2400,
               "Streams natively: live captions in steps of 80 ms to 1.1 s, with punctuation and capitals; "
               "keeps up with speech on a two-core CPU at 1.1 s steps.",
               streaming_steps_ms=(80, 160, 560, 1120)),
     ModelInfo("nvidia/parakeet_realtime_eou_120m-v1", "Parakeet Realtime EOU 120M", "English", 480,
               "Streams natively in 80-160 ms steps and hears where an utterance ends; no punctuation.",
-              streaming_steps_ms=(80, 160), end_of_utterance=True),
+              streaming_steps_ms=(80, 160), end_of_utterance=True, vram_gb=1.0),
+    ModelInfo("nvidia/parakeet-tdt-1.1b", "Parakeet TDT 1.1B", "English", 4300,
+              "English only; the largest Parakeet, for a GPU with memory to spare; no punctuation.",
+              vram_gb=4.5),
+    ModelInfo("nvidia/parakeet-rnnt-1.1b", "Parakeet RNNT 1.1B", "English", 4300,
+              "English only; the 1.1B model with RNN-T decoding (slower to decode than TDT); no punctuation.",
+              vram_gb=4.5),
+    ModelInfo("nvidia/parakeet-rnnt-0.6b", "Parakeet RNNT 0.6B", "English", 2400,
+              "English only; RNN-T decoding; no punctuation.", vram_gb=2.5),
 )
+# Short names for models, as the service's clients and the command line may give them.
+ALIASES = {"parakeet": "nvidia/parakeet-tdt-0.6b-v3", "parakeet-0.6b": "nvidia/parakeet-tdt-0.6b-v3",
+           "parakeet-1.1b": "nvidia/parakeet-tdt-1.1b"}
 DEFAULT_MODEL_ID = REGISTRY[0].id
 # A streaming model's step on a CPU (engine/cache_aware.py: CPU_STEP), in milliseconds.
 CPU_STEP_MS = 1120
@@ -65,8 +79,17 @@ SMALL_MODEL_ID = "nvidia/parakeet-tdt_ctc-110m"
 HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
+def resolve_alias(ref: str) -> str:
+    """The model id an alias stands for; any other reference as it is (a file of that name
+    in the current folder is the file)."""
+    if ref in ALIASES and not Path(ref).exists():
+        return ALIASES[ref]
+    return ref
+
+
 def known_model(ref: str) -> ModelInfo | None:
-    """The registry's entry for a model id (or its bare name, or its ``.nemo`` file's name)."""
+    """The registry's entry for a model id (or its alias, bare name, or ``.nemo`` file's name)."""
+    ref = resolve_alias(ref)
     name = Path(ref).name
     for info in REGISTRY:
         if ref == info.id or name in (info.id.rsplit("/", 1)[-1], info.id.rsplit("/", 1)[-1] + ".nemo"):
