@@ -102,8 +102,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser(
         "serve", help="run the local speech service without a desktop",
         description="Serve the model to other programs: OpenAI-style HTTP (/v1/audio/transcriptions, "
-                    "/v1/models, /v1/jobs), a WebSocket stream (/v1/stream) and /health. Every request "
-                    "needs the token kept in the app's settings folder (api-token). Ctrl+C or SIGTERM "
+                    "/v1/models, /v1/jobs), WebSocket streams (/v1/stream; eaRS's protocol at / and "
+                    "/v1/audio/transcriptions/stream), /metrics and /health. Every request needs the token "
+                    "kept in the app's settings folder (api-token). Ctrl+C or SIGTERM "
                     "stops it. Exit status: 0 stopped, 1 cannot listen, 3 the model could not be loaded.")
     serve.add_argument("--host", default="127.0.0.1",
                        help="address to listen on (default: 127.0.0.1, this machine only)")
@@ -124,6 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--no-batching", dest="batching", action="store_false",
                        help="recognise each short request alone, not with those that arrive while the model "
                             "is busy (less throughput under load)")
+    serve.add_argument("--streams-without-token", action="store_true",
+                       help="let programs on this machine open WebSocket streams without the token, for "
+                            "clients that cannot send one (eaRS's); any program of any user here can then "
+                            "use the model. Web pages are still refused unless --allow-origin allows them")
 
     add_cluster_arguments(commands)
 

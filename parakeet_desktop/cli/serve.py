@@ -14,7 +14,7 @@ from ..engine.events import (
 )
 from ..service.app import ServiceConfig
 from ..service.link import EngineLink
-from ..service.security import NON_LOOPBACK_WARNING, is_loopback
+from ..service.security import NON_LOOPBACK_WARNING, STREAMS_WITHOUT_TOKEN_WARNING, is_loopback
 from ..service.server import LocalService
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK
 from .terminal import load_model_saying_so, say
@@ -32,9 +32,12 @@ def run_serve(args) -> int:
         logging.getLogger("parakeet_desktop.service").setLevel(logging.INFO)
     if not is_loopback(args.host):
         say(NON_LOOPBACK_WARNING.format(host=args.host))
+    if args.streams_without_token:
+        say(STREAMS_WITHOUT_TOKEN_WARNING)
     link = EngineLink(args.model)
     config = ServiceConfig(host=args.host, port=args.port, max_waiting=max(1, args.max_queue),
-                           allowed_origins=tuple(args.allow_origin), gather=args.batching)
+                           allowed_origins=tuple(args.allow_origin), gather=args.batching,
+                           streams_without_token=args.streams_without_token)
     try:
         service = LocalService(link, config)
         service.start()

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +26,8 @@ from ..config import DEFAULT_API_PORT
 from ..engine.files import AudioInput
 from ..engine.work import Priority
 from ..engine.events import FileProgress, Outcome
-from ..engine.registry import REGISTRY, is_model_file
+from ..engine.language import unsupported
+from ..engine.registry import ModelInfo, is_model_file, known_model
 from ..engine.vocabulary import Vocabulary
 from . import formats
 from .errors import ApiError, install_handlers
@@ -63,6 +65,8 @@ class ServiceConfig:
     decoders: int = 2  # uploads decoded at once (each takes a core)
     # Short requests that arrive while the engine is busy are recognised together (link.py).
     gather: bool = True
+    # WebSocket streams from loopback addresses need no token (clients that cannot send one).
+    streams_without_token: bool = False
 
 
 def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConfig(),
@@ -93,7 +97,8 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
                     "queue_depth": link.waiting, "jobs": await jobs.active(),
                     "streams": link.streams, "max_streams": config.max_streams,
                     "device": model.device if model is not None else None,
-                    "resting": model.resting if model is not None else False}
+                    "resting": model.resting if model is not None else False,
+                    "pid": os.getpid(), "gpu_id": gpu_id(model)}
         if link.state is ServiceState.ERROR:
             document["error"] = link.error if trusted else "The model could not be loaded (details with the token)."
         if model is not None and model.device == "cuda":
@@ -113,11 +118,13 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
 
     @api.get("/v1/models/{model_id:path}")
     async def model(model_id: str):
-        card = _model_card(link)
-        if model_id not in (card["id"], *_aliases(link)):
-            raise ApiError(404, f"The model {model_id} is not loaded here; this service has {card['id']}.",
-                           code="model_not_found", param="model")
-        return card
+        """The loaded model's card, or a model of the registry's with ``loaded`` false."""
+        if link.answers_to(model_id):
+            return _model_card(link)
+        if (info := known_model(model_id)) is not None and not is_model_file(model_id):
+            return _registry_card(info, link.started)
+        raise ApiError(404, f"No model {model_id} is known here; this service has {link.model_name}.",
+                       code="model_not_found", param="model")
 
     @api.post("/v1/audio/transcriptions")
     async def transcriptions(request: Request):
@@ -141,8 +148,8 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
                 link.release(ticket)
         if transcript is None:
             return Response(status_code=499)
-        response = formats.response(transcript, options["response_format"], options["granularities"],
-                                    options["language_name"])
+        language = formats.reported_language(transcript, options["language"], options["languages"])
+        response = formats.response(transcript, options["response_format"], options["granularities"], language)
         response.headers.update(headers)
         return response
 
@@ -160,7 +167,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
             return Response(status_code=499)
         document = {"text": transcript.text, "duration_sec": round(transcript.duration, 3),
                     "processing_time_ms": round((time.perf_counter() - started) * 1000, 1),
-                    "device": link.model.device}
+                    "device": link.model.device, "gpu_id": gpu_id(link.model)}
         return document | ({"warning": warning} if warning else {})
 
     @api.post("/v1/jobs", status_code=202)
@@ -192,7 +199,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     app.include_router(api)
     app.state.streams = install_stream(app, link, config)
     return Guarded(app, Guard(config.host, config.allowed_origins), token, config.max_upload_bytes,
-                   config.body_timeout)
+                   config.body_timeout, config.streams_without_token)
 
 
 def _public_name(name: str) -> str:
@@ -201,20 +208,33 @@ def _public_name(name: str) -> str:
     return PureWindowsPath(name).name if is_model_file(name) else name  # either slash splits
 
 
-def _aliases(link: EngineLink) -> tuple[str, ...]:
-    name = link.model_name
-    return (name.rsplit("/", 1)[-1], name.removesuffix(".nemo"))
-
-
 def _model_card(link: EngineLink) -> dict:
-    model = link.model
+    """OpenAI's model object with the loaded model's capabilities (what the model itself says:
+    its languages, whether its encoder streams; the registry's estimate of its GPU memory)."""
+    model, info = link.model, known_model(link.model_name)
     languages = model.languages if model is not None else None
-    if languages is None:
-        for info in REGISTRY:
-            if info.id == link.model_name:
-                languages = info.language_codes
-    return {"id": link.model_name, "object": "model", "created": int(time.time() - (time.monotonic() - link.started)),
-            "owned_by": "nvidia", "languages": list(languages) if languages else None, "status": link.state.value}
+    if languages is None and info is not None:
+        languages = info.language_codes
+    streaming: bool | None = None
+    if model is not None:
+        streaming = bool(model.streaming_contexts)
+    else:
+        streaming = info.streams_natively if info is not None else None
+    return {"id": link.model_name, "object": "model", "created": _created(link.started), "owned_by": "nvidia",
+            "languages": list(languages) if languages else None, "status": link.state.value,
+            "loaded": model is not None, "streaming": streaming, "word_timestamps": True,
+            "vram_gb": info.vram_gb if info is not None else None}
+
+
+def _registry_card(info: ModelInfo, started: float) -> dict:
+    return {"id": info.id, "object": "model", "created": _created(started), "owned_by": "nvidia",
+            "languages": list(info.language_codes), "status": "not_loaded", "loaded": False,
+            "streaming": info.streams_natively, "word_timestamps": True, "vram_gb": info.vram_gb,
+            "title": info.title, "size_mb": info.size_mb}
+
+
+def _created(started: float) -> int:
+    return int(time.time() - (time.monotonic() - started))
 
 
 def _options(form, link: EngineLink) -> dict:
@@ -232,21 +252,19 @@ def _options(form, link: EngineLink) -> dict:
         raise ApiError(400, "timestamp_granularities[] needs response_format verbose_json.",
                        param="timestamp_granularities")
     requested = str(form.get("model") or "").strip()
-    known = {info.id for info in REGISTRY}
-    if requested in known and requested not in (link.model_name, *_aliases(link)):
+    if known_model(requested) is not None and not link.answers_to(requested):
         raise ApiError(404, f"The model {requested} is not loaded here; this service has {link.model_name}. "
                             "Start the app with that model to use it.", code="model_not_found", param="model")
     language = str(form.get("language") or "").strip().lower() or None
     languages = link.model.languages if link.model is not None else None
-    if language is not None and languages is not None and language not in languages:
-        raise ApiError(400, f"{link.model_name} does not recognise language {language!r}; it knows "
-                            f"{', '.join(languages)}.", code="unsupported_language", param="language")
+    if language is not None and (problem := unsupported(language, languages, link.model_name)):
+        raise ApiError(400, problem, code="unsupported_language", param="language")
     stream = str(form.get("stream") or "false").lower() in ("true", "1", "yes")
     if stream and fmt not in ("json", "text"):
         raise ApiError(400, "stream=true sends text events; use response_format json or text with it.",
                        param="stream")
     return {"response_format": fmt, "granularities": granularities, "stream": stream,
-            "language_name": formats.language_name(language, languages)}
+            "language": language, "languages": languages}
 
 
 async def _until_done_or_gone(request: Request, work):
@@ -335,6 +353,20 @@ async def _events(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | 
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+
+
+def gpu_id(model) -> int | None:
+    """The GPU the model is on, as the machine numbers it (``nvidia-smi``'s index): the first of
+    ``CUDA_VISIBLE_DEVICES`` where that narrows what this process sees (a cluster's replica
+    is given one GPU so), else torch's current device; None on the CPU."""
+    if model is None or model.device != "cuda":
+        return None
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
+    if visible.isdigit():
+        return int(visible)
+    import torch
+
+    return int(torch.cuda.current_device())
 
 
 def gpu_report() -> dict | None:

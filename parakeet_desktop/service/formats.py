@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..engine import export
-from ..engine.registry import LANGUAGE_NAMES
+from ..engine.language import Language, identify, named
 from ..engine.transcript import Transcript
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
@@ -22,16 +22,17 @@ def _seconds(value: float) -> float:
     return round(value, 3)
 
 
-def language_name(code: str | None, model_languages: tuple[str, ...] | None) -> str:
-    """OpenAI names the language in full ("english"); the request's language, else the model's
-    only language, else "unknown" (Parakeet does not say which language it heard)."""
-    if code is None and model_languages and len(model_languages) == 1:
-        code = model_languages[0]
-    return LANGUAGE_NAMES.get(code or "", code or "unknown")
+def reported_language(transcript: Transcript, requested: str | None,
+                      model_languages: tuple[str, ...] | None) -> Language | None:
+    """The request's language when it named one, else the one its text is in (engine/language.py)."""
+    return named(requested) if requested else identify(transcript.text, model_languages)
 
 
-def verbose(transcript: Transcript, granularities: tuple[str, ...], language: str) -> dict:
-    document = {"task": "transcribe", "language": language, "duration": _seconds(transcript.duration),
+def verbose(transcript: Transcript, granularities: tuple[str, ...], language: Language | None) -> dict:
+    # OpenAI names the language in full ("english"); the confidence is not OpenAI's.
+    document = {"task": "transcribe", "language": language.name if language else "unknown",
+                "language_confidence": round(language.confidence, 3) if language else 0.0,
+                "duration": _seconds(transcript.duration),
                 "text": transcript.text,
                 "usage": {"type": "duration", "seconds": _seconds(transcript.duration)}}
     if "segment" in granularities or not granularities:
@@ -48,7 +49,7 @@ def verbose(transcript: Transcript, granularities: tuple[str, ...], language: st
     return document
 
 
-def response(transcript: Transcript, fmt: str, granularities: tuple[str, ...], language: str) -> Response:
+def response(transcript: Transcript, fmt: str, granularities: tuple[str, ...], language: Language | None) -> Response:
     if fmt == "json":
         return JSONResponse({"text": transcript.text,
                              "usage": {"type": "duration", "seconds": _seconds(transcript.duration)}})

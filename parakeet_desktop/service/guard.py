@@ -21,7 +21,7 @@ import logging
 from urllib.parse import parse_qs
 
 from .errors import ApiError, envelope
-from .security import Guard, bearer, token_matches
+from .security import Guard, bearer, is_loopback, token_matches
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +31,8 @@ LINGER_BYTES = 4 << 20
 LINGER_SECONDS = 2.0
 # Answered without the token (it shows nothing private without it: see app.py).
 OPEN_PATHS = ("/health",)
+# The WebSocket streams, which ``streams_without_token`` opens to clients on this machine.
+STREAM_PATHS = ("/v1/stream", "/", "/v1/audio/transcriptions/stream")
 NO_TOKEN = ("A valid token is needed: send “Authorization: Bearer <token>”. The token is in the file "
             "api-token in the app's settings folder.")
 
@@ -39,12 +41,21 @@ class Guarded:
     """Host and Origin checks for HTTP and WebSocket, the token, and the upload's size and pace,
     before routing. *body_timeout*: seconds the body may pause before the request is given up."""
 
-    def __init__(self, app, guard: Guard, token: str, max_body: int, body_timeout: float = 60.0) -> None:
+    def __init__(self, app, guard: Guard, token: str, max_body: int, body_timeout: float = 60.0,
+                 streams_without_token: bool = False) -> None:
         self.app = app
+        self.streams_without_token = streams_without_token
         self.guard = guard
         self.token = token
         self.max_body = max_body
         self.body_timeout = body_timeout
+
+    def _needs_no_token(self, scope) -> bool:
+        if scope["path"] in OPEN_PATHS:
+            return True
+        client = scope.get("client")
+        return (self.streams_without_token and scope["type"] == "websocket" and scope["path"] in STREAM_PATHS
+                and client is not None and is_loopback(client[0]))
 
     def _has_token(self, scope, headers: dict) -> bool:
         given = bearer(headers.get("authorization"))
@@ -70,7 +81,7 @@ class Guarded:
             if scope["type"] == "websocket":
                 return await send({"type": "websocket.close", "code": 1008, "reason": why[:120]})
             return await _send_json(send, 403, envelope(403, why, "forbidden"))
-        if scope["path"] not in OPEN_PATHS and not self._has_token(scope, headers):
+        if not self._needs_no_token(scope) and not self._has_token(scope, headers):
             if scope["type"] == "websocket":  # closing before accepting answers the handshake with 403
                 return await send({"type": "websocket.close", "code": 1008, "reason": "a valid token is needed"})
             return await _send_json(send, 401, envelope(401, NO_TOKEN, "invalid_api_key"),

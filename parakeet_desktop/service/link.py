@@ -23,6 +23,7 @@ from dataclasses import dataclass, replace
 
 from ..engine.files import AudioInput
 from ..engine.live import LiveEngine
+from ..engine.registry import resolve_alias
 from ..engine.vocabulary import Vocabulary
 from ..engine.work import FileJob, Priority
 from ..engine.events import FileDone, FileProgress, Outcome
@@ -121,6 +122,12 @@ class EngineLink:
     @property
     def model(self):
         return self.engine.model if self.engine is not None else None
+
+    def answers_to(self, name: str) -> bool:
+        """Whether a request's model *name* means the loaded model: its id, its bare name or
+        file name, or an alias of it (``parakeet`` for the default model)."""
+        own = self.model_name
+        return name in (own, own.rsplit("/", 1)[-1], own.removesuffix(".nemo")) or resolve_alias(name) == own
 
     @property
     def waiting(self) -> int:

@@ -24,6 +24,9 @@ NON_LOOPBACK_WARNING = (
     "warning: serving on {host}, which other machines can reach. Anyone who has the token can use "
     "the model; the traffic is not encrypted (put a TLS proxy in front for anything but a trusted "
     "network).")
+STREAMS_WITHOUT_TOKEN_WARNING = (
+    "warning: WebSocket streams from this machine are taken without the token (--streams-without-token): "
+    "every program and every user on this computer can use the model through them.")
 TOKEN_ENV = "PARAKEET_DESKTOP_API_TOKEN"
 
 

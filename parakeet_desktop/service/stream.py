@@ -65,7 +65,7 @@ class StreamHub:
     """The open connections, so that a stopping service can finish every stream first."""
 
     def __init__(self) -> None:
-        self.connections: set[_Connection] = set()
+        self.connections: set[Connection] = set()
 
     async def close_all(self, why: str, within: float = FINAL_TIMEOUT_SECONDS) -> None:
         """End every connection, each after its stream's final (waiting at most *within* s)."""
@@ -73,36 +73,58 @@ class StreamHub:
 
 
 def install_stream(app: FastAPI, link: EngineLink, config) -> StreamHub:
+    """``/v1/stream`` here, and eaRS's protocol at ``/`` and Dalston's path (service/ears.py)."""
+    from .ears import EarsConnection, EARS_PATHS
+
     hub = StreamHub()
 
     @app.websocket("/v1/stream")
     async def stream(websocket: WebSocket):  # its token was checked in front of it (guard.py)
-        await websocket.accept()
-        engine = link.engine
-        if link.state is not ServiceState.READY or engine is None:
-            why = {ServiceState.LOADING: "the model is still loading",
-                   ServiceState.STOPPING: "the service is stopping"}.get(link.state, f"no model: {link.error}")
-            await websocket.send_json({"type": "error", "message": f"Not ready: {why}; connect again shortly."})
-            await websocket.close(code=1013)
-            return
-        if link.streams >= config.max_streams:
-            await websocket.send_json({"type": "error", "message": f"{link.streams} streams are running, the most "
-                                       "this service takes at once; connect again later."})
-            await websocket.close(code=1013)
-            return
-        link.streams += 1  # counted in the same step as the check: no await between them
-        connection = _Connection(websocket, link, engine, config)
-        hub.connections.add(connection)
-        try:
-            await connection.run()
-        finally:
-            hub.connections.discard(connection)
-            link.streams -= 1
+        await serve_connection(websocket, link, config, hub, Connection)
 
+    for path in EARS_PATHS:
+        app.add_api_websocket_route(path, _serving(link, config, hub, EarsConnection))
     return hub
 
 
-class _Connection:
+def _serving(link: EngineLink, config, hub: StreamHub, kind: type[Connection]):
+    async def route(websocket: WebSocket):
+        await serve_connection(websocket, link, config, hub, kind)
+
+    return route
+
+
+async def serve_connection(websocket: WebSocket, link: EngineLink, config, hub: StreamHub,
+                           kind: type[Connection]) -> None:
+    """Accept a stream's connection, unless the model is not ready or too many streams run, and
+    serve it with *kind* (a dialect of the protocol) until it ends."""
+    await websocket.accept()
+    engine = link.engine
+    if link.state is not ServiceState.READY or engine is None:
+        why = {ServiceState.LOADING: "the model is still loading",
+               ServiceState.STOPPING: "the service is stopping"}.get(link.state, f"no model: {link.error}")
+        await websocket.send_json({"type": "error", "message": f"Not ready: {why}; connect again shortly."})
+        await websocket.close(code=1013)
+        return
+    if link.streams >= config.max_streams:
+        await websocket.send_json({"type": "error", "message": f"{link.streams} streams are running, the most "
+                                   "this service takes at once; connect again later."})
+        await websocket.close(code=1013)
+        return
+    link.streams += 1  # counted in the same step as the check: no await between them
+    connection = kind(websocket, link, engine, config)
+    hub.connections.add(connection)
+    try:
+        await connection.run()
+    finally:
+        hub.connections.discard(connection)
+        link.streams -= 1
+
+
+class Connection:
+    """One client's connection to ``/v1/stream``; service/ears.py speaks another protocol
+    over the same machinery."""
+
     def __init__(self, websocket: WebSocket, link: EngineLink, engine: LiveEngine, config) -> None:
         self.ws = websocket
         self.link = link
@@ -121,7 +143,8 @@ class _Connection:
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
         try:
-            await self.ws.send_json({"type": "welcome", "model": self.link.model_name, "sample_rate": SAMPLE_RATE})
+            if not await self.hello():
+                return
             while True:
                 try:
                     message = await asyncio.wait_for(self.ws.receive(), timeout=self.config.stream_idle_seconds)
@@ -148,6 +171,11 @@ class _Connection:
             sender.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await sender
+
+    async def hello(self) -> bool:
+        """Greet the client; False when the connection is refused instead (and closed)."""
+        await self.ws.send_json({"type": "welcome", "model": self.link.model_name, "sample_rate": SAMPLE_RATE})
+        return True
 
     def end(self, why: str, code: int, within: float) -> asyncio.Task:
         """Server side: finish the running stream (its final goes out, if it comes within
@@ -208,7 +236,7 @@ class _Connection:
         if not isinstance(endpointing, bool):
             return await self._say_error("endpointing must be true or false.")
         try:
-            settings = stream_settings(message)
+            settings = self.live_settings(message)
         except ValueError as exc:
             return await self._say_error(str(exc))
         try:
@@ -223,6 +251,9 @@ class _Connection:
         self.streams.append(self.stream)
         self.all_stopped.clear()
         self.engine.open_stream(self.stream)
+
+    def live_settings(self, message: dict) -> LiveSettings:
+        return stream_settings(message)
 
     async def _audio(self, data: bytes) -> None:
         if self.stream is None:
@@ -282,6 +313,9 @@ class _Connection:
             self.stream = None  # the engine ended it (its recognition failed, or it stopped)
         if not self.streams:
             self.all_stopped.set()
+        self.on_stopped()
+
+    def on_stopped(self) -> None:
         self.outbox.put_nowait({"type": "stopped"})
 
     async def _send_loop(self) -> None:
