@@ -22,7 +22,7 @@ import time
 from .. import __version__
 from ..config import data_dir
 from ..engine.live import LiveEngine
-from ..service.app import ServiceConfig, create_app, gpu_report
+from ..service.app import ServiceConfig, create_app, gpu_id, gpu_report
 from ..service.link import EngineLink, ServiceState
 from ..service.uploads import UploadFolder
 from .jobs import ClusterJobs
@@ -90,7 +90,8 @@ class SpeechReplica:
         model = self.link.model
         status = "draining" if self.draining else self.link.state.value
         report = {"pid": os.getpid(), "node": _node_id(), "status": status,
-                  "device": model.device if model is not None else None, "queue_depth": self.link.waiting,
+                  "device": model.device if model is not None else None, "gpu_id": gpu_id(model),
+                  "queue_depth": self.link.waiting,
                   "streams": self.link.streams, "version": __version__, "reported": round(time.time(), 1)}
         if model is not None and model.device == "cuda":
             report["gpu"] = gpu_report()

@@ -4,9 +4,11 @@ last" / "paste last". Qt-free: the app gives it the clipboard and a timer (*late
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 from ..config import Settings
+from ..engine.language import language_of, warm_up
 from ..engine.spoken import BREAKS, KEYS, SpokenAction, SpokenCommand, split_spoken
 from ..engine.transcript import replace_phrases
 from ..history.store import History, HistoryError
@@ -29,6 +31,8 @@ class TextDelivery:
         # Told when a paste was not taken by the window (the app shows it).
         self.tell: Callable[[str], None] = lambda message: None
         self.last_text: str | None = None
+        # The language identifier takes half a second to load: not on the first dictation's way.
+        threading.Thread(target=warm_up, name="language-warm-up", daemon=True).start()
         self.last_entry: int | None = None  # the history entry of the last final, when it has one
         self.replacements = settings.replacements
         self.commands = settings.commands if settings.commands_enabled else []
@@ -70,7 +74,8 @@ class TextDelivery:
         if body and command.action is not SpokenAction.SCRATCH:
             self.last_text = body
         try:
-            entry = self.history.add(said, seconds, model)
+            found = language_of(said, model)
+            entry = self.history.add(said, seconds, model, language=found.code if found else None)
         except HistoryError as exc:
             entry, unsaved = None, f"This text was typed but not saved: {exc}. “Paste last” still has it."
         else:

@@ -100,6 +100,7 @@ def to_json(transcript: Transcript) -> str:
         "model": transcript.model,
         "duration": _ms(transcript.duration) / 1000,
         "text": join_texts(s.text for s in transcript.segments),
+        **(transcript.language.as_dict() if transcript.language else {"language": None}),
         "warnings": transcript.warnings,
         "segments": [
             {**times(s), "text": s.text, "words": [{"word": w.text, **times(w)} for w in s.words]}

@@ -18,6 +18,7 @@ import numpy as np
 from .flags import AnyOf, Flag
 from .audio import SAMPLE_RATE, AudioError, load_audio
 from .model import ParakeetModel, Recognition, RecognitionCancelled
+from .language import identify
 from .transcript import Transcript, Word, floor_ms, join_texts, segments_from_words
 from .vad import speech_frames
 from .vocabulary import Vocabulary
@@ -335,9 +336,11 @@ class FileTranscriber:
                                                               speech=pending.speech))
         if unheard:
             warnings.append(unheard)
+        segments = segments_from_words(words)
         return Transcript(
-            source=str(pending.path), duration=len(pending.samples) / SAMPLE_RATE,
-            segments=segments_from_words(words), model=self.model.name, warnings=warnings,
+            source=str(pending.path), duration=len(pending.samples) / SAMPLE_RATE, segments=segments,
+            model=self.model.name, warnings=warnings,
+            language=identify(join_texts(s.text for s in segments), self.model.languages),
         )
 
 

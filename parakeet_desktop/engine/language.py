@@ -45,6 +45,14 @@ def identify(text: str, languages: Iterable[str] | None) -> Language | None:
     return Language(str(code), float(probability))
 
 
+def language_of(text: str, model_name: str) -> Language | None:
+    """The language of a text whose model is known by name only (the history's entries): among
+    the registry's languages of that model, or all of Parakeet's for a model file."""
+    from .registry import model_languages
+
+    return identify(text, model_languages(model_name, None))
+
+
 def unsupported(code: str, languages: tuple[str, ...] | None, model_name: str) -> str | None:
     """Why a model cannot be told to recognise language *code*, or None when it can (or its
     languages are not known: a .nemo file of unknown origin is taken at its word)."""
@@ -58,6 +66,14 @@ def unsupported(code: str, languages: tuple[str, ...] | None, model_name: str) -
 def named(code: str) -> Language:
     """A language the caller named: reported as it is, with full confidence."""
     return Language(code, 1.0)
+
+
+def warm_up(languages: Iterable[str] | None = None) -> None:
+    """Load the identifier for *languages* now (half a second), so that the first text to be
+    identified is not kept waiting: the desktop calls it on a thread of its own at start."""
+    allowed = tuple(sorted(set(languages or LANGUAGE_NAMES)))
+    if len(allowed) > 1:
+        _identifier(allowed)
 
 
 @functools.lru_cache(maxsize=4)

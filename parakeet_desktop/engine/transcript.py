@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+from .language import Language
+
 _SENTENCE_END = (".", "?", "!", "…", "。", "？", "！")
 
 
@@ -36,6 +38,8 @@ class Transcript:
     segments: list[Segment]
     model: str = ""
     warnings: list[str] = field(default_factory=list)
+    # The language of its text among the model's (engine/language.py); None when not known.
+    language: Language | None = None
 
     @property
     def text(self) -> str:

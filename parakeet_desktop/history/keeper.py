@@ -13,6 +13,7 @@ import numpy as np
 
 from ..config import Settings, data_dir
 from ..engine.files import AudioInput
+from ..engine.language import language_of
 from ..engine.transcript import replace_phrases
 from .audio import AudioShelf
 from .recovery import SpoolRecovery
@@ -86,7 +87,8 @@ class HistoryKeeper:
             error = "no words were heard in it; the text is unchanged"
         if error is None:
             try:
-                self.history.set_text(entry_id, text, model)
+                found = language_of(text, model)
+                self.history.set_text(entry_id, text, model, found.code if found else None)
             except HistoryError as exc:
                 error = str(exc)
         if self.window is not None:

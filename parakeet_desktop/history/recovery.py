@@ -9,6 +9,7 @@ from pathlib import Path
 
 from ..engine import spool
 from ..engine.files import AudioInput
+from ..engine.language import language_of
 from .store import History, HistoryError
 
 logger = logging.getLogger(__name__)
@@ -63,7 +64,9 @@ class SpoolRecovery:
             spool.discard(spooled)  # no words in it
         else:
             try:
-                entry = self.history.add(text, transcript.duration, model, created=spooled.stat().st_mtime)
+                found = language_of(text, model)
+                entry = self.history.add(text, transcript.duration, model, created=spooled.stat().st_mtime,
+                                         language=found.code if found else None)
                 self.history.mark(entry, False, "recovered: the app stopped before this text was saved")
             except (HistoryError, OSError) as exc:
                 logger.warning("A recovered utterance could not be saved: %s", exc)

@@ -32,10 +32,11 @@ CREATE TABLE IF NOT EXISTS utterances (
     model TEXT NOT NULL,
     delivered INTEGER NOT NULL DEFAULT 0,
     problem TEXT,
-    audio TEXT
+    audio TEXT,
+    language TEXT
 )
 """
-_COLUMNS = "id, created, text, seconds, model, delivered, problem, audio"
+_COLUMNS = "id, created, text, seconds, model, delivered, problem, audio, language"
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Entry:
     delivered: bool
     problem: str | None
     audio: str | None = None  # the file name of its audio in the audio folder (history/audio.py)
+    language: str | None = None  # ISO 639-1, as engine/language.py found it in the text
 
 
 class HistoryError(Exception):
@@ -77,8 +79,10 @@ class History:
             db.execute(_SCHEMA)
             if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise sqlite3.DatabaseError("database disk image is malformed")
-            if "audio" not in {row[1] for row in db.execute("PRAGMA table_info(utterances)")}:
-                db.execute("ALTER TABLE utterances ADD COLUMN audio TEXT")  # a history of version 1
+            columns = {row[1] for row in db.execute("PRAGMA table_info(utterances)")}
+            for column in ("audio", "language"):  # a history of an older version lacks them
+                if column not in columns:
+                    db.execute(f"ALTER TABLE utterances ADD COLUMN {column} TEXT")
 
     def _keep_aside(self, exc: Exception) -> None:
         kept = self.path.with_name(f"{self.path.name}.damaged-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -124,11 +128,12 @@ class History:
         except sqlite3.Error as exc:
             raise HistoryError(f"the history could not be {'written' if write else 'read'} ({exc})") from exc
 
-    def add(self, text: str, seconds: float, model: str, created: float | None = None) -> int:
+    def add(self, text: str, seconds: float, model: str, created: float | None = None,
+            language: str | None = None) -> int:
         with self._db(write=True) as db:
             cursor = db.execute(
-                "INSERT INTO utterances (created, text, seconds, model) VALUES (?, ?, ?, ?)",
-                (time.time() if created is None else created, text, seconds, model))
+                "INSERT INTO utterances (created, text, seconds, model, language) VALUES (?, ?, ?, ?, ?)",
+                (time.time() if created is None else created, text, seconds, model, language))
             return int(cursor.lastrowid)
 
     def mark(self, entry_id: int, delivered: bool, problem: str | None = None) -> None:
@@ -136,9 +141,10 @@ class History:
             db.execute("UPDATE utterances SET delivered = ?, problem = ? WHERE id = ?",
                        (int(delivered), problem, entry_id))
 
-    def set_text(self, entry_id: int, text: str, model: str) -> None:
+    def set_text(self, entry_id: int, text: str, model: str, language: str | None = None) -> None:
         with self._db(write=True) as db:
-            db.execute("UPDATE utterances SET text = ?, model = ? WHERE id = ?", (text, model, entry_id))
+            db.execute("UPDATE utterances SET text = ?, model = ?, language = ? WHERE id = ?",
+                       (text, model, language, entry_id))
 
     def set_audio(self, entry_id: int, audio: str | None) -> bool:
         """Record (or forget) an entry's audio file; False when the entry is gone."""
@@ -185,4 +191,4 @@ class History:
 
 
 def _entry(row) -> Entry:
-    return Entry(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7])
+    return Entry(row[0], row[1], row[2], row[3], row[4], bool(row[5]), row[6], row[7], row[8])

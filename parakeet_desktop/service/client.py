@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from ..engine.language import Language
+from ..engine.registry import LANGUAGE_NAMES
 from ..engine.transcript import Segment, Transcript, Word
 from ..processes import pid_alive
 from .security import proof, read_token
@@ -128,5 +130,9 @@ def transcript_from_verbose(document: dict, source: str, model: str) -> Transcri
             mine.append(words[taken])
             taken += 1
         segments.append(Segment(segment["start"], segment["end"], segment["text"].strip(), tuple(mine)))
+    codes = {name: code for code, name in LANGUAGE_NAMES.items()}
+    language = None
+    if (code := codes.get(str(document.get("language")))) is not None:
+        language = Language(code, float(document.get("language_confidence", 1.0)))
     return Transcript(source=source, duration=document["duration"], segments=segments, model=model,
-                      warnings=list(document.get("warnings", [])))
+                      warnings=list(document.get("warnings", [])), language=language)

@@ -25,7 +25,9 @@ def _seconds(value: float) -> float:
 def reported_language(transcript: Transcript, requested: str | None,
                       model_languages: tuple[str, ...] | None) -> Language | None:
     """The request's language when it named one, else the one its text is in (engine/language.py)."""
-    return named(requested) if requested else identify(transcript.text, model_languages)
+    if requested:
+        return named(requested)
+    return transcript.language or identify(transcript.text, model_languages)
 
 
 def verbose(transcript: Transcript, granularities: tuple[str, ...], language: Language | None) -> dict:

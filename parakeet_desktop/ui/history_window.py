@@ -246,13 +246,13 @@ def export_text(entries: list[Entry], suffix: str) -> str:
         return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(entry.created))
 
     if suffix == ".json":
-        return json.dumps([{"time": when(e), "seconds": round(e.seconds, 2), "text": e.text, "model": e.model}
-                           for e in entries], ensure_ascii=False, indent=2) + "\n"
+        return json.dumps([{"time": when(e), "seconds": round(e.seconds, 2), "text": e.text, "model": e.model,
+                            "language": e.language} for e in entries], ensure_ascii=False, indent=2) + "\n"
     if suffix == ".csv":
         out = io.StringIO()
         writer = csv.writer(out)
-        writer.writerow(["time", "seconds", "text", "model"])
-        writer.writerows([when(e), f"{e.seconds:.2f}", e.text, e.model] for e in entries)
+        writer.writerow(["time", "seconds", "text", "model", "language"])
+        writer.writerows([when(e), f"{e.seconds:.2f}", e.text, e.model, e.language or ""] for e in entries)
         return out.getvalue()
     return "".join(f"[{when(e)}] {e.text}\n" for e in entries)
 

@@ -62,6 +62,7 @@ def test_the_token_is_made_once_and_only_its_owner_can_read_it(served):
     health = httpx.get(f"{served.url}/health").json()  # the one endpoint without the token
     assert health["status"] == "ready" and health["device"] == "cpu" and health["model"] == "speech-tdt.nemo"
     assert health["queue_depth"] == 0 and health["uptime_seconds"] > 0 and health["version"]
+    assert health["pid"] > 0 and health["gpu_id"] is None
 
 
 def test_models_and_every_response_format_through_the_openai_client(served, sentences):
@@ -193,8 +194,9 @@ def test_uploads_in_every_format_the_command_reads_are_transcribed_alike(served_
 def test_the_simple_transcribe_endpoint(served, sentences):
     answer = httpx.post(f"{served.url}/transcribe", headers=served.headers(),
                         files={"file": sentences[2][2].open("rb")}, timeout=120).json()
-    assert set(answer) == {"text", "duration_sec", "processing_time_ms", "device"}
+    assert set(answer) == {"text", "duration_sec", "processing_time_ms", "device", "gpu_id"}
     assert word_error_rate([sentences[2][0]], [answer["text"]]) <= 0.4 and answer["device"] == "cpu"
+    assert answer["gpu_id"] is None  # on the CPU
 
 
 def test_jobs_run_in_the_background_report_progress_and_can_be_cancelled(served, sentences, tmp_path):
