@@ -131,7 +131,7 @@ class SpeechReplica:
         self.draining = True
         logger.info("Replica %s is stopping: ending its streams and handing its job back", self.replica)
         await self.jobs.drain()
-        await self.asgi.app.state.streams.close_all(DRAINING, self.options.drain_seconds)
+        await self.asgi.state.streams.close_all(DRAINING, self.options.drain_seconds)
 
     async def check_health(self) -> None:
         if not self.thread.is_alive() and not self.draining:

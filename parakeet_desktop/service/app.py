@@ -34,6 +34,7 @@ from .errors import ApiError, install_handlers
 from .guard import Guarded
 from .jobs import LocalJobs
 from .keywords import form_phrases, with_request_phrases
+from .metrics import Measured, ServiceMetrics, metrics_response
 from .link import EngineLink, ServiceState, Ticket, TranscriptionFailed, shutting_down
 from .security import NONCE, Guard, bearer, proof, token_matches
 from .stream import install_stream
@@ -81,6 +82,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     jobs = jobs if jobs is not None else LocalJobs(link, config.max_jobs)
     link.gather = config.gather
     uploads = UploadReader(config.max_audio_seconds, config.decoders, spill_dir)
+    metrics = ServiceMetrics(link)
 
     def has_token(request: Request) -> bool:
         return token_matches(bearer(request.headers.get("authorization")), token)
@@ -196,10 +198,15 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     async def cancel_job(job_id: str):
         return await jobs.cancel(job_id)
 
+    @api.get("/metrics")
+    async def metrics_page():
+        return metrics_response(metrics)
+
     app.include_router(api)
     app.state.streams = install_stream(app, link, config)
-    return Guarded(app, Guard(config.host, config.allowed_origins), token, config.max_upload_bytes,
-                   config.body_timeout, config.streams_without_token)
+    guarded = Guarded(app, Guard(config.host, config.allowed_origins), token, config.max_upload_bytes,
+                      config.body_timeout, config.streams_without_token)
+    return Measured(guarded, metrics, app.state)
 
 
 def _public_name(name: str) -> str:

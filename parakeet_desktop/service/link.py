@@ -87,6 +87,11 @@ class EngineLink:
         # Seconds in the engine per second of audio, measured on finished requests from the
         # engine taking one up to its answer (not their time waiting in the queue before).
         self.compute_ratio = 0.1
+        # For /metrics: audio recognised by requests and jobs, and the engine's time on them;
+        # audio streamed. Written on the event loop only.
+        self.recognised_seconds = 0.0
+        self.compute_seconds = 0.0
+        self.streamed_seconds = 0.0
         self.streams = 0
         self.gather = True  # ServiceConfig.gather
         self._gathering: list[tuple[AudioInput, asyncio.Future]] = []
@@ -186,6 +191,8 @@ class EngineLink:
 
     def measured(self, audio_seconds: float, seconds: float) -> None:
         """A finished request's time in the engine, for the estimates of the wait."""
+        self.recognised_seconds += audio_seconds
+        self.compute_seconds += seconds
         if audio_seconds > 1 and seconds > 0:
             with self._lock:
                 self.compute_ratio = 0.8 * self.compute_ratio + 0.2 * seconds / audio_seconds

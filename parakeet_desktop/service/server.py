@@ -134,7 +134,7 @@ class LocalService:
         """New requests get 503 at once; every stream gets its final (if it comes within *grace*
         seconds: the tray app, quitting, does not wait long), then the server stops."""
         self.link.stopping()
-        self.thread.run(self.app.app.state.streams.close_all("The service is stopping.", grace), grace + 5)
+        self.thread.run(self.app.state.streams.close_all("The service is stopping.", grace), grace + 5)
         self.thread.stop()
         self.uploads.close()
         path = self.folder / DISCOVERY_FILE

@@ -270,7 +270,9 @@ class Connection:
         if not np.all(np.isfinite(samples)):
             return await self._say_error("The frame holds samples that are not numbers; it was not used.")
         stream = self.stream
-        self.engine.stream_audio(stream, self.resampler.feed(np.clip(samples, -1.0, 1.0)))
+        resampled = self.resampler.feed(np.clip(samples, -1.0, 1.0))
+        self.link.streamed_seconds += len(resampled) / SAMPLE_RATE
+        self.engine.stream_audio(stream, resampled)
         limit = self.config.max_stream_backlog_seconds * SAMPLE_RATE
         while stream.sent - stream.taken > limit and not stream.closed.is_set():
             await asyncio.sleep(0.02)  # the engine is busy: hold this client back, keep its audio

@@ -19,6 +19,8 @@ import pytest
 import websockets
 import websockets.exceptions
 
+from parakeet_desktop.engine.registry import ALIASES
+
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
 from service_support import in_process_service, serve, stream_samples, wait_for, wav
 
@@ -197,6 +199,55 @@ def test_the_simple_transcribe_endpoint(served, sentences):
     assert set(answer) == {"text", "duration_sec", "processing_time_ms", "device", "gpu_id"}
     assert word_error_rate([sentences[2][0]], [answer["text"]]) <= 0.4 and answer["device"] == "cpu"
     assert answer["gpu_id"] is None  # on the CPU
+
+
+def test_models_answer_their_capabilities_by_id_and_alias(served, sentences):
+    headers = served.headers()
+    card = httpx.get(f"{served.base_url}/models/speech-tdt", headers=headers).json()
+    assert card["id"] == "speech-tdt.nemo" and card["loaded"] is True and card["status"] == "ready"
+    assert card["languages"] == ["en"] and card["streaming"] is False and card["word_timestamps"] is True
+    for alias, model_id in ALIASES.items():  # the family, known here though another model is loaded
+        other = httpx.get(f"{served.base_url}/models/{alias}", headers=headers).json()
+        assert other["id"] == model_id and other["loaded"] is False and other["vram_gb"] > 0
+    big = httpx.get(f"{served.base_url}/models/nvidia/parakeet-rnnt-1.1b", headers=headers).json()
+    assert big["languages"] == ["en"] and big["streaming"] is False and big["loaded"] is False
+    missing = httpx.get(f"{served.base_url}/models/nvidia/whisper-large", headers=headers)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "model_not_found"
+    with pytest.raises(openai.BadRequestError) as french:  # an English model told to hear French
+        client(served).audio.transcriptions.create(model="x", file=sentences[0][2], language="fr")
+    assert "French" in french.value.message and "English" in french.value.message
+    with pytest.raises(openai.NotFoundError):  # one of the family, not the one loaded here
+        client(served).audio.transcriptions.create(model="parakeet-1.1b", file=sentences[0][2])
+
+
+def test_metrics_count_requests_audio_and_show_the_models_state(served_alone, sentences):
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = served_alone.url
+    assert httpx.get(f"{url}/metrics").status_code == 401  # the token, as everywhere but /health
+    for _, _, path in sentences[:2]:
+        answer = httpx.post(f"{url}/v1/audio/transcriptions", headers=served_alone.headers(),
+                            files={"file": path.open("rb")}, timeout=120)
+        assert answer.status_code == 200
+    httpx.get(f"{url}/v1/jobs/job_0123456789abcdef", headers=served_alone.headers())
+    page = httpx.get(f"{url}/metrics", headers=served_alone.headers())
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/plain")
+    samples = [s for family in text_string_to_metric_families(page.text) for s in family.samples]
+
+    def value(name: str, **labels) -> float:
+        return sum(s.value for s in samples if s.name == name and labels.items() <= s.labels.items())
+
+    assert value("parakeet_requests_total", route="/v1/audio/transcriptions", status="200") >= 2
+    assert value("parakeet_requests_total", route="/v1/jobs/{job_id}", status="404") >= 1
+    assert value("parakeet_requests_total", route="/metrics", status="401") >= 1
+    assert value("parakeet_request_duration_seconds_count", route="/v1/audio/transcriptions") >= 2
+    heard = sum(len(speech) / 16000 + 0.6 for _, speech, _ in sentences[:2])
+    assert value("parakeet_audio_seconds_total", source="files") >= heard - 0.1
+    assert value("parakeet_compute_seconds_total") > 0
+    assert value("parakeet_model_state", parakeet_model_state="ready") == 1
+    assert value("parakeet_model_state", parakeet_model_state="loading") == 0
+    assert value("parakeet_queue_depth") == 0 and value("parakeet_streams_open") == 0
+    assert value("parakeet_model_info", model="speech-tdt.nemo", device="cpu") == 1
 
 
 def test_jobs_run_in_the_background_report_progress_and_can_be_cancelled(served, sentences, tmp_path):
