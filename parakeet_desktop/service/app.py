@@ -31,6 +31,7 @@ from ..engine.registry import ModelInfo, is_model_file, known_model
 from ..engine.vocabulary import Vocabulary
 from . import formats
 from .errors import ApiError, install_handlers
+from .ears import install_ears
 from .guard import Guarded
 from .jobs import LocalJobs
 from .keywords import form_phrases, with_request_phrases
@@ -203,7 +204,8 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         return metrics_response(metrics)
 
     app.include_router(api)
-    app.state.streams = install_stream(app, link, config)
+    app.state.streams = hub = install_stream(app, link, config)
+    install_ears(app, link, config, hub)
     guarded = Guarded(app, Guard(config.host, config.allowed_origins), token, config.max_upload_bytes,
                       config.body_timeout, config.streams_without_token)
     return Measured(guarded, metrics, app.state)

@@ -37,11 +37,17 @@ from ..engine.dictation import LiveSettings
 from ..engine.events import ErrorEvent, Final, FinalReason, Partial, StreamStopped
 from ..engine.language import identify, named, unsupported
 from ..engine.transcript import Word
-from .stream import MAX_RATE, MIN_RATE, Connection, stream_settings
+from .link import EngineLink
+from .stream import MAX_RATE, MIN_RATE, Connection, StreamHub, install_route, stream_settings
 
 logger = logging.getLogger(__name__)
 
 EARS_PATHS = ("/", "/v1/audio/transcriptions/stream")
+
+
+def install_ears(app, link: EngineLink, config, hub: StreamHub) -> None:
+    for path in EARS_PATHS:
+        install_route(app, path, link, config, hub, EarsConnection)
 EARS_RATE = 24000
 _ENCODING_NAMES = {"f32le": "f32le", "pcm_f32le": "f32le", "f32": "f32le", "pcm_s16le": "pcm_s16le"}
 

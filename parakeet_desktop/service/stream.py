@@ -73,25 +73,20 @@ class StreamHub:
 
 
 def install_stream(app: FastAPI, link: EngineLink, config) -> StreamHub:
-    """``/v1/stream`` here, and eaRS's protocol at ``/`` and Dalston's path (service/ears.py)."""
-    from .ears import EarsConnection, EARS_PATHS
-
+    """``/v1/stream``; the hub that other protocols' routes share (service/ears.py)."""
     hub = StreamHub()
-
-    @app.websocket("/v1/stream")
-    async def stream(websocket: WebSocket):  # its token was checked in front of it (guard.py)
-        await serve_connection(websocket, link, config, hub, Connection)
-
-    for path in EARS_PATHS:
-        app.add_api_websocket_route(path, _serving(link, config, hub, EarsConnection))
+    install_route(app, "/v1/stream", link, config, hub, Connection)
     return hub
 
 
-def _serving(link: EngineLink, config, hub: StreamHub, kind: type[Connection]):
+def install_route(app: FastAPI, path: str, link: EngineLink, config, hub: StreamHub, kind: type[Connection]) -> None:
+    """A WebSocket route at *path* whose connections *kind* serves (its token was checked in
+    front of it: guard.py)."""
+
     async def route(websocket: WebSocket):
         await serve_connection(websocket, link, config, hub, kind)
 
-    return route
+    app.add_api_websocket_route(path, route)
 
 
 async def serve_connection(websocket: WebSocket, link: EngineLink, config, hub: StreamHub,
