@@ -34,7 +34,7 @@ import logging
 from starlette.websockets import WebSocketDisconnect
 
 from ..engine.dictation import LiveSettings
-from ..engine.events import ErrorEvent, Final, FinalReason, Partial, StreamStopped
+from ..engine.events import ErrorEvent, Final, FinalReason, Notice, Partial, StreamStopped
 from ..engine.language import identify, named, unsupported
 from ..engine.transcript import Word
 from .link import EngineLink
@@ -155,7 +155,7 @@ class EarsConnection(Connection):
 
     # --- from the engine ----------------------------------------------------------------------
 
-    def _queue_event(self, event: Partial | Final | ErrorEvent | StreamStopped) -> None:
+    def _queue_event(self, event: Partial | Final | ErrorEvent | Notice | StreamStopped) -> None:
         match event:
             case Partial(utterance, _, certain):
                 self._words(utterance, certain)
@@ -165,6 +165,8 @@ class EarsConnection(Connection):
                 self.outbox.put_nowait({"type": "error", "message": message})
             case StreamStopped():
                 self._stopped(event)
+            case Notice():
+                pass  # eaRS's protocol has no such message, and its clients take only its own
 
     def _words(self, utterance: int, certain: tuple[Word, ...]) -> None:
         if utterance != self.utterance:

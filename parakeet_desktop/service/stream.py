@@ -13,7 +13,9 @@ Protocol (JSON text messages, binary audio):
 - client → ``{"action": "stop"}`` → the last final, then ``{"type": "stopped"}``; ``start`` may
   follow on the same connection.
 
-A malformed message gets ``{"type": "error", "message"}`` and the connection stays usable. Each
+``{"type": "warning", "message"}`` tells of something about the stream that is not an error (its
+phrases partly unused, speech in its audio that gave no words). A malformed message gets
+``{"type": "error", "message"}`` and the connection stays usable. Each
 stream is recognised by the engine as dictation is (speech gate, streaming recogniser carrying
 its decoder state, final pass); with ``endpointing`` a pause ends an utterance.
 
@@ -281,16 +283,16 @@ class Connection:
         """Called on the engine thread: hand what the client hears of to this connection's loop
         (not the input levels and states that dictation's own front ends show)."""
         match event:
-            case Partial() | Final() | ErrorEvent() | StreamStopped():
+            case Partial() | Final() | ErrorEvent() | Notice() | StreamStopped():
                 with contextlib.suppress(RuntimeError):  # the loop is gone: the service is stopping
                     self.loop.call_soon_threadsafe(self._queue_event, event)
-            case (StateChanged() | Level() | Notice() | MicrophoneState() | FileProgress() | FileDone()
+            case (StateChanged() | Level() | MicrophoneState() | FileProgress() | FileDone()
                   | ModelResting() | WakingUp()):
                 pass  # a session's states and levels, or not a stream's at all
             case _:
                 assert_never(event)
 
-    def _queue_event(self, event: Partial | Final | ErrorEvent | StreamStopped) -> None:
+    def _queue_event(self, event: Partial | Final | ErrorEvent | Notice | StreamStopped) -> None:
         match event:
             case Partial(_, text):
                 self.outbox.put_nowait({"type": "transcription", "text": text, "is_final": False})
@@ -301,6 +303,8 @@ class Connection:
                     "words": [{"word": w.text, "start": w.start, "end": w.end} for w in event.input_words]})
             case ErrorEvent(message):
                 self.outbox.put_nowait({"type": "error", "message": message})
+            case Notice(message):  # about this stream's audio, such as speech that gave no words
+                self.outbox.put_nowait({"type": "warning", "message": message})
             case StreamStopped():
                 self._stopped(event)
 

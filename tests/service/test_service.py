@@ -387,6 +387,18 @@ def test_endpointing_gives_a_final_per_sentence_with_times_in_the_stream(served,
     assert abs(finals[1]["start"] - second_begins) < 0.6  # where the second sentence really begins
 
 
+def test_a_stream_is_told_of_speech_that_gave_no_words(served_alone, sentences):
+    """A 12 s buzz that the speech gate takes for a voice: the model finds no words in it, and the
+    stream's client hears so (as the desktop's user does), before the stream's end."""
+    seconds = np.arange(12 * 16000) / 16000
+    buzz = (0.3 * ((seconds * 150) % 1 * 2 - 1)).astype(np.float32)
+    audio = np.concatenate([silence(0.3), sentences[0][1], buzz, silence(0.5)])
+    result = asyncio.run(stream_samples(served_alone.ws_url, audio, token=served_alone.token, realtime=False))
+    warnings = [e["message"] for e in result["events"] if e["type"] == "warning"]
+    assert any(w.startswith("In the last utterance") and "no text" in w for w in warnings), result["events"]
+    assert result["events"][-1] == {"type": "stopped"}
+
+
 def test_two_streams_at_once_each_get_their_own_text(served, sentences):
     async def both():
         return await asyncio.gather(*(stream_samples(served.ws_url, np.concatenate([silence(0.3), s, silence(0.3)]),
