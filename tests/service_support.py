@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 import websockets
+import websockets.exceptions
 
 
 @dataclass
@@ -167,3 +168,37 @@ async def stream_samples(url: str, samples: np.ndarray, *, rate: int = 16000, en
         await asyncio.wait_for(listener, 300)
     return {"welcome": welcome, "events": [e for _, e in received],
             "before_stop": [e for t, e in received if t < stop_sent["t"]]}
+
+
+EARS_RATE = 24000
+
+
+async def ears_client(url: str, samples: np.ndarray, *, stop: str = "stop", before: list[str] = (),
+                      realtime: bool = True, headers: dict | None = None) -> dict:
+    """Stream 24 kHz f32 samples as eaRS's clients do (100 ms frames), then *stop*; every message
+    until the server closes, each with whether it came before the stop was sent."""
+    async with websockets.connect(url, max_size=None, additional_headers=headers) as ws:
+        for command in before:
+            await ws.send(command)
+        received: list[tuple[bool, dict]] = []
+        stopped = asyncio.Event()
+
+        async def listen():
+            try:
+                async for message in ws:
+                    received.append((not stopped.is_set(), json.loads(message)))
+            except websockets.exceptions.ConnectionClosed:
+                pass
+
+        listener = asyncio.create_task(listen())
+        frame = EARS_RATE // 10
+        started = time.monotonic()
+        for n, offset in enumerate(range(0, len(samples), frame)):
+            await ws.send(samples[offset : offset + frame].astype("<f4").tobytes())
+            await asyncio.sleep(max(0.0, started + (n + 1) * 0.1 - time.monotonic()) if realtime else 0.005)
+        stopped.set()
+        await ws.send(stop)
+        await asyncio.wait_for(listener, 300)  # the server closes the connection after the final
+        code = ws.close_code
+    return {"messages": [m for _, m in received], "before_stop": [m for early, m in received if early],
+            "close_code": code}

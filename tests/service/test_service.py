@@ -22,7 +22,7 @@ import websockets.exceptions
 from parakeet_desktop.engine.registry import ALIASES
 
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from service_support import in_process_service, serve, stream_samples, wait_for, wav
+from service_support import ears_client, in_process_service, serve, stream_samples, wait_for, wav
 
 
 @pytest.fixture(scope="module")
@@ -397,6 +397,22 @@ def test_a_stream_is_told_of_speech_that_gave_no_words(served_alone, sentences):
     warnings = [e["message"] for e in result["events"] if e["type"] == "warning"]
     assert any(w.startswith("In the last utterance") and "no text" in w for w in warnings), result["events"]
     assert result["events"][-1] == {"type": "stopped"}
+
+
+def test_an_ears_client_gets_the_same_finals_as_the_services_own_stream(served, sentences):
+    """eaRS's protocol (service/ears.py; tests/service/test_ears.py has the rest) from serve and
+    through the cluster's proxy alike."""
+    from scipy.signal import resample_poly
+
+    audio = np.concatenate([silence(0.3), sentences[3][1], silence(0.5)])
+    ears = asyncio.run(ears_client(served.url.replace("http://", "ws://") + f"/?token={served.token}",
+                                   resample_poly(audio, 3, 2).astype(np.float32), realtime=False))
+    finals = [m for m in ears["messages"] if m["type"] == "final"]
+    assert ears["close_code"] == 1000 and len(finals) == 1
+    words = [m["word"] for m in ears["messages"] if m["type"] == "word"]
+    assert " ".join(words) == finals[0]["text"] and word_error_rate([sentences[3][0]], [finals[0]["text"]]) <= 0.4
+    own = asyncio.run(stream_samples(served.ws_url, audio, endpointing=True, token=served.token, realtime=False))
+    assert [e["text"] for e in own["events"] if e["type"] == "transcription" and e["is_final"]] == [finals[0]["text"]]
 
 
 def test_two_streams_at_once_each_get_their_own_text(served, sentences):
