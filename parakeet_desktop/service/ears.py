@@ -35,7 +35,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from ..engine.dictation import LiveSettings
 from ..engine.events import ErrorEvent, Final, FinalReason, Notice, Partial, StreamStopped
-from ..engine.language import identify, named, unsupported
+from ..engine.language import unsupported
 from ..engine.transcript import Word
 from .link import EngineLink
 from .stream import MAX_RATE, MIN_RATE, Connection, StreamHub, install_route, stream_settings
@@ -56,7 +56,6 @@ class EarsConnection(Connection):
     def __init__(self, *args) -> None:
         super().__init__(*args)
         self.stop_asked = False
-        self.language: str | None = None  # named by the client; detected when None
         self.rate = EARS_RATE
         self.encoding_name = "f32le"
         self.utterance: int | None = None
@@ -147,8 +146,8 @@ class EarsConnection(Connection):
         if self.stop_asked:
             return  # the connection is closing: audio after the stop is not recognised
         if self.stream is None:
-            await self._start({"action": "start", "sample_rate": self.rate, "encoding": self.encoding_name,
-                               "endpointing": True})
+            start = {"action": "start", "sample_rate": self.rate, "encoding": self.encoding_name, "endpointing": True}
+            await self._start(start | ({"language": self.language} if self.language else {}))
             if self.stream is None:
                 return
         await super()._audio(data)
@@ -185,10 +184,8 @@ class EarsConnection(Connection):
         self.utterance, self.words_sent = None, []
         if not event.text and event.reason is not FinalReason.STOP:
             return  # a pause after nothing said: no final (the stop always has one)
-        lang = None
-        if self.language is not None:
-            lang = named(self.language)
-        elif (lang := identify(event.text, self.link.model.languages if self.link.model else None)) is not None:
+        lang = self.language_of(event.text)
+        if lang is not None and self.language is None:  # detected, not named by the client
             self.outbox.put_nowait({"type": "language_detected", "lang": lang.code, "language": lang.code,
                                     "confidence": round(lang.confidence, 3)})
         code = lang.code if lang is not None else None

@@ -4,12 +4,13 @@ Protocol (JSON text messages, binary audio):
 
 - server → ``{"type": "welcome", "model", "sample_rate": 16000}`` on connect;
 - client → ``{"action": "start", "sample_rate", "encoding": "pcm_s16le" | "f32le",
-  "endpointing": bool, "keywords": [phrases], "prompt": text}`` (keywords and prompt optional:
-  phrases to favour, as service/keywords.py reads them), then binary frames of mono audio in
-  that encoding (any sample rate: resampled here);
+  "endpointing": bool, "keywords": [phrases], "prompt": text, "language": code}`` (keywords and
+  prompt optional: phrases to favour, as service/keywords.py reads them; language optional), then
+  binary frames of mono audio in that encoding (any sample rate: resampled here);
 - server → ``{"type": "transcription", "text", "is_final": false}`` as the caption changes, and
-  ``{"type": "transcription", "text", "is_final": true, "start", "end", "words"}`` for each
-  finished utterance (times in seconds since the ``start``);
+  ``{"type": "transcription", "text", "is_final": true, "start", "end", "words", "language",
+  "language_confidence"}`` for each finished utterance (times in seconds since the ``start``; the
+  language the client named, else the one its text is in);
 - client → ``{"action": "stop"}`` → the last final, then ``{"type": "stopped"}``; ``start`` may
   follow on the same connection.
 
@@ -44,6 +45,7 @@ from ..engine.events import (
     StateChanged, StreamStopped, WakingUp,
 )
 from ..engine.dictation import LiveSettings
+from ..engine.language import Language, identify, named, unsupported
 from ..engine.live import LiveEngine
 from ..engine.modes import Latency
 from ..engine.streaming import StreamingChoice
@@ -136,6 +138,7 @@ class Connection:
         self.all_stopped = asyncio.Event()  # set while no stream of this connection is running
         self.all_stopped.set()
         self._ending: asyncio.Task | None = None
+        self.language: str | None = None  # named by the client; detected in each final when None
 
     async def run(self) -> None:
         sender = asyncio.create_task(self._send_loop())
@@ -232,6 +235,13 @@ class Connection:
             return await self._say_error(f"Unknown encoding {encoding!r}; use {' or '.join(ENCODINGS)}.")
         if not isinstance(endpointing, bool):
             return await self._say_error("endpointing must be true or false.")
+        language = message.get("language")
+        if language is not None:
+            languages = self.link.model.languages if self.link.model is not None else None
+            if not isinstance(language, str) or not language.strip():
+                return await self._say_error("language must be a language code such as \"en\".")
+            if problem := unsupported(language.strip().lower(), languages, self.link.model_name):
+                return await self._say_error(problem)
         try:
             settings = self.live_settings(message)
         except ValueError as exc:
@@ -243,6 +253,7 @@ class Connection:
         if warning:
             self.outbox.put_nowait({"type": "warning", "message": warning})
         self.encoding = ENCODINGS[encoding]
+        self.language = language.strip().lower() if language is not None else None
         self.resampler = MonoResampler(rate)
         self.stream = Stream(self._from_engine, endpointing=endpointing, vocabulary=vocabulary, settings=settings)
         self.streams.append(self.stream)
@@ -297,16 +308,25 @@ class Connection:
             case Partial(_, text):
                 self.outbox.put_nowait({"type": "transcription", "text": text, "is_final": False})
             case Final():
+                language = self.language_of(event.text)
                 self.outbox.put_nowait({
                     "type": "transcription", "text": event.text, "is_final": True,
                     "start": event.start, "end": event.end,
-                    "words": [{"word": w.text, "start": w.start, "end": w.end} for w in event.input_words]})
+                    "words": [{"word": w.text, "start": w.start, "end": w.end} for w in event.input_words],
+                    "language": language.code if language else None,
+                    "language_confidence": round(language.confidence, 3) if language else None})
             case ErrorEvent(message):
                 self.outbox.put_nowait({"type": "error", "message": message})
             case Notice(message):  # about this stream's audio, such as speech that gave no words
                 self.outbox.put_nowait({"type": "warning", "message": message})
             case StreamStopped():
                 self._stopped(event)
+
+    def language_of(self, text: str) -> Language | None:
+        """The language to report for a final: the one the client named, else its text's."""
+        if self.language is not None:
+            return named(self.language)
+        return identify(text, self.link.model.languages if self.link.model is not None else None)
 
     def _stopped(self, event: StreamStopped) -> None:
         self.streams = [s for s in self.streams if s.id != event.stream]

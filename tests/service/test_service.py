@@ -372,6 +372,7 @@ def test_a_real_time_stream_gives_partials_while_speaking_and_the_final_listen_g
     assert 0 <= final["start"] < final["end"] <= len(audio) / 16000 + 0.05
     assert " ".join(w["word"] for w in final["words"]) == final["text"]
     assert all(final["start"] <= w["start"] <= w["end"] <= final["end"] + 0.05 for w in final["words"])
+    assert final["language"] == "en" and final["language_confidence"] == 1.0  # an English model's text
 
 
 def test_endpointing_gives_a_final_per_sentence_with_times_in_the_stream(served, sentences):
@@ -445,10 +446,12 @@ def test_bad_messages_get_an_error_and_the_connection_stays_usable(served, sente
             for message in (b"\x00\x01" * 100, "not json", json.dumps([1, 2]), json.dumps({"action": "dance"}),
                             json.dumps({"action": "stop"}),
                             json.dumps({"action": "start", "encoding": "mp3"}),
-                            json.dumps({"action": "start", "sample_rate": "fast"})):
+                            json.dumps({"action": "start", "sample_rate": "fast"}),
+                            json.dumps({"action": "start", "language": "fr"})):
                 await ws.send(message)
                 replies.append(json.loads(await ws.recv()))
-            await ws.send(json.dumps({"action": "start", "sample_rate": 16000, "encoding": "pcm_s16le"}))
+            await ws.send(json.dumps({"action": "start", "sample_rate": 16000, "encoding": "pcm_s16le",
+                                      "language": "en"}))
             await ws.send(b"\x00\x01\x02")  # not whole samples
             replies.append(json.loads(await ws.recv()))
             samples = np.concatenate([silence(0.3), sentences[0][1], silence(0.3)])
@@ -460,11 +463,12 @@ def test_bad_messages_get_an_error_and_the_connection_stays_usable(served, sente
             return replies, events
 
     replies, events = asyncio.run(main())
-    assert [r["type"] for r in replies] == ["error"] * 8
+    assert [r["type"] for r in replies] == ["error"] * 9
     assert "start" in replies[0]["message"] and "JSON" in replies[1]["message"]
     assert "mp3" in replies[5]["message"] and "sample_rate" in replies[6]["message"]
+    assert "French" in replies[7]["message"] and "English" in replies[7]["message"]
     finals = [e for e in events if e["type"] == "transcription" and e["is_final"]]
-    assert len(finals) == 1 and finals[0]["text"]
+    assert len(finals) == 1 and finals[0]["text"] and finals[0]["language"] == "en"
 
 
 def test_a_bad_token_or_a_web_pages_origin_is_refused_at_the_handshake(served):
