@@ -54,6 +54,8 @@ class Settings:
                                                                      ["full stop", "."]])
     api_enabled: bool = False  # the local speech service ("Local API"), loopback only
     api_port: int = DEFAULT_API_PORT
+    # WebSocket streams from this computer without the token (eaRS's clients cannot send one).
+    api_streams_without_token: bool = False
     keep_audio: KeepAudio = KeepAudio.WEEK  # each history entry's audio
     keep_audio_mb: int = 1000  # at most this much kept audio; the oldest goes first
     # Words and phrases favoured while decoding, written as they should appear, and how strongly

@@ -15,7 +15,7 @@ class LocalApi:
     def __init__(self) -> None:
         self.service = None
         self.link = None
-        self._port: int | None = None
+        self._serving: tuple[int, bool] | None = None  # port, streams without the token
         self._engine = None
         self._engine_error: str | None = None
         self.error: str | None = None  # why it could not start
@@ -26,7 +26,9 @@ class LocalApi:
 
     def status(self) -> str:
         if self.service is not None:
-            return f"Serving at {self.service.url}/v1"
+            open_streams = self._serving is not None and self._serving[1]
+            return f"Serving at {self.service.url}/v1" + (" (live streams from this computer need no token)"
+                                                          if open_streams else "")
         return f"Could not start: {self.error}" if self.error else "Off"
 
     def token(self) -> str | None:
@@ -37,14 +39,15 @@ class LocalApi:
 
     def apply(self, settings: Settings) -> str | None:
         """Start, stop or move the service to match *settings*; the reason when it cannot start."""
-        wanted = settings.api_port if settings.api_enabled else None
-        if wanted == self._port and (self.service is not None or wanted is None):
+        wanted = (settings.api_port, settings.api_streams_without_token) if settings.api_enabled else None
+        if wanted == self._serving and (self.service is not None or wanted is None):
             return None
         self.stop()
         if wanted is None:
             return None
         from ..service.app import ServiceConfig
         from ..service.link import EngineLink
+        from ..service.security import STREAMS_WITHOUT_TOKEN_WARNING
         from ..service.server import LocalService
 
         self.link = EngineLink(settings.model)
@@ -53,13 +56,15 @@ class LocalApi:
         elif self._engine_error is not None:
             self.link.failed(self._engine_error)
         try:
-            service = LocalService(self.link, ServiceConfig(port=wanted))
+            service = LocalService(self.link, ServiceConfig(port=wanted[0], streams_without_token=wanted[1]))
             service.start()
         except OSError as exc:
             self.error = str(exc)
             logger.warning("The local API could not start: %s", exc)
             return self.error
-        self.service, self._port, self.error = service, wanted, None
+        if wanted[1]:
+            logger.warning("%s", STREAMS_WITHOUT_TOKEN_WARNING.removeprefix("warning: "))
+        self.service, self._serving, self.error = service, wanted, None
         return None
 
     def engine_ready(self, engine) -> None:
@@ -82,4 +87,4 @@ class LocalApi:
             # On the GUI thread, which must not hang: streams get their final only if it comes
             # at once (a quitting app's engine stops right after).
             self.service.stop(grace=0.5)
-        self.service = self.link = self._port = None
+        self.service = self.link = self._serving = None

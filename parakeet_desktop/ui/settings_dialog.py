@@ -323,6 +323,9 @@ class SettingsDialog(QDialog):
         copy_token.setEnabled(bool(token))
         copy_token.clicked.connect(lambda: QApplication.clipboard().setText(self.api_token.text()))
         form.addRow("Token", _row(self.api_token, show, copy_token))
+        self.api_open_streams = QCheckBox("Let programs here open live streams without the token (eaRS's clients)",
+                                          checked=s.api_streams_without_token)
+        form.addRow("", self.api_open_streams)
         self.api_status = QLabel(status)
         form.addRow("Now", self.api_status)
         form.addRow("", _note("Programs on this computer that have the token can transcribe with the model the "
@@ -400,6 +403,7 @@ class SettingsDialog(QDialog):
             overlay_position=self.overlay_position.currentData(),
             overlay_opacity=self.overlay_opacity.value() / 100, overlay_width=self.overlay_width.value() / 100,
             replacements=pairs, api_enabled=self.api_enabled.isChecked(), api_port=self.api_port.value(),
+            api_streams_without_token=self.api_open_streams.isChecked(),
             keep_audio=self.keep_audio.currentData(), keep_audio_mb=self.keep_audio_mb.value(),
             vocabulary=list(clean_phrases(self.vocabulary.toPlainText().splitlines())),
             vocabulary_strength=self.vocabulary_strength.value(),

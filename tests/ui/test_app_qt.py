@@ -382,13 +382,17 @@ def _free_port() -> int:
 def test_the_local_api_serves_the_apps_own_model_and_dictation_goes_first(qtbot, qapp, app_dirs, sentence, tmp_path):
     """With "Local API" on, a program's request is answered by the engine thread's model (one
     model in memory); a long request in flight waits while the user dictates, and the
-    ``transcribe`` command uses the running app instead of loading a model."""
+    ``transcribe`` command uses the running app instead of loading a model; with streams allowed
+    without the token, an eaRS client is served."""
+    import asyncio
     import subprocess
     import sys
 
     import httpx
     import openai
     import soundfile
+
+    from service_support import ears_client
 
     from parakeet_desktop.ui.app import DesktopApp
 
@@ -397,7 +401,7 @@ def test_the_local_api_serves_the_apps_own_model_and_dictation_goes_first(qtbot,
     keyboard = PastingKeyboard()
     port = _free_port()
     settings = config.Settings(model=str(SPEECH_MODEL), device="cpu", mode="handsfree", sounds=False,
-                               hotkey="f9", api_enabled=True, api_port=port)
+                               hotkey="f9", api_enabled=True, api_port=port, api_streams_without_token=True)
     app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=recording, realtime=True),
                      keyboard=keyboard)
     app.start()
@@ -436,6 +440,15 @@ def test_the_local_api_serves_the_apps_own_model_and_dictation_goes_first(qtbot,
         assert "Using the running app's speech-tdt.nemo" in result.stderr and "Loading" not in result.stderr
         assert (tmp_path / "out" / "long.txt").read_text().split() == request["text"].split()
         assert app.status_report()["local_api"] == url
+
+        # An eaRS client, which cannot send the token: allowed by the setting, from this computer.
+        from scipy.signal import resample_poly
+
+        ears = asyncio.run(ears_client(f"ws://127.0.0.1:{port}/", resample_poly(
+            np.concatenate([speech, silence(0.5)]), 3, 2).astype(np.float32), realtime=False))
+        finals = [m["text"] for m in ears["messages"] if m["type"] == "final"]
+        assert ears["close_code"] == 1000 and word_error_rate([text], finals) <= 0.4
+        assert httpx.get(f"{url}/v1/models").status_code == 401  # the HTTP API still needs it
     finally:
         app.local_api.stop()
         close_app(app)

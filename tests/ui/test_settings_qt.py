@@ -26,7 +26,8 @@ def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_di
                              vad_aggressiveness=3, pause_ms=1200, final_pass="never", latency="fast",
                              overlay_position="top", overlay_opacity=0.6, overlay_width=0.7, sounds=False,
                              start_at_login=True, replacements=[["new line", "\\n"], ["full stop", "."]],
-                             api_enabled=True, api_port=9123, paste_keys="ctrl+shift+v")
+                             api_enabled=True, api_port=9123, api_streams_without_token=True,
+                             paste_keys="ctrl+shift+v")
     dialog = SettingsDialog(chosen, ["Built-in Audio", "USB Headset"])
     qtbot.addWidget(dialog)
     assert dialog.result_settings() == chosen  # every field is shown and read back unchanged
