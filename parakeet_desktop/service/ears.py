@@ -43,13 +43,13 @@ from .stream import MAX_RATE, MIN_RATE, Connection, StreamHub, install_route, st
 logger = logging.getLogger(__name__)
 
 EARS_PATHS = ("/", "/v1/audio/transcriptions/stream")
+EARS_RATE = 24000
+_ENCODING_NAMES = {"f32le": "f32le", "pcm_f32le": "f32le", "f32": "f32le", "pcm_s16le": "pcm_s16le"}
 
 
 def install_ears(app, link: EngineLink, config, hub: StreamHub) -> None:
     for path in EARS_PATHS:
         install_route(app, path, link, config, hub, EarsConnection)
-EARS_RATE = 24000
-_ENCODING_NAMES = {"f32le": "f32le", "pcm_f32le": "f32le", "f32": "f32le", "pcm_s16le": "pcm_s16le"}
 
 
 class EarsConnection(Connection):

@@ -47,6 +47,13 @@ def ws_url(served, path: str = "/") -> str:
     return served.url.replace("http://", "ws://") + path
 
 
+def service_finals(served, audio24: np.ndarray) -> list[str]:
+    """The texts of the finals ``/v1/stream`` gives for the same 24 kHz audio, a pause ending each."""
+    own = asyncio.run(stream_samples(served.ws_url, audio24, rate=EARS_RATE, encoding="f32le", endpointing=True,
+                                     token=served.token, realtime=False))
+    return [e["text"] for e in own["events"] if e["type"] == "transcription" and e["is_final"] and e["text"]]
+
+
 def check_words_and_finals(result: dict, duration: float) -> list[dict]:
     """Words come before the final that holds them, never contradicted, timed inside the audio;
     the finals, one per utterance."""
@@ -84,10 +91,7 @@ def test_an_ears_client_gets_words_then_finals_that_match_the_service_stream(str
     assert [s["text"] for s in segments] == [f["text"] for f in finals]
     assert all(f["lang"] == "en" for f in finals)
     assert segments[0]["end_time"] <= segments[1]["start_time"]
-    own = asyncio.run(stream_samples(streaming.ws_url, audio24, rate=EARS_RATE, encoding="f32le", endpointing=True,
-                                     token=streaming.token, realtime=False))
-    own_finals = [e["text"] for e in own["events"] if e["type"] == "transcription" and e["is_final"] and e["text"]]
-    assert own_finals == [f["text"] for f in finals]
+    assert service_finals(streaming, audio24) == [f["text"] for f in finals]
 
 
 def test_an_offline_models_words_come_with_each_final_and_never_change(offline, speech):
@@ -97,10 +101,7 @@ def test_an_offline_models_words_come_with_each_final_and_never_change(offline, 
     result = asyncio.run(ears_client(url, audio24, stop=json.dumps({"type": "stop"})))
     finals = [f for f in check_words_and_finals(result, len(audio16) / 16000) if f["text"]]
     assert len(finals) == 2 and word_error_rate(references, [f["text"] for f in finals]) <= 0.4
-    own = asyncio.run(stream_samples(offline.ws_url, audio24, rate=EARS_RATE, encoding="f32le", endpointing=True,
-                                     token=offline.token, realtime=False))
-    own_finals = [e["text"] for e in own["events"] if e["type"] == "transcription" and e["is_final"] and e["text"]]
-    assert own_finals == [f["text"] for f in finals]
+    assert service_finals(offline, audio24) == [f["text"] for f in finals]
 
 
 def test_a_language_set_by_the_client_is_checked_and_reported(offline, speech):
