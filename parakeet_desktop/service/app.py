@@ -261,7 +261,7 @@ def _options(form, link: EngineLink) -> dict:
         raise ApiError(400, "timestamp_granularities[] needs response_format verbose_json.",
                        param="timestamp_granularities")
     requested = str(form.get("model") or "").strip()
-    if known_model(requested) is not None and not link.answers_to(requested):
+    if not link.serves(requested):
         raise ApiError(404, f"The model {requested} is not loaded here; this service has {link.model_name}. "
                             "Start the app with that model to use it.", code="model_not_found", param="model")
     language = str(form.get("language") or "").strip().lower() or None

@@ -81,7 +81,7 @@ class EarsConnection(Connection):
 
     def _query_problem(self, query) -> str | None:
         model = query.get("model")
-        if model and not self.link.answers_to(model):
+        if model and not self.link.serves(model):
             return f"The model {model} is not loaded here; this service has {self.link.model_name}."
         language = query.get("lang") or query.get("language")
         if language and (problem := self._set_language(language)):

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 
 from ..engine.files import AudioInput
 from ..engine.live import LiveEngine
-from ..engine.registry import resolve_alias
+from ..engine.registry import known_model, resolve_alias
 from ..engine.vocabulary import Vocabulary
 from ..engine.work import FileJob, Priority
 from ..engine.events import FileDone, FileProgress, Outcome
@@ -37,6 +37,8 @@ RESTART_RETRY_SECONDS = 10.0
 # Requests this short are gathered: those that arrive while the engine works on earlier ones are
 # recognised together, as one job whose pieces share batches (the file path's own batching).
 SHORT_SECONDS = 30.0
+# The alias of the default model; in a request, clients of any Parakeet server send it.
+GENERIC_ALIAS = "parakeet"
 MAX_GATHERED = 16
 
 
@@ -133,6 +135,12 @@ class EngineLink:
         file name, or an alias of it (``parakeet`` for the default model)."""
         own = self.model_name
         return name in (own, own.rsplit("/", 1)[-1], own.removesuffix(".nemo")) or resolve_alias(name) == own
+
+    def serves(self, name: str) -> bool:
+        """Whether a request naming model *name* is served by the loaded model: any name but
+        another model of the registry (clients name other services' models: ``whisper-1``), and
+        ``parakeet`` whatever Parakeet is loaded (what clients of any Parakeet server send)."""
+        return name == GENERIC_ALIAS or known_model(name) is None or self.answers_to(name)
 
     @property
     def waiting(self) -> int:

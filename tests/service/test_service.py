@@ -218,6 +218,7 @@ def test_models_answer_their_capabilities_by_id_and_alias(served, sentences):
     assert "French" in french.value.message and "English" in french.value.message
     with pytest.raises(openai.NotFoundError):  # one of the family, not the one loaded here
         client(served).audio.transcriptions.create(model="parakeet-1.1b", file=sentences[0][2])
+    assert client(served).audio.transcriptions.create(model="parakeet", file=sentences[0][2]).text  # any Parakeet
 
 
 def test_metrics_count_requests_audio_and_show_the_models_state(served_alone, sentences):
