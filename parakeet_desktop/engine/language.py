@@ -42,6 +42,8 @@ def identify(text: str, languages: Iterable[str] | None) -> Language | None:
     if not any(ch.isalpha() for ch in text):
         return None
     code, probability = _identifier(allowed).classify(text)
+    if code not in allowed:  # the model's languages are none the identifier knows
+        return None
     return Language(str(code), float(probability))
 
 
