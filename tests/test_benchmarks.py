@@ -45,6 +45,14 @@ def test_startup_bench_times_the_tray_and_the_model():
     assert report["app_main_to_model_ready_seconds"] > 0
 
 
+def test_startup_bench_times_the_command_line_before_and_after():
+    report = run_bench("startup.py", "--cli", "--runs", "1")
+    assert report["transcribe_1s_clip_seconds"]["before"] > 0 and report["transcribe_1s_clip_seconds"]["after"] > 0
+    stages = report["stages_seconds_and_memory"]
+    assert stages["import_nemo"] > 0 and stages["restore"] > 0 and stages["prepare_ours"] > 0
+    assert 0 < stages["rss_ready_gb"] < 10
+
+
 def test_stress_bench_presses_and_checks_every_press():
     report = run_bench("stress.py", "--presses", "12", "--longest", "12")
     assert report["presses"] == 12 and report["presses_with_speech"] >= 1

@@ -10,15 +10,17 @@ def say(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def load_model_saying_so(ref: str, device: str, boosting: bool = False):
+def load_model_saying_so(ref: str, device: str, boosting: bool = False, warm_up: bool = True):
     """Load a model for a command, telling the terminal; None (after an ``error:`` line) when
-    it cannot be loaded."""
+    it cannot be loaded. *warm_up* False: no warm-up on the CPU, for a command whose first
+    recognition is not waited for by anyone live (on a GPU it is the CUDA graphs' self-test,
+    always run)."""
     from ..engine.loader import load_model
     from ..engine.model import ModelError
 
     say(f"Loading {ref} …")
     try:
-        model = load_model(str(ref), device, boosting=boosting)
+        model = load_model(str(ref), device, boosting=boosting, warm_up=warm_up)
     except ModelError as exc:
         say(f"error: {exc}")
         return None

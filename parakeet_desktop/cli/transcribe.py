@@ -75,8 +75,9 @@ def _service_results(service, args: argparse.Namespace, paths: list[Path], progr
 def _local_results(args: argparse.Namespace, paths: list[Path], progress):
     from ..engine.files import FileTranscriber
 
+    # No warm-up: the first file is the first recognition, and nobody waits on it live.
     model = load_model_saying_so(args.model or DEFAULT_MODEL, args.device or "auto",
-                                 boosting=args.vocabulary is not None)
+                                 boosting=args.vocabulary is not None, warm_up=False)
     if model is None:
         raise _NoModel()
     if args.vocabulary is not None:

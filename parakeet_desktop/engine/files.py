@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import memory
 from .flags import AnyOf, Flag
 from .audio import SAMPLE_RATE, AudioError, load_audio
 from .model import ParakeetModel, Recognition, RecognitionCancelled
@@ -27,6 +28,8 @@ logger = logging.getLogger(__name__)
 
 _VAD_FRAME_MS = 30
 _MAX_PADDING = 0.2  # share of a batch's work that may go to padding
+# After this much audio, the memory its work freed is given back to the system (engine/memory.py).
+_GIVE_BACK_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -219,7 +222,10 @@ class FileTranscriber:
         pending = self._prepare(Path(source), samples, [])
         for batch in self._batches([pending]):
             self._run(batch, cancel)
-        return self._assemble(pending)
+        transcript = self._assemble(pending)
+        if len(samples) >= _GIVE_BACK_SECONDS * SAMPLE_RATE:
+            memory.give_back()
+        return transcript
 
     def transcribe_files(self, paths: Iterable[str | Path | AudioInput], *,
                          progress: Callable[[Progress], None] | None = None,
@@ -271,6 +277,8 @@ class FileTranscriber:
         if waiting:
             yield from recognise(len(sources) - 1, waiting[-1].path, flush=True)
         report(len(sources), Path(sources[-1].name) if sources else Path())
+        if total >= _GIVE_BACK_SECONDS:
+            memory.give_back()  # a long file's decoded audio and batches are freed by now
 
     def _prepare(self, path: Path, samples: np.ndarray, warnings: list[str]) -> _Pending:
         # One pass of the speech detector serves both the cuts at pauses and the check for

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import memory
 from .audio import SAMPLE_RATE
 from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
 from ..messages import first_line
@@ -166,7 +167,10 @@ def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = Tr
         _warm_up_gpu(model)
     elif warm_up:
         model.recognize([probe_audio(2.0)])
-    logger.info("Loaded %s on %s (%s)", name, model.device, model.dtype)
+    memory.give_back()  # what unpacking and copying the weights freed (engine/memory.py)
+    resident = memory.resident_bytes()
+    logger.info("Loaded %s on %s (%s)%s", name, model.device, model.dtype,
+                f"; {resident / 2**30:.1f} GB resident" if resident else "")
     return model
 
 
