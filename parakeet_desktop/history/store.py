@@ -181,9 +181,9 @@ class History:
     def restore(self, entries: list[Entry]) -> None:
         """Put deleted entries back as they were (undo)."""
         with self._db(write=True) as db:
-            db.executemany(f"INSERT OR REPLACE INTO utterances ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                           [(e.id, e.created, e.text, e.seconds, e.model, int(e.delivered), e.problem, e.audio)
-                            for e in entries])
+            db.executemany(f"INSERT OR REPLACE INTO utterances ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                           [(e.id, e.created, e.text, e.seconds, e.model, int(e.delivered), e.problem, e.audio,
+                             e.language) for e in entries])
 
     def delete_all(self) -> None:
         with self._db(write=True) as db:

@@ -181,6 +181,10 @@ def test_the_history_keeps_each_entrys_language(tmp_path):
     assert history.get(entry).language == "fr"
     history.set_text(entry, SENTENCES["it"][1], "nvidia/parakeet-tdt-0.6b-v3", "it")
     assert History(tmp_path / "history.sqlite3").get(entry).language == "it"  # kept on disk
+    kept = history.get(entry)
+    history.delete(entry)
+    history.restore([kept])  # undo of a delete
+    assert history.get(entry) == kept
 
 
 @pytest.mark.parametrize("model", ["nvidia/parakeet-tdt-0.6b-v2", "nvidia/parakeet-rnnt-1.1b"])
