@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import memory
+from . import memory, packed
 from .audio import SAMPLE_RATE
 from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
 from ..messages import first_line
@@ -163,6 +163,8 @@ def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = Tr
         if why is not None:  # out of the handler, which holds the half-moved tensors
             model.move_to_cpu(why)
     _set_decoding(nemo_model, use_cuda_graphs=model.device == "cuda", boosting=boosting)
+    if model.device == "cpu":  # the decoder and joint stay in float32 whatever the encoder's type
+        packed.pack_decoder(nemo_model)  # cheaper decoder steps (engine/packed.py)
     if model.device == "cuda":
         _warm_up_gpu(model)
     elif warm_up:
