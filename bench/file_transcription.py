@@ -3,7 +3,9 @@
 Builds a random-weight twin of parakeet-tdt-0.6b-v3 (same layer sizes, so the compute is real),
 speaks a passage with espeak-ng, and transcribes it through both paths in one run, alternating
 them. Prints JSON: real-time factors (seconds of audio per second of compute), their ratio, and
-peak memory of each path.
+peak memory of each path. On the CPU our path runs with the packed decoder modules
+(engine/packed.py) and once more with NeMo's own modules ("ours_unpacked"), which NeMo's
+``transcribe()`` also uses, and says whether the texts are identical.
 
     python bench/file_transcription.py [--seconds 60] [--repeats 3] [--device auto] [--tiny]
 """
@@ -24,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
+from parakeet_desktop.engine import packed  # noqa: E402
 from parakeet_desktop.engine.files import FileTranscriber, plan_pieces  # noqa: E402
 from parakeet_desktop.engine.loader import prepare_model  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
@@ -97,7 +100,9 @@ def main() -> None:
             make_responsive(nemo_model)
             label = "random weights (far more tokens than speech)"
         model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
-        results.append({"twin": label, **compare(model, audio, args.repeats)})
+        modules = _decoder_modules(model.nemo)  # packed on the CPU, NeMo's own on a GPU
+        unpacked = _originals.pop(id(model.nemo), modules)
+        results.append({"twin": label, **compare(model, audio, args.repeats, modules, unpacked)})
         del model, nemo_model
     print(json.dumps({
         "benchmark": "file_transcription",
@@ -111,8 +116,29 @@ def main() -> None:
     }, indent=2))
 
 
-def compare(model, audio, repeats: int) -> dict:
-    """Our file path, our modules on the whole audio as one piece, and NeMo's transcribe(),
+_originals: dict[int, tuple] = {}  # a model's decoder modules before packing, by the model's id
+_pack = packed.pack_decoder
+
+
+def _keeping_originals(nemo_model) -> bool:
+    _originals[id(nemo_model)] = _decoder_modules(nemo_model)
+    return _pack(nemo_model)
+
+
+packed.pack_decoder = _keeping_originals  # so that the bench can run either set
+
+
+def _decoder_modules(nemo_model) -> tuple:
+    return nemo_model.joint.joint_net[-1], nemo_model.decoder.prediction["dec_rnn"].lstm
+
+
+def _use(nemo_model, modules: tuple) -> None:
+    nemo_model.joint.joint_net[-1], nemo_model.decoder.prediction["dec_rnn"].lstm = modules
+
+
+def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple) -> dict:
+    """Our file path (with the packed decoder modules on the CPU, then with NeMo's own), our
+    modules on the whole audio as one piece, and NeMo's transcribe() (with NeMo's own modules),
     alternating, on the same model and audio."""
     import jiwer
 
@@ -124,15 +150,22 @@ def compare(model, audio, repeats: int) -> dict:
     whole = FileTranscriber(model, max_piece_seconds=seconds + 1, batch_seconds=seconds + 1)
 
     def ours() -> str:
+        _use(model.nemo, modules)
+        return transcriber.transcribe_array(audio).text
+
+    def ours_unpacked() -> str:
+        _use(model.nemo, unpacked)
         return transcriber.transcribe_array(audio).text
 
     def ours_one_piece() -> str:
+        _use(model.nemo, modules)
         return whole.transcribe_array(audio).text
 
     def nemos() -> str:
+        _use(model.nemo, unpacked)
         return nemo_transcribe(model, audio, timestamps=True)[0].text
 
-    paths = {"ours": ours, "ours_one_piece": ours_one_piece, "nemo": nemos}
+    paths = {"ours": ours, "ours_unpacked": ours_unpacked, "ours_one_piece": ours_one_piece, "nemo": nemos}
     for run in paths.values():  # warm every path once
         run()
     figures = {name: [] for name in paths}
@@ -154,6 +187,7 @@ def compare(model, audio, repeats: int) -> dict:
         }
 
     ours_summary, nemo_summary = summary(figures["ours"]), summary(figures["nemo"])
+    unpacked_summary = summary(figures["ours_unpacked"])
     one_piece_summary = summary(figures["ours_one_piece"])
     our_text, nemo_text = figures["ours"][-1][1], figures["nemo"][-1][1]
     return {
@@ -162,6 +196,10 @@ def compare(model, audio, repeats: int) -> dict:
         "pieces": len(plan_pieces(audio, transcriber.max_piece_seconds)),
         "tokens_per_second": round(len(nemo_transcribe(model, audio[: 10 * SAMPLE_RATE])[0].y_sequence) / 10, 2),
         "ours": ours_summary,
+        "ours_unpacked": unpacked_summary,
+        "packed_decoder": modules is not unpacked,
+        "rtfx_ratio_packed_over_unpacked": round(ours_summary["rtfx_median"] / unpacked_summary["rtfx_median"], 3),
+        "packed_text_identical": figures["ours"][-1][1] == figures["ours_unpacked"][-1][1],
         "ours_one_piece": one_piece_summary,
         "nemo_transcribe": nemo_summary,
         "rtfx_ratio_ours_over_nemo": round(ours_summary["rtfx_median"] / nemo_summary["rtfx_median"], 3),

@@ -1,0 +1,82 @@
+"""The packed decoder modules (engine/packed.py): the same arithmetic as the modules they
+replace, and with them the committed speech models give the same text and the same word times,
+through files and through both streaming routes. The reference is the same model loaded with
+packing unavailable (the path a machine without MKL takes)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import FIXTURES, SPEECH_MODEL, held_out_utterances, silence
+from parakeet_desktop.engine import packed
+from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber
+from parakeet_desktop.engine.files import FileTranscriber
+from parakeet_desktop.engine.streaming import CPU_DEFAULT, StreamingTranscriber
+
+pytestmark = pytest.mark.skipif(not packed.available(), reason="MKL's packed linear")
+
+
+@pytest.mark.parametrize("rows", [1, 3, 7])
+def test_a_packed_linear_computes_what_the_linear_does(rows):
+    torch.manual_seed(rows)
+    linear = torch.nn.Linear(96, 200)
+    layer = packed.PackedLinear.of(linear)
+    with torch.inference_mode():
+        for shape in ((rows, 96), (rows, 1, 1, 96)):
+            x = torch.randn(*shape)
+            assert torch.allclose(layer(x), linear(x), atol=1e-5)
+        for count in range(1, 8):  # more batch sizes than it keeps packed: the oldest go
+            layer(torch.randn(count, 96))
+    assert len(layer._packed) <= packed._PACKED_SIZES
+
+
+@pytest.mark.parametrize("steps, batch, with_state", [(1, 1, True), (1, 4, True), (5, 2, False)])
+def test_a_packed_lstm_computes_what_the_lstm_does(steps, batch, with_state):
+    torch.manual_seed(steps * 10 + batch)
+    lstm = torch.nn.LSTM(48, 64, num_layers=2).eval()
+    mine = packed.PackedLSTM(lstm)
+    x = torch.randn(steps, batch, 48)
+    state = (torch.randn(2, batch, 64), torch.randn(2, batch, 64)) if with_state else None
+    with torch.inference_mode():
+        expected, (h, c) = lstm(x, state)
+        got, (h2, c2) = mine(x, state)
+    assert torch.allclose(got, expected, atol=1e-5)
+    assert torch.allclose(h2, h, atol=1e-5) and torch.allclose(c2, c, atol=1e-5)
+
+
+def _loaded(path, monkeypatch, pack: bool):
+    from parakeet_desktop.engine.loader import load_model
+
+    with monkeypatch.context() as patch:
+        if not pack:
+            patch.setattr(packed, "available", lambda: False)
+        model = load_model(str(path), "cpu", warm_up=False)
+    assert isinstance(model.nemo.decoder.prediction["dec_rnn"].lstm, packed.PackedLSTM) == pack
+    return model
+
+
+def _timed(words) -> list[tuple[str, float, float]]:
+    return [(w.text, w.start, w.end) for w in words]
+
+
+def test_the_speech_models_hear_the_same_with_packed_decoders(monkeypatch):
+    audio = np.concatenate([np.concatenate([speech, silence(0.7)]) for _, speech in held_out_utterances(8)])
+    results = {}
+    for pack in (False, True):
+        model = _loaded(SPEECH_MODEL, monkeypatch, pack)
+        whole = FileTranscriber(model).transcribe_array(audio)
+        streamer = StreamingTranscriber(model, CPU_DEFAULT)
+        for start in range(0, 16000 * 12, 1600):
+            streamer.accept(audio[start : start + 1600])
+        streamed = streamer.finish()
+        cache_aware_model = _loaded(FIXTURES / "speech-streaming.nemo", monkeypatch, pack)
+        cache_aware = CacheAwareTranscriber(cache_aware_model, CacheAwareConfig(0.56))
+        for start in range(0, 16000 * 12, 1600):
+            cache_aware.accept(audio[start : start + 1600])
+        native = cache_aware.finish()
+        results[pack] = (whole.text, _timed(whole.words), streamed.text, _timed(streamed.words),
+                         native.text, _timed(native.words))
+    assert results[True] == results[False]
+    assert len(results[True][0].split()) > 40  # real text, all through
