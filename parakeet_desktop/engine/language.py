@@ -11,12 +11,14 @@ confidence says how sure it is among those.
 from __future__ import annotations
 
 import functools
+import logging
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .registry import LANGUAGE_NAMES
 
+logger = logging.getLogger(__name__)
 _loading = threading.Lock()
 
 
@@ -41,7 +43,11 @@ def identify(text: str, languages: Iterable[str] | None) -> Language | None:
         return Language(allowed[0], 1.0)
     if not any(ch.isalpha() for ch in text):
         return None
-    code, probability = _identifier(allowed).classify(text)
+    try:
+        code, probability = _identifier(allowed).classify(text)
+    except Exception as exc:  # a broken install: the text is what matters, its language is a detail
+        _say_once(f"The language of texts cannot be told ({exc}); they are kept without it.")
+        return None
     if code not in allowed:  # the model's languages are none the identifier knows
         return None
     return Language(str(code), float(probability))
@@ -75,7 +81,15 @@ def warm_up(languages: Iterable[str] | None = None) -> None:
     identified is not kept waiting: the desktop calls it on a thread of its own at start."""
     allowed = tuple(sorted(set(languages or LANGUAGE_NAMES)))
     if len(allowed) > 1:
-        _identifier(allowed)
+        try:
+            _identifier(allowed)
+        except Exception as exc:
+            _say_once(f"The language of texts cannot be told ({exc}); they are kept without it.")
+
+
+@functools.cache
+def _say_once(message: str) -> None:
+    logger.warning("%s", message)
 
 
 @functools.lru_cache(maxsize=4)

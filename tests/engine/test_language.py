@@ -191,3 +191,16 @@ def test_the_history_keeps_each_entrys_language(tmp_path):
 def test_an_english_models_text_is_english(model):
     found = language_of(SENTENCES["fr"][0], model)  # whatever the text: the model knows English only
     assert found is not None and found.code == "en" and found.confidence == 1.0
+
+
+def test_an_identifier_that_cannot_load_leaves_texts_without_a_language(monkeypatch, caplog):
+    from parakeet_desktop.engine import language
+
+    def broken(_languages):
+        raise OSError("its model file is missing")
+
+    monkeypatch.setattr(language, "_identifier", broken)
+    language._say_once.cache_clear()
+    assert language.identify(SENTENCES["fr"][0], ("fr", "de")) is None  # the text goes on, unlabelled
+    language.warm_up()  # the desktop's start does not fail either
+    assert "cannot be told" in caplog.text and "model file is missing" in caplog.text
