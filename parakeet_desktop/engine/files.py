@@ -344,12 +344,12 @@ class FileTranscriber:
                                                               speech=pending.speech))
         if unheard:
             warnings.append(unheard)
-        segments = segments_from_words(words)
-        return Transcript(
-            source=str(pending.path), duration=len(pending.samples) / SAMPLE_RATE, segments=segments,
-            model=self.model.name, warnings=warnings,
-            language=identify(join_texts(s.text for s in segments), self.model.languages),
+        transcript = Transcript(
+            source=str(pending.path), duration=len(pending.samples) / SAMPLE_RATE,
+            segments=segments_from_words(words), model=self.model.name, warnings=warnings,
         )
+        transcript.language = identify(transcript.text, self.model.languages)
+        return transcript
 
 
 def _leading_text(pending: _Pending) -> str:

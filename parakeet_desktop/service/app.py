@@ -151,7 +151,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
                 link.release(ticket)
         if transcript is None:
             return Response(status_code=499)
-        language = formats.reported_language(transcript, options["language"], options["languages"])
+        language = formats.reported_language(transcript, options["language"])
         response = formats.response(transcript, options["response_format"], options["granularities"], language)
         response.headers.update(headers)
         return response
@@ -273,7 +273,7 @@ def _options(form, link: EngineLink) -> dict:
         raise ApiError(400, "stream=true sends text events; use response_format json or text with it.",
                        param="stream")
     return {"response_format": fmt, "granularities": granularities, "stream": stream,
-            "language": language, "languages": languages}
+            "language": language}
 
 
 async def _until_done_or_gone(request: Request, work):

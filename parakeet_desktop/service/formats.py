@@ -11,7 +11,7 @@ from __future__ import annotations
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from ..engine import export
-from ..engine.language import Language, identify, named
+from ..engine.language import Language, named
 from ..engine.transcript import Transcript
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
@@ -22,12 +22,10 @@ def _seconds(value: float) -> float:
     return round(value, 3)
 
 
-def reported_language(transcript: Transcript, requested: str | None,
-                      model_languages: tuple[str, ...] | None) -> Language | None:
-    """The request's language when it named one, else the one its text is in (engine/language.py)."""
-    if requested:
-        return named(requested)
-    return transcript.language or identify(transcript.text, model_languages)
+def reported_language(transcript: Transcript, requested: str | None) -> Language | None:
+    """The request's language when it named one, else the one its text is in (found when the
+    transcript was put together: engine/files.py)."""
+    return named(requested) if requested else transcript.language
 
 
 def verbose(transcript: Transcript, granularities: tuple[str, ...], language: Language | None) -> dict:

@@ -144,7 +144,7 @@ def result_document(job: Job) -> dict:
     options, transcript = job.options, job.transcript
     assert transcript is not None, "only a completed job has a result"
     fmt = options["response_format"]
-    language = formats.reported_language(transcript, options["language"], options["languages"])
+    language = formats.reported_language(transcript, options["language"])
     if fmt in ("json", "verbose_json"):
         return json.loads(bytes(formats.response(transcript, fmt, options["granularities"], language).body))
     return {"text": bytes(formats.response(transcript, fmt, (), language).body).decode()}

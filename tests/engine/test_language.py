@@ -167,9 +167,9 @@ def test_the_json_export_and_verbose_json_name_the_language():
     transcript = _german_transcript()
     document = json.loads(export.to_json(transcript))
     assert document["language"] == "de" and document["language_confidence"] >= 0.9
-    verbose = formats.verbose(transcript, ("segment",), formats.reported_language(transcript, None, None))
+    verbose = formats.verbose(transcript, ("segment",), formats.reported_language(transcript, None))
     assert verbose["language"] == "german"
-    named = formats.verbose(transcript, (), formats.reported_language(transcript, "de", None))
+    named = formats.verbose(transcript, (), formats.reported_language(transcript, "de"))
     assert named["language"] == "german" and named["language_confidence"] == 1.0
 
 
