@@ -8,7 +8,7 @@ import threading
 from collections.abc import Callable
 
 from ..config import Settings
-from ..engine.language import language_of, warm_up
+from ..engine.language import language_code_of, warm_up
 from ..engine.spoken import BREAKS, KEYS, SpokenAction, SpokenCommand, split_spoken
 from ..engine.transcript import replace_phrases
 from ..history.store import History, HistoryError
@@ -74,8 +74,7 @@ class TextDelivery:
         if body and command.action is not SpokenAction.SCRATCH:
             self.last_text = body
         try:
-            found = language_of(said, model)
-            entry = self.history.add(said, seconds, model, language=found.code if found else None)
+            entry = self.history.add(said, seconds, model, language=language_code_of(said, model))
         except HistoryError as exc:
             entry, unsaved = None, f"This text was typed but not saved: {exc}. “Paste last” still has it."
         else:

@@ -61,6 +61,12 @@ def language_of(text: str, model_name: str) -> Language | None:
     return identify(text, model_languages(model_name, None))
 
 
+def language_code_of(text: str, model_name: str) -> str | None:
+    """:func:`language_of`'s code, as the history keeps it."""
+    found = language_of(text, model_name)
+    return found.code if found is not None else None
+
+
 def unsupported(code: str, languages: tuple[str, ...] | None, model_name: str) -> str | None:
     """Why a model cannot be told to recognise language *code*, or None when it can (or its
     languages are not known: a .nemo file of unknown origin is taken at its word)."""

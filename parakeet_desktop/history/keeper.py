@@ -13,7 +13,7 @@ import numpy as np
 
 from ..config import Settings, data_dir
 from ..engine.files import AudioInput
-from ..engine.language import language_of
+from ..engine.language import language_code_of
 from ..engine.transcript import replace_phrases
 from .audio import AudioShelf
 from .recovery import SpoolRecovery
@@ -87,8 +87,7 @@ class HistoryKeeper:
             error = "no words were heard in it; the text is unchanged"
         if error is None:
             try:
-                found = language_of(text, model)
-                self.history.set_text(entry_id, text, model, found.code if found else None)
+                self.history.set_text(entry_id, text, model, language_code_of(text, model))
             except HistoryError as exc:
                 error = str(exc)
         if self.window is not None:

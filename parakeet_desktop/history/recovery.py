@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..engine import spool
 from ..engine.files import AudioInput
-from ..engine.language import language_of
+from ..engine.language import language_code_of
 from .store import History, HistoryError
 
 logger = logging.getLogger(__name__)
@@ -64,9 +64,8 @@ class SpoolRecovery:
             spool.discard(spooled)  # no words in it
         else:
             try:
-                found = language_of(text, model)
                 entry = self.history.add(text, transcript.duration, model, created=spooled.stat().st_mtime,
-                                         language=found.code if found else None)
+                                         language=language_code_of(text, model))
                 self.history.mark(entry, False, "recovered: the app stopped before this text was saved")
             except (HistoryError, OSError) as exc:
                 logger.warning("A recovered utterance could not be saved: %s", exc)

@@ -66,9 +66,7 @@ class Worker:
     def handle(self, job: dict) -> dict:
         try:
             return self._run(job.get("input"))
-        except JobError as exc:
-            return {"error": str(exc)}
-        except FetchRefused as exc:
+        except (JobError, FetchRefused) as exc:
             return {"error": str(exc)}
         except Exception as exc:  # a job must end with an answer, never with a worker's traceback
             logger.exception("A job failed")

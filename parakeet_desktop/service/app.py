@@ -26,7 +26,6 @@ from ..config import DEFAULT_API_PORT
 from ..engine.files import AudioInput
 from ..engine.work import Priority
 from ..engine.events import FileProgress, Outcome
-from ..engine.language import unsupported
 from ..engine.registry import ModelInfo, is_model_file, known_model
 from ..engine.vocabulary import Vocabulary
 from . import formats
@@ -221,12 +220,11 @@ def _model_card(link: EngineLink) -> dict:
     """OpenAI's model object with the loaded model's capabilities (what the model itself says:
     its languages, whether its encoder streams; the registry's estimate of its GPU memory)."""
     model, info = link.model, known_model(link.model_name)
-    languages = model.languages if model is not None else None
+    languages = link.languages
     if languages is None and info is not None:
         languages = info.language_codes
-    streaming: bool | None = None
     if model is not None:
-        streaming = bool(model.streaming_contexts)
+        streaming: bool | None = bool(model.streaming_contexts)
     else:
         streaming = info.streams_natively if info is not None else None
     return {"id": link.model_name, "object": "model", "created": _created(link.started), "owned_by": "nvidia",
@@ -265,8 +263,7 @@ def _options(form, link: EngineLink) -> dict:
         raise ApiError(404, f"The model {requested} is not loaded here; this service has {link.model_name}. "
                             "Start the app with that model to use it.", code="model_not_found", param="model")
     language = str(form.get("language") or "").strip().lower() or None
-    languages = link.model.languages if link.model is not None else None
-    if language is not None and (problem := unsupported(language, languages, link.model_name)):
+    if language is not None and (problem := link.unsupported_language(language)):
         raise ApiError(400, problem, code="unsupported_language", param="language")
     stream = str(form.get("stream") or "false").lower() in ("true", "1", "yes")
     if stream and fmt not in ("json", "text"):

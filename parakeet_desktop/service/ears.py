@@ -35,7 +35,6 @@ from starlette.websockets import WebSocketDisconnect
 
 from ..engine.dictation import LiveSettings
 from ..engine.events import ErrorEvent, Final, FinalReason, Notice, Partial, StreamStopped
-from ..engine.language import unsupported
 from ..engine.transcript import Word
 from .link import EngineLink
 from .stream import MAX_RATE, MIN_RATE, Connection, StreamHub, install_route, stream_settings
@@ -106,8 +105,7 @@ class EarsConnection(Connection):
         if code == "auto":
             self.language = None
             return None
-        languages = self.link.model.languages if self.link.model is not None else None
-        if problem := unsupported(code, languages, self.link.model_name):
+        if problem := self.link.unsupported_language(code):
             return problem
         self.language = code
         return None

@@ -20,6 +20,7 @@ import json
 import logging
 from urllib.parse import parse_qs
 
+from .ears import EARS_PATHS
 from .errors import ApiError, envelope
 from .security import Guard, bearer, is_loopback, token_matches
 
@@ -32,7 +33,7 @@ LINGER_SECONDS = 2.0
 # Answered without the token (it shows nothing private without it: see app.py).
 OPEN_PATHS = ("/health",)
 # The WebSocket streams, which ``streams_without_token`` opens to clients on this machine.
-STREAM_PATHS = ("/v1/stream", "/", "/v1/audio/transcriptions/stream")
+STREAM_PATHS = ("/v1/stream", *EARS_PATHS)
 NO_TOKEN = ("A valid token is needed: send “Authorization: Bearer <token>”. The token is in the file "
             "api-token in the app's settings folder.")
 

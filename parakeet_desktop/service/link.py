@@ -22,6 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
 from ..engine.files import AudioInput
+from ..engine.language import unsupported
 from ..engine.live import LiveEngine
 from ..engine.registry import known_model, resolve_alias
 from ..engine.vocabulary import Vocabulary
@@ -129,6 +130,15 @@ class EngineLink:
     @property
     def model(self):
         return self.engine.model if self.engine is not None else None
+
+    @property
+    def languages(self) -> tuple[str, ...] | None:
+        """The loaded model's language codes; None when not known, or while no model is loaded."""
+        return self.model.languages if self.model is not None else None
+
+    def unsupported_language(self, code: str) -> str | None:
+        """Why the loaded model cannot be told to recognise *code*; None when it can."""
+        return unsupported(code, self.languages, self.model_name)
 
     def answers_to(self, name: str) -> bool:
         """Whether a request's model *name* means the loaded model: its id, its bare name or

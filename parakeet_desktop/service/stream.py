@@ -45,7 +45,7 @@ from ..engine.events import (
     StateChanged, StreamStopped, WakingUp,
 )
 from ..engine.dictation import LiveSettings
-from ..engine.language import Language, identify, named, unsupported
+from ..engine.language import Language, identify, named
 from ..engine.live import LiveEngine
 from ..engine.modes import Latency
 from ..engine.streaming import StreamingChoice
@@ -237,10 +237,9 @@ class Connection:
             return await self._say_error("endpointing must be true or false.")
         language = message.get("language")
         if language is not None:
-            languages = self.link.model.languages if self.link.model is not None else None
             if not isinstance(language, str) or not language.strip():
                 return await self._say_error("language must be a language code such as \"en\".")
-            if problem := unsupported(language.strip().lower(), languages, self.link.model_name):
+            if problem := self.link.unsupported_language(language.strip().lower()):
                 return await self._say_error(problem)
         try:
             settings = self.live_settings(message)
@@ -326,7 +325,7 @@ class Connection:
         """The language to report for a final: the one the client named, else its text's."""
         if self.language is not None:
             return named(self.language)
-        return identify(text, self.link.model.languages if self.link.model is not None else None)
+        return identify(text, self.link.languages)
 
     def _stopped(self, event: StreamStopped) -> None:
         self.streams = [s for s in self.streams if s.id != event.stream]
