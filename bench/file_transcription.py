@@ -7,7 +7,14 @@ peak memory of each path. On the CPU our path runs with the packed decoder modul
 (engine/packed.py) and once more with NeMo's own modules ("ours_unpacked"), which NeMo's
 ``transcribe()`` also uses, and says whether the texts are identical.
 
+On the CPU, onnx-asr runs too, as a peer (bench/onnx_asr_peer.py: installed on demand into an
+environment of its own, the same twin exported with NeMo's ``export()``), on the same pieces one
+at a time, in a process of its own. For ours and onnx-asr the figures split recognition time into
+the encoder (features included) and the decoding, give the resident memory after loading and
+at its peak, and say whether the tokens (and their frames) are NeMo's own for the same pieces.
+
     python bench/file_transcription.py [--seconds 60] [--repeats 3] [--device auto] [--tiny]
+                                       [--twins sparse] [--no-onnx-asr] [--onnx-asr-int8]
 """
 
 from __future__ import annotations
@@ -22,6 +29,8 @@ import threading
 import time
 from pathlib import Path
 
+import numpy as np
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
@@ -31,6 +40,8 @@ from parakeet_desktop.engine.files import FileTranscriber, plan_pieces  # noqa: 
 from parakeet_desktop.engine.loader import prepare_model  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
 from tools.speech import passage  # noqa: E402
+
+import onnx_asr_peer  # noqa: E402  (bench/, next to this file)
 
 
 class PeakRss:
@@ -83,6 +94,10 @@ def main() -> None:
     parser.add_argument("--twins", default="dense,sparse",
                         help="dense (random joint, far more tokens than speech), sparse (joint biased "
                              "to blank: about 3.5 tokens a second, as speech)")
+    parser.add_argument("--no-onnx-asr", dest="onnx_asr", action="store_false",
+                        help="leave out the onnx-asr peer (it runs on the CPU only)")
+    parser.add_argument("--onnx-asr-int8", action="store_true",
+                        help="also run onnx-asr on its default dynamic int8 quantization of the export")
     args = parser.parse_args()
 
     import torch
@@ -99,10 +114,18 @@ def main() -> None:
         else:
             make_responsive(nemo_model)
             label = "random weights (far more tokens than speech)"
-        model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
-        modules = _decoder_modules(model.nemo)  # packed on the CPU, NeMo's own on a GPU
-        unpacked = _originals.pop(id(model.nemo), modules)
-        results.append({"twin": label, **compare(model, audio, args.repeats, modules, unpacked)})
+        with tempfile.TemporaryDirectory() as exported:
+            peers = {}
+            if args.onnx_asr and plan.device == "cpu":
+                peers = _onnx_asr_peers(nemo_model, Path(exported), args.onnx_asr_int8)
+            model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
+            rss_after_load = PeakRss._rss()
+            modules = _decoder_modules(model.nemo)  # packed on the CPU, NeMo's own on a GPU
+            unpacked = _originals.pop(id(model.nemo), modules)
+            result = compare(model, audio, args.repeats, modules, unpacked)
+            result["ours"]["rss_after_load_mb"] = round(rss_after_load / 2**20, 1)
+            result.update(_run_peers(peers, result, audio, args.repeats))
+        results.append({"twin": label, **result})
         del model, nemo_model
     print(json.dumps({
         "benchmark": "file_transcription",
@@ -134,6 +157,57 @@ def _decoder_modules(nemo_model) -> tuple:
 
 def _use(nemo_model, modules: tuple) -> None:
     nemo_model.joint.joint_net[-1], nemo_model.decoder.prediction["dec_rnn"].lstm = modules
+
+
+class _Split:
+    """Our path's seconds in the encoder (features included) and in the decoding, and the tokens
+    it decoded for each piece, taken by wrapping the model's ``encode_batch`` and ``decode``."""
+
+    def __init__(self, model) -> None:
+        self.encoder = self.decoding = 0.0
+        self.decoded: dict[bytes, tuple[list[int], list[int]]] = {}  # piece's bytes: tokens, frames
+        self.pieces: dict[bytes, np.ndarray] = {}
+        self._batch: list = []
+        encode, decode = model.encode_batch, model.decode
+        cuda = model.device == "cuda"
+
+        def settled() -> float:
+            if cuda:
+                import torch
+
+                torch.cuda.synchronize()
+            return time.perf_counter()
+
+        def encode_batch(pieces, *args, **kwargs):
+            start = settled()
+            out = encode(pieces, *args, **kwargs)
+            self.encoder += settled() - start
+            self._batch = pieces
+            return out
+
+        def timed_decode(run):
+            start = settled()
+            hypotheses = decode(run)
+            self.decoding += settled() - start
+            for piece, hypothesis in zip(self._batch, hypotheses[0] if isinstance(hypotheses, tuple) else hypotheses):
+                key = np.asarray(piece, dtype=np.float32).tobytes()
+                self.pieces[key] = np.asarray(piece, dtype=np.float32)
+                self.decoded[key] = tokens_and_frames(hypothesis)
+            return hypotheses
+
+        model.encode_batch, model.decode = encode_batch, timed_decode
+
+    def reset(self) -> None:
+        self.encoder = self.decoding = 0.0
+
+
+def tokens_and_frames(hypothesis) -> tuple[list[int], list[int]]:
+    """A NeMo hypothesis's token ids and the encoder frame of each."""
+    frames = hypothesis.timestamp
+    if isinstance(frames, dict):
+        frames = frames.get("timestep", [])
+    as_list = (lambda x: x.tolist() if hasattr(x, "tolist") else list(x))
+    return [int(t) for t in as_list(hypothesis.y_sequence)], [int(f) for f in as_list(frames)]
 
 
 def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple) -> dict:
@@ -168,10 +242,21 @@ def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple) -> dict
     paths = {"ours": ours, "ours_unpacked": ours_unpacked, "ours_one_piece": ours_one_piece, "nemo": nemos}
     for run in paths.values():  # warm every path once
         run()
+    split = _Split(model)
+    ours()
+    pieces, our_tokens = list(split.pieces.values()), dict(split.decoded)
     figures = {name: [] for name in paths}
+    splits = []
     for _ in range(repeats):
         for name, run in paths.items():
+            split.reset()
             figures[name].append(_timed(run, cuda))
+            if name == "ours":
+                splits.append((split.encoder, split.decoding))
+    del model.encode_batch, model.decode  # the instance's wrappers; the class's methods again
+    # NeMo's own tokens for the same pieces, one at a time: the reference for ours and the peers.
+    _use(model.nemo, unpacked)
+    reference = [tokens_and_frames(h) for h in nemo_transcribe(model, pieces, timestamps=True)]
 
     def summary(rows):
         times = [r[0] for r in rows]
@@ -187,6 +272,9 @@ def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple) -> dict
         }
 
     ours_summary, nemo_summary = summary(figures["ours"]), summary(figures["nemo"])
+    ours_summary["encoder_seconds_median"] = round(statistics.median(e for e, _ in splits), 3)
+    ours_summary["decoding_seconds_median"] = round(statistics.median(d for _, d in splits), 3)
+    ours_summary["tokens_identical_to_nemo"] = [our_tokens[p.tobytes()] for p in pieces] == reference
     unpacked_summary = summary(figures["ours_unpacked"])
     one_piece_summary = summary(figures["ours_one_piece"])
     our_text, nemo_text = figures["ours"][-1][1], figures["nemo"][-1][1]
@@ -211,7 +299,59 @@ def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple) -> dict
         # With random weights, text cut at pauses says little about accuracy; a trained model's
         # text hardly changes at a pause.
         "split_text_word_difference_vs_nemo": round(jiwer.wer(nemo_text, our_text), 4) if nemo_text else None,
+        "_reference": (pieces, reference),  # for the peers; taken out before printing
     }
+
+
+def _onnx_asr_peers(nemo_model, folder: Path, int8: bool) -> dict:
+    """The twin exported for onnx-asr (before our loader packs its decoder): the peers to run,
+    by name, or the reason there are none."""
+    try:
+        onnx_asr_peer.environment()
+        onnx_asr_peer.export(nemo_model, folder, quantize=int8)
+    except (onnx_asr_peer.PeerUnavailable, OSError, RuntimeError) as exc:
+        return {"onnx_asr": str(exc)}
+    peers = {"onnx_asr": (folder, None)}
+    if int8:
+        peers["onnx_asr_int8"] = (folder, "int8")
+    return peers
+
+
+def _run_peers(peers: dict, result: dict, audio: np.ndarray, repeats: int) -> dict:
+    import torch
+
+    pieces, reference = result.pop("_reference")
+    seconds = len(audio) / SAMPLE_RATE
+    figures = {}
+    for name, peer in peers.items():
+        if isinstance(peer, str):
+            figures[name] = {"unavailable": peer}
+            continue
+        try:
+            ran = onnx_asr_peer.run(peer[0], pieces, torch.get_num_threads(), repeats, peer[1])
+        except onnx_asr_peer.PeerUnavailable as exc:
+            figures[name] = {"unavailable": str(exc)}
+            continue
+        times = [r["seconds"] for r in ran["runs"]]
+        figures[name] = {
+            "versions": {"onnx_asr": ran["onnx_asr"], "onnxruntime": ran["onnxruntime"]},
+            "seconds_median": round(statistics.median(times), 3),
+            "seconds_all": [round(t, 3) for t in times],
+            "rtfx_median": round(seconds / statistics.median(times), 2),
+            "rtfx_best": round(seconds / min(times), 2),
+            "encoder_seconds_median": round(statistics.median(r["encoder_seconds"] for r in ran["runs"]), 3),
+            "decoding_seconds_median": round(statistics.median(r["decoding_seconds"] for r in ran["runs"]), 3),
+            "load_seconds": round(ran["load_seconds"], 2),
+            "rss_after_load_mb": round(ran["rss_after_load"] / 2**20, 1),
+            "peak_rss_mb": round(ran["peak_rss"] / 2**20, 1),
+            "tokens_identical_to_nemo": [list(pair) for pair in zip(ran["tokens"], ran["frames"])]
+                                        == [list(pair) for pair in reference],
+        }
+        ours = result["ours"]
+        figures[f"time_ratio_ours_over_{name}"] = round(ours["seconds_median"] / figures[name]["seconds_median"], 3)
+        figures[f"time_ratio_ours_over_{name}_best_runs"] = round(
+            min(ours["seconds_all"]) / min(figures[name]["seconds_all"]), 3)
+    return figures
 
 
 if __name__ == "__main__":
