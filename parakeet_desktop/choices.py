@@ -68,6 +68,7 @@ _LABELLED: tuple[tuple[enum.Enum, str], ...] = (
     (Device.AUTO, "Automatic (the GPU when usable)"),
     (Device.CUDA, "GPU (CUDA)"),
     (Device.CPU, "CPU"),
+    (Device.CPU_INT8, "CPU, int8 encoder (faster; may cost accuracy)"),
     (Injection.AUTO, "Automatic"),
     (Injection.PASTE, "Paste through the clipboard"),
     (Injection.TYPE, "Type the keys"),

@@ -44,6 +44,7 @@ class DevicePlan:
     dtype: str
     notice: str | None = None
     why: str = ""
+    int8: bool = False  # on the CPU, the encoder's matrix products in int8 (engine/quantize.py)
 
 
 def probe_cuda() -> CudaStatus:
@@ -76,11 +77,13 @@ def gpu_number_format(capability: tuple[int, int]) -> tuple[str, str]:
 
 
 def plan_device(requested: str, cuda: CudaStatus) -> DevicePlan:
-    """Choose device and dtype for *requested* (``auto``, ``cuda`` or ``cpu``)."""
+    """Choose device and dtype for *requested* (``auto``, ``cuda``, ``cpu`` or ``cpu-int8``)."""
     if requested not in DEVICE_CHOICES:
         raise ValueError(f"device must be one of {', '.join(DEVICE_CHOICES)}, not {requested!r}")
-    if requested == "cpu":
+    if requested == Device.CPU:
         return DevicePlan("cpu", "float32", why="the CPU was chosen")
+    if requested == Device.CPU_INT8:
+        return DevicePlan("cpu", "float32", why="the CPU was chosen, its encoder's products in int8", int8=True)
     if cuda.usable:
         dtype, why = gpu_number_format(cuda.capability)
         return DevicePlan("cuda", dtype, why=why)

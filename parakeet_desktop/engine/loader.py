@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import memory, packed
+from . import memory, packed, quantize
 from .audio import SAMPLE_RATE
 from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
 from ..messages import first_line
@@ -165,13 +165,18 @@ def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = Tr
     _set_decoding(nemo_model, use_cuda_graphs=model.device == "cuda", boosting=boosting)
     if model.device == "cpu":  # the decoder and joint stay in float32 whatever the encoder's type
         packed.pack_decoder(nemo_model)  # cheaper decoder steps (engine/packed.py)
+        if plan.int8:  # the cpu-int8 device choice (engine/quantize.py)
+            model.int8_encoder = quantize.quantize_encoder(nemo_model) > 0
+            if not model.int8_encoder:
+                model.notices.append("This PyTorch cannot run int8 on this CPU; the encoder runs in float32.")
     if model.device == "cuda":
         _warm_up_gpu(model)
     elif warm_up:
         model.recognize([probe_audio(2.0)])
     memory.give_back()  # what unpacking and copying the weights freed (engine/memory.py)
     resident = memory.resident_bytes()
-    logger.info("Loaded %s on %s (%s)%s", name, model.device, model.dtype,
+    logger.info("Loaded %s on %s (%s%s)%s", name, model.device, model.dtype,
+                ", int8 encoder products" if model.int8_encoder else "",
                 f"; {resident / 2**30:.1f} GB resident" if resident else "")
     return model
 

@@ -91,6 +91,8 @@ class ParakeetModel:
         self.languages: tuple[str, ...] | None = None
         self.device = plan.device
         self.dtype = plan.dtype
+        # On the CPU, the encoder's matrix products in int8 (a setting: engine/quantize.py).
+        self.int8_encoder = False
         self.notices: list[str] = [plan.notice] if plan.notice else []
         # Called with each notice given after loading (the GPU given up, graphs turned off).
         self.on_notice: Callable[[str], None] | None = None

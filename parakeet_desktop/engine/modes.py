@@ -24,6 +24,7 @@ class Device(enum.StrEnum):
     AUTO = "auto"
     CUDA = "cuda"
     CPU = "cpu"
+    CPU_INT8 = "cpu-int8"  # the CPU, the encoder's matrix products in int8 (engine/quantize.py)
 
 
 class Latency(enum.StrEnum):

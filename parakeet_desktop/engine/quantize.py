@@ -1,0 +1,48 @@
+"""The encoder's matrix products in int8 on the CPU (a setting, off by default).
+
+PyTorch's dynamic quantization turns each ``nn.Linear`` of the encoder (the feed-forward
+layers, the attention projections, the subsampling's output layer) into one whose weight is
+held in int8 and whose input is quantized per call: about a quarter of the weight bytes and
+several times fewer cycles for those products. The convolutions (the subsampling's, the conv
+modules' pointwise and depthwise ones) stay in float32: quantized convolutions were slow in the
+measurements behind this setting, and the attention's own products of activations cannot be
+quantized ahead of time. The decoder and joint are untouched (engine/packed.py packs them).
+
+Off by default: int8 exports of Parakeet v3 were reported to lose accuracy in some languages and
+past about 20 s of audio; bench/int8.py measures what it costs on the speech we have.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+logger = logging.getLogger(__name__)
+
+
+def available() -> bool:
+    """Whether this PyTorch can run int8 products on this CPU (an x86 or Arm quantized engine)."""
+    import torch
+
+    return any(engine in torch.backends.quantized.supported_engines for engine in ("x86", "fbgemm", "qnnpack"))
+
+
+def quantize_encoder(nemo_model) -> int:
+    """Swap the encoder's float32 ``nn.Linear`` layers for dynamically quantized int8 ones, in
+    place; the number swapped (0 when this PyTorch cannot)."""
+    import torch
+
+    if not available():
+        return 0
+    encoder = nemo_model.encoder
+    if any(p.dtype != torch.float32 for p in encoder.parameters()):
+        return 0  # a half-precision encoder (a GPU's) is not quantized
+    with warnings.catch_warnings():  # torch.ao.quantization announces its move to torchao
+        warnings.simplefilter("ignore")
+        from torch.ao.quantization import quantize_dynamic
+
+        before = sum(isinstance(m, torch.nn.Linear) for m in encoder.modules())
+        quantize_dynamic(encoder, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    after = sum(isinstance(m, torch.nn.Linear) for m in encoder.modules())
+    logger.info("The encoder's %d linear layers run in int8", before - after)
+    return before - after
