@@ -38,6 +38,19 @@ def test_file_transcription_bench_compares_both_twins_with_nemo():
     sparse = next(r for r in report["results"] if "blank" in r["twin"])
     dense = next(r for r in report["results"] if "blank" not in r["twin"])
     assert sparse["tokens_per_second"] < dense["tokens_per_second"]
+    for result in report["results"]:  # onnx-asr beside ours, installed by the bench from the registry
+        peer = result["onnx_asr"]
+        assert "unavailable" not in peer, peer
+        assert peer["seconds_median"] > 0 and peer["encoder_seconds_median"] > 0 and peer["decoding_seconds_median"] > 0
+        assert peer["tokens_identical_to_nemo"] and result["ours"]["tokens_identical_to_nemo"]
+        assert peer["rss_after_load_mb"] > 0 and result["time_ratio_ours_over_onnx_asr"] > 0
+
+
+def test_int8_bench_gives_word_error_rates_both_ways():
+    report = run_bench("int8.py", "--smoke")
+    assert set(report["wer_float32"]) == set(report["wer_int8"]) == set(report["int8_minus_float32_points"])
+    assert all(0 <= rate <= 0.3 for rate in report["wer_int8"].values()), report["wer_int8"]
+    assert report["sets"]["recordings_12_to_30_s"]["audio_seconds"] >= 12
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the bench starts Xvfb")

@@ -61,6 +61,34 @@ def _import_nemo_asr():
     return ASRModel
 
 
+# The random initialisers a model's constructor runs on each weight. A restore then overwrites
+# every weight from the checkpoint (strictly: one the checkpoint lacks is an error), so drawing
+# them is wasted: several seconds of the 0.6B model's restore on the CPU (bench/startup.py --cli).
+_RANDOM_INITS = ("uniform_", "normal_", "trunc_normal_", "kaiming_uniform_", "kaiming_normal_",
+                 "xavier_uniform_", "xavier_normal_", "orthogonal_")
+
+
+@contextlib.contextmanager
+def _without_random_init():
+    """Inside, ``torch.nn.init``'s random initialisers leave tensors as they are. Models are
+    restored one at a time (the engine's thread, a replica's start), nothing else builds modules
+    meanwhile."""
+    import torch
+
+    originals = {name: getattr(torch.nn.init, name) for name in _RANDOM_INITS if hasattr(torch.nn.init, name)}
+
+    def leave(tensor, *args, **kwargs):
+        return tensor
+
+    try:
+        for name in originals:
+            setattr(torch.nn.init, name, leave)
+        yield
+    finally:
+        for name, initialiser in originals.items():
+            setattr(torch.nn.init, name, initialiser)
+
+
 def _tar_without_filters() -> None:
     """NeMo checks each member of a .nemo archive itself, then extracts it with tarfile's
     ``filter="data"``, which Python has from 3.11.4 on: on Debian 12's Python 3.11.2 every model
@@ -85,16 +113,30 @@ def _restore_file(path: Path):
     ASRModel = _import_nemo_asr()
     _tar_without_filters()
     try:
-        with _quiet_nemo():
-            return ASRModel.restore_from(str(path), map_location="cpu")
+        with _quiet_nemo(), _without_random_init():
+            return ASRModel.restore_from(str(path), map_location="cpu", strict=True)
     except MemoryError as exc:
         raise ModelError(f"Not enough memory to load {path.name}.") from exc
     except (tarfile.TarError, EOFError, zlib.error) as exc:
         raise ModelError(f"{path.name} is damaged or incomplete ({first_line(exc)}); "
                          "download or copy it again.") from exc
     except Exception as exc:
+        mismatch = _weights_mismatch(exc)
+        if mismatch:
+            raise ModelError(f"{path.name} is damaged or its weights do not fit its own description "
+                             f"({mismatch}); download or copy it again.") from exc
         raise ModelError(f"{path.name} could not be loaded as a speech recognition model: "
                          f"{first_line(exc)}") from exc
+
+
+def _weights_mismatch(exc: BaseException) -> str | None:
+    """What ``load_state_dict`` found missing, unexpected or of the wrong size, shortened; None
+    for other errors (its message's first line names no weight)."""
+    lines = str(exc).splitlines()
+    if not (isinstance(exc, RuntimeError) and lines and lines[0].startswith("Error(s) in loading state_dict")):
+        return None
+    detail = " ".join(line.strip() for line in lines[1:] if line.strip())
+    return detail[:300] + ("…" if len(detail) > 300 else "")
 
 
 def restore(ref: str, progress=None, cancel=None):

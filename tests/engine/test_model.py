@@ -5,9 +5,11 @@ from __future__ import annotations
 import io
 import os
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE, load_audio
 from parakeet_desktop.engine.devices import CudaStatus, plan_device
@@ -191,3 +193,38 @@ def test_restore_refuses_non_transducer_models(tmp_path):
     assert restore(str(tmp_path / "ctc.nemo")) is not None
     with pytest.raises(ModelError, match="not a Parakeet-style transducer"):
         load_model(str(tmp_path / "ctc.nemo"), "cpu")
+
+
+def _checkpoint_of(nemo_file: Path, folder: Path) -> dict:
+    with tarfile.open(nemo_file) as archive:
+        member = next(m for m in archive.getmembers() if m.name.endswith("model_weights.ckpt"))
+        archive.extract(member, folder, filter="data")
+    return torch.load(folder / member.name, map_location="cpu", weights_only=True)
+
+
+def test_a_restored_model_holds_exactly_its_checkpoints_weights(tiny_nemo, tmp_path):
+    # The constructor's random initialisers are skipped during a restore (the checkpoint
+    # overwrites every weight): nothing of an initialiser may be left.
+    weights = _checkpoint_of(tiny_nemo, tmp_path)
+    restored = restore(str(tiny_nemo)).state_dict()
+    assert restored.keys() == weights.keys()
+    assert all(torch.equal(restored[name], value) for name, value in weights.items())
+    # and the initialisers work again afterwards
+    assert torch.nn.Linear(4, 4).weight.abs().sum() > 0
+
+
+def test_a_model_file_missing_a_weight_is_refused(tiny_nemo, tmp_path):
+    weights = _checkpoint_of(tiny_nemo, tmp_path / "unpacked")
+    dropped = next(name for name in weights if name.startswith("encoder."))
+    del weights[dropped]
+    rebuilt = tmp_path / "short.nemo"
+    with tarfile.open(tiny_nemo) as source, tarfile.open(rebuilt, "w") as target:
+        for member in source.getmembers():
+            if member.name.endswith("model_weights.ckpt"):
+                torch.save(weights, tmp_path / "weights.ckpt")
+                target.add(tmp_path / "weights.ckpt", arcname=member.name)
+            else:
+                target.addfile(member, source.extractfile(member) if member.isfile() else None)
+    with pytest.raises(ModelError, match="short.nemo is damaged") as raised:
+        load_model(str(rebuilt), "cpu")
+    assert dropped in str(raised.value) and "Missing key" in str(raised.value)
