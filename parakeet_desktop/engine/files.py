@@ -18,7 +18,7 @@ import numpy as np
 from . import memory
 from .flags import AnyOf, Flag
 from .audio import SAMPLE_RATE, AudioError, load_audio
-from .model import ParakeetModel, Recognition, RecognitionCancelled
+from .model import ParakeetModel, Recognition, RecognitionCancelled, is_out_of_memory
 from .language import identify
 from .transcript import Transcript, Word, floor_ms, join_texts, segments_from_words
 from .vad import speech_frames
@@ -30,6 +30,10 @@ _VAD_FRAME_MS = 30
 _MAX_PADDING = 0.2  # share of a batch's work that may go to padding
 # After this much audio, the memory its work freed is given back to the system (engine/memory.py).
 _GIVE_BACK_SECONDS = 60.0
+# On the CPU a decoding step costs what reading the joint's weights costs (memory bandwidth, not
+# arithmetic), however many rows it serves: pieces are encoded batch by batch and decoded
+# together, this many rows at most (their encoder outputs are small: 1.5 MB per 30 s).
+_DECODE_ROWS = 16
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,16 @@ class _Pending:
         return len(self.results) == len(self.pieces)
 
 
+@dataclass
+class _Encoded:
+    """A piece encoded on the CPU, waiting to be decoded with others."""
+
+    pending: _Pending
+    number: int
+    encoded: object  # torch.Tensor [D, T], the piece's frames only
+    duration: float
+
+
 class FileTranscriber:
     """Transcribes files and arrays with a loaded model, batching pieces across files."""
 
@@ -205,6 +219,7 @@ class FileTranscriber:
         self._max_piece_seconds = max_piece_seconds
         self._batch_seconds = batch_seconds
         self.vad_aggressiveness = vad_aggressiveness
+        self._encoded: list[_Encoded] = []  # on the CPU: pieces encoded, not yet decoded
 
     # Unless given, both follow the model, which measured its GPU's room for batches when it
     # loaded and may move to the CPU in the middle of a job.
@@ -219,9 +234,11 @@ class FileTranscriber:
     def transcribe_array(self, samples: np.ndarray, source: str = "audio",
                          cancel: Flag | None = None) -> Transcript:
         """Transcribe 16 kHz mono float32 samples."""
+        self._encoded = []  # what a cancelled call left
         pending = self._prepare(Path(source), samples, [])
         for batch in self._batches([pending]):
             self._run(batch, cancel)
+        self._decode_encoded()
         transcript = self._assemble(pending)
         if len(samples) >= _GIVE_BACK_SECONDS * SAMPLE_RATE:
             memory.give_back()
@@ -237,6 +254,7 @@ class FileTranscriber:
         Raises RecognitionCancelled when *cancel* is set; results already yielded stand.
         """
         sources = [p if isinstance(p, AudioInput) else Path(p) for p in paths]
+        self._encoded = []  # what a cancelled call left
         total = 0.0
         done = 0.0
         waiting: list[_Pending] = []
@@ -257,6 +275,7 @@ class FileTranscriber:
                 self._run(batch, cancel, within if progress is not None else None)
                 done += seconds
                 report(index, current)
+            self._decode_encoded()
             while waiting and waiting[0].done:
                 finished = waiting.pop(0)
                 yield FileResult(finished.path, transcript=self._assemble(finished))
@@ -315,21 +334,62 @@ class FileTranscriber:
 
     def _run(self, batch, cancel: Flag | None, within: Callable[[float], None] | None = None) -> None:
         pieces = [samples for _, _, samples in batch]
+        later = self.model.device == "cpu"  # encode now, decode with other batches' pieces
         while True:
             if cancel is not None and cancel.is_set():
                 raise RecognitionCancelled()
             if self.yield_to is not None:
                 self.yield_to()
             try:
-                recognitions = self.model.recognize(pieces, AnyOf(cancel, self.interrupt), within, self.vocabulary)
+                if later:
+                    stop = AnyOf(cancel, self.interrupt)
+                    encoded, lengths = self.model.encode_batch(pieces, stop, within)
+                    if stop.is_set():  # set after the last layer's check
+                        raise RecognitionCancelled()
+                else:
+                    recognitions = self.model.recognize(pieces, AnyOf(cancel, self.interrupt), within,
+                                                        self.vocabulary)
                 break
             except RecognitionCancelled:
                 if self.interrupt is None or not self.interrupt.is_set() or (cancel is not None and cancel.is_set()):
                     raise
                 # Interrupted to let dictation have the model (or by a shutdown, which yield_to
                 # raises): the batch runs again after it.
+            except Exception as exc:
+                if not (later and is_out_of_memory(exc)):
+                    raise
+                later = False  # recognize() splits what does not fit, piece by piece at the last
+        if later:
+            for row, (pending, number, samples) in enumerate(batch):
+                self._encoded.append(_Encoded(pending, number, encoded[row, :, : int(lengths[row])].clone(),
+                                              len(samples) / SAMPLE_RATE))
+            if len(self._encoded) >= _DECODE_ROWS:
+                self._decode_encoded()
+            return
         for (pending, number, _), recognition in zip(batch, recognitions):
             pending.results[number] = recognition
+
+    def _decode_encoded(self) -> None:
+        """Decode the pieces encoded so far (on the CPU), all in one batch."""
+        if not self._encoded:
+            return
+        import torch
+
+        if self.yield_to is not None:  # dictation first, as before each batch
+            self.yield_to()
+        waiting, self._encoded = self._encoded, []
+        frames = [row.encoded.shape[-1] for row in waiting]
+        encoded = torch.zeros(len(waiting), waiting[0].encoded.shape[0], max(frames))
+        for index, row in enumerate(waiting):
+            encoded[index, :, : frames[index]] = row.encoded
+        list_id = self.model.hold_vocabulary(self.vocabulary)
+        try:
+            recognitions = self.model.decode_encoded(encoded, torch.tensor(frames), [r.duration for r in waiting],
+                                                     list_id)
+        finally:
+            self.model.let_go_vocabulary(list_id)
+        for row, recognition in zip(waiting, recognitions):
+            row.pending.results[row.number] = recognition
 
     def _assemble(self, pending: _Pending) -> Transcript:
         words: list[Word] = []

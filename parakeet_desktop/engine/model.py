@@ -252,6 +252,11 @@ class ParakeetModel:
         encoded, encoded_lengths = self.encode_batch(pieces, cancel, progress)
         if cancel is not None and cancel.is_set():
             raise RecognitionCancelled()
+        return self.decode_encoded(encoded, encoded_lengths, [len(p) / SAMPLE_RATE for p in pieces], list_id)
+
+    def decode_encoded(self, encoded, encoded_lengths, durations: list[float],
+                       list_id: int = NO_LIST) -> list[Recognition]:
+        """Text and timed words of encoder outputs ``[B, D, T]`` of pieces *durations* seconds long."""
         if list_id == NO_LIST:
             hypotheses = self.decode(lambda: self.nemo.decoding.rnnt_decoder_predictions_tensor(
                 encoder_output=encoded, encoded_lengths=encoded_lengths, return_hypotheses=True))
@@ -259,7 +264,7 @@ class ParakeetModel:
             hypotheses = self.decode(lambda: self._boosted_hypotheses(encoded, encoded_lengths, list_id))
         if isinstance(hypotheses, tuple):
             hypotheses = hypotheses[0]
-        return [self._result(h, len(p) / SAMPLE_RATE) for h, p in zip(hypotheses, pieces)]
+        return [self._result(h, duration) for h, duration in zip(hypotheses, durations)]
 
     def _boosted_hypotheses(self, encoded, encoded_lengths, list_id: int):
         """What ``rnnt_decoder_predictions_tensor`` gives, decoded with a phrase list: NeMo's

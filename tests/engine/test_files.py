@@ -140,21 +140,63 @@ def test_cancel_inside_a_batch_stops_before_the_next_encoder_layer(model, talk):
 
 
 def test_files_share_batches(model, speech_wavs):
-    calls = []
-    original = model.recognize
+    calls = {"encode": [], "decode": []}
+    encode, decode = model.encode_batch, model.decode_encoded
 
-    def counting(pieces, cancel=None, *rest):
-        calls.append(len(pieces))
-        return original(pieces, cancel, *rest)
+    def encoding(pieces, *rest):
+        calls["encode"].append(len(pieces))
+        return encode(pieces, *rest)
 
-    model.recognize = counting
+    def decoding(encoded, *rest):
+        calls["decode"].append(encoded.shape[0])
+        return decode(encoded, *rest)
+
+    model.encode_batch, model.decode_encoded = encoding, decoding
     try:
         results = list(FileTranscriber(model, batch_seconds=60).transcribe_files(speech_wavs))
     finally:
-        del model.recognize
+        del model.encode_batch, model.decode_encoded
     assert len(results) == len(speech_wavs)
-    assert calls == [len(speech_wavs)], "four short files go through the model as one batch"
+    assert calls["encode"] == [len(speech_wavs)], "four short files go through the encoder as one batch"
+    assert calls["decode"] == [len(speech_wavs)], "and through the decoder as one"
 
+
+def test_on_the_cpu_pieces_of_several_batches_are_decoded_together(model, speech_wavs, monkeypatch, tmp_path):
+    """The encoder takes its batches within the budget; the decoder takes their pieces at once
+    (a CPU decoding step costs the same for one row or many), with the same words and times as
+    when each batch is decoded on its own."""
+    from parakeet_desktop.engine import files
+
+    decode, limit = model.decode_encoded, files._DECODE_ROWS
+    rows = []
+
+    def decoding(encoded, *rest):
+        rows.append(encoded.shape[0])
+        return decode(encoded, *rest)
+
+    import soundfile
+
+    talk = tmp_path / "talk.wav"
+    soundfile.write(talk, np.concatenate([soundfile.read(w, dtype="float32")[0] for w in speech_wavs]), 16000)
+
+    def transcripts():
+        transcriber = FileTranscriber(model, batch_seconds=1.0, max_piece_seconds=1.0)
+        return [r.transcript for r in transcriber.transcribe_files([talk])]
+
+    model.decode_encoded = decoding
+    try:
+        together = transcripts()
+        decoded_together = list(rows)
+        rows.clear()
+        monkeypatch.setattr(files, "_DECODE_ROWS", 1)  # each batch decoded as soon as it is encoded
+        apart = transcripts()
+    finally:
+        del model.decode_encoded
+    pieces = sum(decoded_together)
+    assert len(decoded_together) < pieces and max(decoded_together) <= limit, decoded_together
+    assert sum(rows) == pieces and len(rows) > len(decoded_together)  # batch by batch
+    assert [(t.text, t.words) for t in together] == [(t.text, t.words) for t in apart]
+    assert all(t.text for t in together)
 
 
 def test_long_speech_without_words_is_found_where_it_is():
