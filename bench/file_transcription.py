@@ -14,7 +14,7 @@ the encoder (features included) and the decoding, give the resident memory after
 at its peak, and say whether the tokens (and their frames) are NeMo's own for the same pieces.
 
     python bench/file_transcription.py [--seconds 60] [--repeats 3] [--device auto] [--tiny]
-                                       [--twins sparse] [--no-onnx-asr] [--onnx-asr-int8]
+                                       [--twins sparse] [--paths nemo] [--no-onnx-asr] [--onnx-asr-int8]
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
 from parakeet_desktop.engine import packed  # noqa: E402
-from parakeet_desktop.engine.files import FileTranscriber, plan_pieces  # noqa: E402
+from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
 from parakeet_desktop.engine.loader import prepare_model  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
 from tools.speech import passage  # noqa: E402
@@ -94,6 +94,9 @@ def main() -> None:
     parser.add_argument("--twins", default="dense,sparse",
                         help="dense (random joint, far more tokens than speech), sparse (joint biased "
                              "to blank: about 3.5 tokens a second, as speech)")
+    parser.add_argument("--paths", default="ours_unpacked,ours_one_piece,nemo",
+                        help="besides ours, which of ours_unpacked, ours_one_piece and nemo (NeMo's "
+                             "transcribe() of the whole audio) to time; none: ''")
     parser.add_argument("--no-onnx-asr", dest="onnx_asr", action="store_false",
                         help="leave out the onnx-asr peer (it runs on the CPU only)")
     parser.add_argument("--onnx-asr-int8", action="store_true",
@@ -122,7 +125,7 @@ def main() -> None:
             rss_after_load = PeakRss._rss()
             modules = _decoder_modules(model.nemo)  # packed on the CPU, NeMo's own on a GPU
             unpacked = _originals.pop(id(model.nemo), modules)
-            result = compare(model, audio, args.repeats, modules, unpacked)
+            result = compare(model, audio, args.repeats, modules, unpacked, tuple(args.paths.split(",")))
             result["ours"]["rss_after_load_mb"] = round(rss_after_load / 2**20, 1)
             result.update(_run_peers(peers, result, audio, args.repeats))
         results.append({"twin": label, **result})
@@ -217,7 +220,8 @@ def tokens_and_frames(hypothesis) -> tuple[list[int], list[int]]:
     return [int(t) for t in as_list(hypothesis.y_sequence)], [int(f) for f in as_list(frames)]
 
 
-def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple) -> dict:
+def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple,
+            chosen: tuple[str, ...] = ("ours_unpacked", "ours_one_piece", "nemo")) -> dict:
     """Our file path (with the packed decoder modules on the CPU, then with NeMo's own), our
     modules on the whole audio as one piece, and NeMo's transcribe() (with NeMo's own modules),
     alternating, on the same model and audio."""
@@ -246,7 +250,8 @@ def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple) -> dict
         _use(model.nemo, unpacked)
         return nemo_transcribe(model, audio, timestamps=True)[0].text
 
-    paths = {"ours": ours, "ours_unpacked": ours_unpacked, "ours_one_piece": ours_one_piece, "nemo": nemos}
+    every = {"ours": ours, "ours_unpacked": ours_unpacked, "ours_one_piece": ours_one_piece, "nemo": nemos}
+    paths = {name: run for name, run in every.items() if name == "ours" or name in chosen}
     for run in paths.values():  # warm every path once
         run()
     split = _Split(model)
@@ -278,36 +283,46 @@ def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple) -> dict
             "peak_gpu_allocated_mb": round(max(r[4] for r in rows) / 2**20, 1),
         }
 
-    ours_summary, nemo_summary = summary(figures["ours"]), summary(figures["nemo"])
+    ours_summary = summary(figures["ours"])
     ours_summary["encoder_seconds_median"] = round(statistics.median(e for e, _ in splits), 3)
     ours_summary["decoding_seconds_median"] = round(statistics.median(d for _, d in splits), 3)
     ours_summary["tokens_identical_to_nemo"] = [our_tokens[p.tobytes()] for p in pieces] == reference
-    unpacked_summary = summary(figures["ours_unpacked"])
-    one_piece_summary = summary(figures["ours_one_piece"])
-    our_text, nemo_text = figures["ours"][-1][1], figures["nemo"][-1][1]
-    return {
+    result = {
         "parameters_millions": round(parameters / 1e6, 1),
         "cuda_graphs": model.cuda_graphs,
-        "pieces": len(plan_pieces(audio, transcriber.max_piece_seconds)),
+        "pieces": len(pieces),
         "tokens_per_second": round(len(nemo_transcribe(model, audio[: 10 * SAMPLE_RATE])[0].y_sequence) / 10, 2),
         "ours": ours_summary,
-        "ours_unpacked": unpacked_summary,
         "packed_decoder": modules is not unpacked,
-        "rtfx_ratio_packed_over_unpacked": round(ours_summary["rtfx_median"] / unpacked_summary["rtfx_median"], 3),
-        "packed_text_identical": figures["ours"][-1][1] == figures["ours_unpacked"][-1][1],
-        "ours_one_piece": one_piece_summary,
-        "nemo_transcribe": nemo_summary,
-        "rtfx_ratio_ours_over_nemo": round(ours_summary["rtfx_median"] / nemo_summary["rtfx_median"], 3),
-        "rtfx_ratio_ours_over_nemo_best_runs": round(
-            ours_summary["rtfx_best"] / nemo_summary["rtfx_best"], 3),
-        "rtfx_ratio_one_piece_over_nemo": round(
-            one_piece_summary["rtfx_median"] / nemo_summary["rtfx_median"], 3),
-        "one_piece_text_identical_to_nemo": figures["ours_one_piece"][-1][1] == nemo_text,
-        # With random weights, text cut at pauses says little about accuracy; a trained model's
-        # text hardly changes at a pause.
-        "split_text_word_difference_vs_nemo": round(jiwer.wer(nemo_text, our_text), 4) if nemo_text else None,
         "_reference": (pieces, reference),  # for the peers; taken out before printing
     }
+    our_text = figures["ours"][-1][1]
+    if "ours_unpacked" in figures:
+        unpacked_summary = summary(figures["ours_unpacked"])
+        result.update({
+            "ours_unpacked": unpacked_summary,
+            "rtfx_ratio_packed_over_unpacked": round(ours_summary["rtfx_median"] / unpacked_summary["rtfx_median"], 3),
+            "packed_text_identical": our_text == figures["ours_unpacked"][-1][1],
+        })
+    if "nemo" in figures:
+        nemo_summary, nemo_text = summary(figures["nemo"]), figures["nemo"][-1][1]
+        result.update({
+            "nemo_transcribe": nemo_summary,
+            "rtfx_ratio_ours_over_nemo": round(ours_summary["rtfx_median"] / nemo_summary["rtfx_median"], 3),
+            "rtfx_ratio_ours_over_nemo_best_runs": round(ours_summary["rtfx_best"] / nemo_summary["rtfx_best"], 3),
+            # With random weights, text cut at pauses says little about accuracy; a trained
+            # model's text hardly changes at a pause.
+            "split_text_word_difference_vs_nemo": round(jiwer.wer(nemo_text, our_text), 4) if nemo_text else None,
+        })
+        if "ours_one_piece" in figures:
+            one_piece_summary = summary(figures["ours_one_piece"])
+            result.update({
+                "ours_one_piece": one_piece_summary,
+                "rtfx_ratio_one_piece_over_nemo": round(
+                    one_piece_summary["rtfx_median"] / nemo_summary["rtfx_median"], 3),
+                "one_piece_text_identical_to_nemo": figures["ours_one_piece"][-1][1] == nemo_text,
+            })
+    return result
 
 
 def _onnx_asr_peers(nemo_model, folder: Path, int8: bool) -> dict:

@@ -37,7 +37,7 @@ from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
 from parakeet_desktop.engine.loader import load_model  # noqa: E402
 from tools.fixture_corpus import held_out_sentences, random_orders, voice_for  # noqa: E402
-from tools.speech import passage, speak  # noqa: E402
+from tools.speech import passage, speak, with_pauses  # noqa: E402
 
 SPEECH_MODEL = ROOT / "tests" / "fixtures" / "speech-tdt.nemo"
 VOICE_SEED = 31  # voices none of the tests use
@@ -72,20 +72,13 @@ def speech_sets(minutes: float, short: int, recordings: int) -> dict[str, list[t
             texts.pop()
             audio = _recording(texts, VOICE_SEED + n, rng)
         long_files.append((" ".join(texts), audio))
-    talk_texts, parts, total = [], [], 0
-    for i, text in enumerate(rest):
-        speech = speak(text, *voice_for(i, VOICE_SEED + 1000))
-        pause = np.zeros(int(rng.uniform(0.3, 2.0) * SAMPLE_RATE), np.float32)
-        if total + len(speech) + len(pause) > minutes * 60 * SAMPLE_RATE:
-            break
-        parts += [speech, pause]
-        total += len(speech) + len(pause)
-        talk_texts.append(text)
+    spoken = ((text, speak(text, *voice_for(i, VOICE_SEED + 1000))) for i, text in enumerate(rest))
+    talk_texts, _, talk = with_pauses(spoken, minutes * 60, rng)
     return {
         "short_sentences": list(zip(grammar, _spoken(grammar, VOICE_SEED))),
         "short_random_orders": list(zip(orders, _spoken(orders, VOICE_SEED + 1))),
         "recordings_12_to_30_s": long_files,
-        f"file_{minutes:g}_min": [(" ".join(talk_texts), np.concatenate(parts))],
+        f"file_{minutes:g}_min": [(" ".join(talk_texts), talk)],
     }
 
 

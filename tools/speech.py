@@ -55,3 +55,21 @@ def passage(seconds: float, pause: float = 0.5) -> np.ndarray:
         total += len(spoken) + len(gap)
         n += 1
     return np.concatenate(parts)[: int(seconds * SAMPLE_RATE)]
+
+
+def with_pauses(spoken, seconds: float, rng, shortest: float = 0.3,
+                longest: float = 2.0) -> tuple[list[str], list[int], np.ndarray]:
+    """(text, samples) pairs, in order, each followed by a pause of *shortest*-*longest* seconds
+    drawn from *rng* (a numpy Generator or a random.Random), until *seconds* would be passed:
+    the texts kept, where each one's pause ends (in samples) and the audio. *spoken* may be a
+    lazy iterable: it is read only as far as needed."""
+    texts, ends, parts, total = [], [], [], 0
+    for text, speech in spoken:
+        pause = np.zeros(int(rng.uniform(shortest, longest) * SAMPLE_RATE), np.float32)
+        if total + len(speech) + len(pause) > seconds * SAMPLE_RATE:
+            break
+        parts += [speech, pause]
+        total += len(speech) + len(pause)
+        texts.append(text)
+        ends.append(total)
+    return texts, ends, np.concatenate(parts)

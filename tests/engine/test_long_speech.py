@@ -13,6 +13,7 @@ from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import LiveSettings, Mode
 from parakeet_desktop.engine.events import Final
 from tools.memory import rss_mb
+from tools.speech import with_pauses
 
 SAMPLE_RATE = 16000
 
@@ -28,18 +29,8 @@ def short_wer(speech_model) -> float:
 def talk(minutes: float) -> tuple[list[str], list[int], np.ndarray]:
     """Held-out sentences in varied voices with pauses of 0.3-2 s, *minutes* long: the texts,
     where each sentence's pause ends (in samples) and the audio."""
-    rng = np.random.default_rng(5)
     pairs = held_out_utterances(int(minutes * 60 / 3.5) + 20)
-    texts, ends, parts, total = [], [], [], 0
-    for text, speech in pairs:
-        pause = np.zeros(int(rng.uniform(0.3, 2.0) * SAMPLE_RATE), np.float32)
-        if total + len(speech) + len(pause) > minutes * 60 * SAMPLE_RATE:
-            break
-        parts += [speech, pause]
-        total += len(speech) + len(pause)
-        texts.append(text)
-        ends.append(total)
-    return texts, ends, np.concatenate(parts)
+    return with_pauses(pairs, minutes * 60, np.random.default_rng(5))
 
 
 @pytest.fixture(scope="module")
