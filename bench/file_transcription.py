@@ -3,9 +3,10 @@
 Builds a random-weight twin of parakeet-tdt-0.6b-v3 (same layer sizes, so the compute is real),
 speaks a passage with espeak-ng, and transcribes it through both paths in one run, alternating
 them. Prints JSON: real-time factors (seconds of audio per second of compute), their ratio, and
-peak memory of each path. On the CPU our path runs with the packed decoder modules
-(engine/packed.py) and once more with NeMo's own modules ("ours_unpacked"), which NeMo's
-``transcribe()`` also uses, and says whether the texts are identical.
+peak memory of each path. On the CPU our path runs with oneDNN's products (engine/packed.py: the
+encoder's linear layers, the joint's output layer, the prediction LSTM) and once more with
+NeMo's own modules ("ours_plain"), which NeMo's ``transcribe()`` also uses, and says whether the
+texts are identical.
 
 On the CPU, onnx-asr runs too, as a peer (bench/onnx_asr_peer.py: installed on demand into an
 environment of its own, the same twin exported with NeMo's ``export()``), on the same pieces one
@@ -94,8 +95,8 @@ def main() -> None:
     parser.add_argument("--twins", default="dense,sparse",
                         help="dense (random joint, far more tokens than speech), sparse (joint biased "
                              "to blank: about 3.5 tokens a second, as speech)")
-    parser.add_argument("--paths", default="ours_unpacked,ours_one_piece,nemo",
-                        help="besides ours, which of ours_unpacked, ours_one_piece and nemo (NeMo's "
+    parser.add_argument("--paths", default="ours_plain,ours_one_piece,nemo",
+                        help="besides ours, which of ours_plain, ours_one_piece and nemo (NeMo's "
                              "transcribe() of the whole audio) to time; none: ''")
     parser.add_argument("--no-onnx-asr", dest="onnx_asr", action="store_false",
                         help="leave out the onnx-asr peer (it runs on the CPU only)")
@@ -109,27 +110,9 @@ def main() -> None:
     plan = plan_device(args.device, probe_cuda())
     results = []
     for variant in args.twins.split(","):
+        # The folder holds the twin's tokenizer, which saving it (for the peer's export) reads.
         with tempfile.TemporaryDirectory() as folder:
-            nemo_model = build_model(TINY if args.tiny else PARAKEET_TDT_V3, Path(folder))
-        if variant == "sparse":
-            rate = make_sparse(nemo_model, audio[: 10 * SAMPLE_RATE])
-            label = f"joint biased to blank ({rate:.1f} tokens/s, as speech)"
-        else:
-            make_responsive(nemo_model)
-            label = "random weights (far more tokens than speech)"
-        with tempfile.TemporaryDirectory() as exported:
-            peers = {}
-            if args.onnx_asr and plan.device == "cpu":
-                peers = _onnx_asr_peers(nemo_model, Path(exported), args.onnx_asr_int8)
-            model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
-            rss_after_load = PeakRss._rss()
-            modules = _decoder_modules(model.nemo)  # packed on the CPU, NeMo's own on a GPU
-            unpacked = _originals.pop(id(model.nemo), modules)
-            result = compare(model, audio, args.repeats, modules, unpacked, tuple(args.paths.split(",")))
-            result["ours"]["rss_after_load_mb"] = round(rss_after_load / 2**20, 1)
-            result.update(_run_peers(peers, result, audio, args.repeats))
-        results.append({"twin": label, **result})
-        del model, nemo_model
+            results.append(_one_twin(args, plan, audio, variant, Path(folder)))
     print(json.dumps({
         "benchmark": "file_transcription",
         "model": "tiny" if args.tiny else "parakeet-tdt-0.6b-v3 twin",
@@ -142,24 +125,58 @@ def main() -> None:
     }, indent=2))
 
 
-_originals: dict[int, tuple] = {}  # a model's decoder modules before packing, by the model's id
+def _one_twin(args, plan, audio: np.ndarray, variant: str, folder: Path) -> dict:
+    nemo_model = build_model(TINY if args.tiny else PARAKEET_TDT_V3, folder / "twin")
+    if variant == "sparse":
+        rate = make_sparse(nemo_model, audio[: 10 * SAMPLE_RATE])
+        label = f"joint biased to blank ({rate:.1f} tokens/s, as speech)"
+    else:
+        make_responsive(nemo_model)
+        label = "random weights (far more tokens than speech)"
+    peers = {}
+    if args.onnx_asr and plan.device == "cpu":
+        peers = _onnx_asr_peers(nemo_model, folder / "onnx", args.onnx_asr_int8)
+    model = prepare_model(nemo_model, "parakeet-tdt-0.6b-v3 twin", plan)
+    rss_after_load = PeakRss._rss()
+    plain = _originals.pop(id(model.nemo), None)
+    modules = _modules(model.nemo, list(plain)) if plain else {}  # oneDNN's on the CPU
+    plain = plain or modules
+    result = compare(model, audio, args.repeats, modules, plain, tuple(args.paths.split(",")), peers)
+    result["ours"]["rss_after_load_mb"] = round(rss_after_load / 2**20, 1)
+    return {"twin": label, **result}
+
+
+_originals: dict[int, dict] = {}  # a model's modules before oneDNN's, by the model's id
 _pack = packed.pack_decoder
 
 
 def _keeping_originals(nemo_model) -> bool:
-    _originals[id(nemo_model)] = _decoder_modules(nemo_model)
+    # pack_decoder runs first (then pack_encoder): every module either swaps is still NeMo's own
+    _originals[id(nemo_model)] = _modules(nemo_model, _swappable(nemo_model))
     return _pack(nemo_model)
 
 
 packed.pack_decoder = _keeping_originals  # so that the bench can run either set
 
 
-def _decoder_modules(nemo_model) -> tuple:
-    return nemo_model.joint.joint_net[-1], nemo_model.decoder.prediction["dec_rnn"].lstm
+def _swappable(nemo_model) -> list[tuple]:
+    """(parent, attribute) of each module engine/packed.py may swap."""
+    import torch
+
+    rnn = nemo_model.decoder.prediction["dec_rnn"]
+    places = [(nemo_model.joint.joint_net, str(len(nemo_model.joint.joint_net) - 1)), (rnn, "lstm")]
+    for parent in nemo_model.encoder.modules():
+        places += [(parent, name) for name, child in parent.named_children() if type(child) is torch.nn.Linear]
+    return places
 
 
-def _use(nemo_model, modules: tuple) -> None:
-    nemo_model.joint.joint_net[-1], nemo_model.decoder.prediction["dec_rnn"].lstm = modules
+def _modules(nemo_model, places: list[tuple]) -> dict:
+    return {place: getattr(*place) for place in places}
+
+
+def _use(nemo_model, modules: dict) -> None:
+    for (parent, name), module in modules.items():
+        setattr(parent, name, module)
 
 
 class _Split:
@@ -220,9 +237,9 @@ def tokens_and_frames(hypothesis) -> tuple[list[int], list[int]]:
     return [int(t) for t in as_list(hypothesis.y_sequence)], [int(f) for f in as_list(frames)]
 
 
-def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple,
-            chosen: tuple[str, ...] = ("ours_unpacked", "ours_one_piece", "nemo")) -> dict:
-    """Our file path (with the packed decoder modules on the CPU, then with NeMo's own), our
+def compare(model, audio, repeats: int, modules: dict, plain: dict,
+            chosen: tuple[str, ...] = ("ours_plain", "ours_one_piece", "nemo"), peers: dict | None = None) -> dict:
+    """Our file path (with oneDNN's products on the CPU, then with NeMo's own modules), our
     modules on the whole audio as one piece, and NeMo's transcribe() (with NeMo's own modules),
     alternating, on the same model and audio."""
     import jiwer
@@ -238,8 +255,8 @@ def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple,
         _use(model.nemo, modules)
         return transcriber.transcribe_array(audio).text
 
-    def ours_unpacked() -> str:
-        _use(model.nemo, unpacked)
+    def ours_plain() -> str:
+        _use(model.nemo, plain)
         return transcriber.transcribe_array(audio).text
 
     def ours_one_piece() -> str:
@@ -247,16 +264,17 @@ def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple,
         return whole.transcribe_array(audio).text
 
     def nemos() -> str:
-        _use(model.nemo, unpacked)
+        _use(model.nemo, plain)
         return nemo_transcribe(model, audio, timestamps=True)[0].text
 
-    every = {"ours": ours, "ours_unpacked": ours_unpacked, "ours_one_piece": ours_one_piece, "nemo": nemos}
+    every = {"ours": ours, "ours_plain": ours_plain, "ours_one_piece": ours_one_piece, "nemo": nemos}
     paths = {name: run for name, run in every.items() if name == "ours" or name in chosen}
     for run in paths.values():  # warm every path once
         run()
     split = _Split(model)
     ours()
     pieces, our_tokens = list(split.pieces.values()), dict(split.decoded)
+    running = _start_peers(peers or {}, pieces)  # their passes alternate with ours
     figures = {name: [] for name in paths}
     splits = []
     for _ in range(repeats):
@@ -265,9 +283,16 @@ def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple,
             figures[name].append(_timed(run, cuda))
             if name == "ours":
                 splits.append((split.encoder, split.decoding))
+        for peer in running.values():
+            if not isinstance(peer, str):
+                # Idle thread pools spin for a while (OpenMP's, onnxruntime's): each side starts
+                # once the other's have gone to sleep.
+                time.sleep(0.5)
+                peer.one_pass()
+                time.sleep(0.5)
     del model.encode_batch, model.decode_encoded, model.decode  # the class's methods again
     # NeMo's own tokens for the same pieces, one at a time: the reference for ours and the peers.
-    _use(model.nemo, unpacked)
+    _use(model.nemo, plain)
     reference = [tokens_and_frames(h) for h in nemo_transcribe(model, pieces, timestamps=True)]
 
     def summary(rows):
@@ -293,16 +318,16 @@ def compare(model, audio, repeats: int, modules: tuple, unpacked: tuple,
         "pieces": len(pieces),
         "tokens_per_second": round(len(nemo_transcribe(model, audio[: 10 * SAMPLE_RATE])[0].y_sequence) / 10, 2),
         "ours": ours_summary,
-        "packed_decoder": modules is not unpacked,
-        "_reference": (pieces, reference),  # for the peers; taken out before printing
+        "onednn_products": modules is not plain,
     }
+    result.update(_peer_figures(running, reference, seconds, ours_summary))
     our_text = figures["ours"][-1][1]
-    if "ours_unpacked" in figures:
-        unpacked_summary = summary(figures["ours_unpacked"])
+    if "ours_plain" in figures:
+        plain_summary = summary(figures["ours_plain"])
         result.update({
-            "ours_unpacked": unpacked_summary,
-            "rtfx_ratio_packed_over_unpacked": round(ours_summary["rtfx_median"] / unpacked_summary["rtfx_median"], 3),
-            "packed_text_identical": our_text == figures["ours_unpacked"][-1][1],
+            "ours_plain": plain_summary,
+            "rtfx_ratio_onednn_over_plain": round(ours_summary["rtfx_median"] / plain_summary["rtfx_median"], 3),
+            "onednn_text_identical_to_plain": our_text == figures["ours_plain"][-1][1],
         })
     if "nemo" in figures:
         nemo_summary, nemo_text = summary(figures["nemo"]), figures["nemo"][-1][1]
@@ -339,37 +364,42 @@ def _onnx_asr_peers(nemo_model, folder: Path, int8: bool) -> dict:
     return peers
 
 
-def _run_peers(peers: dict, result: dict, audio: np.ndarray, repeats: int) -> dict:
+def _start_peers(peers: dict, pieces: list[np.ndarray]) -> dict:
+    """The peers started on *pieces* (loaded and warmed), by name; a reason for each that cannot."""
     import torch
 
-    pieces, reference = result.pop("_reference")
-    seconds = len(audio) / SAMPLE_RATE
+    started = {}
+    for name, peer in peers.items():
+        try:
+            started[name] = peer if isinstance(peer, str) else onnx_asr_peer.Peer(
+                peer[0], pieces, torch.get_num_threads(), peer[1])
+        except onnx_asr_peer.PeerUnavailable as exc:
+            started[name] = str(exc)
+    return started
+
+
+def _peer_figures(peers: dict, reference: list, seconds: float, ours: dict) -> dict:
     figures = {}
     for name, peer in peers.items():
         if isinstance(peer, str):
             figures[name] = {"unavailable": peer}
             continue
-        try:
-            ran = onnx_asr_peer.run(peer[0], pieces, torch.get_num_threads(), repeats, peer[1])
-        except onnx_asr_peer.PeerUnavailable as exc:
-            figures[name] = {"unavailable": str(exc)}
-            continue
-        times = [r["seconds"] for r in ran["runs"]]
+        last, passes = peer.finish(), peer.passes
+        times = [p["seconds"] for p in passes]
         figures[name] = {
-            "versions": {"onnx_asr": ran["onnx_asr"], "onnxruntime": ran["onnxruntime"]},
+            "versions": {"onnx_asr": peer.ready["onnx_asr"], "onnxruntime": peer.ready["onnxruntime"]},
             "seconds_median": round(statistics.median(times), 3),
             "seconds_all": [round(t, 3) for t in times],
             "rtfx_median": round(seconds / statistics.median(times), 2),
             "rtfx_best": round(seconds / min(times), 2),
-            "encoder_seconds_median": round(statistics.median(r["encoder_seconds"] for r in ran["runs"]), 3),
-            "decoding_seconds_median": round(statistics.median(r["decoding_seconds"] for r in ran["runs"]), 3),
-            "load_seconds": round(ran["load_seconds"], 2),
-            "rss_after_load_mb": round(ran["rss_after_load"] / 2**20, 1),
-            "peak_rss_mb": round(ran["peak_rss"] / 2**20, 1),
-            "tokens_identical_to_nemo": [list(pair) for pair in zip(ran["tokens"], ran["frames"])]
+            "encoder_seconds_median": round(statistics.median(p["encoder_seconds"] for p in passes), 3),
+            "decoding_seconds_median": round(statistics.median(p["decoding_seconds"] for p in passes), 3),
+            "load_seconds": round(peer.ready["load_seconds"], 2),
+            "rss_after_load_mb": round(peer.ready["rss_after_load"] / 2**20, 1),
+            "peak_rss_mb": round(last["peak_rss"] / 2**20, 1),
+            "tokens_identical_to_nemo": [list(pair) for pair in zip(last["tokens"], last["frames"])]
                                         == [list(pair) for pair in reference],
         }
-        ours = result["ours"]
         figures[f"time_ratio_ours_over_{name}"] = round(ours["seconds_median"] / figures[name]["seconds_median"], 3)
         figures[f"time_ratio_ours_over_{name}_best_runs"] = round(
             min(ours["seconds_all"]) / min(figures[name]["seconds_all"]), 3)

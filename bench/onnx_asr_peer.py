@@ -5,7 +5,7 @@ project: the bench installs it on demand into an environment of its own (under
 ``~/.cache/parakeet-bench``), exports the same twin with NeMo's own ``export()`` into onnx-asr's
 layout (``encoder-model.onnx``, ``decoder_joint-model.onnx``, ``vocab.txt``, ``config.json``) and
 runs bench/onnx_asr_runner.py there on the same pieces, in a process of its own (so its memory
-is its own).
+is its own) that stays up and runs a pass when told, so that its passes alternate with ours.
 """
 
 from __future__ import annotations
@@ -51,9 +51,17 @@ def export(nemo_model, folder: Path, quantize: bool = False) -> Path:
     """*nemo_model* (a TDT EncDecRNNTBPEModel on the CPU, NeMo's own modules) in onnx-asr's layout
     in *folder*; with *quantize*, also onnx-asr's ``int8`` files (onnxruntime's default dynamic
     quantization, as its published int8 models are made)."""
+    from parakeet_desktop.engine.loader import restore
+
     folder.mkdir(parents=True, exist_ok=True)
-    nemo_model.eval()
-    nemo_model.export(str(folder / "model.onnx"), check_trace=False)
+    # NeMo's export swaps modules for export-friendly ones in place (replace_for_export), slower
+    # in PyTorch, and NeMo's models cannot be deep-copied: a copy restored from a saved .nemo is
+    # exported, the model itself stays as it was.
+    nemo_model.save_to(str(folder / "twin.nemo"))
+    copy = restore(str(folder / "twin.nemo")).eval()
+    (folder / "twin.nemo").unlink()
+    copy.export(str(folder / "model.onnx"), check_trace=False)
+    del copy
     tokenizer = nemo_model.tokenizer
     vocab_size = tokenizer.vocab_size
     with open(folder / "vocab.txt", "w", encoding="utf-8") as f:
@@ -76,19 +84,43 @@ def export(nemo_model, folder: Path, quantize: bool = False) -> Path:
     return folder
 
 
-def run(model_dir: Path, pieces: list[np.ndarray], threads: int, repeats: int,
-        quantization: str | None = None) -> dict:
-    """onnx-asr's figures on *pieces* (16 kHz float32), from a process of its own."""
-    python = environment()
-    with tempfile.TemporaryDirectory() as scratch:
-        archive = Path(scratch) / "pieces.npz"
+class Peer:
+    """onnx-asr on *pieces* (16 kHz float32) in a process of its own, loaded and warmed at once;
+    :meth:`one_pass` times one pass over the pieces, :meth:`finish` ends it with its tokens."""
+
+    def __init__(self, model_dir: Path, pieces: list[np.ndarray], threads: int,
+                 quantization: str | None = None) -> None:
+        self._scratch = tempfile.TemporaryDirectory()
+        archive = Path(self._scratch.name) / "pieces.npz"
         np.savez(archive, **{str(i): np.asarray(p, dtype=np.float32) for i, p in enumerate(pieces)})
-        command = [str(python), str(RUNNER), str(model_dir), str(archive), "--threads", str(threads),
-                   "--repeats", str(repeats)]
+        command = [str(environment()), str(RUNNER), str(model_dir), str(archive), "--threads", str(threads)]
         if quantization:
             command += ["--quantization", quantization]
         env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-        done = subprocess.run(command, capture_output=True, text=True, env=env)
-    if done.returncode != 0:
-        raise PeerUnavailable(f"onnx-asr's run failed: {done.stderr.strip()[-800:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+        self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, text=True, env=env)
+        self.ready = self._answer()
+        self.passes: list[dict] = []
+
+    def _answer(self) -> dict:
+        line = self._process.stdout.readline()
+        if not line:
+            self._process.wait()
+            error = self._process.stderr.read().strip()[-800:]
+            self._scratch.cleanup()
+            raise PeerUnavailable(f"onnx-asr's run failed: {error}")
+        return json.loads(line)
+
+    def one_pass(self) -> dict:
+        self._process.stdin.write("pass\n")
+        self._process.stdin.flush()
+        self.passes.append(self._answer())
+        return self.passes[-1]
+
+    def finish(self) -> dict:
+        self._process.stdin.write("done\n")
+        self._process.stdin.flush()
+        last = self._answer()
+        self._process.wait()
+        self._scratch.cleanup()
+        return last

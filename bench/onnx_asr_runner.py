@@ -1,9 +1,10 @@
 """Runs inside onnx-asr's own environment (made by bench/onnx_asr_peer.py), never the project's:
-loads an export of a Parakeet TDT model in onnx-asr's layout and recognises the pieces of a
-``.npz`` one at a time, as ``repeats`` timed passes after one untimed pass, timing the features and
-encoder apart from the decoding. Prints one JSON object on its last line of output.
+loads an export of a Parakeet TDT model in onnx-asr's layout, recognises the pieces of a ``.npz``
+one at a time once untimed, then answers its driver line by line, so that its passes alternate
+with the driver's own runs: ``pass`` runs one timed pass over the pieces (the features and
+encoder timed apart from the decoding), ``done`` ends. Each answer is one JSON line on stdout.
 
-    python onnx_asr_runner.py MODEL_DIR PIECES.npz --threads 2 --repeats 3 [--quantization int8]
+    python onnx_asr_runner.py MODEL_DIR PIECES.npz --threads 2 [--quantization int8]
 
 Only numpy, onnxruntime and onnx_asr are imported: this file is copied to nowhere and imports
 nothing of the project.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import sys
 import time
 
 
@@ -52,7 +54,6 @@ def main() -> None:
     parser.add_argument("model_dir")
     parser.add_argument("pieces")
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--quantization", default=None)
     args = parser.parse_args()
 
@@ -93,23 +94,21 @@ def main() -> None:
         texts = [model.recognize(piece, sample_rate=16000) for piece in pieces]
         return time.perf_counter() - start, texts
 
-    one_pass()  # onnxruntime plans its kernels on the first run of each shape
-    runs = []
-    for _ in range(args.repeats):
-        encoder.seconds = decoding.seconds = 0.0
-        seconds, texts = one_pass()
-        runs.append({"seconds": seconds, "encoder_seconds": encoder.seconds, "decoding_seconds": decoding.seconds})
-    print(json.dumps({
-        "onnxruntime": rt.__version__,
-        "onnx_asr": getattr(onnx_asr, "__version__", None),
-        "load_seconds": load_seconds,
-        "rss_after_load": rss_after_load,
-        "peak_rss": _peak_rss(),
-        "runs": runs,
-        "texts": texts,
-        "tokens": tokens,
-        "frames": frames,
-    }))
+    _, texts = one_pass()  # onnxruntime plans its kernels on the first run of each shape
+    say({"ready": True, "onnxruntime": rt.__version__, "onnx_asr": getattr(onnx_asr, "__version__", None),
+         "load_seconds": load_seconds, "rss_after_load": rss_after_load})
+    for line in sys.stdin:
+        if line.strip() == "pass":
+            encoder.seconds = decoding.seconds = 0.0
+            seconds, texts = one_pass()
+            say({"seconds": seconds, "encoder_seconds": encoder.seconds, "decoding_seconds": decoding.seconds})
+        elif line.strip() == "done":
+            break
+    say({"peak_rss": _peak_rss(), "texts": texts, "tokens": tokens, "frames": frames})
+
+
+def say(answer: dict) -> None:
+    print(json.dumps(answer), flush=True)
 
 
 if __name__ == "__main__":

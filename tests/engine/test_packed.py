@@ -1,7 +1,7 @@
-"""The packed decoder modules (engine/packed.py): the same arithmetic as the modules they
+"""oneDNN's products on the CPU (engine/packed.py): the same arithmetic as the modules they
 replace, and with them the committed speech models give the same text and the same word times,
 through files and through both streaming routes. The reference is the same model loaded with
-packing unavailable (the path a machine without MKL takes)."""
+oneDNN unavailable (the path a PyTorch built without it takes)."""
 
 from __future__ import annotations
 
@@ -15,21 +15,21 @@ from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTran
 from parakeet_desktop.engine.files import FileTranscriber
 from parakeet_desktop.engine.streaming import CPU_DEFAULT, StreamingTranscriber
 
-pytestmark = pytest.mark.skipif(not packed.available(), reason="MKL's packed linear")
+pytestmark = pytest.mark.skipif(not packed.available(), reason="oneDNN's inner product")
 
 
-@pytest.mark.parametrize("rows", [1, 3, 7])
-def test_a_packed_linear_computes_what_the_linear_does(rows):
+@pytest.mark.parametrize("rows, bias, laid_out", [(1, True, False), (3, False, True), (7, True, True), (40, False, False)])
+def test_a_onednn_linear_computes_what_the_linear_does(rows, bias, laid_out):
     torch.manual_seed(rows)
-    linear = torch.nn.Linear(96, 200)
-    layer = packed.PackedLinear.of(linear)
+    linear = torch.nn.Linear(96, 200, bias=bias)
+    layer = packed.OneDnnLinear.of(linear, packed=laid_out)
     with torch.inference_mode():
         for shape in ((rows, 96), (rows, 1, 1, 96)):
             x = torch.randn(*shape)
             assert torch.allclose(layer(x), linear(x), atol=1e-5)
-        for count in range(1, 8):  # more batch sizes than it keeps packed: the oldest go
-            layer(torch.randn(count, 96))
-    assert len(layer._packed) <= packed._PACKED_SIZES
+        layer.to(torch.float64)  # another number type takes the plain product
+        x = torch.randn(rows, 96, dtype=torch.float64)
+        assert torch.allclose(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias))
 
 
 @pytest.mark.parametrize("steps, batch, with_state", [(1, 1, True), (1, 4, True), (5, 2, False)])
@@ -54,6 +54,8 @@ def _loaded(path, monkeypatch, pack: bool):
             patch.setattr(packed, "available", lambda: False)
         model = load_model(str(path), "cpu", warm_up=False)
     assert isinstance(model.nemo.decoder.prediction["dec_rnn"].lstm, packed.PackedLSTM) == pack
+    linear = [m for m in model.nemo.encoder.modules() if isinstance(m, (torch.nn.Linear, packed.OneDnnLinear))]
+    assert linear and all(isinstance(m, packed.OneDnnLinear) == pack for m in linear)
     return model
 
 
@@ -61,7 +63,7 @@ def _timed(words) -> list[tuple[str, float, float]]:
     return [(w.text, w.start, w.end) for w in words]
 
 
-def test_the_speech_models_hear_the_same_with_packed_decoders(monkeypatch):
+def test_the_speech_models_hear_the_same_with_onednn_products(monkeypatch):
     audio = np.concatenate([np.concatenate([speech, silence(0.7)]) for _, speech in held_out_utterances(8)])
     results = {}
     for pack in (False, True):
