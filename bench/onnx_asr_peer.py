@@ -51,17 +51,21 @@ def export(nemo_model, folder: Path, quantize: bool = False) -> Path:
     """*nemo_model* (a TDT EncDecRNNTBPEModel on the CPU, NeMo's own modules) in onnx-asr's layout
     in *folder*; with *quantize*, also onnx-asr's ``int8`` files (onnxruntime's default dynamic
     quantization, as its published int8 models are made)."""
-    from parakeet_desktop.engine.loader import restore
-
     folder.mkdir(parents=True, exist_ok=True)
-    # NeMo's export swaps modules for export-friendly ones in place (replace_for_export), slower
-    # in PyTorch, and NeMo's models cannot be deep-copied: a copy restored from a saved .nemo is
-    # exported, the model itself stays as it was.
-    nemo_model.save_to(str(folder / "twin.nemo"))
-    copy = restore(str(folder / "twin.nemo")).eval()
-    (folder / "twin.nemo").unlink()
-    copy.export(str(folder / "model.onnx"), check_trace=False)
-    del copy
+    # NeMo's export swaps modules for export-friendly ones in place (slower in PyTorch) and its
+    # models cannot be deep-copied: the model is saved and a process of its own restores and
+    # exports it, so that neither the model nor this process's memory is touched.
+    saved = folder / "twin.nemo"
+    nemo_model.save_to(str(saved))
+    script = ("import sys\nfrom parakeet_desktop.engine.loader import restore\n"
+              "restore(sys.argv[1]).eval().export(sys.argv[2], check_trace=False)\n")
+    try:
+        subprocess.run([sys.executable, "-c", script, str(saved), str(folder / "model.onnx")], check=True,
+                       capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1])
+    except subprocess.CalledProcessError as exc:
+        raise PeerUnavailable(f"NeMo's export failed: {exc.stderr.strip()[-600:]}") from exc
+    finally:
+        saved.unlink(missing_ok=True)
     tokenizer = nemo_model.tokenizer
     vocab_size = tokenizer.vocab_size
     with open(folder / "vocab.txt", "w", encoding="utf-8") as f:
