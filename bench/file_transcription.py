@@ -233,8 +233,11 @@ def tokens_and_frames(hypothesis) -> tuple[list[int], list[int]]:
     frames = hypothesis.timestamp
     if isinstance(frames, dict):
         frames = frames.get("timestep", [])
-    as_list = (lambda x: x.tolist() if hasattr(x, "tolist") else list(x))
-    return [int(t) for t in as_list(hypothesis.y_sequence)], [int(f) for f in as_list(frames)]
+    return [int(t) for t in _as_list(hypothesis.y_sequence)], [int(f) for f in _as_list(frames)]
+
+
+def _as_list(values) -> list:
+    return values.tolist() if hasattr(values, "tolist") else list(values)
 
 
 def compare(model, audio, repeats: int, modules: dict, plain: dict,

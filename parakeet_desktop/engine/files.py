@@ -12,6 +12,7 @@ import logging
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,6 +25,9 @@ from .transcript import Transcript, Word, floor_ms, join_texts, segments_from_wo
 from .vad import speech_frames
 from .vocabulary import Vocabulary
 
+if TYPE_CHECKING:
+    import torch
+
 logger = logging.getLogger(__name__)
 
 _VAD_FRAME_MS = 30
@@ -33,7 +37,8 @@ _GIVE_BACK_SECONDS = 60.0
 # On the CPU a decoding step of many rows costs little more than one of a single row (the
 # joint's product: 0.2-0.35 ms for one to five rows, 0.6 ms for sixteen), while the encoder
 # gains nothing from batching: pieces are encoded batch by batch and decoded together, this many
-# rows at most (their encoder outputs are small: 1.5 MB per 30 s).
+# rows at most (their encoder outputs are small: 1.5 MB per 30 s). The first batch is decoded at
+# once, so that a long file's first words show early, and each group after may be twice the last.
 _DECODE_ROWS = 16
 
 
@@ -199,7 +204,7 @@ class _Encoded:
 
     pending: _Pending
     number: int
-    encoded: object  # torch.Tensor [D, T], the piece's frames only
+    encoded: torch.Tensor  # [D, T], the piece's frames only
     duration: float
 
 
@@ -221,6 +226,7 @@ class FileTranscriber:
         self._batch_seconds = batch_seconds
         self.vad_aggressiveness = vad_aggressiveness
         self._encoded: list[_Encoded] = []  # on the CPU: pieces encoded, not yet decoded
+        self._decode_at = 1  # rows encoded that start a decoding (doubles up to _DECODE_ROWS)
 
     # Unless given, both follow the model, which measured its GPU's room for batches when it
     # loaded and may move to the CPU in the middle of a job.
@@ -235,7 +241,7 @@ class FileTranscriber:
     def transcribe_array(self, samples: np.ndarray, source: str = "audio",
                          cancel: Flag | None = None) -> Transcript:
         """Transcribe 16 kHz mono float32 samples."""
-        self._encoded = []  # what a cancelled call left
+        self._encoded, self._decode_at = [], 1  # what a cancelled call left
         pending = self._prepare(Path(source), samples, [])
         for batch in self._batches([pending]):
             self._run(batch, cancel)
@@ -255,7 +261,7 @@ class FileTranscriber:
         Raises RecognitionCancelled when *cancel* is set; results already yielded stand.
         """
         sources = [p if isinstance(p, AudioInput) else Path(p) for p in paths]
-        self._encoded = []  # what a cancelled call left
+        self._encoded, self._decode_at = [], 1  # what a cancelled call left
         total = 0.0
         done = 0.0
         waiting: list[_Pending] = []
@@ -364,8 +370,9 @@ class FileTranscriber:
             for row, (pending, number, samples) in enumerate(batch):
                 self._encoded.append(_Encoded(pending, number, encoded[row, :, : int(lengths[row])].clone(),
                                               len(samples) / SAMPLE_RATE))
-            if len(self._encoded) >= _DECODE_ROWS:
+            if len(self._encoded) >= min(self._decode_at, _DECODE_ROWS):
                 self._decode_encoded()
+                self._decode_at = min(2 * self._decode_at, _DECODE_ROWS)
             return
         for (pending, number, _), recognition in zip(batch, recognitions):
             pending.results[number] = recognition

@@ -65,13 +65,14 @@ class OneDnnLinear(torch.nn.Module):
 
     def extra_repr(self) -> str:
         out_features, in_features = self.weight.shape
-        return f"in_features={in_features}, out_features={out_features}, bias={self.bias is not None}, packed={self.packed}"
+        return (f"in_features={in_features}, out_features={out_features}, bias={self.bias is not None}, "
+                f"packed={self.packed}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or x.dtype != torch.float32 or self.weight.dtype != torch.float32 \
                 or torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
             return torch.nn.functional.linear(x, self.weight, self.bias)
-        weight = self.weight
+        weight: torch.Tensor = self.weight
         if self.packed:
             if self._packed is None:
                 self._packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), _PACKED_FOR_ROWS)

@@ -221,15 +221,15 @@ def test_full_pass_of_a_long_utterance_is_cut_into_pieces(long_recording):
     model = fresh_speech_model()
     audio, said = long_recording
     seen = []
-    real = model._recognize
+    real = FileTranscriber._run
 
-    def recording_lengths(batch, cancel, *rest):
-        seen.extend(len(piece) / SAMPLE_RATE for piece in batch)
-        return real(batch, cancel, *rest)
+    def recording_lengths(self, batch, *rest):  # the pieces the full pass recognises
+        seen.extend(len(piece) / SAMPLE_RATE for _, _, piece in batch)
+        return real(self, batch, *rest)
 
-    model._recognize = recording_lengths
     events = []
     with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(FileTranscriber, "_run", recording_lengths)
         patch.setattr(ParakeetModel, "max_piece_seconds", property(lambda self: 4.0))
         session = DictationSession(model, LiveSettings(streaming=TEST_STREAMING, final_pass=FinalPass.ALWAYS),
                                    events.append)

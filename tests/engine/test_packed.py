@@ -18,7 +18,8 @@ from parakeet_desktop.engine.streaming import CPU_DEFAULT, StreamingTranscriber
 pytestmark = pytest.mark.skipif(not packed.available(), reason="oneDNN's inner product")
 
 
-@pytest.mark.parametrize("rows, bias, laid_out", [(1, True, False), (3, False, True), (7, True, True), (40, False, False)])
+@pytest.mark.parametrize("rows, bias, laid_out",
+                         [(1, True, False), (3, False, True), (7, True, True), (40, False, False)])
 def test_a_onednn_linear_computes_what_the_linear_does(rows, bias, laid_out):
     torch.manual_seed(rows)
     linear = torch.nn.Linear(96, 200, bias=bias)
