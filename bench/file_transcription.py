@@ -160,13 +160,18 @@ packed.pack_decoder = _keeping_originals  # so that the bench can run either set
 
 
 def _swappable(nemo_model) -> list[tuple]:
-    """(parent, attribute) of each module engine/packed.py may swap."""
+    """(parent, attribute) of each module engine/packed.py may swap, and of each class and
+    activation engine/lean_encoder.py may change (a module's ``__class__`` is swapped back as
+    an attribute)."""
     import torch
 
     rnn = nemo_model.decoder.prediction["dec_rnn"]
     places = [(nemo_model.joint.joint_net, str(len(nemo_model.joint.joint_net) - 1)), (rnn, "lstm")]
     for parent in nemo_model.encoder.modules():
-        places += [(parent, name) for name, child in parent.named_children() if type(child) is torch.nn.Linear]
+        places += [(parent, name) for name, child in parent.named_children()
+                   if type(child) is torch.nn.Linear or name == "activation"]
+    places.append((nemo_model.encoder.pre_encode.conv, "__class__"))
+    places += [(layer.self_attn, "__class__") for layer in nemo_model.encoder.layers]
     return places
 
 

@@ -50,10 +50,15 @@ def available() -> bool:
 class OneDnnLinear(torch.nn.Module):
     """``F.linear(x, weight, bias)`` as a oneDNN inner product, for float32 on the CPU (anything
     else takes the plain product). With *packed*, the product runs on a copy of the weight laid
-    out for oneDNN (made at the first call): for small products, called often."""
+    out for oneDNN (made at the first call): for small products, called often. *post_op* "swish"
+    applies ``x * sigmoid(x)`` to the result inside the product."""
 
-    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, packed: bool = False) -> None:
+    def __init__(self, weight: torch.Tensor, bias: torch.Tensor | None, packed: bool = False,
+                 post_op: str = "none") -> None:
         super().__init__()
+        if post_op not in ("none", "swish"):
+            raise ValueError(f"no post-op {post_op!r}")
+        self.post_op = post_op
         self.weight = torch.nn.Parameter(weight.detach().contiguous(), requires_grad=False)
         self.bias = None if bias is None else torch.nn.Parameter(bias.detach().contiguous(), requires_grad=False)
         self.packed = packed
@@ -66,19 +71,20 @@ class OneDnnLinear(torch.nn.Module):
     def extra_repr(self) -> str:
         out_features, in_features = self.weight.shape
         return (f"in_features={in_features}, out_features={out_features}, bias={self.bias is not None}, "
-                f"packed={self.packed}")
+                f"packed={self.packed}, post_op={self.post_op}")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or x.dtype != torch.float32 or self.weight.dtype != torch.float32 \
                 or torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
-            return torch.nn.functional.linear(x, self.weight, self.bias)
+            out = torch.nn.functional.linear(x, self.weight, self.bias)
+            return torch.nn.functional.silu(out) if self.post_op == "swish" else out
         weight: torch.Tensor = self.weight
         if self.packed:
             if self._packed is None:
                 self._packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), _PACKED_FOR_ROWS)
             weight = self._packed
         rows = x.reshape(-1, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(rows, weight, self.bias, "none", [], "")
+        out = torch.ops.mkldnn._linear_pointwise(rows, weight, self.bias, self.post_op, [], "")
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
     def _apply(self, fn, recurse=True):  # moved or cast: the packed copy is of the old weight
