@@ -2,7 +2,7 @@
 compute: the shifted position scores exactly, the encoder's outputs for padded batches within
 float rounding, and with them the committed speech models give the same text and word times
 through files and both streaming routes (the cache-aware one runs the attention with its cache
-and the causal subsampling)."""
+and the causal subsampling), the attention run head by head and with all heads at once."""
 
 from __future__ import annotations
 
@@ -49,7 +49,13 @@ def _loaded(path, monkeypatch, leaner: bool):
     return model
 
 
-def test_a_padded_batch_is_encoded_as_nemo_encodes_it(monkeypatch):
+@pytest.fixture(params=["head by head", "all heads at once"])
+def attention_path(request, monkeypatch):
+    """Either way the attention runs: each from 0 keys on, whatever the audio."""
+    monkeypatch.setattr(lean, "HEAD_BY_HEAD_FROM", 0 if request.param == "head by head" else 10**9)
+
+
+def test_a_padded_batch_is_encoded_as_nemo_encodes_it(monkeypatch, attention_path):
     rng = np.random.default_rng(5)
     _, speech = held_out_utterances(1)[0]
     pieces = [speech, speech[: len(speech) // 3], rng.normal(0, 0.1, 1200).astype(np.float32)]
@@ -66,7 +72,7 @@ def test_a_padded_batch_is_encoded_as_nemo_encodes_it(monkeypatch):
     assert all(np.array_equal(piece, copy) for piece, copy in zip(pieces, kept))  # the caller's audio unwritten
 
 
-def test_the_speech_models_hear_the_same_with_the_leaner_encoder(monkeypatch):
+def test_the_speech_models_hear_the_same_with_the_leaner_encoder(monkeypatch, attention_path):
     audio = np.concatenate([np.concatenate([speech, silence(0.7)]) for _, speech in held_out_utterances(8)])
     results = {}
     for leaner in (False, True):
