@@ -182,3 +182,11 @@ def lean_encoder(nemo_model) -> int:
             changed += _fuse_swish(getattr(layer, name, None))
     logger.debug("Leaner encoder modules on the CPU: %d", changed)
     return changed
+
+
+def moved_to_the_cpu(nemo_model) -> None:
+    """The CPU's modules for a model that was loaded for the GPU and moved to the CPU (float32
+    by now): oneDNN's products (engine/packed.py), then the forwards above."""
+    packed.pack_decoder(nemo_model)
+    packed.pack_encoder(nemo_model)
+    lean_encoder(nemo_model)

@@ -212,7 +212,7 @@ def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = Tr
             if not model.int8_encoder:
                 model.notices.append("This PyTorch cannot run int8 on this CPU; the encoder runs in float32.")
         packed.pack_encoder(nemo_model)  # what int8 left in float32
-        from .lean_encoder import lean_encoder  # NeMo's modules: imported once NeMo is
+        from .lean_encoder import lean_encoder  # it imports NeMo's modules, loaded by now
 
         lean_encoder(nemo_model)  # the encoder's work outside its products (engine/lean_encoder.py)
     if model.device == "cuda":

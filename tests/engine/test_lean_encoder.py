@@ -89,3 +89,25 @@ def test_the_speech_models_hear_the_same_with_the_leaner_encoder(monkeypatch, at
         results[leaner] = [(r.text, [(w.text, w.start, w.end) for w in r.words]) for r in (whole, streamed, native)]
     assert results[True] == results[False]
     assert all(len(text.split()) > 15 for text, _ in results[True])  # real text through every route
+
+
+def test_a_model_moved_off_the_gpu_gets_the_cpus_modules_and_hears_the_same(monkeypatch):
+    from parakeet_desktop.engine import packed
+    from parakeet_desktop.engine.loader import load_model
+
+    audio = np.concatenate([np.concatenate([speech, silence(0.5)]) for _, speech in held_out_utterances(4)])
+    expected = FileTranscriber(_loaded(SPEECH_MODEL, monkeypatch, True)).transcribe_array(audio)
+    with monkeypatch.context() as patch:  # NeMo's own modules, as a model loaded for the GPU has
+        patch.setattr(packed, "available", lambda: False)
+        patch.setattr(lean, "lean_encoder", lambda nemo_model: 0)
+        model = load_model(str(SPEECH_MODEL), "cpu", warm_up=False)
+    assert not isinstance(model.nemo.decoder.prediction["dec_rnn"].lstm, packed.PackedLSTM)
+    model.device = "cuda"
+    model.move_to_cpu("The GPU ran out of memory")
+    encoder = model.nemo.encoder
+    assert isinstance(model.nemo.decoder.prediction["dec_rnn"].lstm, packed.PackedLSTM) == packed.available()
+    assert isinstance(encoder.pre_encode.conv, lean.TailMaskedConvs)
+    assert all(isinstance(layer.self_attn, lean.LeanRelPositionAttention) for layer in encoder.layers)
+    moved = FileTranscriber(model).transcribe_array(audio)
+    assert moved.text == expected.text and len(moved.text.split()) > 10
+    assert [(w.text, w.start, w.end) for w in moved.words] == [(w.text, w.start, w.end) for w in expected.words]
