@@ -90,6 +90,23 @@ def held_out_utterances(count: int) -> list[tuple[str, np.ndarray]]:
     return [(text, speak(text, *voice_for(i, seed=99))) for i, text in enumerate(texts)]
 
 
+def heard_every_way(model, cache_aware_model, audio: np.ndarray) -> list[tuple[str, list]]:
+    """Text and timed words of *audio* as a file (*model*), through the buffered streaming route
+    (*model*, its first 12 s in 0.1 s blocks) and through the cache-aware one (*cache_aware_model*,
+    the same blocks)."""
+    from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber
+    from parakeet_desktop.engine.files import FileTranscriber
+    from parakeet_desktop.engine.streaming import CPU_DEFAULT, StreamingTranscriber
+
+    results = [FileTranscriber(model).transcribe_array(audio)]
+    for streamer in (StreamingTranscriber(model, CPU_DEFAULT), CacheAwareTranscriber(cache_aware_model,
+                                                                                     CacheAwareConfig(0.56))):
+        for start in range(0, 16000 * 12, 1600):
+            streamer.accept(audio[start : start + 1600])
+        results.append(streamer.finish())
+    return [(r.text, [(w.text, w.start, w.end) for w in r.words]) for r in results]
+
+
 def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
     import jiwer
 

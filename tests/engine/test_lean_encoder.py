@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FIXTURES, SPEECH_MODEL, held_out_utterances, silence
-from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber
+from conftest import FIXTURES, SPEECH_MODEL, heard_every_way, held_out_utterances, silence
 from parakeet_desktop.engine.files import FileTranscriber
-from parakeet_desktop.engine.streaming import CPU_DEFAULT, StreamingTranscriber
 
 lean = pytest.importorskip("parakeet_desktop.engine.lean_encoder")
 from nemo.collections.asr.parts.submodules.multi_head_attention import RelPositionMultiHeadAttention  # noqa: E402
@@ -76,17 +74,8 @@ def test_the_speech_models_hear_the_same_with_the_leaner_encoder(monkeypatch, at
     audio = np.concatenate([np.concatenate([speech, silence(0.7)]) for _, speech in held_out_utterances(8)])
     results = {}
     for leaner in (False, True):
-        model = _loaded(SPEECH_MODEL, monkeypatch, leaner)
-        whole = FileTranscriber(model).transcribe_array(audio)
-        streamer = StreamingTranscriber(model, CPU_DEFAULT)
-        for start in range(0, 16000 * 12, 1600):
-            streamer.accept(audio[start : start + 1600])
-        streamed = streamer.finish()
-        cache_aware = CacheAwareTranscriber(_loaded(STREAMING_MODEL, monkeypatch, leaner), CacheAwareConfig(0.56))
-        for start in range(0, 16000 * 12, 1600):
-            cache_aware.accept(audio[start : start + 1600])
-        native = cache_aware.finish()
-        results[leaner] = [(r.text, [(w.text, w.start, w.end) for w in r.words]) for r in (whole, streamed, native)]
+        results[leaner] = heard_every_way(_loaded(SPEECH_MODEL, monkeypatch, leaner),
+                                          _loaded(STREAMING_MODEL, monkeypatch, leaner), audio)
     assert results[True] == results[False]
     assert all(len(text.split()) > 15 for text, _ in results[True])  # real text through every route
 

@@ -9,11 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FIXTURES, SPEECH_MODEL, held_out_utterances, silence
+from conftest import FIXTURES, SPEECH_MODEL, heard_every_way, held_out_utterances, silence
 from parakeet_desktop.engine import packed
-from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber
-from parakeet_desktop.engine.files import FileTranscriber
-from parakeet_desktop.engine.streaming import CPU_DEFAULT, StreamingTranscriber
 
 pytestmark = pytest.mark.skipif(not packed.available(), reason="oneDNN's inner product")
 
@@ -60,26 +57,11 @@ def _loaded(path, monkeypatch, pack: bool):
     return model
 
 
-def _timed(words) -> list[tuple[str, float, float]]:
-    return [(w.text, w.start, w.end) for w in words]
-
-
 def test_the_speech_models_hear_the_same_with_onednn_products(monkeypatch):
     audio = np.concatenate([np.concatenate([speech, silence(0.7)]) for _, speech in held_out_utterances(8)])
     results = {}
     for pack in (False, True):
-        model = _loaded(SPEECH_MODEL, monkeypatch, pack)
-        whole = FileTranscriber(model).transcribe_array(audio)
-        streamer = StreamingTranscriber(model, CPU_DEFAULT)
-        for start in range(0, 16000 * 12, 1600):
-            streamer.accept(audio[start : start + 1600])
-        streamed = streamer.finish()
-        cache_aware_model = _loaded(FIXTURES / "speech-streaming.nemo", monkeypatch, pack)
-        cache_aware = CacheAwareTranscriber(cache_aware_model, CacheAwareConfig(0.56))
-        for start in range(0, 16000 * 12, 1600):
-            cache_aware.accept(audio[start : start + 1600])
-        native = cache_aware.finish()
-        results[pack] = (whole.text, _timed(whole.words), streamed.text, _timed(streamed.words),
-                         native.text, _timed(native.words))
+        results[pack] = heard_every_way(_loaded(SPEECH_MODEL, monkeypatch, pack),
+                                        _loaded(FIXTURES / "speech-streaming.nemo", monkeypatch, pack), audio)
     assert results[True] == results[False]
-    assert len(results[True][0].split()) > 40  # real text, all through
+    assert len(results[True][0][0].split()) > 40  # real text, all through
