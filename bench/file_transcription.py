@@ -151,7 +151,7 @@ _pack = packed.pack_decoder
 
 
 def _keeping_originals(nemo_model) -> bool:
-    # pack_decoder runs first (then pack_encoder): every module either swaps is still NeMo's own
+    # lean_encoder.for_the_cpu runs pack_decoder first: every module it swaps or changes after is still NeMo's
     _originals[id(nemo_model)] = _modules(nemo_model, _swappable(nemo_model))
     return _pack(nemo_model)
 

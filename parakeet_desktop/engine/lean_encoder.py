@@ -91,6 +91,14 @@ def _product(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     return x @ weight.t()
 
 
+def _attention_weights(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """NeMo's ``forward_attention`` up to the value product, on *scores* in place: masked keys
+    at ``-INF_VAL`` before the softmax over the keys and zero after it."""
+    if mask is None:
+        return torch.softmax(scores, dim=-1)
+    return torch.softmax(scores.masked_fill_(mask, -INF_VAL), dim=-1).masked_fill_(mask, 0.0)
+
+
 def _by_head(x: torch.Tensor) -> torch.Tensor:
     """``[B, T, H, D]`` as ``[B, H, T, D]``, each head's rows together."""
     return x.permute(0, 2, 1, 3).contiguous()
@@ -106,6 +114,8 @@ class LeanRelPositionAttention(RelPositionMultiHeadAttention):
         if torch.is_autocast_enabled() or self.training or self.use_pytorch_sdpa:
             return super().forward(query, key, value, mask, pos_emb, cache=cache)
         key, value, query, cache = self.update_cache(key=key, value=value, query=query, cache=cache)
+        if mask is not None and not bool(mask.any()):
+            mask = None  # nothing masked: masking would change no score
         if key.size(1) < HEAD_BY_HEAD_FROM:
             out = self._all_heads(query, key, value, mask, pos_emb)
             return out if cache is None else (out, cache)
@@ -115,18 +125,13 @@ class LeanRelPositionAttention(RelPositionMultiHeadAttention):
         v_t = self.linear_v(value).view(batch, -1, heads, d_k).permute(0, 2, 3, 1).contiguous()  # [B, H, D, T2]
         p = _by_head(self.linear_pos(pos_emb).view(pos_emb.size(0), -1, heads, d_k))
         q_with_bias_u, q_with_bias_v = _by_head(q + self.pos_bias_u), _by_head(q + self.pos_bias_v)
-        masked = mask is not None and bool(mask.any())
         out = query.new_empty(batch, q.size(1), heads, d_k)
         for b in range(batch):
             for h in range(heads):
                 matrix_bd = _product(q_with_bias_v[b, h], p[b if p.size(0) > 1 else 0, h])
                 matrix_bd = _shifted(matrix_bd[None, None], k.size(2), self.rel_shift)[0, 0]
                 scores = _product(q_with_bias_u[b, h], k[b, h]).add_(matrix_bd).div_(self.s_d_k)
-                if masked:
-                    scores.masked_fill_(mask[b], -INF_VAL)
-                    attn = torch.softmax(scores, dim=-1).masked_fill_(mask[b], 0.0)
-                else:
-                    attn = torch.softmax(scores, dim=-1)
+                attn = _attention_weights(scores, None if mask is None else mask[b])
                 out[b, :, h] = _product(attn, v_t[b, h])
         out = self.linear_out(out.view(batch, -1, heads * d_k))
         return out if cache is None else (out, cache)
@@ -141,11 +146,7 @@ class LeanRelPositionAttention(RelPositionMultiHeadAttention):
         q_with_bias_v = (q + self.pos_bias_v).transpose(1, 2)
         matrix_bd = _shifted(torch.matmul(q_with_bias_v, p.transpose(-2, -1)), k.size(-2), self.rel_shift)
         scores = torch.matmul(q_with_bias_u, k.transpose(-2, -1)).add_(matrix_bd).div_(self.s_d_k)
-        if mask is not None and bool(mask.any()):
-            mask = mask.unsqueeze(1)  # (batch, 1, time1, time2)
-            attn = torch.softmax(scores.masked_fill_(mask, -INF_VAL), dim=-1).masked_fill_(mask, 0.0)
-        else:
-            attn = torch.softmax(scores, dim=-1)
+        attn = _attention_weights(scores, None if mask is None else mask.unsqueeze(1))  # (batch, 1, time1, time2)
         out = torch.matmul(attn, v).transpose(1, 2).reshape(value.size(0), -1, self.h * self.d_k)
         return self.linear_out(out)
 
@@ -156,7 +157,7 @@ def _fuse_swish(feed_forward) -> bool:
     if not isinstance(first, packed.OneDnnLinear) or first.post_op != "none" \
             or type(getattr(feed_forward, "activation", None)) not in (Swish, torch.nn.SiLU):
         return False
-    feed_forward.linear1 = packed.OneDnnLinear(first.weight, first.bias, first.packed, post_op="swish")
+    first.post_op = "swish"
     feed_forward.activation = torch.nn.Identity()
     return True
 
@@ -184,9 +185,10 @@ def lean_encoder(nemo_model) -> int:
     return changed
 
 
-def moved_to_the_cpu(nemo_model) -> None:
-    """The CPU's modules for a model that was loaded for the GPU and moved to the CPU (float32
-    by now): oneDNN's products (engine/packed.py), then the forwards above."""
+def for_the_cpu(nemo_model) -> None:
+    """The CPU's modules for a float32 model on the CPU, loaded there or moved from the GPU (after
+    any int8 quantization of its encoder, engine/quantize.py): oneDNN's products
+    (engine/packed.py) for what is still float32, then the forwards above."""
     packed.pack_decoder(nemo_model)
     packed.pack_encoder(nemo_model)
     lean_encoder(nemo_model)

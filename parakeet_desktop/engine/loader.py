@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import memory, packed, quantize
+from . import memory, quantize
 from .audio import SAMPLE_RATE
 from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
 from ..messages import first_line
@@ -206,15 +206,13 @@ def prepare_model(nemo_model, name: str, plan: DevicePlan, *, warm_up: bool = Tr
             model.move_to_cpu(why)
     _set_decoding(nemo_model, use_cuda_graphs=model.device == "cuda", boosting=boosting)
     if model.device == "cpu":  # the decoder and joint stay in float32 whatever the encoder's type
-        packed.pack_decoder(nemo_model)  # oneDNN's products, cheaper decoder steps (engine/packed.py)
         if plan.int8:  # the cpu-int8 device choice (engine/quantize.py)
             model.int8_encoder = quantize.quantize_encoder(nemo_model) > 0
             if not model.int8_encoder:
                 model.notices.append("This PyTorch cannot run int8 on this CPU; the encoder runs in float32.")
-        packed.pack_encoder(nemo_model)  # what int8 left in float32
-        from .lean_encoder import lean_encoder  # it imports NeMo's modules, loaded by now
+        from .lean_encoder import for_the_cpu  # it imports NeMo's modules, loaded by now
 
-        lean_encoder(nemo_model)  # the encoder's work outside its products (engine/lean_encoder.py)
+        for_the_cpu(nemo_model)  # oneDNN's products and the leaner encoder (engine/lean_encoder.py)
     if model.device == "cuda":
         _warm_up_gpu(model)
     elif warm_up:

@@ -241,9 +241,9 @@ class ParakeetModel:
     def move_to_cpu(self, why: str) -> None:
         import torch
 
-        from .lean_encoder import moved_to_the_cpu
+        from .lean_encoder import for_the_cpu
         self.nemo.to(device="cpu", dtype=torch.float32)
-        moved_to_the_cpu(self.nemo)  # the CPU's faster modules (engine/packed.py, lean_encoder.py)
+        for_the_cpu(self.nemo)  # the CPU's faster modules (engine/lean_encoder.py)
         self.device, self.dtype, self.cuda_graphs = "cpu", "float32", False
         self.batch_seconds = 60.0
         self._release_memory()
