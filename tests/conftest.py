@@ -72,6 +72,7 @@ def speech_wavs(speech_dir) -> list[Path]:
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SPEECH_MODEL = FIXTURES / "speech-tdt.nemo"
+STREAMING_MODEL = FIXTURES / "speech-streaming.nemo"  # cache-aware
 
 
 def speech_model_report() -> dict:
@@ -104,7 +105,12 @@ def heard_every_way(model, cache_aware_model, audio: np.ndarray) -> list[tuple[s
         for start in range(0, 16000 * 12, 1600):
             streamer.accept(audio[start : start + 1600])
         results.append(streamer.finish())
-    return [(r.text, [(w.text, w.start, w.end) for w in r.words]) for r in results]
+    return [(r.text, timed_words(r.words)) for r in results]
+
+
+def timed_words(words) -> list[tuple[str, float, float]]:
+    """Each word of a transcript with its start and end."""
+    return [(w.text, w.start, w.end) for w in words]
 
 
 def word_error_rate(references: list[str], hypotheses: list[str]) -> float:

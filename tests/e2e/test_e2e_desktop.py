@@ -17,7 +17,7 @@ import time
 import pytest
 import soundfile
 
-from conftest import FIXTURES, SPEECH_MODEL, held_out_utterances, word_error_rate
+from conftest import SPEECH_MODEL, STREAMING_MODEL, held_out_utterances, word_error_rate
 from tools.desktop_session import ROOT, TOOLS, Desktop, wait
 
 ARTIFACTS = ROOT / "test-artifacts"
@@ -122,7 +122,7 @@ def test_dictation_with_a_streaming_model_types_its_streamed_words(desktop, tmp_
     text, speech = held_out_utterances(4)[3]
     spoken = tmp_path / "sentence.wav"
     soundfile.write(spoken, speech, 16000, subtype="PCM_16")
-    typed, _ = _app_ready_with_a_field(desktop, tmp_path, model=str(FIXTURES / "speech-streaming.nemo"),
+    typed, _ = _app_ready_with_a_field(desktop, tmp_path, model=str(STREAMING_MODEL),
                                        latency="fast")
     desktop.run("xdotool", "keydown", "ctrl+alt+space")
     wait(lambda: (_status(desktop) or {}).get("state") == "listening", 30, "listening to start")

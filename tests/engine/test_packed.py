@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import FIXTURES, SPEECH_MODEL, heard_every_way, held_out_utterances, silence
+from conftest import SPEECH_MODEL, STREAMING_MODEL, heard_every_way, held_out_utterances, silence
 from parakeet_desktop.engine import packed
 
 pytestmark = pytest.mark.skipif(not packed.available(), reason="oneDNN's inner product")
@@ -62,6 +62,6 @@ def test_the_speech_models_hear_the_same_with_onednn_products(monkeypatch):
     results = {}
     for pack in (False, True):
         results[pack] = heard_every_way(_loaded(SPEECH_MODEL, monkeypatch, pack),
-                                        _loaded(FIXTURES / "speech-streaming.nemo", monkeypatch, pack), audio)
+                                        _loaded(STREAMING_MODEL, monkeypatch, pack), audio)
     assert results[True] == results[False]
     assert len(results[True][0][0].split()) > 40  # real text, all through

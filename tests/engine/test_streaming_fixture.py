@@ -10,10 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import FIXTURES, SPEECH_MODEL, held_out_utterances, word_error_rate
+from conftest import SPEECH_MODEL, STREAMING_MODEL, held_out_utterances, word_error_rate
 from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber, step_seconds
-
-STREAMING_MODEL = FIXTURES / "speech-streaming.nemo"
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,8 @@ import websockets
 import websockets.exceptions
 from scipy.signal import resample_poly
 
-from conftest import FIXTURES, SPEECH_MODEL, held_out_utterances, silence, word_error_rate
+from conftest import SPEECH_MODEL, STREAMING_MODEL, held_out_utterances, silence, word_error_rate
 from service_support import EARS_RATE, ears_client, serve, stream_samples
-
-STREAMING_MODEL = FIXTURES / "speech-streaming.nemo"
 
 
 @pytest.fixture(scope="module")
