@@ -84,11 +84,15 @@ class ServiceThread:
         if loop is None or loop.is_closed():
             coroutine.close()
             return None
+        future = asyncio.run_coroutine_threadsafe(coroutine, loop)
         try:
-            return asyncio.run_coroutine_threadsafe(coroutine, loop).result(timeout)
-        except Exception:
-            logger.warning("Finishing the streams took too long; closing them", exc_info=True)
-            return None
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            logger.warning("Finishing the streams took more than %.0f s; closing them", timeout)
+        except Exception as exc:  # said, not shown as a traceback: the server stops either way
+            logger.warning("Finishing the streams failed (%s: %s); closing them", type(exc).__name__, exc)
+        return None
 
     def stop(self, timeout: float = 10.0) -> None:
         self.server.should_exit = True

@@ -137,7 +137,7 @@ class Connection:
         self.resampler = MonoResampler(SAMPLE_RATE)  # each start makes the one for its rate
         self.all_stopped = asyncio.Event()  # set while no stream of this connection is running
         self.all_stopped.set()
-        self._ending: asyncio.Task | None = None
+        self._ending: asyncio.Future | None = None
         self.language: str | None = None  # named by the client; detected in each final when None
 
     async def run(self) -> None:
@@ -163,7 +163,10 @@ class Connection:
         except (WebSocketDisconnect, RuntimeError):
             return  # the client went away (RuntimeError: it did while we were answering)
         finally:
-            if self._ending is not None and not self._ending.done():
+            if self._ending is None:  # the client went first: nothing is left for end() to send
+                self._ending = self.loop.create_future()
+                self._ending.set_result(None)
+            elif not self._ending.done():
                 with contextlib.suppress(Exception):
                     await self._ending  # the service is stopping: let the final go out first
             for stream in self.streams:
@@ -177,9 +180,10 @@ class Connection:
         await self.ws.send_json({"type": "welcome", "model": self.link.model_name, "sample_rate": SAMPLE_RATE})
         return True
 
-    def end(self, why: str, code: int, within: float) -> asyncio.Task:
+    def end(self, why: str, code: int, within: float) -> asyncio.Future:
         """Server side: finish the running stream (its final goes out, if it comes within
-        *within* s), say *why*, then close. Once only; later calls share the first's task."""
+        *within* s), say *why*, then close. Once only; later calls share the first's task, and
+        a connection its client has closed is already ended."""
         if self._ending is None:
             self._ending = asyncio.ensure_future(self._end(why, code, within))
         return self._ending

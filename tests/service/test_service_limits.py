@@ -374,6 +374,31 @@ def test_a_stream_gets_its_final_when_the_service_stops(tmp_path, sentence):
     assert word_error_rate([sentence[0]], [text]) <= 0.4 and "stopping" in why
 
 
+def test_stopping_right_after_a_client_closed_its_stream_does_not_wait(tmp_path, speech_model, caplog):
+    """The service is told to stop while a connection its client has just closed is still
+    being put away (its handler returning): ending that connection has nothing to send and
+    finishes at once, where it used to wait for a send that could no longer happen (65 s, then
+    a traceback in the log)."""
+    from websockets.sync.client import connect
+
+    with caplog.at_level("WARNING", logger="parakeet_desktop.service.server"), \
+            in_process_service(speech_model, tmp_path) as (service, _, _):
+        hub = service.app.state.streams
+        with connect(service.url.replace("http://", "ws://") + f"/v1/stream?token={service.token}") as ws:
+            assert json.loads(ws.recv(60))["type"] == "welcome"
+            wait_for(lambda: len(hub.connections) == 1, 60, "the connection")
+            connection = next(iter(hub.connections))
+        wait_for(lambda: not hub.connections, 60, "the connection put away")
+
+        async def end_it() -> str:
+            await connection.end("The service is stopping.", 1001, 60)
+            return "ended"
+
+        assert service.thread.run(end_it(), 120) == "ended"
+    assert not [r for r in caplog.records if r.name == "parakeet_desktop.service.server"], caplog.text
+    assert "Traceback" not in caplog.text
+
+
 def test_a_stream_whose_recognition_fails_still_gets_a_final(tmp_path, speech_model, sentence, monkeypatch):
     """A step that fails outside the recogniser's own fallback: the stream ends with a final made
     from its audio, the error, and "stopped"; the connection stays usable."""
