@@ -38,10 +38,16 @@ class Served:
 
     @property
     def ws_url(self) -> str:
-        return self.url.replace("http://", "ws://") + "/v1/stream"
+        return ws_address(self)
 
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+def ws_address(server, path: str = "/v1/stream") -> str:
+    """The WebSocket address of *path* on *server* (a service, served or in this process, or a
+    cluster: anything with its ``url``)."""
+    return server.url.replace("http://", "ws://") + path
 
 
 def free_port() -> int:

@@ -23,7 +23,7 @@ import websockets
 import websockets.exceptions
 
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from service_support import free_port, wait_for, wav
+from service_support import free_port, wait_for, wav, ws_address
 
 REPLICA = "x-parakeet-replica"
 # What a client may be told while a replica dies under it: try again (the proxy's and ours).
@@ -103,7 +103,7 @@ class LiveStream:
 
     async def _connect(self):
         """Connect until the replica wanted answers (the proxy picks one)."""
-        url = self.cluster.url.replace("http://", "ws://") + f"/v1/stream?token={self.cluster.token}"
+        url = ws_address(self.cluster, f"/v1/stream?token={self.cluster.token}")
         for _ in range(100):
             ws = await websockets.connect(url, max_size=None)
             if self.replica is None or ws.response.headers.get(REPLICA) == self.replica:

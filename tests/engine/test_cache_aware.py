@@ -16,7 +16,7 @@ import soundfile
 
 from conftest import run_cli, silence
 from engine_support import Recorder, gated
-from service_support import in_process_service, stream_samples, wav
+from service_support import in_process_service, stream_samples, wav, ws_address
 from tools.nemo_models import TINY_STREAMING, make_marks_likely, write_nemo
 from tools.speech import speak
 
@@ -104,7 +104,7 @@ def test_the_websocket_streams_what_nemo_streams(streaming_models, recording, tm
     model = load_model(str(streaming_models["rnnt"]), "cpu", boosting=True)  # as serve loads it
     assert model.streaming_contexts == ((70, 13), (70, 6), (70, 1), (70, 0))
     with in_process_service(model, tmp_path / "config") as (service, _, _):
-        ws_url = service.url.replace("http://", "ws://") + "/v1/stream"
+        ws_url = ws_address(service)
 
         def final_of(result) -> str:
             finals = [e for e in result["events"] if e["type"] == "transcription" and e["is_final"]]

@@ -156,7 +156,7 @@ def test_the_local_api_takes_keywords_and_prompt_per_request(speech_model, chose
     import openai
 
     from service_support import in_process_service, wav
-    from service_support import stream_samples
+    from service_support import stream_samples, ws_address
 
     words, utterances, plain, boosted = chosen
 
@@ -167,7 +167,7 @@ def test_the_local_api_takes_keywords_and_prompt_per_request(speech_model, chose
     assert changed, "the list gains no word: nothing to check"
     with in_process_service(speech_model, tmp_path / "config") as (service, _, _):
         api = openai.OpenAI(base_url=service.url + "/v1", api_key=service.token)
-        ws_url = service.url.replace("http://", "ws://") + "/v1/stream"
+        ws_url = ws_address(service)
         differ = 0  # the list changes the text of these (else the checks below could not fail)
         for i in changed:
             path = wav(tmp_path / f"u{i}.wav", utterances[i][1])

@@ -16,7 +16,7 @@ import websockets.exceptions
 from scipy.signal import resample_poly
 
 from conftest import SPEECH_MODEL, STREAMING_MODEL, held_out_utterances, silence, word_error_rate
-from service_support import EARS_RATE, ears_client, serve, stream_samples
+from service_support import EARS_RATE, ears_client, serve, stream_samples, ws_address
 
 
 @pytest.fixture(scope="module")
@@ -39,10 +39,6 @@ def speech():
     (first, a), (second, b) = held_out_utterances(2)
     audio = np.concatenate([silence(0.3), a, silence(1.5), b, silence(0.8)])
     return [first, second], audio, resample_poly(audio, 3, 2).astype(np.float32)
-
-
-def ws_url(served, path: str = "/") -> str:
-    return served.url.replace("http://", "ws://") + path
 
 
 def service_finals(served, audio24: np.ndarray) -> list[str]:
@@ -77,7 +73,7 @@ def check_words_and_finals(result: dict, duration: float) -> list[dict]:
 @pytest.mark.parametrize("path", ["/", "/v1/audio/transcriptions/stream?model=parakeet-desktop"])
 def test_an_ears_client_gets_words_then_finals_that_match_the_service_stream(streaming, speech, path):
     references, audio16, audio24 = speech
-    url = ws_url(streaming, path.replace("parakeet-desktop", "speech-streaming"))
+    url = ws_address(streaming, path.replace("parakeet-desktop", "speech-streaming"))
     result = asyncio.run(ears_client(url, audio24))
     finals = [f for f in check_words_and_finals(result, len(audio16) / 16000) if f["text"]]
     assert len(finals) == 2
@@ -95,7 +91,7 @@ def test_an_ears_client_gets_words_then_finals_that_match_the_service_stream(str
 def test_an_offline_models_words_come_with_each_final_and_never_change(offline, speech):
     """With a full-context final pass any word may change until the final, so words come with it."""
     references, audio16, audio24 = speech
-    url = ws_url(offline, f"/?token={offline.token}")
+    url = ws_address(offline, f"/?token={offline.token}")
     result = asyncio.run(ears_client(url, audio24, stop=json.dumps({"type": "stop"})))
     finals = [f for f in check_words_and_finals(result, len(audio16) / 16000) if f["text"]]
     assert len(finals) == 2 and word_error_rate(references, [f["text"] for f in finals]) <= 0.4
@@ -104,7 +100,7 @@ def test_an_offline_models_words_come_with_each_final_and_never_change(offline, 
 
 def test_a_language_set_by_the_client_is_checked_and_reported(offline, speech):
     _, _, audio24 = speech
-    url = ws_url(offline, f"/?token={offline.token}")
+    url = ws_address(offline, f"/?token={offline.token}")
     result = asyncio.run(ears_client(url, audio24[: EARS_RATE * 4], realtime=False,
                                      before=[json.dumps({"type": "setlanguage", "lang": "fr"}),
                                              json.dumps({"type": "setlanguage", "lang": "en"}), "hello"]))
@@ -119,16 +115,16 @@ def test_a_language_set_by_the_client_is_checked_and_reported(offline, speech):
 
 def test_without_the_token_a_stream_is_refused_unless_the_owner_allowed_it(offline, streaming, speech):
     with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
-        asyncio.run(ears_client(ws_url(offline), speech[2][:EARS_RATE]))
+        asyncio.run(ears_client(ws_address(offline, "/"), speech[2][:EARS_RATE]))
     assert refused.value.response.status_code == 403
-    result = asyncio.run(ears_client(ws_url(streaming), speech[2][: EARS_RATE * 3], realtime=False))
+    result = asyncio.run(ears_client(ws_address(streaming, "/"), speech[2][: EARS_RATE * 3], realtime=False))
     assert result["close_code"] == 1000 and [m for m in result["messages"] if m["type"] == "final"]
     # Allowed without the token is only the streams: the HTTP API still needs it.
     assert httpx.get(f"{streaming.base_url}/models").status_code == 401
     # A web page is refused even so.
     for served in (offline, streaming):
         with pytest.raises(websockets.exceptions.InvalidStatus) as from_page:
-            asyncio.run(ears_client(ws_url(served, f"/?token={served.token}"), speech[2][:EARS_RATE],
+            asyncio.run(ears_client(ws_address(served, f"/?token={served.token}"), speech[2][:EARS_RATE],
                                     headers={"Origin": "https://example.com"}))
         assert from_page.value.response.status_code == 403
 
@@ -146,9 +142,9 @@ def test_a_stop_without_audio_closes_and_a_model_not_loaded_is_named(offline):
             pass  # closed with a code other than 1000
         return messages, ws.close_code
 
-    messages, code = asyncio.run(stop_only(ws_url(offline, f"/?token={offline.token}")))
+    messages, code = asyncio.run(stop_only(ws_address(offline, f"/?token={offline.token}")))
     assert messages == [] and code == 1000
     messages, code = asyncio.run(stop_only(
-        ws_url(offline, f"/v1/audio/transcriptions/stream?model=nvidia/parakeet-rnnt-1.1b&token={offline.token}"),
+        ws_address(offline, f"/v1/audio/transcriptions/stream?model=nvidia/parakeet-rnnt-1.1b&token={offline.token}"),
         stop=False))
     assert code == 1008 and "not loaded here" in messages[0]["message"] and "speech-tdt" in messages[0]["message"]

@@ -22,7 +22,7 @@ import websockets.exceptions
 from parakeet_desktop.engine.registry import ALIASES
 
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from service_support import ears_client, in_process_service, serve, stream_samples, wait_for, wav
+from service_support import ears_client, in_process_service, serve, stream_samples, wait_for, wav, ws_address
 
 
 @pytest.fixture(scope="module")
@@ -407,7 +407,7 @@ def test_an_ears_client_gets_the_same_finals_as_the_services_own_stream(served, 
     from scipy.signal import resample_poly
 
     audio = np.concatenate([silence(0.3), sentences[3][1], silence(0.5)])
-    ears = asyncio.run(ears_client(served.url.replace("http://", "ws://") + f"/?token={served.token}",
+    ears = asyncio.run(ears_client(ws_address(served, f"/?token={served.token}"),
                                    resample_poly(audio, 3, 2).astype(np.float32), realtime=False))
     finals = [m for m in ears["messages"] if m["type"] == "final"]
     assert ears["close_code"] == 1000 and len(finals) == 1
@@ -515,7 +515,7 @@ def test_a_stream_the_engine_cannot_take_is_held_back_not_dropped(speech_model, 
     audio = np.concatenate([silence(0.3), speech, silence(0.3)] + [silence(1.0)] * 6)
     with in_process_service(speech_model, tmp_path, run_engine=False, max_stream_backlog_seconds=1.0) as (
             service, engine, start_engine):
-        url = service.url.replace("http://", "ws://") + "/v1/stream"
+        url = ws_address(service)
         result = {}
 
         def client():
@@ -592,7 +592,7 @@ def test_streams_ready_together_are_encoded_in_one_batch_with_the_same_text(spee
 
 def test_a_silent_stream_is_closed_and_an_oversized_frame_refused(speech_model, tmp_path, sentences):
     with in_process_service(speech_model, tmp_path, stream_idle_seconds=1.0, max_frame_bytes=64_000) as (service, _, _):
-        url = service.url.replace("http://", "ws://") + f"/v1/stream?token={service.token}"
+        url = ws_address(service, f"/v1/stream?token={service.token}")
 
         async def main():
             async with websockets.connect(url) as ws:

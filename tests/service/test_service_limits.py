@@ -28,7 +28,7 @@ import websockets.exceptions
 
 from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
 from media import flac_bomb, ogg_bomb
-from service_support import in_process_service, serve, wait_for, wav
+from service_support import in_process_service, serve, wait_for, wav, ws_address
 from tools.memory import peak_rss_mb, reset_peak, rss_mb
 
 
@@ -350,7 +350,7 @@ def _final_then_error(events: list[dict]) -> tuple[str, str]:
 
 def test_a_stream_closed_for_silence_gets_its_final_first(tmp_path, speech_model, sentence):
     with in_process_service(speech_model, tmp_path, stream_idle_seconds=2.0) as (service, _, _):
-        url = service.url.replace("http://", "ws://") + "/v1/stream"
+        url = ws_address(service)
         events = asyncio.run(_speak_without_stop(url, service.token, sentence[1], 300))
     text, why = _final_then_error(events)
     assert word_error_rate([sentence[0]], [text]) <= 0.4 and "without a message" in why
@@ -384,7 +384,7 @@ def test_stopping_right_after_a_client_closed_its_stream_does_not_wait(tmp_path,
     with caplog.at_level("WARNING", logger="parakeet_desktop.service.server"), \
             in_process_service(speech_model, tmp_path) as (service, _, _):
         hub = service.app.state.streams
-        with connect(service.url.replace("http://", "ws://") + f"/v1/stream?token={service.token}") as ws:
+        with connect(ws_address(service, f"/v1/stream?token={service.token}")) as ws:
             assert json.loads(ws.recv(60))["type"] == "welcome"
             wait_for(lambda: len(hub.connections) == 1, 60, "the connection")
             connection = next(iter(hub.connections))
@@ -415,7 +415,7 @@ def test_a_stream_whose_recognition_fails_still_gets_a_final(tmp_path, speech_mo
 
     monkeypatch.setattr(DictationSession, "catch_up", failing)
     with in_process_service(speech_model, tmp_path, run_engine=False) as (service, engine, start_engine):
-        url = service.url.replace("http://", "ws://") + f"/v1/stream?token={service.token}"
+        url = ws_address(service, f"/v1/stream?token={service.token}")
 
         async def main():
             events = []
@@ -559,7 +559,7 @@ def test_a_request_without_the_token_is_refused_before_its_body(tmp_path, speech
 
 def test_the_101st_stream_is_refused_clearly(tmp_path, speech_model):
     with in_process_service(speech_model, tmp_path) as (service, _, _):
-        url = service.url.replace("http://", "ws://") + f"/v1/stream?token={service.token}"
+        url = ws_address(service, f"/v1/stream?token={service.token}")
 
         async def main():
             sockets = [await websockets.connect(url) for _ in range(100)]
