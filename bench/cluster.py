@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests"))
 
-from tools.figures import median_p95  # noqa: E402
+from tools.figures import cpu, median_p95  # noqa: E402
 from tools.speech import PASSAGE, speak  # noqa: E402
 
 MODEL = ROOT / "tests" / "fixtures" / "speech-tdt.nemo"
@@ -148,7 +148,7 @@ def main() -> None:
     p50 = {name: run["latency_seconds"]["median"] for name, run in runs.items()}
     report = {
         "benchmark": "cluster", "model": "parakeet-tdt-0.6b-v3 twin (sparse)" if args.twin else model.name,
-        "cpus": os.cpu_count(), "clients": args.clients,
+        "cpu": cpu(), "cpus": os.cpu_count(), "clients": args.clients,
         "seconds_per_run": seconds, "clip_seconds": [round(d, 2) for _, d in files], "runs": runs,
         "ratios": {
             "proxy_overhead": {"latency_median": ratio(p50["cluster_1_replica"], p50["serve_one_thread"]),

@@ -41,6 +41,7 @@ from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
 from parakeet_desktop.engine.loader import prepare_model  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
 from tools.speech import passage  # noqa: E402
+from tools.figures import cpu  # noqa: E402
 
 import onnx_asr_peer  # noqa: E402  (bench/, next to this file)
 
@@ -114,7 +115,7 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as folder:
             results.append(_one_twin(args, plan, audio, variant, Path(folder)))
     print(json.dumps({
-        "benchmark": "file_transcription",
+        "benchmark": "file_transcription", "cpu": cpu(),
         "model": "tiny" if args.tiny else "parakeet-tdt-0.6b-v3 twin",
         "device": plan.device, "dtype": plan.dtype,
         "gpu": torch.cuda.get_device_name(0) if plan.device == "cuda" else None,

@@ -39,9 +39,10 @@ from parakeet_desktop.engine.devices import DevicePlan, plan_device, probe_cuda 
 from parakeet_desktop.engine.files import FileTranscriber, plan_pieces  # noqa: E402
 from parakeet_desktop.engine.loader import load_model, prepare_model, restore  # noqa: E402
 from parakeet_desktop.engine.model import RecognitionCancelled  # noqa: E402
+from parakeet_desktop.engine import packed  # noqa: E402
 from parakeet_desktop.engine.streaming import StreamingTranscriber, default_config  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_sparse, nemo_transcribe  # noqa: E402
-from tools.figures import median_p95  # noqa: E402
+from tools.figures import cpu, cpu_name, median_p95  # noqa: E402
 from tools.speech import passage  # noqa: E402
 
 
@@ -181,13 +182,18 @@ def bench_yield(model, speech: np.ndarray, seconds: float) -> dict:
 
 def bench_variants(nemo_path: Path, plan: DevicePlan, speech: np.ndarray, file_minutes: float,
                    step_seconds: float) -> dict:
-    """bf16 / fp16 / fp32, and CUDA graphs on / off, on file RTFx and streaming steps."""
+    """bf16 / fp16 / fp32, and CUDA graphs on / off, on file RTFx and streaming steps. On a CPU,
+    a half type runs only where oneDNN has its products there (AVX-512 BF16, AMX, AVX-NE-CONVERT,
+    AVX-512 FP16); the others are listed under "skipped" with the reason."""
     import torch
 
-    dtypes = ("bfloat16", "float16", "float32") if plan.device == "cuda" else ("float32", "bfloat16")
+    dtypes = ("bfloat16", "float16", "float32") if plan.device == "cuda" else ("float32", "bfloat16", "float16")
     audio = np.resize(speech, int(file_minutes * 60 * SAMPLE_RATE))
-    results = {}
+    results: dict = {}
     for dtype in dtypes:
+        if plan.device == "cpu" and not packed.available(getattr(torch, dtype)):
+            results.setdefault("skipped", {})[dtype] = f"this CPU has no oneDNN {dtype} products ({cpu_name()})"
+            continue
         model = prepare_model(restore(str(nemo_path)), "twin", DevicePlan(plan.device, dtype))
         transcriber = FileTranscriber(model)
         graph_settings = [True, False] if model.cuda_graphs else [False]
@@ -238,7 +244,7 @@ def main() -> None:
         del nemo_model
         load, model = bench_load(path, plan)
         report = {
-            "benchmark": "gpu",
+            "benchmark": "gpu", "cpu": cpu(),
             "mode": "smoke (CPU, tiny twin)" if smoke else "full",
             "device": plan.device, "planned_dtype": plan.dtype, "why": plan.why,
             "gpu": torch.cuda.get_device_name(0) if plan.device == "cuda" else None,

@@ -38,6 +38,7 @@ from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
 from parakeet_desktop.engine.loader import load_model  # noqa: E402
 from tools.fixture_corpus import held_out_sentences, random_orders, voice_for  # noqa: E402
 from tools.speech import passage, speak, with_pauses  # noqa: E402
+from tools.figures import cpu  # noqa: E402
 
 SPEECH_MODEL = ROOT / "tests" / "fixtures" / "speech-tdt.nemo"
 VOICE_SEED = 31  # voices none of the tests use
@@ -158,7 +159,7 @@ def main() -> None:
     rates = {device: word_error_rates(load_model(str(SPEECH_MODEL), device), sets) for device in ("cpu", "cpu-int8")}
     points = {name: round(100 * (rates["cpu-int8"][name] - rates["cpu"][name]), 2) for name in sets}
     report = {
-        "benchmark": "int8",
+        "benchmark": "int8", "cpu": cpu(),
         "accuracy_model": SPEECH_MODEL.name,
         "sets": {name: {"items": len(pairs), "audio_seconds": round(sum(len(a) for _, a in pairs) / SAMPLE_RATE, 1)}
                  for name, pairs in sets.items()},

@@ -46,7 +46,7 @@ from parakeet_desktop.engine.events import Final  # noqa: E402
 from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
 from parakeet_desktop.engine.work import FileJob, Priority, Stream  # noqa: E402
 from parakeet_desktop.engine.events import FileDone  # noqa: E402
-from tools.figures import median_p95  # noqa: E402
+from tools.figures import cpu, median_p95  # noqa: E402
 from tools.speech import PASSAGE, passage, speak  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -292,7 +292,7 @@ def main() -> None:
         del model
     abuse = attacks(ROOT / "tests" / "fixtures" / "speech-tdt.nemo", args.bomb_hours, args.long_seconds,
                     args.serve_from)
-    print(json.dumps({"benchmark": "service", "torch_threads": torch.get_num_threads(),
+    print(json.dumps({"benchmark": "service", "cpu": cpu(), "torch_threads": torch.get_num_threads(),
                       "mode": "smoke" if args.smoke else "full", "results": results, "attacks": abuse}, indent=2))
 
 

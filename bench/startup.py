@@ -35,6 +35,7 @@ sys.path.insert(0, str(ROOT))
 
 from parakeet_desktop import control  # noqa: E402
 from tools.desktop_session import Desktop, wait  # noqa: E402
+from tools.figures import cpu  # noqa: E402
 
 
 def _status(env: dict) -> dict | None:
@@ -139,7 +140,7 @@ def cli_main(args) -> None:
     stages = json.loads(staged.stdout.strip().splitlines()[-1])
     medians = {k: statistics.median(v) for k, v in times.items()}
     print(json.dumps({
-        "benchmark": "startup (command line)",
+        "benchmark": "startup (command line)", "cpu": cpu(),
         "model": "parakeet-tdt-0.6b-v3 twin" if args.twin else model,
         "runs": args.runs, "before": args.before,
         "transcribe_1s_clip_seconds": {k: round(v, 2) for k, v in medians.items()},
@@ -179,7 +180,7 @@ def main() -> None:
     # outside figures include starting the interpreter.
     launch_to_shown = median("launch_to_answering")
     print(json.dumps({
-        "benchmark": "startup",
+        "benchmark": "startup", "cpu": cpu(),
         "model": args.model,
         "runs": args.runs,
         "tray": all(r["tray"] for r in runs),

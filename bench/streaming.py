@@ -57,7 +57,7 @@ from tools.nemo_models import (  # noqa: E402
     NEMOTRON_STREAMING, PARAKEET_TDT_V3, TINY, TINY_STREAMING, build_model, make_responsive, make_sparse,
     nemo_transcribe,
 )
-from tools.figures import median_p95  # noqa: E402
+from tools.figures import cpu, median_p95  # noqa: E402
 from tools.speech import PASSAGE, passage, speak  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech-tdt.nemo"
@@ -247,7 +247,7 @@ def main() -> None:
             if "cache_aware_step" in result["streaming"]:
                 result["against_buffered_sparse_twin"] = _ratios(result, buffered)
     print(json.dumps({
-        "benchmark": "streaming",
+        "benchmark": "streaming", "cpu": cpu(),
         "torch_threads": torch.get_num_threads(),
         "gpu": torch.cuda.get_device_name(0) if plan.device == "cuda" else None,
         "results": results,

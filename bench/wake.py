@@ -31,6 +31,7 @@ from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E40
 from parakeet_desktop.engine.loader import load_model  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model  # noqa: E402
 from tools.speech import passage  # noqa: E402
+from tools.figures import cpu  # noqa: E402
 
 
 def _mb(value: int) -> float:
@@ -107,7 +108,7 @@ def main() -> None:
         nemo_model.save_to(str(path))
         del nemo_model
         model = load_model(str(path), plan.device)
-    report = {"benchmark": "wake", "model": "tiny twin" if args.smoke else "parakeet-tdt-0.6b-v3 twin",
+    report = {"benchmark": "wake", "cpu": cpu(), "model": "tiny twin" if args.smoke else "parakeet-tdt-0.6b-v3 twin",
               "device": model.device, "dtype": model.dtype, "rounds": args.rounds}
     if model.device == "cuda":
         import torch

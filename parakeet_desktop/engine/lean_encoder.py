@@ -85,10 +85,9 @@ HEAD_BY_HEAD_FROM = 75
 
 
 def _product(x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-    """``x @ weight.T`` for contiguous matrices: oneDNN's inner product where it is there."""
-    if packed.available():
-        return torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
-    return x @ weight.t()
+    """``x @ weight.T`` for contiguous matrices: oneDNN's inner product where this CPU has one
+    for their number format (engine/packed.py)."""
+    return packed.linear(x, weight)
 
 
 def _attention_weights(scores: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -174,9 +173,13 @@ def lean_encoder(nemo_model) -> int:
             if isinstance(conv, torch.nn.Conv2d):
                 conv.weight.data = conv.weight.data.contiguous(memory_format=torch.channels_last)
         changed += 1
+    weights = next(encoder.parameters(), None)
+    # Head by head the attention is oneDNN's products or nothing: NeMo's batched ones are faster
+    # than PyTorch's one at a time where oneDNN has no product for the encoder's number format.
+    lean_attention = weights is not None and packed.available(weights.dtype)
     for layer in getattr(encoder, "layers", []):
         attention = getattr(layer, "self_attn", None)
-        if type(attention) is RelPositionMultiHeadAttention:
+        if lean_attention and type(attention) is RelPositionMultiHeadAttention:
             attention.__class__ = LeanRelPositionAttention
             changed += 1
         for name in ("feed_forward1", "feed_forward2"):
@@ -186,9 +189,11 @@ def lean_encoder(nemo_model) -> int:
 
 
 def for_the_cpu(nemo_model) -> None:
-    """The CPU's modules for a float32 model on the CPU, loaded there or moved from the GPU (after
-    any int8 quantization of its encoder, engine/quantize.py): oneDNN's products
-    (engine/packed.py) for what is still float32, then the forwards above."""
+    """The CPU's modules for a model on the CPU, loaded there or moved from the GPU (after any int8
+    quantization of its encoder, engine/quantize.py): oneDNN's products (engine/packed.py) for what
+    is still float32, then the forwards above, the attention's only where this CPU has oneDNN's
+    products in the encoder's number format (a half-precision encoder on a CPU without its
+    instructions keeps NeMo's)."""
     packed.pack_decoder(nemo_model)
     packed.pack_encoder(nemo_model)
     lean_encoder(nemo_model)

@@ -17,14 +17,23 @@ layer's input and hidden weights side by side, one product a layer plus the gate
 Results differ from MKL's in the last bits only (the sums run in another order). NeMo's modules
 around them, its decoding algorithm, phrase boosting, word times and the streaming state are
 untouched.
+
+oneDNN's primitives depend on the CPU: on an AMD EPYC with AVX2 and no AVX-512 there is no
+bfloat16 inner product ("could not create a primitive descriptor"), and on one with AVX-512 and
+BF16 there is none for float16 (it needs AVX-512 FP16 or AVX-NE-CONVERT). So each number format
+is tried once on a small product before anything is swapped (:func:`available`), and a product
+that oneDNN still refuses at run time falls back to PyTorch's own and is not tried again: the
+CPU decides the speed, never whether a transcription finishes. ``ONEDNN_MAX_CPU_ISA=AVX2`` makes
+a newer CPU answer as an AVX2-only one (the tests use it).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 
 import torch
+
+from ..messages import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +42,65 @@ logger = logging.getLogger(__name__)
 _PACKED_FOR_ROWS = 16
 
 
-@functools.cache
-def available() -> bool:
-    """Whether this PyTorch has oneDNN's inner product and it computes a product right."""
+# Whether oneDNN's inner product runs on this CPU, by number format: asked once each
+# (available), and set to False when a product is refused at run time all the same (refused).
+_answers: dict[torch.dtype, bool] = {}
+
+
+def available(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this PyTorch has oneDNN's inner product for *dtype* on this CPU, on plain and on
+    packed weights, and it computes a small product right; asked once, the reason logged when not."""
+    answer = _answers.get(dtype)
+    if answer is None:
+        answer = _answers[dtype] = _try_product(dtype)
+    return answer
+
+
+def _try_product(dtype: torch.dtype) -> bool:
     try:
-        weight, x = torch.arange(6.0).reshape(3, 2), torch.ones(1, 2)
+        weight, x = torch.arange(6.0).reshape(3, 2).to(dtype), torch.ones(1, 2, dtype=dtype)
         packed = torch.ops.mkldnn._reorder_linear_weight(weight, 1)
         plain = torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
         blocked = torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], "")
-        return bool(torch.equal(plain, x @ weight.t()) and torch.equal(blocked, plain))
+        if torch.equal(plain, x @ weight.t()) and torch.equal(blocked, plain):
+            return True
+        logger.info("oneDNN's %s inner product computes wrong numbers here; NeMo's modules run in %s",
+                    _name(dtype), _name(dtype))
     except (AttributeError, RuntimeError) as exc:
-        logger.info("oneDNN's inner product is not available (%s); NeMo's modules run as they are", exc)
-        return False
+        logger.info("oneDNN has no %s inner product for this CPU (%s); NeMo's modules run in %s",
+                    _name(dtype), first_line(exc), _name(dtype))
+    return False
+
+
+def refused(dtype: torch.dtype, exc: RuntimeError) -> None:
+    """oneDNN refused a *dtype* product that its first try allowed (another shape, another
+    primitive): raise *exc* again unless it is oneDNN's, else log it once and use PyTorch's
+    products for that format from now on."""
+    message = str(exc).lower()
+    if not any(word in message for word in ("primitive", "onednn", "mkldnn", "dnnl")):
+        raise exc
+    if _answers.get(dtype) is not False:
+        logger.warning("oneDNN refused a %s product on this CPU (%s); PyTorch's products run instead",
+                       _name(dtype), first_line(exc))
+    _answers[dtype] = False
+
+
+def linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
+           post_op: str = "none", fallback_weight: torch.Tensor | None = None) -> torch.Tensor:
+    """``F.linear`` of the rows of *x* (2-D, on the CPU) as oneDNN's inner product where this CPU
+    has one for its number format, else PyTorch's (on *fallback_weight* where *weight* is a
+    packed copy); *post_op* "swish" applies ``x * sigmoid(x)`` to the result."""
+    if available(x.dtype):
+        try:
+            return torch.ops.mkldnn._linear_pointwise(x, weight, bias, post_op, [], "")
+        except RuntimeError as exc:
+            refused(x.dtype, exc)
+    out = torch.nn.functional.linear(x, weight if fallback_weight is None else fallback_weight, bias)
+    return torch.nn.functional.silu(out) if post_op == "swish" else out
+
+
+def _name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 class OneDnnLinear(torch.nn.Module):
@@ -75,7 +131,8 @@ class OneDnnLinear(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if x.device.type != "cpu" or x.dtype != torch.float32 or self.weight.dtype != torch.float32 \
-                or torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad):
+                or torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad) \
+                or not available(torch.float32):
             out = torch.nn.functional.linear(x, self.weight, self.bias)
             return torch.nn.functional.silu(out) if self.post_op == "swish" else out
         weight: torch.Tensor = self.weight
@@ -84,7 +141,7 @@ class OneDnnLinear(torch.nn.Module):
                 self._packed = torch.ops.mkldnn._reorder_linear_weight(self.weight.detach(), _PACKED_FOR_ROWS)
             weight = self._packed
         rows = x.reshape(-1, x.shape[-1])
-        out = torch.ops.mkldnn._linear_pointwise(rows, weight, self.bias, self.post_op, [], "")
+        out = linear(rows, weight, self.bias, self.post_op, fallback_weight=self.weight)
         return out.reshape(*x.shape[:-1], out.shape[-1])
 
     def _apply(self, fn, recurse=True):  # moved or cast: the packed copy is of the old weight

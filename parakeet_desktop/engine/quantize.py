@@ -14,17 +14,40 @@ past about 20 s of audio; bench/int8.py measures what it costs on the speech we 
 
 from __future__ import annotations
 
+import functools
 import logging
 import warnings
+
+from ..messages import first_line
 
 logger = logging.getLogger(__name__)
 
 
+@functools.cache
 def available() -> bool:
-    """Whether this PyTorch can run int8 products on this CPU (an x86 or Arm quantized engine)."""
+    """Whether this PyTorch runs int8 products on this CPU: it has an x86 or Arm quantized engine
+    and a small quantized layer computes what its float32 original does (FBGEMM, behind the x86
+    engine, needs AVX2; asked once, the reason logged when not)."""
     import torch
 
-    return any(engine in torch.backends.quantized.supported_engines for engine in ("x86", "fbgemm", "qnnpack"))
+    if not any(engine in torch.backends.quantized.supported_engines for engine in ("x86", "fbgemm", "qnnpack")):
+        logger.info("This PyTorch has no quantized engine for this CPU; int8 is not offered")
+        return False
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            from torch.ao.quantization import quantize_dynamic
+
+            layer = torch.nn.Sequential(torch.nn.Linear(8, 4))
+            x = torch.linspace(-1, 1, 16).reshape(2, 8)
+            quantized = quantize_dynamic(layer, {torch.nn.Linear}, dtype=torch.qint8)
+            with torch.inference_mode():
+                if torch.allclose(quantized(x), layer(x), atol=0.05):
+                    return True
+        logger.info("PyTorch's int8 products compute wrong numbers on this CPU; int8 is not offered")
+    except (RuntimeError, AssertionError) as exc:
+        logger.info("PyTorch's int8 products do not run on this CPU (%s); int8 is not offered", first_line(exc))
+    return False
 
 
 def quantize_encoder(nemo_model) -> int:

@@ -85,7 +85,7 @@ def test_a_model_moved_off_the_gpu_gets_the_cpus_modules_and_hears_the_same(monk
     audio = np.concatenate([np.concatenate([speech, silence(0.5)]) for _, speech in held_out_utterances(4)])
     expected = FileTranscriber(_loaded(SPEECH_MODEL, monkeypatch, True)).transcribe_array(audio)
     with monkeypatch.context() as patch:  # NeMo's own modules, as a model loaded for the GPU has
-        patch.setattr(packed, "available", lambda: False)
+        patch.setattr(packed, "available", lambda dtype=torch.float32: False)
         patch.setattr(lean, "lean_encoder", lambda nemo_model: 0)
         model = load_model(str(SPEECH_MODEL), "cpu", warm_up=False)
     assert not isinstance(model.nemo.decoder.prediction["dec_rnn"].lstm, packed.PackedLSTM)

@@ -49,7 +49,7 @@ def _loaded(path, monkeypatch, pack: bool):
 
     with monkeypatch.context() as patch:
         if not pack:
-            patch.setattr(packed, "available", lambda: False)
+            patch.setattr(packed, "available", lambda dtype=torch.float32: False)
         model = load_model(str(path), "cpu", warm_up=False)
     assert isinstance(model.nemo.decoder.prediction["dec_rnn"].lstm, packed.PackedLSTM) == pack
     linear = [m for m in model.nemo.encoder.modules() if isinstance(m, (torch.nn.Linear, packed.OneDnnLinear))]
