@@ -104,7 +104,7 @@ def twin(folder: Path) -> Path:
 
 def measure(model: Path, command: str, options: tuple[str, ...], files, clients: int, seconds: float,
             env: dict | None = None):
-    from service_support import serve
+    from support.service import serve
 
     with tempfile.TemporaryDirectory(prefix="bench-cluster-") as folder:
         with serve(model, Path(folder) / "config", *options, command=command, timeout=900,

@@ -27,8 +27,8 @@ def attacks(model: Path, bomb_hours: float, long_seconds: float, source: Path | 
     import sys
 
     sys.path.insert(0, str(ROOT / "tests"))
-    from media import flac_bomb, ogg_bomb
-    from service_support import serve
+    from support.media import flac_bomb, ogg_bomb
+    from support.service import serve
     from tools.memory import peak_rss_mb, reset_peak, rss_mb
     from tools.speech import PASSAGE, passage, speak
 

@@ -34,8 +34,9 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from parakeet_desktop import control  # noqa: E402
-from tools.desktop_session import Desktop, wait  # noqa: E402
+from tools.desktop_session import Desktop  # noqa: E402
 from tools.figures import cpu  # noqa: E402
+from tools.waiting import wait_for  # noqa: E402
 
 
 def _status(env: dict) -> dict | None:
@@ -58,11 +59,11 @@ def one_run(desktop: Desktop, model: str, device: str) -> dict:
     app = desktop.spawn(sys.executable, "-m", "parakeet_desktop", "--model", model, "--device", device,
                         log="app")
     try:
-        first = wait(lambda: _status(desktop.env), 120, "the app to answer", step=0.01)
+        first = wait_for(lambda: _status(desktop.env), 120, "the app to answer", step=0.01)
         answered = time.perf_counter() - launched
-        shown = wait(lambda: (s := _status(desktop.env)) and s["shown_after"] is not None and s, 120,
+        shown = wait_for(lambda: (s := _status(desktop.env)) and s["shown_after"] is not None and s, 120,
                      "the tray icon", step=0.01)
-        ready = wait(lambda: (s := _status(desktop.env)) and s["ready_after"] is not None and s, 600,
+        ready = wait_for(lambda: (s := _status(desktop.env)) and s["ready_after"] is not None and s, 600,
                      "the model", step=0.02)
         ready_seconds = time.perf_counter() - launched
     finally:
@@ -82,6 +83,7 @@ imported = time.perf_counter() - t
 from parakeet_desktop.engine import memory
 from parakeet_desktop.engine.devices import DevicePlan
 from parakeet_desktop.engine.loader import prepare_model, probe_audio, restore
+from tools.waiting import wait_for  # noqa: E402
 t = time.perf_counter()
 nemo_model = restore(sys.argv[1])
 restored, rss_restored = time.perf_counter() - t, memory.resident_bytes()

@@ -1,15 +1,12 @@
-"""Shared fixtures: a tiny random-weight Parakeet-class model and real synthesized speech."""
+"""Shared fixtures: a tiny random-weight Parakeet-class model, the committed speech model, real
+synthesized speech, the app's folders and the cluster; the helpers they use are in tests/support."""
 
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-import soundfile
 
 # No test may reach a model hub: none is reachable on the build machines, and a test that
 # downloads would pass or fail by the weather. Nothing listens on this port. Set before the
@@ -23,24 +20,9 @@ os.environ["RAY_AUTH_MODE"] = "token"
 # give their child processes the xcb platform.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from support.models import SPEECH_MODEL  # noqa: E402
+from support.speech import SENTENCES, synthesize  # noqa: E402
 from tools.nemo_models import TINY, write_nemo  # noqa: E402
-from tools.speech import PASSAGE, SpeechSynthesisError, speak  # noqa: E402
-
-SENTENCES = PASSAGE[:4]
-
-
-def synthesize(text: str, path: Path) -> Path:
-    """Speak *text* with espeak-ng into a 16 kHz WAV file."""
-    try:
-        samples = speak(text)
-    except SpeechSynthesisError as exc:
-        pytest.fail(f"{exc} (see .ci/run)")
-    soundfile.write(path, samples, 16000, subtype="PCM_16")
-    return path
-
-
-def silence(seconds: float, rate: int = 16000) -> np.ndarray:
-    return np.zeros(int(seconds * rate), dtype=np.float32)
 
 
 @pytest.fixture(scope="session")
@@ -70,55 +52,6 @@ def speech_wavs(speech_dir) -> list[Path]:
     return sorted(speech_dir.glob("sentence*.wav"))
 
 
-FIXTURES = Path(__file__).parent / "fixtures"
-SPEECH_MODEL = FIXTURES / "speech-tdt.nemo"
-STREAMING_MODEL = FIXTURES / "speech-streaming.nemo"  # cache-aware
-
-
-def speech_model_report() -> dict:
-    """How the committed speech model was trained (written by tools/train_fixture_model.py)."""
-    import json
-
-    return json.loads((FIXTURES / "speech-tdt.training.json").read_text())
-
-
-def held_out_utterances(count: int) -> list[tuple[str, np.ndarray]]:
-    """*count* sentences the speech model never heard in training, spoken by espeak-ng with
-    varied voices, as (text, 16 kHz samples)."""
-    from tools.fixture_corpus import held_out_sentences, voice_for
-
-    texts = held_out_sentences(count, speech_model_report()["training_utterances"])
-    return [(text, speak(text, *voice_for(i, seed=99))) for i, text in enumerate(texts)]
-
-
-def heard_every_way(model, cache_aware_model, audio: np.ndarray) -> list[tuple[str, list]]:
-    """Text and timed words of *audio* as a file (*model*), through the buffered streaming route
-    (*model*, its first 12 s in 0.1 s blocks) and through the cache-aware one (*cache_aware_model*,
-    the same blocks)."""
-    from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber
-    from parakeet_desktop.engine.files import FileTranscriber
-    from parakeet_desktop.engine.streaming import CPU_DEFAULT, StreamingTranscriber
-
-    results = [FileTranscriber(model).transcribe_array(audio)]
-    for streamer in (StreamingTranscriber(model, CPU_DEFAULT), CacheAwareTranscriber(cache_aware_model,
-                                                                                     CacheAwareConfig(0.56))):
-        for start in range(0, 16000 * 12, 1600):
-            streamer.accept(audio[start : start + 1600])
-        results.append(streamer.finish())
-    return [(r.text, timed_words(r.words)) for r in results]
-
-
-def timed_words(words) -> list[tuple[str, float, float]]:
-    """Each word of a transcript with its start and end."""
-    return [(w.text, w.start, w.end) for w in words]
-
-
-def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
-    import jiwer
-
-    return float(jiwer.wer(references, hypotheses))
-
-
 @pytest.fixture(scope="session")
 def speech_model():
     """The committed model that really recognises speech, loaded as a user's .nemo file is."""
@@ -136,26 +69,87 @@ def app_dirs(tmp_path, monkeypatch):
     return tmp_path
 
 
-def run_cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "parakeet_desktop", *args], capture_output=True,
-                          text=True, timeout=600, cwd=cwd)
-
-
 @pytest.fixture(scope="session")
 def cluster_service(tmp_path_factory):
     """``parakeet-desktop cluster`` with two CPU replicas of the committed speech model behind Ray
     Serve's proxy, on a Ray head of two CPUs: started once per session of tests."""
-    from service_support import serve
+    from support.service import serve
 
     with serve(SPEECH_MODEL, tmp_path_factory.mktemp("cluster-config"), "--replicas", "2", command="cluster",
                timeout=600) as running:
         yield running
 
 
+# The groups of tests, by what a test needs (docs/development.md says which to run when). A test
+# in none of them is in the fast tier, `tools/run-tests --fast`: no Docker build, no Ray cluster,
+# no X server or compositor, no service in a subprocess, no training, no long audio.
+GROUPS = {
+    "desktop": "an X server (Xvfb) or a compositor (headless sway)",
+    "e2e": "the whole app on a real desktop, as a user runs it",
+    "service": "the speech service or another program started as a subprocess around a model",
+    "cluster": "the service on a Ray cluster",
+    "docker": "the server image built with Docker",
+    "long": "training, long audio or a benchmark",
+}
+# By a fixture the test uses (directly or through other fixtures)...
+GROUP_OF_FIXTURE = {
+    "cluster_service": "cluster",
+}
+# ...else by its folder or module, the first that matches.
+GROUP_OF_PATH = {
+    "e2e/": "e2e",
+    "cluster/": "cluster",
+    "test_deploy.py": "docker",
+    "test_benchmarks.py": "long",
+}
+FAST = "not (" + " or ".join(GROUPS) + ")"
+
+
+def pytest_configure(config):
+    for name, needs in GROUPS.items():
+        config.addinivalue_line("markers", f"{name}: needs {needs}")
+
+
+def group_of(item) -> str | None:
+    """The group *item* belongs to, or None for the fast tier."""
+    for fixture in getattr(item, "fixturenames", ()):
+        if fixture in GROUP_OF_FIXTURE:
+            return GROUP_OF_FIXTURE[fixture]
+    if "[cluster]" in item.nodeid:  # a test of serve and the cluster alike, on the cluster
+        return "cluster"
+    path = Path(item.path).relative_to(Path(__file__).parent).as_posix()
+    for prefix, group in GROUP_OF_PATH.items():
+        if path.startswith(prefix) or path.endswith("/" + prefix) or path == prefix:
+            return group
+    return None
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """The tests on the cluster run last, together: its Ray head and replicas start once, and
-    idle through no other test."""
-    on_cluster = [item for item in items if "cluster_service" in getattr(item, "fixturenames", ())
-                  or "[cluster]" in item.nodeid]
+    """Each test gets its group's marker; the tests on the cluster run last, together: its Ray
+    head and replicas start once, and idle through no other test."""
+    for item in items:
+        group = group_of(item)
+        if group is not None:
+            item.add_marker(getattr(pytest.mark, group))
+    on_cluster = [item for item in items if group_of(item) == "cluster"]
     if on_cluster:
         items[:] = [item for item in items if item not in on_cluster] + on_cluster
+
+
+_seconds_by_tier: dict[str, float] = {}
+_tests_by_tier: dict[str, set[str]] = {}
+
+
+def pytest_runtest_logreport(report):
+    """The time each test took, setup and teardown included, summed by its tier."""
+    tier = next((name for name in GROUPS if name in report.keywords), "fast")
+    _seconds_by_tier[tier] = _seconds_by_tier.get(tier, 0.0) + report.duration
+    _tests_by_tier.setdefault(tier, set()).add(report.nodeid)
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line of where the time went, by tier (CI prints it)."""
+    if _seconds_by_tier:
+        parts = [f"{tier} {_seconds_by_tier[tier] / 60:.1f} min ({len(_tests_by_tier[tier])} tests)"
+                 for tier in ["fast", *GROUPS] if tier in _seconds_by_tier]
+        terminalreporter.write_line("time by tier: " + ", ".join(parts))

@@ -18,8 +18,9 @@ import httpx
 import pytest
 import yaml
 
-from conftest import SPEECH_MODEL
-from service_support import free_port, wait_for
+from support.models import SPEECH_MODEL
+from support.service import free_port
+from tools.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"
@@ -77,7 +78,6 @@ def _docker_engine() -> bool:
     return False
 
 
-@pytest.mark.slow
 def test_the_server_image_builds_and_serves_the_api(tmp_path):
     if not _docker_engine() or shutil.which("debootstrap") is None:
         pytest.skip("needs a Docker engine and debootstrap (Debian's docker.io and debootstrap, run as root)")

@@ -7,21 +7,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tools.waiting import wait_for
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ("Xvfb", "xdotool", "pulseaudio", "pactl", "paplay", "trayer")
-
-
-def wait(condition, timeout: float, what: str, step: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Desktop:
@@ -51,7 +42,7 @@ class Desktop:
 
     def start(self) -> None:
         self.spawn("Xvfb", self.display, "-screen", "0", "1366x768x24", "-nolisten", "tcp", log="xvfb")
-        wait(lambda: self.run("xdotool", "getmouselocation").returncode == 0, 20, "the X server")
+        wait_for(lambda: self.run("xdotool", "getmouselocation").returncode == 0, 20, "the X server")
         self.spawn("trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
                    "--height", "28", "--SetDockType", "true", log="tray")
         self.start_audio()
@@ -61,7 +52,7 @@ class Desktop:
                    "-L", "module-native-protocol-unix", "-L", "module-null-sink sink_name=speaker",
                    "-L", "module-remap-source master=speaker.monitor source_name=virtual_mic",
                    log="pulseaudio")
-        wait(lambda: self.run("pactl", "info").returncode == 0, 20, "PulseAudio")
+        wait_for(lambda: self.run("pactl", "info").returncode == 0, 20, "PulseAudio")
         self.run("pactl", "set-default-source", "virtual_mic")
         self.run("pactl", "set-default-sink", "speaker")
 

@@ -15,7 +15,8 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tools.desktop_session import Desktop, wait
+from tools.desktop_session import Desktop
+from tools.waiting import wait_for
 
 TOOLS = ("sway", "swaymsg", "wtype", "wl-copy", "wl-paste", "Xwayland", "grim", "xhost", "pulseaudio")
 USER = "parakeet-sway"
@@ -55,14 +56,14 @@ class WaylandSession(Desktop):
                        + command)
         stream = open(self.folder / "sway.log", "w")
         self.processes.append(subprocess.Popen(command, env=sway_env, stdout=stream, stderr=subprocess.STDOUT))
-        socket = wait(lambda: next(iter(sorted(self.runtime.glob("wayland-[0-9]"))), None), 30, "sway's socket")
+        socket = wait_for(lambda: next(iter(sorted(self.runtime.glob("wayland-[0-9]"))), None), 30, "sway's socket")
         self.env["WAYLAND_DISPLAY"] = str(socket)  # a path: the client's runtime folder is its own
-        self.env["SWAYSOCK"] = str(wait(lambda: next(iter(self.runtime.glob("sway-ipc.*.sock")), None), 30,
+        self.env["SWAYSOCK"] = str(wait_for(lambda: next(iter(self.runtime.glob("sway-ipc.*.sock")), None), 30,
                                         "sway's IPC socket"))
-        display = wait(lambda: display_file.exists() and display_file.read_text().strip(), 60, "XWayland")
+        display = wait_for(lambda: display_file.exists() and display_file.read_text().strip(), 60, "XWayland")
         self.env["DISPLAY"] = display
         if self.user is not None:
-            wait(lambda: self.run("xhost").returncode == 0, 30, "root being let on XWayland")
+            wait_for(lambda: self.run("xhost").returncode == 0, 30, "root being let on XWayland")
 
     def focused(self) -> dict:
         """The window sway gives the keyboard to: {"name", "app_id", "shell"}."""
@@ -77,7 +78,7 @@ class WaylandSession(Desktop):
 
     def focus(self, title: str) -> None:
         self.run("swaymsg", f'[title="{title}"] focus')
-        wait(lambda: self.focused().get("name") == title, 10, f"{title} to have the focus")
+        wait_for(lambda: self.focused().get("name") == title, 10, f"{title} to have the focus")
 
     def screenshot(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from portal_support import PortalStandIn, private_session_bus
+from support.portal import PortalStandIn, private_session_bus
 
 pytestmark = pytest.mark.skipif(shutil.which("dbus-daemon") is None, reason="needs dbus-daemon")
 

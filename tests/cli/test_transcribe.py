@@ -9,8 +9,8 @@ import sys
 
 import soundfile
 
-from conftest import run_cli
-from corpus_support import build_corpus, first_speech
+from support.cli import run_cli
+from support.corpus import build_corpus, first_speech
 
 
 def test_transcribes_good_files_and_names_each_bad_one(tmp_path, tiny_nemo, speech_wavs):
@@ -181,7 +181,8 @@ def test_long_speech_that_gave_no_text_is_reported(tmp_path):
     import soundfile
     from scipy import signal
 
-    from conftest import SPEECH_MODEL, held_out_utterances
+    from support.models import SPEECH_MODEL
+    from support.speech import held_out_utterances
 
     spoken = [speech for _, speech in held_out_utterances(16)]
     muffled = signal.sosfilt(signal.butter(8, 300, fs=16000, output="sos"), np.concatenate(spoken[8:16]))

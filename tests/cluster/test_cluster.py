@@ -22,8 +22,10 @@ import pytest
 import websockets
 import websockets.exceptions
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from service_support import free_port, wait_for, wav, ws_address
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
+from support.service import free_port, wav, ws_address
+from tools.waiting import wait_for
 
 REPLICA = "x-parakeet-replica"
 # What a client may be told while a replica dies under it: try again (the proxy's and ours).

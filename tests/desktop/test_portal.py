@@ -12,7 +12,7 @@ from parakeet_desktop.desktop.hotkey import parse_hotkey
 from parakeet_desktop.desktop.portal import APP_ID, PortalConnection, PortalError
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
 from parakeet_desktop.desktop.shortcuts import PortalShortcut, preferred_trigger
-from portal_support import REMOTE, SHORTCUTS, PortalStandIn, private_session_bus
+from support.portal import REMOTE, SHORTCUTS, PortalStandIn, private_session_bus
 
 CTRL, SHIFT, V, RETURN, TAB, BACKSPACE = 0xFFE3, 0xFFE1, 0x76, 0xFF0D, 0xFF09, 0xFF08
 

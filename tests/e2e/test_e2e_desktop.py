@@ -17,8 +17,10 @@ import time
 import pytest
 import soundfile
 
-from conftest import SPEECH_MODEL, STREAMING_MODEL, held_out_utterances, word_error_rate
-from tools.desktop_session import ROOT, TOOLS, Desktop, wait
+from support.models import SPEECH_MODEL, STREAMING_MODEL
+from support.speech import held_out_utterances, word_error_rate
+from tools.desktop_session import ROOT, TOOLS, Desktop
+from tools.waiting import wait_for
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -52,10 +54,10 @@ def _app_ready_with_a_field(desktop: Desktop, tmp_path, *field_options: str, **s
         "mode": "ptt", "microphone": "pulse", "sounds": False, "trailing_space": False, **settings}), "utf-8")
     desktop.spawn(sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed), *field_options,
                   log="field")
-    field = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
+    field = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                  30, "the text field window")[0]
     desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    wait(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
+    wait_for(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
     desktop.run("xdotool", "windowactivate", "--sync", field)
     desktop.run("xdotool", "windowfocus", "--sync", field)
     return typed, field
@@ -72,10 +74,10 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
         "mode": "ptt", "microphone": "pulse", "sounds": False, "trailing_space": False}), "utf-8")
 
     desktop.spawn(sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed), log="field")
-    field = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
+    field = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                   30, "the text field window")[0]
     app = desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    status = wait(lambda: (s := _status(desktop)) and s["ready_after"] is not None and s,
+    status = wait_for(lambda: (s := _status(desktop)) and s["ready_after"] is not None and s,
                    180, "the app to load its model")
     assert status["tray"], "trayer provides a system tray: the app should use it"
     assert status["state"] == "ready"
@@ -86,9 +88,9 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
     desktop.run("xdotool", "windowactivate", "--sync", field)
     desktop.run("xdotool", "windowfocus", "--sync", field)
     desktop.run("xdotool", "keydown", "ctrl+alt+space")
-    wait(lambda: (_status(desktop) or {}).get("state") == "listening", 10, "listening to start")
+    wait_for(lambda: (_status(desktop) or {}).get("state") == "listening", 10, "listening to start")
     player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=desktop.env)
-    caption = wait(lambda: (_status(desktop) or {}).get("caption"), 20, "a caption while speaking")
+    caption = wait_for(lambda: (_status(desktop) or {}).get("caption"), 20, "a caption while speaking")
     shot = desktop.screenshot(ARTIFACTS / "overlay-captions.png")
     # A key held down auto-repeats: X11 sends release and press again a moment apart.
     desktop.run("xdotool", "keyup", "space", "keydown", "space")
@@ -98,7 +100,7 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
     time.sleep(0.6)
     desktop.run("xdotool", "keyup", "ctrl+alt+space")
 
-    result = wait(lambda: typed.exists() and typed.read_text("utf-8"), 60, "the words in the text field")
+    result = wait_for(lambda: typed.exists() and typed.read_text("utf-8"), 60, "the words in the text field")
     # The hotkey itself never reached the text field (no stray space): the app holds it.
     assert result == result.strip()
     assert word_error_rate([text], [result]) <= 0.2, (text, result)
@@ -125,14 +127,14 @@ def test_dictation_with_a_streaming_model_types_its_streamed_words(desktop, tmp_
     typed, _ = _app_ready_with_a_field(desktop, tmp_path, model=str(STREAMING_MODEL),
                                        latency="fast")
     desktop.run("xdotool", "keydown", "ctrl+alt+space")
-    wait(lambda: (_status(desktop) or {}).get("state") == "listening", 30, "listening to start")
+    wait_for(lambda: (_status(desktop) or {}).get("state") == "listening", 30, "listening to start")
     player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=desktop.env)
-    caption = wait(lambda: (_status(desktop) or {}).get("caption"), 20, "a caption while speaking")
+    caption = wait_for(lambda: (_status(desktop) or {}).get("caption"), 20, "a caption while speaking")
     desktop.screenshot(ARTIFACTS / "overlay-streaming-model.png")
     player.wait(30)
     time.sleep(0.6)
     desktop.run("xdotool", "keyup", "ctrl+alt+space")
-    result = wait(lambda: typed.exists() and typed.read_text("utf-8"), 60, "the words in the text field")
+    result = wait_for(lambda: typed.exists() and typed.read_text("utf-8"), 60, "the words in the text field")
     assert caption and word_error_rate([text], [result]) <= 0.25, (text, result)
 
 
@@ -161,17 +163,17 @@ def test_spoken_commands_scratch_and_break_lines_in_the_focused_field(desktop, t
 
     for count, wav in enumerate(wavs, start=1):
         desktop.run("xdotool", "keydown", "ctrl+alt+space")
-        wait(lambda: (_status(desktop) or {}).get("state") == "listening", 30, "listening to start")
+        wait_for(lambda: (_status(desktop) or {}).get("state") == "listening", 30, "listening to start")
         subprocess.run(["paplay", "-d", "speaker", str(wav)], env=desktop.env, timeout=60)
         time.sleep(0.6)
         desktop.run("xdotool", "keyup", "ctrl+alt+space")
-        wait(lambda: len(history()) == count and (_status(desktop) or {}).get("state") == "ready", 90,
+        wait_for(lambda: len(history()) == count and (_status(desktop) or {}).get("state") == "ready", 90,
              f"utterance {count} in the history")
         time.sleep(1.0)  # the paste lands and is counted as ours before the next "scratch that"
     heard = history()
     assert heard[1].lower().rstrip(".!?").endswith("scratch that") and heard[2].lower().rstrip(".!?") == "scratch that"
     assert heard[4].lower().rstrip(".!?") == "new line", heard
-    result = wait(lambda: typed.exists() and typed.read_text("utf-8"), 30, "the text box's text")
+    result = wait_for(lambda: typed.exists() and typed.read_text("utf-8"), 30, "the text box's text")
     assert result == f"{heard[3]}\n{heard[5]}", (result, heard)
     for (reference, _), text in zip(sentences[2:], (heard[3], heard[5])):
         assert word_error_rate([reference], [text]) <= 0.3, (reference, text)
@@ -195,17 +197,17 @@ def test_kill_9_in_the_middle_of_an_utterance_then_the_next_start_recovers_it(de
         "schema": 1, "model": str(SPEECH_MODEL), "device": "cpu", "hotkey": "ctrl+alt+space",
         "mode": "ptt", "microphone": "pulse", "sounds": False}), "utf-8")
     desktop.spawn(sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed), log="field")
-    field = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
+    field = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                  30, "the text field window")[0]
     app = desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    wait(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
+    wait_for(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
     desktop.run("xdotool", "windowactivate", "--sync", field)
     desktop.run("xdotool", "keydown", "ctrl+alt+space")
-    wait(lambda: (_status(desktop) or {}).get("state") == "listening", 10, "listening to start")
+    wait_for(lambda: (_status(desktop) or {}).get("state") == "listening", 10, "listening to start")
     player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=desktop.env)
     first_bytes = 2 * (len(sentences[0][1]) + 8000)
     spool = tmp_path / "data" / "spool"
-    wait(lambda: sum(p.stat().st_size for p in spool.glob("*.s16")) > first_bytes, 60,
+    wait_for(lambda: sum(p.stat().st_size for p in spool.glob("*.s16")) > first_bytes, 60,
          "the first sentence on disk")
     app.kill()
     app.wait(10)
@@ -222,11 +224,11 @@ def test_kill_9_in_the_middle_of_an_utterance_then_the_next_start_recovers_it(de
         with sqlite3.connect(database) as db:
             return db.execute("SELECT text, delivered, problem FROM utterances").fetchall()
 
-    rows = wait(recovered, 180, "the recovered utterance in the history")
+    rows = wait_for(recovered, 180, "the recovered utterance in the history")
     assert len(rows) == 1 and rows[0][1] == 0 and "recovered" in rows[0][2]
     first = sentences[0][0].split()
     assert word_error_rate([" ".join(first)], [" ".join(rows[0][0].split()[: len(first)])]) <= 0.3, rows
-    wait(lambda: not list(spool.glob("*.s16")), 60, "the spool to be removed")
+    wait_for(lambda: not list(spool.glob("*.s16")), 60, "the spool to be removed")
     assert not typed.exists() or not typed.read_text("utf-8").strip()  # recovered text is typed nowhere
 
 
@@ -238,14 +240,14 @@ def test_a_window_closed_before_the_paste_gets_no_keys_and_the_text_is_kept(desk
 
     from parakeet_desktop.desktop.inject import Injector
     from parakeet_desktop.ui.clipboard import QtClipboard
-    from app_support import PastingKeyboard, later
+    from support.app import PastingKeyboard, later
 
     def run(args, **kwargs):
         return subprocess.run(args, env=desktop.env, **kwargs)
 
     field = desktop.spawn(sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"),
                           str(desktop.folder / "typed.txt"), log="field")
-    window = wait(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
+    window = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                   30, "the text field window")[0]
     desktop.run("xdotool", "windowactivate", "--sync", window)
     keyboard = PastingKeyboard()
@@ -255,7 +257,7 @@ def test_a_window_closed_before_the_paste_gets_no_keys_and_the_text_is_kept(desk
     assert injector.deliver("still there").ok and keyboard.chords == [("ctrl", "v")]
     injector.aim()
     field.kill()
-    wait(lambda: desktop.run("xdotool", "getwindowname", window).returncode != 0, 30, "the window to close")
+    wait_for(lambda: desktop.run("xdotool", "getwindowname", window).returncode != 0, 30, "the window to close")
     result = injector.deliver("the words for a closed window")
     assert not result.ok and "closed before the text could be typed" in result.problem
     assert keyboard.chords == [("ctrl", "v")]  # nothing more was sent

@@ -20,12 +20,14 @@ import time
 import pytest
 import soundfile
 
-from conftest import SPEECH_MODEL, held_out_utterances, word_error_rate
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, word_error_rate
 from parakeet_desktop.desktop.inject import Injector, focused_sway_app
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
-from portal_support import PortalStandIn, WtypeKeys, private_session_bus
-from tools.desktop_session import ROOT, wait
+from support.portal import PortalStandIn, WtypeKeys, private_session_bus
+from tools.desktop_session import ROOT
 from tools.wayland_session import TOOLS, WaylandSession
+from tools.waiting import wait_for
 
 ARTIFACTS = ROOT / "test-artifacts"
 FIELD = "Dictation target"
@@ -52,7 +54,7 @@ def field(sway, tmp_path):
     process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed),
                                 "--multiline"], env={**sway.env, "QT_QPA_PLATFORM": "wayland"})
     try:
-        wait(lambda: sway.focused().get("name") == FIELD, 30, "the text field to open")
+        wait_for(lambda: sway.focused().get("name") == FIELD, 30, "the text field to open")
         assert sway.focused()["shell"] == "xdg_shell"  # a Wayland window, not an X11 one
         yield typed
     finally:
@@ -104,9 +106,9 @@ def test_wtype_types_every_character_into_a_wayland_window(sway, field, monkeypa
     injector = Injector("wtype", WlClipboard(), None, _later, platform="wayland")
     sentence = "Grüße aus Köln, naïve café — 42%"
     assert injector.deliver(sentence).ok
-    wait(lambda: _text(field) == sentence, 10, "the sentence in the field")  # the first letter too
+    wait_for(lambda: _text(field) == sentence, 10, "the sentence in the field")  # the first letter too
     assert injector.press("enter").ok and injector.press("backspace", 1).ok
-    wait(lambda: _text(field) == sentence, 10, "Enter then BackSpace to leave the text as it was")
+    wait_for(lambda: _text(field) == sentence, 10, "Enter then BackSpace to leave the text as it was")
 
 
 def test_a_paste_through_wl_copy_lands_and_the_users_clipboard_comes_back(sway, field, monkeypatch):
@@ -117,8 +119,8 @@ def test_a_paste_through_wl_copy_lands_and_the_users_clipboard_comes_back(sway, 
                         window_class=lambda: "")
     assert injector.route.way.value == "paste"
     assert injector.deliver("pasted, not typed: ünïcödé").ok
-    wait(lambda: _text(field) == "pasted, not typed: ünïcödé", 10, "the paste in the field")
-    wait(lambda: _clipboard(sway) == "the user's own clipboard", 15, "the user's clipboard to come back")
+    wait_for(lambda: _text(field) == "pasted, not typed: ünïcödé", 10, "the paste in the field")
+    wait_for(lambda: _clipboard(sway) == "the user's own clipboard", 15, "the user's clipboard to come back")
     # sway tells which app has the focus, so terminals can get their own chord ("auto")
     monkeypatch.setenv("SWAYSOCK", sway.env["SWAYSOCK"])
     assert focused_sway_app() == sway.focused()["app_id"] != ""
@@ -152,21 +154,21 @@ def test_hold_to_talk_through_the_portal_types_into_a_wayland_window(sway, field
         app = subprocess.Popen([sys.executable, "-m", "parakeet_desktop", "-v"], env=env, cwd=ROOT, stdout=log,
                                stderr=subprocess.STDOUT)
         try:
-            status = wait(lambda: (s := _status(sway, env)) and s["ready_after"] is not None and s,
+            status = wait_for(lambda: (s := _status(sway, env)) and s["ready_after"] is not None and s,
                           180, "the app to load its model")
             assert status["session"] == "wayland"
             assert status["hotkey"].startswith("portal") and status["typing"].startswith("portal"), status
             # Asked once each at start: the shortcut, and the keyboard for typing.
-            wait(lambda: "dictate" in portal.bound and portal.dialogs == 2, 30, "both approvals")
+            wait_for(lambda: "dictate" in portal.bound and portal.dialogs == 2, 30, "both approvals")
             assert portal.bound["dictate"]["preferred_trigger"] == "CTRL+ALT+space"
             assert portal.registered and all(a == portal.registered[0] for a in portal.registered)
             assert (tmp_path / "share" / "applications" / f"{portal.registered[0]}.desktop").exists()
 
             sway.focus(FIELD)  # the control window opened at start; the user clicks into the field
             portal.press()
-            wait(lambda: (_status(sway, env) or {}).get("state") == "listening", 20, "listening to start")
+            wait_for(lambda: (_status(sway, env) or {}).get("state") == "listening", 20, "listening to start")
             player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=sway.env)
-            wait(lambda: (_status(sway, env) or {}).get("caption"), 30, "a caption while speaking")
+            wait_for(lambda: (_status(sway, env) or {}).get("caption"), 30, "a caption while speaking")
             # The overlay is up (on XWayland; not shown on Qt's wayland) and has not taken the focus.
             assert sway.focused()["name"] == FIELD
             shot = sway.screenshot(ARTIFACTS / f"{platform}-overlay-captions.png")
@@ -174,10 +176,10 @@ def test_hold_to_talk_through_the_portal_types_into_a_wayland_window(sway, field
             time.sleep(0.6)
             portal.release()
 
-            result = wait(lambda: _text(field), 60, "the words in the Wayland text field")
+            result = wait_for(lambda: _text(field), 60, "the words in the Wayland text field")
             assert word_error_rate([text], [result.strip()]) <= 0.2, (text, result)
             assert ["-M", "ctrl", "-k", "v", "-m", "ctrl"] == keys.runs[-1][3:]  # pasted by the portal's keys
-            wait(lambda: _clipboard(sway) == "what the user had copied", 20, "the user's clipboard back")
+            wait_for(lambda: _clipboard(sway) == "what the user had copied", 20, "the user's clipboard back")
             assert sway.focused()["name"] == FIELD
             assert shot.stat().st_size > 10_000
             sway.screenshot(ARTIFACTS / f"{platform}-after-dictation.png")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import soundfile
 
-from corpus_support import build_corpus, first_speech
-from media import encode
+from support.corpus import build_corpus, first_speech
+from support.media import encode
 from parakeet_desktop.engine.audio import SAMPLE_RATE, AudioError, load_audio
 
 

@@ -14,9 +14,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import run_cli, silence
-from engine_support import Recorder, gated
-from service_support import in_process_service, stream_samples, wav, ws_address
+from support.cli import run_cli
+from support.speech import silence
+from support.engine import Recorder, gated
+from support.service import in_process_service, stream_samples, wav, ws_address
 from tools.nemo_models import TINY_STREAMING, make_marks_likely, write_nemo
 from tools.speech import speak
 

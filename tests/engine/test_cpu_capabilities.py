@@ -22,7 +22,8 @@ import pytest
 import soundfile
 import torch
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine import packed, quantize
 from parakeet_desktop.engine.devices import DevicePlan
 from parakeet_desktop.engine.files import FileTranscriber

@@ -9,11 +9,11 @@ import os
 import numpy as np
 import pytest
 
-from hub_server import HubServer
+from support.hub_server import HubServer
 from parakeet_desktop.engine.download import DownloadError, download
 from parakeet_desktop.engine.loader import load_model
 from parakeet_desktop.engine.model import ModelError
-from conftest import run_cli
+from support.cli import run_cli
 
 REPO = "parakeet-test/tiny-tdt"
 
@@ -22,7 +22,7 @@ def _started_app(settings):
     """The desktop app started with *settings*, a silent microphone and a keyboard that pastes."""
     from parakeet_desktop.engine.capture import FileSoundDevice
     from parakeet_desktop.ui.app import DesktopApp
-    from app_support import PastingKeyboard
+    from support.app import PastingKeyboard
 
     app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=np.zeros(16000 * 60, np.float32)),
                      keyboard=PastingKeyboard())
@@ -78,7 +78,7 @@ def test_no_network_on_first_run_is_a_clear_error_quickly(hub_cache, monkeypatch
 def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp, app_dirs, hub_cache,
                                                                     monkeypatch, tiny_nemo):
     from parakeet_desktop import config
-    from app_support import close_app
+    from support.app import close_app
 
     settings = config.Settings(model=REPO, device="cpu", sounds=False, hotkey="f9")
     with HubServer({f"{REPO}/tiny-tdt.nemo": tiny_nemo.read_bytes()}) as hub:
@@ -121,7 +121,7 @@ def test_a_model_file_damaged_or_removed_since_the_last_run_opens_the_first_run_
     from parakeet_desktop import config
     from parakeet_desktop.engine.download import model_filename
     from parakeet_desktop.engine.registry import DEFAULT_MODEL_ID
-    from app_support import close_app
+    from support.app import close_app
 
     mine = tmp_path / "my model.nemo"
     mine.write_bytes(tiny_nemo.read_bytes()[: tiny_nemo.stat().st_size // 2])
@@ -162,7 +162,7 @@ def test_the_first_run_asks_which_model_before_downloading_and_can_cancel(qtbot,
     from parakeet_desktop import config
     from parakeet_desktop.engine.download import model_filename
     from parakeet_desktop.engine.registry import SMALL_MODEL_ID, has_nvidia_gpu, recommended_model
-    from app_support import close_app
+    from support.app import close_app
 
     hold = threading.Event()
     data = tiny_nemo.read_bytes()

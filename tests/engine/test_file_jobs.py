@@ -9,13 +9,14 @@ import time
 import numpy as np
 import soundfile
 
-from conftest import held_out_utterances, silence
+from support.speech import held_out_utterances, silence
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import LiveSettings, Mode, SessionState
 from parakeet_desktop.engine.events import Final, StateChanged
 from parakeet_desktop.engine.files import FileTranscriber
 from parakeet_desktop.engine.live import LiveEngine
 from parakeet_desktop.engine.events import FileDone, FileProgress
+from tools.waiting import wait_for
 
 
 def _engine(model, events, seconds_of_silence=600.0):
@@ -24,13 +25,6 @@ def _engine(model, events, seconds_of_silence=600.0):
     thread = threading.Thread(target=engine.run, daemon=True)
     thread.start()
     return engine, thread
-
-
-def _wait(condition, seconds):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline and not condition():
-        time.sleep(0.02)
-    assert condition()
 
 
 def test_a_job_reports_progress_and_each_files_result_or_error(speech_model, tmp_path):
@@ -44,7 +38,7 @@ def test_a_job_reports_progress_and_each_files_result_or_error(speech_model, tmp
     engine, thread = _engine(speech_model, events)
     try:
         job = engine.transcribe_files([paths[0], broken, paths[1]])
-        _wait(lambda: sum(isinstance(e, FileDone) for _, e in events) == 3, 60)
+        wait_for(lambda: sum(isinstance(e, FileDone) for _, e in events) == 3, 60)
     finally:
         engine.shutdown()
         thread.join(30)
@@ -69,12 +63,12 @@ def test_dictation_goes_first_and_the_file_still_comes_out_whole(speech_model, t
     engine, thread = _engine(speech_model, events)
     try:
         engine.transcribe_files([path])
-        _wait(lambda: any(isinstance(e, FileProgress) and e.fraction > 0 for _, e in events), 60)
+        wait_for(lambda: any(isinstance(e, FileProgress) and e.fraction > 0 for _, e in events), 60)
         engine.start(Mode.PUSH_TO_TALK)
-        _wait(lambda: engine.session.state is SessionState.LISTENING, 10)
+        wait_for(lambda: engine.session.state is SessionState.LISTENING, 10)
         listening_at = next(t for t, e in events if isinstance(e, StateChanged) and e.state is SessionState.LISTENING)
         engine.stop()
-        _wait(lambda: any(isinstance(e, FileDone) for _, e in events), 120)
+        wait_for(lambda: any(isinstance(e, FileDone) for _, e in events), 120)
     finally:
         engine.shutdown()
         thread.join(30)
@@ -107,7 +101,7 @@ def test_a_short_request_is_not_stuck_behind_a_long_one(speech_model):
     thread = threading.Thread(target=engine.run, daemon=True)
     thread.start()
     try:
-        _wait(lambda: len(outcomes) == 2, 600)
+        wait_for(lambda: len(outcomes) == 2, 600)
     finally:
         engine.shutdown()
         thread.join(60)

@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from conftest import silence
+from support.speech import silence
 from parakeet_desktop.engine.audio import SAMPLE_RATE, load_audio
 from parakeet_desktop.engine.files import FileTranscriber, plan_pieces
 from parakeet_desktop.engine.model import RecognitionCancelled

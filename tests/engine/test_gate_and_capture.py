@@ -9,7 +9,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import held_out_utterances, silence, word_error_rate
+from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import (
     DeviceChange, FileSoundDevice, InputDevice, Microphone, MicrophoneError, PreRoll, RawBlock, StreamEnded,
     choose_device, list_input_devices,

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.cli import doctor
 from parakeet_desktop.engine import loader
 from parakeet_desktop.engine.audio import SAMPLE_RATE

@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SPEECH_MODEL, STREAMING_MODEL, heard_every_way, held_out_utterances, silence, timed_words
+from support.models import SPEECH_MODEL, STREAMING_MODEL
+from support.speech import heard_every_way, held_out_utterances, silence, timed_words
 from parakeet_desktop.engine.files import FileTranscriber
 
 lean = pytest.importorskip("parakeet_desktop.engine.lean_encoder")

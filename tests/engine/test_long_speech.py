@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from conftest import held_out_utterances, speak, word_error_rate
+from support.speech import held_out_utterances, word_error_rate
+from tools.speech import speak
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import LiveSettings, Mode
 from parakeet_desktop.engine.events import Final
@@ -72,7 +73,7 @@ def test_a_25_minute_file_gives_all_its_words_in_bounded_memory(speech_model, sh
 
     import soundfile
 
-    from conftest import SPEECH_MODEL
+    from support.models import SPEECH_MODEL
 
     texts, _, audio = long_talk
     assert len(audio) / SAMPLE_RATE > 24 * 60

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import held_out_utterances, run_cli, silence
-from service_support import serve, stream_samples
+from support.cli import run_cli
+from support.speech import held_out_utterances, silence
+from support.service import serve, stream_samples
 from tools.nemo_models import TINY, write_nemo
 
 

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import SPEECH_MODEL, STREAMING_MODEL, heard_every_way, held_out_utterances, silence
+from support.models import SPEECH_MODEL, STREAMING_MODEL
+from support.speech import heard_every_way, held_out_utterances, silence
 from parakeet_desktop.engine import packed
 
 pytestmark = pytest.mark.skipif(not packed.available(), reason="oneDNN's inner product")

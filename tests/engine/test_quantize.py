@@ -9,7 +9,9 @@ import pytest
 import soundfile
 import torch
 
-from conftest import SPEECH_MODEL, held_out_utterances, run_cli, silence, word_error_rate
+from support.cli import run_cli
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine import quantize
 from parakeet_desktop.engine.devices import CudaStatus, plan_device
 from parakeet_desktop.engine.files import FileTranscriber

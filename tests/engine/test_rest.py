@@ -12,7 +12,7 @@ import time
 import numpy as np
 import pytest
 
-from conftest import held_out_utterances, silence, word_error_rate
+from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import SessionState
 from parakeet_desktop.engine.events import Final, StateChanged
@@ -21,7 +21,8 @@ from parakeet_desktop.engine.events import ModelResting, WakingUp
 from parakeet_desktop.engine.work import FileJob
 from parakeet_desktop.engine.events import FileDone
 from parakeet_desktop.engine.files import AudioInput
-from engine_support import STREAMED_ONLY, Recorder, wait_for
+from support.engine import STREAMED_ONLY, Recorder
+from tools.waiting import wait_for
 
 MOVE_SECONDS = 1.0
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from conftest import SPEECH_MODEL, held_out_utterances, speech_model_report, word_error_rate
+from support.models import SPEECH_MODEL, speech_model_report
+from support.speech import held_out_utterances, word_error_rate
 from parakeet_desktop.engine.files import FileTranscriber
 from tools.fixture_corpus import VOCABULARY
 

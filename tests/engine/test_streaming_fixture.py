@@ -10,7 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from conftest import SPEECH_MODEL, STREAMING_MODEL, held_out_utterances, word_error_rate
+from support.models import SPEECH_MODEL, STREAMING_MODEL
+from support.speech import held_out_utterances, word_error_rate
 from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber, step_seconds
 
 

@@ -12,12 +12,13 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.dictation import Mode
 from parakeet_desktop.engine.events import Final
 from parakeet_desktop.engine.vocabulary import Vocabulary, clean_phrases, read_vocabulary
-from conftest import run_cli
-from engine_support import STREAMED_ONLY, gated, normalised, run_engine
+from support.cli import run_cli
+from support.engine import STREAMED_ONLY, gated, normalised, run_engine
 
 
 @pytest.fixture(scope="module")
@@ -155,8 +156,8 @@ def test_the_local_api_takes_keywords_and_prompt_per_request(speech_model, chose
 
     import openai
 
-    from service_support import in_process_service, wav
-    from service_support import stream_samples, ws_address
+    from support.service import in_process_service, wav
+    from support.service import stream_samples, ws_address
 
     words, utterances, plain, boosted = chosen
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from disk_support import fill, small_disk
+from support.disk import fill, small_disk
 from parakeet_desktop.history.store import History, HistoryError
 
 

@@ -22,10 +22,12 @@ import numpy as np
 import pytest
 import soundfile
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from service_support import free_port, wait_for
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
+from support.service import free_port
 
 from parakeet_desktop.serverless.fetch import FetchRefused, fetch_audio, is_public
+from tools.waiting import wait_for
 
 WORKER_ENV = {"PARAKEET_MODEL": str(SPEECH_MODEL), "PARAKEET_DEVICE": "cpu"}
 MAX_BYTES = 400_000

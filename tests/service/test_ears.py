@@ -15,8 +15,9 @@ import websockets
 import websockets.exceptions
 from scipy.signal import resample_poly
 
-from conftest import SPEECH_MODEL, STREAMING_MODEL, held_out_utterances, silence, word_error_rate
-from service_support import EARS_RATE, ears_client, serve, stream_samples, ws_address
+from support.models import SPEECH_MODEL, STREAMING_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
+from support.service import EARS_RATE, ears_client, serve, stream_samples, ws_address
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,10 @@ import websockets.exceptions
 
 from parakeet_desktop.engine.registry import ALIASES
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from service_support import ears_client, in_process_service, serve, stream_samples, wait_for, wav, ws_address
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
+from support.service import ears_client, in_process_service, serve, stream_samples, wav, ws_address
+from tools.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
@@ -179,7 +181,7 @@ def test_errors_come_in_openais_envelope_and_raise_the_clients_exceptions(served
 def test_uploads_in_every_format_the_command_reads_are_transcribed_alike(served_alone, sentences, tmp_path):
     """Uploads are decoded from the request's own spooled file, not a named copy: FFmpeg's formats
     (MP3, M4A, video) as well as libsndfile's."""
-    from media import encode
+    from support.media import encode
 
     text, speech, path = sentences[2]
     api = client(served_alone)

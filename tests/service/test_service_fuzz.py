@@ -18,7 +18,7 @@ import websockets
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from service_support import serve
+from support.service import serve
 
 ROUTES = ["/v1/audio/transcriptions", "/transcribe", "/v1/jobs", "/v1/jobs/job_0123456789abcdef", "/v1/models",
           "/v1/models/parakeet", "/health", "/v1/stream", "/", "/v1/audio/translations"]

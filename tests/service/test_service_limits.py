@@ -26,10 +26,12 @@ import pytest
 import websockets
 import websockets.exceptions
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from media import flac_bomb, ogg_bomb
-from service_support import in_process_service, serve, wait_for, wav, ws_address
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
+from support.media import flac_bomb, ogg_bomb
+from support.service import in_process_service, serve, wav, ws_address
 from tools.memory import peak_rss_mb, reset_peak, rss_mb
+from tools.waiting import wait_for
 
 
 @pytest.fixture(scope="module")

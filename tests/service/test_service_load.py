@@ -14,8 +14,8 @@ import numpy as np
 import openai
 import websockets
 
-from conftest import SENTENCES, silence, synthesize
-from service_support import serve, wav
+from support.speech import SENTENCES, silence, synthesize
+from support.service import serve, wav
 from tools.memory import rss_mb
 
 LOAD_SECONDS = 60.0

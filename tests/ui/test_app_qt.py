@@ -15,8 +15,9 @@ import pytest
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtGui import QGuiApplication
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence, word_error_rate
-from app_support import PastingKeyboard, close_app, drop_files, later
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
+from support.app import PastingKeyboard, close_app, drop_files, later
 from parakeet_desktop import config, control
 from parakeet_desktop.desktop.inject import RESTORE_AFTER_MS, Injector
 from parakeet_desktop.engine.capture import FileSoundDevice
@@ -392,7 +393,7 @@ def test_the_local_api_serves_the_apps_own_model_and_dictation_goes_first(qtbot,
     import openai
     import soundfile
 
-    from service_support import ears_client
+    from support.service import ears_client
 
     from parakeet_desktop.ui.app import DesktopApp
 
@@ -486,7 +487,7 @@ def test_an_export_folder_full_or_read_only_fails_that_row_alone(qtbot, qapp, tm
 
     from parakeet_desktop.engine.transcript import Segment, Transcript, Word
     from parakeet_desktop.ui.file_window import FileWindow
-    from disk_support import fill, small_disk
+    from support.disk import fill, small_disk
 
     window = FileWindow()
     qtbot.addWidget(window)
@@ -571,7 +572,7 @@ def test_an_engine_that_cannot_start_says_why(qtbot, qapp, app_dirs, tiny_nemo):
 def test_a_full_disk_never_stands_between_the_user_and_their_words(qtbot, qapp, tmp_path):
     """The history cannot be written (its disk is full): the text is typed all the same, the
     user is told it was not saved, and "paste last" still has it."""
-    from disk_support import fill, small_disk
+    from support.disk import fill, small_disk
 
     from parakeet_desktop.desktop.delivery import TextDelivery
     from parakeet_desktop.ui.clipboard import app_clipboard, qt_later

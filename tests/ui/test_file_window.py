@@ -8,7 +8,8 @@ import soundfile
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from conftest import SPEECH_MODEL, held_out_utterances, silence
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence
 from parakeet_desktop.engine.transcript import Segment, Transcript, Word
 
 

@@ -10,7 +10,7 @@ import pytest
 from parakeet_desktop.desktop.routes import Desktop
 from parakeet_desktop.engine.modes import Mode
 from parakeet_desktop.ui.session_routes import SessionRoutes
-from portal_support import PortalStandIn, private_session_bus
+from support.portal import PortalStandIn, private_session_bus
 
 pytestmark = pytest.mark.skipif(shutil.which("dbus-daemon") is None, reason="needs dbus-daemon")
 GNOME = Desktop("wayland", "gnome", shortcuts_version=1, remote_version=2, portal_running=True, xwayland=True)
@@ -107,8 +107,9 @@ def test_the_apps_portal_messages_reach_the_window_on_the_gui_thread(bus, monkey
                                                                       tmp_path):
     from PySide6.QtCore import QThread
 
-    from app_support import PastingKeyboard, close_app
-    from conftest import SPEECH_MODEL, silence
+    from support.app import PastingKeyboard, close_app
+    from support.models import SPEECH_MODEL
+    from support.speech import silence
     from parakeet_desktop import config
     from parakeet_desktop.engine.capture import FileSoundDevice
     from parakeet_desktop.ui.app import DesktopApp

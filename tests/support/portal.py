@@ -27,6 +27,8 @@ from jeepney import DBusAddress, HeaderFields, MessageType, new_error, new_metho
 from jeepney.bus_messages import message_bus
 from jeepney.io.blocking import open_dbus_connection
 
+from tools.waiting import wait_for
+
 PORTAL = "org.freedesktop.portal.Desktop"
 PATH = "/org/freedesktop/portal/desktop"
 SHORTCUTS = "org.freedesktop.portal.GlobalShortcuts"
@@ -138,11 +140,7 @@ class PortalStandIn:
         self._conn.close()
 
     def wait_for(self, predicate, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while not predicate():
-            if time.monotonic() > deadline:
-                raise AssertionError("the portal stand-in did not see what was expected")
-            time.sleep(0.02)
+        wait_for(predicate, timeout, "the portal stand-in to see what was expected", step=0.02)
 
     # --- the bus side -------------------------------------------------------------------------
     def _shortcut_sessions(self):

@@ -132,14 +132,6 @@ def wav(path: Path, samples: np.ndarray, rate: int = 16000) -> Path:
     return path
 
 
-def wait_for(condition, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.05)
-
-
 async def stream_samples(url: str, samples: np.ndarray, *, rate: int = 16000, encoding: str = "pcm_s16le",
                   endpointing: bool = False, realtime: bool = True, token: str | None = None, **start) -> dict:
     """Stream *samples* like a live microphone (100 ms frames, in real time), then stop; every

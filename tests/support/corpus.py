@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from media import encode
+from support.media import encode
 from parakeet_desktop.engine.audio import SAMPLE_RATE, resample
 
 

@@ -3,7 +3,6 @@ recorder, a recording played through the live engine, and the audio the speech g
 
 from __future__ import annotations
 
-import threading
 
 import numpy as np
 
@@ -42,15 +41,6 @@ def run_engine(model, device: FileSoundDevice, settings: LiveSettings, mode: Mod
     engine.run()
     assert engine.input_ended.is_set()
     return recorder
-
-
-def wait_for(condition, seconds: float) -> None:
-    """Until *condition* holds (checked every 50 ms), at most *seconds*."""
-    pause = threading.Event()
-    for _ in range(int(seconds / 0.05)):
-        if condition():
-            return
-        pause.wait(0.05)
 
 
 def normalised(text: str) -> str:

@@ -1,0 +1,16 @@
+"""The committed models that really recognise speech (tests/fixtures, trained by
+tools/train_fixture_model.py) and the report of their training."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+SPEECH_MODEL = FIXTURES / "speech-tdt.nemo"
+STREAMING_MODEL = FIXTURES / "speech-streaming.nemo"  # cache-aware
+
+
+def speech_model_report() -> dict:
+    """How the committed speech model was trained (written by tools/train_fixture_model.py)."""
+    return json.loads((FIXTURES / "speech-tdt.training.json").read_text())

@@ -1,0 +1,66 @@
+"""Real synthesized speech for the tests (espeak-ng, through tools/speech.py), and what they
+measure of a transcript: its timed words and the word error rate."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from support.models import speech_model_report
+from tools.speech import PASSAGE, SpeechSynthesisError, speak
+
+SENTENCES = PASSAGE[:4]
+
+
+def synthesize(text: str, path: Path) -> Path:
+    """Speak *text* with espeak-ng into a 16 kHz WAV file."""
+    try:
+        samples = speak(text)
+    except SpeechSynthesisError as exc:
+        pytest.fail(f"{exc} (see .ci/run)")
+    soundfile.write(path, samples, 16000, subtype="PCM_16")
+    return path
+
+
+def silence(seconds: float, rate: int = 16000) -> np.ndarray:
+    return np.zeros(int(seconds * rate), dtype=np.float32)
+
+
+def held_out_utterances(count: int) -> list[tuple[str, np.ndarray]]:
+    """*count* sentences the speech model never heard in training, spoken by espeak-ng with
+    varied voices, as (text, 16 kHz samples)."""
+    from tools.fixture_corpus import held_out_sentences, voice_for
+
+    texts = held_out_sentences(count, speech_model_report()["training_utterances"])
+    return [(text, speak(text, *voice_for(i, seed=99))) for i, text in enumerate(texts)]
+
+
+def heard_every_way(model, cache_aware_model, audio: np.ndarray) -> list[tuple[str, list]]:
+    """Text and timed words of *audio* as a file (*model*), through the buffered streaming route
+    (*model*, its first 12 s in 0.1 s blocks) and through the cache-aware one (*cache_aware_model*,
+    the same blocks)."""
+    from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber
+    from parakeet_desktop.engine.files import FileTranscriber
+    from parakeet_desktop.engine.streaming import CPU_DEFAULT, StreamingTranscriber
+
+    results = [FileTranscriber(model).transcribe_array(audio)]
+    for streamer in (StreamingTranscriber(model, CPU_DEFAULT), CacheAwareTranscriber(cache_aware_model,
+                                                                                     CacheAwareConfig(0.56))):
+        for start in range(0, 16000 * 12, 1600):
+            streamer.accept(audio[start : start + 1600])
+        results.append(streamer.finish())
+    return [(r.text, timed_words(r.words)) for r in results]
+
+
+def timed_words(words) -> list[tuple[str, float, float]]:
+    """Each word of a transcript with its start and end."""
+    return [(w.text, w.start, w.end) for w in words]
+
+
+def word_error_rate(references: list[str], hypotheses: list[str]) -> float:
+    import jiwer
+
+    return float(jiwer.wer(references, hypotheses))
