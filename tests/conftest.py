@@ -4,6 +4,7 @@ synthesized speech, the app's folders and the cluster; the helpers they use are 
 from __future__ import annotations
 
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from support.models import SPEECH_MODEL  # noqa: E402
 from support.speech import SENTENCES, synthesize  # noqa: E402
 from tools.nemo_models import TINY, write_nemo  # noqa: E402
+from tools.waiting import wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -70,6 +72,31 @@ def app_dirs(tmp_path, monkeypatch):
 
 
 @pytest.fixture(scope="session")
+def service_process():
+    """``support.service.serve``: ``parakeet-desktop serve`` in a process of its own, for a test
+    or a module's fixture (a test that asks for it is in the ``service`` group)."""
+    from support.service import serve
+
+    return serve
+
+
+@pytest.fixture(scope="session")
+def x_display():
+    """A real X server (Xvfb) for the session: its display name, such as ":151"."""
+    number = f":{150 + os.getpid() % 50}"
+    server = subprocess.Popen(["Xvfb", number, "-screen", "0", "640x480x24", "-nolisten", "tcp"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: os.path.exists(f"/tmp/.X11-unix/X{number[1:]}") or server.poll() is not None, 30,
+                 "Xvfb to start")
+        assert server.poll() is None, "Xvfb did not start"
+        yield number
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
 def cluster_service(tmp_path_factory):
     """``parakeet-desktop cluster`` with two CPU replicas of the committed speech model behind Ray
     Serve's proxy, on a Ray head of two CPUs: started once per session of tests."""
@@ -94,15 +121,22 @@ GROUPS = {
 # By a fixture the test uses (directly or through other fixtures)...
 GROUP_OF_FIXTURE = {
     "cluster_service": "cluster",
+    "service_process": "service",
+    "served": "service",  # tests/service/test_service.py: serve's or the cluster's, chosen at run time
+    "local_api": "service",  # tests/serverless/test_runpod.py: the RunPod worker's API server
+    "worker_process": "service",
+    "x_display": "desktop",
 }
 # ...else by its folder or module, the first that matches.
 GROUP_OF_PATH = {
     "e2e/": "e2e",
-    "cluster/": "cluster",
+    "cluster/test_cluster.py": "cluster",
     "test_deploy.py": "docker",
     "test_benchmarks.py": "long",
 }
-FAST = "not (" + " or ".join(GROUPS) + ")"
+_tier_of: dict[str, str] = {}
+_seconds_by_tier: dict[str, float] = {}
+_tests_by_tier: dict[str, set[str]] = {}
 
 
 def pytest_configure(config):
@@ -112,11 +146,11 @@ def pytest_configure(config):
 
 def group_of(item) -> str | None:
     """The group *item* belongs to, or None for the fast tier."""
+    if "[cluster]" in item.nodeid:  # a test of serve and the cluster alike, on the cluster
+        return "cluster"
     for fixture in getattr(item, "fixturenames", ()):
         if fixture in GROUP_OF_FIXTURE:
             return GROUP_OF_FIXTURE[fixture]
-    if "[cluster]" in item.nodeid:  # a test of serve and the cluster alike, on the cluster
-        return "cluster"
     path = Path(item.path).relative_to(Path(__file__).parent).as_posix()
     for prefix, group in GROUP_OF_PATH.items():
         if path.startswith(prefix) or path.endswith("/" + prefix) or path == prefix:
@@ -124,25 +158,27 @@ def group_of(item) -> str | None:
     return None
 
 
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by the markers
 def pytest_collection_modifyitems(session, config, items):
     """Each test gets its group's marker; the tests on the cluster run last, together: its Ray
-    head and replicas start once, and idle through no other test."""
+    head and replicas start once, and idle through no other test (and after them the check of
+    what the fast tier ran, tests/test_fast_tier.py)."""
     for item in items:
         group = group_of(item)
+        _tier_of[item.nodeid] = group or "fast"
         if group is not None:
             item.add_marker(getattr(pytest.mark, group))
     on_cluster = [item for item in items if group_of(item) == "cluster"]
     if on_cluster:
         items[:] = [item for item in items if item not in on_cluster] + on_cluster
-
-
-_seconds_by_tier: dict[str, float] = {}
-_tests_by_tier: dict[str, set[str]] = {}
+    # What the fast tier ran of the product is known once everything else has run.
+    last = [item for item in items if item.name == "test_every_product_module_runs_in_the_fast_tier"]
+    items[:] = [item for item in items if item not in last] + last
 
 
 def pytest_runtest_logreport(report):
     """The time each test took, setup and teardown included, summed by its tier."""
-    tier = next((name for name in GROUPS if name in report.keywords), "fast")
+    tier = _tier_of.get(report.nodeid, "fast")
     _seconds_by_tier[tier] = _seconds_by_tier.get(tier, 0.0) + report.duration
     _tests_by_tier.setdefault(tier, set()).add(report.nodeid)
 

@@ -16,7 +16,7 @@ import soundfile
 
 from support.cli import run_cli
 from support.speech import held_out_utterances, silence
-from support.service import serve, stream_samples
+from support.service import stream_samples
 from tools.nemo_models import TINY, write_nemo
 
 
@@ -62,10 +62,10 @@ def test_transcribe_and_listen_run_each_decoder_class(tiny_model, recording):
         _well_timed(final["words"], duration)
 
 
-def test_the_service_serves_each_decoder_class(tiny_model, recording, tmp_path):
+def test_the_service_serves_each_decoder_class(tiny_model, recording, tmp_path, service_process):
     kind, model = tiny_model
     path, duration = recording
-    with serve(model, tmp_path / "config") as served:
+    with service_process(model, tmp_path / "config") as served:
         answer = httpx.post(f"{served.base_url}/audio/transcriptions", headers=served.headers(),
                             files={"file": path.open("rb")}, data={"response_format": "verbose_json",
                                                                    "timestamp_granularities[]": "word"}, timeout=300)

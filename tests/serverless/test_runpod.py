@@ -85,23 +85,53 @@ def _job_result(stdout: str) -> dict:
     return ast.literal_eval(line.split("Job result: ", 1)[1])
 
 
-def test_the_sdks_test_input_run_transcribes_base64_audio(speech, tmp_path):
+@pytest.fixture(scope="session")
+def worker_process():
+    """``python -m parakeet_desktop.serverless ARGS…`` in *folder*, the worker loading the speech
+    model (a test that asks for it is in the ``service`` group)."""
+    def run(folder, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "parakeet_desktop.serverless", *args], capture_output=True,
+                              text=True, timeout=600, cwd=folder, env={**os.environ, **WORKER_ENV})
+    return run
+
+
+def test_the_handler_in_this_process_answers_jobs_and_refuses_bad_ones(speech_model, speech, audio_server,
+                                                                        monkeypatch):
+    """The worker's handler as the SDK calls it, around the model the tests share; the worker
+    process itself is tried below."""
+    from parakeet_desktop.serverless.worker import Worker
+
+    monkeypatch.setenv("PARAKEET_AUDIO_URL_ALLOW", "127.0.0.1/32")
+    monkeypatch.setenv("PARAKEET_MAX_AUDIO_BYTES", str(MAX_BYTES))
+    worker = Worker(speech_model)
+    reference, wav = speech
+    answer = worker.handle({"input": {"audio_base64": "data:audio/wav;base64," + base64.b64encode(wav).decode()}})
+    assert word_error_rate([reference], [answer["text"]]) <= 0.4
+    assert " ".join(w["word"] for w in answer["words"]) == answer["text"] and answer["device"] == "cpu"
+    by_url = worker.handle({"input": {"audio_url": f"{audio_server}/speech.wav", "timestamps": False,
+                                      "chunk_duration": 1000}})
+    assert by_url["text"] == answer["text"] and "words" not in by_url
+    assert any("longer than this device takes" in w for w in by_url["warnings"])
+    assert "not public" in worker.handle({"input": {"audio_url": "http://169.254.169.254/"}})["error"]
+    assert "169.254.169.254" in worker.handle({"input": {"audio_url": f"{audio_server}/to-metadata"}})["error"]
+    assert "must be an object" in worker.handle({"input": "hello"})["error"]
+    assert "audio_url must be a string" in worker.handle({"input": {"audio_url": 5}})["error"]
+
+
+def test_the_sdks_test_input_run_transcribes_base64_audio(speech, tmp_path, worker_process):
     """The job from test_input.json (the SDK's file for it: the audio is too long for --test_input's
     command-line argument), then a bad one given with --test_input."""
     reference, wav = speech
     job = {"input": {"audio_base64": base64.b64encode(wav).decode(), "format": "wav"}}
     (tmp_path / "test_input.json").write_text(json.dumps(job))
-    run = subprocess.run([sys.executable, "-m", "parakeet_desktop.serverless"],
-                         capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, **WORKER_ENV})
+    run = worker_process(tmp_path)
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     output = _job_result(run.stdout)["output"]
     assert word_error_rate([reference], [output["text"]]) <= 0.4
     assert output["language"] == "en" and output["device"] == "cpu" and output["duration"] > 3
     assert " ".join(w["word"] for w in output["words"]) == output["text"]
     assert len(output["segments"]) >= 2 and all(s["start"] < s["end"] for s in output["segments"])
-    bad = subprocess.run([sys.executable, "-m", "parakeet_desktop.serverless", "--test_input",
-                          json.dumps({"input": {"audio_base64": "not base64!"}})],
-                         capture_output=True, text=True, timeout=600, cwd=tmp_path, env={**os.environ, **WORKER_ENV})
+    bad = worker_process(tmp_path, "--test_input", json.dumps({"input": {"audio_base64": "not base64!"}}))
     assert bad.returncode == 1 and "audio_base64 is not base64" in bad.stdout + bad.stderr
     assert "Traceback" not in bad.stdout + bad.stderr
 

@@ -17,19 +17,19 @@ from scipy.signal import resample_poly
 
 from support.models import SPEECH_MODEL, STREAMING_MODEL
 from support.speech import held_out_utterances, silence, word_error_rate
-from support.service import EARS_RATE, ears_client, serve, stream_samples, ws_address
+from support.service import EARS_RATE, ears_client, stream_samples, ws_address
 
 
 @pytest.fixture(scope="module")
-def offline(tmp_path_factory):
-    with serve(SPEECH_MODEL, tmp_path_factory.mktemp("config")) as running:
+def offline(tmp_path_factory, service_process):
+    with service_process(SPEECH_MODEL, tmp_path_factory.mktemp("config")) as running:
         yield running
 
 
 @pytest.fixture(scope="module")
-def streaming(tmp_path_factory):
+def streaming(tmp_path_factory, service_process):
     """The cache-aware model, serving streams from this machine without the token."""
-    with serve(STREAMING_MODEL, tmp_path_factory.mktemp("config"), "--streams-without-token") as running:
+    with service_process(STREAMING_MODEL, tmp_path_factory.mktemp("config"), "--streams-without-token") as running:
         yield running
     assert "Traceback" not in "".join(running.log)
 

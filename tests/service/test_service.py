@@ -23,13 +23,13 @@ from parakeet_desktop.engine.registry import ALIASES
 
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence, word_error_rate
-from support.service import ears_client, in_process_service, serve, stream_samples, wav, ws_address
+from support.service import ears_client, in_process_service, stream_samples, wav, ws_address
 from tools.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
-def served_alone(tmp_path_factory):
-    with serve(SPEECH_MODEL, tmp_path_factory.mktemp("config")) as running:
+def served_alone(tmp_path_factory, service_process):
+    with service_process(SPEECH_MODEL, tmp_path_factory.mktemp("config")) as running:
         yield running
 
 
@@ -486,8 +486,8 @@ def test_a_bad_token_or_a_web_pages_origin_is_refused_at_the_handshake(served):
     assert asyncio.run(attempt(additional_headers=served.headers(), origin="https://example.com")) == 403
 
 
-def test_sigterm_stops_the_service_cleanly(tmp_path, tiny_nemo):
-    with serve(tiny_nemo, tmp_path / "config") as running:
+def test_sigterm_stops_the_service_cleanly(tmp_path, tiny_nemo, service_process):
+    with service_process(tiny_nemo, tmp_path / "config") as running:
         assert (running.config_dir / "service.json").exists()
         running.process.terminate()
         assert running.process.wait(60) == 0

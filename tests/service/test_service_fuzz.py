@@ -18,7 +18,6 @@ import websockets
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from support.service import serve
 
 ROUTES = ["/v1/audio/transcriptions", "/transcribe", "/v1/jobs", "/v1/jobs/job_0123456789abcdef", "/v1/models",
           "/v1/models/parakeet", "/health", "/v1/stream", "/", "/v1/audio/translations"]
@@ -64,8 +63,8 @@ def requests(draw):
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, tiny_nemo):
-    with serve(tiny_nemo, tmp_path_factory.mktemp("config")) as running:
+def served(tmp_path_factory, tiny_nemo, service_process):
+    with service_process(tiny_nemo, tmp_path_factory.mktemp("config")) as running:
         yield running
     assert "Traceback" not in "".join(running.log), "".join(running.log)
 

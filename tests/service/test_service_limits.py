@@ -29,7 +29,7 @@ import websockets.exceptions
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence, word_error_rate
 from support.media import flac_bomb, ogg_bomb
-from support.service import in_process_service, serve, wav, ws_address
+from support.service import in_process_service, wav, ws_address
 from tools.memory import peak_rss_mb, reset_peak, rss_mb
 from tools.waiting import wait_for
 
@@ -58,8 +58,8 @@ def _post(url: str, token: str, path: Path, route: str = "/v1/audio/transcriptio
 # --- limits before work ----------------------------------------------------------------------
 
 
-def test_ten_hour_bombs_are_refused_before_they_cost_memory(tmp_path, tiny_nemo, sentence, bombs):
-    with serve(tiny_nemo, tmp_path / "config") as running:
+def test_ten_hour_bombs_are_refused_before_they_cost_memory(tmp_path, tiny_nemo, sentence, bombs, service_process):
+    with service_process(tiny_nemo, tmp_path / "config") as running:
         pid = running.process.pid
         assert _post(running.url, running.token, sentence[2]).status_code == 200  # warm: a normal request
         idle = rss_mb(pid)
@@ -214,13 +214,13 @@ def _transcribe(config: Path, path: Path) -> subprocess.CompletedProcess:
 
 @pytest.mark.parametrize("case", ["dead process", "live process, no proof", "proof relayed from a real service"])
 def test_a_stale_discovery_file_never_sends_the_token_or_audio_to_another_program(
-        tmp_path, tiny_nemo, sentence, case):
+        tmp_path, tiny_nemo, sentence, case, service_process):
     config = tmp_path / "config"
     config.mkdir()
     with contextlib.ExitStack() as stack:
         token, relay_to = "t0ken-" + "x" * 40, None
         if case.startswith("proof"):  # a real service with the same token runs on another port
-            running = stack.enter_context(serve(tiny_nemo, tmp_path / "real-config"))
+            running = stack.enter_context(service_process(tiny_nemo, tmp_path / "real-config"))
             token, relay_to = running.token, running.url
         (config / "api-token").write_text(token + "\n")
         stand_in = _StandIn(relay_to)
@@ -255,7 +255,7 @@ def _open_in(pid: int, folder: Path) -> bool:
         return False
 
 
-def test_kill_9_while_an_upload_is_decoded_leaves_no_copy_of_it(tmp_path, tiny_nemo):
+def test_kill_9_while_an_upload_is_decoded_leaves_no_copy_of_it(tmp_path, tiny_nemo, service_process):
     """An upload that decodes to four hours (its header hides its length): killed while its audio
     is being written out, the service leaves no file of it in the temporary folder or its own,
     once started again."""
@@ -263,7 +263,7 @@ def test_kill_9_while_an_upload_is_decoded_leaves_no_copy_of_it(tmp_path, tiny_n
     temporary, config = tmp_path / "tmp", tmp_path / "config"
     temporary.mkdir()
     uploads = tmp_path / "config-data" / "uploads"
-    with serve(tiny_nemo, config, extra_env={"TMPDIR": str(temporary)}) as running:
+    with service_process(tiny_nemo, config, extra_env={"TMPDIR": str(temporary)}) as running:
         pid = running.process.pid
         def post() -> None:
             with contextlib.suppress(httpx.HTTPError):  # the server dies under it
@@ -276,16 +276,16 @@ def test_kill_9_while_an_upload_is_decoded_leaves_no_copy_of_it(tmp_path, tiny_n
         running.process.wait(30)
         poster.join(60)
     assert _files_under(temporary) == []
-    with serve(tiny_nemo, config, extra_env={"TMPDIR": str(temporary)}) as again:
+    with service_process(tiny_nemo, config, extra_env={"TMPDIR": str(temporary)}) as again:
         assert [p.name for p in uploads.iterdir()] == [str(again.process.pid)]
         assert _files_under(uploads) == [] and _files_under(temporary) == []
 
 
-def test_sigterm_with_a_request_in_flight_answers_503_shutting_down(tmp_path, tiny_nemo):
+def test_sigterm_with_a_request_in_flight_answers_503_shutting_down(tmp_path, tiny_nemo, service_process):
     """Also: with the token from the environment, the start message says so (no file to name)."""
     long = wav(tmp_path / "long.wav", np.random.default_rng(1).normal(0, 0.1, 16000 * 1200).astype(np.float32))
     token = "environment-token-" + "y" * 30
-    with serve(tiny_nemo, tmp_path / "config", extra_env={"PARAKEET_DESKTOP_API_TOKEN": token}) as running:
+    with service_process(tiny_nemo, tmp_path / "config", extra_env={"PARAKEET_DESKTOP_API_TOKEN": token}) as running:
         log = "".join(running.log)
         assert "PARAKEET_DESKTOP_API_TOKEN" in log and "api-token" not in log
         answer = {}
@@ -358,8 +358,8 @@ def test_a_stream_closed_for_silence_gets_its_final_first(tmp_path, speech_model
     assert word_error_rate([sentence[0]], [text]) <= 0.4 and "without a message" in why
 
 
-def test_a_stream_gets_its_final_when_the_service_stops(tmp_path, sentence):
-    with serve(SPEECH_MODEL, tmp_path / "config") as running:
+def test_a_stream_gets_its_final_when_the_service_stops(tmp_path, sentence, service_process):
+    with service_process(SPEECH_MODEL, tmp_path / "config") as running:
         result = {}
 
         def client() -> None:

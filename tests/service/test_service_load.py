@@ -15,7 +15,7 @@ import openai
 import websockets
 
 from support.speech import SENTENCES, silence, synthesize
-from support.service import serve, wav
+from support.service import wav
 from tools.memory import rss_mb
 
 LOAD_SECONDS = 60.0
@@ -63,7 +63,7 @@ async def _uploader(api: openai.AsyncOpenAI, path: Path, until: float, tally: di
         tally["uploads"] += 1
 
 
-def test_streams_and_uploads_together_then_many_short_connections(tmp_path, tiny_nemo):
+def test_streams_and_uploads_together_then_many_short_connections(tmp_path, tiny_nemo, service_process):
     speech = synthesize(SENTENCES[0], tmp_path / "sentence.wav")
     import soundfile
 
@@ -78,7 +78,7 @@ def test_streams_and_uploads_together_then_many_short_connections(tmp_path, tiny
             retried_429.append(response.headers.get("Retry-After"))
 
     # A queue shorter than the number of clients, so some are told to come back and do.
-    with serve(tiny_nemo, tmp_path / "config", "--max-queue", "12") as running:
+    with service_process(tiny_nemo, tmp_path / "config", "--max-queue", "12") as running:
         tally = {"streams": 0, "finals": 0, "uploads": 0, "lag": [], "stream_errors": []}
 
         async def load():

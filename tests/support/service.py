@@ -22,12 +22,14 @@ import soundfile
 import websockets
 import websockets.exceptions
 
+from support.cli import Command
+
 
 @dataclass
 class Served:
     url: str
     token: str
-    process: subprocess.Popen
+    process: subprocess.Popen | Command
     config_dir: Path
     log: list[str]
     ray_address: str | None = None  # the cluster's Ray, for ``cluster``
@@ -69,15 +71,19 @@ def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, 
     port = ["--port", "0"]
     if command == "cluster":  # Serve's proxy takes the port it is given
         port = ["--port", str(free_port()), "--num-cpus", "2"]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "parakeet_desktop", command, "--model", str(model), "--device", "cpu", *port,
-         *options],
-        stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, env=env, cwd=source)
+    argv = [command, "--model", str(model), "--device", "cpu", *port, *options]
+    if source is not None:  # another checkout's code: a process of its own
+        process = subprocess.Popen([sys.executable, "-m", "parakeet_desktop", *argv], stderr=subprocess.PIPE,
+                                   stdout=subprocess.DEVNULL, text=True, env=env, cwd=source)
+        lines = process.stderr
+    else:  # forked from the test session's process that imported NeMo already (support/cli.py)
+        process = Command(argv, env=env)
+        lines = process.stderr_lines()
     log: list[str] = []
     ready = threading.Event()
 
     def read() -> None:
-        for line in process.stderr:
+        for line in lines:
             log.append(line)
             if line.startswith("Ready:"):
                 ready.set()
@@ -98,6 +104,8 @@ def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, 
                 process.wait(120)
             except subprocess.TimeoutExpired:
                 process.kill()
+        if isinstance(process, Command):
+            process.close()
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ import os
 import shutil
 import subprocess
 import sys
-import time
 
 import pytest
 
@@ -81,20 +80,6 @@ print(json.dumps({"text": QGuiApplication.clipboard().text(), "asked_at": asked}
 """
 
 
-@pytest.fixture(scope="module")
-def display():
-    number = f":{150 + os.getpid() % 50}"
-    server = subprocess.Popen(["Xvfb", number, "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not os.path.exists(f"/tmp/.X11-unix/X{number[1:]}"):
-        assert time.monotonic() < deadline and server.poll() is None, "Xvfb did not start"
-        time.sleep(0.1)
-    yield number
-    server.terminate()
-    server.wait(timeout=10)
-
-
 def _paste(display: str, delay: float) -> dict:
     env = {**os.environ, "DISPLAY": display, "QT_QPA_PLATFORM": "xcb"}
     done = subprocess.run([sys.executable, "-c", APP, READER, str(delay)], env=env, capture_output=True,
@@ -103,8 +88,8 @@ def _paste(display: str, delay: float) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def test_a_slow_target_pastes_the_dictated_text_and_the_users_clipboard_comes_back_after(display):
-    report = _paste(display, delay=1.5)
+def test_a_slow_target_pastes_the_dictated_text_and_the_users_clipboard_comes_back_after(x_display):
+    report = _paste(x_display, delay=1.5)
     assert report["target"]["text"] == "the dictated words, naïve"
     assert report["target"]["asked_at"] - report["chord_at"] > 1.0  # it was slow
     assert report["restored_at"] > report["target"]["asked_at"]  # and the clipboard waited for it
@@ -112,8 +97,8 @@ def test_a_slow_target_pastes_the_dictated_text_and_the_users_clipboard_comes_ba
     assert report["not_taken"] == []
 
 
-def test_a_paste_nobody_reads_is_said_and_the_clipboard_still_comes_back(display):
-    report = _paste(display, delay=-1)
+def test_a_paste_nobody_reads_is_said_and_the_clipboard_still_comes_back(x_display):
+    report = _paste(x_display, delay=-1)
     assert report["restored_at"] - report["chord_at"] >= 3.5  # the cap, not a guess of 300 ms
     assert report["afterwards"] == "the user's own clipboard"
     assert len(report["not_taken"]) == 1 and "did not take the pasted text" in report["not_taken"][0]
