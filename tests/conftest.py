@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -81,6 +82,15 @@ def service_process():
 
 
 @pytest.fixture(scope="session")
+def train_fixture_model():
+    """``tools/train_fixture_model.py ARGS…`` in a process of its own, as its author runs it."""
+    def train(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "tools/train_fixture_model.py", *args], capture_output=True,
+                              text=True, timeout=600, cwd=Path(__file__).resolve().parents[1])
+    return train
+
+
+@pytest.fixture(scope="session")
 def x_display():
     """A real X server (Xvfb) for the session: its display name, such as ":151"."""
     number = f":{150 + os.getpid() % 50}"
@@ -126,6 +136,12 @@ GROUP_OF_FIXTURE = {
     "local_api": "service",  # tests/serverless/test_runpod.py: the RunPod worker's API server
     "worker_process": "service",
     "x_display": "desktop",
+    # Long audio (ten minutes and more of it, in all) and training:
+    "long_talk": "long",
+    "long_utterances": "long",
+    "long_dictation": "long",
+    "long_talk_in_pieces": "long",
+    "train_fixture_model": "long",
 }
 # ...else by its folder or module, the first that matches.
 GROUP_OF_PATH = {

@@ -213,7 +213,13 @@ def test_a_models_end_of_utterance_mark_ends_hands_free_utterances(end_of_uttera
     assert sum(f.seconds for f in finals) <= len(passed) / 16000 + 0.05
 
 
-def test_a_ten_minute_utterance_keeps_flat_state(streaming_models, monkeypatch):
+@pytest.fixture(scope="module")
+def long_talk_in_pieces():
+    """A sentence and a pause, to be fed over and over for ten minutes of one utterance."""
+    return np.concatenate([speak("we keep talking for a long time about nothing at all"), silence(0.3)])
+
+
+def test_a_ten_minute_utterance_keeps_flat_state(streaming_models, monkeypatch, long_talk_in_pieces):
     """Each step's input and the encoder's caches stay the same size however long the
     utterance: memory that grows with it is only its audio (kept to be saved)."""
     from parakeet_desktop.engine import cache_aware
@@ -231,7 +237,7 @@ def test_a_ten_minute_utterance_keeps_flat_state(streaming_models, monkeypatch):
     real = cache_aware.encode_steps
     monkeypatch.setattr(cache_aware, "encode_steps", encode_steps)
     transcriber = cache_aware.CacheAwareTranscriber(model, cache_aware.CacheAwareConfig(1.12))
-    speech = np.concatenate([speak("we keep talking for a long time about nothing at all"), silence(0.3)])
+    speech = long_talk_in_pieces
     seconds = 0.0
     while seconds < 600:
         transcriber.accept(speech)

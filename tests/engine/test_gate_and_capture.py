@@ -158,17 +158,24 @@ def test_no_microphone_raises_a_clear_error():
         microphone.open()
 
 
-def test_an_hour_of_hands_free_dictation_does_not_grow_memory(speech_model, spoken):
-    """An hour of mostly silence with an utterance every 30 s, fed as a microphone would."""
+@pytest.fixture(scope="module")
+def long_dictation(spoken):
+    """A minute of hands-free dictation, to be fed sixty times: an utterance every 30 s over
+    faint noise."""
     reference, sentence = spoken
+    rng = np.random.default_rng(0)
+    minute = np.concatenate([sentence, silence(30 - len(sentence) / 16000)] * 2)
+    return reference, minute + (0.001 * rng.standard_normal(len(minute))).astype(np.float32)
+
+
+def test_an_hour_of_hands_free_dictation_does_not_grow_memory(speech_model, long_dictation):
+    """An hour of mostly silence with an utterance every 30 s, fed as a microphone would."""
+    reference, minute = long_dictation
     finals = []
     session = DictationSession(
         speech_model, LiveSettings(streaming=StreamingConfig(chunk=0.48, left=10.0, right=2.4)),
         lambda e: finals.append(e) if isinstance(e, Final) else None)
     session.start(Mode.HANDS_FREE)
-    rng = np.random.default_rng(0)
-    minute = np.concatenate([sentence, silence(30 - len(sentence) / 16000)] * 2)
-    minute += (0.001 * rng.standard_normal(len(minute))).astype(np.float32)
     block = 16000 // 2
     rss = []
     for n in range(60):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 from support.models import SPEECH_MODEL, speech_model_report
 from support.speech import held_out_utterances, word_error_rate
@@ -31,12 +29,10 @@ def test_held_out_word_error_rate_is_at_most_ten_percent(speech_model):
     assert speech_model_report()["held_out_wer"] <= 0.10
 
 
-def test_training_script_runs_end_to_end(tmp_path):
+def test_training_script_runs_end_to_end(tmp_path, train_fixture_model):
     out = tmp_path / "smoke.nemo"
-    result = subprocess.run(
-        [sys.executable, "tools/train_fixture_model.py", "--out", str(out), "--sentences", "24",
-         "--held-out", "6", "--steps", "3", "--eval-every", "3", "--batch-seconds", "20"],
-        capture_output=True, text=True, timeout=600)
+    result = train_fixture_model("--out", str(out), "--sentences", "24", "--held-out", "6", "--steps", "3",
+                                 "--eval-every", "3", "--batch-seconds", "20")
     assert result.returncode == 0, result.stderr[-2000:]
     assert (tmp_path / "smoke.vocabulary.txt").read_text().split() == VOCABULARY
     from parakeet_desktop.engine.loader import load_model

@@ -4,8 +4,6 @@ fixture into a cache-aware one) still runs."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -23,7 +21,8 @@ def streaming_model():
 
 
 @pytest.fixture(scope="module")
-def utterances():
+def long_utterances():
+    """Sixty held-out sentences: about 2.6 minutes of speech, streamed at four steps."""
     return held_out_utterances(60)
 
 
@@ -40,21 +39,19 @@ def test_the_fixture_is_small_and_cache_aware(streaming_model):
     assert streaming_model.nemo.cfg.preprocessor.normalize == "NA"
 
 
-def test_streamed_words_are_within_a_few_points_of_the_offline_fixture(streaming_model, speech_model, utterances):
-    texts = [text for text, _ in utterances]
-    offline = word_error_rate(texts, [speech_model.recognize([audio])[0].text for _, audio in utterances])
+def test_streamed_words_are_within_a_few_points_of_the_offline_fixture(streaming_model, speech_model, long_utterances):
+    texts = [text for text, _ in long_utterances]
+    offline = word_error_rate(texts, [speech_model.recognize([audio])[0].text for _, audio in long_utterances])
     for step in step_seconds(streaming_model):
-        wer = word_error_rate(texts, [streamed(streaming_model, audio, step) for _, audio in utterances])
+        wer = word_error_rate(texts, [streamed(streaming_model, audio, step) for _, audio in long_utterances])
         assert wer <= offline + 0.05, f"{step * 1000:.0f} ms steps: WER {wer:.1%}, offline fixture {offline:.1%}"
 
 
-def test_the_cache_aware_fine_tune_runs(tmp_path):
+def test_the_cache_aware_fine_tune_runs(tmp_path, train_fixture_model):
     out = tmp_path / "smoke.nemo"
-    result = subprocess.run(
-        [sys.executable, "tools/train_fixture_model.py", "--out", str(out), "--init-from", str(SPEECH_MODEL),
-         "--cache-aware", "--sentences", "24", "--held-out", "6", "--steps", "3", "--eval-every", "3",
-         "--batch-seconds", "20"],
-        capture_output=True, text=True, timeout=600)
+    result = train_fixture_model("--out", str(out), "--init-from", str(SPEECH_MODEL), "--cache-aware",
+                                 "--sentences", "24", "--held-out", "6", "--steps", "3", "--eval-every", "3",
+                                 "--batch-seconds", "20")
     assert result.returncode == 0, result.stderr[-2000:]
     from parakeet_desktop.engine.loader import load_model
 

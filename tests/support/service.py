@@ -91,9 +91,14 @@ def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, 
 
     threading.Thread(target=read, daemon=True).start()
     try:
-        if not ready.wait(timeout) or process.poll() is not None:
-            raise RuntimeError("serve did not become ready:\n" + "".join(log))
-        url = next(m.group(1) for line in log if (m := re.match(r"Serving on (\S+) ", line)))
+        serving = None
+        if ready.wait(timeout) and process.poll() is None:
+            serving = next((m.group(1) for line in log if (m := re.match(r"Serving on (\S+) ", line))), None)
+        if serving is None:  # it ended, or is ending (its output closed before its exit is seen)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(30)
+            raise RuntimeError(f"{command} did not become ready (exit status {process.poll()}):\n" + "".join(log))
+        url = serving
         token = env.get("PARAKEET_DESKTOP_API_TOKEN") or (config_dir / "api-token").read_text().strip()
         ray_address = next((line.split()[1] for line in log if line.startswith("Ray: ")), None)
         yield Served(url, token, process, config_dir, log, ray_address)
@@ -156,7 +161,9 @@ async def stream_samples(url: str, samples: np.ndarray, *, rate: int = 16000, en
             async for message in ws:
                 event = json.loads(message)
                 received.append((time.monotonic(), event))
-                if event["type"] == "stopped":
+                # The end of the conversation: the stream stopped, or none had started (a refused
+                # start) and the server says so to the stop.
+                if event["type"] == "stopped" or event["type"] == "error" and "Nothing to stop" in event["message"]:
                     return
 
         listener = asyncio.create_task(listen())
