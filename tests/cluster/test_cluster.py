@@ -275,10 +275,7 @@ def test_the_command_says_what_is_missing_or_wrong(tmp_path):
         return subprocess.run([sys.executable, "-m", "parakeet_desktop", "cluster", "--model", str(SPEECH_MODEL),
                                *args], capture_output=True, text=True, timeout=300, env={**os.environ, **(env or {})})
 
-    bad = cluster("--replicas", "0")
-    assert bad.returncode == 1 and "replicas must be at least 1" in bad.stderr and "Traceback" not in bad.stderr
-    bounds = cluster("--min-replicas", "2", "--max-replicas", "1")
-    assert bounds.returncode == 1 and "min ≤ max" in bounds.stderr
+    # Options it cannot use: tests/cli/test_server_commands.py (before Ray starts, in the fast tier).
     # A desktop install without the cluster extra: Ray cannot be imported.
     (tmp_path / "ray").mkdir()
     (tmp_path / "ray" / "__init__.py").write_text("raise ImportError('No module named ray')\n")

@@ -118,6 +118,19 @@ def test_the_handler_in_this_process_answers_jobs_and_refuses_bad_ones(speech_mo
     assert "audio_url must be a string" in worker.handle({"input": {"audio_url": 5}})["error"]
 
 
+def test_a_worker_whose_model_cannot_load_says_so_in_a_line(tmp_path, monkeypatch):
+    """``python -m parakeet_desktop.serverless`` as the SDK starts it, run in this process."""
+    import runpy
+
+    notes = tmp_path / "notes.nemo"
+    notes.write_text("not a model\n" * 100)
+    monkeypatch.setenv("PARAKEET_MODEL", str(notes))
+    monkeypatch.setenv("PARAKEET_DEVICE", "cpu")
+    with pytest.raises(SystemExit) as stopped:
+        runpy.run_module("parakeet_desktop.serverless", run_name="__main__")
+    assert str(stopped.value.code).startswith("error: ") and "notes.nemo" in str(stopped.value.code)
+
+
 def test_the_sdks_test_input_run_transcribes_base64_audio(speech, tmp_path, worker_process):
     """The job from test_input.json (the SDK's file for it: the audio is too long for --test_input's
     command-line argument), then a bad one given with --test_input."""

@@ -22,15 +22,15 @@ import threading
 import time
 from pathlib import Path
 
+import torch  # noqa: F401  (it sets variables of its own when imported: they are in every environment below)
+
 # Read at import by the libraries the fork server loads: a command that needs other values of
 # these runs as a plain subprocess.
 _READ_AT_IMPORT = ("HF_", "HUGGINGFACE", "NEMO", "TORCH", "PYTORCH", "OMP_", "MKL_", "CUDA", "RAY_", "QT_",
                    "PYTHON", "ONEDNN", "DNNL", "LD_", "TMPDIR", "TEMP", "TMP")
 _PRELOAD = ["parakeet_desktop.__main__", "parakeet_desktop.cli.main", "nemo.collections.asr", "torch"]
 _context: multiprocessing.context.BaseContext | None = None
-# The environment the fork server starts with: the test session's as it was when the tests were
-# collected, not as a test that happens to run the first command has changed it.
-_server_env: dict[str, str] = dict(os.environ)
+_server_env: dict[str, str] | None = None  # the environment the fork server started with
 _starting = threading.Lock()
 
 
@@ -39,23 +39,25 @@ def _import_time_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def _fork_server() -> multiprocessing.context.BaseContext:
-    global _context
+    """The fork server, started by the first command with that command's environment."""
+    global _context, _server_env
     with _starting:
         if _context is None:
             from multiprocessing import forkserver
 
             context = multiprocessing.get_context("forkserver")
             context.set_forkserver_preload(_PRELOAD)
-            now = dict(os.environ)
-            try:
-                os.environ.clear()
-                os.environ.update(_server_env)
-                forkserver.ensure_running()
-            finally:
-                os.environ.clear()
-                os.environ.update(now)
-            _context = context
+            forkserver.ensure_running()
+            _context, _server_env = context, dict(os.environ)
     return _context
+
+
+def _forks(env: dict[str, str]) -> bool:
+    """Whether a command with *env* may fork from the fork server (started or to be started)."""
+    if env.get("PARAKEET_TESTS_PLAIN_CLI"):
+        return False
+    # Before the server starts, this process's environment is the one it will start with.
+    return _import_time_env(env) == _import_time_env(dict(os.environ) if _server_env is None else _server_env)
 
 
 def _command(argv: list[str], cwd: str | None, env: dict[str, str], out: str, err: str) -> None:
@@ -105,7 +107,7 @@ class Command:
         self.stderr.touch()
         self._plain: subprocess.Popen | None = None
         self._forked = None
-        if env.get("PARAKEET_TESTS_PLAIN_CLI") or _import_time_env(env) != _import_time_env(_server_env):
+        if not _forks(env):
             with open(self.stdout, "wb") as out, open(self.stderr, "wb") as err:
                 self._plain = subprocess.Popen([sys.executable, "-m", "parakeet_desktop", *argv], stdout=out,
                                                stderr=err, stdin=subprocess.DEVNULL, env=env, cwd=cwd)
