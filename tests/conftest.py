@@ -177,8 +177,7 @@ def group_of(item) -> str | None:
 @pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by the markers
 def pytest_collection_modifyitems(session, config, items):
     """Each test gets its group's marker; the tests on the cluster run last, together: its Ray
-    head and replicas start once, and idle through no other test (and after them the check of
-    what the fast tier ran, tests/test_fast_tier.py)."""
+    head and replicas start once, and idle through no other test."""
     for item in items:
         group = group_of(item)
         _tier_of[item.nodeid] = group or "fast"
@@ -187,9 +186,6 @@ def pytest_collection_modifyitems(session, config, items):
     on_cluster = [item for item in items if group_of(item) == "cluster"]
     if on_cluster:
         items[:] = [item for item in items if item not in on_cluster] + on_cluster
-    # What the fast tier ran of the product is known once everything else has run.
-    last = [item for item in items if item.name == "test_every_product_module_runs_in_the_fast_tier"]
-    items[:] = [item for item in items if item not in last] + last
 
 
 def pytest_runtest_logreport(report):
