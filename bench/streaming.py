@@ -58,7 +58,7 @@ from tools.nemo_models import (  # noqa: E402
     nemo_transcribe,
 )
 from tools.figures import cpu, median_p95  # noqa: E402
-from tools.speech import PASSAGE, passage, speak  # noqa: E402
+from tools.speech import PASSAGE, held_out_speech, passage, speak  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech-tdt.nemo"
 
@@ -213,8 +213,6 @@ def main() -> None:
 
     import torch
 
-    from tests.conftest import held_out_utterances
-
     arrivals = Arrivals()
     results = []
     plan = plan_device(args.device, probe_cuda())
@@ -222,7 +220,7 @@ def main() -> None:
     if "tiny" in args.models.split(","):
         model = load_model(str(FIXTURE), plan.device)
         results.append(bench_model("speech fixture (2 M, trained)", model,
-                                   held_out_utterances(args.utterances), LiveSettings(), arrivals))
+                                   held_out_speech(args.utterances), LiveSettings(), arrivals))
     utterances = [(text, speak(text)) for text in PASSAGE[: args.utterances]]
     for kind in ("twin", "sparse-twin"):
         if kind not in args.models.split(","):

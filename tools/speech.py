@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -28,6 +29,10 @@ PASSAGE = [
 ]
 
 
+# How the committed speech model was trained (tools/train_fixture_model.py writes it).
+FIXTURE_TRAINING_REPORT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech-tdt.training.json"
+
+
 class SpeechSynthesisError(RuntimeError):
     """espeak-ng is missing or failed."""
 
@@ -43,6 +48,15 @@ def speak(text: str, voice: str = "en-us", speed: int = 160, pitch: int = 50) ->
                        check=True, capture_output=True)
         samples, rate = soundfile.read(raw, dtype="float32")
     return resample(samples, rate, SAMPLE_RATE)
+
+
+def held_out_speech(count: int, seed: int = 99) -> list[tuple[str, np.ndarray]]:
+    """*count* sentences the committed speech model never heard in training, spoken by espeak-ng
+    with varied voices, as (text, 16 kHz samples)."""
+    from tools.fixture_corpus import held_out_sentences, voice_for
+
+    trained = json.loads(FIXTURE_TRAINING_REPORT.read_text())["training_utterances"]
+    return [(text, speak(text, *voice_for(i, seed=seed))) for i, text in enumerate(held_out_sentences(count, trained))]
 
 
 def passage(seconds: float, pause: float = 0.5) -> np.ndarray:

@@ -39,7 +39,8 @@ def _import_time_env(env: dict[str, str]) -> dict[str, str]:
 
 
 def _fork_server() -> multiprocessing.context.BaseContext:
-    """The fork server, started by the first command with that command's environment."""
+    """The fork server, started by the first command that forks, with this process's environment
+    (the same, in what is read at import, as that command's)."""
     global _context, _server_env
     with _starting:
         if _context is None:

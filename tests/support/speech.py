@@ -9,8 +9,7 @@ import numpy as np
 import pytest
 import soundfile
 
-from support.models import speech_model_report
-from tools.speech import PASSAGE, SpeechSynthesisError, speak
+from tools.speech import PASSAGE, SpeechSynthesisError, held_out_speech, speak
 
 SENTENCES = PASSAGE[:4]
 
@@ -32,10 +31,7 @@ def silence(seconds: float, rate: int = 16000) -> np.ndarray:
 def held_out_utterances(count: int) -> list[tuple[str, np.ndarray]]:
     """*count* sentences the speech model never heard in training, spoken by espeak-ng with
     varied voices, as (text, 16 kHz samples)."""
-    from tools.fixture_corpus import held_out_sentences, voice_for
-
-    texts = held_out_sentences(count, speech_model_report()["training_utterances"])
-    return [(text, speak(text, *voice_for(i, seed=99))) for i, text in enumerate(texts)]
+    return held_out_speech(count)
 
 
 def heard_every_way(model, cache_aware_model, audio: np.ndarray) -> list[tuple[str, list]]:
