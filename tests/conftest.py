@@ -143,7 +143,7 @@ GROUP_OF_FIXTURE = {
     "long_talk_in_pieces": "long",
     "train_fixture_model": "long",
 }
-# ...else by its folder or module, the first that matches.
+# ...else by where it is under tests/, the first that matches.
 GROUP_OF_PATH = {
     "e2e/": "e2e",
     "cluster/test_cluster.py": "cluster",
@@ -169,7 +169,7 @@ def group_of(item) -> str | None:
             return GROUP_OF_FIXTURE[fixture]
     path = Path(item.path).relative_to(Path(__file__).parent).as_posix()
     for prefix, group in GROUP_OF_PATH.items():
-        if path.startswith(prefix) or path.endswith("/" + prefix) or path == prefix:
+        if path.startswith(prefix):
             return group
     return None
 
@@ -183,7 +183,7 @@ def pytest_collection_modifyitems(session, config, items):
         _tier_of[item.nodeid] = group or "fast"
         if group is not None:
             item.add_marker(getattr(pytest.mark, group))
-    on_cluster = [item for item in items if group_of(item) == "cluster"]
+    on_cluster = [item for item in items if _tier_of[item.nodeid] == "cluster"]
     if on_cluster:
         items[:] = [item for item in items if item not in on_cluster] + on_cluster
 

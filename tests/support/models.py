@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from tools.speech import FIXTURE_TRAINING_REPORT
+
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SPEECH_MODEL = FIXTURES / "speech-tdt.nemo"
 STREAMING_MODEL = FIXTURES / "speech-streaming.nemo"  # cache-aware
@@ -13,4 +15,4 @@ STREAMING_MODEL = FIXTURES / "speech-streaming.nemo"  # cache-aware
 
 def speech_model_report() -> dict:
     """How the committed speech model was trained (written by tools/train_fixture_model.py)."""
-    return json.loads((FIXTURES / "speech-tdt.training.json").read_text())
+    return json.loads(FIXTURE_TRAINING_REPORT.read_text())
