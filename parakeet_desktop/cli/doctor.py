@@ -84,7 +84,9 @@ def _running() -> dict:
         status = json.loads(answer.removeprefix("ok").strip())
     except ValueError:
         return {"state": f"unexpected answer: {answer[:200]}"}
-    info = {key: status[key] for key in ("state", "mode", "model", "pid", "local_api") if status.get(key) is not None}
+    # The hotkey and typing as they turned out (a portal's answer), not as this desktop promises.
+    info = {key: status[key] for key in ("state", "mode", "model", "pid", "local_api", "hotkey", "typing")
+            if status.get(key) is not None}
     info["notices"] = [f"{n['at']} {n['message']}" for n in status.get("notices", [])] or "none"
     return info
 

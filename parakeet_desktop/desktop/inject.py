@@ -57,7 +57,12 @@ Later = Callable[[int, Callable[[], None]], None]
 
 class Keyboard(Protocol):
     def chord(self, *keys: str) -> None: ...   # e.g. chord("ctrl", "v")
-    def type(self, text: str) -> None: ...
+    def type(self, text: str) -> None: ...  # may raise NotInLayout: the text is pasted instead
+
+
+class NotInLayout(OSError):
+    """The keyboard cannot type some character of the text (the desktop's layout may have no key
+    for it and would drop it without a word): nothing was typed, and the text is pasted instead."""
 
 
 @dataclass(frozen=True)
@@ -163,7 +168,10 @@ class Injector:
                               tools=frozenset(t for t in ("wtype", "ydotool") if which(t)))
         self.route = typing_route(desktop, method)
         self.method = self.route.way.value
-        self.keyboard = portal_keyboard if self.method == "portal" else keyboard
+        # On Wayland keys reach other windows only through the portal's keyboard.
+        wayland_keys = self.method == "portal" or (self.method == "type" and self.platform == "wayland"
+                                                   and portal_keyboard is not None)
+        self.keyboard = portal_keyboard if wayland_keys else keyboard
         logger.info("Typing by %s: %s", self.method, self.route.why)
         self.target: str | None = None  # the window the words are meant for (X11), see aim()
         # Told when a paste was not taken: the target never read the clipboard.
@@ -190,7 +198,10 @@ class Injector:
             if self.method == "type":
                 if self.keyboard is None:
                     raise OSError("synthetic typing is not available on this desktop")
-                self.keyboard.type(text)
+                try:
+                    self.keyboard.type(text)
+                except NotInLayout:
+                    return self._paste(text)
                 return Delivery(True, "type")
             if self.method in ("wtype", "ydotool"):
                 return self._tool(text)

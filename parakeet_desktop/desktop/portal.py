@@ -36,11 +36,24 @@ _tokens = itertools.count(1)
 
 
 class PortalError(Exception):
-    """A portal that cannot be used; the message says why in words for the user."""
+    """A portal that cannot be used; the message says why in words for the user (a clause:
+    callers put it in their own sentence)."""
 
 
 class PortalDenied(PortalError):
-    """The user declined in the portal's dialog."""
+    """The user declined in the portal's dialog (its response said so)."""
+
+
+class PortalUnanswered(PortalError):
+    """The portal's dialog got no answer in time (nobody there, or it never showed)."""
+
+
+def session_token(purpose: str) -> str:
+    """The handle token of this app's *purpose* session ("shortcuts", "keyboard"): the same at
+    every start and no other app's. KDE names a shortcut's component after it (with the app id,
+    which is empty for an app outside a systemd app scope) and keeps the keys the user gave per
+    component: a token new at every start would leave the old component holding the key."""
+    return APP_ID.replace(".", "_") + "_" + purpose
 
 
 def variant_values(options: dict[str, tuple[str, Any]]) -> dict[str, Any]:
@@ -65,7 +78,7 @@ class PortalConnection:
         try:
             self._conn: DBusConnection = open_dbus_connection(bus)
         except Exception as exc:
-            raise PortalError(f"The desktop's session bus cannot be reached ({first_line(exc)}).") from exc
+            raise PortalError(f"the desktop's session bus cannot be reached ({first_line(exc)})") from exc
         self.router = DBusRouter(self._conn)
         self._bus = Proxy(message_bus, self.router, timeout=reply_seconds)
         self._listeners: list[_Listener] = []
@@ -98,8 +111,8 @@ class PortalConnection:
         try:
             reply = self.router.send_and_get_reply(message, timeout=self.reply_seconds)
         except TimeoutError as exc:
-            raise PortalError(f"The desktop portal did not answer {method} within "
-                              f"{self.reply_seconds:g} s.") from exc
+            raise PortalError(f"the desktop portal did not answer {method} within "
+                              f"{self.reply_seconds:g} s") from exc
         if reply.header.message_type == MessageType.error:
             raise DBusErrorResponse(reply)
         return reply.body
@@ -141,21 +154,22 @@ class PortalConnection:
                 try:
                     (handle,) = self.call(interface, method, signature, args + (options,))
                 except DBusErrorResponse as exc:
-                    raise PortalError(f"The desktop portal refused {method}: {exc}") from exc
+                    raise PortalError(f"the desktop portal refused {method}: {exc}") from exc
                 if handle != path:  # portals before 0.9 chose their own path
-                    raise PortalError(f"The desktop portal is too old ({method} answered on {handle}).")
+                    raise PortalError(f"the desktop portal is too old ({method} answered on {handle})")
                 try:
                     answer = answers.get(timeout=self.answer_seconds)
                 except queue.Empty:
                     self._close_request(path)
-                    raise PortalError(f"No answer to {method} within {self.answer_seconds:g} s.") from None
+                    raise PortalUnanswered(f"the desktop's dialog got no answer within "
+                                           f"{self.answer_seconds:g} s") from None
             finally:
                 self._remove_match(rule)
         response, results = answer.body
         if response == 1:
             raise PortalDenied(f"{method} was declined in the desktop's dialog.")
-        if response != 0:
-            raise PortalError(f"The desktop portal could not do {method} (it answered {response}).")
+        if response != 0:  # 2: the dialog was closed another way, or the desktop failed
+            raise PortalError(f"the desktop portal could not do {method} (it answered {response})")
         return variant_values(results)
 
     def _close_request(self, path: str) -> None:

@@ -13,7 +13,8 @@ import threading
 from pathlib import Path
 
 from ..storage import write_atomic
-from .portal import PortalConnection, PortalDenied, PortalError
+from .inject import NotInLayout
+from .portal import PortalConnection, PortalDenied, PortalError, PortalUnanswered, session_token
 
 logger = logging.getLogger(__name__)
 
@@ -22,12 +23,19 @@ KEYBOARD = 1  # device type bit
 PERSIST_UNTIL_REVOKED = 2
 PRESSED, RELEASED = 1, 0
 WAIT_FOR_DIALOG_SECONDS = 2.0
+ASKING = "the desktop is asking whether this app may type: answer its dialog"
 DECLINED = ("you declined keyboard access in the desktop's dialog, so the text stays on the clipboard; "
             "save the settings again to be asked again")
 # X keysyms of the keys the app presses (the portal takes keysyms and keycodes; keysyms do not
 # depend on the keyboard layout).
 KEYSYMS = {"ctrl": 0xFFE3, "shift": 0xFFE1, "alt": 0xFFE9, "super": 0xFFEB, "enter": 0xFF0D,
            "tab": 0xFF09, "backspace": 0xFF08, "escape": 0xFF1B, "insert": 0xFF63, "space": 0x20}
+
+
+def typable(text: str) -> bool:
+    """Whether every character of *text* is on every Latin keyboard layout (printable ASCII,
+    newline, tab): those the portal can type as keys."""
+    return all(0x20 <= ord(c) <= 0x7E or c in "\n\t" for c in text)
 
 
 def keysym(key: str) -> int:
@@ -56,14 +64,28 @@ class PortalKeyboard:
         self.connection: PortalConnection | None = None
         self.session: str | None = None
         self.declined = False  # the user said no: keys fail at once until open() asks again
+        self.unanswered = ""  # the dialog got no answer: the same, with this message
+        self.failure = ""  # why the last try to open a session failed
 
     def open(self) -> None:
         """Asks for the keyboard (again, after a refusal): off the GUI thread, the dialog may wait
         for the user."""
         with self._lock:
-            self.declined = False
+            self.declined, self.unanswered, self.failure = False, "", ""
             if self.session is None:
                 self._open()
+
+    def state(self) -> str:
+        """What the desktop answered, in a few words, for status and doctor."""
+        if self.session is not None:
+            return "the desktop gave the keyboard"
+        if self.declined:
+            return "declined in the desktop's dialog"
+        if self.unanswered:
+            return "no answer to the desktop's dialog"
+        if self.failure:
+            return f"failed: {self.failure}"
+        return "asking the desktop" if self._lock.locked() else "not asked yet"
 
     def close(self) -> None:
         with self._lock:
@@ -76,19 +98,25 @@ class PortalKeyboard:
         self._send([(s, PRESSED) for s in syms] + [(s, RELEASED) for s in reversed(syms)])
 
     def type(self, text: str) -> None:
+        """Types *text* key by key; raises NotInLayout (sending nothing) for text with characters
+        a layout may lack (KDE drops those keys without a word: "Failed to convert keysym into
+        keycode"), which the caller pastes instead."""
+        if not typable(text):
+            raise NotInLayout("the text has characters the desktop may have no key for")
         self._send([(keysym(c), state) for c in text for state in (PRESSED, RELEASED)])
 
     def _send(self, presses: list[tuple[int, int]]) -> None:
-        # Keys are sent from the GUI thread: while the desktop's dialog is still open (asked at
-        # start, not yet answered) they fail at once rather than freeze the app until it is.
+        # Keys are sent from the GUI thread. A session is opened on a thread of its own (a
+        # dialog may come, and wait for the user): the keys go if it is there within a moment,
+        # else they fail at once, never freezing the app until the dialog is answered.
+        if self.session is None and not (self.declined or self.unanswered) and not self._open_aside():
+            raise OSError(ASKING)
         if not self._lock.acquire(timeout=WAIT_FOR_DIALOG_SECONDS):
-            raise OSError("the desktop is still asking whether this app may type: answer its dialog")
+            raise OSError(ASKING)
         try:
             if self.session is None:
-                if self.declined:
-                    raise OSError(DECLINED)
-                self._open()  # with a kept approval no dialog comes: a moment
-            assert self.connection is not None and self.session is not None
+                raise OSError(DECLINED if self.declined else self.unanswered or self.failure or ASKING)
+            assert self.connection is not None
             try:
                 for sym, state in presses:
                     self.connection.call(REMOTE_DESKTOP, "NotifyKeyboardKeysym", "oa{sv}iu",
@@ -100,21 +128,47 @@ class PortalKeyboard:
         finally:
             self._lock.release()
 
+    def _open_aside(self) -> bool:
+        """Opens the session on a thread of its own; waits for it a moment (with a kept approval
+        no dialog comes). False while it still waits for the user."""
+        def run() -> None:
+            with self._lock:
+                if self.session is not None:
+                    return
+                try:
+                    self._open()
+                except OSError:
+                    pass  # kept in self.failure (or declined, unanswered) for the caller
+        opener = threading.Thread(target=run, name="remote-desktop", daemon=True)
+        opener.start()
+        opener.join(WAIT_FOR_DIALOG_SECONDS)
+        return not opener.is_alive()
+
     def _drop(self) -> None:
         connection, self.connection, self.session = self.connection, None, None
         if connection is not None:
             connection.close()
 
     def _open(self) -> None:
+        try:
+            self._open_session()
+            self.failure = ""
+        except OSError as exc:
+            self.failure = "" if self.declined or self.unanswered else str(exc)
+            raise
+
+    def _open_session(self) -> None:
         kwargs = {} if self._answer_seconds is None else {"answer_seconds": self._answer_seconds}
         connection = PortalConnection(self._bus, **kwargs)
         try:
             connection.register()
             if connection.version(REMOTE_DESKTOP) is None:
-                raise PortalError("this desktop's portal has no RemoteDesktop.")
+                raise PortalError("this desktop's portal has no RemoteDesktop")
             token = self._token()
             try:
                 session, results = self._start(connection, token)
+            except (PortalDenied, PortalUnanswered):
+                raise
             except PortalError:
                 if not token:
                     raise
@@ -126,6 +180,12 @@ class PortalKeyboard:
             connection.close()
             self.declined = True
             raise OSError(DECLINED) from exc
+        except PortalUnanswered as exc:
+            # Asking again at the next key would freeze the caller for as long again.
+            connection.close()
+            self.unanswered = (f"{exc}, so the text stays on the clipboard; choose “Ask the desktop again” "
+                               "in the menu (or save the settings) to be asked again")
+            raise OSError(self.unanswered) from exc
         except PortalError as exc:
             connection.close()
             raise OSError(str(exc)) from exc
@@ -139,7 +199,7 @@ class PortalKeyboard:
 
     def _start(self, connection: PortalConnection, token: str) -> tuple[str, dict]:
         made = connection.request(REMOTE_DESKTOP, "CreateSession", "a{sv}", (),
-                                  {"session_handle_token": ("s", "parakeet")})
+                                  {"session_handle_token": ("s", session_token("keyboard"))})
         session = str(made["session_handle"])
         options: dict[str, tuple[str, object]] = {"types": ("u", KEYBOARD),
                                                   "persist_mode": ("u", PERSIST_UNTIL_REVOKED)}

@@ -133,9 +133,12 @@ def typing_route(desktop: Desktop, chosen: str = "auto") -> Route:
     if desktop.session != "wayland":
         return Route(TypingRoute.PASTE, "the clipboard and a synthetic Ctrl+V")
     # On Wayland synthetic X11 keys (XWayland) reach only X11 windows: type through Wayland.
-    if desktop.remote_version is not None and desktop.remote_version >= 2 and not desktop.wlroots:
+    if desktop.remote_version is not None and not desktop.wlroots:
+        # Version 1 (KDE Plasma 5.27) has no restore token: where it shows a dialog, it does so at
+        # every start.
+        once = "you approve it once" if desktop.remote_version >= 2 else "the desktop may ask at each start"
         return Route(TypingRoute.PORTAL, f"the desktop's RemoteDesktop portal (version {desktop.remote_version}) "
-                                         "sends the paste chord; you approve it once")
+                                         f"sends the paste chord; {once}")
     if "wtype" in desktop.tools and (desktop.wlroots or desktop.remote_version is None):
         return Route(TypingRoute.WTYPE, "wtype types through the compositor's virtual keyboard")
     if "ydotool" in desktop.tools:

@@ -10,13 +10,14 @@ it reports is what the app shows.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Callable
 
 from jeepney import MatchRule
 
 from .hotkey import Hotkey
-from .portal import PortalConnection, PortalDenied, PortalError
+from .portal import PortalConnection, PortalDenied, PortalError, PortalUnanswered, session_token
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,31 @@ def same_trigger(hotkey: Hotkey, described: str) -> bool:
     return keys == set(hotkey.modifiers) | ({hotkey.key} if hotkey.key else set())
 
 
+class NotBound(PortalError):
+    """The desktop granted the shortcut but bound no key to it."""
+
+
+NOT_BOUND = "The desktop has the dictation shortcut but no key for it. "
+
+
+def _trigger(properties: dict | None) -> str:
+    """The desktop's words for the shortcut's key ('' where it has none: KDE leaves them empty)."""
+    return str((properties or {}).get("trigger_description", ("s", ""))[1]).strip()
+
+
+def _bind_yourself() -> str:
+    """Where the user gives the shortcut a key on this desktop."""
+    desktop = os.environ.get("XDG_CURRENT_DESKTOP", "").lower()
+    if "kde" in desktop:
+        where = "System Settings → Shortcuts (its entry is named after this app)"
+    elif "gnome" in desktop:
+        where = "Settings → Keyboard → Keyboard Shortcuts"
+    else:
+        where = "the desktop's keyboard shortcut settings"
+    return (f"Give it a key in {where}: dictation works as soon as it has one. Or bind “parakeet-desktop "
+            "toggle” to a key there.")
+
+
 class PortalShortcut:
     """The dictation shortcut bound through the portal. *on_press* / *on_release* come from the
     portal's signal thread; *on_bound(trigger)* once the desktop has bound it (its own words for
@@ -75,6 +101,7 @@ class PortalShortcut:
         self.trigger: str | None = None  # what the desktop says the key is, once bound
         self.version: int | None = None
         self.other_presses: int | None = None  # the user's other keys cannot be heard here
+        self.outcome = "waiting for the desktop"  # what happened, in a few words, for status and doctor
         self._down = False
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,12 +139,19 @@ class PortalShortcut:
         except PortalDenied:
             self._lost("You declined the dictation shortcut in the desktop's dialog. Change the hotkey "
                        "in the settings to be asked again, or bind “parakeet-desktop toggle” to a key "
-                       "in the desktop's keyboard settings.")
+                       "in the desktop's keyboard settings.", "declined in the desktop's dialog")
+        except PortalUnanswered as exc:
+            self._lost(f"The dictation shortcut is not bound: {exc}. Change the hotkey in the settings "
+                       "(or save them again) to be asked again.", "no answer to the desktop's dialog")
+        except NotBound as exc:
+            # The session stays: a key given in the desktop's settings comes as ShortcutsChanged.
+            self.outcome = "not bound: no key"
+            self._on_lost(str(exc))
         except PortalError as exc:
-            self._lost(f"The dictation shortcut could not be bound: {exc}")
+            self._lost(f"The dictation shortcut could not be bound: {exc}.", f"not bound ({exc})")
         except Exception as exc:  # a malformed answer: say so rather than die silently on this thread
             logger.exception("Binding the global shortcut")
-            self._lost(f"The dictation shortcut could not be bound ({exc}).")
+            self._lost(f"The dictation shortcut could not be bound ({exc}).", f"not bound ({exc})")
 
     def _bind_now(self) -> None:
         kwargs = {} if self._answer_seconds is None else {"answer_seconds": self._answer_seconds}
@@ -129,32 +163,40 @@ class PortalShortcut:
         connection.register()
         self.version = connection.version(GLOBAL_SHORTCUTS)
         if self.version is None:
-            raise PortalError("this desktop's portal has no GlobalShortcuts.")
+            raise PortalError("this desktop's portal has no GlobalShortcuts")
         connection.on_portal_gone(lambda: self._lost(
             "The desktop's portal stopped, so the dictation shortcut no longer works; it is bound "
-            "again at the next start (or when you change the hotkey)."))
+            "again at the next start (or when you change the hotkey).", "lost: the portal stopped"))
+        wanted: dict[str, tuple[str, object]] = {"description": ("s", DESCRIPTION)}
+        trigger = preferred_trigger(self.hotkey)
+        if trigger:
+            wanted["preferred_trigger"] = ("s", trigger)
+        asked = [(SHORTCUT_ID, wanted)]
+        # KDE Plasma 5.27 binds only the shortcuts given here (its BindShortcuts binds nothing and
+        # answers with an empty list); newer portals drop this option and bind in BindShortcuts.
         made = connection.request(GLOBAL_SHORTCUTS, "CreateSession", "a{sv}", (),
-                                  {"session_handle_token": ("s", "parakeet")})
+                                  {"session_handle_token": ("s", session_token("shortcuts")),
+                                   "shortcuts": ("a(sa{sv})", asked)})
         self.session = str(made["session_handle"])
         for member, handle in (("Activated", self._activated), ("Deactivated", self._deactivated),
                                ("ShortcutsChanged", self._changed)):
             connection.listen(MatchRule(type="signal", interface=GLOBAL_SHORTCUTS, member=member), handle)
         connection.listen(MatchRule(type="signal", interface="org.freedesktop.portal.Session",
                                     member="Closed", path=self.session),
-                          lambda _body: self._lost("The desktop closed the dictation shortcut's session."))
-        wanted: dict[str, tuple[str, object]] = {"description": ("s", DESCRIPTION)}
-        trigger = preferred_trigger(self.hotkey)
-        if trigger:
-            wanted["preferred_trigger"] = ("s", trigger)
-        bound = connection.request(GLOBAL_SHORTCUTS, "BindShortcuts", "oa(sa{sv})sa{sv}",
-                                   (self.session, [(SHORTCUT_ID, wanted)], ""))
-        shortcuts = dict(bound.get("shortcuts", []))
+                          lambda _body: self._lost("The desktop closed the dictation shortcut's session.",
+                                                   "lost: the desktop closed its session"))
+        shortcuts = dict(made.get("shortcuts") or [])
         if SHORTCUT_ID not in shortcuts:
-            raise PortalDenied("the desktop bound none of the shortcuts asked for.")
+            bound = connection.request(GLOBAL_SHORTCUTS, "BindShortcuts", "oa(sa{sv})sa{sv}",
+                                       (self.session, asked, ""))
+            shortcuts = dict(bound.get("shortcuts") or [])
+        if not _trigger(shortcuts.get(SHORTCUT_ID)):
+            raise NotBound(NOT_BOUND + _bind_yourself())
         self._set_trigger(shortcuts[SHORTCUT_ID])
 
     def _set_trigger(self, properties: dict) -> None:
-        self.trigger = str(properties.get("trigger_description", ("s", ""))[1])
+        self.trigger = _trigger(properties)
+        self.outcome = f"bound to {self.trigger}"
         if not self._stopped.is_set():
             self._on_bound(self.trigger)
 
@@ -174,13 +216,19 @@ class PortalShortcut:
     def _changed(self, body: tuple) -> None:
         session, shortcuts = body
         mine = dict(shortcuts).get(SHORTCUT_ID)
-        if str(session) == self.session and mine is not None:
+        if str(session) != self.session or self._stopped.is_set() or mine is None:
+            return
+        if _trigger(mine):
             self._set_trigger(mine)
+        else:  # the user took the key away in the desktop's settings
+            self.trigger, self.outcome = None, "not bound: no key"
+            self._on_lost(NOT_BOUND + _bind_yourself())
 
-    def _lost(self, message: str) -> None:
+    def _lost(self, message: str, outcome: str) -> None:
         if self._stopped.is_set():
             return
         self._stopped.set()
+        self.outcome = outcome
         if self._down:
             self._down = False
             self._on_release()

@@ -73,7 +73,8 @@ class DesktopApp(QObject):
         self.app_menu = AppMenu(MenuActions(
             toggle=self.toggle, set_mode=self.set_mode, show_files=self.show_files, show_settings=self.show_settings,
             show_history=self.show_history, copy_last=self.copy_last, paste_last=self.paste_last, quit=self.quit,
-            has_last=lambda: self.delivery.last() is not None), self.mode)
+            has_last=lambda: self.delivery.last() is not None,
+            ask_desktop=self.ask_desktop if self.routes.desktop.session == "wayland" else None), self.mode)
         self.menu = self.app_menu.menu
         if use_tray is None:
             use_tray = QSystemTrayIcon.isSystemTrayAvailable()
@@ -118,6 +119,11 @@ class DesktopApp(QObject):
         self.routes.start_hotkey(self.settings.hotkey)
         self.routes.prepare_typing(self.delivery.injector.method)
 
+    def ask_desktop(self) -> None:
+        """The menu's “Ask the desktop again”: the hotkey and the typing keyboard asked for anew,
+        after a refusal or a dialog nobody answered (both off this thread)."""
+        self._start_hotkey()
+
     def quit(self) -> None:
         self.routes.stop_hotkey()
         self.control.close()
@@ -147,6 +153,8 @@ class DesktopApp(QObject):
         self.delivery.tell = lambda message: self.status.notify("Not pasted", message, error=True)
 
     def _on_route_notice(self, title: str, message: str, error: bool) -> None:
+        (logger.warning if error else logger.info)("%s: %s", title, message)
+        self.record.notice(f"{title}: {message}")  # status and doctor show it too
         self.status.notify(title, message, error=error)
 
     def _connect_worker(self) -> None:

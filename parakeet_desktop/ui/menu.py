@@ -42,6 +42,9 @@ class MenuActions:
     paste_last: Callable[[], None]
     quit: Callable[[], None]
     has_last: Callable[[], bool]
+    # Where the desktop's portals hear the hotkey or type (Wayland): asks them again, after a
+    # refusal or an unanswered dialog. None: no such entry.
+    ask_desktop: Callable[[], None] | None = None
 
 
 class AppMenu:
@@ -69,6 +72,8 @@ class AppMenu:
         menu.addAction("History…", app.show_history)
         self.copy_last = menu.addAction("Copy last", app.copy_last)
         self.paste_last = menu.addAction("Paste last", app.paste_last)
+        if app.ask_desktop is not None:
+            menu.addAction("Ask the desktop again (hotkey, typing)", app.ask_desktop)
         menu.addSeparator()
         menu.addAction("Quit", app.quit)
 

@@ -97,18 +97,30 @@ class SessionRoutes(QObject):
         return hotkey_hint(self.trigger or hotkey, mode)
 
     def report(self, hotkey: str, typing: str) -> list[tuple[str, str]]:
-        """What doctor says of this desktop (desktop/routes.report), with the key the desktop bound."""
-        lines = routes.report(self.desktop, hotkey, typing)
-        return [(label, f"{text} (bound to {self.trigger})" if label == "hotkey" and self.trigger else text)
-                for label, text in lines]
+        """What doctor says of this desktop (desktop/routes.report), with what the portals did."""
+        happened = self.happened()
+        return [(label, f"{text} ({happened[label]})" if label in happened else text)
+                for label, text in routes.report(self.desktop, hotkey, typing)]
 
     def status(self, hotkey: str, typing: routes.Route) -> dict[str, str]:
-        """The session and both routes (with what to do, and the key the desktop bound) for ``status``."""
+        """The session and both routes (with what to do, and what the portals did) for ``status``."""
         key = key_route(self.desktop, hotkey)
-        shown = f" (bound to {self.trigger})" if self.trigger else ""
-        return {"session": self.desktop.session,
-                "hotkey": f"{key.way.value}{shown}: {key.why}" + (f". {key.todo}" if key.todo else ""),
-                "typing": f"{typing.way.value}: {typing.why}"}
+        happened = self.happened()
+        key_text = f"{key.way.value}: " + (happened["hotkey"] if "hotkey" in happened else
+                                            key.why + (f". {key.todo}" if key.todo else ""))
+        typing_text = f"{typing.way.value}: " + (f"{typing.why} ({happened['typing']})" if "typing" in happened
+                                                 else typing.why)
+        return {"session": self.desktop.session, "hotkey": key_text, "typing": typing_text}
+
+    def happened(self) -> dict[str, str]:
+        """What the desktop's portals answered so far: {"hotkey": …, "typing": …} where asked."""
+        done = {}
+        outcome = getattr(self.hotkey, "outcome", None)  # a PortalShortcut
+        if outcome:
+            done["hotkey"] = outcome
+        if self.portal_keyboard is not None:
+            done["typing"] = self.portal_keyboard.state()
+        return done
 
     def _bound(self, trigger: str) -> None:
         from ..desktop.shortcuts import PortalShortcut, same_trigger  # only a portal shortcut binds

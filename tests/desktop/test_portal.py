@@ -9,9 +9,12 @@ import queue
 import pytest
 
 from parakeet_desktop.desktop.hotkey import parse_hotkey
-from parakeet_desktop.desktop.portal import APP_ID, PortalConnection, PortalError
-from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
+from parakeet_desktop.desktop.portal import APP_ID, PortalConnection, PortalError, session_token
+from parakeet_desktop.desktop.inject import Injector, NotInLayout
+from parakeet_desktop.desktop.remote_desktop import PortalKeyboard, keysym
+from parakeet_desktop.desktop.routes import Desktop
 from parakeet_desktop.desktop.shortcuts import PortalShortcut, preferred_trigger
+from tools.waiting import wait_for
 from support.portal import REMOTE, SHORTCUTS, PortalStandIn, private_session_bus
 
 CTRL, SHIFT, V, RETURN, TAB, BACKSPACE = 0xFFE3, 0xFFE1, 0x76, 0xFF0D, 0xFF09, 0xFF08
@@ -33,12 +36,13 @@ def portal(bus):
 class Shortcut:
     """A PortalShortcut whose callbacks land in one queue, as the app's signals would."""
 
-    def __init__(self, bus: str, hotkey: str = "ctrl+alt+space") -> None:
+    def __init__(self, bus: str, hotkey: str = "ctrl+alt+space", answer_seconds: float = 20) -> None:
         self.events: queue.Queue = queue.Queue()
         self.shortcut = PortalShortcut(parse_hotkey(hotkey), lambda: self.events.put("press"),
                                        lambda: self.events.put("release"),
                                        on_bound=lambda t: self.events.put(("bound", t)),
-                                       on_lost=lambda m: self.events.put(("lost", m)), bus=bus, answer_seconds=20)
+                                       on_lost=lambda m: self.events.put(("lost", m)), bus=bus,
+                                       answer_seconds=answer_seconds)
 
     def next(self):
         return self.events.get(timeout=20)
@@ -109,6 +113,52 @@ def test_a_declined_shortcut_says_what_to_do(portal, bus):
         user.events.get(timeout=1)
 
 
+def test_the_shortcut_is_given_at_create_session_too_with_the_apps_own_token(portal, bus):
+    """KDE Plasma 5.27 binds only what CreateSession carries; others bind in BindShortcuts."""
+    user = Shortcut(bus)
+    user.shortcut.start()
+    assert user.next() == ("bound", "Ctrl+Alt+Space")
+    created = portal.created[-1]
+    assert [name for name, _ in created["shortcuts"]] == ["dictate"]
+    assert created["shortcuts"][0][1]["preferred_trigger"] == ("s", "CTRL+ALT+space")
+    # The same token at every start, and no other app's: KDE names the shortcut's component after it.
+    assert created["session_handle_token"] == session_token("shortcuts") != "parakeet"
+    assert APP_ID.replace(".", "_") in created["session_handle_token"]
+    assert user.shortcut.outcome == "bound to Ctrl+Alt+Space"
+    user.shortcut.stop()
+
+
+def test_a_granted_but_empty_binding_is_not_called_declined(portal, bus, monkeypatch):
+    monkeypatch.setenv("XDG_CURRENT_DESKTOP", "KDE")
+    portal.bind_nothing = True  # the answer is 0 (granted) with no shortcut in it
+    user = Shortcut(bus)
+    user.shortcut.start()
+    kind, message = user.next()
+    assert kind == "lost" and "declined" not in message
+    assert "no key" in message and "System Settings → Shortcuts" in message
+    assert user.shortcut.outcome == "not bound: no key"
+    portal.change_trigger("Ctrl+Alt+D")  # the user gives it a key in the desktop's settings
+    assert user.next() == ("bound", "Ctrl+Alt+D")
+    portal.press()
+    assert user.next() == "press"
+    portal.release()
+    assert user.next() == "release"
+    portal.change_trigger("")  # and takes it away again
+    kind, message = user.next()
+    assert kind == "lost" and "no key" in message and user.shortcut.outcome == "not bound: no key"
+    user.shortcut.stop()
+
+
+def test_an_unanswered_shortcut_dialog_is_not_called_declined(portal, bus):
+    portal.silent = True
+    user = Shortcut(bus, answer_seconds=1)
+    user.shortcut.start()
+    kind, message = user.next()
+    assert kind == "lost" and "declined" not in message
+    assert "no answer within 1 s" in message and "asked again" in message
+    assert user.shortcut.outcome == "no answer to the desktop's dialog"
+
+
 def test_a_portal_that_goes_away_ends_the_utterance_and_says_so(bus):
     portal = PortalStandIn(bus)
     user = Shortcut(bus)
@@ -167,8 +217,15 @@ def test_the_paste_chord_and_keys_go_as_keysyms(portal, bus, tmp_path):
             keyboard.chord(key)
             assert portal.keys == [(sym, 1), (sym, 0)]
             portal.keys.clear()
-        keyboard.type("é€")  # Latin-1 directly, the rest as Unicode keysyms
-        assert portal.keys == [(0xE9, 1), (0xE9, 0), (0x010020AC, 1), (0x010020AC, 0)]
+        keyboard.type("Hi!\n")
+        assert portal.keys == [(0x48, 1), (0x48, 0), (0x69, 1), (0x69, 0), (0x21, 1), (0x21, 0),
+                               (RETURN, 1), (RETURN, 0)]
+        portal.keys.clear()
+        # A layout may have no key for these: the desktop would drop them, so none is sent.
+        with pytest.raises(NotInLayout):
+            keyboard.type("café €5")
+        assert portal.keys == []
+        assert keysym("é") == 0xE9 and keysym("€") == 0x010020AC  # Latin-1 directly, the rest as Unicode
         session = next(s for s in portal.sessions.values() if s.kind == "remote")
         assert session.options["types"] == 1 and session.options["persist_mode"] == 2
         assert portal.dialogs == 1
@@ -229,6 +286,61 @@ def test_keys_while_the_desktops_dialog_is_open_fail_at_once(portal, bus, tmp_pa
     keyboard.chord("enter")
     assert portal.keys == [(RETURN, 1), (RETURN, 0)]
     keyboard.close()
+
+
+def test_an_unanswered_keyboard_dialog_blocks_the_caller_once_at_most(portal, bus, tmp_path):
+    portal.silent = True  # the dialog shows, nobody is there
+    keyboard = PortalKeyboard(tmp_path / "token", bus=bus, answer_seconds=8)
+    with pytest.raises(OSError, match="answer its dialog"):
+        keyboard.chord("ctrl", "v")  # on the GUI thread: the dialog waits on a thread of its own
+    assert keyboard.unanswered == "" and portal.dialogs == 1  # returned while the dialog still waits
+    wait_for(lambda: keyboard.unanswered, 60, "the dialog's time to run out")
+    with pytest.raises(OSError, match="no answer within 8 s") as failed:
+        keyboard.chord("ctrl", "v")  # the next paste: the message, and no second dialog to wait for
+    assert "Ask the desktop again" in str(failed.value) and portal.dialogs == 1
+    portal.silent = False
+    keyboard.open()  # the user asks again from the menu, and approves
+    keyboard.chord("ctrl", "v")
+    assert portal.keys[0] == (CTRL, 1) and portal.dialogs == 2
+    keyboard.close()
+
+
+def test_text_a_layout_may_lack_is_pasted_through_the_portals_keys(portal, bus, tmp_path):
+    keyboard = PortalKeyboard(tmp_path / "token", bus=bus, answer_seconds=20)
+    try:
+        injector = Injector("type", RecordingClipboard(), None, lambda ms, fn: None, portal_keyboard=keyboard,
+                            desktop=Desktop("wayland", "kde", remote_version=1))
+        assert injector.deliver("plain words").ok
+        assert [k for k in portal.keys if k[1] == 1][:2] == [(ord("p"), 1), (ord("l"), 1)]
+        portal.keys.clear()
+        delivered = injector.deliver("Grüße, €5")
+        assert delivered.ok and delivered.method == "type"
+        assert portal.keys == [(CTRL, 1), (V, 1), (V, 0), (CTRL, 0)]  # pasted, not dropped
+        assert injector.clipboard.offered == ["Grüße, €5"]
+    finally:
+        keyboard.close()
+
+
+class RecordingClipboard:
+    """The clipboard a paste goes through, recorded (the real ones are tested on real desktops)."""
+
+    def __init__(self) -> None:
+        self.offered: list[str] = []
+
+    def save(self):
+        return None
+
+    def offer(self, text: str) -> None:
+        self.offered.append(text)
+
+    def reads(self):
+        return None
+
+    def holds(self, text: str) -> bool:
+        return False
+
+    def discard(self, saved) -> None:
+        pass
 
 
 def test_a_closed_remote_session_is_opened_again(portal, bus, tmp_path):

@@ -35,11 +35,13 @@ def test_the_typing_route_per_desktop():
     assert typing_route(KDE).way is TypingRoute.PORTAL  # wtype cannot type on KWin: the portal first
     assert typing_route(HYPRLAND).way is TypingRoute.WTYPE
     assert typing_route(SWAY).way is TypingRoute.WTYPE
-    # A portal too old to keep the approval (persist_mode came in version 2): ydotool, else the clipboard.
-    assert typing_route(OLD_GNOME).way is TypingRoute.CLIPBOARD
-    assert "ydotool" in typing_route(OLD_GNOME).todo
-    assert typing_route(Desktop("wayland", "gnome", remote_version=1, tools=frozenset({"ydotool"}))).way \
-        is TypingRoute.YDOTOOL
+    # Version 1 (KDE Plasma 5.27) types through the portal too; it cannot keep the approval.
+    assert typing_route(OLD_GNOME).way is TypingRoute.PORTAL
+    assert "at each start" in typing_route(OLD_GNOME).why and "once" in typing_route(GNOME).why
+    # Without the portal: ydotool, else the clipboard.
+    assert typing_route(Desktop("wayland", "gnome", tools=frozenset({"ydotool"}))).way is TypingRoute.YDOTOOL
+    no_portal = typing_route(Desktop("wayland", "gnome"))
+    assert no_portal.way is TypingRoute.CLIPBOARD and "ydotool" in no_portal.todo
     bare_sway = typing_route(Desktop("wayland", "sway"))
     assert bare_sway.way is TypingRoute.CLIPBOARD and "wtype" in bare_sway.todo
     chosen = typing_route(SWAY, "ydotool")
@@ -65,8 +67,9 @@ def test_the_report_says_what_was_found_and_what_to_do():
     lines = dict(report(OLD_GNOME, "f9"))
     assert lines["session"] == "wayland (ubuntu:gnome)"
     assert lines["GlobalShortcuts"] == "not found" and lines["RemoteDesktop"] == "version 1"
-    assert lines["hotkey"].startswith("command") and lines["typing"].startswith("clipboard")
-    todo = [text for label, text in report(OLD_GNOME, "f9") if label == "to do"]
+    assert lines["hotkey"].startswith("command") and lines["typing"].startswith("portal")
+    bare = Desktop("wayland", "ubuntu:gnome", portal_running=True, xwayland=True)
+    todo = [text for label, text in report(bare, "f9") if label == "to do"]
     assert len(todo) == 2 and all(t.endswith(".") for t in todo)  # one sentence each
     without_entry = report(Desktop("wayland", "kde", shortcuts_version=1, entry_installed=False), "f9")
     assert any("parakeet-desktop desktop-entry" in text for label, text in without_entry if label == "to do")

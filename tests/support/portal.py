@@ -98,6 +98,9 @@ class PortalStandIn:
         self.keys: list[tuple[int, int]] = []  # (keysym, 1 pressed / 0 released) as received
         self.dialogs = 0  # how often the user was asked
         self.deny = False  # the user declines the next dialogs
+        self.silent = False  # nobody answers the next dialogs
+        self.bind_nothing = False  # BindShortcuts grants, and binds no key (KDE 5.27 does so)
+        self.created: list[dict] = []  # the options of each CreateSession
         self.assign_trigger: str | None = None  # the desktop binds another key than the one asked for
         self.bound: dict[str, dict] = {}  # shortcut id → what the app asked for
         self.valid_tokens: set[str] = set()
@@ -189,12 +192,16 @@ class PortalStandIn:
         token = options.get("handle_token", ("s", f"t{next(self._tokens)}"))[1]
         request = f"{PATH}/request/{sender.lstrip(':').replace('.', '_')}/{token}"
         self._send(new_method_return(message, "o", (request,)))
-        code, results = answer()
+        answered = answer()
+        if answered is None:  # a dialog nobody answers
+            return
+        code, results = answered
         self._emit(sender, request, "org.freedesktop.portal.Request", "Response", "ua{sv}", (code, results))
 
-    def _dialog(self) -> bool:
+    def _dialog(self) -> bool | None:
+        """The user's answer: True granted, False declined, None no answer."""
         self.dialogs += 1
-        return not self.deny
+        return None if self.silent else not self.deny
 
     def _new_session(self, sender: str, options: dict, kind: str) -> tuple[int, dict]:
         token = options.get("session_handle_token", ("s", "s"))[1]
@@ -232,18 +239,25 @@ class PortalStandIn:
     def _CreateSession(self, message, sender, path, options):
         interface = message.header.fields[HeaderFields.interface]
         kind = "shortcuts" if interface == SHORTCUTS else "remote"
+        self.created.append({k: v[1] for k, v in options.items()})
         self._request(message, sender, options, lambda: self._new_session(sender, options, kind))
 
     def _BindShortcuts(self, message, sender, path, session_path, shortcuts, parent, options):
         self._session(session_path, sender, "shortcuts")
 
         def answer():
-            if not self._dialog():
+            granted = self._dialog()
+            if granted is None:
+                return None
+            if not granted:
                 return 1, {}
+            for shortcut_id, props in shortcuts:
+                self.bound[shortcut_id] = {k: v[1] for k, v in props.items()}
+            if self.bind_nothing:
+                return 0, {"shortcuts": ("a(sa{sv})", [])}
             chosen = []
             for shortcut_id, props in shortcuts:
                 wanted = props.get("preferred_trigger", ("s", ""))[1]
-                self.bound[shortcut_id] = {k: v[1] for k, v in props.items()}
                 trigger = self.assign_trigger or _described(wanted)
                 chosen.append((shortcut_id, {"description": props["description"],
                                              "trigger_description": ("s", trigger)}))
@@ -265,8 +279,12 @@ class PortalStandIn:
 
         def answer():
             token = session.options.get("restore_token")
-            if token not in self.valid_tokens and not self._dialog():  # a valid token: no dialog
-                return 1, {}
+            if token not in self.valid_tokens:  # a valid token: no dialog
+                granted = self._dialog()
+                if granted is None:
+                    return None
+                if not granted:
+                    return 1, {}
             self.valid_tokens.discard(token)  # a token is good for one restore
             new = f"token-{next(self._tokens)}"
             if session.options.get("persist_mode", 0):
