@@ -22,6 +22,7 @@ os.environ["RAY_AUTH_MODE"] = "token"
 # give their child processes the xcb platform.
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from support.groups import GROUP_OF_FIXTURE, GROUP_OF_PATH, GROUPS  # noqa: E402
 from support.models import SPEECH_MODEL  # noqa: E402
 from support.speech import SENTENCES, synthesize  # noqa: E402
 from tools.nemo_models import TINY, write_nemo  # noqa: E402
@@ -117,39 +118,6 @@ def cluster_service(tmp_path_factory):
         yield running
 
 
-# The groups of tests, by what a test needs (docs/development.md says which to run when). A test
-# in none of them is in the fast tier, `tools/run-tests --fast`: no Docker build, no Ray cluster,
-# no X server or compositor, no service in a subprocess, no training, no long audio.
-GROUPS = {
-    "desktop": "an X server (Xvfb) or a compositor (headless sway)",
-    "e2e": "the whole app on a real desktop, as a user runs it",
-    "service": "the speech service or another program started as a subprocess around a model",
-    "cluster": "the service on a Ray cluster",
-    "docker": "the server image built with Docker",
-    "long": "training, long audio or a benchmark",
-}
-# By a fixture the test uses (directly or through other fixtures)...
-GROUP_OF_FIXTURE = {
-    "cluster_service": "cluster",
-    "service_process": "service",
-    "served": "service",  # tests/service/test_service.py: serve's or the cluster's, chosen at run time
-    "local_api": "service",  # tests/serverless/test_runpod.py: the RunPod worker's API server
-    "worker_process": "service",
-    "x_display": "desktop",
-    # Long audio (ten minutes and more of it, in all) and training:
-    "long_talk": "long",
-    "long_utterances": "long",
-    "long_dictation": "long",
-    "long_talk_in_pieces": "long",
-    "train_fixture_model": "long",
-}
-# ...else by where it is under tests/, the first that matches.
-GROUP_OF_PATH = {
-    "e2e/": "e2e",
-    "cluster/test_cluster.py": "cluster",
-    "test_deploy.py": "docker",
-    "test_benchmarks.py": "long",
-}
 _tier_of: dict[str, str] = {}
 _seconds_by_tier: dict[str, float] = {}
 _tests_by_tier: dict[str, set[str]] = {}

@@ -56,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="without a command: start the app with this model id or .nemo file")
     parser.add_argument("--device", dest="app_device", choices=DEVICE_CHOICES,
                         help="without a command: start the app on this device")
+    # The menu and login entries start the app with it: see desktop/app_scope.py.
+    parser.add_argument("--app-scope", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--no-tray", action="store_true",
                         help="without a command: use the small control window instead of a tray icon")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -176,6 +178,10 @@ def main(argv: list[str] | None = None) -> int:
         from .control import run_request
 
         return run_request(Request(args.command))
+    if args.app_scope:
+        from ..desktop import app_scope
+
+        app_scope.enter()
     from ..ui.launch import main as run_app
 
     return run_app(model=args.app_model, device=args.app_device, tray=False if args.no_tray else None)

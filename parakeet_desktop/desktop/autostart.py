@@ -11,8 +11,9 @@ NAME = "parakeet-desktop"
 
 
 def command() -> list[str]:
-    """How the login session should start the app: this interpreter running this package."""
-    return [sys.executable, "-m", "parakeet_desktop"]
+    """How the login session and the menu start the app: this interpreter running this package
+    (on Linux in a scope of the app's own, for the desktop's portals: desktop/app_scope.py)."""
+    return [sys.executable, "-m", "parakeet_desktop"] + (["--app-scope"] if sys.platform.startswith("linux") else [])
 
 
 def _desktop_file() -> Path:

@@ -56,7 +56,12 @@ class WlClipboard:
             raise OSError(f"{args[0]} did not answer within {limit or self.limit:g} s") from exc
 
     def types(self) -> list[str]:
-        done = self._run(["wl-paste", "--list-types"])
+        try:
+            done = self._run(["wl-paste", "--list-types"])
+        except OSError:
+            # KWin (Plasma 5.27) tells a data-control client nothing once the clipboard's owner
+            # has gone (our offer, pasted once): wl-paste waits on. Nothing is there to read.
+            return []
         return done.stdout.decode("utf-8", "replace").split() if done.returncode == 0 else []
 
     def text(self) -> str | None:

@@ -1,0 +1,203 @@
+"""The app's own portal code against a real KDE Plasma 5.27 (Debian 12): KWin on a virtual output,
+its global shortcuts daemon, xdg-desktop-portal 1.16 and xdg-desktop-portal-kde, no stand-in.
+
+A person's keys go through KDE's own input path (tools.kde_session.Hands); the text lands in a
+Wayland-native text field; the approval dialog KDE shows an app it knows by id (one launched in
+its systemd app scope) is answered by a key press into it, or left unanswered. Screenshots are
+kept in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import json
+import queue
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from parakeet_desktop.desktop.entry import APP_ID
+from parakeet_desktop.desktop.hotkey import parse_hotkey
+from parakeet_desktop.desktop.inject import Injector
+from parakeet_desktop.desktop.portal import session_token
+from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
+from parakeet_desktop.desktop.routes import KeyRoute, TypingRoute, key_route, probe, report, typing_route
+from parakeet_desktop.desktop.shortcuts import PortalShortcut
+from parakeet_desktop.desktop.wl_clipboard import WlClipboard
+from tools.desktop_session import ROOT
+from tools.kde_session import Hands, in_app_scope
+from tools.waiting import wait_for
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def hands(kde):
+    person = Hands(kde.bus)
+    yield person
+    person.close()
+
+
+@pytest.fixture
+def in_session(kde, monkeypatch):
+    """This process becomes a client of the session (the portals, wl-copy and wl-paste)."""
+    for name in ("WAYLAND_DISPLAY", "XDG_RUNTIME_DIR", "DISPLAY", "XDG_SESSION_TYPE", "XDG_CURRENT_DESKTOP",
+                 "DBUS_SESSION_BUS_ADDRESS"):
+        monkeypatch.setenv(name, kde.env[name])
+    return kde
+
+
+@pytest.fixture
+def field(kde, tmp_path):
+    """A Wayland-native text box with the focus; yields (its text file, its focus log)."""
+    typed, focus = tmp_path / "typed.txt", tmp_path / "focus.log"
+    process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed),
+                                "--multiline", "--focus-log", str(focus)],
+                               env={**kde.env, "QT_QPA_PLATFORM": "wayland"})
+    try:
+        wait_for(lambda: _lines(focus)[-1:] == ["active"], 60, "the text field to open with the focus")
+        yield typed, focus
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def _lines(path) -> list[str]:
+    return path.read_text("utf-8").split() if path.exists() else []
+
+
+def _text(path) -> str:
+    return path.read_text("utf-8") if path.exists() else ""
+
+
+class Shortcut:
+    """The app's PortalShortcut, its callbacks landing in one queue as the app's signals would."""
+
+    def __init__(self, bus: str) -> None:
+        self.events: queue.Queue = queue.Queue()
+        self.shortcut = PortalShortcut(parse_hotkey("ctrl+alt+space"), lambda: self.events.put("press"),
+                                       lambda: self.events.put("release"),
+                                       on_bound=lambda t: self.events.put(("bound", t)),
+                                       on_lost=lambda m: self.events.put(("lost", m)), bus=bus, answer_seconds=60)
+        self.shortcut.start()
+
+    def next(self):
+        return self.events.get(timeout=60)
+
+
+def test_the_hotkey_binds_and_holding_it_is_push_to_talk(kde, hands):
+    for start in ("first start", "next start"):  # the key the desktop gave is the app's again
+        user = Shortcut(kde.bus)
+        assert user.next() == ("bound", "Ctrl+Alt+Space"), start
+        assert user.shortcut.outcome == "bound to Ctrl+Alt+Space"
+        for _ in range(2):  # two utterances
+            hands.hold(Hands.CTRL, Hands.ALT, Hands.SPACE)
+            assert user.next() == "press"
+            threading.Event().wait(1.0)  # held a while: the key repeats, still one press
+            hands.let_go(Hands.CTRL, Hands.ALT, Hands.SPACE)
+            assert user.next() == "release"
+        assert user.events.empty()
+        user.shortcut.stop()
+    # KDE keeps the shortcut under a component named after the app's own session token.
+    components = kde.run("busctl", "--user", "call", "org.kde.kglobalaccel", "/kglobalaccel",
+                         "org.kde.KGlobalAccel", "allComponents").stdout
+    assert session_token("shortcuts") in components
+
+
+def test_auto_typing_picks_the_portal_and_the_text_lands_in_a_wayland_field(in_session, hands, field, tmp_path):
+    typed, focus = field
+    desktop = probe(in_session.bus)
+    assert desktop.session == "wayland" and desktop.portal_running
+    assert desktop.shortcuts_version == 1 and desktop.remote_version == 1  # Plasma 5.27's
+    assert key_route(desktop, "ctrl+alt+space").way is KeyRoute.PORTAL
+    assert typing_route(desktop).way is TypingRoute.PORTAL
+    assert dict(report(desktop, "ctrl+alt+space"))["typing"].startswith("portal")
+    subprocess.run(["wl-copy", "what the user had copied"], env=in_session.env, check=True, timeout=30,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    keyboard = PortalKeyboard(tmp_path / "token", bus=in_session.bus, answer_seconds=30)
+    later = lambda ms, fn: threading.Timer(ms / 1000, fn).start()  # noqa: E731
+    try:
+        injector = Injector("auto", WlClipboard(), None, later, desktop=desktop, portal_keyboard=keyboard)
+        assert injector.method == "portal"
+        sentence = "Grüße aus Köln, naïve café: 42 %"
+        assert injector.deliver(sentence).ok
+        wait_for(lambda: _text(typed) == sentence, 30, "the pasted sentence in the field")
+        wait_for(lambda: in_session.run("wl-paste", "--no-newline").stdout == "what the user had copied", 30,
+                 "the user's clipboard back")
+        # Typing key by key: letters the layout has as keys, the others pasted, none dropped.
+        by_keys = Injector("type", WlClipboard(), None, later, desktop=desktop, portal_keyboard=keyboard)
+        assert by_keys.deliver(" and plain keys").ok
+        wait_for(lambda: _text(typed) == sentence + " and plain keys", 30, "the typed words in the field")
+        assert by_keys.deliver(" then € and é").ok
+        wait_for(lambda: _text(typed) == sentence + " and plain keys then € and é", 30, "the characters KDE lacks keys for")
+        assert _lines(focus) == ["active"]  # the field kept the focus throughout
+        kde_log = (in_session.folder / "portal-kde.log").read_text("utf-8")
+        assert "Failed to convert keysym" not in kde_log
+        in_session.screenshot(ARTIFACTS / "kde-typed.png")
+    finally:
+        keyboard.close()
+
+
+class ScopedKeyboard:
+    """tests/programs/portal_keyboard.py in the app's systemd scope: KDE knows it by its id."""
+
+    def __init__(self, kde, answer_seconds: float, number: int) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(ROOT / "tests" / "programs" / "portal_keyboard.py"), str(answer_seconds)],
+            env={**kde.env, "PYTHONPATH": str(ROOT)}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            preexec_fn=in_app_scope(APP_ID, number))
+        self.answers: queue.Queue = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.answers.put(json.loads(line))
+
+    def ask(self, line: str, answer: bool = True) -> dict | None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(line + "\n")
+        self.process.stdin.flush()
+        return self.answers.get(timeout=120) if answer else None
+
+    def close(self) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.close()
+        self.process.wait(30)
+
+
+def _dialogs_started(kde) -> int:
+    return (kde.folder / "portal-kde.log").read_text("utf-8").count("xdp-kde-remotedesktop: Start called")
+
+
+def test_the_approval_dialog_unanswered_then_approved(kde, hands, field):
+    typed, focus = field
+    keyboard = ScopedKeyboard(kde, answer_seconds=20, number=1)
+    try:
+        assert keyboard.ask("app_id") == {"app_id": APP_ID}  # the portal knows the app by its id
+        before = _dialogs_started(kde)
+        # The first paste asks: KDE shows its dialog; the caller is not held until it is answered.
+        answer = keyboard.ask("chord ctrl v")
+        assert "answer its dialog" in answer["error"]
+        assert keyboard.ask("state") == {"state": "asking the desktop"}  # back while the dialog waits
+        wait_for(lambda: _dialogs_started(kde) == before + 1, 30, "KDE's approval dialog")
+        kde.screenshot(ARTIFACTS / "kde-approval-dialog.png")
+        wait_for(lambda: keyboard.ask("state")["state"] == "no answer to the desktop's dialog", 90,
+                 "the dialog's time to run out")
+        # The next paste fails at once with what to do, and asks nothing more.
+        answer = keyboard.ask("chord ctrl v")
+        assert "no answer within 20 s" in answer["error"] and "Ask the desktop again" in answer["error"]
+        assert _dialogs_started(kde) == before + 1
+        # The user asks again from the menu, and approves in the dialog with the keyboard.
+        keyboard.ask("open", answer=False)
+        wait_for(lambda: _dialogs_started(kde) == before + 2, 30, "the dialog again")
+        wait_for(lambda: _lines(focus)[-1:] == ["inactive"], 30, "the dialog to take the focus")
+        hands.tap(Hands.ENTER)
+        assert keyboard.answers.get(timeout=60) == {"opened": True}
+        wait_for(lambda: _lines(focus)[-1:] == ["active"], 30, "the focus back in the field")
+        answer = keyboard.ask("paste Approved, and typed: ünïcödé")
+        assert answer["ok"] and answer["method"] == "portal", answer
+        wait_for(lambda: _text(typed) == "Approved, and typed: ünïcödé", 30, "the words in the field")
+    finally:
+        keyboard.close()
