@@ -134,6 +134,21 @@ class KdeSession(Desktop):
         done = self.run("busctl", "--user", "status", name)
         return done.returncode == 0
 
+    def activate(self, title: str) -> None:
+        """Gives the keyboard focus to the window titled *title*, as a click on it would (a KWin
+        script, loaded and run through KWin's D-Bus interface)."""
+        script = self.runtime / f"activate-{len(self.processes)}-{os.getpid()}.js"
+        script.write_text("for (const window of workspace.clientList()) {\n"
+                          f"  if (window.caption === {title!r}) workspace.activeClient = window;\n"
+                          "}\n", "utf-8")
+        script.chmod(0o644)
+        loaded = self.run("busctl", "--user", "call", "org.kde.KWin", "/Scripting", "org.kde.kwin.Scripting",
+                          "loadScript", "ss", str(script), script.stem)
+        number = loaded.stdout.split()[-1] if loaded.returncode == 0 else ""
+        assert number.lstrip("-").isdigit() and int(number) >= 0, loaded.stderr or loaded.stdout
+        done = self.run("busctl", "--user", "call", "org.kde.KWin", "/Scripting", "org.kde.kwin.Scripting", "start")
+        assert done.returncode == 0, done.stderr  # runs the scripts loaded and not yet run
+
     def screenshot(self, path: Path) -> Path:
         """A PNG of the whole virtual output, taken by KWin itself (its ScreenShot2 interface)."""
         from jeepney import DBusAddress, FileDescriptor, new_method_call
@@ -172,7 +187,8 @@ class Hands:
 
     def __init__(self, bus: str) -> None:
         from parakeet_desktop.desktop.portal import PortalConnection
-        from parakeet_desktop.desktop.remote_desktop import KEYBOARD, REMOTE_DESKTOP
+        from parakeet_desktop.desktop.portal import REMOTE_DESKTOP
+        from parakeet_desktop.desktop.remote_desktop import KEYBOARD
 
         self.interface = REMOTE_DESKTOP
         self.connection = PortalConnection(bus, answer_seconds=30)

@@ -30,6 +30,8 @@ PORTAL_PATH = "/org/freedesktop/portal/desktop"
 REGISTRY = "org.freedesktop.host.portal.Registry"
 SESSION = "org.freedesktop.portal.Session"
 REQUEST = "org.freedesktop.portal.Request"
+GLOBAL_SHORTCUTS = "org.freedesktop.portal.GlobalShortcuts"
+REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
 # How long the user may take over the portal's approval dialog.
 ANSWER_SECONDS = 300.0
 _tokens = itertools.count(1)

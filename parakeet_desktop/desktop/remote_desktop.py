@@ -14,11 +14,11 @@ from pathlib import Path
 
 from ..storage import write_atomic
 from .inject import NotInLayout
-from .portal import PortalConnection, PortalDenied, PortalError, PortalUnanswered, session_token
+from .portal import (REMOTE_DESKTOP, PortalConnection, PortalDenied, PortalError, PortalUnanswered,
+                     session_token)
 
 logger = logging.getLogger(__name__)
 
-REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
 KEYBOARD = 1  # device type bit
 PERSIST_UNTIL_REVOKED = 2
 PRESSED, RELEASED = 1, 0

@@ -161,9 +161,7 @@ def probe(bus: str = "SESSION", which: Callable[[str], str | None] = shutil.whic
                     entry_installed=entry.is_installed())
     if session != "wayland":
         return found
-    from .portal import PortalConnection, PortalError
-    from .remote_desktop import REMOTE_DESKTOP
-    from .shortcuts import GLOBAL_SHORTCUTS
+    from .portal import GLOBAL_SHORTCUTS, REMOTE_DESKTOP, PortalConnection, PortalError
 
     try:
         connection = PortalConnection(bus, reply_seconds=3)

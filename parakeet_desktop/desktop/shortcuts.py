@@ -17,11 +17,11 @@ from collections.abc import Callable
 from jeepney import MatchRule
 
 from .hotkey import Hotkey
-from .portal import PortalConnection, PortalDenied, PortalError, PortalUnanswered, session_token
+from .portal import (GLOBAL_SHORTCUTS, PortalConnection, PortalDenied, PortalError, PortalUnanswered,
+                     session_token)
 
 logger = logging.getLogger(__name__)
 
-GLOBAL_SHORTCUTS = "org.freedesktop.portal.GlobalShortcuts"
 SHORTCUT_ID = "dictate"
 DESCRIPTION = "Dictate (hold to talk, tap for hands-free)"
 # Our key names → the names of the XDG shortcut format (keysym names, modifiers in capitals).

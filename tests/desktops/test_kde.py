@@ -16,6 +16,7 @@ import sys
 import threading
 
 import pytest
+import soundfile
 
 from parakeet_desktop.desktop.entry import APP_ID
 from parakeet_desktop.desktop.hotkey import parse_hotkey
@@ -25,6 +26,8 @@ from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
 from parakeet_desktop.desktop.routes import KeyRoute, TypingRoute, key_route, probe, report, typing_route
 from parakeet_desktop.desktop.shortcuts import PortalShortcut
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, word_error_rate
 from tools.desktop_session import ROOT
 from tools.kde_session import Hands, in_app_scope
 from tools.waiting import wait_for
@@ -113,24 +116,31 @@ def test_auto_typing_picks_the_portal_and_the_text_lands_in_a_wayland_field(in_s
     assert key_route(desktop, "ctrl+alt+space").way is KeyRoute.PORTAL
     assert typing_route(desktop).way is TypingRoute.PORTAL
     assert dict(report(desktop, "ctrl+alt+space"))["typing"].startswith("portal")
-    subprocess.run(["wl-copy", "what the user had copied"], env=in_session.env, check=True, timeout=30,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     keyboard = PortalKeyboard(tmp_path / "token", bus=in_session.bus, answer_seconds=30)
     later = lambda ms, fn: threading.Timer(ms / 1000, fn).start()  # noqa: E731
     try:
         injector = Injector("auto", WlClipboard(), None, later, desktop=desktop, portal_keyboard=keyboard)
         assert injector.method == "portal"
+        # Nothing copied yet (KWin then leaves wl-paste waiting: an empty clipboard, not a fault).
+        subprocess.run(["wl-copy", "--clear"], env=in_session.env, timeout=30, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL)
+        assert injector.deliver("First words.").ok
+        wait_for(lambda: _text(typed) == "First words.", 30, "the first words in the field")
+        subprocess.run(["wl-copy", "what the user had copied"], env=in_session.env, check=True, timeout=30,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sentence = "Grüße aus Köln, naïve café: 42 %"
-        assert injector.deliver(sentence).ok
-        wait_for(lambda: _text(typed) == sentence, 30, "the pasted sentence in the field")
+        assert injector.deliver(" " + sentence).ok
+        wait_for(lambda: _text(typed) == "First words. " + sentence, 30, "the pasted sentence in the field")
         wait_for(lambda: in_session.run("wl-paste", "--no-newline").stdout == "what the user had copied", 30,
                  "the user's clipboard back")
         # Typing key by key: letters the layout has as keys, the others pasted, none dropped.
         by_keys = Injector("type", WlClipboard(), None, later, desktop=desktop, portal_keyboard=keyboard)
+        sentence = "First words. " + sentence
         assert by_keys.deliver(" and plain keys").ok
         wait_for(lambda: _text(typed) == sentence + " and plain keys", 30, "the typed words in the field")
         assert by_keys.deliver(" then € and é").ok
-        wait_for(lambda: _text(typed) == sentence + " and plain keys then € and é", 30, "the characters KDE lacks keys for")
+        wait_for(lambda: _text(typed) == sentence + " and plain keys then € and é", 30,
+                 "the characters KDE has no keys for")
         assert _lines(focus) == ["active"]  # the field kept the focus throughout
         kde_log = (in_session.folder / "portal-kde.log").read_text("utf-8")
         assert "Failed to convert keysym" not in kde_log
@@ -201,3 +211,69 @@ def test_the_approval_dialog_unanswered_then_approved(kde, hands, field):
         wait_for(lambda: _text(typed) == "Approved, and typed: ünïcödé", 30, "the words in the field")
     finally:
         keyboard.close()
+
+
+def _status(env) -> dict | None:
+    done = subprocess.run([sys.executable, "-m", "parakeet_desktop", "status"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def test_the_whole_app_dictates_into_a_wayland_field_on_kde(kde, hands, field, tmp_path):
+    """The app as a user starts it on Plasma: the hotkey through KDE's GlobalShortcuts, speech
+    from the virtual microphone, the words pasted through KDE's RemoteDesktop into a Wayland
+    window, the user's clipboard back, the captions overlay never focused, doctor truthful."""
+    typed, focus = field
+    text, speech = held_out_utterances(3)[2]
+    spoken = tmp_path / "sentence.wav"
+    soundfile.write(spoken, speech, 16000, subtype="PCM_16")
+    config = tmp_path / "config"
+    config.mkdir()
+    (config / "settings.json").write_text(json.dumps({
+        "schema": 1, "model": str(SPEECH_MODEL), "device": "cpu", "hotkey": "ctrl+alt+space",
+        "mode": "ptt", "microphone": "pulse", "sounds": False, "trailing_space": False}), "utf-8")
+    subprocess.run(["wl-copy", "what the user had copied"], env=kde.env, check=True, timeout=30,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {**kde.env, "PARAKEET_DESKTOP_CONFIG_DIR": str(config), "XDG_DATA_HOME": str(tmp_path / "share")}
+    log = open(tmp_path / "app.log", "w")
+    app = subprocess.Popen([sys.executable, "-m", "parakeet_desktop", "-v"], env=env, cwd=ROOT, stdout=log,
+                           stderr=subprocess.STDOUT)
+    try:
+        status = wait_for(lambda: (s := _status(env)) and s["ready_after"] is not None and s, 180,
+                          "the app to load its model")
+        assert status["session"] == "wayland"
+        status = wait_for(lambda: (s := _status(env)) and "bound to" in s["hotkey"] and s, 60, "the hotkey bound")
+        assert status["hotkey"] == "portal: bound to Ctrl+Alt+Space", status
+        assert status["typing"].startswith("portal") and "the desktop gave the keyboard" in status["typing"], status
+        assert any("Ctrl+Alt+Space" in n["message"] for n in status["notices"])  # told, and kept for status
+        # The app's window came up at start: the user clicks back into the text field.
+        kde.activate("Dictation target")
+        wait_for(lambda: _lines(focus)[-1:] == ["active"], 30, "the field to have the focus")
+        focus_changes = len(_lines(focus))
+        hands.hold(Hands.CTRL, Hands.ALT, Hands.SPACE)
+        wait_for(lambda: (_status(env) or {}).get("state") == "listening", 30, "listening to start")
+        player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=kde.env)
+        wait_for(lambda: (_status(env) or {}).get("caption"), 60, "a caption while speaking")
+        kde.screenshot(ARTIFACTS / "kde-overlay-captions.png")
+        player.wait(60)
+        wait_for(lambda: len((_status(env) or {}).get("caption", "").split()) >= len(text.split()) // 2, 30,
+                 "the caption to catch up")
+        hands.let_go(Hands.CTRL, Hands.ALT, Hands.SPACE)
+        result = wait_for(lambda: _text(typed), 90, "the words in the Wayland text field")
+        assert word_error_rate([text], [result.strip()]) <= 0.2, (text, result)
+        wait_for(lambda: kde.run("wl-paste", "--no-newline").stdout == "what the user had copied", 30,
+                 "the user's clipboard back")
+        assert len(_lines(focus)) == focus_changes  # the overlay never took the focus
+        kde.screenshot(ARTIFACTS / "kde-after-dictation.png")
+        doctor = subprocess.run([sys.executable, "-m", "parakeet_desktop", "doctor"], env=env, cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        print(doctor.stdout)
+        assert "GlobalShortcuts: version 1" in doctor.stdout and "RemoteDesktop: version 1" in doctor.stdout
+        assert "hotkey: portal: bound to Ctrl+Alt+Space" in doctor.stdout  # what happened, from the app
+        subprocess.run([sys.executable, "-m", "parakeet_desktop", "quit"], env=env, cwd=ROOT, timeout=60)
+        assert app.wait(60) == 0
+    finally:
+        if app.poll() is None:
+            app.kill()
+        log.close()
+        print((tmp_path / "app.log").read_text()[-5000:])
