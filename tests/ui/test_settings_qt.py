@@ -140,7 +140,8 @@ def test_start_at_login_writes_and_removes_an_autostart_entry(tmp_path, monkeypa
     parser.read(entry)
     section = parser["Desktop Entry"]
     assert section["Type"] == "Application" and section["Name"] == "Parakeet Desktop"
-    assert shlex.split(section["Exec"])[1:] == ["-m", "parakeet_desktop"]
+    # This interpreter running the package, in the app's own systemd scope (desktop/app_scope.py).
+    assert shlex.split(section["Exec"])[1:] == ["-m", "parakeet_desktop", "--app-scope"]
     assert autostart.is_enabled()
     autostart.set_enabled(False)
     assert not entry.exists() and not autostart.is_enabled()
