@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import threading
 from collections.abc import Callable
 
@@ -64,8 +65,23 @@ NOT_BOUND = "The desktop has the dictation shortcut but no key for it. "
 
 
 def _trigger(properties: dict | None) -> str:
-    """The desktop's words for the shortcut's key ('' where it has none: KDE leaves them empty)."""
-    return str((properties or {}).get("trigger_description", ("s", ""))[1]).strip()
+    """The desktop's words for the shortcut's key, as people write keys ('' where it has none:
+    KDE leaves them empty)."""
+    return key_words(str((properties or {}).get("trigger_description", ("s", ""))[1]))
+
+
+def key_words(described: str) -> str:
+    """A desktop's description of a key in the words people use: GNOME's accelerator format
+    ("Press <Control><Alt>space") → "Ctrl+Alt+Space"; KDE's ("Ctrl+Alt+Space") unchanged."""
+    text = described.strip()
+    if "<" not in text:
+        return text
+    text = text.removeprefix("Press ").strip()
+    names = {"control": "Ctrl", "primary": "Ctrl", "alt": "Alt", "shift": "Shift", "super": "Super", "meta": "Meta"}
+    modifiers = [names.get(m.lower(), m) for m in re.findall(r"<([^>]+)>", text)]
+    key = re.sub(r"<[^>]+>", "", text).strip()
+    key = {"space": "Space", "Return": "Enter"}.get(key, key[:1].upper() + key[1:])
+    return "+".join(modifiers + ([key] if key else []))
 
 
 def _bind_yourself() -> str:
@@ -187,12 +203,29 @@ class PortalShortcut:
                                                    "lost: the desktop closed its session"))
         shortcuts = dict(made.get("shortcuts") or [])
         if SHORTCUT_ID not in shortcuts:
-            bound = connection.request(GLOBAL_SHORTCUTS, "BindShortcuts", "oa(sa{sv})sa{sv}",
-                                       (self.session, asked, ""))
+            try:
+                bound = connection.request(GLOBAL_SHORTCUTS, "BindShortcuts", "oa(sa{sv})sa{sv}",
+                                           (self.session, asked, ""))
+            except (PortalDenied, PortalUnanswered):
+                raise
+            except PortalError as failed:
+                # GNOME 48.0 answers 2 after binding (its backend leaves the answer unset):
+                # what the desktop holds is the truth.
+                bound = self._listed(connection) or {}
+                if SHORTCUT_ID not in dict(bound.get("shortcuts") or []):
+                    raise failed
+                logger.info("The desktop bound the shortcut though it answered otherwise (%s)", failed)
             shortcuts = dict(bound.get("shortcuts") or [])
         if not _trigger(shortcuts.get(SHORTCUT_ID)):
             raise NotBound(NOT_BOUND + _bind_yourself())
         self._set_trigger(shortcuts[SHORTCUT_ID])
+
+    def _listed(self, connection: PortalConnection) -> dict | None:
+        try:
+            return connection.request(GLOBAL_SHORTCUTS, "ListShortcuts", "oa{sv}", (self.session,))
+        except PortalError as exc:
+            logger.info("The desktop's shortcuts could not be listed: %s", exc)
+            return None
 
     def _set_trigger(self, properties: dict) -> None:
         self.trigger = _trigger(properties)

@@ -149,6 +149,26 @@ def test_a_granted_but_empty_binding_is_not_called_declined(portal, bus, monkeyp
     user.shortcut.stop()
 
 
+def test_a_binding_the_desktop_holds_counts_whatever_its_answer(portal, bus):
+    """GNOME 48.0 binds, then answers 2 (its backend leaves the answer unset); its ListShortcuts
+    has the truth. A desktop that answers 2 and holds nothing is a failure, said as one."""
+    portal.bind_answers_2 = True
+    portal.assign_trigger = "Press <Control><Alt>space"  # GNOME's words for the key
+    user = Shortcut(bus)
+    user.shortcut.start()
+    assert user.next() == ("bound", "Ctrl+Alt+Space")
+    portal.press()
+    assert user.next() == "press"
+    user.shortcut.stop()
+    assert user.next() == "release"
+    portal.bind_nothing = True  # answers 2 and holds nothing
+    again = Shortcut(bus)
+    again.shortcut.start()
+    kind, message = again.next()
+    assert kind == "lost" and "could not be bound" in message and "answered 2" in message
+    again.shortcut.stop()
+
+
 def test_an_unanswered_shortcut_dialog_is_not_called_declined(portal, bus):
     portal.silent = True
     user = Shortcut(bus, answer_seconds=1)

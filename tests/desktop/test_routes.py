@@ -5,7 +5,7 @@ from __future__ import annotations
 from parakeet_desktop.desktop.hotkey import parse_hotkey
 from parakeet_desktop.desktop.routes import (ClipboardRoute, Desktop, KeyRoute, TypingRoute, clipboard_route,
                                              key_route, report, sway_bindings, typing_route)
-from parakeet_desktop.desktop.shortcuts import same_trigger
+from parakeet_desktop.desktop.shortcuts import key_words, same_trigger
 
 GNOME = Desktop("wayland", "gnome", shortcuts_version=1, remote_version=2, portal_running=True, xwayland=True)
 KDE = Desktop("wayland", "kde", shortcuts_version=1, remote_version=2, portal_running=True, xwayland=True,
@@ -81,4 +81,9 @@ def test_the_desktops_words_for_a_key():
     hotkey = parse_hotkey("ctrl+alt+space")
     assert same_trigger(hotkey, "Ctrl+Alt+Space") and same_trigger(hotkey, "<Control><Alt>space")
     assert not same_trigger(hotkey, "Meta+D")
+    # GNOME describes keys in its accelerator format: shown and compared as people write them.
+    assert key_words("Press <Control><Alt>space") == "Ctrl+Alt+Space"
+    assert same_trigger(hotkey, key_words("Press <Control><Alt>space"))
+    assert key_words("<Super>F9") == "Super+F9" and key_words("Ctrl+Alt+Space") == "Ctrl+Alt+Space"
+    assert key_words("Press <Shift><Control>Return") == "Shift+Ctrl+Enter"
     assert same_trigger(parse_hotkey("super+f9"), "Meta+F9")

@@ -100,6 +100,8 @@ class PortalStandIn:
         self.deny = False  # the user declines the next dialogs
         self.silent = False  # nobody answers the next dialogs
         self.bind_nothing = False  # BindShortcuts grants, and binds no key (KDE 5.27 does so)
+        self.bind_answers_2 = False  # BindShortcuts binds, then answers 2 (GNOME 48.0 does so)
+        self.listed: dict[str, list] = {}  # session → the shortcuts bound in it
         self.created: list[dict] = []  # the options of each CreateSession
         self.assign_trigger: str | None = None  # the desktop binds another key than the one asked for
         self.bound: dict[str, dict] = {}  # shortcut id → what the app asked for
@@ -254,15 +256,24 @@ class PortalStandIn:
             for shortcut_id, props in shortcuts:
                 self.bound[shortcut_id] = {k: v[1] for k, v in props.items()}
             if self.bind_nothing:
-                return 0, {"shortcuts": ("a(sa{sv})", [])}
+                self.listed[session_path] = []
+                return (2, {}) if self.bind_answers_2 else (0, {"shortcuts": ("a(sa{sv})", [])})
             chosen = []
             for shortcut_id, props in shortcuts:
                 wanted = props.get("preferred_trigger", ("s", ""))[1]
                 trigger = self.assign_trigger or _described(wanted)
                 chosen.append((shortcut_id, {"description": props["description"],
                                              "trigger_description": ("s", trigger)}))
+            self.listed[session_path] = chosen
+            if self.bind_answers_2:
+                return 2, {}
             return 0, {"shortcuts": ("a(sa{sv})", chosen)}
         self._request(message, sender, options, answer)
+
+    def _ListShortcuts(self, message, sender, path, session_path, options):
+        self._session(session_path, sender, "shortcuts")
+        listed = self.listed.get(session_path, [])
+        self._request(message, sender, options, lambda: (0, {"shortcuts": ("a(sa{sv})", listed)}))
 
     def _ConfigureShortcuts(self, message, sender, path, session_path, parent, options):
         self._session(session_path, sender, "shortcuts")
