@@ -119,6 +119,7 @@ class PortalShortcut:
         self.other_presses: int | None = None  # the user's other keys cannot be heard here
         self.outcome = "waiting for the desktop"  # what happened, in a few words, for status and doctor
         self._down = False
+        self._told = threading.Lock()  # the key bound is told once
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -228,10 +229,16 @@ class PortalShortcut:
             return None
 
     def _set_trigger(self, properties: dict) -> None:
-        self.trigger = _trigger(properties)
-        self.outcome = f"bound to {self.trigger}"
+        """The desktop bound the shortcut to a key: said once per key (GNOME tells it twice, in
+        ShortcutsChanged and in its answer, on two threads)."""
+        with self._told:
+            trigger = _trigger(properties)
+            if trigger == self.trigger:
+                return
+            self.trigger = trigger
+            self.outcome = f"bound to {trigger}"
         if not self._stopped.is_set():
-            self._on_bound(self.trigger)
+            self._on_bound(trigger)
 
     def _mine(self, body: tuple) -> bool:
         return not self._stopped.is_set() and str(body[0]) == self.session and body[1] == SHORTCUT_ID

@@ -1,0 +1,117 @@
+"""The app's own portal code against a real GNOME 48 (Debian 13): GNOME Shell headless,
+xdg-desktop-portal 1.20 and xdg-desktop-portal-gnome 48, Settings' shortcuts dialog.
+
+A person's keys go through GNOME's own input path (a virtual keyboard of GNOME Shell); GNOME's
+dialogs are answered through the accessibility tree, as a screen reader's user would.
+Screenshots are kept in ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import pytest
+
+from parakeet_desktop.desktop import entry
+from parakeet_desktop.desktop.hotkey import parse_hotkey
+from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
+from parakeet_desktop.desktop.shortcuts import PortalShortcut
+from tools.desktop_session import ROOT
+from tools.waiting import wait_for
+
+ARTIFACTS = ROOT / "test-artifacts"
+SHORTCUTS_DIALOG = "gnome-control-center-global-shortcuts-provider"
+PORTAL_DIALOGS = "xdg-desktop-portal-gnome"
+HOTKEY = ("Control_L", "Alt_L", "space")
+
+
+def _answer(gnome, app: str, *steps: tuple[str, str], shot: str | None = None) -> None:
+    """A person answers GNOME's dialog: each (role, name) found in *app* and acted on in turn."""
+    access = gnome.accessibility()
+    try:
+        found = wait_for(lambda: access.find(app, *steps[0]), 60, f"GNOME's dialog ({steps[0][1]})")
+        if shot:
+            gnome.screenshot(ARTIFACTS / shot)
+        access.act(found)
+        for role, name in steps[1:]:
+            access.act(wait_for(lambda: access.find(app, role, name), 30, name))
+    finally:
+        access.close()
+
+
+class Shortcut:
+    def __init__(self, bus: str) -> None:
+        self.events: queue.Queue = queue.Queue()
+        self.shortcut = PortalShortcut(parse_hotkey("ctrl+alt+space"), lambda: self.events.put("press"),
+                                       lambda: self.events.put("release"),
+                                       on_bound=lambda t: self.events.put(("bound", t)),
+                                       on_lost=lambda m: self.events.put(("lost", m)), bus=bus, answer_seconds=120)
+        self.shortcut.start()
+
+    def next(self):
+        return self.events.get(timeout=120)
+
+
+def test_the_hotkey_binds_on_gnome_and_holding_it_is_push_to_talk(gnome, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(gnome.data_home))
+    entry.install()  # GNOME's portal knows an app outside a sandbox by its menu entry
+    user = Shortcut(gnome.bus)
+    # GNOME asks: "Add Keyboard Shortcuts", Dictate on Ctrl+Alt+Space. The person adds it.
+    _answer(gnome, SHORTCUTS_DIALOG, ("button", "Add"), shot="gnome-shortcut-dialog.png")
+    assert user.next() == ("bound", "Ctrl+Alt+Space")
+    assert user.shortcut.outcome == "bound to Ctrl+Alt+Space"
+    for _ in range(2):
+        gnome.keys(*HOTKEY, state="PRESSED")
+        assert user.next() == "press"
+        threading.Event().wait(1.0)  # held a while: the key repeats, still one press
+        gnome.keys(*reversed(HOTKEY), state="RELEASED")
+        assert user.next() == "release"
+    assert user.events.empty()
+    user.shortcut.stop()
+    again = Shortcut(gnome.bus)  # the next start: GNOME remembers the app's shortcut
+    assert again.next() == ("bound", "Ctrl+Alt+Space")
+    again.shortcut.stop()
+
+
+def _ask_again(keyboard) -> None:
+    """The menu's “Ask the desktop again”, on a thread of its own as in the app."""
+    try:
+        keyboard.open()
+    except OSError:
+        pass  # what the person answered is read from the keyboard's state
+
+
+def test_the_keyboard_dialog_unanswered_then_declined_on_gnome(gnome, tmp_path, monkeypatch):
+    """GNOME asks for the keyboard in its Remote Desktop dialog. Unanswered, the caller is not held
+    and the next paste fails at once; declined (Cancel), the paste says so and asks nothing more;
+    asked again from the menu, the dialog comes back. (Approving needs its Allow Remote Interaction
+    switch, which has no accessible action and takes no synthetic click or Tab in a headless
+    session: that outcome is not tested here.)"""
+    monkeypatch.setenv("XDG_DATA_HOME", str(gnome.data_home))
+    entry.install()
+    keyboard = PortalKeyboard(tmp_path / "token", bus=gnome.bus, answer_seconds=15)
+    try:
+        with pytest.raises(OSError, match="answer its dialog"):
+            keyboard.chord("ctrl", "v")  # the GUI thread's call: back while the dialog waits
+        assert keyboard.state() == "asking the desktop"
+        access = gnome.accessibility()
+        try:
+            wait_for(lambda: access.find(PORTAL_DIALOGS, "switch", "Allow Remote Interaction"), 60,
+                     "GNOME's Remote Desktop dialog")
+        finally:
+            access.close()
+        gnome.screenshot(ARTIFACTS / "gnome-keyboard-dialog.png")
+        wait_for(lambda: keyboard.unanswered, 90, "the dialog's time to run out")
+        with pytest.raises(OSError, match="no answer within 15 s"):
+            keyboard.chord("ctrl", "v")  # at once, and no second dialog
+        # Asked again from the menu; this time the person cancels.
+        opener = threading.Thread(target=_ask_again, args=(keyboard,), daemon=True)
+        opener.start()
+        _answer(gnome, PORTAL_DIALOGS, ("button", "Cancel"))
+        opener.join(60)
+        assert keyboard.declined and keyboard.state() == "declined in the desktop's dialog"
+        with pytest.raises(OSError, match="declined keyboard access"):
+            keyboard.chord("ctrl", "v")
+    finally:
+        keyboard.close()

@@ -1,0 +1,306 @@
+"""GNOME 48 for tests, as Debian 13 (trixie) ships it: GNOME Shell headless on a virtual monitor
+(Mutter, XWayland on demand), the real portal frontend (xdg-desktop-portal 1.20) with GNOME's
+backend (xdg-desktop-portal-gnome 48) and Settings' shortcuts dialog, a session bus of their own,
+and the PulseAudio virtual microphone of desktop_session.
+
+The host is Debian 12, older than GNOME 48: the desktop runs from a Debian 13 tree made once with
+debootstrap and apt (about 2.5 min and 1.6 GB here; kept under ~/.cache, named after what it
+holds, so a second run reuses it) and entered with chroot, sharing the host's /proc (the portal
+reads its callers' processes), /tmp (the sockets) and, read-only, the checkout and the Python the
+app runs on (the portal checks that the app's menu entry names a program that exists).
+
+Who runs what: GNOME Shell and GNOME's backend as an ordinary user of the tree, as in a person's
+session; the portal frontend as root, the tests' and the app's user (see kde_session.py). GNOME
+Shell runs with ``--unsafe-mode``: the tests' person presses keys through its own input path (a
+Clutter virtual keyboard, through its ``Eval``) and takes screenshots through its Screenshot
+interface; dialogs are answered through the accessibility tree (AT-SPI), as a screen reader's user
+would.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from tools.desktop_session import ROOT, Desktop
+from tools.waiting import wait_for
+
+SUITE = "trixie"
+MIRROR = "http://deb.debian.org/debian"
+PACKAGES = ("gnome-shell", "mutter", "xdg-desktop-portal", "xdg-desktop-portal-gnome", "gnome-control-center",
+            "dbus-daemon", "xwayland", "gsettings-desktop-schemas", "libglib2.0-bin", "at-spi2-core",
+            "fonts-cantarell", "adwaita-icon-theme")
+USER = "parakeet-gnome"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "parakeet-desktop-tests" / "desktops"
+
+BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={path}</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>{services}</servicedir>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def missing() -> list[str]:
+    """What the host lacks to make and enter the tree (root, debootstrap)."""
+    lacking = [] if os.geteuid() == 0 else ["root"]
+    return lacking + [tool for tool in ("debootstrap", "chroot", "mount") if shutil.which(tool) is None]
+
+
+def tree() -> Path:
+    """The Debian 13 tree with GNOME, made now unless one made from the same list is there."""
+    key = hashlib.sha256(" ".join((SUITE, MIRROR) + PACKAGES).encode()).hexdigest()[:12]
+    root = CACHE / f"{SUITE}-gnome-{key}"
+    if (root / ".complete").exists():
+        return root
+    shutil.rmtree(root, ignore_errors=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root), MIRROR], check=True,
+                   stdout=subprocess.DEVNULL)
+    policy = root / "usr" / "sbin" / "policy-rc.d"  # nothing is started while installing
+    policy.write_text("#!/bin/sh\nexit 101\n")
+    policy.chmod(0o755)
+    with _mounted(root, ("proc", "sys", "dev")):
+        subprocess.run(["chroot", str(root), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
+                        "-qq", "--no-install-recommends", *PACKAGES], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(["chroot", str(root), "useradd", "--create-home", USER], check=True)
+    # GNOME Shell takes /run/systemd/seats for a running logind, which is not there.
+    shutil.rmtree(root / "run" / "systemd", ignore_errors=True)
+    (root / ".complete").write_text(" ".join(PACKAGES))
+    return root
+
+
+class _mounted:
+    """The host's /proc, /sys, /dev (and other folders) inside *root*, for as long as needed."""
+
+    def __init__(self, root: Path, names: tuple[str, ...], read_only: tuple[Path, ...] = ()) -> None:
+        self.root, self.names, self.read_only = root, names, read_only
+        self.points: list[Path] = []
+
+    def __enter__(self) -> _mounted:
+        for name in self.names:
+            point = self.root / name
+            point.mkdir(parents=True, exist_ok=True)
+            kind = ["-t", "proc", "proc"] if name == "proc" else ["--rbind", f"/{name}"]
+            subprocess.run(["mount", *kind, str(point)], check=True)
+            self.points.append(point)
+        for folder in self.read_only:
+            point = self.root / folder.relative_to("/")
+            point.mkdir(parents=True, exist_ok=True)
+            subprocess.run(["mount", "--bind", str(folder), str(point)], check=True)
+            subprocess.run(["mount", "-o", "remount,bind,ro", str(point)], check=True)
+            self.points.append(point)
+        return self
+
+    def __exit__(self, *_exc) -> None:
+        for point in reversed(self.points):
+            subprocess.run(["umount", "--recursive", "--lazy", str(point)], check=False)
+        self.points.clear()
+
+
+class GnomeSession(Desktop):
+    """GNOME Shell + the portals + PulseAudio; ``env`` is what a client of it gets."""
+
+    def __init__(self, folder: Path) -> None:
+        super().__init__(folder)
+        for name in ("DISPLAY", "QT_QPA_PLATFORM", "WAYLAND_DISPLAY"):
+            self.env.pop(name, None)
+        self.root = tree()
+        self.runtime = Path(tempfile.mkdtemp(prefix="gnome-"))  # under /tmp: seen inside the tree too
+        self.bus = f"unix:path={self.runtime / 'bus'}"
+        # The app's menu entry goes where the portal (which looks it up) reads entries.
+        self.data_home = self.runtime / "share"
+        self.env.update({"XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "GNOME",
+                         "DBUS_SESSION_BUS_ADDRESS": self.bus, "XDG_DATA_HOME": str(self.data_home)})
+        shared = tuple(p for p in (ROOT, Path(sys.base_prefix)) if not str(p).startswith("/tmp/"))
+        self._mounts = _mounted(self.root, ("proc", "sys", "dev", "tmp"), read_only=shared)
+
+    def _in_tree(self, command: list[str], env: dict[str, str], user: bool = True) -> list[str]:
+        run_as = ["runuser", "-u", USER, "--"] if user else []
+        return (["chroot", str(self.root)] + run_as + ["env", "-i"] + [f"{k}={v}" for k, v in env.items()]
+                + command)
+
+    def _spawn(self, command: list[str], log: str) -> subprocess.Popen:
+        stream = open(self.folder / f"{log}.log", "w")
+        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)
+        self.processes.append(process)
+        return process
+
+    def start(self) -> None:
+        self.start_audio()
+        # A new person each session: what an earlier session approved (in dconf) is forgotten.
+        home = self.root / "home" / USER
+        for kept in (".config", ".local", ".cache"):
+            shutil.rmtree(home / kept, ignore_errors=True)
+        self._mounts.__enter__()
+        uid = int(subprocess.run(["chroot", str(self.root), "id", "-u", USER], capture_output=True, text=True,
+                                 check=True).stdout)
+        os.chown(self.runtime, uid, -1)
+        self.runtime.chmod(0o711)
+        self.data_home.mkdir(mode=0o755)
+        # The tree's services, all but the portal frontend's: the bus would start that one as the
+        # session's user at the first call, before the one started here as root.
+        services = self.runtime / "services"
+        services.mkdir(mode=0o755)
+        for service in (self.root / "usr" / "share" / "dbus-1" / "services").glob("*.service"):
+            if service.name != "org.freedesktop.portal.Desktop.service":
+                shutil.copyfile(service, services / service.name)
+        config = self.runtime / "bus.conf"
+        config.write_text(BUS_CONFIG.format(path=self.runtime / "bus", services=services), "utf-8")
+        config.chmod(0o644)
+        (self.root / "run" / "dbus").mkdir(parents=True, exist_ok=True)
+        self._spawn(["chroot", str(self.root), "dbus-daemon", "--system", "--nofork", "--nopidfile"], "system-bus")
+        user_env = {"PATH": "/usr/bin:/bin", "HOME": f"/home/{USER}", "XDG_RUNTIME_DIR": str(self.runtime),
+                    "DBUS_SESSION_BUS_ADDRESS": self.bus, "XDG_CURRENT_DESKTOP": "GNOME",
+                    "XDG_SESSION_TYPE": "wayland", "LANG": "C.UTF-8"}
+        self._spawn(self._in_tree(["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile"], user_env),
+                    "dbus")
+        wait_for(lambda: (self.runtime / "bus").exists(), 20, "the session bus")
+        # What GNOME's session manager would give the services the bus starts.
+        done = self.run("busctl", "--user", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
+                        "org.freedesktop.DBus", "UpdateActivationEnvironment", "a{ss}", "4",
+                        "WAYLAND_DISPLAY", "wayland-0", "XDG_RUNTIME_DIR", str(self.runtime),
+                        "XDG_SESSION_TYPE", "wayland", "XDG_CURRENT_DESKTOP", "GNOME")
+        assert done.returncode == 0, done.stderr
+        self._spawn(self._in_tree(["gnome-shell", "--headless", "--wayland", "--virtual-monitor", "1280x720",
+                                   "--unsafe-mode"], user_env), "gnome-shell")
+        wait_for(lambda: (self.runtime / "wayland-0").exists() and self.owner("org.gnome.Shell"), 120, "GNOME Shell")
+        self.env["WAYLAND_DISPLAY"] = str(self.runtime / "wayland-0")
+        # The frontend as root (see the module's words), once the shell is there.
+        frontend_env = {"PATH": "/usr/bin:/bin", "DBUS_SESSION_BUS_ADDRESS": self.bus, "XDG_CURRENT_DESKTOP": "GNOME",
+                        "XDG_RUNTIME_DIR": str(self.folder / "runtime"), "XDG_DATA_HOME": str(self.data_home),
+                        "HOME": "/root"}
+        self._spawn(self._in_tree(["/usr/libexec/xdg-desktop-portal", "--verbose"], frontend_env, user=False),
+                    "portal")
+        wait_for(lambda: self.owner("org.freedesktop.portal.Desktop"), 30, "the portal frontend")
+        wait_for(lambda: self._started(), 120, "GNOME Shell's start")
+        self.eval("Main.overview.hide()")  # a session starts in the overview
+        display = self.eval("GLib.getenv('DISPLAY')")
+        if display and display != "null":
+            self.env["DISPLAY"] = display.strip('"')
+            auth = next(iter(sorted(self.runtime.glob(".mutter-Xwaylandauth.*"))), None)
+            if auth is not None:
+                self.env["XAUTHORITY"] = str(auth)
+
+    def _started(self) -> bool:
+        try:
+            return self.eval("Main.layoutManager._startingUp") == "false"
+        except AssertionError:  # its objects are not there yet
+            return False
+
+    def owner(self, name: str) -> bool:
+        return self.run("busctl", "--user", "status", name).returncode == 0
+
+    def eval(self, script: str) -> str:
+        """GNOME Shell's answer to *script* (JavaScript, run in the shell) as JSON text; raises
+        AssertionError when the script failed."""
+        done = self.run("busctl", "--user", "--json=short", "call", "org.gnome.Shell", "/org/gnome/Shell",
+                        "org.gnome.Shell", "Eval", "s", script)
+        assert done.returncode == 0, done.stderr
+        import json
+
+        ok, result = json.loads(done.stdout)["data"]
+        assert ok, result
+        return result
+
+    def keys(self, *names: str, state: str) -> None:
+        """Presses (*state* "PRESSED") or releases ("RELEASED") the keys *names* (Clutter key
+        names: "Control_L", "space", "Return") through GNOME's own input path."""
+        keyvals = ", ".join(f"C.KEY_{name}" for name in names)
+        self.eval("const C = imports.gi.Clutter; "
+                  "global._testKeyboard = global._testKeyboard || global.stage.context.get_backend()"
+                  ".get_default_seat().create_virtual_device(C.InputDeviceType.KEYBOARD_DEVICE); "
+                  "const t = GLib.get_monotonic_time(); "
+                  f"[{keyvals}].forEach((k, i) => global._testKeyboard.notify_keyval(t + i, k, C.KeyState.{state}));")
+
+    def activate(self, title: str) -> None:
+        found = self.eval("const w = global.display.list_all_windows().find(w => w.get_title() === "
+                          f"{title!r}); if (w) w.activate(global.get_current_time()); !!w")
+        assert found == "true", f"no window titled {title}"
+
+    def screenshot(self, path: Path) -> Path:
+        shot = self.runtime / "shot.png"
+        done = self.run("busctl", "--user", "call", "org.gnome.Shell", "/org/gnome/Shell/Screenshot",
+                        "org.gnome.Shell.Screenshot", "Screenshot", "bbs", "false", "false", str(shot))
+        assert done.returncode == 0, done.stderr
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(shot, path)
+        return path
+
+    def accessibility(self) -> Accessibility:
+        done = self.run("busctl", "--user", "--json=short", "call", "org.a11y.Bus", "/org/a11y/bus", "org.a11y.Bus",
+                        "GetAddress")
+        import json
+
+        address = json.loads(done.stdout)["data"][0].split(",")[0]
+        # The bus's socket is in the user's home inside the tree.
+        return Accessibility(address.replace("unix:path=/", f"unix:path={self.root}/", 1))
+
+    def stop(self) -> None:
+        super().stop()
+        self._mounts.__exit__()
+        shutil.rmtree(self.runtime, ignore_errors=True)
+
+
+class Accessibility:
+    """The accessibility tree (AT-SPI) of the session: what a screen reader's user reaches."""
+
+    REGISTRY = ("org.a11y.atspi.Registry", "/org/a11y/atspi/accessible/root")
+
+    def __init__(self, address: str) -> None:
+        from jeepney.io.blocking import open_dbus_connection
+
+        self.connection = open_dbus_connection(address)
+
+    def _call(self, where: tuple[str, str], interface: str, method: str, signature: str | None = None,
+              body: tuple = ()) -> tuple:
+        from jeepney import DBusAddress, new_method_call
+
+        return self.connection.send_and_get_reply(
+            new_method_call(DBusAddress(where[1], where[0], interface), method, signature, body), timeout=10).body
+
+    def _name(self, where: tuple[str, str]) -> str:
+        return self._call(where, "org.freedesktop.DBus.Properties", "Get", "ss",
+                          ("org.a11y.atspi.Accessible", "Name"))[0][1]
+
+    def find(self, app: str, role: str, name: str) -> tuple[str, str] | None:
+        """The first element of *role* ("button", "switch") named *name* in the app *app*."""
+        for child in self._call(self.REGISTRY, "org.a11y.atspi.Accessible", "GetChildren")[0]:
+            if self._name(child) == app:
+                found = self._search(child, role, name, 0)
+                if found:
+                    return found
+        return None
+
+    def _search(self, where: tuple[str, str], role: str, name: str, depth: int) -> tuple[str, str] | None:
+        if depth > 60:
+            return None
+        if (self._call(where, "org.a11y.atspi.Accessible", "GetRoleName")[0] == role
+                and self._name(where) == name):
+            return where
+        for child in self._call(where, "org.a11y.atspi.Accessible", "GetChildren")[0]:
+            found = self._search(tuple(child), role, name, depth + 1)
+            if found:
+                return found
+        return None
+
+    def act(self, where: tuple[str, str]) -> None:
+        """The element's first action: a button's click, a switch's toggle."""
+        assert self._call(where, "org.a11y.atspi.Action", "DoAction", "i", (0,))[0]
+
+    def close(self) -> None:
+        self.connection.close()
