@@ -19,7 +19,6 @@ would.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
@@ -27,16 +26,15 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tools.accessibility import Accessibility
+from tools.debian_tree import debian_tree, mounted
 from tools.desktop_session import ROOT, Desktop
 from tools.waiting import wait_for
 
-SUITE = "trixie"
-MIRROR = "http://deb.debian.org/debian"
 PACKAGES = ("gnome-shell", "mutter", "xdg-desktop-portal", "xdg-desktop-portal-gnome", "gnome-control-center",
             "dbus-daemon", "xwayland", "gsettings-desktop-schemas", "libglib2.0-bin", "at-spi2-core",
             "fonts-cantarell", "adwaita-icon-theme")
 USER = "parakeet-gnome"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "parakeet-desktop-tests" / "desktops"
 
 BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
  "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
@@ -55,61 +53,9 @@ BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Config
 """
 
 
-def missing() -> list[str]:
-    """What the host lacks to make and enter the tree (root, debootstrap)."""
-    lacking = [] if os.geteuid() == 0 else ["root"]
-    return lacking + [tool for tool in ("debootstrap", "chroot", "mount") if shutil.which(tool) is None]
-
-
 def tree() -> Path:
-    """The Debian 13 tree with GNOME, made now unless one made from the same list is there."""
-    key = hashlib.sha256(" ".join((SUITE, MIRROR) + PACKAGES).encode()).hexdigest()[:12]
-    root = CACHE / f"{SUITE}-gnome-{key}"
-    if (root / ".complete").exists():
-        return root
-    shutil.rmtree(root, ignore_errors=True)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    subprocess.run(["debootstrap", "--variant=minbase", SUITE, str(root), MIRROR], check=True,
-                   stdout=subprocess.DEVNULL)
-    policy = root / "usr" / "sbin" / "policy-rc.d"  # nothing is started while installing
-    policy.write_text("#!/bin/sh\nexit 101\n")
-    policy.chmod(0o755)
-    with _mounted(root, ("proc", "sys", "dev")):
-        subprocess.run(["chroot", str(root), "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y",
-                        "-qq", "--no-install-recommends", *PACKAGES], check=True, stdout=subprocess.DEVNULL)
-        subprocess.run(["chroot", str(root), "useradd", "--create-home", USER], check=True)
-    # GNOME Shell takes /run/systemd/seats for a running logind, which is not there.
-    shutil.rmtree(root / "run" / "systemd", ignore_errors=True)
-    (root / ".complete").write_text(" ".join(PACKAGES))
-    return root
-
-
-class _mounted:
-    """The host's /proc, /sys, /dev (and other folders) inside *root*, for as long as needed."""
-
-    def __init__(self, root: Path, names: tuple[str, ...], read_only: tuple[Path, ...] = ()) -> None:
-        self.root, self.names, self.read_only = root, names, read_only
-        self.points: list[Path] = []
-
-    def __enter__(self) -> _mounted:
-        for name in self.names:
-            point = self.root / name
-            point.mkdir(parents=True, exist_ok=True)
-            kind = ["-t", "proc", "proc"] if name == "proc" else ["--rbind", f"/{name}"]
-            subprocess.run(["mount", *kind, str(point)], check=True)
-            self.points.append(point)
-        for folder in self.read_only:
-            point = self.root / folder.relative_to("/")
-            point.mkdir(parents=True, exist_ok=True)
-            subprocess.run(["mount", "--bind", str(folder), str(point)], check=True)
-            subprocess.run(["mount", "-o", "remount,bind,ro", str(point)], check=True)
-            self.points.append(point)
-        return self
-
-    def __exit__(self, *_exc) -> None:
-        for point in reversed(self.points):
-            subprocess.run(["umount", "--recursive", "--lazy", str(point)], check=False)
-        self.points.clear()
+    """The Debian 13 tree with GNOME (made now unless one made from the same list is there)."""
+    return debian_tree("gnome", PACKAGES, USER)
 
 
 class GnomeSession(Desktop):
@@ -127,7 +73,7 @@ class GnomeSession(Desktop):
         self.env.update({"XDG_SESSION_TYPE": "wayland", "XDG_CURRENT_DESKTOP": "GNOME",
                          "DBUS_SESSION_BUS_ADDRESS": self.bus, "XDG_DATA_HOME": str(self.data_home)})
         shared = tuple(p for p in (ROOT, Path(sys.base_prefix)) if not str(p).startswith("/tmp/"))
-        self._mounts = _mounted(self.root, ("proc", "sys", "dev", "tmp"), read_only=shared)
+        self._mounts = mounted(self.root, ("proc", "sys", "dev", "tmp"), read_only=shared)
 
     def _in_tree(self, command: list[str], env: dict[str, str], user: bool = True) -> list[str]:
         run_as = ["runuser", "-u", USER, "--"] if user else []
@@ -242,65 +188,10 @@ class GnomeSession(Desktop):
         return path
 
     def accessibility(self) -> Accessibility:
-        done = self.run("busctl", "--user", "--json=short", "call", "org.a11y.Bus", "/org/a11y/bus", "org.a11y.Bus",
-                        "GetAddress")
-        import json
-
-        address = json.loads(done.stdout)["data"][0].split(",")[0]
-        # The bus's socket is in the user's home inside the tree.
-        return Accessibility(address.replace("unix:path=/", f"unix:path={self.root}/", 1))
+        # The accessibility bus's socket is in the user's home inside the tree.
+        return Accessibility.of(self.bus, self.root)
 
     def stop(self) -> None:
         super().stop()
         self._mounts.__exit__()
         shutil.rmtree(self.runtime, ignore_errors=True)
-
-
-class Accessibility:
-    """The accessibility tree (AT-SPI) of the session: what a screen reader's user reaches."""
-
-    REGISTRY = ("org.a11y.atspi.Registry", "/org/a11y/atspi/accessible/root")
-
-    def __init__(self, address: str) -> None:
-        from jeepney.io.blocking import open_dbus_connection
-
-        self.connection = open_dbus_connection(address)
-
-    def _call(self, where: tuple[str, str], interface: str, method: str, signature: str | None = None,
-              body: tuple = ()) -> tuple:
-        from jeepney import DBusAddress, new_method_call
-
-        return self.connection.send_and_get_reply(
-            new_method_call(DBusAddress(where[1], where[0], interface), method, signature, body), timeout=10).body
-
-    def _name(self, where: tuple[str, str]) -> str:
-        return self._call(where, "org.freedesktop.DBus.Properties", "Get", "ss",
-                          ("org.a11y.atspi.Accessible", "Name"))[0][1]
-
-    def find(self, app: str, role: str, name: str) -> tuple[str, str] | None:
-        """The first element of *role* ("button", "switch") named *name* in the app *app*."""
-        for child in self._call(self.REGISTRY, "org.a11y.atspi.Accessible", "GetChildren")[0]:
-            if self._name(child) == app:
-                found = self._search(child, role, name, 0)
-                if found:
-                    return found
-        return None
-
-    def _search(self, where: tuple[str, str], role: str, name: str, depth: int) -> tuple[str, str] | None:
-        if depth > 60:
-            return None
-        if (self._call(where, "org.a11y.atspi.Accessible", "GetRoleName")[0] == role
-                and self._name(where) == name):
-            return where
-        for child in self._call(where, "org.a11y.atspi.Accessible", "GetChildren")[0]:
-            found = self._search(tuple(child), role, name, depth + 1)
-            if found:
-                return found
-        return None
-
-    def act(self, where: tuple[str, str]) -> None:
-        """The element's first action: a button's click, a switch's toggle."""
-        assert self._call(where, "org.a11y.atspi.Action", "DoAction", "i", (0,))[0]
-
-    def close(self) -> None:
-        self.connection.close()
