@@ -90,7 +90,7 @@ def _bind_yourself() -> str:
     if "kde" in desktop:
         where = "System Settings → Shortcuts (its entry is named after this app)"
     elif "gnome" in desktop:
-        where = "Settings → Keyboard → Keyboard Shortcuts"
+        where = "Settings → Apps → Parakeet Desktop (its global shortcuts)"
     else:
         where = "the desktop's keyboard shortcut settings"
     return (f"Give it a key in {where}: dictation works as soon as it has one. Or bind “parakeet-desktop "
