@@ -5,6 +5,7 @@ a child process and stopped at the end."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -70,3 +71,36 @@ class Desktop:
                     process.wait(10)
                 except subprocess.TimeoutExpired:
                     process.kill()
+
+
+SESSION_BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>session</type>
+  <listen>unix:path={path}</listen>
+  <auth>EXTERNAL</auth>
+  <servicedir>{services}</servicedir>
+  <policy context="default">
+    <allow user="*"/>
+    <allow send_destination="*" eavesdrop="true"/>
+    <allow eavesdrop="true"/>
+    <allow own="*"/>
+  </policy>
+</busconfig>
+"""
+
+
+def session_bus_config(folder: Path, system: Path) -> Path:
+    """The config of a desktop's session bus listening at *folder*/bus, that lets every user on
+    (the desktop's own user and the tests' root) and starts the services of the system under
+    *system* (``/`` or a tree) but the portal frontend's: the bus would start that one as the
+    session's user at the first call, and the tests start it as root (see kde_session.py)."""
+    services = folder / "services"
+    services.mkdir(mode=0o755, exist_ok=True)
+    for service in (system / "usr" / "share" / "dbus-1" / "services").glob("*.service"):
+        if service.name != "org.freedesktop.portal.Desktop.service":
+            shutil.copyfile(service, services / service.name)
+    config = folder / "bus.conf"
+    config.write_text(SESSION_BUS_CONFIG.format(path=folder / "bus", services=services), "utf-8")
+    config.chmod(0o644)
+    return config

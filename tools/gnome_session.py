@@ -28,7 +28,7 @@ from pathlib import Path
 
 from tools.accessibility import Accessibility
 from tools.debian_tree import debian_tree, mounted
-from tools.desktop_session import ROOT, Desktop
+from tools.desktop_session import ROOT, Desktop, session_bus_config
 from tools.waiting import wait_for
 
 PACKAGES = ("gnome-shell", "mutter", "xdg-desktop-portal", "xdg-desktop-portal-gnome", "gnome-control-center",
@@ -36,21 +36,6 @@ PACKAGES = ("gnome-shell", "mutter", "xdg-desktop-portal", "xdg-desktop-portal-g
             "fonts-cantarell", "adwaita-icon-theme")
 USER = "parakeet-gnome"
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={path}</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>{services}</servicedir>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 def tree() -> Path:
@@ -98,16 +83,7 @@ class GnomeSession(Desktop):
         os.chown(self.runtime, uid, -1)
         self.runtime.chmod(0o711)
         self.data_home.mkdir(mode=0o755)
-        # The tree's services, all but the portal frontend's: the bus would start that one as the
-        # session's user at the first call, before the one started here as root.
-        services = self.runtime / "services"
-        services.mkdir(mode=0o755)
-        for service in (self.root / "usr" / "share" / "dbus-1" / "services").glob("*.service"):
-            if service.name != "org.freedesktop.portal.Desktop.service":
-                shutil.copyfile(service, services / service.name)
-        config = self.runtime / "bus.conf"
-        config.write_text(BUS_CONFIG.format(path=self.runtime / "bus", services=services), "utf-8")
-        config.chmod(0o644)
+        config = session_bus_config(self.runtime, self.root)
         (self.root / "run" / "dbus").mkdir(parents=True, exist_ok=True)
         self._spawn(["chroot", str(self.root), "dbus-daemon", "--system", "--nofork", "--nopidfile"], "system-bus")
         user_env = {"PATH": "/usr/bin:/bin", "HOME": f"/home/{USER}", "XDG_RUNTIME_DIR": str(self.runtime),

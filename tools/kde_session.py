@@ -22,7 +22,7 @@ from pathlib import Path
 
 from tools.accessibility import Accessibility
 from tools.debian_tree import debian_tree, mounted
-from tools.desktop_session import ROOT, Desktop
+from tools.desktop_session import ROOT, Desktop, session_bus_config
 from tools.waiting import wait_for
 
 USER = "parakeet-kde"
@@ -42,21 +42,6 @@ def plasma6_tree() -> Path:
     """The Debian 13 tree with Plasma 6 (made now unless one made from the same list is there)."""
     return debian_tree("plasma", PLASMA6, USER)
 
-BUS_CONFIG = """<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
-<busconfig>
-  <type>session</type>
-  <listen>unix:path={path}</listen>
-  <auth>EXTERNAL</auth>
-  <servicedir>{services}</servicedir>
-  <policy context="default">
-    <allow user="*"/>
-    <allow send_destination="*" eavesdrop="true"/>
-    <allow eavesdrop="true"/>
-    <allow own="*"/>
-  </policy>
-</busconfig>
-"""
 
 
 def backend(tree: Path | None = None) -> str | None:
@@ -132,13 +117,11 @@ class KdeSession(Desktop):
         kwin = self.runtime / "kwin_wayland"
         shutil.copyfile(self._path(KWIN), kwin)  # the copy has no file capability
         kwin.chmod(0o755)
-        config = self.runtime / "bus.conf"
-        config.write_text(BUS_CONFIG.format(path=self.runtime / "bus", services=self._services()), "utf-8")
+        config = session_bus_config(self.runtime, self.tree or Path("/"))
         display_file = self.runtime / "display"
         started = self.runtime / "started.sh"  # KWin's child: it has XWayland's DISPLAY and cookie
         started.write_text("#!/bin/sh\n" + ("xhost +si:localuser:root\n" if self.user else "")
                            + f'echo "$DISPLAY" > {display_file}\nexec sleep infinity\n', "utf-8")
-        config.chmod(0o644)
         started.chmod(0o755)  # KWin starts each of its arguments as a program of its own
         user_env = {"HOME": str(home), "XDG_RUNTIME_DIR": str(self.runtime), "PATH": os.environ["PATH"],
                     "DBUS_SESSION_BUS_ADDRESS": self.bus, "XDG_CURRENT_DESKTOP": "KDE", "KDE_FULL_SESSION": "true",
@@ -254,16 +237,6 @@ class KdeSession(Desktop):
     def _inside(self, path: str | None) -> str:
         assert path is not None
         return path.removeprefix(str(self.tree)) if self.tree else path
-
-    def _services(self) -> Path:
-        """The session's D-Bus services, all but the portal frontend's: the bus would start that
-        one as the session's user at the first call, before the one started here as root."""
-        services = self.runtime / "services"
-        services.mkdir(mode=0o755, exist_ok=True)
-        for service in self._path("/usr/share/dbus-1/services").glob("*.service"):
-            if service.name != "org.freedesktop.portal.Desktop.service":
-                shutil.copyfile(service, services / service.name)
-        return services
 
     def stop(self) -> None:
         super().stop()

@@ -13,9 +13,9 @@ from parakeet_desktop.desktop.portal import APP_ID, PortalConnection, PortalErro
 from parakeet_desktop.desktop.inject import Injector, NotInLayout
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard, keysym
 from parakeet_desktop.desktop.routes import Desktop
-from parakeet_desktop.desktop.shortcuts import PortalShortcut, preferred_trigger
+from parakeet_desktop.desktop.shortcuts import preferred_trigger
 from tools.waiting import wait_for
-from support.portal import REMOTE, SHORTCUTS, PortalStandIn, private_session_bus
+from support.portal import REMOTE, SHORTCUTS, PortalStandIn, ShortcutEvents, private_session_bus
 
 CTRL, SHIFT, V, RETURN, TAB, BACKSPACE = 0xFFE3, 0xFFE1, 0x76, 0xFF0D, 0xFF09, 0xFF08
 
@@ -33,21 +33,6 @@ def portal(bus):
     standin.stop()
 
 
-class Shortcut:
-    """A PortalShortcut whose callbacks land in one queue, as the app's signals would."""
-
-    def __init__(self, bus: str, hotkey: str = "ctrl+alt+space", answer_seconds: float = 20) -> None:
-        self.events: queue.Queue = queue.Queue()
-        self.shortcut = PortalShortcut(parse_hotkey(hotkey), lambda: self.events.put("press"),
-                                       lambda: self.events.put("release"),
-                                       on_bound=lambda t: self.events.put(("bound", t)),
-                                       on_lost=lambda m: self.events.put(("lost", m)), bus=bus,
-                                       answer_seconds=answer_seconds)
-
-    def next(self):
-        return self.events.get(timeout=20)
-
-
 def test_triggers_in_the_portal_format():
     assert preferred_trigger(parse_hotkey("ctrl+alt+space")) == "CTRL+ALT+space"
     assert preferred_trigger(parse_hotkey("super+f9")) == "LOGO+F9"
@@ -56,7 +41,7 @@ def test_triggers_in_the_portal_format():
 
 
 def test_holding_the_portal_shortcut_is_push_to_talk(portal, bus):
-    user = Shortcut(bus)
+    user = ShortcutEvents(bus)
     user.shortcut.start()
     assert user.next() == ("bound", "Ctrl+Alt+Space")
     assert portal.registered == [APP_ID]  # registered before anything else
@@ -79,7 +64,7 @@ def test_holding_the_portal_shortcut_is_push_to_talk(portal, bus):
 
 def test_the_key_the_desktop_chose_is_the_one_shown(portal, bus):
     portal.assign_trigger = "Meta+D"
-    user = Shortcut(bus)
+    user = ShortcutEvents(bus)
     user.shortcut.start()
     assert user.next() == ("bound", "Meta+D")
     portal.change_trigger("Ctrl+F12")  # changed later in the desktop's settings
@@ -92,7 +77,7 @@ def test_the_key_the_desktop_chose_is_the_one_shown(portal, bus):
 def test_version_two_opens_the_desktops_shortcut_settings(bus):
     portal = PortalStandIn(bus, shortcuts_version=2)
     try:
-        user = Shortcut(bus)
+        user = ShortcutEvents(bus)
         user.shortcut.start()
         assert user.next()[0] == "bound"
         assert user.shortcut.configure()
@@ -104,7 +89,7 @@ def test_version_two_opens_the_desktops_shortcut_settings(bus):
 
 def test_a_declined_shortcut_says_what_to_do(portal, bus):
     portal.deny = True
-    user = Shortcut(bus)
+    user = ShortcutEvents(bus)
     user.shortcut.start()
     kind, message = user.next()
     assert kind == "lost" and "declined" in message and "parakeet-desktop toggle" in message
@@ -115,7 +100,7 @@ def test_a_declined_shortcut_says_what_to_do(portal, bus):
 
 def test_the_shortcut_is_given_at_create_session_too_with_the_apps_own_token(portal, bus):
     """KDE Plasma 5.27 binds only what CreateSession carries; others bind in BindShortcuts."""
-    user = Shortcut(bus)
+    user = ShortcutEvents(bus)
     user.shortcut.start()
     assert user.next() == ("bound", "Ctrl+Alt+Space")
     created = portal.created[-1]
@@ -131,7 +116,7 @@ def test_the_shortcut_is_given_at_create_session_too_with_the_apps_own_token(por
 def test_a_granted_but_empty_binding_is_not_called_declined(portal, bus, monkeypatch):
     monkeypatch.setenv("XDG_CURRENT_DESKTOP", "KDE")
     portal.bind_nothing = True  # the answer is 0 (granted) with no shortcut in it
-    user = Shortcut(bus)
+    user = ShortcutEvents(bus)
     user.shortcut.start()
     kind, message = user.next()
     assert kind == "lost" and "declined" not in message
@@ -154,7 +139,7 @@ def test_a_binding_the_desktop_holds_counts_whatever_its_answer(portal, bus):
     has the truth. A desktop that answers 2 and holds nothing is a failure, said as one."""
     portal.bind_answers_2 = True
     portal.assign_trigger = "Press <Control><Alt>space"  # GNOME's words for the key
-    user = Shortcut(bus)
+    user = ShortcutEvents(bus)
     user.shortcut.start()
     assert user.next() == ("bound", "Ctrl+Alt+Space")
     portal.press()
@@ -162,7 +147,7 @@ def test_a_binding_the_desktop_holds_counts_whatever_its_answer(portal, bus):
     user.shortcut.stop()
     assert user.next() == "release"
     portal.bind_nothing = True  # answers 2 and holds nothing
-    again = Shortcut(bus)
+    again = ShortcutEvents(bus)
     again.shortcut.start()
     kind, message = again.next()
     assert kind == "lost" and "could not be bound" in message and "answered 2" in message
@@ -171,7 +156,7 @@ def test_a_binding_the_desktop_holds_counts_whatever_its_answer(portal, bus):
 
 def test_an_unanswered_shortcut_dialog_is_not_called_declined(portal, bus):
     portal.silent = True
-    user = Shortcut(bus, answer_seconds=1)
+    user = ShortcutEvents(bus, answer_seconds=1)
     user.shortcut.start()
     kind, message = user.next()
     assert kind == "lost" and "declined" not in message
@@ -181,7 +166,7 @@ def test_an_unanswered_shortcut_dialog_is_not_called_declined(portal, bus):
 
 def test_a_portal_that_goes_away_ends_the_utterance_and_says_so(bus):
     portal = PortalStandIn(bus)
-    user = Shortcut(bus)
+    user = ShortcutEvents(bus)
     user.shortcut.start()
     assert user.next()[0] == "bound"
     portal.press()
@@ -194,7 +179,7 @@ def test_a_portal_that_goes_away_ends_the_utterance_and_says_so(bus):
 
 
 def test_a_closed_session_is_reported(portal, bus):
-    user = Shortcut(bus)
+    user = ShortcutEvents(bus)
     user.shortcut.start()
     assert user.next()[0] == "bound"
     portal.close_sessions()
@@ -205,7 +190,7 @@ def test_a_closed_session_is_reported(portal, bus):
 def test_no_shortcuts_portal_is_a_clear_message(bus):
     portal = PortalStandIn(bus, shortcuts_version=None)
     try:
-        user = Shortcut(bus)
+        user = ShortcutEvents(bus)
         user.shortcut.start()
         kind, message = user.next()
         assert kind == "lost" and "no GlobalShortcuts" in message

@@ -8,15 +8,13 @@ Screenshots are kept in ``test-artifacts/``.
 
 from __future__ import annotations
 
-import queue
 import threading
 
 import pytest
 
 from parakeet_desktop.desktop import entry
-from parakeet_desktop.desktop.hotkey import parse_hotkey
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
-from parakeet_desktop.desktop.shortcuts import PortalShortcut
+from support.portal import ShortcutEvents
 from tools.desktop_session import ROOT
 from tools.waiting import wait_for
 
@@ -40,23 +38,11 @@ def _answer(gnome, app: str, *steps: tuple[str, str], shot: str | None = None) -
         access.close()
 
 
-class Shortcut:
-    def __init__(self, bus: str) -> None:
-        self.events: queue.Queue = queue.Queue()
-        self.shortcut = PortalShortcut(parse_hotkey("ctrl+alt+space"), lambda: self.events.put("press"),
-                                       lambda: self.events.put("release"),
-                                       on_bound=lambda t: self.events.put(("bound", t)),
-                                       on_lost=lambda m: self.events.put(("lost", m)), bus=bus, answer_seconds=120)
-        self.shortcut.start()
-
-    def next(self):
-        return self.events.get(timeout=120)
-
-
 def test_the_hotkey_binds_on_gnome_and_holding_it_is_push_to_talk(gnome, monkeypatch):
     monkeypatch.setenv("XDG_DATA_HOME", str(gnome.data_home))
     entry.install()  # GNOME's portal knows an app outside a sandbox by its menu entry
-    user = Shortcut(gnome.bus)
+    user = ShortcutEvents(gnome.bus, answer_seconds=120)
+    user.shortcut.start()
     # GNOME asks: "Add Keyboard Shortcuts", Dictate on Ctrl+Alt+Space. The person adds it.
     _answer(gnome, SHORTCUTS_DIALOG, ("button", "Add"), shot="gnome-shortcut-dialog.png")
     assert user.next() == ("bound", "Ctrl+Alt+Space")
@@ -69,7 +55,8 @@ def test_the_hotkey_binds_on_gnome_and_holding_it_is_push_to_talk(gnome, monkeyp
         assert user.next() == "release"
     assert user.events.empty()
     user.shortcut.stop()
-    again = Shortcut(gnome.bus)  # the next start: GNOME remembers the app's shortcut
+    again = ShortcutEvents(gnome.bus, answer_seconds=120)  # the next start: GNOME remembers it
+    again.shortcut.start()
     assert again.next() == ("bound", "Ctrl+Alt+Space")
     again.shortcut.stop()
 

@@ -16,18 +16,16 @@ import sys
 import threading
 
 import pytest
-import soundfile
 
 from parakeet_desktop.desktop.entry import APP_ID
-from parakeet_desktop.desktop.hotkey import parse_hotkey
 from parakeet_desktop.desktop.inject import Injector
 from parakeet_desktop.desktop.portal import session_token
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
 from parakeet_desktop.desktop.routes import KeyRoute, TypingRoute, key_route, probe, report, typing_route
-from parakeet_desktop.desktop.shortcuts import PortalShortcut
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, word_error_rate
+from support.dictation import app_status, dictation_setup
+from support.portal import ShortcutEvents
+from support.speech import word_error_rate
 from tools.desktop_session import ROOT
 from tools.kde_session import Hands, in_app_scope
 from tools.waiting import wait_for
@@ -76,24 +74,10 @@ def _text(path) -> str:
     return path.read_text("utf-8") if path.exists() else ""
 
 
-class Shortcut:
-    """The app's PortalShortcut, its callbacks landing in one queue as the app's signals would."""
-
-    def __init__(self, bus: str) -> None:
-        self.events: queue.Queue = queue.Queue()
-        self.shortcut = PortalShortcut(parse_hotkey("ctrl+alt+space"), lambda: self.events.put("press"),
-                                       lambda: self.events.put("release"),
-                                       on_bound=lambda t: self.events.put(("bound", t)),
-                                       on_lost=lambda m: self.events.put(("lost", m)), bus=bus, answer_seconds=60)
-        self.shortcut.start()
-
-    def next(self):
-        return self.events.get(timeout=60)
-
-
 def test_the_hotkey_binds_and_holding_it_is_push_to_talk(kde, hands):
     for start in ("first start", "next start"):  # the key the desktop gave is the app's again
-        user = Shortcut(kde.bus)
+        user = ShortcutEvents(kde.bus, answer_seconds=60)
+        user.shortcut.start()
         assert user.next() == ("bound", "Ctrl+Alt+Space"), start
         assert user.shortcut.outcome == "bound to Ctrl+Alt+Space"
         for _ in range(2):  # two utterances
@@ -216,25 +200,12 @@ def test_the_approval_dialog_unanswered_then_approved(kde, hands, field):
         keyboard.close()
 
 
-def _status(env) -> dict | None:
-    done = subprocess.run([sys.executable, "-m", "parakeet_desktop", "status"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
 def test_the_whole_app_dictates_into_a_wayland_field_on_kde(kde, hands, field, tmp_path):
     """The app as a user starts it on Plasma: the hotkey through KDE's GlobalShortcuts, speech
     from the virtual microphone, the words pasted through KDE's RemoteDesktop into a Wayland
     window, the user's clipboard back, the captions overlay never focused, doctor truthful."""
     typed, focus = field
-    text, speech = held_out_utterances(3)[2]
-    spoken = tmp_path / "sentence.wav"
-    soundfile.write(spoken, speech, 16000, subtype="PCM_16")
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "settings.json").write_text(json.dumps({
-        "schema": 1, "model": str(SPEECH_MODEL), "device": "cpu", "hotkey": "ctrl+alt+space",
-        "mode": "ptt", "microphone": "pulse", "sounds": False, "trailing_space": False}), "utf-8")
+    text, spoken, config = dictation_setup(tmp_path, 2)
     subprocess.run(["wl-copy", "what the user had copied"], env=kde.env, check=True, timeout=30,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = {**kde.env, "PARAKEET_DESKTOP_CONFIG_DIR": str(config), "XDG_DATA_HOME": str(tmp_path / "share")}
@@ -242,10 +213,10 @@ def test_the_whole_app_dictates_into_a_wayland_field_on_kde(kde, hands, field, t
     app = subprocess.Popen([sys.executable, "-m", "parakeet_desktop", "-v"], env=env, cwd=ROOT, stdout=log,
                            stderr=subprocess.STDOUT)
     try:
-        status = wait_for(lambda: (s := _status(env)) and s["ready_after"] is not None and s, 180,
+        status = wait_for(lambda: (s := app_status(env)) and s["ready_after"] is not None and s, 180,
                           "the app to load its model")
         assert status["session"] == "wayland"
-        status = wait_for(lambda: (s := _status(env)) and "bound to" in s["hotkey"] and s, 60, "the hotkey bound")
+        status = wait_for(lambda: (s := app_status(env)) and "bound to" in s["hotkey"] and s, 60, "the hotkey bound")
         assert status["hotkey"] == "portal: bound to Ctrl+Alt+Space", status
         assert status["typing"].startswith("portal") and "the desktop gave the keyboard" in status["typing"], status
         assert any("Ctrl+Alt+Space" in n["message"] for n in status["notices"])  # told, and kept for status
@@ -254,12 +225,12 @@ def test_the_whole_app_dictates_into_a_wayland_field_on_kde(kde, hands, field, t
         wait_for(lambda: _lines(focus)[-1:] == ["active"], 30, "the field to have the focus")
         focus_changes = len(_lines(focus))
         hands.hold(Hands.CTRL, Hands.ALT, Hands.SPACE)
-        wait_for(lambda: (_status(env) or {}).get("state") == "listening", 30, "listening to start")
+        wait_for(lambda: (app_status(env) or {}).get("state") == "listening", 30, "listening to start")
         player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=kde.env)
-        wait_for(lambda: (_status(env) or {}).get("caption"), 60, "a caption while speaking")
+        wait_for(lambda: (app_status(env) or {}).get("caption"), 60, "a caption while speaking")
         kde.screenshot(ARTIFACTS / "kde-overlay-captions.png")
         player.wait(60)
-        wait_for(lambda: len((_status(env) or {}).get("caption", "").split()) >= len(text.split()) // 2, 30,
+        wait_for(lambda: len((app_status(env) or {}).get("caption", "").split()) >= len(text.split()) // 2, 30,
                  "the caption to catch up")
         hands.let_go(Hands.CTRL, Hands.ALT, Hands.SPACE)
         result = wait_for(lambda: _text(typed), 90, "the words in the Wayland text field")

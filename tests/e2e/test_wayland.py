@@ -10,7 +10,6 @@ Screenshots are kept in ``test-artifacts/`` at the top of the checkout.
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 import sys
@@ -18,10 +17,9 @@ import threading
 import time
 
 import pytest
-import soundfile
 
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, word_error_rate
+from support.dictation import app_status, dictation_setup
+from support.speech import word_error_rate
 from parakeet_desktop.desktop.inject import Injector, focused_sway_app
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
 from support.portal import PortalStandIn, WtypeKeys, private_session_bus
@@ -126,23 +124,10 @@ def test_a_paste_through_wl_copy_lands_and_the_users_clipboard_comes_back(sway, 
     assert focused_sway_app() == sway.focused()["app_id"] != ""
 
 
-def _status(sway, env) -> dict | None:
-    done = subprocess.run([sys.executable, "-m", "parakeet_desktop", "status"], env=env, cwd=ROOT,
-                          capture_output=True, text=True, timeout=60)
-    return json.loads(done.stdout) if done.returncode == 0 else None
-
-
 @pytest.mark.parametrize("platform", ["xwayland", "wayland"])
 def test_hold_to_talk_through_the_portal_types_into_a_wayland_window(sway, field, tmp_path, platform):
     """The app as it starts on Wayland (Qt on XWayland), and on Qt's own wayland platform."""
-    text, speech = held_out_utterances(3)[1]
-    spoken = tmp_path / "sentence.wav"
-    soundfile.write(spoken, speech, 16000, subtype="PCM_16")
-    config = tmp_path / "config"
-    config.mkdir()
-    (config / "settings.json").write_text(json.dumps({
-        "schema": 1, "model": str(SPEECH_MODEL), "device": "cpu", "hotkey": "ctrl+alt+space",
-        "mode": "ptt", "microphone": "pulse", "sounds": False, "trailing_space": False}), "utf-8")
+    text, spoken, config = dictation_setup(tmp_path, 1)
     _copy(sway, "what the user had copied")
     with private_session_bus() as bus:
         keys = WtypeKeys(sway.env)
@@ -154,7 +139,7 @@ def test_hold_to_talk_through_the_portal_types_into_a_wayland_window(sway, field
         app = subprocess.Popen([sys.executable, "-m", "parakeet_desktop", "-v"], env=env, cwd=ROOT, stdout=log,
                                stderr=subprocess.STDOUT)
         try:
-            status = wait_for(lambda: (s := _status(sway, env)) and s["ready_after"] is not None and s,
+            status = wait_for(lambda: (s := app_status(env)) and s["ready_after"] is not None and s,
                           180, "the app to load its model")
             assert status["session"] == "wayland"
             assert status["hotkey"].startswith("portal") and status["typing"].startswith("portal"), status
@@ -166,9 +151,9 @@ def test_hold_to_talk_through_the_portal_types_into_a_wayland_window(sway, field
 
             sway.focus(FIELD)  # the control window opened at start; the user clicks into the field
             portal.press()
-            wait_for(lambda: (_status(sway, env) or {}).get("state") == "listening", 20, "listening to start")
+            wait_for(lambda: (app_status(env) or {}).get("state") == "listening", 20, "listening to start")
             player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=sway.env)
-            wait_for(lambda: (_status(sway, env) or {}).get("caption"), 30, "a caption while speaking")
+            wait_for(lambda: (app_status(env) or {}).get("caption"), 30, "a caption while speaking")
             # The overlay is up (on XWayland; not shown on Qt's wayland) and has not taken the focus.
             assert sway.focused()["name"] == FIELD
             shot = sway.screenshot(ARTIFACTS / f"{platform}-overlay-captions.png")

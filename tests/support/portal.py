@@ -366,3 +366,24 @@ class WtypeKeys:
             self.chord = []
             self.runs.append(args)
             subprocess.run(args, env=self.env, check=True, timeout=30)
+
+
+class ShortcutEvents:
+    """The app's PortalShortcut with its callbacks landing in one queue, as the app's signals would:
+    "press", "release", ("bound", trigger), ("lost", message). start() it."""
+
+    def __init__(self, bus: str, hotkey: str = "ctrl+alt+space", answer_seconds: float = 20) -> None:
+        import queue
+
+        from parakeet_desktop.desktop.hotkey import parse_hotkey
+        from parakeet_desktop.desktop.shortcuts import PortalShortcut
+
+        self.events: queue.Queue = queue.Queue()
+        self.shortcut = PortalShortcut(parse_hotkey(hotkey), lambda: self.events.put("press"),
+                                       lambda: self.events.put("release"),
+                                       on_bound=lambda t: self.events.put(("bound", t)),
+                                       on_lost=lambda m: self.events.put(("lost", m)), bus=bus,
+                                       answer_seconds=answer_seconds)
+
+    def next(self, timeout: float = 120):
+        return self.events.get(timeout=timeout)

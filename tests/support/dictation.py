@@ -1,0 +1,36 @@
+"""What the whole-app tests on real desktops share: a held-out sentence to speak into the virtual
+microphone, the settings the app starts with, and the app's own ``status``."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import soundfile
+
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances
+from tools.desktop_session import ROOT
+
+
+def dictation_setup(folder: Path, which: int) -> tuple[str, Path, Path]:
+    """(the sentence's text, its recording, the app's config folder): held-out sentence *which*,
+    and push-to-talk on Ctrl+Alt+Space from the PulseAudio virtual microphone."""
+    text, speech = held_out_utterances(3)[which]
+    spoken = folder / "sentence.wav"
+    soundfile.write(spoken, speech, 16000, subtype="PCM_16")
+    config = folder / "config"
+    config.mkdir()
+    (config / "settings.json").write_text(json.dumps({
+        "schema": 1, "model": str(SPEECH_MODEL), "device": "cpu", "hotkey": "ctrl+alt+space",
+        "mode": "ptt", "microphone": "pulse", "sounds": False, "trailing_space": False}), "utf-8")
+    return text, spoken, config
+
+
+def app_status(env: dict[str, str]) -> dict | None:
+    """``parakeet-desktop status`` of the app running with *env* (None while it does not answer)."""
+    done = subprocess.run([sys.executable, "-m", "parakeet_desktop", "status"], env=env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=60)
+    return json.loads(done.stdout) if done.returncode == 0 else None
