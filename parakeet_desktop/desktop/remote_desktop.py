@@ -133,7 +133,8 @@ class PortalKeyboard:
         no dialog comes). False while it still waits for the user."""
         def run() -> None:
             with self._lock:
-                if self.session is not None:
+                # Another ask may have ended while this one waited: its answer stands.
+                if self.session is not None or self.declined or self.unanswered:
                     return
                 try:
                     self._open()

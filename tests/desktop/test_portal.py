@@ -5,6 +5,7 @@ away, and a restore token the desktop no longer takes."""
 from __future__ import annotations
 
 import queue
+import threading
 
 import pytest
 
@@ -308,6 +309,32 @@ def test_an_unanswered_keyboard_dialog_blocks_the_caller_once_at_most(portal, bu
     keyboard.chord("ctrl", "v")
     assert portal.keys[0] == (CTRL, 1) and portal.dialogs == 2
     keyboard.close()
+
+
+def test_a_paste_while_the_first_dialog_waits_never_asks_a_second_time(portal, bus, tmp_path):
+    """The app asks at start; the user dictates before answering, then declines: the paste that
+    came meanwhile does not open a second dialog once the first is answered."""
+    portal.silent = True
+    keyboard = PortalKeyboard(tmp_path / "token", bus=bus, answer_seconds=6)
+    opener = threading.Thread(target=_ask, args=(keyboard,), daemon=True)
+    opener.start()  # the app's prepare_typing at start
+    wait_for(lambda: portal.dialogs == 1, 30, "the first dialog")
+    with pytest.raises(OSError, match="answer its dialog"):
+        keyboard.chord("ctrl", "v")
+    opener.join(60)
+    wait_for(lambda: keyboard.unanswered, 30, "the first dialog's time to run out")
+    # The paste's own ask, queued behind the first, has had its turn once its thread is gone.
+    wait_for(lambda: not any(t.name == "remote-desktop" and t.is_alive() for t in threading.enumerate()), 30,
+             "the paste's ask to end")
+    assert portal.dialogs == 1 and keyboard.state() == "no answer to the desktop's dialog"
+    keyboard.close()
+
+
+def _ask(keyboard) -> None:
+    try:
+        keyboard.open()
+    except OSError:
+        pass  # read from the keyboard's state
 
 
 def test_text_a_layout_may_lack_is_pasted_through_the_portals_keys(portal, bus, tmp_path):
