@@ -76,7 +76,8 @@ class PortalKeyboard:
                 self._open()
 
     def state(self) -> str:
-        """What the desktop answered, in a few words, for status and doctor."""
+        """What the desktop answered, in a few words, for status and doctor ('' before the
+        first ask)."""
         if self.session is not None:
             return "the desktop gave the keyboard"
         if self.declined:
@@ -85,7 +86,7 @@ class PortalKeyboard:
             return "no answer to the desktop's dialog"
         if self.failure:
             return f"failed: {self.failure}"
-        return "asking the desktop" if self._lock.locked() else "not asked yet"
+        return "asking the desktop" if self._lock.locked() else ""
 
     def close(self) -> None:
         with self._lock:

@@ -118,8 +118,9 @@ class SessionRoutes(QObject):
         outcome = getattr(self.hotkey, "outcome", None)  # a PortalShortcut
         if outcome:
             done["hotkey"] = outcome
-        if self.portal_keyboard is not None:
-            done["typing"] = self.portal_keyboard.state()
+        typing = self.portal_keyboard.state() if self.portal_keyboard is not None else ""
+        if typing:  # never asked where the text is typed another way (wtype)
+            done["typing"] = typing
         return done
 
     def _bound(self, trigger: str) -> None:

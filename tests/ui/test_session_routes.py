@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from parakeet_desktop.desktop.routes import Desktop
+from parakeet_desktop.desktop.routes import Desktop, typing_route
 from parakeet_desktop.engine.modes import Mode
 from parakeet_desktop.ui.session_routes import SessionRoutes
 from support.portal import PortalStandIn, private_session_bus
@@ -101,6 +101,10 @@ def test_sway_says_which_lines_to_add(monkeypatch, app_dirs, qapp):
     assert "bindsym --release Ctrl+Mod1+space exec parakeet-desktop stop" in heard[0]
     assert "Hold" not in made.hint("ctrl+alt+space", Mode.PUSH_TO_TALK)  # no key of ours to hold
     assert "parakeet-desktop start" in made.hint("ctrl+alt+space", Mode.PUSH_TO_TALK)
+    # wtype types here: the portal's keyboard, never asked, adds nothing to what is reported.
+    typing = typing_route(made.desktop)
+    assert made.status("ctrl+alt+space", typing)["typing"] == f"wtype: {typing.why}"
+    assert dict(made.report("ctrl+alt+space", "auto"))["typing"] == f"wtype: {typing.why}"
 
 
 def test_the_apps_portal_messages_reach_the_window_on_the_gui_thread(bus, monkeypatch, app_dirs, qapp, qtbot,
