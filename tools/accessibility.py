@@ -1,5 +1,5 @@
 """A desktop session's accessibility tree (AT-SPI over D-Bus, through jeepney): what a screen
-reader's user reaches. Tests answer the desktops' own dialogs through it, as that user would."""
+reader's user reaches. Tests answer GNOME's dialogs through it, as that user would."""
 
 from __future__ import annotations
 

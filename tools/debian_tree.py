@@ -15,6 +15,13 @@ MIRROR = "http://deb.debian.org/debian"
 CACHE = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "parakeet-desktop-tests" / "desktops"
 
 
+def command_in(command: list[str], env: dict[str, str], *, tree: Path | None = None,
+               user: str | None = None) -> list[str]:
+    """*command* with exactly *env*, run as *user* (None: this one) inside *tree* (None: here)."""
+    return ((["chroot", str(tree)] if tree else []) + (["runuser", "-u", user, "--"] if user else [])
+            + ["env", "-i"] + [f"{k}={v}" for k, v in env.items()] + command)
+
+
 def missing() -> list[str]:
     """What the host lacks to make and enter the tree (root, debootstrap)."""
     lacking = [] if os.geteuid() == 0 else ["root"]

@@ -32,14 +32,20 @@ class Desktop:
         self.env.pop("WAYLAND_DISPLAY", None)
         self.env.pop("PULSE_SERVER", None)
 
-    def spawn(self, *args: str, log: str) -> subprocess.Popen:
+    def spawn(self, *args: str, log: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        """Starts *args* (with *env*, else the session's), its output in *log*.log; stopped at the end."""
         stream = open(self.folder / f"{log}.log", "w")
-        process = subprocess.Popen(list(args), env=self.env, stdout=stream, stderr=subprocess.STDOUT)
+        process = subprocess.Popen(list(args), env=self.env if env is None else env, stdout=stream,
+                                   stderr=subprocess.STDOUT)
         self.processes.append(process)
         return process
 
     def run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=60, **kwargs)
+
+    def on_bus(self, name: str) -> bool:
+        """Whether *name* is owned on the session's D-Bus (a desktop's service is up)."""
+        return self.run("busctl", "--user", "status", name).returncode == 0
 
     def start(self) -> None:
         self.spawn("Xvfb", self.display, "-screen", "0", "1366x768x24", "-nolisten", "tcp", log="xvfb")

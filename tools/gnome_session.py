@@ -27,7 +27,7 @@ import tempfile
 from pathlib import Path
 
 from tools.accessibility import Accessibility
-from tools.debian_tree import debian_tree, mounted
+from tools.debian_tree import command_in, debian_tree, mounted
 from tools.desktop_session import ROOT, Desktop, session_bus_config
 from tools.waiting import wait_for
 
@@ -61,15 +61,7 @@ class GnomeSession(Desktop):
         self._mounts = mounted(self.root, ("proc", "sys", "dev", "tmp"), read_only=shared)
 
     def _in_tree(self, command: list[str], env: dict[str, str], user: bool = True) -> list[str]:
-        run_as = ["runuser", "-u", USER, "--"] if user else []
-        return (["chroot", str(self.root)] + run_as + ["env", "-i"] + [f"{k}={v}" for k, v in env.items()]
-                + command)
-
-    def _spawn(self, command: list[str], log: str) -> subprocess.Popen:
-        stream = open(self.folder / f"{log}.log", "w")
-        process = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT)
-        self.processes.append(process)
-        return process
+        return command_in(command, env, tree=self.root, user=USER if user else None)
 
     def start(self) -> None:
         self.start_audio()
@@ -85,12 +77,12 @@ class GnomeSession(Desktop):
         self.data_home.mkdir(mode=0o755)
         config = session_bus_config(self.runtime, self.root)
         (self.root / "run" / "dbus").mkdir(parents=True, exist_ok=True)
-        self._spawn(["chroot", str(self.root), "dbus-daemon", "--system", "--nofork", "--nopidfile"], "system-bus")
+        self.spawn("chroot", str(self.root), "dbus-daemon", "--system", "--nofork", "--nopidfile", log="system-bus")
         user_env = {"PATH": "/usr/bin:/bin", "HOME": f"/home/{USER}", "XDG_RUNTIME_DIR": str(self.runtime),
                     "DBUS_SESSION_BUS_ADDRESS": self.bus, "XDG_CURRENT_DESKTOP": "GNOME",
                     "XDG_SESSION_TYPE": "wayland", "LANG": "C.UTF-8"}
-        self._spawn(self._in_tree(["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile"], user_env),
-                    "dbus")
+        self.spawn(*self._in_tree(["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile"], user_env),
+                   log="dbus")
         wait_for(lambda: (self.runtime / "bus").exists(), 20, "the session bus")
         # What GNOME's session manager would give the services the bus starts.
         done = self.run("busctl", "--user", "call", "org.freedesktop.DBus", "/org/freedesktop/DBus",
@@ -98,17 +90,17 @@ class GnomeSession(Desktop):
                         "WAYLAND_DISPLAY", "wayland-0", "XDG_RUNTIME_DIR", str(self.runtime),
                         "XDG_SESSION_TYPE", "wayland", "XDG_CURRENT_DESKTOP", "GNOME")
         assert done.returncode == 0, done.stderr
-        self._spawn(self._in_tree(["gnome-shell", "--headless", "--wayland", "--virtual-monitor", "1280x720",
-                                   "--unsafe-mode"], user_env), "gnome-shell")
-        wait_for(lambda: (self.runtime / "wayland-0").exists() and self.owner("org.gnome.Shell"), 120, "GNOME Shell")
+        self.spawn(*self._in_tree(["gnome-shell", "--headless", "--wayland", "--virtual-monitor", "1280x720",
+                                   "--unsafe-mode"], user_env), log="gnome-shell")
+        wait_for(lambda: (self.runtime / "wayland-0").exists() and self.on_bus("org.gnome.Shell"), 120, "GNOME Shell")
         self.env["WAYLAND_DISPLAY"] = str(self.runtime / "wayland-0")
         # The frontend as root (see the module's words), once the shell is there.
         frontend_env = {"PATH": "/usr/bin:/bin", "DBUS_SESSION_BUS_ADDRESS": self.bus, "XDG_CURRENT_DESKTOP": "GNOME",
                         "XDG_RUNTIME_DIR": str(self.folder / "runtime"), "XDG_DATA_HOME": str(self.data_home),
                         "HOME": "/root"}
-        self._spawn(self._in_tree(["/usr/libexec/xdg-desktop-portal", "--verbose"], frontend_env, user=False),
-                    "portal")
-        wait_for(lambda: self.owner("org.freedesktop.portal.Desktop"), 30, "the portal frontend")
+        self.spawn(*self._in_tree(["/usr/libexec/xdg-desktop-portal", "--verbose"], frontend_env, user=False),
+                   log="portal")
+        wait_for(lambda: self.on_bus("org.freedesktop.portal.Desktop"), 30, "the portal frontend")
         wait_for(lambda: self._started(), 120, "GNOME Shell's start")
         self.eval("Main.overview.hide()")  # a session starts in the overview
         display = self.eval("GLib.getenv('DISPLAY')")
@@ -123,9 +115,6 @@ class GnomeSession(Desktop):
             return self.eval("Main.layoutManager._startingUp") == "false"
         except AssertionError:  # its objects are not there yet
             return False
-
-    def owner(self, name: str) -> bool:
-        return self.run("busctl", "--user", "status", name).returncode == 0
 
     def eval(self, script: str) -> str:
         """GNOME Shell's answer to *script* (JavaScript, run in the shell) as JSON text; raises

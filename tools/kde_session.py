@@ -20,8 +20,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from tools.accessibility import Accessibility
-from tools.debian_tree import debian_tree, mounted
+from tools.debian_tree import command_in, debian_tree, mounted
 from tools.desktop_session import ROOT, Desktop, session_bus_config
 from tools.waiting import wait_for
 
@@ -34,8 +33,7 @@ SOCKET = "wayland-kde"
 KGLOBALACCELD = "/usr/lib/x86_64-linux-gnu/libexec/kglobalacceld"
 PLASMA6 = ("kwin-wayland", "kglobalacceld", "xdg-desktop-portal", "xdg-desktop-portal-kde", "qt6-wayland",
            "dbus-daemon", "xwayland", "plasma-workspace", "qml6-module-org-kde-kirigami",
-           "qml6-module-qtquick-controls", "qml6-module-qtquick-layouts", "x11-xserver-utils", "systemd",
-           "at-spi2-core")
+           "qml6-module-qtquick-controls", "qml6-module-qtquick-layouts", "x11-xserver-utils", "systemd")
 
 
 def plasma6_tree() -> Path:
@@ -78,17 +76,7 @@ class KdeSession(Desktop):
         self._mounts = mounted(tree, ("proc", "sys", "dev", "tmp"), read_only=shared) if tree else None
 
     def _as_user(self, command: list[str], env: dict[str, str]) -> list[str]:
-        inside = ["chroot", str(self.tree)] if self.tree else []
-        if self.user is None:
-            return inside + command
-        return (inside + ["runuser", "-u", self.user, "--", "env", "-i"] + [f"{k}={v}" for k, v in env.items()]
-                + command)
-
-    def _spawn(self, command: list[str], env: dict[str, str], log: str) -> subprocess.Popen:
-        stream = open(self.folder / f"{log}.log", "w")
-        process = subprocess.Popen(command, env=env, stdout=stream, stderr=subprocess.STDOUT)
-        self.processes.append(process)
-        return process
+        return command_in(command, env, tree=self.tree, user=self.user)
 
     def start(self) -> None:
         self.start_audio()
@@ -102,11 +90,10 @@ class KdeSession(Desktop):
         if self._mounts is not None:
             self._mounts.__enter__()
             assert self.tree is not None  # its user is made with it: runuser finds the user there
-            shutil.chown(self.runtime, int(subprocess.run(["chroot", str(self.tree), "id", "-u", USER],
-                                                          capture_output=True, text=True, check=True).stdout))
-            for path in (home, home / ".config", home / ".config" / "kwinrc"):
-                shutil.chown(path, int(subprocess.run(["chroot", str(self.tree), "id", "-u", USER],
-                                                      capture_output=True, text=True, check=True).stdout))
+            uid = int(subprocess.run(["chroot", str(self.tree), "id", "-u", USER], capture_output=True, text=True,
+                                     check=True).stdout)
+            for path in (self.runtime, home, home / ".config", home / ".config" / "kwinrc"):
+                os.chown(path, uid, -1)
         elif self.user is not None:
             if subprocess.run(["id", "-u", self.user], capture_output=True).returncode != 0:
                 subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
@@ -128,38 +115,36 @@ class KdeSession(Desktop):
                     "KDE_SESSION_VERSION": self.version, "XDG_SESSION_TYPE": "wayland", "LANG": "C.UTF-8",
                     # Screenshots through KWin's own D-Bus interface, for the tests' record.
                     "KWIN_SCREENSHOT_NO_PERMISSION_CHECKS": "1"}
-        self._spawn(self._as_user(["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile"], user_env),
-                    user_env, "dbus")
+        self.spawn(*self._as_user(["dbus-daemon", f"--config-file={config}", "--nofork", "--nopidfile"], user_env),
+                   log="dbus", env=user_env)
         wait_for(lambda: (self.runtime / "bus").exists(), 20, "the session bus")
         # KWin 6 lets only the programs whose menu entries name its privileged interfaces use them
         # (KDE's portal backend, for the keyboard); in the tree it does not match the backend to
         # its entry, so that check is off for this session.
         kwin_env = {**user_env, "KWIN_WAYLAND_NO_PERMISSION_CHECKS": "1"} if self.version == "6" else user_env
-        self._spawn(self._as_user([str(kwin), "--virtual", "--xwayland", "--socket", SOCKET, "--width", "1280",
-                                   "--height", "720", str(started)], kwin_env), kwin_env, "kwin")
+        self.spawn(*self._as_user([str(kwin), "--virtual", "--xwayland", "--socket", SOCKET, "--width", "1280",
+                                   "--height", "720", str(started)], kwin_env), log="kwin", env=kwin_env)
         wait_for(lambda: (self.runtime / SOCKET).exists(), 60, "KWin's socket")
         self.env["WAYLAND_DISPLAY"] = str(self.runtime / SOCKET)  # a path: the client's runtime folder is its own
         self.env["DISPLAY"] = wait_for(lambda: display_file.exists() and display_file.read_text().strip(), 60,
                                        "XWayland")
         if self.version == "5":
-            wait_for(lambda: self.owner("org.kde.kglobalaccel"), 30, "kglobalaccel in KWin")
+            wait_for(lambda: self.on_bus("org.kde.kglobalaccel"), 30, "kglobalaccel in KWin")
         else:  # Plasma 6 runs it as a daemon of its own
-            self._spawn(self._as_user([self._inside(KGLOBALACCELD)], user_env), user_env, "kglobalacceld")
-            wait_for(lambda: self.owner("org.kde.kglobalaccel"), 30, "kglobalacceld")
+            self.spawn(*self._as_user([self._inside(KGLOBALACCELD)], user_env), log="kglobalacceld", env=user_env)
+            wait_for(lambda: self.on_bus("org.kde.kglobalaccel"), 30, "kglobalacceld")
         # Its log says what it was asked (the tests count the dialogs it opened).
         backend_env = {**user_env, "WAYLAND_DISPLAY": SOCKET, "QT_QPA_PLATFORM": "wayland",
-                       "QT_LOGGING_RULES": "xdp-kde-*.debug=true",
-                       # Its dialogs in the accessibility tree, where the tests answer them.
-                       "QT_LINUX_ACCESSIBILITY_ALWAYS_ON": "1", "QT_ACCESSIBILITY": "1"}
-        self._spawn(self._as_user([self._inside(backend(self.tree))], backend_env), backend_env, "portal-kde")
-        wait_for(lambda: self.owner("org.freedesktop.impl.portal.desktop.kde"), 30, "KDE's portal backend")
+                       "QT_LOGGING_RULES": "xdp-kde-*.debug=true"}
+        self.spawn(*self._as_user([self._inside(backend(self.tree))], backend_env), log="portal-kde",
+                   env=backend_env)
+        wait_for(lambda: self.on_bus("org.freedesktop.impl.portal.desktop.kde"), 30, "KDE's portal backend")
         frontend_env = {"PATH": os.environ["PATH"], "DBUS_SESSION_BUS_ADDRESS": self.bus,
                         "XDG_CURRENT_DESKTOP": "KDE", "XDG_RUNTIME_DIR": str(self.folder / "runtime"),
                         "HOME": str(self.folder), "XDG_DATA_HOME": str(self.data_home)}
-        inside = (["chroot", str(self.tree), "env", "-i"] + [f"{k}={v}" for k, v in frontend_env.items()]
-                  if self.tree else [])
-        self._spawn(inside + [FRONTEND, "--verbose"], frontend_env, "portal")
-        wait_for(lambda: self.owner("org.freedesktop.portal.Desktop"), 30, "the portal frontend")
+        self.spawn(*command_in([FRONTEND, "--verbose"], frontend_env, tree=self.tree), log="portal",
+                   env=frontend_env)
+        wait_for(lambda: self.on_bus("org.freedesktop.portal.Desktop"), 30, "the portal frontend")
         if self.version == "6":
             self.authorize_host_apps()
 
@@ -171,10 +156,6 @@ class KdeSession(Desktop):
                         "/org/freedesktop/impl/portal/PermissionStore", "org.freedesktop.impl.portal.PermissionStore",
                         "SetPermission", "sbssas", "kde-authorized", "true", "remote-desktop", app_id, "1", "yes")
         assert done.returncode == 0, done.stderr
-
-    def owner(self, name: str) -> bool:
-        done = self.run("busctl", "--user", "status", name)
-        return done.returncode == 0
 
     def activate(self, title: str) -> None:
         """Gives the keyboard focus to the window titled *title*, as a click on it would (a KWin
@@ -219,16 +200,6 @@ class KdeSession(Desktop):
         path.parent.mkdir(parents=True, exist_ok=True)
         assert image.save(str(path)), f"could not save {path}"
         return path
-
-    def answer(self, button: str, timeout: float = 60) -> None:
-        """A person presses *button* in KDE's portal dialog, through the accessibility tree."""
-        access = Accessibility.of(self.bus, self.tree)
-        try:
-            found = wait_for(lambda: access.find("xdg-desktop-portal-kde", "button", button), timeout,
-                             f"KDE's dialog ({button})")
-            access.act(found)
-        finally:
-            access.close()
 
     def _path(self, path: str) -> Path:
         """Where *path* of the desktop's system is seen from here."""

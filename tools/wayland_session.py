@@ -54,8 +54,7 @@ class WaylandSession(Desktop):
         if self.user is not None:
             command = (["runuser", "-u", self.user, "--", "env", "-i"] + [f"{k}={v}" for k, v in sway_env.items()]
                        + command)
-        stream = open(self.folder / "sway.log", "w")
-        self.processes.append(subprocess.Popen(command, env=sway_env, stdout=stream, stderr=subprocess.STDOUT))
+        self.spawn(*command, log="sway", env=sway_env)
         socket = wait_for(lambda: next(iter(sorted(self.runtime.glob("wayland-[0-9]"))), None), 30, "sway's socket")
         self.env["WAYLAND_DISPLAY"] = str(socket)  # a path: the client's runtime folder is its own
         self.env["SWAYSOCK"] = str(wait_for(lambda: next(iter(self.runtime.glob("sway-ipc.*.sock")), None), 30,
