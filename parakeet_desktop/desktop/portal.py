@@ -32,6 +32,8 @@ SESSION = "org.freedesktop.portal.Session"
 REQUEST = "org.freedesktop.portal.Request"
 GLOBAL_SHORTCUTS = "org.freedesktop.portal.GlobalShortcuts"
 REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
+# What the user does to be asked again (the app's menu entry: ui/menu.py).
+ASK_AGAIN = "choose “Ask the desktop again” in the app's menu"
 # How long the user may take over the portal's approval dialog.
 ANSWER_SECONDS = 300.0
 _tokens = itertools.count(1)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from ..storage import write_atomic
 from .inject import NotInLayout
-from .portal import (REMOTE_DESKTOP, PortalConnection, PortalDenied, PortalError, PortalUnanswered,
+from .portal import (ASK_AGAIN, REMOTE_DESKTOP, PortalConnection, PortalDenied, PortalError, PortalUnanswered,
                      session_token)
 
 logger = logging.getLogger(__name__)
@@ -25,7 +25,7 @@ PRESSED, RELEASED = 1, 0
 WAIT_FOR_DIALOG_SECONDS = 2.0
 ASKING = "the desktop is asking whether this app may type: answer its dialog"
 DECLINED = ("you declined keyboard access in the desktop's dialog, so the text stays on the clipboard; "
-            "save the settings again to be asked again")
+            f"to be asked again, {ASK_AGAIN} (or save the settings)")
 # X keysyms of the keys the app presses (the portal takes keysyms and keycodes; keysyms do not
 # depend on the keyboard layout).
 KEYSYMS = {"ctrl": 0xFFE3, "shift": 0xFFE1, "alt": 0xFFE9, "super": 0xFFEB, "enter": 0xFF0D,
@@ -185,8 +185,8 @@ class PortalKeyboard:
         except PortalUnanswered as exc:
             # Asking again at the next key would freeze the caller for as long again.
             connection.close()
-            self.unanswered = (f"{exc}, so the text stays on the clipboard; choose “Ask the desktop again” "
-                               "in the menu (or save the settings) to be asked again")
+            self.unanswered = (f"{exc}, so the text stays on the clipboard; to be asked again, {ASK_AGAIN} "
+                               "(or save the settings)")
             raise OSError(self.unanswered) from exc
         except PortalError as exc:
             connection.close()

@@ -18,7 +18,7 @@ from collections.abc import Callable
 from jeepney import MatchRule
 
 from .hotkey import Hotkey
-from .portal import (GLOBAL_SHORTCUTS, PortalConnection, PortalDenied, PortalError, PortalUnanswered,
+from .portal import (ASK_AGAIN, GLOBAL_SHORTCUTS, PortalConnection, PortalDenied, PortalError, PortalUnanswered,
                      session_token)
 
 logger = logging.getLogger(__name__)
@@ -154,12 +154,13 @@ class PortalShortcut:
         try:
             self._bind_now()
         except PortalDenied:
-            self._lost("You declined the dictation shortcut in the desktop's dialog. Change the hotkey "
-                       "in the settings to be asked again, or bind “parakeet-desktop toggle” to a key "
-                       "in the desktop's keyboard settings.", "declined in the desktop's dialog")
+            self._lost(f"You declined the dictation shortcut in the desktop's dialog. To be asked again, "
+                       f"{ASK_AGAIN}, or bind “parakeet-desktop toggle” to a key in the desktop's keyboard "
+                       "settings.", "declined in the desktop's dialog")
         except PortalUnanswered as exc:
-            self._lost(f"The dictation shortcut is not bound: {exc}. Change the hotkey in the settings "
-                       "(or save them again) to be asked again.", "no answer to the desktop's dialog")
+            # Saving the settings asks again only for a new hotkey: the menu asks for this one.
+            self._lost(f"The dictation shortcut is not bound: {exc}. To be asked again, {ASK_AGAIN}.",
+                       "no answer to the desktop's dialog")
         except NotBound as exc:
             # The session stays: a key given in the desktop's settings comes as ShortcutsChanged.
             self.outcome = "not bound: no key"

@@ -94,6 +94,7 @@ def test_a_declined_shortcut_says_what_to_do(portal, bus):
     user.shortcut.start()
     kind, message = user.next()
     assert kind == "lost" and "declined" in message and "parakeet-desktop toggle" in message
+    assert "Ask the desktop again" in message  # the menu's entry asks again; saving the settings does not
     portal.press()  # no session was bound: nothing happens
     with pytest.raises(queue.Empty):
         user.events.get(timeout=1)
@@ -161,7 +162,7 @@ def test_an_unanswered_shortcut_dialog_is_not_called_declined(portal, bus):
     user.shortcut.start()
     kind, message = user.next()
     assert kind == "lost" and "declined" not in message
-    assert "no answer within 1 s" in message and "asked again" in message
+    assert "no answer within 1 s" in message and "asked again" in message and "Ask the desktop again" in message
     assert user.shortcut.outcome == "no answer to the desktop's dialog"
 
 
