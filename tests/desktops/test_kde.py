@@ -23,7 +23,7 @@ from parakeet_desktop.desktop.portal import session_token
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
 from parakeet_desktop.desktop.routes import KeyRoute, TypingRoute, key_route, probe, report, typing_route
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
-from support.dictation import app_status, dictation_setup
+from support.dictation import app_status, dictation_setup, running_app
 from support.portal import ShortcutEvents
 from support.speech import word_error_rate
 from tools.desktop_session import ROOT
@@ -209,10 +209,7 @@ def test_the_whole_app_dictates_into_a_wayland_field_on_kde(kde, hands, field, t
     subprocess.run(["wl-copy", "what the user had copied"], env=kde.env, check=True, timeout=30,
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = {**kde.env, "PARAKEET_DESKTOP_CONFIG_DIR": str(config), "XDG_DATA_HOME": str(tmp_path / "share")}
-    log = open(tmp_path / "app.log", "w")
-    app = subprocess.Popen([sys.executable, "-m", "parakeet_desktop", "-v"], env=env, cwd=ROOT, stdout=log,
-                           stderr=subprocess.STDOUT)
-    try:
+    with running_app(env, tmp_path) as app:
         status = wait_for(lambda: (s := app_status(env)) and s["ready_after"] is not None and s, 180,
                           "the app to load its model")
         assert status["session"] == "wayland"
@@ -247,8 +244,3 @@ def test_the_whole_app_dictates_into_a_wayland_field_on_kde(kde, hands, field, t
         assert "hotkey: portal: bound to Ctrl+Alt+Space" in doctor.stdout  # what happened, from the app
         subprocess.run([sys.executable, "-m", "parakeet_desktop", "quit"], env=env, cwd=ROOT, timeout=60)
         assert app.wait(60) == 0
-    finally:
-        if app.poll() is None:
-            app.kill()
-        log.close()
-        print((tmp_path / "app.log").read_text()[-5000:])

@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from support.dictation import app_status, dictation_setup
+from support.dictation import app_status, dictation_setup, running_app
 from support.speech import word_error_rate
 from parakeet_desktop.desktop.inject import Injector, focused_sway_app
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
@@ -135,50 +135,44 @@ def test_hold_to_talk_through_the_portal_types_into_a_wayland_window(sway, field
         env = {**sway.env, "DBUS_SESSION_BUS_ADDRESS": bus, "XDG_CURRENT_DESKTOP": "KDE",
                "PARAKEET_DESKTOP_CONFIG_DIR": str(config), "XDG_DATA_HOME": str(tmp_path / "share"),
                **({"QT_QPA_PLATFORM": "wayland"} if platform == "wayland" else {})}
-        log = open(tmp_path / "app.log", "w")
-        app = subprocess.Popen([sys.executable, "-m", "parakeet_desktop", "-v"], env=env, cwd=ROOT, stdout=log,
-                               stderr=subprocess.STDOUT)
         try:
-            status = wait_for(lambda: (s := app_status(env)) and s["ready_after"] is not None and s,
-                          180, "the app to load its model")
-            assert status["session"] == "wayland"
-            assert status["hotkey"].startswith("portal") and status["typing"].startswith("portal"), status
-            # Asked once each at start: the shortcut, and the keyboard for typing.
-            wait_for(lambda: "dictate" in portal.bound and portal.dialogs == 2, 30, "both approvals")
-            assert portal.bound["dictate"]["preferred_trigger"] == "CTRL+ALT+space"
-            assert portal.registered and all(a == portal.registered[0] for a in portal.registered)
-            assert (tmp_path / "share" / "applications" / f"{portal.registered[0]}.desktop").exists()
+            with running_app(env, tmp_path) as app:
+                status = wait_for(lambda: (s := app_status(env)) and s["ready_after"] is not None and s,
+                                  180, "the app to load its model")
+                assert status["session"] == "wayland"
+                assert status["hotkey"].startswith("portal") and status["typing"].startswith("portal"), status
+                # Asked once each at start: the shortcut, and the keyboard for typing.
+                wait_for(lambda: "dictate" in portal.bound and portal.dialogs == 2, 30, "both approvals")
+                assert portal.bound["dictate"]["preferred_trigger"] == "CTRL+ALT+space"
+                assert portal.registered and all(a == portal.registered[0] for a in portal.registered)
+                assert (tmp_path / "share" / "applications" / f"{portal.registered[0]}.desktop").exists()
 
-            sway.focus(FIELD)  # the control window opened at start; the user clicks into the field
-            portal.press()
-            wait_for(lambda: (app_status(env) or {}).get("state") == "listening", 20, "listening to start")
-            player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=sway.env)
-            wait_for(lambda: (app_status(env) or {}).get("caption"), 30, "a caption while speaking")
-            # The overlay is up (on XWayland; not shown on Qt's wayland) and has not taken the focus.
-            assert sway.focused()["name"] == FIELD
-            shot = sway.screenshot(ARTIFACTS / f"{platform}-overlay-captions.png")
-            player.wait(30)
-            time.sleep(0.6)
-            portal.release()
+                sway.focus(FIELD)  # the control window opened at start; the user clicks into the field
+                portal.press()
+                wait_for(lambda: (app_status(env) or {}).get("state") == "listening", 20, "listening to start")
+                player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=sway.env)
+                wait_for(lambda: (app_status(env) or {}).get("caption"), 30, "a caption while speaking")
+                # The overlay is up (on XWayland; not shown on Qt's wayland) and has not taken the focus.
+                assert sway.focused()["name"] == FIELD
+                shot = sway.screenshot(ARTIFACTS / f"{platform}-overlay-captions.png")
+                player.wait(30)
+                time.sleep(0.6)
+                portal.release()
 
-            result = wait_for(lambda: _text(field), 60, "the words in the Wayland text field")
-            assert word_error_rate([text], [result.strip()]) <= 0.2, (text, result)
-            assert ["-M", "ctrl", "-k", "v", "-m", "ctrl"] == keys.runs[-1][3:]  # pasted by the portal's keys
-            wait_for(lambda: _clipboard(sway) == "what the user had copied", 20, "the user's clipboard back")
-            assert sway.focused()["name"] == FIELD
-            assert shot.stat().st_size > 10_000
-            sway.screenshot(ARTIFACTS / f"{platform}-after-dictation.png")
+                result = wait_for(lambda: _text(field), 60, "the words in the Wayland text field")
+                assert word_error_rate([text], [result.strip()]) <= 0.2, (text, result)
+                assert ["-M", "ctrl", "-k", "v", "-m", "ctrl"] == keys.runs[-1][3:]  # pasted by the portal's keys
+                wait_for(lambda: _clipboard(sway) == "what the user had copied", 20, "the user's clipboard back")
+                assert sway.focused()["name"] == FIELD
+                assert shot.stat().st_size > 10_000
+                sway.screenshot(ARTIFACTS / f"{platform}-after-dictation.png")
 
-            doctor = subprocess.run([sys.executable, "-m", "parakeet_desktop", "doctor"], env=env, cwd=ROOT,
-                                    capture_output=True, text=True, timeout=120)
-            print(doctor.stdout)
-            assert "GlobalShortcuts: version 1" in doctor.stdout and "RemoteDesktop: version 2" in doctor.stdout
-            assert "hotkey: portal" in doctor.stdout and "typing: portal" in doctor.stdout
-            subprocess.run([sys.executable, "-m", "parakeet_desktop", "quit"], env=env, cwd=ROOT, timeout=60)
-            assert app.wait(30) == 0
+                doctor = subprocess.run([sys.executable, "-m", "parakeet_desktop", "doctor"], env=env, cwd=ROOT,
+                                        capture_output=True, text=True, timeout=120)
+                print(doctor.stdout)
+                assert "GlobalShortcuts: version 1" in doctor.stdout and "RemoteDesktop: version 2" in doctor.stdout
+                assert "hotkey: portal" in doctor.stdout and "typing: portal" in doctor.stdout
+                subprocess.run([sys.executable, "-m", "parakeet_desktop", "quit"], env=env, cwd=ROOT, timeout=60)
+                assert app.wait(30) == 0
         finally:
-            if app.poll() is None:
-                app.kill()
             portal.stop()
-            log.close()
-            print((tmp_path / "app.log").read_text()[-5000:])

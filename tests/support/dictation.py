@@ -1,11 +1,14 @@
 """What the whole-app tests on real desktops share: a held-out sentence to speak into the virtual
-microphone, the settings the app starts with, and the app's own ``status``."""
+microphone, the settings the app starts with, the app started as a user starts it, and its own
+``status``."""
 
 from __future__ import annotations
 
 import json
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import soundfile
@@ -34,3 +37,20 @@ def app_status(env: dict[str, str]) -> dict | None:
     done = subprocess.run([sys.executable, "-m", "parakeet_desktop", "status"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+@contextmanager
+def running_app(env: dict[str, str], folder: Path) -> Iterator[subprocess.Popen]:
+    """The app started with *env* as a user starts it, its verbose log in *folder*/app.log; killed
+    at the end if the test left it running, and the end of its log printed for the test's report."""
+    log_path = folder / "app.log"
+    with open(log_path, "w") as log:
+        app = subprocess.Popen([sys.executable, "-m", "parakeet_desktop", "-v"], env=env, cwd=ROOT, stdout=log,
+                               stderr=subprocess.STDOUT)
+        try:
+            yield app
+        finally:
+            if app.poll() is None:
+                app.kill()
+                app.wait(30)
+    print(log_path.read_text()[-5000:])
