@@ -16,7 +16,8 @@ that loaded the model, as in ``parakeet-desktop serve``, and a client thread mea
   file. ``--serve-from DIR`` runs that part on another checkout (the code before a change), and
   ``--attacks-only`` runs only it.
 
-Prints JSON. ``--smoke`` runs every section small, with the tiny twin.
+Prints JSON. ``--smoke`` runs every section small, with the tiny twin, its "real-time" streams fed
+at eight times real time (it checks that each section runs, not what it measures).
 
     python bench/service.py [--models fixture,twin] [--file-seconds 60] [--smoke]
     python bench/service.py --attacks-only [--serve-from ../before] [--long-seconds 3600]
@@ -97,6 +98,7 @@ class Client:
     def __init__(self, engine: LiveEngine, url: str, token: str, folder: Path, args) -> None:
         self.engine, self.url, self.token, self.folder, self.args = engine, url, token, folder, args
         self.headers = {"Authorization": f"Bearer {token}"}
+        self.tick = 0.1 / args.pace  # seconds between two 0.1 s pieces of a stream
 
     def in_process_file(self, path: Path) -> float:
         done = threading.Event()
@@ -137,7 +139,7 @@ class Client:
         start = time.perf_counter()
         for n, offset in enumerate(range(0, len(audio), SAMPLE_RATE // 10)):
             self.engine.stream_audio(stream, audio[offset : offset + SAMPLE_RATE // 10])
-            time.sleep(max(0.0, start + (n + 1) * 0.1 - time.perf_counter()))
+            time.sleep(max(0.0, start + (n + 1) * self.tick - time.perf_counter()))
         stop = time.perf_counter()
         self.engine.stop_stream(stream)
         final.wait()
@@ -156,7 +158,7 @@ class Client:
             for n, offset in enumerate(range(0, len(pcm), frame)):
                 await ws.send(pcm[offset : offset + frame])
                 if realtime:
-                    await asyncio.sleep(max(0.0, start + (n + 1) * 0.1 - time.perf_counter()))
+                    await asyncio.sleep(max(0.0, start + (n + 1) * self.tick - time.perf_counter()))
             stop = time.perf_counter()
             await ws.send(json.dumps({"action": "stop"}))
             final_at = None
@@ -276,8 +278,9 @@ def main() -> None:
     args = parser.parse_args()
     args.clients = [1, 4, 16]
     args.streams = [1, 2, 4, 8, 16]
+    args.pace = 1.0
     if args.smoke:
-        args.file_seconds, args.repeats, args.requests = 8.0, 1, 4
+        args.file_seconds, args.repeats, args.requests, args.pace = 8.0, 1, 4, 8.0
         args.clients, args.streams = [1, 4], [1, 2]
     import torch
 
@@ -293,7 +296,8 @@ def main() -> None:
     abuse = attacks(ROOT / "tests" / "fixtures" / "speech-tdt.nemo", args.bomb_hours, args.long_seconds,
                     args.serve_from)
     print(json.dumps({"benchmark": "service", "cpu": cpu(), "torch_threads": torch.get_num_threads(),
-                      "mode": "smoke" if args.smoke else "full", "results": results, "attacks": abuse}, indent=2))
+                      "mode": "smoke" if args.smoke else "full",
+                      "streams_fed_at_times_real_time": args.pace, "results": results, "attacks": abuse}, indent=2))
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ synthesized speech, the app's folders and the cluster; the helpers they use are 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -110,12 +111,16 @@ def x_display():
 @pytest.fixture(scope="session")
 def cluster_service(tmp_path_factory):
     """``parakeet-desktop cluster`` with two CPU replicas of the committed speech model behind Ray
-    Serve's proxy, on a Ray head of two CPUs: started once per session of tests."""
+    Serve's proxy, on a Ray head of two CPUs: started once per session of tests (and stopped as
+    soon as the last test on it ends, see ``pytest_runtest_teardown``)."""
     from support.service import serve
 
-    with serve(SPEECH_MODEL, tmp_path_factory.mktemp("cluster-config"), "--replicas", "2", command="cluster",
-               timeout=600) as running:
-        yield running
+    with _cluster:
+        yield _cluster.enter_context(serve(SPEECH_MODEL, tmp_path_factory.mktemp("cluster-config"), "--replicas",
+                                           "2", command="cluster", timeout=600))
+
+
+_cluster = contextlib.ExitStack()
 
 
 _tier_of: dict[str, str] = {}
@@ -142,23 +147,71 @@ def group_of(item) -> str | None:
     return None
 
 
-@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by the markers
+@pytest.hookimpl(tryfirst=True)  # before ``-m`` selects by the markers, and pytest-xdist by the lanes
 def pytest_collection_modifyitems(session, config, items):
-    """Each test gets its group's marker; the tests on the cluster run last, together: its Ray
-    head and replicas start once, and idle through no other test."""
+    """Each test gets its group's marker, and its lane: the tests of the groups run on two workers
+    (tools/run-tests), each lane on one worker, one test after another (pytest-xdist's
+    ``xdist_group``). The tests that share a Ray cluster are one lane, those that share a screen
+    and a sound server another; the others go by file (a file's fixtures are made once), each
+    benchmark alone. The tests on the cluster run together, last in one process, first in a lane:
+    its Ray head and replicas start once and idle through no other test."""
     for item in items:
         group = group_of(item)
         _tier_of[item.nodeid] = group or "fast"
-        if group is not None:
-            item.add_marker(getattr(pytest.mark, group))
+        if group is None:
+            continue
+        item.add_marker(getattr(pytest.mark, group))
+        if not any(item.iter_markers("xdist_group")):
+            item.add_marker(pytest.mark.xdist_group(lane_of(item, group)))
     on_cluster = [item for item in items if _tier_of[item.nodeid] == "cluster"]
     if on_cluster:
-        items[:] = [item for item in items if item not in on_cluster] + on_cluster
+        rest = [item for item in items if item not in on_cluster]
+        if os.environ.get("PYTEST_XDIST_WORKER"):
+            # The longest lanes first, so that neither worker is left alone with one at the end.
+            first = {lane: n for n, lane in enumerate(LANES_FIRST)}
+            rest.sort(key=lambda item: first.get(_lane(item), len(first)))
+            items[:] = [item for item in rest if _lane(item) == "ray"] + on_cluster + \
+                [item for item in rest if _lane(item) != "ray"]
+        else:
+            items[:] = rest + on_cluster
+
+
+# The lanes that take longest, longest first (a whole run's --durations, on two cores): started
+# first, so that the end of the run is made of short ones that fill both workers.
+LANES_FIRST = ["ray", "screen", "tests/test_benchmarks.py::test_the_gpu_command_runs_every_gpu_bench_in_smoke_mode",
+               "engine/test_streaming_fixture.py", "test_deploy.py", "service/test_service_load.py",
+               "tests/test_benchmarks.py::test_file_transcription_bench_compares_both_twins_with_nemo"]
+
+
+def lane_of(item, group: str) -> str:
+    if group == "cluster":
+        return "ray"
+    if group in ("desktop", "desktops", "e2e"):
+        return "screen"  # one PulseAudio, X servers, compositors and their portals
+    path = Path(item.path).relative_to(Path(__file__).parent).as_posix()
+    return item.nodeid if path == "test_benchmarks.py" else path
+
+
+def _lane(item) -> str | None:
+    return next((mark.args[0] for mark in item.iter_markers("xdist_group")), None)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_teardown(item, nextitem):
+    """On a worker, the cluster stops once the last test of its lane and that test's fixtures
+    have ended (a lane runs whole on one worker, so no later test there needs it)."""
+    try:
+        return (yield)
+    finally:
+        if os.environ.get("PYTEST_XDIST_WORKER") and _lane(item) == "ray" and (nextitem is None or
+                                                                              _lane(nextitem) != "ray"):
+            _cluster.close()
 
 
 def pytest_runtest_logreport(report):
-    """The time each test took, setup and teardown included, summed by its tier."""
-    tier = _tier_of.get(report.nodeid, "fast")
+    """The time each test took, setup and teardown included, summed by its tier (a group's
+    marker, which pytest-xdist's workers send with the report)."""
+    tier = next((group for group in GROUPS if group in report.keywords), "fast")
     _seconds_by_tier[tier] = _seconds_by_tier.get(tier, 0.0) + report.duration
     _tests_by_tier.setdefault(tier, set()).add(report.nodeid)
 

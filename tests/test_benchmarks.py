@@ -79,6 +79,7 @@ def test_stress_bench_presses_and_checks_every_press():
     assert set(report["rss_mb"]) == {"start", "middle", "end"}
 
 
+@pytest.mark.xdist_group("ray")  # its own Ray clusters: in the lane of the session's, never beside it
 def test_cluster_bench_loads_serve_and_the_cluster_alike():
     report = run_bench("cluster.py", "--smoke", "--clients", "4")
     runs = report["runs"]
