@@ -158,6 +158,7 @@ def pytest_collection_modifyitems(session, config, items):
     for item in items:
         group = group_of(item)
         _tier_of[item.nodeid] = group or "fast"
+        item.user_properties.append(("tier", group or "fast"))  # reports carry it (from pytest-xdist's workers too)
         if group is None:
             continue
         item.add_marker(getattr(pytest.mark, group))
@@ -209,9 +210,8 @@ def pytest_runtest_teardown(item, nextitem):
 
 
 def pytest_runtest_logreport(report):
-    """The time each test took, setup and teardown included, summed by its tier (a group's
-    marker, which pytest-xdist's workers send with the report)."""
-    tier = next((group for group in GROUPS if group in report.keywords), "fast")
+    """The time each test took, setup and teardown included, summed by its tier."""
+    tier = dict(report.user_properties).get("tier", "fast")
     _seconds_by_tier[tier] = _seconds_by_tier.get(tier, 0.0) + report.duration
     _tests_by_tier.setdefault(tier, set()).add(report.nodeid)
 
@@ -222,3 +222,4 @@ def pytest_terminal_summary(terminalreporter):
         parts = [f"{tier} {_seconds_by_tier[tier] / 60:.1f} min ({len(_tests_by_tier[tier])} tests)"
                  for tier in ["fast", *GROUPS] if tier in _seconds_by_tier]
         terminalreporter.write_line("time by tier: " + ", ".join(parts))
+

@@ -34,6 +34,7 @@ import io
 import logging
 import os
 import time
+from typing import BinaryIO
 
 from ..engine.audio import AudioError, load_audio
 from ..engine.files import FileTranscriber
@@ -83,12 +84,12 @@ class Worker:
         timestamps = _flag(given, "timestamps", True)
         chunked = _flag(given, "chunk_long_audio", True) or _flag(given, "use_local_attention", True)
         piece, warnings = self._piece_seconds(given.get("chunk_duration"), chunked)
-        data = self._audio_bytes(given)
-        started = time.perf_counter()
-        try:
-            decoded = load_audio(io.BytesIO(data), name=f"audio.{fmt or 'bin'}", max_seconds=self.max_seconds)
-        except AudioError as exc:
-            raise JobError(f"The audio could not be read: {exc.reason}") from exc
+        with self._audio(given) as audio:
+            started = time.perf_counter()
+            try:
+                decoded = load_audio(audio, name=f"audio.{fmt or 'bin'}", max_seconds=self.max_seconds)
+            except AudioError as exc:
+                raise JobError(f"The audio could not be read: {exc.reason}") from exc
         transcript = FileTranscriber(self.model, max_piece_seconds=piece).transcribe_array(decoded.samples)
         if not chunked and transcript.duration > piece:
             warnings.append(f"The audio is longer than one piece ({piece:.0f} s on this device); it was cut at "
@@ -116,7 +117,8 @@ class Worker:
                            f"most {limit:g} s."]
         return float(given), []
 
-    def _audio_bytes(self, given: dict) -> bytes:
+    def _audio(self, given: dict) -> BinaryIO:
+        """The job's audio as a file (the download's spool, or the decoded base64)."""
         encoded, url = given.get("audio_base64"), given.get("audio_url")
         if (encoded is None) == (url is None):
             raise JobError("Give the audio as one of audio_base64 or audio_url.")
@@ -129,8 +131,8 @@ class Worker:
         if len(encoded) > self.max_bytes * 4 // 3 + 4:
             raise JobError(f"audio_base64 holds more than {self.max_bytes} bytes, the most taken.")
         try:
-            return base64.b64decode(encoded.split(",", 1)[-1] if encoded.startswith("data:") else encoded,
-                                    validate=True)
+            return io.BytesIO(base64.b64decode(encoded.split(",", 1)[-1] if encoded.startswith("data:") else encoded,
+                                               validate=True))
         except (binascii.Error, ValueError) as exc:
             raise JobError(f"audio_base64 is not base64 ({exc}).") from exc
 

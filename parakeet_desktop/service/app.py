@@ -3,7 +3,9 @@
 :func:`create_app` builds it around its collaborators (the engine link, the token, the limits),
 so tests build one around a tiny model. Auth is one dependency, every error leaves through one
 handler in OpenAI's envelope, and the Host/Origin guard and the upload limit sit in front of
-everything as plain ASGI middleware.
+everything as plain ASGI middleware. Web pages of the origins the user allowed
+(``--allow-origin``) get CORS answers (Starlette's middleware, in front of the guard: a
+preflight carries no token); pages of other origins get none, and the guard refuses them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path, PureWindowsPath
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
+from starlette.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..config import DEFAULT_API_PORT
@@ -40,7 +43,10 @@ from .security import NONCE, Guard, bearer, proof, token_matches
 from .stream import install_stream
 from .uploads import UploadReader
 
+CORS_METHODS = ["GET", "POST", "DELETE"]  # what the API's routes take
+
 logger = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class ServiceConfig:
@@ -50,6 +56,8 @@ class ServiceConfig:
     max_audio_seconds: float = 4 * 3600.0
     max_waiting: int = 32  # HTTP requests queued or running; more get 429
     max_jobs: int = 100  # jobs queued or running
+    # Decoded audio held at once, requests' and queued jobs' (float32 at 16 kHz: 8 GiB is 37 hours).
+    max_held_audio_bytes: int = 8 << 30
     max_frame_bytes: int = 1 << 20  # one WebSocket message
     # Audio of one stream that the engine has not taken yet; past it, the stream's socket is not
     # read until the engine catches up (the client is slowed down, no audio is dropped).
@@ -81,7 +89,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
     install_handlers(app)
     jobs = jobs if jobs is not None else LocalJobs(link, config.max_jobs)
     link.gather = config.gather
-    uploads = UploadReader(config.max_audio_seconds, config.decoders, spill_dir)
+    uploads = UploadReader(config.max_audio_seconds, config.decoders, spill_dir, config.max_held_audio_bytes)
     metrics = ServiceMetrics(link)
 
     def has_token(request: Request) -> bool:
@@ -200,13 +208,18 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
 
     @api.get("/metrics")
     async def metrics_page():
-        return metrics_response(metrics)
+        return await metrics_response(metrics)
 
     app.include_router(api)
     app.state.streams = hub = install_stream(app, link, config)
     install_ears(app, link, config, hub)
-    guarded = Guarded(app, Guard(config.host, config.allowed_origins), token, config.max_upload_bytes,
-                      config.body_timeout, config.streams_without_token)
+    guard = Guard(config.host, config.allowed_origins)
+    guarded: Guarded | CORSMiddleware = Guarded(app, guard, token, config.max_upload_bytes, config.body_timeout,
+                                                config.streams_without_token)
+    if config.allowed_origins:  # pages the user allowed: CORS answers for them, before the token is asked for
+        guarded = CORSMiddleware(guarded, allow_origins=sorted(guard.allowed_origins), allow_methods=CORS_METHODS,
+                                 allow_headers=["Authorization", "Content-Type"],
+                                 expose_headers=["Retry-After", "X-Parakeet-Warning"], max_age=600)
     return Measured(guarded, metrics, app.state)
 
 

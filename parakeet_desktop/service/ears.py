@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 
 from starlette.websockets import WebSocketDisconnect
@@ -36,6 +35,7 @@ from starlette.websockets import WebSocketDisconnect
 from ..engine.dictation import LiveSettings
 from ..engine.events import ErrorEvent, Final, FinalReason, Notice, Partial, StreamStopped
 from ..engine.transcript import Word
+from .errors import BadJson, client_json
 from .link import EngineLink
 from .stream import MAX_RATE, MIN_RATE, Connection, StreamHub, install_route, stream_settings
 
@@ -118,8 +118,10 @@ class EarsConnection(Connection):
 
     async def _command(self, text: str) -> None:
         try:
-            message = json.loads(text)
-        except json.JSONDecodeError:
+            message = client_json(text)
+        except BadJson as exc:
+            if text.lstrip().startswith(("{", "[")):
+                return await self._say_error(f"The command could not be read: {exc}.")
             message = text.strip()  # eaRS's older clients send the bare word
         kind = message.get("type") if isinstance(message, dict) else message
         if kind in ("stop", "end"):  # "end": Dalston's clients

@@ -4,6 +4,7 @@ AuthenticationError, 404 NotFoundError, 413, 415, 429 RateLimitError, 503 while 
 
 from __future__ import annotations
 
+import json
 import logging
 
 from fastapi import FastAPI, Request
@@ -28,6 +29,22 @@ class ApiError(Exception):
         self.code = code
         self.param = param
         self.retry_after = retry_after
+
+
+class BadJson(ValueError):
+    """A client's message or field that is not JSON this service reads; the text says why."""
+
+
+def client_json(text: str | bytes):
+    """What a client sent as JSON, parsed. :class:`BadJson` where it is not JSON, or nests deeper
+    than the parser goes (Python's raises RecursionError past about a thousand levels, which
+    would otherwise end a WebSocket's handler with no close frame and no error)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise BadJson(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    except RecursionError:
+        raise BadJson("JSON nested too deeply to read") from None
 
 
 def envelope(status: int, message: str, code: str | None = None, param: str | None = None) -> dict:

@@ -22,7 +22,7 @@ from urllib.parse import parse_qs
 
 from .ears import EARS_PATHS
 from .errors import ApiError, envelope
-from .security import Guard, bearer, is_loopback, token_matches
+from .security import WITHOUT_TOKEN, Guard, bearer, is_loopback, token_matches
 
 logger = logging.getLogger(__name__)
 
@@ -82,11 +82,13 @@ class Guarded:
             if scope["type"] == "websocket":
                 return await send({"type": "websocket.close", "code": 1008, "reason": why[:120]})
             return await _send_json(send, 403, envelope(403, why, "forbidden"))
-        if not self._needs_no_token(scope) and not self._has_token(scope, headers):
-            if scope["type"] == "websocket":  # closing before accepting answers the handshake with 403
-                return await send({"type": "websocket.close", "code": 1008, "reason": "a valid token is needed"})
-            return await _send_json(send, 401, envelope(401, NO_TOKEN, "invalid_api_key"),
-                                    [(b"www-authenticate", b"Bearer")])
+        if not self._has_token(scope, headers):
+            if not self._needs_no_token(scope):
+                if scope["type"] == "websocket":  # closing before accepting answers the handshake with 403
+                    return await send({"type": "websocket.close", "code": 1008, "reason": "a valid token is needed"})
+                return await _send_json(send, 401, envelope(401, NO_TOKEN, "invalid_api_key"),
+                                        [(b"www-authenticate", b"Bearer")])
+            scope.setdefault("state", {})[WITHOUT_TOKEN] = True  # for the stream's share (stream.py)
         if scope["type"] == "http":
             length = headers.get("content-length")
             if length is not None and length.isdigit() and int(length) > self.max_body:

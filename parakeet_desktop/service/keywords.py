@@ -11,12 +11,11 @@ parts (sentences) are left out: phrase boosting favours exact phrases, not a sty
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
 from ..engine.vocabulary import Vocabulary, clean_phrases
-from .errors import ApiError
+from .errors import ApiError, BadJson, client_json
 
 MAX_REQUEST_PHRASES = 1000
 MAX_PHRASE_CHARACTERS = 100
@@ -82,9 +81,9 @@ def with_request_phrases(model, request: RequestPhrases) -> tuple[Vocabulary | N
 
 def _json_list(value: str) -> list[str]:
     try:
-        items = json.loads(value)
-    except json.JSONDecodeError as exc:
-        raise ApiError(400, f"keywords looked like a JSON list but could not be read: {exc.msg}.",
+        items = client_json(value)
+    except BadJson as exc:
+        raise ApiError(400, f"keywords looked like a JSON list but could not be read: {exc}.",
                        param="keywords") from None
     if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
         raise ApiError(400, "keywords must be a list of strings.", param="keywords")

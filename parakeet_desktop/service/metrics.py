@@ -5,12 +5,15 @@ prometheus-client keeps them: a registry of this app's own (several apps may liv
 process: tests, a cluster replica), counters and a latency histogram fed by an ASGI middleware
 in front of everything (refusals by the guard count too), and the states the service keeps
 anyway (queue, streams, the model, GPU memory) read when scraped rather than copied on every
-change. Route labels are the route's template, never the raw path, so a client cannot make
-the number of series grow without bound.
+change. Every label comes from a closed set, so no client, with the token or without, can make
+the number of series grow: a route's template (never the raw path, ``other`` for the rest), a
+standard method (``other`` for a made-up one), a status this app answers with. The page is
+made on a worker thread, never on the event loop the requests are served on.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
@@ -24,6 +27,18 @@ ROUTES = ("/health", "/metrics", "/v1/models", "/v1/audio/transcriptions", "/tra
 TEMPLATES = (("/v1/jobs/", "/v1/jobs/{job_id}"), ("/v1/models/", "/v1/models/{model_id}"))
 # From a health check to a long file on a CPU.
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
+
+
+# HTTP's methods (RFC 9110, and PATCH); any other is counted as ``other``.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "DELETE", "CONNECT", "OPTIONS", "TRACE", "PATCH"})
+
+
+def method_label(method: str) -> str:
+    return method if method in METHODS else "other"
+
+
+def status_label(status: int) -> str:
+    return str(status) if 100 <= status <= 599 else "other"
 
 
 def route_label(path: str) -> str:
@@ -65,7 +80,7 @@ class Measured:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         route, started, status = route_label(scope["path"]), time.perf_counter(), []
-        method = scope.get("method", "GET") if scope["type"] == "http" else "WEBSOCKET"
+        method = method_label(scope.get("method", "GET")) if scope["type"] == "http" else "WEBSOCKET"
 
         async def measured_send(message):
             kind = message["type"]
@@ -80,7 +95,7 @@ class Measured:
         try:
             await self.app(scope, receive, measured_send)
         finally:
-            self.metrics.requests.labels(route, method, str(status[0] if status else 499)).inc()
+            self.metrics.requests.labels(route, method, status_label(status[0] if status else 499)).inc()
             if scope["type"] == "http":
                 self.metrics.latency.labels(route).observe(time.perf_counter() - started)
 
@@ -131,7 +146,8 @@ def _gpu_memory():
                             value=allocated)
 
 
-def metrics_response(metrics: ServiceMetrics):
+async def metrics_response(metrics: ServiceMetrics):
+    """``/metrics``: the page, made on a worker thread."""
     from fastapi.responses import Response
 
-    return Response(metrics.page(), media_type=metrics.content_type)
+    return Response(await asyncio.to_thread(metrics.page), media_type=metrics.content_type)

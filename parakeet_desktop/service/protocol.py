@@ -7,6 +7,12 @@ was measured. Here every request's head (request line and headers) must be compl
 *header_timeout* seconds of the connection opening, or of the previous response; otherwise the
 client gets 408 and the connection is closed. The body has its own pace check (guard.py), and a
 WebSocket, once upgraded, is not an HTTP connection any more.
+
+Connections that have not sent a request yet are also capped (*max_silent*): past the cap, the
+oldest of them is closed for each new one. Without it, a program on the machine that opens a
+thousand connections and sends nothing fills uvicorn's connection limit, and for the ten seconds
+of the head's deadline every client, token or not, gets 503. A client that means to talk sends
+its request at once, so it is never the oldest for long.
 """
 
 from __future__ import annotations
@@ -20,9 +26,10 @@ _TIMEOUT_RESPONSE = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain;
                      b"connection: close\r\ncontent-length: 40\r\n\r\nThe request's headers came too slowly.\r\n")
 
 
-def timely_h11(header_timeout: float) -> type[H11Protocol]:
+def timely_h11(header_timeout: float, max_silent: int | None = None) -> type[H11Protocol]:
     """An H11Protocol class whose connections close when a request's head takes longer than
-    *header_timeout* seconds."""
+    *header_timeout* seconds, and of which at most *max_silent* wait for their first request."""
+    silent: dict[H11Protocol, None] = {}  # the connections yet to send a whole head, oldest first
 
     class TimelyH11Protocol(H11Protocol):
         _head_deadline: asyncio.TimerHandle | None = None
@@ -30,11 +37,18 @@ def timely_h11(header_timeout: float) -> type[H11Protocol]:
         def connection_made(self, transport) -> None:  # type: ignore[override]
             super().connection_made(transport)
             self._arm()
+            if max_silent is not None:
+                while len(silent) >= max_silent:
+                    oldest = next(iter(silent))
+                    del silent[oldest]
+                    oldest.transport.close()
+                silent[self] = None
 
         def data_received(self, data: bytes) -> None:
             super().data_received(data)
             if self.conn.their_state is not h11.IDLE:  # the head is in (or the connection is upgraded)
                 self._disarm()
+                silent.pop(self, None)
 
         def on_response_complete(self) -> None:
             super().on_response_complete()
@@ -43,6 +57,7 @@ def timely_h11(header_timeout: float) -> type[H11Protocol]:
 
         def connection_lost(self, exc: Exception | None) -> None:
             self._disarm()
+            silent.pop(self, None)
             super().connection_lost(exc)
 
         def _arm(self) -> None:

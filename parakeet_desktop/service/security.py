@@ -26,8 +26,13 @@ NON_LOOPBACK_WARNING = (
     "network).")
 STREAMS_WITHOUT_TOKEN_WARNING = (
     "warning: WebSocket streams from this machine are taken without the token (--streams-without-token): "
-    "every program and every user on this computer can use the model through them.")
+    "every program and every user on this computer can use the model through them (half the stream places "
+    "at most; the rest stay for clients with the token).")
 TOKEN_ENV = "PARAKEET_DESKTOP_API_TOKEN"
+
+# Set in a connection's state when it came in without the token (guard.py): the stream routes
+# keep those to a share of their places.
+WITHOUT_TOKEN = "without_token"
 
 
 def read_token(folder: Path) -> str | None:

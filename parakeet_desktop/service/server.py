@@ -40,10 +40,12 @@ class ServiceThread:
 
         self.host = host
         # uvicorn's own limits where it has them: frame size, connections at once (503 past it),
-        # the wait for in-flight requests at shutdown; the head's deadline from protocol.py.
+        # the wait for in-flight requests at shutdown; the head's deadline, and a quarter of the
+        # connections at most for those yet to send a request, from protocol.py.
         settings = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False,
                                 lifespan="off", ws_max_size=config.max_frame_bytes * 2,
-                                http=timely_h11(config.header_timeout), limit_concurrency=config.max_connections,
+                                http=timely_h11(config.header_timeout, max(1, config.max_connections // 4)),
+                                limit_concurrency=config.max_connections,
                                 timeout_graceful_shutdown=5, server_header=False)
         self.server = uvicorn.Server(settings)
         self.thread = threading.Thread(target=self._serve, name="local-service", daemon=True)

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from typing import assert_never
 
@@ -50,9 +49,10 @@ from ..engine.live import LiveEngine
 from ..engine.modes import Latency
 from ..engine.streaming import StreamingChoice
 from ..engine.work import Stream
-from .errors import ApiError
+from .errors import ApiError, BadJson, client_json
 from .keywords import message_phrases, with_request_phrases
 from .link import EngineLink, ServiceState
+from .security import WITHOUT_TOKEN
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +70,7 @@ class StreamHub:
 
     def __init__(self) -> None:
         self.connections: set[Connection] = set()
+        self.without_token = 0  # of them, those opened without the token (``streams_without_token``)
 
     async def close_all(self, why: str, within: float = FINAL_TIMEOUT_SECONDS) -> None:
         """End every connection, each after its stream's final (waiting at most *within* s)."""
@@ -110,7 +111,15 @@ async def serve_connection(websocket: WebSocket, link: EngineLink, config, hub: 
                                    "this service takes at once; connect again later."})
         await websocket.close(code=1013)
         return
+    without_token = bool(websocket.scope.get("state", {}).get(WITHOUT_TOKEN))
+    if without_token and hub.without_token >= config.max_streams // 2:
+        await websocket.send_json({"type": "error", "message": f"{hub.without_token} streams without the token are "
+                                   "running, the most this service takes (half its places, the rest kept for clients "
+                                   "with the token); connect again later, or with the token."})
+        await websocket.close(code=1013)
+        return
     link.streams += 1  # counted in the same step as the check: no await between them
+    hub.without_token += without_token
     connection = kind(websocket, link, engine, config)
     hub.connections.add(connection)
     try:
@@ -118,6 +127,7 @@ async def serve_connection(websocket: WebSocket, link: EngineLink, config, hub: 
     finally:
         hub.connections.discard(connection)
         link.streams -= 1
+        hub.without_token -= without_token
 
 
 class Connection:
@@ -204,9 +214,10 @@ class Connection:
 
     async def _command(self, text: str) -> None:
         try:
-            message = json.loads(text)
-        except json.JSONDecodeError:
-            return await self._say_error("Messages must be JSON, such as {\"action\": \"start\"}.")
+            message = client_json(text)
+        except BadJson as exc:
+            return await self._say_error(f"Messages must be JSON, such as {{\"action\": \"start\"}}; this one "
+                                         f"is {exc}.")
         action = message.get("action") if isinstance(message, dict) else None
         if action == "start":
             await self._start(message)

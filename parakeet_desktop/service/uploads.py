@@ -15,6 +15,8 @@ import asyncio
 import logging
 import os
 import shutil
+import threading
+import weakref
 from pathlib import Path
 
 from fastapi import Request
@@ -28,6 +30,8 @@ from .errors import ApiError
 from .keywords import MAX_REQUEST_PHRASES
 
 logger = logging.getLogger(__name__)
+
+BYTES_PER_SECOND = 16000 * 4  # decoded audio: float32 at 16 kHz
 
 FOLDER = "uploads"
 
@@ -65,14 +69,34 @@ def _remove(entry: Path) -> None:
 class UploadReader:
     """Reads a request's form and decodes its ``file`` field, a few at a time (*decoders*):
     from the upload's own spooled file (nothing named is written), refused as soon as its audio
-    passes *max_seconds*, the samples kept in *spill_dir* (on the heap when None)."""
+    passes *max_seconds*, the samples kept in *spill_dir* (on the heap when None).
 
-    def __init__(self, max_seconds: float, decoders: int, spill_dir: Path | None) -> None:
+    All the decoded audio held at once (requests in flight, jobs queued: what a short upload of a
+    long silence costs on disk) is kept within *max_held_bytes*: an upload whose audio would pass
+    it is refused (507) as soon as decoding reaches the room left, and one that arrives when no
+    room is left, before its form is read. Audio is held until the last reference to its samples
+    goes (a finished request, a job done or cancelled)."""
+
+    def __init__(self, max_seconds: float, decoders: int, spill_dir: Path | None,
+                 max_held_bytes: int = 8 << 30) -> None:
         self.max_seconds = max_seconds
         self.spill_dir = spill_dir
+        self.max_held_bytes = max_held_bytes
+        self.held = 0  # bytes of decoded audio alive
+        self._held_lock = threading.Lock()
         self._decoding = asyncio.Semaphore(max(1, decoders))
 
+    def _room_seconds(self) -> float:
+        return (self.max_held_bytes - self.held) / BYTES_PER_SECOND
+
+    def _full(self, more: str = "") -> ApiError:
+        return ApiError(507, f"The service holds {self.held / BYTES_PER_SECOND / 3600:.1f} hours of audio "
+                             f"already, the most it keeps at once{more}; try again when queued jobs are done.",
+                        code="insufficient_storage", retry_after=60)
+
     async def read(self, request: Request) -> tuple[FormData, AudioInput]:
+        if self._room_seconds() < 1:
+            raise self._full()
         content_type = request.headers.get("content-type", "")
         if not content_type.lower().startswith("multipart/form-data"):
             raise ApiError(415, "Send the audio as multipart/form-data with a “file” field, as OpenAI's "
@@ -99,12 +123,24 @@ class UploadReader:
         return form, audio
 
     def _decode(self, file, name: str) -> AudioInput:
+        room = self._room_seconds()
         try:
-            decoded = load_audio(file, name=name, max_seconds=self.max_seconds, spill_dir=self.spill_dir)
+            decoded = load_audio(file, name=name, max_seconds=min(self.max_seconds, room), spill_dir=self.spill_dir)
         except AudioTooLong as exc:
-            raise ApiError(400, f"{name}: {exc.reason}.", code="audio_too_long", param="file") from exc
+            if room < self.max_seconds and (exc.seconds is None or exc.seconds <= self.max_seconds):
+                raise self._full(f" ({name} would not fit beside it)") from exc
+            raise ApiError(400, f"{name}: {AudioTooLong(name, exc.seconds, self.max_seconds).reason}.",
+                           code="audio_too_long", param="file") from exc
         except AudioError as exc:
             raise ApiError(400, f"{name}: {exc.reason}", code="invalid_audio", param="file") from exc
         except SpillFailed as exc:
             raise ApiError(507, f"The service cannot hold this audio: {exc}.", code="insufficient_storage") from exc
+        size = decoded.samples.nbytes
+        with self._held_lock:
+            self.held += size
+        weakref.finalize(decoded.samples, self._release, size)
         return AudioInput(name, decoded.samples, tuple(decoded.warnings))
+
+    def _release(self, size: int) -> None:
+        with self._held_lock:
+            self.held -= size

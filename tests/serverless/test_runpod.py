@@ -16,6 +16,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 
 import httpx
 import numpy as np
@@ -31,6 +32,7 @@ from tools.waiting import wait_for
 
 WORKER_ENV = {"PARAKEET_MODEL": str(SPEECH_MODEL), "PARAKEET_DEVICE": "cpu"}
 MAX_BYTES = 400_000
+DEADLINE = 6.0  # the whole download, for the local API server's worker
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +60,14 @@ class _Files(http.server.BaseHTTPRequestHandler):
             self.send_response(302)
             self.send_header("Location", "http://169.254.169.254/latest/meta-data/")
             self.end_headers()
+        elif self.path == "/to-data":
+            self.send_response(302)
+            self.send_header("Location", "data:audio/wav;base64,UklGRg==")
+            self.end_headers()
+        elif self.path == "/drip.wav":  # a byte a second, for as long as the client listens
+            self._drip([b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n"], b"\0")
+        elif self.path == "/slow-headers":  # a header line a second
+            self._drip([b"HTTP/1.1 200 OK\r\n"], b"X-Slow: yes\r\n")
         elif self.path == "/endless.wav":
             self.send_response(200)
             self.end_headers()  # no length: the worker must stop reading by itself
@@ -66,6 +76,16 @@ class _Files(http.server.BaseHTTPRequestHandler):
                     self.wfile.write(b"\0" * 65536)
         else:
             self.send_error(404)
+
+    def _drip(self, first: list[bytes], then: bytes) -> None:
+        with contextlib.suppress(OSError):
+            for piece in first:
+                self.wfile.write(piece)
+            for _ in range(120):  # bounded: two minutes at most
+                self.wfile.write(then)
+                self.wfile.flush()
+                time.sleep(1.0)
+        self.close_connection = True
 
     def log_message(self, *args):
         pass
@@ -155,7 +175,7 @@ def local_api(tmp_path_factory):
     port = free_port()
     log = tmp_path_factory.mktemp("runpod") / "worker.log"
     env = {**os.environ, **WORKER_ENV, "PARAKEET_AUDIO_URL_ALLOW": "127.0.0.1/32",
-           "PARAKEET_MAX_AUDIO_BYTES": str(MAX_BYTES)}
+           "PARAKEET_MAX_AUDIO_BYTES": str(MAX_BYTES), "PARAKEET_AUDIO_URL_DEADLINE": str(DEADLINE)}
     with log.open("w") as out:
         process = subprocess.Popen([sys.executable, "-m", "parakeet_desktop.serverless", "--rp_serve_api",
                                     "--rp_api_host", "127.0.0.1", "--rp_api_port", str(port)],
@@ -201,6 +221,9 @@ def test_the_local_api_server_takes_base64_and_urls_alike(local_api, audio_serve
     ("http://127.0.0.2:9/a.wav", "not public"),  # loopback beyond the address the test allowed
     ("http://[::1]:9/a.wav", "not public"),
     ("http://[::ffff:169.254.169.254]/", "not public"),
+    ("http://[::127.0.0.1]:9/a.wav", "not public"),  # IPv4-compatible
+    ("http://[64:ff9b::7f00:1]:9/a.wav", "not public"),  # NAT64 of 127.0.0.1
+    ("http://[::1", "not a URL that can be fetched"),
     ("file:///etc/passwd", "http:// or https://"),
     ("ftp://example.com/a.wav", "http:// or https://"),
 ])
@@ -212,8 +235,18 @@ def test_inside_addresses_and_other_schemes_are_refused(local_api, url, why):
 def test_a_redirect_inside_and_an_endless_body_are_refused(local_api, audio_server):
     redirected = runsync(local_api, {"audio_url": f"{audio_server}/to-metadata"})
     assert redirected["status"] == "FAILED" and "169.254.169.254" in redirected["error"]
+    to_data = runsync(local_api, {"audio_url": f"{audio_server}/to-data"})
+    assert to_data["status"] == "FAILED" and "not an http(s) URL" in to_data["error"], to_data
     endless = runsync(local_api, {"audio_url": f"{audio_server}/endless.wav"})
     assert endless["status"] == "FAILED" and f"larger than {MAX_BYTES} bytes" in endless["error"]
+
+
+@pytest.mark.parametrize("path", ["/drip.wav", "/slow-headers"])
+def test_a_server_that_answers_a_byte_at_a_time_is_given_up_at_the_deadline(local_api, audio_server, path):
+    answer = runsync(local_api, {"audio_url": f"{audio_server}{path}"})
+    assert answer["status"] == "FAILED" and f"did not arrive within {DEADLINE:g} s" in answer["error"], answer
+    # The worker is free again at once: the next job is done.
+    assert runsync(local_api, {"audio_url": f"{audio_server}/speech.wav"})["status"] == "COMPLETED"
 
 
 @pytest.mark.parametrize("job_input, why", [
@@ -234,7 +267,12 @@ def test_bad_input_gets_a_sentence_not_a_traceback(local_api, job_input, why):
 def test_which_addresses_are_public():
     public = ["8.8.8.8", "2606:4700:4700::1111", "151.101.1.69"]
     inside = ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.0.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-              "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "224.0.0.1", "255.255.255.255"]
+              "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "224.0.0.1", "255.255.255.255",
+              # IPv6 that carries an inside IPv4 address: NAT64 (well-known and local-use prefixes),
+              # IPv4-compatible, IPv4-translated, 6to4, and Teredo with a private client
+              "64:ff9b::a9fe:a9fe", "64:ff9b:1::a9fe:a9fe", "::a9fe:a9fe", "::ffff:0:a9fe:a9fe",
+              "2002:a9fe:a9fe::1", "::127.0.0.1", "64:ff9b::7f00:1", "2001:0:4136:e378:8000:63bf:f5ff:fffe"]
+    public += ["64:ff9b::808:808", "2002:808:808::1"]  # the same forms around a public address
     assert all(is_public(ipaddress.ip_address(a)) for a in public)
     assert not any(is_public(ipaddress.ip_address(a)) for a in inside)
     with pytest.raises(FetchRefused, match="could not be resolved"):

@@ -147,6 +147,27 @@ def test_concurrent_job_posts_never_pass_the_limit_and_a_failed_upload_gives_its
         assert _post(service.url, service.token, sentence[2], "/v1/jobs").status_code == 202
 
 
+def test_queued_jobs_hold_a_bounded_total_of_audio_and_a_full_service_says_so(tmp_path, speech_model, sentence):
+    """Short uploads of long audio fill the disk with decoded samples unless the total is kept:
+    here room for about two of the sentence, the engine held still so that jobs stay queued."""
+    seconds = len(sentence[1]) / 16000
+    with in_process_service(speech_model, tmp_path, run_engine=False,
+                            max_held_audio_bytes=int(seconds * 2.5 * 64000)) as (service, _, start_engine):
+        owner = {"Authorization": f"Bearer {service.token}"}
+        first, second = (_post(service.url, service.token, sentence[2], "/v1/jobs") for _ in range(2))
+        assert (first.status_code, second.status_code) == (202, 202), second.text
+        full = _post(service.url, service.token, sentence[2], "/v1/jobs")
+        assert full.status_code == 507 and full.json()["error"]["code"] == "insufficient_storage", full.text
+        assert "hours of audio already" in full.json()["error"]["message"] and int(full.headers["Retry-After"]) >= 1
+        # Room comes back as the engine drops the cancelled job and finishes the other.
+        httpx.delete(f"{service.url}/v1/jobs/{first.json()['id']}", headers=owner).raise_for_status()
+        start_engine()
+        wait_for(lambda: _post(service.url, service.token, sentence[2], "/v1/jobs").status_code == 202, 120,
+                 "room for a job again")
+        done = httpx.get(f"{service.url}/v1/jobs/{second.json()['id']}", headers=owner).json()
+        assert done["status"] == "completed" and word_error_rate([sentence[0]], [done["result"]["text"]]) <= 0.4
+
+
 # --- only our own service gets the token ------------------------------------------------------
 
 
