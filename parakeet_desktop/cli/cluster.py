@@ -18,6 +18,8 @@ from .terminal import say
 
 logger = logging.getLogger(__name__)
 
+PROXY_START_SECONDS = 60  # what a local cluster's Serve gives its proxy to start
+
 NO_RAY = ("error: the cluster needs Ray Serve, which this installation does not have: "
           "pip install 'parakeet-desktop[cluster]'")
 
@@ -96,6 +98,9 @@ def run_cluster(args: argparse.Namespace) -> int:
                 ray.init(address=args.address, logging_level=logging.WARNING, log_to_driver=args.verbose)
             else:
                 say("Starting Ray on this machine …")
+                # Serve gives its HTTP proxy 5 s to start, then kills it; on a busy machine (two
+                # cores, another cluster starting beside it) it took longer, and the start failed.
+                os.environ.setdefault("RAY_SERVE_PROXY_READY_CHECK_TIMEOUT_S", str(PROXY_START_SECONDS))
                 ray.init(num_cpus=args.num_cpus, include_dashboard=False, logging_level=logging.WARNING,
                          log_to_driver=args.verbose)
             serve.start(http_options={"host": args.host, "port": args.port})

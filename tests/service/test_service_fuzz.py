@@ -114,6 +114,10 @@ _messages = st.lists(st.one_of(
                                                           "keywords": st.one_of(st.lists(st.text(max_size=120)),
                                                                                 st.integers(), st.text()),
                                                           "prompt": st.one_of(st.text(max_size=300), st.integers())})),
+    # JSON nested deeper than a parser goes, alone or in a field of a start.
+    st.builds(lambda depth, key: f'{{"action": "start", "{key}": ' + "[" * depth + "]" * depth + "}",
+              st.integers(1, 20000), st.sampled_from(["x", "keywords", "prompt", "sample_rate"])),
+    st.builds(lambda depth: "[" * depth + "]" * depth, st.integers(500, 20000)),
 ), max_size=12)
 
 
