@@ -18,18 +18,11 @@ import websockets
 import websockets.exceptions
 
 from support.models import SPEECH_MODEL
-from support.service import EARS_RATE, ears_client, wav, ws_address
-from support.speech import held_out_utterances, silence, word_error_rate
+from support.service import EARS_RATE, ears_client, ws_address
+from support.speech import word_error_rate
 
 ALLOWED = "https://notes.example.com"
 DEEP = '{"action": "start", "x": ' + "[" * 5000 + "]" * 5000 + "}"
-
-
-@pytest.fixture(scope="module")
-def sentence(tmp_path_factory):
-    text, speech = held_out_utterances(1)[0]
-    samples = np.concatenate([silence(0.3), speech, silence(0.5)])
-    return text, samples, wav(tmp_path_factory.mktemp("sentence") / "sentence.wav", samples)
 
 
 @pytest.fixture(scope="module")

@@ -27,19 +27,11 @@ import websockets
 import websockets.exceptions
 
 from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
+from support.speech import word_error_rate
 from support.media import flac_bomb, ogg_bomb
 from support.service import in_process_service, wav, ws_address
 from tools.memory import peak_rss_mb, reset_peak, rss_mb
 from tools.waiting import wait_for
-
-
-@pytest.fixture(scope="module")
-def sentence(tmp_path_factory):
-    """A held-out sentence the speech model recognises: (text, samples, WAV path)."""
-    text, speech = held_out_utterances(1)[0]
-    samples = np.concatenate([silence(0.3), speech, silence(0.3)])
-    return text, samples, wav(tmp_path_factory.mktemp("sentence") / "sentence.wav", samples)
 
 
 @pytest.fixture(scope="module")
