@@ -112,7 +112,7 @@ async def serve_connection(websocket: WebSocket, link: EngineLink, config, hub: 
         await websocket.close(code=1013)
         return
     without_token = bool(websocket.scope.get("state", {}).get(WITHOUT_TOKEN))
-    if without_token and hub.without_token >= config.max_streams // 2:
+    if without_token and hub.without_token >= max(1, config.max_streams // 2):
         await websocket.send_json({"type": "error", "message": f"{hub.without_token} streams without the token are "
                                    "running, the most this service takes (half its places, the rest kept for clients "
                                    "with the token); connect again later, or with the token."})
