@@ -123,7 +123,6 @@ def cluster_service(tmp_path_factory):
 _cluster = contextlib.ExitStack()
 
 
-_tier_of: dict[str, str] = {}
 _seconds_by_tier: dict[str, float] = {}
 _tests_by_tier: dict[str, set[str]] = {}
 
@@ -140,7 +139,7 @@ def group_of(item) -> str | None:
     for fixture in getattr(item, "fixturenames", ()):
         if fixture in GROUP_OF_FIXTURE:
             return GROUP_OF_FIXTURE[fixture]
-    path = Path(item.path).relative_to(Path(__file__).parent).as_posix()
+    path = _path(item)
     for prefix, group in GROUP_OF_PATH.items():
         if path.startswith(prefix):
             return group
@@ -155,26 +154,27 @@ def pytest_collection_modifyitems(session, config, items):
     and a sound server another; the others go by file (a file's fixtures are made once), each
     benchmark alone. The tests on the cluster run together, last in one process, first in a lane:
     its Ray head and replicas start once and idle through no other test."""
+    on_cluster = []
     for item in items:
         group = group_of(item)
-        _tier_of[item.nodeid] = group or "fast"
         item.user_properties.append(("tier", group or "fast"))  # reports carry it (from pytest-xdist's workers too)
         if group is None:
             continue
         item.add_marker(getattr(pytest.mark, group))
         if not any(item.iter_markers("xdist_group")):
             item.add_marker(pytest.mark.xdist_group(lane_of(item, group)))
-    on_cluster = [item for item in items if _tier_of[item.nodeid] == "cluster"]
-    if on_cluster:
-        rest = [item for item in items if item not in on_cluster]
-        if os.environ.get("PYTEST_XDIST_WORKER"):
-            # The longest lanes first, so that neither worker is left alone with one at the end.
-            first = {lane: n for n, lane in enumerate(LANES_FIRST)}
-            rest.sort(key=lambda item: first.get(_lane(item), len(first)))
-            items[:] = [item for item in rest if _lane(item) == "ray"] + on_cluster + \
-                [item for item in rest if _lane(item) != "ray"]
-        else:
-            items[:] = rest + on_cluster
+        if group == "cluster":
+            on_cluster.append(item)
+    cluster_ids = {id(item) for item in on_cluster}
+    rest = [item for item in items if id(item) not in cluster_ids]
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # The longest lanes first, so that neither worker is left alone with one at the end.
+        first = {lane: n for n, lane in enumerate(LANES_FIRST)}
+        rest.sort(key=lambda item: first.get(_lane(item), len(first)))
+        items[:] = [item for item in rest if _lane(item) == "ray"] + on_cluster + \
+            [item for item in rest if _lane(item) != "ray"]
+    else:
+        items[:] = rest + on_cluster
 
 
 # The lanes that take longest, longest first (a whole run's --durations, on two cores): started
@@ -189,8 +189,13 @@ def lane_of(item, group: str) -> str:
         return "ray"
     if group in ("desktop", "desktops", "e2e"):
         return "screen"  # one PulseAudio, X servers, compositors and their portals
-    path = Path(item.path).relative_to(Path(__file__).parent).as_posix()
+    path = _path(item)
     return item.nodeid if path == "test_benchmarks.py" else path
+
+
+def _path(item) -> str:
+    """Where *item* is under tests/."""
+    return Path(item.path).relative_to(Path(__file__).parent).as_posix()
 
 
 def _lane(item) -> str | None:

@@ -177,8 +177,6 @@ async def _get_once(url: str, max_bytes: int, body: BinaryIO) -> str | None:
             declared = response.headers.get("content-length")
             if declared is not None and declared.isdigit() and int(declared) > max_bytes:
                 raise FetchRefused(f"audio_url's audio is {int(declared)} bytes; at most {max_bytes} are taken.")
-            body.seek(0)
-            body.truncate()
             received = 0
             async for chunk in response.aiter_bytes():
                 received += len(chunk)

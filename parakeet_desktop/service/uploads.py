@@ -23,7 +23,7 @@ from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
 
-from ..engine.audio import AudioError, AudioTooLong, SpillFailed, load_audio
+from ..engine.audio import SAMPLE_RATE, AudioError, AudioTooLong, SpillFailed, load_audio
 from ..engine.files import AudioInput
 from ..processes import pid_alive
 from .errors import ApiError
@@ -31,7 +31,7 @@ from .keywords import MAX_REQUEST_PHRASES
 
 logger = logging.getLogger(__name__)
 
-BYTES_PER_SECOND = 16000 * 4  # decoded audio: float32 at 16 kHz
+BYTES_PER_SECOND = SAMPLE_RATE * 4  # decoded audio: float32
 
 FOLDER = "uploads"
 
