@@ -26,8 +26,8 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from support.groups import GROUP_OF_FIXTURE, GROUP_OF_PATH, GROUPS  # noqa: E402
 from support.models import SPEECH_MODEL  # noqa: E402
 from support.speech import SENTENCES, synthesize  # noqa: E402
+from tools.desktop_session import start_xvfb  # noqa: E402
 from tools.nemo_models import TINY, write_nemo  # noqa: E402
-from tools.waiting import wait_for  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -95,14 +95,9 @@ def train_fixture_model():
 @pytest.fixture(scope="session")
 def x_display():
     """A real X server (Xvfb) for the session: its display name, such as ":151"."""
-    number = f":{150 + os.getpid() % 50}"
-    server = subprocess.Popen(["Xvfb", number, "-screen", "0", "640x480x24", "-nolisten", "tcp"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server, display = start_xvfb("-screen", "0", "640x480x24", "-nolisten", "tcp", log=subprocess.DEVNULL)
     try:
-        wait_for(lambda: os.path.exists(f"/tmp/.X11-unix/X{number[1:]}") or server.poll() is not None, 30,
-                 "Xvfb to start")
-        assert server.poll() is None, "Xvfb did not start"
-        yield number
+        yield display
     finally:
         server.terminate()
         server.wait(timeout=10)

@@ -5,6 +5,7 @@ a child process and stopped at the end."""
 from __future__ import annotations
 
 import os
+import select
 import shutil
 import subprocess
 import sys
@@ -16,16 +17,35 @@ ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ("Xvfb", "xdotool", "pulseaudio", "pactl", "paplay", "trayer")
 
 
+def start_xvfb(*options: str, log) -> tuple[subprocess.Popen, str]:
+    """Xvfb with *options* on a display number it finds free itself (``-displayfd``: a number
+    derived from a process id can meet another X server, such as a leftover one or a
+    container's XWayland reached through the abstract socket, and xdotool would then talk to
+    that one); the server and its display name, such as ":3"."""
+    read, write = os.pipe()
+    try:
+        server = subprocess.Popen(["Xvfb", "-displayfd", str(write), *options], pass_fds=(write,), stdout=log,
+                                  stderr=subprocess.STDOUT)
+    finally:
+        os.close(write)
+    with os.fdopen(read) as answer:  # Xvfb writes its number once it listens; nothing if it fails
+        number = answer.readline().strip() if select.select([answer], [], [], 30)[0] else ""
+    if not number:
+        server.kill()
+        server.wait()
+        raise RuntimeError(f"Xvfb did not start (exit status {server.returncode})")
+    return server, f":{number}"
+
+
 class Desktop:
     """Xvfb, a tray, PulseAudio with a virtual microphone; processes stopped at the end."""
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self.processes: list[subprocess.Popen] = []
-        self.display = f":{90 + os.getpid() % 50}"
         runtime = folder / "runtime"
         runtime.mkdir(mode=0o700)
-        self.env = {**os.environ, "DISPLAY": self.display, "XDG_RUNTIME_DIR": str(runtime),
+        self.env = {**os.environ, "XDG_RUNTIME_DIR": str(runtime),
                     "PULSE_RUNTIME_PATH": str(runtime / "pulse"), "QT_QPA_PLATFORM": "xcb",
                     "PARAKEET_DESKTOP_CONFIG_DIR": str(folder / "config"),
                     "PARAKEET_DESKTOP_DATA_DIR": str(folder / "data")}
@@ -40,6 +60,10 @@ class Desktop:
         self.processes.append(process)
         return process
 
+    def log_tail(self, log: str, lines: int = 40) -> str:
+        """The last *lines* of what the program started with *log* printed."""
+        return "\n".join((self.folder / f"{log}.log").read_text(errors="replace").splitlines()[-lines:])
+
     def run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=60, **kwargs)
 
@@ -48,7 +72,9 @@ class Desktop:
         return self.run("busctl", "--user", "status", name).returncode == 0
 
     def start(self) -> None:
-        self.spawn("Xvfb", self.display, "-screen", "0", "1366x768x24", "-nolisten", "tcp", log="xvfb")
+        with open(self.folder / "xvfb.log", "w") as log:
+            server, self.env["DISPLAY"] = start_xvfb("-screen", "0", "1366x768x24", "-nolisten", "tcp", log=log)
+        self.processes.append(server)
         wait_for(lambda: self.run("xdotool", "getmouselocation").returncode == 0, 20, "the X server")
         self.spawn("trayer", "--edge", "top", "--align", "right", "--widthtype", "request",
                    "--height", "28", "--SetDockType", "true", log="tray")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -107,6 +108,39 @@ class Gesture:
         self._hands_free = False
 
 
+LISTENER_START_SECONDS = 20  # pynput's listener, from its start to listening
+
+
+def _x_records_keys() -> None:
+    """HotkeyError unless the X server has the RECORD extension, through which pynput hears keys
+    (an X server may be built or started without it)."""
+    from Xlib import display
+
+    try:
+        server = display.Display()
+    except Exception as exc:
+        raise HotkeyError(f"Cannot reach the X server for the hotkey ({first_line(exc)}). {_TOGGLE_HELP}") from exc
+    try:
+        recording = server.has_extension("RECORD")
+    finally:
+        server.close()
+    if not recording:
+        raise HotkeyError("This X server cannot report key presses to apps (it has no RECORD extension), "
+                          f"so the global hotkey cannot be heard. {_TOGGLE_HELP}")
+
+
+def _ready_within(listener, seconds: float) -> bool:
+    """Whether pynput's *listener* is listening within *seconds*. Its own wait() has no limit and
+    never returns when the listener's thread fails before it is ready (an X error, a refused
+    connection): it is waited for on a daemon thread of its own."""
+    waiter = threading.Thread(target=listener.wait, name="hotkey-listener-start", daemon=True)
+    waiter.start()
+    deadline = time.monotonic() + seconds
+    while waiter.is_alive() and listener.is_alive() and time.monotonic() < deadline:
+        waiter.join(0.05)
+    return not waiter.is_alive() and listener.is_alive()
+
+
 class HotkeyListener:
     """A pynput global listener calling *on_press* / *on_release* when the chord goes down / up.
 
@@ -140,16 +174,20 @@ class HotkeyListener:
         except Exception as exc:  # pynput raises ImportError with the X error inside
             raise HotkeyError(f"Global hotkeys are not available here ({first_line(exc)}). "
                               f"{_TOGGLE_HELP}") from exc
-        if sys.platform.startswith("linux") and self.hotkey.key is not None:
-            self._grab = X11KeyGrab(self.hotkey)
-            self._grab.start()
+        if sys.platform.startswith("linux"):
+            _x_records_keys()
+            if self.hotkey.key is not None:
+                self._grab = X11KeyGrab(self.hotkey)
+                self._grab.start()
         self._keyboard = keyboard
-        self._listener = keyboard.Listener(on_press=self._pressed, on_release=self._released)
-        self._listener.start()
-        self._listener.wait()
-        if not self._listener.running:
+        listener = keyboard.Listener(on_press=self._pressed, on_release=self._released)
+        listener.start()
+        if not _ready_within(listener, LISTENER_START_SECONDS):
+            # Not stopped: pynput's stop() waits for the readiness that never came. Its thread
+            # is a daemon, and ended or stuck in the X server's reply.
             self.stop()
             raise HotkeyError(f"The global hotkey listener could not start. {_TOGGLE_HELP}")
+        self._listener = listener
 
     def stop(self) -> None:
         if self._listener is not None:

@@ -44,6 +44,16 @@ def _status(desktop: Desktop) -> dict | None:
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
+def _loaded(desktop: Desktop) -> dict:
+    """The app's status once its model is loaded (the app started with ``log="app"``); the end of
+    its log in the failure when it does not load."""
+    try:
+        return wait_for(lambda: (s := _status(desktop)) and s["ready_after"] is not None and s, 180,
+                        "the app to load its model")
+    except AssertionError as failure:
+        raise AssertionError(f"{failure}; the app's log ends with:\n{desktop.log_tail('app')}") from None
+
+
 def _app_ready_with_a_field(desktop: Desktop, tmp_path, *field_options: str, **settings) -> tuple:
     """The app started with *settings* (over the tests' usual ones) and loaded, a text field
     focused; the file the field writes its text to, and the field's window."""
@@ -57,7 +67,7 @@ def _app_ready_with_a_field(desktop: Desktop, tmp_path, *field_options: str, **s
     field = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                  30, "the text field window")[0]
     desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    wait_for(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
+    _loaded(desktop)
     desktop.run("xdotool", "windowactivate", "--sync", field)
     desktop.run("xdotool", "windowfocus", "--sync", field)
     return typed, field
@@ -77,8 +87,7 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
     field = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                   30, "the text field window")[0]
     app = desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    status = wait_for(lambda: (s := _status(desktop)) and s["ready_after"] is not None and s,
-                   180, "the app to load its model")
+    status = _loaded(desktop)
     assert status["tray"], "trayer provides a system tray: the app should use it"
     assert status["state"] == "ready"
     # A second launch hands over to the first and exits.
@@ -200,7 +209,7 @@ def test_kill_9_in_the_middle_of_an_utterance_then_the_next_start_recovers_it(de
     field = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                  30, "the text field window")[0]
     app = desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    wait_for(lambda: (s := _status(desktop)) and s["ready_after"] is not None, 180, "the app to load its model")
+    _loaded(desktop)
     desktop.run("xdotool", "windowactivate", "--sync", field)
     desktop.run("xdotool", "keydown", "ctrl+alt+space")
     wait_for(lambda: (_status(desktop) or {}).get("state") == "listening", 10, "listening to start")

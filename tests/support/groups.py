@@ -33,6 +33,7 @@ GROUP_OF_FIXTURE = {
 GROUP_OF_PATH = {
     "e2e/": "e2e",
     "desktops/": "desktops",
+    "desktop/test_hotkey_x11.py": "desktop",  # its own X servers besides the session's
     "cluster/test_cluster.py": "cluster",
     "test_deploy.py": "docker",
     "test_benchmarks.py": "long",
