@@ -70,7 +70,7 @@ def attacks(model: Path, bomb_hours: float, long_seconds: float, source: Path | 
         long_answer: list[tuple[int, float]] = []
         runner = threading.Thread(target=lambda: long_answer.append(post(long)))
         runner.start()
-        while httpx.get(f"{running.url}/health").json()["queue_depth"] < 1:
+        while httpx.get(f"{running.url}/health", headers=running.headers()).json()["queue_depth"] < 1:
             time.sleep(0.05)
         time.sleep(3.0)  # decoded, and its recognition under way
         status, behind = post(short)

@@ -97,7 +97,7 @@ class SpeechReplica:
             report["gpu"] = gpu_report()
         return report
 
-    async def _health(self, trusted: bool) -> dict:
+    async def _health(self) -> dict:
         try:
             view = await self.registry.cluster_view.remote()
         except Exception as exc:  # the registry is restarting

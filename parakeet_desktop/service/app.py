@@ -18,7 +18,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from pathlib import Path, PureWindowsPath
+from pathlib import Path
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response, StreamingResponse
@@ -79,11 +79,11 @@ class ServiceConfig:
 
 
 def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConfig(),
-               spill_dir: Path | None = None, jobs=None, more_health: Callable[[bool], Awaitable[dict]] | None = None):
+               spill_dir: Path | None = None, jobs=None, more_health: Callable[[], Awaitable[dict]] | None = None):
     """The ASGI app: FastAPI routes wrapped in the Host/Origin guard and the upload limit.
     *spill_dir*: where decoded uploads are held (service/uploads.py); the heap when None.
     *jobs*: where jobs are kept and run (service/jobs.py), this process when None;
-    *more_health*: what ``/health`` adds (the cluster's view), given whether the caller has the token."""
+    *more_health*: what ``/health`` adds for a caller with the token (the cluster's view)."""
     app = FastAPI(title="Parakeet Desktop local speech service", version=__version__,
                   docs_url=None, redoc_url=None, openapi_url=None)
     install_handlers(app)
@@ -99,27 +99,33 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
 
     @app.get("/health")
     async def health(request: Request):
-        """For anyone on the machine: without the token, no local paths and no error details.
-        ``?nonce=`` (hex) adds the proof that this service holds the token (security.proof)."""
-        model, trusted = link.model, has_token(request)
-        document = {"status": link.state.value, "model": link.model_name if trusted else _public_name(link.model_name),
-                    "version": __version__, "uptime_seconds": round(time.monotonic() - link.started, 1),
-                    "queue_depth": link.waiting, "jobs": await jobs.active(),
-                    "streams": link.streams, "max_streams": config.max_streams,
-                    "device": model.device if model is not None else None,
-                    "resting": model.resting if model is not None else False,
-                    "pid": os.getpid(), "gpu_id": gpu_id(model)}
+        """For anyone on the machine, without the token: the state alone (ready, loading, error).
+        With the token: the model, the queue, streams, device and process. ``?nonce=`` (hex) adds
+        the proof that this service holds the token (security.proof), which a client checks before
+        it sends the token."""
+        document: dict[str, object] = {"status": link.state.value}
         if link.state is ServiceState.ERROR:
-            document["error"] = link.error if trusted else "The model could not be loaded (details with the token)."
-        if model is not None and model.device == "cuda":
-            document["gpu"] = await asyncio.to_thread(gpu_report)
+            document["error"] = "The model could not be loaded (details with the token)."
         nonce = request.query_params.get("nonce")
         if nonce is not None:
             if not NONCE.fullmatch(nonce):
                 raise ApiError(400, "nonce must be 32 to 128 lowercase hex digits.", param="nonce")
             document["proof"] = proof(token, nonce, request.scope["server"][1])
+        if not has_token(request):
+            return document
+        model = link.model
+        document |= {"model": link.model_name, "version": __version__,
+                     "uptime_seconds": round(time.monotonic() - link.started, 1),
+                     "queue_depth": link.waiting, "jobs": await jobs.active(), "streams": link.streams,
+                     "max_streams": config.max_streams, "device": model.device if model is not None else None,
+                     "resting": model.resting if model is not None else False, "pid": os.getpid(),
+                     "gpu_id": gpu_id(model)}
+        if link.state is ServiceState.ERROR:
+            document["error"] = link.error
+        if model is not None and model.device == "cuda":
+            document["gpu"] = await asyncio.to_thread(gpu_report)
         if more_health is not None:
-            document |= await more_health(trusted)
+            document |= await more_health()
         return document
 
     @api.get("/v1/models")
@@ -221,12 +227,6 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
                                  allow_headers=["Authorization", "Content-Type"],
                                  expose_headers=["Retry-After", "X-Parakeet-Warning"], max_age=600)
     return Measured(guarded, metrics, app.state)
-
-
-def _public_name(name: str) -> str:
-    """A model's name without the folders of a local file (for those without the token); a
-    registry id such as ``nvidia/parakeet-tdt-0.6b-v3`` stays as it is."""
-    return PureWindowsPath(name).name if is_model_file(name) else name  # either slash splits
 
 
 def _model_card(link: EngineLink) -> dict:

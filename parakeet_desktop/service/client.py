@@ -81,7 +81,12 @@ def find_running_service(folder: Path, wait_while_loading: float = 300.0,
                    "so it was sent neither the token nor any audio; a model is loaded here")
             return None
         if health.get("status") == "ready":
-            return RunningService(url, token, str(health.get("model")), health.get("device"))
+            try:  # proven: the token may go, and brings the model's name and device
+                health = httpx.get(f"{url}/health", headers={"Authorization": f"Bearer {token}"}, timeout=3.0).json()
+                return RunningService(url, token, str(health["model"]), health.get("device"))
+            except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
+                report(f"the local service at {url} did not say which model it has ({exc}); a model is loaded here")
+                return None
         if health.get("status") != "loading" or time.monotonic() > deadline:
             return None
         time.sleep(0.5)

@@ -33,6 +33,7 @@ from .keywords import RequestPhrases
 from .link import EngineLink, ServiceState, TranscriptionFailed
 
 KEEP_SECONDS = 3600.0
+DRAIN_JOBS = 20  # the completed jobs the drain rate is measured over
 
 
 class JobStatus(enum.Enum):
@@ -120,9 +121,30 @@ class JobBook:
         return len(self._reserved) + sum(job.status.active for job in self._jobs.values())
 
     def wait_estimate(self, compute_ratio: float) -> float:
-        """Seconds of work ahead: the active jobs' audio left, at *compute_ratio* (link.py)."""
-        return sum(job.duration * (1 - job.progress) for job in self._jobs.values() if job.status.active) \
-            * compute_ratio
+        """Seconds until the queue is through: the active jobs' audio left, at the rate the queue
+        has been draining (drain_ratio), else at the engine's *compute_ratio* (link.py), which
+        leaves out what a job waits for beside other requests (told 1-8 s, a full queue took
+        77-260 s to drain)."""
+        left = sum(job.duration * (1 - job.progress) for job in self._jobs.values() if job.status.active)
+        drained = self.drain_ratio()
+        return left * (drained if drained is not None else compute_ratio)
+
+    def drain_ratio(self) -> float | None:
+        """Seconds the queue took per second of audio over its last DRAIN_JOBS completed jobs:
+        each job from the moment the queue came to it (its arrival, or the end of the job before
+        it, whichever is later) to its end. None before any job completed."""
+        done = sorted((job for job in self._jobs.values()
+                       if job.status is JobStatus.COMPLETED and job.finished is not None and job.duration > 0),
+                      key=lambda job: job.finished or 0.0)[-DRAIN_JOBS:]
+        busy = audio = 0.0
+        previous: float | None = None
+        for job in done:
+            assert job.finished is not None
+            began = job.created if previous is None else max(job.created, previous)
+            busy += max(0.0, job.finished - began)
+            audio += job.duration
+            previous = job.finished
+        return busy / audio if audio > 0 else None
 
     def _forget_old(self) -> None:
         now = time.time()

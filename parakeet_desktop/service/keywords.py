@@ -20,6 +20,9 @@ from .errors import ApiError, BadJson, client_json
 MAX_REQUEST_PHRASES = 1000
 MAX_PHRASE_CHARACTERS = 100
 _PROMPT_PHRASE_WORDS = 4
+MAX_FIELD_BYTES = 1 << 20  # a form field other than the file (Starlette's own limit)
+HINT_FIELDS = frozenset({"prompt"})  # fields that are hints: left out when longer (uploads.py)
+PROMPT_LEFT_OUT = f"The prompt was longer than {MAX_FIELD_BYTES >> 20} MiB and was left out."
 _SEPARATORS = re.compile(r"[,;\n\r]+")
 _PROMPT_SEPARATORS = re.compile(r"[,;\n\r]+|[.!?](?:\s+|$)")  # sentence ends too
 _EDGES = " \t\"'“”‘’.!?:()[]"
@@ -45,7 +48,10 @@ def form_phrases(form) -> RequestPhrases:
             keywords += _json_list(value)
         else:
             keywords += _SEPARATORS.split(value)
-    return _combined(keywords, str(form.get("prompt") or ""))
+    found = _combined(keywords, str(form.get("prompt") or ""))
+    if "prompt" in getattr(form, "left_out", ()):  # uploads.Form: too long to read
+        return RequestPhrases(found.phrases, " ".join(filter(None, (PROMPT_LEFT_OUT, found.warning))))
+    return found
 
 
 def message_phrases(message: dict) -> RequestPhrases:

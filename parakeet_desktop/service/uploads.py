@@ -19,21 +19,49 @@ import threading
 import weakref
 from pathlib import Path
 
+from contextlib import aclosing
+
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
-from starlette.formparsers import MultiPartException
+from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ..engine.audio import SAMPLE_RATE, AudioError, AudioTooLong, SpillFailed, load_audio
 from ..engine.files import AudioInput
 from ..processes import pid_alive
 from .errors import ApiError
-from .keywords import MAX_REQUEST_PHRASES
+from .keywords import HINT_FIELDS, MAX_FIELD_BYTES, MAX_REQUEST_PHRASES
 
 logger = logging.getLogger(__name__)
 
 BYTES_PER_SECOND = SAMPLE_RATE * 4  # decoded audio: float32
 
 FOLDER = "uploads"
+
+
+class Form(FormData):
+    """A request's form, and the hint fields (``prompt``) left out of it for their size."""
+
+    left_out: frozenset[str] = frozenset()
+
+
+class _FormParser(MultiPartParser):
+    """Starlette's multipart parser, except that a hint over the size limit of a field is left
+    out (read past, not kept) rather than failing the request: a prompt never fails a request."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.left_out: set[str] = set()
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        part = self._current_part
+        if part.file is None and part.field_name in HINT_FIELDS:
+            if part.field_name in self.left_out:
+                return
+            if len(part.data) + end - start > self.max_part_size:
+                self.left_out.add(part.field_name)
+                part.data.clear()
+                return
+        super().on_part_data(data, start, end)
 
 
 class UploadFolder:
@@ -94,7 +122,7 @@ class UploadReader:
                              f"already, the most it keeps at once{more}; try again when queued jobs are done.",
                         code="insufficient_storage", retry_after=60)
 
-    async def read(self, request: Request) -> tuple[FormData, AudioInput]:
+    async def read(self, request: Request) -> tuple[Form, AudioInput]:
         if self._room_seconds() < 1:
             raise self._full()
         content_type = request.headers.get("content-type", "")
@@ -103,8 +131,12 @@ class UploadReader:
                                 f"clients do (this request was {content_type or 'without a content type'}).",
                            code="unsupported_media_type")
         try:
-            # The openai package sends a keywords list as one field a phrase.
-            form = await request.form(max_files=1, max_fields=MAX_REQUEST_PHRASES + 64)
+            async with aclosing(request.stream()) as stream:
+                # The openai package sends a keywords list as one field a phrase.
+                parser = _FormParser(request.headers, stream, max_files=1, max_fields=MAX_REQUEST_PHRASES + 64,
+                                     max_part_size=MAX_FIELD_BYTES)
+                form = Form(await parser.parse())
+                form.left_out = frozenset(parser.left_out)
         except MultiPartException as exc:
             raise ApiError(400, f"The form could not be read: {exc.message}") from exc
         except OSError as exc:  # the upload's spooled file: no room on the disk

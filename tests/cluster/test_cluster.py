@@ -40,7 +40,7 @@ def sentences(tmp_path_factory):
 
 
 def health(cluster) -> dict:
-    return httpx.get(f"{cluster.url}/health", timeout=30).json()
+    return httpx.get(f"{cluster.url}/health", headers=cluster.headers(), timeout=30).json()
 
 
 def replicas(cluster) -> dict[str, dict]:

@@ -29,7 +29,7 @@ import websockets.exceptions
 from support.models import SPEECH_MODEL
 from support.speech import word_error_rate
 from support.media import flac_bomb, ogg_bomb
-from support.service import in_process_service, wav, ws_address
+from support.service import health, in_process_service, wav, ws_address
 from tools.memory import peak_rss_mb, reset_peak, rss_mb
 from tools.waiting import wait_for
 
@@ -307,7 +307,7 @@ def test_sigterm_with_a_request_in_flight_answers_503_shutting_down(tmp_path, ti
         answer = {}
         poster = threading.Thread(target=lambda: answer.update(response=_post(running.url, token, long)))
         poster.start()
-        wait_for(lambda: httpx.get(f"{running.url}/health").json()["queue_depth"] == 1, 120, "the request")
+        wait_for(lambda: health(running)["queue_depth"] == 1, 120, "the request")
         time.sleep(1.0)  # decoded and recognising (nothing to wait for: any moment is a bad one)
         running.process.send_signal(signal.SIGTERM)
         poster.join(120)
@@ -318,7 +318,7 @@ def test_sigterm_with_a_request_in_flight_answers_503_shutting_down(tmp_path, ti
     assert "Traceback" not in "".join(running.log)
 
 
-def test_health_without_the_token_shows_no_local_paths(tmp_path):
+def test_health_without_the_token_says_the_state_and_nothing_else(tmp_path):
     from parakeet_desktop.service.app import ServiceConfig
     from parakeet_desktop.service.link import EngineLink
     from parakeet_desktop.service.server import LocalService
@@ -333,9 +333,9 @@ def test_health_without_the_token_shows_no_local_paths(tmp_path):
         failed = httpx.get(f"{service.url}/health").json()
     finally:
         service.stop()
-    assert anyone["status"] == "loading" and anyone["model"] == "private-model.nemo"
-    assert owner["model"] == "/home/someone/models/private-model.nemo"
-    assert "/home" not in json.dumps(failed) and failed["status"] == "error"
+    assert anyone == {"status": "loading"}  # no model, queue, streams or process for anyone
+    assert owner["model"] == "/home/someone/models/private-model.nemo" and owner["queue_depth"] == 0
+    assert "/home" not in json.dumps(failed) and failed["status"] == "error" and set(failed) == {"status", "error"}
 
 
 # --- no final is lost ---------------------------------------------------------------------------
@@ -383,7 +383,7 @@ def test_a_stream_gets_its_final_when_the_service_stops(tmp_path, sentence, serv
 
         thread = threading.Thread(target=client)
         thread.start()
-        wait_for(lambda: httpx.get(f"{running.url}/health").json()["streams"] == 1, 60, "the stream")
+        wait_for(lambda: health(running)["streams"] == 1, 60, "the stream")
         time.sleep(1.0)  # its audio sent
         running.process.send_signal(signal.SIGTERM)
         thread.join(300)
@@ -478,6 +478,16 @@ def test_prompt_parts_past_the_limits_are_left_out_with_a_warning(tmp_path, spee
             assert raw.http_response.status_code == 200
             assert why in raw.headers["X-Parakeet-Warning"]
             assert word_error_rate([sentence[0]], [raw.parse().text]) <= 0.4
+        # A prompt past the size of a form field (Starlette's 1 MiB) is left out, the rest read.
+        huge = "Kubernetes, " + "a long prompt. " * 250_000
+        raw = api.audio.transcriptions.with_raw_response.create(model="x", file=sentence[2], prompt=huge,
+                                                                response_format="json")
+        assert raw.http_response.status_code == 200
+        assert "The prompt was longer than 1 MiB and was left out." in raw.headers["X-Parakeet-Warning"]
+        assert word_error_rate([sentence[0]], [raw.parse().text]) <= 0.4
+        # Another field that size is no hint: refused, saying why.
+        with pytest.raises(openai.BadRequestError, match="maximum size"):
+            api.audio.transcriptions.create(model="x", file=sentence[2], language="x" * (2 << 20))
         # A list the client made itself is held to the limits.
         with pytest.raises(openai.BadRequestError, match="at most 1000"):
             api.audio.transcriptions.create(model="x", file=sentence[2],
@@ -492,7 +502,7 @@ def test_a_429_says_the_same_wait_in_its_body_and_retry_after(tmp_path, speech_m
         service.link.compute_ratio = 0.5  # as if measured: half a second of work per second of audio
         first = threading.Thread(target=lambda: _post(service.url, service.token, long))
         first.start()
-        wait_for(lambda: httpx.get(f"{service.url}/health").json()["queue_depth"] == 1, 60, "the first request")
+        wait_for(lambda: health(service)["queue_depth"] == 1, 60, "the first request")
         wait_for(lambda: all(t.seconds for t in service.link._tickets), 60, "its audio to be decoded")
         busy = _post(service.url, service.token, sentence[2])
         start_engine()
@@ -501,6 +511,29 @@ def test_a_429_says_the_same_wait_in_its_body_and_retry_after(tmp_path, speech_m
     said = int(re.search(r"through in about (\d+) s", busy.json()["error"]["message"]).group(1))
     expected = round(0.5 * len(np.tile(sentence[1], 20)) / 16000)
     assert said == int(busy.headers["Retry-After"]) and abs(said - expected) <= 1
+
+
+
+def test_a_full_job_queue_asks_to_wait_as_long_as_it_has_been_draining():
+    """The wait a full job queue gives is the audio it still holds at the rate its last jobs went
+    through (waiting beside other requests included), not at the engine's bare speed."""
+    from parakeet_desktop.service.errors import ApiError
+    from parakeet_desktop.service.jobs import JobBook, JobStatus
+
+    book = JobBook()
+    now = time.time()
+    # Three one-minute files sent together took 100 s each, one after another; after an idle hour
+    # a fourth took 100 s too (the idle time is not the queue's).
+    for n, (created, finished) in enumerate([(now - 4000, now - 3900), (now - 4000, now - 3800),
+                                             (now - 4000, now - 3700), (now - 200, now - 100)]):
+        job = book.add(book.reserve(10, 0.05), f"done{n}.wav", 60.0, {})
+        job.created, job.finished, job.status = created, finished, JobStatus.COMPLETED
+    for n in range(2):  # two one-minute files queued
+        book.add(book.reserve(10, 0.05), f"queued{n}.wav", 60.0, {})
+    with pytest.raises(ApiError) as full:
+        book.reserve(2, 0.05)
+    assert full.value.status == 429
+    assert full.value.retry_after == pytest.approx(2 * 60 * 400 / 240)  # not 2 * 60 * 0.05
 
 
 # --- slow and greedy clients ---------------------------------------------------------------------
@@ -583,14 +616,14 @@ def test_the_101st_stream_is_refused_clearly(tmp_path, speech_model):
             sockets = [await websockets.connect(url) for _ in range(100)]
             for ws in sockets:
                 assert json.loads(await ws.recv())["type"] == "welcome"
-            health = httpx.get(f"{service.url}/health").json()
+            health_now = health(service)
             async with websockets.connect(url) as extra:
                 refused = json.loads(await extra.recv())
                 with pytest.raises(websockets.exceptions.ConnectionClosed) as closed:
                     await extra.recv()
             for ws in sockets:
                 await ws.close()
-            return health, refused, closed.value.rcvd.code
+            return health_now, refused, closed.value.rcvd.code
 
         health, refused, code = asyncio.run(main())
     assert health["streams"] == 100 and health["max_streams"] == 100

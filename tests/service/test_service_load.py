@@ -15,7 +15,7 @@ import openai
 import websockets
 
 from support.speech import SENTENCES, silence, synthesize
-from support.service import wav
+from support.service import health, wav
 from tools.memory import rss_mb
 
 LOAD_SECONDS = 60.0
@@ -109,8 +109,8 @@ def test_streams_and_uploads_together_then_many_short_connections(tmp_path, tiny
         asyncio.run(cycles(500))
         time.sleep(1.0)
         after = rss_mb(running.process.pid)
-        health = httpx.get(f"{running.url}/health").json()
-        assert health["streams"] == 0 and health["queue_depth"] == 0
+        figures = health(running)
+        assert figures["streams"] == 0 and figures["queue_depth"] == 0
         assert after - before < 25, f"memory grew from {before:.0f} MB to {after:.0f} MB over 500 connections"
         print(json.dumps({"streams": tally["streams"], "uploads": tally["uploads"], "429s_retried": len(retried_429),
                           "max_stream_lag_s": round(max(tally["lag"]), 2), "rss_before_mb": round(before),

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 import soundfile
 import websockets
@@ -44,6 +45,12 @@ class Served:
 
     def headers(self) -> dict:
         return {"Authorization": f"Bearer {self.token}"}
+
+
+def health(server) -> dict:
+    """``/health`` as the token's holder sees it (the queue, streams, model), of a ``serve``
+    (Served) or an in-process service."""
+    return httpx.get(f"{server.url}/health", headers={"Authorization": f"Bearer {server.token}"}, timeout=30).json()
 
 
 def ws_address(server, path: str = "/v1/stream") -> str:

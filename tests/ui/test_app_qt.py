@@ -424,7 +424,8 @@ def test_the_local_api_serves_the_apps_own_model_and_dictation_goes_first(qtbot,
 
         worker = threading.Thread(target=transcribe_long)
         worker.start()
-        qtbot.waitUntil(lambda: httpx.get(f"{url}/health").json()["queue_depth"] == 1, timeout=60000)
+        qtbot.waitUntil(lambda: httpx.get(f"{url}/health", headers={"Authorization": f"Bearer {token}"}).json()
+                        ["queue_depth"] == 1, timeout=60000)
         app.toggle()
         qtbot.waitUntil(lambda: bool(keyboard.received), timeout=60000)
         final_at = time.monotonic()
