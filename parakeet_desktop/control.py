@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import getpass
+import hashlib
 import os
 import socket
 import sys
@@ -31,6 +32,9 @@ class Request(enum.StrEnum):
     QUIT = "quit"
 
 
+MAX_SOCKET_PATH = 100  # bytes: sun_path holds 108 on Linux and 104 on macOS, with its NUL (Qt takes less)
+
+
 def server_name() -> str:
     """The name QLocalServer listens on: a full socket path on Unix, a pipe name on Windows."""
     user = "".join(c for c in getpass.getuser() if c.isalnum()) or "user"
@@ -38,7 +42,14 @@ def server_name() -> str:
         return f"parakeet-desktop-{user}"
     runtime = os.environ.get("XDG_RUNTIME_DIR")
     folder = Path(runtime) if runtime and os.path.isdir(runtime) else Path(tempfile.gettempdir())
-    return str(folder / f"parakeet-desktop-{user}.sock")
+    path = str(folder / f"parakeet-desktop-{user}.sock")
+    if len(os.fsencode(path)) > MAX_SOCKET_PATH:
+        # A Unix socket's path has room for about a hundred bytes: one in a deep runtime folder
+        # goes to the temporary folder, named after that runtime folder (the app and its
+        # commands, with the same environment, agree on it; another session's differs).
+        folder_id = hashlib.sha256(os.fsencode(folder)).hexdigest()[:16]
+        path = str(Path(tempfile.gettempdir()) / f"parakeet-desktop-{user[:32]}-{folder_id}.sock")
+    return path
 
 
 class NotRunning(Exception):

@@ -47,6 +47,9 @@ def main(model: str | None = None, device: str | None = None, tray: bool | None 
         _hand_over(attempts=40)
         print("Parakeet Desktop is already running.", file=sys.stderr)
         return 0
+    except OSError as exc:  # the control socket: without it neither commands nor one instance work
+        print(f"error: Parakeet Desktop cannot start: {exc}.", file=sys.stderr)
+        return 1
     code = app.exec()
     # Everything the user made is saved by now; the interpreter's own teardown (torch, NeMo and
     # their threads) would take seconds more, so the process ends here.

@@ -174,6 +174,29 @@ def test_history_window_searches_copies_exports_and_deletes(qtbot, qapp, tmp_pat
     assert history.recent() == [] and window.table.rowCount() == 0
 
 
+def test_a_runtime_folder_too_deep_for_a_socket_still_gets_the_commands(qtbot, qapp, app_dirs, monkeypatch):
+    """A Unix socket's path holds about a hundred bytes; in a deeper runtime folder (a test
+    runner's, a container's) the app listened nowhere and stopped with a traceback."""
+    from parakeet_desktop.ui.control_server import ControlServer
+
+    deep = app_dirs / ("runtime-" * 8) / ("folder-" * 8)
+    deep.mkdir(parents=True)
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(deep))
+    assert len(str(deep / "parakeet-desktop-root.sock")) > 107
+    server = ControlServer(lambda command: 'ok {"state": "ready"}')
+    server.listen()
+    try:
+        answers = []
+        asker = threading.Thread(target=lambda: answers.append(control.send("status")))
+        asker.start()
+        qtbot.waitUntil(lambda: bool(answers), timeout=10000)
+        asker.join()
+        assert answers == ['ok {"state": "ready"}']
+        assert len(control.server_name()) <= control.MAX_SOCKET_PATH
+    finally:
+        server.close()
+
+
 def test_one_instance_and_control_commands(qtbot, qapp, app_dirs):
     from parakeet_desktop.ui.control_server import AlreadyRunning, ControlServer
 
