@@ -44,12 +44,15 @@ def _status(desktop: Desktop) -> dict | None:
     return json.loads(done.stdout) if done.returncode == 0 else None
 
 
-def _loaded(desktop: Desktop) -> dict:
-    """The app's status once its model is loaded (the app started with ``log="app"``); the end of
-    its log in the failure when it does not load."""
+def _loaded(desktop: Desktop, app: subprocess.Popen) -> dict:
+    """The app's status once its model is loaded (*app* started with ``log="app"``); the end of
+    its log in the failure when it stops or does not load."""
+    def loaded():
+        assert app.poll() is None, f"the app stopped (exit status {app.returncode})"
+        return (s := _status(desktop)) and s["ready_after"] is not None and s
+
     try:
-        return wait_for(lambda: (s := _status(desktop)) and s["ready_after"] is not None and s, 180,
-                        "the app to load its model")
+        return wait_for(loaded, 180, "the app to load its model")
     except AssertionError as failure:
         raise AssertionError(f"{failure}; the app's log ends with:\n{desktop.log_tail('app')}") from None
 
@@ -66,8 +69,7 @@ def _app_ready_with_a_field(desktop: Desktop, tmp_path, *field_options: str, **s
                   log="field")
     field = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                  30, "the text field window")[0]
-    desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    _loaded(desktop)
+    _loaded(desktop, desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app"))
     desktop.run("xdotool", "windowactivate", "--sync", field)
     desktop.run("xdotool", "windowfocus", "--sync", field)
     return typed, field
@@ -87,7 +89,7 @@ def test_hold_the_hotkey_speak_release_and_the_words_are_typed(desktop, tmp_path
     field = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                   30, "the text field window")[0]
     app = desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    status = _loaded(desktop)
+    status = _loaded(desktop, app)
     assert status["tray"], "trayer provides a system tray: the app should use it"
     assert status["state"] == "ready"
     # A second launch hands over to the first and exits.
@@ -209,7 +211,7 @@ def test_kill_9_in_the_middle_of_an_utterance_then_the_next_start_recovers_it(de
     field = wait_for(lambda: desktop.run("xdotool", "search", "--name", "Dictation target").stdout.split(),
                  30, "the text field window")[0]
     app = desktop.spawn(sys.executable, "-m", "parakeet_desktop", log="app")
-    _loaded(desktop)
+    _loaded(desktop, app)
     desktop.run("xdotool", "windowactivate", "--sync", field)
     desktop.run("xdotool", "keydown", "ctrl+alt+space")
     wait_for(lambda: (_status(desktop) or {}).get("state") == "listening", 10, "listening to start")
