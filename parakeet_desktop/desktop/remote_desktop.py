@@ -2,8 +2,10 @@
 
 The app asks for a keyboard once: the portal's dialog, with ``persist_mode`` 2, hands back a
 restore token that the app keeps, so later starts get the keyboard without asking again (a token
-the desktop no longer takes is dropped and the user is asked once more). Keys are sent as keysyms:
-the paste chord, Enter, Tab, BackSpace; text itself goes by the clipboard and one paste.
+the desktop no longer takes is dropped and the user is asked once more). Not on GNOME, whose
+backend never starts a keyboard-only session restored from a token (ui/session_routes.py): there
+the user is asked once a run. Keys are sent as keysyms: the paste chord, Enter, Tab, BackSpace;
+text itself goes by the clipboard and one paste.
 """
 
 from __future__ import annotations
@@ -56,8 +58,12 @@ class PortalKeyboard:
     """desktop.inject.Keyboard through the RemoteDesktop portal. The session is opened at the
     first key (or by open()), not at start: the user is asked only when dictation first types."""
 
-    def __init__(self, token_file: Path, *, bus: str = "SESSION", answer_seconds: float | None = None) -> None:
+    def __init__(self, token_file: Path, *, bus: str = "SESSION", answer_seconds: float | None = None,
+                 remember: bool = True) -> None:
+        """*remember*: ask the desktop to keep the approval (a restore token in *token_file*);
+        without it the user is asked at the first key of each run, and no token is sent."""
         self.token_file = token_file
+        self.remember = remember
         self._bus = bus
         self._answer_seconds = answer_seconds
         self._lock = threading.Lock()
@@ -203,8 +209,9 @@ class PortalKeyboard:
         made = connection.request(REMOTE_DESKTOP, "CreateSession", "a{sv}", (),
                                   {"session_handle_token": ("s", session_token("keyboard"))})
         session = str(made["session_handle"])
-        options: dict[str, tuple[str, object]] = {"types": ("u", KEYBOARD),
-                                                  "persist_mode": ("u", PERSIST_UNTIL_REVOKED)}
+        options: dict[str, tuple[str, object]] = {"types": ("u", KEYBOARD)}
+        if self.remember:
+            options["persist_mode"] = ("u", PERSIST_UNTIL_REVOKED)
         if token:
             options["restore_token"] = ("s", token)
         try:
@@ -216,6 +223,8 @@ class PortalKeyboard:
         return session, results
 
     def _token(self) -> str:
+        if not self.remember:
+            return ""
         try:
             return self.token_file.read_text("utf-8").strip()
         except OSError:

@@ -9,6 +9,8 @@ Screenshots are kept in ``test-artifacts/``.
 from __future__ import annotations
 
 import threading
+import time
+import uuid
 
 import pytest
 
@@ -74,10 +76,15 @@ def test_the_keyboard_dialog_unanswered_then_declined_on_gnome(gnome, tmp_path, 
     and the next paste fails at once; declined (Cancel), the paste says so and asks nothing more;
     asked again from the menu, the dialog comes back. (Approving needs its Allow Remote Interaction
     switch, which has no accessible action and takes no synthetic click or Tab in a headless
-    session: that outcome is not tested here.)"""
+    session: that outcome is not tested here.) The keyboard is the app's on GNOME, which remembers
+    nothing: a token kept from before (and the approval behind it) is not sent, so the dialog comes
+    rather than a Start that never answers (see the next test)."""
     monkeypatch.setenv("XDG_DATA_HOME", str(gnome.data_home))
     entry.install()
-    keyboard = PortalKeyboard(tmp_path / "token", bus=gnome.bus, answer_seconds=15)
+    kept = uuid.uuid4().hex
+    _remembered_approval(gnome, kept)
+    (tmp_path / "token").write_text(kept, "utf-8")
+    keyboard = PortalKeyboard(tmp_path / "token", bus=gnome.bus, answer_seconds=15, remember=False)
     try:
         with pytest.raises(OSError, match="answer its dialog"):
             keyboard.chord("ctrl", "v")  # the GUI thread's call: back while the dialog waits
@@ -100,5 +107,41 @@ def test_the_keyboard_dialog_unanswered_then_declined_on_gnome(gnome, tmp_path, 
         assert keyboard.declined and keyboard.state() == "declined in the desktop's dialog"
         with pytest.raises(OSError, match="declined keyboard access"):
             keyboard.chord("ctrl", "v")
+    finally:
+        keyboard.close()
+
+
+def _remembered_approval(gnome, token: str) -> None:
+    """What the portal keeps when a person allows the app to type and leaves “Remember” on: an
+    entry in the permission store's remote-desktop table under the restore token it hands the app,
+    for the app's id, holding GNOME's restore data (a keyboard, no clipboard, no screen; the layout
+    of xdg-desktop-portal-gnome 48's remotedesktop.c, format 1)."""
+    now = str(int(time.time() * 1_000_000))
+    done = gnome.run("busctl", "--user", "call", "org.freedesktop.impl.portal.PermissionStore",
+                     "/org/freedesktop/impl/portal/PermissionStore", "org.freedesktop.impl.portal.PermissionStore",
+                     "Set", "sbsa{sas}v", "remote-desktop", "true", token, "1", entry.APP_ID, "1", "yes",
+                     "(suv)", "GNOME", "1", "(xxuba(uuv))", now, now, "1", "false", "0")
+    assert done.returncode == 0, done.stderr
+
+
+def test_gnome_never_starts_a_keyboard_session_from_a_remembered_approval(gnome, tmp_path, monkeypatch):
+    """Why the app asks GNOME to remember nothing (ui/session_routes.py): the approval as the portal
+    keeps it when a person allows typing with the session remembered (the entry above) gets no
+    dialog, and no answer either: GNOME's backend restores it as a screen cast with no streams and
+    waits for them. When this fails, GNOME has mended it: let the app remember there too."""
+    monkeypatch.setenv("XDG_DATA_HOME", str(gnome.data_home))
+    entry.install()
+    token = uuid.uuid4().hex
+    _remembered_approval(gnome, token)
+    (tmp_path / "token").write_text(token, "utf-8")
+    keyboard = PortalKeyboard(tmp_path / "token", bus=gnome.bus, answer_seconds=15)
+    try:
+        with pytest.raises(OSError, match="no answer within 15 s"):
+            keyboard.open()
+        access = gnome.accessibility()
+        try:
+            assert access.find(PORTAL_DIALOGS, "switch", "Allow Remote Interaction") is None  # no dialog came
+        finally:
+            access.close()
     finally:
         keyboard.close()

@@ -92,6 +92,16 @@ def test_a_declined_shortcut_and_a_missing_portal_are_said(routes, bus, qtbot):
     assert error and "could not be bound" in message
 
 
+def test_the_portal_keyboard_keeps_its_approval_but_on_gnome(app_dirs, qapp):
+    """GNOME never starts a keyboard session restored from a kept approval (tests/desktops:
+    test_gnome_never_starts_a_keyboard_session_from_a_remembered_approval)."""
+    kde = Desktop("wayland", "kde", shortcuts_version=1, remote_version=2, portal_running=True)
+    for desktop, remembers in ((GNOME, False), (Desktop("wayland", "ubuntu:gnome", remote_version=1), False),
+                               (kde, True)):
+        keyboard = SessionRoutes(desktop).portal_keyboard
+        assert keyboard is not None and keyboard.remember is remembers, desktop.name
+
+
 def test_sway_says_which_lines_to_add(monkeypatch, app_dirs, qapp):
     made = SessionRoutes(Desktop("wayland", "sway", tools=frozenset({"wtype"})))
     heard = []
