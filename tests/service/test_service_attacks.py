@@ -1,15 +1,23 @@
 """The service's newer surfaces under attack, each attack made for real against one ``serve``
 process on loopback (bounded in count and time): made-up methods and paths against ``/metrics``,
-deeply nested JSON on every WebSocket protocol, a web page of an allowed origin and of another,
-a thousand connections that never send a request, and streams taken without the token."""
+deeply nested JSON on every WebSocket protocol, a web page of an allowed origin and of another (by
+HTTP, and in a real Chromium), a thousand connections that never send a request, and streams taken
+without the token."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import html
 import json
 import re
+import shutil
 import socket
+import subprocess
+import threading
+import urllib.parse
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import numpy as np
@@ -22,14 +30,56 @@ from support.service import EARS_RATE, ears_client, ws_address
 from support.speech import word_error_rate
 
 ALLOWED = "https://notes.example.com"
+CHROMIUM = shutil.which("chromium")
 DEEP = '{"action": "start", "x": ' + "[" * 5000 + "]" * 5000 + "}"
 
 
+PAGE = """<!doctype html><title>notes</title><pre id="out">waiting</pre><script>
+(async () => {
+  const asked = new URLSearchParams(location.search), out = document.getElementById("out");
+  try {
+    const form = new FormData();
+    form.append("file", await (await fetch("sentence.wav")).blob(), "sentence.wav");
+    const answer = await fetch(asked.get("api") + "/v1/audio/transcriptions",
+                               {method: "POST", headers: {Authorization: "Bearer " + asked.get("token")}, body: form});
+    out.textContent = JSON.stringify({status: answer.status, text: (await answer.json()).text});
+  } catch (error) {
+    out.textContent = JSON.stringify({error: String(error)});
+  }
+})();
+</script>"""
+
+
 @pytest.fixture(scope="module")
-def attacked(tmp_path_factory, service_process):
-    """``serve`` of the speech model, allowing one web origin and streams without the token."""
+def pages(tmp_path_factory, sentence):
+    """A web app's page (PAGE and a recording beside it) served from two origins on loopback:
+    ``allowed`` (the service allows it) and ``other``."""
+    folder = tmp_path_factory.mktemp("pages")
+    (folder / "page.html").write_text(PAGE, "utf-8")
+    shutil.copyfile(sentence[2], folder / "sentence.wav")
+    handler = functools.partial(_QuietHandler, directory=str(folder))
+    servers = [ThreadingHTTPServer(("127.0.0.1", 0), handler) for _ in range(2)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield {name: f"http://127.0.0.1:{server.server_address[1]}" for name, server in zip(("allowed", "other"),
+                                                                                             servers)}
+    finally:
+        for server in servers:
+            server.shutdown()
+            server.server_close()
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format, *args) -> None:  # noqa: A002 (the base class's name)
+        pass
+
+
+@pytest.fixture(scope="module")
+def attacked(tmp_path_factory, service_process, pages):
+    """``serve`` of the speech model, allowing two web origins and streams without the token."""
     with service_process(SPEECH_MODEL, tmp_path_factory.mktemp("attacked") / "config", "--allow-origin", ALLOWED,
-                         "--streams-without-token") as running:
+                         "--allow-origin", pages["allowed"], "--streams-without-token") as running:
         yield running
 
 
@@ -117,6 +167,30 @@ def test_an_allowed_origin_gets_cors_answers_and_another_origin_none(attacked, s
     with sentence[2].open("rb") as f:
         refused = httpx.post(url, headers={"Origin": other, **owner}, files={"file": f}, timeout=120)
     assert refused.status_code == 403 and "access-control-allow-origin" not in refused.headers
+
+
+
+def _in_chromium(url: str, folder) -> dict:
+    """What PAGE at *url* wrote, run by a real Chromium (headless, its own profile in *folder*)."""
+    done = subprocess.run([CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", f"--user-data-dir={folder}",
+                           "--virtual-time-budget=120000", "--dump-dom", url],
+                          capture_output=True, text=True, timeout=300)
+    found = re.search(r'<pre id="out">(.*?)</pre>', done.stdout, re.S)
+    assert found, (done.returncode, done.stdout[-2000:], done.stderr[-2000:])
+    return json.loads(html.unescape(found.group(1)))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="needs Chromium (tools/run-tests installs it)")
+def test_a_web_app_of_an_allowed_origin_transcribes_in_a_real_browser_and_another_cannot(attacked, pages, sentence,
+                                                                                         tmp_path):
+    """Chromium's own CORS: the preflight (which carries no token) and the upload from the allowed
+    page's origin; the same page from another origin gets nothing (the browser refuses it)."""
+    asked = urllib.parse.urlencode({"api": attacked.url, "token": attacked.token})
+    allowed = _in_chromium(f"{pages['allowed']}/page.html?{asked}", tmp_path / "profile-a")
+    assert allowed["status"] == 200, allowed
+    assert word_error_rate([sentence[0]], [allowed["text"]]) <= 0.4
+    other = _in_chromium(f"{pages['other']}/page.html?{asked}", tmp_path / "profile-b")
+    assert other == {"error": "TypeError: Failed to fetch"}
 
 
 def test_a_thousand_silent_connections_do_not_shut_out_a_client_with_the_token(attacked):

@@ -625,6 +625,6 @@ def test_the_101st_stream_is_refused_clearly(tmp_path, speech_model):
                 await ws.close()
             return health_now, refused, closed.value.rcvd.code
 
-        health, refused, code = asyncio.run(main())
-    assert health["streams"] == 100 and health["max_streams"] == 100
+        figures, refused, code = asyncio.run(main())
+    assert figures["streams"] == 100 and figures["max_streams"] == 100
     assert refused["type"] == "error" and "100 streams" in refused["message"] and code == 1013
