@@ -6,7 +6,7 @@ the marker expression of all groups)."""
 # in none of them is in the fast tier, `tools/run-tests --fast`: no Docker build, no Ray cluster,
 # no X server or compositor, no service in a subprocess, no training, no long audio.
 GROUPS = {
-    "desktop": "an X server (Xvfb) or a compositor (headless sway)",
+    "desktop": "an X server (Xvfb), a compositor (headless sway) or a systemd user manager",
     "desktops": "a real desktop's own compositor and portals (KDE Plasma 5.27)",
     "e2e": "the whole app on a real desktop, as a user runs it",
     "service": "the speech service or another program started as a subprocess around a model",
@@ -22,6 +22,7 @@ GROUP_OF_FIXTURE = {
     "local_api": "service",  # tests/serverless/test_runpod.py: the RunPod worker's API server
     "worker_process": "service",
     "x_display": "desktop",
+    "systemd_user": "desktop",
     # Long audio (ten minutes and more of it, in all) and training:
     "long_talk": "long",
     "long_utterances": "long",
