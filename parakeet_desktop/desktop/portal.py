@@ -14,6 +14,7 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -36,6 +37,7 @@ REMOTE_DESKTOP = "org.freedesktop.portal.RemoteDesktop"
 ASK_AGAIN = "choose “Ask the desktop again” in the app's menu"
 # How long the user may take over the portal's approval dialog.
 ANSWER_SECONDS = 300.0
+REGISTER_WAIT_SECONDS = 5.0  # for the portal to see a menu entry written just now
 _tokens = itertools.count(1)
 
 
@@ -136,12 +138,19 @@ class PortalConnection:
     def register(self, app_id: str = APP_ID) -> bool:
         """Tell the portal which app this is (xdg-desktop-portal 1.21+ asks it of unsandboxed apps
         before anything else). False where the portal has no registry (older ones need none)."""
-        try:
-            self.call(REGISTRY, "Register", "sa{sv}", (app_id, {}))
-        except DBusErrorResponse as exc:
-            logger.info("The portal did not take the app id %s: %s", app_id, exc)
-            return False
-        return True
+        deadline = time.monotonic() + REGISTER_WAIT_SECONDS
+        while True:
+            try:
+                self.call(REGISTRY, "Register", "sa{sv}", (app_id, {}))
+                return True
+            except DBusErrorResponse as exc:
+                # A menu entry the app has just written (its first run) is found by the portal
+                # once the portal's file monitor sees it: asked again for a few seconds.
+                if "App info not found" in str(exc) and time.monotonic() < deadline:
+                    time.sleep(0.25)
+                    continue
+                logger.info("The portal did not take the app id %s: %s", app_id, exc)
+                return False
 
     def request(self, interface: str, method: str, signature: str, args: tuple,
                 options: dict[str, tuple[str, Any]] | None = None) -> dict[str, Any]:
