@@ -150,7 +150,7 @@ class DesktopApp(QObject):
         self.routes.released.connect(self._on_hotkey_released)
         # Portal answers come on their own threads: a method of this QObject is queued to the GUI's.
         self.routes.notice.connect(self._on_route_notice)
-        self.delivery.tell = lambda message: self.status.notify("Not pasted", message, error=True)
+        self.delivery.tell = partial(self._problem, "Not pasted")
 
     def _on_route_notice(self, title: str, message: str, error: bool) -> None:
         (logger.warning if error else logger.info)("%s: %s", title, message)
@@ -286,6 +286,7 @@ class DesktopApp(QObject):
             self._problem("Scratch that" if delivery.method == "scratch" else "Text not typed", delivery.problem or "")
 
     def _problem(self, title: str, message: str) -> None:
+        self.record.notice(f"{title}: {message}")  # status and doctor show it too
         self.status.notify(title, message, error=True)
         self.overlay.show_message(message)
 
