@@ -4,7 +4,7 @@ The app asks for a keyboard once: the portal's dialog, with ``persist_mode`` 2, 
 restore token that the app keeps, so later starts get the keyboard without asking again (a token
 the desktop no longer takes is dropped and the user is asked once more). Not on GNOME, whose
 backend never starts a keyboard-only session restored from a token (ui/session_routes.py): there
-the user is asked once a run. Keys are sent as keysyms: the paste chord, Enter, Tab, BackSpace;
+the user is asked each run. Keys are sent as keysyms: the paste chord, Enter, Tab, BackSpace;
 text itself goes by the clipboard and one paste.
 """
 

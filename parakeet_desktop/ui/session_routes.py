@@ -47,7 +47,7 @@ class SessionRoutes(QObject):
 
             # GNOME (48, and its code since) never starts a keyboard-only session restored from a
             # kept approval: it waits for screen streams that were never asked for, so Start
-            # gets no answer. There the user approves at the first paste of each run.
+            # gets no answer. There the user approves as the app starts, each run.
             self.portal_keyboard = PortalKeyboard(config.data_dir() / TOKEN_FILE,
                                                   remember="gnome" not in self.desktop.name)
         self.bound.connect(self._bound)

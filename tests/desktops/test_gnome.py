@@ -8,15 +8,22 @@ Screenshots are kept in ``test-artifacts/``.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
+import subprocess
+import sys
 import threading
 import time
 import uuid
+from pathlib import Path
 
 import pytest
 
 from parakeet_desktop.desktop import entry
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
+from support.dictation import app_status, dictation_setup, running_app
 from support.portal import ShortcutEvents
+from support.speech import word_error_rate
 from tools.desktop_session import ROOT
 from tools.waiting import wait_for
 
@@ -145,3 +152,79 @@ def test_gnome_never_starts_a_keyboard_session_from_a_remembered_approval(gnome,
             access.close()
     finally:
         keyboard.close()
+
+
+def _history(data: Path) -> list[str]:
+    path = data / "history.sqlite3"
+    if not path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [row[0] for row in db.execute("SELECT text FROM utterances ORDER BY id")]
+
+
+def test_the_whole_app_dictates_on_gnome_and_the_words_wait_on_the_clipboard(gnome, tmp_path):
+    """The app as a user starts it on GNOME: the hotkey through GNOME's GlobalShortcuts (added in
+    its dialog if this session has not yet; the app writes its menu entry at this first run),
+    speech from the virtual microphone with captions, and the Remote Desktop dialog GNOME shows as
+    the app starts, each run. Headless, it cannot be approved (see above): at the release the words
+    wait on the clipboard, as the app says, and the person pastes them into the Wayland field with
+    Ctrl+V."""
+    text, spoken, config = dictation_setup(tmp_path, 1)
+    env = {**gnome.env, "PARAKEET_DESKTOP_CONFIG_DIR": str(config), "PARAKEET_DESKTOP_DATA_DIR": str(tmp_path / "data"),
+           "XDG_DATA_HOME": str(gnome.data_home)}
+    typed, focus = tmp_path / "typed.txt", tmp_path / "focus.log"
+    field_env = {name: value for name, value in gnome.env.items() if name != "DISPLAY"}
+    field = subprocess.Popen([sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed),
+                              "--focus-log", str(focus)], env={**field_env, "QT_QPA_PLATFORM": "wayland"})
+    access = gnome.accessibility()
+    try:
+        with running_app(env, tmp_path) as app:
+            wait_for(lambda: (s := app_status(env)) and s["ready_after"] is not None, 180, "the app to load its model")
+
+            def bound():
+                status = app_status(env) or {}
+                if "bound to" in status.get("hotkey", ""):
+                    return status
+                if (add := access.find(SHORTCUTS_DIALOG, "button", "Add")) is not None:
+                    access.act(add)  # GNOME asks the first time in a session
+                return None
+
+            status = wait_for(bound, 120, "the hotkey bound")
+            assert status["hotkey"] == "portal: bound to Ctrl+Alt+Space", status
+            gnome.activate("Dictation target")
+            wait_for(lambda: _lines(focus)[-1:] == ["active"], 30, "the field to have the focus")
+            gnome.keys(*HOTKEY, state="PRESSED")
+            wait_for(lambda: (app_status(env) or {}).get("state") == "listening", 30, "listening to start")
+            player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=gnome.env)
+            wait_for(lambda: (app_status(env) or {}).get("caption"), 60, "a caption while speaking")
+            gnome.screenshot(ARTIFACTS / "gnome-overlay-captions.png")
+            player.wait(60)
+            wait_for(lambda: len((app_status(env) or {}).get("caption", "").split()) >= len(text.split()) // 2, 30,
+                     "the caption to catch up")
+            gnome.keys(*reversed(HOTKEY), state="RELEASED")
+            said = wait_for(lambda: _history(tmp_path / "data"), 90, "the words in the history")
+            assert word_error_rate([text], [said[-1]]) <= 0.2, (text, said)
+            wait_for(lambda: access.find(PORTAL_DIALOGS, "switch", "Allow Remote Interaction"), 60,
+                     "GNOME's Remote Desktop dialog")
+            notices = wait_for(lambda: [n["message"] for n in (app_status(env) or {}).get("notices", [])
+                                        if "answer its dialog" in n["message"]], 60, "the app to say why")
+            assert notices
+            gnome.screenshot(ARTIFACTS / "gnome-keyboard-dialog-at-the-paste.png")
+            # The person leaves the dialog, goes back to the field and pastes.
+            gnome.activate("Dictation target")
+            wait_for(lambda: _lines(focus)[-1:] == ["active"], 30, "the field to have the focus again")
+            gnome.keys("Control_L", "v", state="PRESSED")
+            gnome.keys("v", "Control_L", state="RELEASED")
+            pasted = wait_for(lambda: typed.exists() and typed.read_text("utf-8"), 30, "the words in the field")
+            assert pasted.strip() == said[-1].strip()
+            gnome.screenshot(ARTIFACTS / "gnome-after-dictation.png")
+            subprocess.run([sys.executable, "-m", "parakeet_desktop", "quit"], env=env, cwd=ROOT, timeout=60)
+            assert app.wait(60) == 0
+    finally:
+        access.close()
+        field.terminate()
+        field.wait(10)
+
+
+def _lines(path: Path) -> list[str]:
+    return path.read_text("utf-8").split() if path.exists() else []
