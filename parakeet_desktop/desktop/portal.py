@@ -22,7 +22,7 @@ from jeepney import DBusAddress, DBusErrorResponse, MatchRule, MessageType, mess
 from jeepney.io.threading import DBusConnection, DBusRouter, Proxy, open_dbus_connection
 
 from ..messages import first_line
-from .entry import APP_ID
+from .entry import APP_ID, entry_path
 
 logger = logging.getLogger(__name__)
 
@@ -72,6 +72,14 @@ def variant_values(options: dict[str, tuple[str, Any]]) -> dict[str, Any]:
 
 def _is_vardict(value: dict) -> bool:
     return all(isinstance(v, tuple) and len(v) == 2 and isinstance(v[0], str) for v in value.values())
+
+
+def _written_lately() -> bool:
+    """Whether the app's menu entry was written in the last REGISTER_WAIT_SECONDS."""
+    try:
+        return time.time() - entry_path().stat().st_mtime < REGISTER_WAIT_SECONDS
+    except OSError:
+        return False
 
 
 class PortalConnection:
@@ -146,7 +154,7 @@ class PortalConnection:
             except DBusErrorResponse as exc:
                 # A menu entry the app has just written (its first run) is found by the portal
                 # once the portal's file monitor sees it: asked again for a few seconds.
-                if "App info not found" in str(exc) and time.monotonic() < deadline:
+                if "App info not found" in str(exc) and _written_lately() and time.monotonic() < deadline:
                     time.sleep(0.25)
                     continue
                 logger.info("The portal did not take the app id %s: %s", app_id, exc)
