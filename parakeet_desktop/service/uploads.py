@@ -17,9 +17,8 @@ import os
 import shutil
 import threading
 import weakref
-from pathlib import Path
-
 from contextlib import aclosing
+from pathlib import Path
 
 from fastapi import Request
 from starlette.datastructures import FormData, UploadFile
