@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -57,7 +58,15 @@ def parse_hotkey(text: str) -> Hotkey:
     key = keys[0] if keys else None
     if key is not None and len(key) > 1 and not _is_named_key(key):
         raise HotkeyError(f"“{key}” is not a key name this app knows (try space, f9, or a letter).")
+    if sys.platform.startswith("linux") and {"ctrl", "alt"} <= modifiers and key in _SYSTEM_KEYS:
+        raise HotkeyError(f"“{text}” is the system's own on Linux (Ctrl+Alt+F1 to F12 switch to another "
+                          "console, Ctrl+Alt+Delete restarts), before any app hears it; choose another.")
     return Hotkey(modifiers, key)
+
+
+# Keys that, with Ctrl+Alt, the system takes on Linux (the X server's and the kernel's console
+# switch, as Xvfb shows too: its Ctrl+Alt+F8 never reaches an app).
+_SYSTEM_KEYS = frozenset({f"f{n}" for n in range(1, 13)} | {"delete"})
 
 
 def _is_named_key(name: str) -> bool:
@@ -165,7 +174,6 @@ class HotkeyListener:
 
     def start(self) -> None:
         import os
-        import sys
 
         if os.environ.get("WAYLAND_DISPLAY") and not os.environ.get("DISPLAY"):
             raise HotkeyError(_WAYLAND_HELP)

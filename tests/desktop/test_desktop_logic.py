@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 
 from parakeet_desktop.desktop.hotkey import GestureAction, Gesture, Hotkey, HotkeyError, parse_hotkey
@@ -17,6 +19,17 @@ def test_hotkeys_parse_as_people_write_them():
                      ("shift", "would fire while typing"), ("ctrl+banana", "not a key name")):
         with pytest.raises(HotkeyError, match=why):
             parse_hotkey(bad)
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the Linux console's keys")
+def test_the_systems_own_chords_are_refused_on_linux():
+    """Ctrl+Alt+F1 to F12 switch consoles (an app never hears them: the session goes away) and
+    Ctrl+Alt+Delete restarts; the same F-keys with other modifiers, and F13 up, are free."""
+    for chord in ("ctrl+alt+f8", "Control+Alt+F1", "ctrl+alt+shift+f12", "ctrl+alt+delete"):
+        with pytest.raises(HotkeyError, match="system's own"):
+            parse_hotkey(chord)
+    assert parse_hotkey("ctrl+shift+f8").key == "f8" and parse_hotkey("ctrl+alt+f13").key == "f13"
+    assert parse_hotkey("alt+f9").key == "f9"
 
 
 def test_hold_is_push_to_talk_and_a_tap_toggles_hands_free():
