@@ -60,10 +60,6 @@ class Desktop:
         self.processes.append(process)
         return process
 
-    def log_tail(self, log: str, lines: int = 40) -> str:
-        """The last *lines* of what the program started with *log* printed."""
-        return "\n".join((self.folder / f"{log}.log").read_text(errors="replace").splitlines()[-lines:])
-
     def run(self, *args: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=60, **kwargs)
 

@@ -21,7 +21,7 @@ import pytest
 
 from parakeet_desktop.desktop import entry
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
-from support.dictation import app_status, dictation_setup, running_app
+from support.dictation import app_status, dictation_setup, field_text, focus_lines, loaded, running_app, text_field
 from support.portal import ShortcutEvents
 from support.speech import word_error_rate
 from tools.desktop_session import ROOT
@@ -172,14 +172,10 @@ def test_the_whole_app_dictates_on_gnome_and_the_words_wait_on_the_clipboard(gno
     text, spoken, config = dictation_setup(tmp_path, 1)
     env = {**gnome.env, "PARAKEET_DESKTOP_CONFIG_DIR": str(config), "PARAKEET_DESKTOP_DATA_DIR": str(tmp_path / "data"),
            "XDG_DATA_HOME": str(gnome.data_home)}
-    typed, focus = tmp_path / "typed.txt", tmp_path / "focus.log"
-    field_env = {name: value for name, value in gnome.env.items() if name != "DISPLAY"}
-    field = subprocess.Popen([sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed),
-                              "--focus-log", str(focus)], env={**field_env, "QT_QPA_PLATFORM": "wayland"})
     access = gnome.accessibility()
     try:
-        with running_app(env, tmp_path) as app:
-            wait_for(lambda: (s := app_status(env)) and s["ready_after"] is not None, 180, "the app to load its model")
+        with text_field(gnome.env, tmp_path) as (typed, focus), running_app(env, tmp_path) as app:
+            loaded(env, app, tmp_path / "app.log")
 
             def bound():
                 status = app_status(env) or {}
@@ -192,7 +188,7 @@ def test_the_whole_app_dictates_on_gnome_and_the_words_wait_on_the_clipboard(gno
             status = wait_for(bound, 120, "the hotkey bound")
             assert status["hotkey"] == "portal: bound to Ctrl+Alt+Space", status
             gnome.activate("Dictation target")
-            wait_for(lambda: _lines(focus)[-1:] == ["active"], 30, "the field to have the focus")
+            wait_for(lambda: focus_lines(focus)[-1:] == ["active"], 30, "the field to have the focus")
             gnome.keys(*HOTKEY, state="PRESSED")
             wait_for(lambda: (app_status(env) or {}).get("state") == "listening", 30, "listening to start")
             player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=gnome.env)
@@ -212,19 +208,13 @@ def test_the_whole_app_dictates_on_gnome_and_the_words_wait_on_the_clipboard(gno
             gnome.screenshot(ARTIFACTS / "gnome-keyboard-dialog-at-the-paste.png")
             # The person leaves the dialog, goes back to the field and pastes.
             gnome.activate("Dictation target")
-            wait_for(lambda: _lines(focus)[-1:] == ["active"], 30, "the field to have the focus again")
+            wait_for(lambda: focus_lines(focus)[-1:] == ["active"], 30, "the field to have the focus again")
             gnome.keys("Control_L", "v", state="PRESSED")
             gnome.keys("v", "Control_L", state="RELEASED")
-            pasted = wait_for(lambda: typed.exists() and typed.read_text("utf-8"), 30, "the words in the field")
+            pasted = wait_for(lambda: field_text(typed), 30, "the words in the field")
             assert pasted.strip() == said[-1].strip()
             gnome.screenshot(ARTIFACTS / "gnome-after-dictation.png")
             subprocess.run([sys.executable, "-m", "parakeet_desktop", "quit"], env=env, cwd=ROOT, timeout=60)
             assert app.wait(60) == 0
     finally:
         access.close()
-        field.terminate()
-        field.wait(10)
-
-
-def _lines(path: Path) -> list[str]:
-    return path.read_text("utf-8").split() if path.exists() else []

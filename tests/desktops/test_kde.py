@@ -23,7 +23,7 @@ from parakeet_desktop.desktop.portal import session_token
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
 from parakeet_desktop.desktop.routes import KeyRoute, TypingRoute, key_route, probe, report, typing_route
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
-from support.dictation import app_status, dictation_setup, running_app
+from support.dictation import app_status, dictation_setup, field_text, focus_lines, loaded, running_app, text_field
 from support.portal import ShortcutEvents
 from support.speech import word_error_rate
 from tools.desktop_session import ROOT
@@ -54,24 +54,8 @@ def in_session(kde, monkeypatch):
 @pytest.fixture
 def field(kde, tmp_path):
     """A Wayland-native text box with the focus; yields (its text file, its focus log)."""
-    typed, focus = tmp_path / "typed.txt", tmp_path / "focus.log"
-    process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed),
-                                "--multiline", "--focus-log", str(focus)],
-                               env={**kde.env, "QT_QPA_PLATFORM": "wayland"})
-    try:
-        wait_for(lambda: _lines(focus)[-1:] == ["active"], 60, "the text field to open with the focus")
-        yield typed, focus
-    finally:
-        process.terminate()
-        process.wait(10)
-
-
-def _lines(path) -> list[str]:
-    return path.read_text("utf-8").split() if path.exists() else []
-
-
-def _text(path) -> str:
-    return path.read_text("utf-8") if path.exists() else ""
+    with text_field(kde.env, tmp_path, "--multiline") as opened:
+        yield opened
 
 
 def test_the_hotkey_binds_and_holding_it_is_push_to_talk(kde, hands):
@@ -112,23 +96,23 @@ def test_auto_typing_picks_the_portal_and_the_text_lands_in_a_wayland_field(in_s
         subprocess.run(["wl-copy", "--clear"], env=in_session.env, timeout=30, stdout=subprocess.DEVNULL,
                        stderr=subprocess.DEVNULL)
         assert injector.deliver("First words.").ok
-        wait_for(lambda: _text(typed) == "First words.", 30, "the first words in the field")
+        wait_for(lambda: field_text(typed) == "First words.", 30, "the first words in the field")
         subprocess.run(["wl-copy", "what the user had copied"], env=in_session.env, check=True, timeout=30,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         sentence = "Grüße aus Köln, naïve café: 42 %"
         assert injector.deliver(" " + sentence).ok
-        wait_for(lambda: _text(typed) == "First words. " + sentence, 30, "the pasted sentence in the field")
+        wait_for(lambda: field_text(typed) == "First words. " + sentence, 30, "the pasted sentence in the field")
         wait_for(lambda: in_session.run("wl-paste", "--no-newline").stdout == "what the user had copied", 30,
                  "the user's clipboard back")
         # Typing key by key: letters the layout has as keys, the others pasted, none dropped.
         by_keys = Injector("type", WlClipboard(), None, later, desktop=desktop, portal_keyboard=keyboard)
         sentence = "First words. " + sentence
         assert by_keys.deliver(" and plain keys").ok
-        wait_for(lambda: _text(typed) == sentence + " and plain keys", 30, "the typed words in the field")
+        wait_for(lambda: field_text(typed) == sentence + " and plain keys", 30, "the typed words in the field")
         assert by_keys.deliver(" then € and é").ok
-        wait_for(lambda: _text(typed) == sentence + " and plain keys then € and é", 30,
+        wait_for(lambda: field_text(typed) == sentence + " and plain keys then € and é", 30,
                  "the characters KDE has no keys for")
-        assert _lines(focus) == ["active"]  # the field kept the focus throughout
+        assert focus_lines(focus) == ["active"]  # the field kept the focus throughout
         kde_log = (in_session.folder / "portal-kde.log").read_text("utf-8")
         assert "Failed to convert keysym" not in kde_log
         in_session.screenshot(ARTIFACTS / "kde-typed.png")
@@ -189,13 +173,13 @@ def test_the_approval_dialog_unanswered_then_approved(kde, hands, field):
         # The user asks again from the menu, and approves in the dialog with the keyboard.
         keyboard.ask("open", answer=False)
         wait_for(lambda: _dialogs_started(kde) == before + 2, 30, "the dialog again")
-        wait_for(lambda: _lines(focus)[-1:] == ["inactive"], 30, "the dialog to take the focus")
+        wait_for(lambda: focus_lines(focus)[-1:] == ["inactive"], 30, "the dialog to take the focus")
         hands.tap(Hands.ENTER)
         assert keyboard.answers.get(timeout=60) == {"opened": True}
-        wait_for(lambda: _lines(focus)[-1:] == ["active"], 30, "the focus back in the field")
+        wait_for(lambda: focus_lines(focus)[-1:] == ["active"], 30, "the focus back in the field")
         answer = keyboard.ask("paste Approved, and typed: ünïcödé")
         assert answer["ok"] and answer["method"] == "portal", answer
-        wait_for(lambda: _text(typed) == "Approved, and typed: ünïcödé", 30, "the words in the field")
+        wait_for(lambda: field_text(typed) == "Approved, and typed: ünïcödé", 30, "the words in the field")
     finally:
         keyboard.close()
 
@@ -210,8 +194,7 @@ def test_the_whole_app_dictates_into_a_wayland_field_on_kde(kde, hands, field, t
                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     env = {**kde.env, "PARAKEET_DESKTOP_CONFIG_DIR": str(config), "XDG_DATA_HOME": str(tmp_path / "share")}
     with running_app(env, tmp_path) as app:
-        status = wait_for(lambda: (s := app_status(env)) and s["ready_after"] is not None and s, 180,
-                          "the app to load its model")
+        status = loaded(env, app, tmp_path / "app.log")
         assert status["session"] == "wayland"
         status = wait_for(lambda: (s := app_status(env)) and "bound to" in s["hotkey"] and s, 60, "the hotkey bound")
         assert status["hotkey"] == "portal: bound to Ctrl+Alt+Space", status
@@ -219,8 +202,8 @@ def test_the_whole_app_dictates_into_a_wayland_field_on_kde(kde, hands, field, t
         assert any("Ctrl+Alt+Space" in n["message"] for n in status["notices"])  # told, and kept for status
         # The app's window came up at start: the user clicks back into the text field.
         kde.activate("Dictation target")
-        wait_for(lambda: _lines(focus)[-1:] == ["active"], 30, "the field to have the focus")
-        focus_changes = len(_lines(focus))
+        wait_for(lambda: focus_lines(focus)[-1:] == ["active"], 30, "the field to have the focus")
+        focus_changes = len(focus_lines(focus))
         hands.hold(Hands.CTRL, Hands.ALT, Hands.SPACE)
         wait_for(lambda: (app_status(env) or {}).get("state") == "listening", 30, "listening to start")
         player = subprocess.Popen(["paplay", "-d", "speaker", str(spoken)], env=kde.env)
@@ -230,11 +213,11 @@ def test_the_whole_app_dictates_into_a_wayland_field_on_kde(kde, hands, field, t
         wait_for(lambda: len((app_status(env) or {}).get("caption", "").split()) >= len(text.split()) // 2, 30,
                  "the caption to catch up")
         hands.let_go(Hands.CTRL, Hands.ALT, Hands.SPACE)
-        result = wait_for(lambda: _text(typed), 90, "the words in the Wayland text field")
+        result = wait_for(lambda: field_text(typed), 90, "the words in the Wayland text field")
         assert word_error_rate([text], [result.strip()]) <= 0.2, (text, result)
         wait_for(lambda: kde.run("wl-paste", "--no-newline").stdout == "what the user had copied", 30,
                  "the user's clipboard back")
-        assert len(_lines(focus)) == focus_changes  # the overlay never took the focus
+        assert len(focus_lines(focus)) == focus_changes  # the overlay never took the focus
         kde.screenshot(ARTIFACTS / "kde-after-dictation.png")
         doctor = subprocess.run([sys.executable, "-m", "parakeet_desktop", "doctor"], env=env, cwd=ROOT,
                                 capture_output=True, text=True, timeout=120)

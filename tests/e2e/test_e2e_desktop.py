@@ -17,6 +17,7 @@ import time
 import pytest
 import soundfile
 
+from support.dictation import loaded
 from support.models import SPEECH_MODEL, STREAMING_MODEL
 from support.speech import held_out_utterances, word_error_rate
 from tools.desktop_session import ROOT, TOOLS, Desktop
@@ -45,16 +46,7 @@ def _status(desktop: Desktop) -> dict | None:
 
 
 def _loaded(desktop: Desktop, app: subprocess.Popen) -> dict:
-    """The app's status once its model is loaded (*app* started with ``log="app"``); the end of
-    its log in the failure when it stops or does not load."""
-    def loaded():
-        assert app.poll() is None, f"the app stopped (exit status {app.returncode})"
-        return (s := _status(desktop)) and s["ready_after"] is not None and s
-
-    try:
-        return wait_for(loaded, 180, "the app to load its model")
-    except AssertionError as failure:
-        raise AssertionError(f"{failure}; the app's log ends with:\n{desktop.log_tail('app')}") from None
+    return loaded(desktop.env, app, desktop.folder / "app.log")
 
 
 def _app_ready_with_a_field(desktop: Desktop, tmp_path, *field_options: str, **settings) -> tuple:

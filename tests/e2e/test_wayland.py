@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from support.dictation import app_status, dictation_setup, running_app
+from support.dictation import app_status, dictation_setup, loaded, running_app
 from support.speech import word_error_rate
 from parakeet_desktop.desktop.inject import Injector, focused_sway_app
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
@@ -137,8 +137,7 @@ def test_hold_to_talk_through_the_portal_types_into_a_wayland_window(sway, field
                **({"QT_QPA_PLATFORM": "wayland"} if platform == "wayland" else {})}
         try:
             with running_app(env, tmp_path) as app:
-                status = wait_for(lambda: (s := app_status(env)) and s["ready_after"] is not None and s,
-                                  180, "the app to load its model")
+                status = loaded(env, app, tmp_path / "app.log")
                 assert status["session"] == "wayland"
                 assert status["hotkey"].startswith("portal") and status["typing"].startswith("portal"), status
                 # Asked once each at start: the shortcut, and the keyboard for typing.

@@ -1,6 +1,6 @@
 """What the whole-app tests on real desktops share: a held-out sentence to speak into the virtual
-microphone, the settings the app starts with, the app started as a user starts it, and its own
-``status``."""
+microphone, the settings the app starts with, the app started as a user starts it, its own
+``status``, and a Wayland-native text field to dictate into."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import soundfile
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances
 from tools.desktop_session import ROOT
+from tools.waiting import wait_for
 
 
 def dictation_setup(folder: Path, which: int) -> tuple[str, Path, Path]:
@@ -37,6 +38,45 @@ def app_status(env: dict[str, str]) -> dict | None:
     done = subprocess.run([sys.executable, "-m", "parakeet_desktop", "status"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=60)
     return json.loads(done.stdout) if done.returncode == 0 else None
+
+
+def loaded(env: dict[str, str], app: subprocess.Popen, log: Path) -> dict:
+    """The status of *app* (started with *env*) once its model is loaded; the failure says so as
+    soon as the app stops, with the end of its *log*."""
+    def ready():
+        assert app.poll() is None, f"the app stopped (exit status {app.returncode})"
+        return (s := app_status(env)) and s["ready_after"] is not None and s
+
+    try:
+        return wait_for(ready, 180, "the app to load its model")
+    except AssertionError as failure:
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-40:])
+        raise AssertionError(f"{failure}; the app's log ends with:\n{tail}") from None
+
+
+def focus_lines(path: Path) -> list[str]:
+    """The words of a file the field writes (its focus log), none before it exists."""
+    return path.read_text("utf-8").split() if path.exists() else []
+
+
+def field_text(path: Path) -> str:
+    return path.read_text("utf-8") if path.exists() else ""
+
+
+@contextmanager
+def text_field(env: dict[str, str], folder: Path, *options: str) -> Iterator[tuple[Path, Path]]:
+    """tests/programs/text_field.py on the Wayland session of *env*, open with the focus; yields
+    (the file it writes its text to, its focus log)."""
+    typed, focus = folder / "typed.txt", folder / "focus.log"
+    field_env = {name: value for name, value in env.items() if name != "DISPLAY"}
+    process = subprocess.Popen([sys.executable, str(ROOT / "tests" / "programs" / "text_field.py"), str(typed),
+                                *options, "--focus-log", str(focus)], env={**field_env, "QT_QPA_PLATFORM": "wayland"})
+    try:
+        wait_for(lambda: focus_lines(focus)[-1:] == ["active"], 60, "the text field to open with the focus")
+        yield typed, focus
+    finally:
+        process.terminate()
+        process.wait(10)
 
 
 @contextmanager
