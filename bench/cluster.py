@@ -106,12 +106,12 @@ def measure(model: Path, command: str, options: tuple[str, ...], files, clients:
             env: dict | None = None):
     from support.service import serve
 
-    with tempfile.TemporaryDirectory(prefix="bench-cluster-") as folder:
-        with serve(model, Path(folder) / "config", *options, command=command, timeout=900,
-                   extra_env={"RAY_USAGE_STATS_ENABLED": "0", **(env or {})}) as running:
-            headers = running.headers()
-            load(running.url, headers, files, clients, min(5.0, seconds))  # warm every replica up
-            figures = load(running.url, headers, files, clients, seconds)
+    with (tempfile.TemporaryDirectory(prefix="bench-cluster-") as folder,
+          serve(model, Path(folder) / "config", *options, command=command, timeout=900,
+                extra_env={"RAY_USAGE_STATS_ENABLED": "0", **(env or {})}) as running):
+        headers = running.headers()
+        load(running.url, headers, files, clients, min(5.0, seconds))  # warm every replica up
+        figures = load(running.url, headers, files, clients, seconds)
     print(f"{command} {' '.join(options)}: {figures}", file=sys.stderr, flush=True)
     return figures
 

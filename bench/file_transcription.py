@@ -34,16 +34,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import onnx_asr_peer  # noqa: E402  (bench/, next to this file)
+
+from parakeet_desktop.engine import packed  # noqa: E402
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
-from parakeet_desktop.engine import packed  # noqa: E402
 from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
 from parakeet_desktop.engine.loader import prepare_model  # noqa: E402
+from tools.figures import cpu  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
 from tools.speech import passage  # noqa: E402
-from tools.figures import cpu  # noqa: E402
-
-import onnx_asr_peer  # noqa: E402  (bench/, next to this file)
 
 
 class PeakRss:

@@ -34,15 +34,15 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from parakeet_desktop.engine import packed  # noqa: E402
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.devices import DevicePlan, plan_device, probe_cuda  # noqa: E402
 from parakeet_desktop.engine.files import FileTranscriber, plan_pieces  # noqa: E402
 from parakeet_desktop.engine.loader import load_model, prepare_model, restore  # noqa: E402
 from parakeet_desktop.engine.model import RecognitionCancelled  # noqa: E402
-from parakeet_desktop.engine import packed  # noqa: E402
 from parakeet_desktop.engine.streaming import StreamingTranscriber, default_config  # noqa: E402
-from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_sparse, nemo_transcribe  # noqa: E402
 from tools.figures import cpu, cpu_name, median_p95  # noqa: E402
+from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_sparse, nemo_transcribe  # noqa: E402
 from tools.speech import passage  # noqa: E402
 
 

@@ -36,9 +36,9 @@ from parakeet_desktop.engine import memory  # noqa: E402
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
 from parakeet_desktop.engine.loader import load_model  # noqa: E402
+from tools.figures import cpu  # noqa: E402
 from tools.fixture_corpus import held_out_sentences, random_orders, voice_for  # noqa: E402
 from tools.speech import passage, speak, with_pauses  # noqa: E402
-from tools.figures import cpu  # noqa: E402
 
 SPEECH_MODEL = ROOT / "tests" / "fixtures" / "speech-tdt.nemo"
 VOICE_SEED = 31  # voices none of the tests use
@@ -100,8 +100,8 @@ def word_error_rates(model, sets: dict) -> dict[str, float]:
 def speed(seconds: float, repeats: int) -> dict:
     """float32 against int8 on the 0.6B twin: one 30 s piece's encoder, and the file path."""
     import torch
-
     from startup import twin_model
+
     from tools.nemo_models import make_sparse
 
     audio = passage(seconds)
@@ -115,7 +115,7 @@ def speed(seconds: float, repeats: int) -> dict:
         rate = make_sparse(models["cpu"].nemo, audio[: 10 * SAMPLE_RATE])
         models["cpu-int8"].nemo.joint.joint_net[-1].bias.copy_(models["cpu"].nemo.joint.joint_net[-1].bias)
     times = {device: {"encoder_30s": [], "file": []} for device in models}
-    for device, model in models.items():  # warm each once
+    for model in models.values():  # warm each once
         model.encode_batch([piece])
         FileTranscriber(model).transcribe_array(audio)
     for _ in range(repeats):

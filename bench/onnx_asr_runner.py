@@ -58,8 +58,8 @@ def main() -> None:
     args = parser.parse_args()
 
     import numpy as np
-    import onnxruntime as rt
     import onnx_asr
+    import onnxruntime as rt
 
     pieces = [array for _, array in sorted(np.load(args.pieces).items(), key=lambda kv: int(kv[0]))]
     options = rt.SessionOptions()

@@ -43,10 +43,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.dictation import LiveSettings  # noqa: E402
-from parakeet_desktop.engine.events import Final  # noqa: E402
+from parakeet_desktop.engine.events import (
+    FileDone,  # noqa: E402
+    Final,  # noqa: E402
+)
 from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
 from parakeet_desktop.engine.work import FileJob, Priority, Stream  # noqa: E402
-from parakeet_desktop.engine.events import FileDone  # noqa: E402
 from tools.figures import cpu, median_p95  # noqa: E402
 from tools.speech import PASSAGE, passage, speak  # noqa: E402
 
@@ -283,7 +285,6 @@ def main() -> None:
         args.file_seconds, args.repeats, args.requests, args.pace = 8.0, 1, 4, 8.0
         args.clients, args.streams = [1, 4], [1, 2]
     import torch
-
     from service_attacks import attacks
 
     if args.smoke:

@@ -47,17 +47,23 @@ from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
 from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
 from parakeet_desktop.engine.dictation import LiveSettings, Mode  # noqa: E402
-from parakeet_desktop.engine.modes import FinalPass  # noqa: E402
 from parakeet_desktop.engine.events import ErrorEvent, Final  # noqa: E402
 from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
 from parakeet_desktop.engine.loader import load_model, prepare_model  # noqa: E402
+from parakeet_desktop.engine.modes import FinalPass  # noqa: E402
 from parakeet_desktop.engine.stream_route import route_config  # noqa: E402
 from parakeet_desktop.engine.streaming import StreamingChoice, StreamingConfig, StreamTap  # noqa: E402
+from tools.figures import cpu, median_p95  # noqa: E402
 from tools.nemo_models import (  # noqa: E402
-    NEMOTRON_STREAMING, PARAKEET_TDT_V3, TINY, TINY_STREAMING, build_model, make_responsive, make_sparse,
+    NEMOTRON_STREAMING,
+    PARAKEET_TDT_V3,
+    TINY,
+    TINY_STREAMING,
+    build_model,
+    make_responsive,
+    make_sparse,
     nemo_transcribe,
 )
-from tools.figures import cpu, median_p95  # noqa: E402
 from tools.speech import PASSAGE, held_out_speech, passage, speak  # noqa: E402
 
 FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "speech-tdt.nemo"

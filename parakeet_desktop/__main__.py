@@ -10,8 +10,8 @@ def _attach_parent_console() -> None:
     import ctypes
 
     if ctypes.windll.kernel32.AttachConsole(-1):  # ATTACH_PARENT_PROCESS
-        sys.stdout = open("CONOUT$", "w", encoding="utf-8")
-        sys.stderr = open("CONOUT$", "w", encoding="utf-8")
+        sys.stdout = open("CONOUT$", "w", encoding="utf-8")  # noqa: SIM115 - the process's own stdout
+        sys.stderr = open("CONOUT$", "w", encoding="utf-8")  # noqa: SIM115 - and stderr, open for its life
 
 
 def main() -> int:

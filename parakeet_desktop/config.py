@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import get_type_hints
 
 from .choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, PasteKeys
-from .storage import write_atomic
-from .engine.spoken import ACTIONS, DEFAULT_COMMANDS
 from .engine.registry import DEFAULT_MODEL_ID
-
+from .engine.spoken import ACTIONS, DEFAULT_COMMANDS
+from .storage import write_atomic
 
 SCHEMA_VERSION = 1
 APP_NAME = "parakeet-desktop"

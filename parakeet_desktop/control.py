@@ -21,6 +21,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+
 class Request(enum.StrEnum):
     """What a program may ask the running app, one line each ("commands" on the command line)."""
 
@@ -116,6 +117,6 @@ def send(command: str, timeout: float = 5.0) -> str:
                 if not part:
                     break
                 answer += part
-    except (OSError, socket.timeout) as exc:
+    except (TimeoutError, OSError) as exc:
         raise NotRunning(str(exc)) from exc
     return answer.decode("utf-8").strip()

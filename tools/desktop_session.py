@@ -54,7 +54,7 @@ class Desktop:
 
     def spawn(self, *args: str, log: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         """Starts *args* (with *env*, else the session's), its output in *log*.log; stopped at the end."""
-        stream = open(self.folder / f"{log}.log", "w")
+        stream = open(self.folder / f"{log}.log", "w")  # noqa: SIM115 - the process's output, closed with it
         process = subprocess.Popen(list(args), env=self.env if env is None else env, stdout=stream,
                                    stderr=subprocess.STDOUT)
         self.processes.append(process)

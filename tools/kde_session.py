@@ -225,8 +225,7 @@ class Hands:
     CTRL, ALT, SHIFT, SPACE, ENTER, TAB, ESCAPE = 29, 56, 42, 57, 28, 15, 1
 
     def __init__(self, bus: str) -> None:
-        from parakeet_desktop.desktop.portal import PortalConnection
-        from parakeet_desktop.desktop.portal import REMOTE_DESKTOP
+        from parakeet_desktop.desktop.portal import REMOTE_DESKTOP, PortalConnection
         from parakeet_desktop.desktop.remote_desktop import KEYBOARD
 
         self.interface = REMOTE_DESKTOP

@@ -45,7 +45,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
 from tools.fixture_corpus import (  # noqa: E402
-    TRAIN_SEED, VOCABULARY, command_utterances, held_out_sentences, random_orders, training_sentences,
+    TRAIN_SEED,
+    VOCABULARY,
+    command_utterances,
+    held_out_sentences,
+    random_orders,
+    training_sentences,
     voice_for,
 )
 from tools.nemo_models import ModelShape, build_tokenizer, model_config  # noqa: E402
@@ -66,7 +71,7 @@ COMMAND_SEEDS = (41, 42)
 def synthesize_all(texts: list[str], seed: int, workers: int = 3) -> list[np.ndarray]:
     voices = [voice_for(i, seed) for i in range(len(texts))]
     with ThreadPoolExecutor(workers) as pool:
-        return list(pool.map(lambda item: speak(item[0], *item[1]), zip(texts, voices)))
+        return list(pool.map(lambda item: speak(item[0], *item[1]), zip(texts, voices, strict=True)))
 
 
 def long_recordings(count: int, pool: list[str], seed: int) -> tuple[list[np.ndarray], list[str]]:

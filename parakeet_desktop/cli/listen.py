@@ -16,8 +16,19 @@ from typing import assert_never
 
 from ..engine.devices import DEVICE_CHOICES
 from ..engine.events import (
-    ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
-    StateChanged, StreamStopped, WakingUp,
+    ErrorEvent,
+    Event,
+    FileDone,
+    FileProgress,
+    Final,
+    Level,
+    MicrophoneState,
+    ModelResting,
+    Notice,
+    Partial,
+    StateChanged,
+    StreamStopped,
+    WakingUp,
 )
 from ..engine.modes import Latency, Mode
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK

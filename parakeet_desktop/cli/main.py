@@ -16,8 +16,8 @@ from ..control import Request
 from ..engine.devices import DEVICE_CHOICES
 from ..engine.export import FORMATS
 from ..engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
-from .exits import EXIT_FAILED, EXIT_OK
 from .cluster import add_arguments as add_cluster_arguments
+from .exits import EXIT_FAILED, EXIT_OK
 from .listen import add_arguments as add_listen_arguments
 
 logger = logging.getLogger(__name__)

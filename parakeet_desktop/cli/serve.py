@@ -9,8 +9,19 @@ import threading
 from typing import assert_never
 
 from ..engine.events import (
-    ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
-    StateChanged, StreamStopped, WakingUp,
+    ErrorEvent,
+    Event,
+    FileDone,
+    FileProgress,
+    Final,
+    Level,
+    MicrophoneState,
+    ModelResting,
+    Notice,
+    Partial,
+    StateChanged,
+    StreamStopped,
+    WakingUp,
 )
 from ..service.app import ServiceConfig
 from ..service.link import EngineLink

@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK, EXIT_USAGE
 from ..engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
+from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK, EXIT_USAGE
 from .terminal import load_model_saying_so, say
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import sys
@@ -75,7 +76,5 @@ def _windows_set(enabled: bool) -> None:
             parts = [str(windowless if windowless.exists() else executable), "-m", "parakeet_desktop"]
             winreg.SetValueEx(key, NAME, 0, winreg.REG_SZ, subprocess.list2cmdline(parts))
         else:
-            try:
+            with contextlib.suppress(FileNotFoundError):
                 winreg.DeleteValue(key, NAME)
-            except FileNotFoundError:
-                pass

@@ -12,8 +12,8 @@ from ..engine.language import language_code_of, warm_up
 from ..engine.spoken import BREAKS, KEYS, SpokenAction, SpokenCommand, split_spoken
 from ..engine.transcript import replace_phrases
 from ..history.store import History, HistoryError
-from .routes import Desktop
 from .inject import RESTORE_AFTER_MS, Clipboard, Delivery, Injector, Keyboard, Later, Spacer
+from .routes import Desktop
 from .take_back import TakeBack, Typed
 
 

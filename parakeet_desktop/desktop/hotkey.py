@@ -266,7 +266,7 @@ class X11KeyGrab:
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
-        from Xlib import X, XK, display, error
+        from Xlib import XK, X, display, error
 
         try:
             self._display = display.Display()

@@ -16,8 +16,15 @@ from pathlib import Path
 
 from ..storage import write_atomic
 from .inject import NotInLayout
-from .portal import (ASK_AGAIN, REMOTE_DESKTOP, PortalConnection, PortalDenied, PortalError, PortalUnanswered,
-                     session_token)
+from .portal import (
+    ASK_AGAIN,
+    REMOTE_DESKTOP,
+    PortalConnection,
+    PortalDenied,
+    PortalError,
+    PortalUnanswered,
+    session_token,
+)
 
 logger = logging.getLogger(__name__)
 

@@ -18,8 +18,15 @@ from collections.abc import Callable
 from jeepney import MatchRule
 
 from .hotkey import Hotkey
-from .portal import (ASK_AGAIN, GLOBAL_SHORTCUTS, PortalConnection, PortalDenied, PortalError, PortalUnanswered,
-                     session_token)
+from .portal import (
+    ASK_AGAIN,
+    GLOBAL_SHORTCUTS,
+    PortalConnection,
+    PortalDenied,
+    PortalError,
+    PortalUnanswered,
+    session_token,
+)
 
 logger = logging.getLogger(__name__)
 

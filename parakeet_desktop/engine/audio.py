@@ -127,7 +127,7 @@ class SpillBuffer:
     file vanishes with its last handle (also when the process is killed)."""
 
     def __init__(self, folder: Path) -> None:
-        self._file = tempfile.TemporaryFile(dir=folder)
+        self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - closed by close()
         self._used = 0
 
     def append(self, block: np.ndarray) -> None:

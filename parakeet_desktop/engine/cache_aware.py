@@ -30,11 +30,11 @@ from typing import Any
 import numpy as np
 
 from .audio import SAMPLE_RATE, GrowingBuffer
+from .carried import CarriedDecoding
 from .flags import Flag
 from .model import ParakeetModel, Recognition, RecognitionCancelled
 from .registry import CPU_STEP_MS
 from .streaming import StreamTap, UtteranceAudio
-from .carried import CarriedDecoding
 from .vocabulary import Vocabulary
 
 # The default step (audio a step encodes, in seconds) of each device: on a GPU the shortest

@@ -21,15 +21,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .flags import Flag
 from .audio import SAMPLE_RATE
+from .cache_aware import CacheAwareConfig
 from .capture import PreRoll
 from .events import ErrorEvent, Event, Final, FinalReason, Level, Notice, Partial, StateChanged
 from .files import SPEECH_WITHOUT_WORDS_SECONDS, FileTranscriber, speech_without_words, unheard_speech_warning
+from .flags import Flag
 from .model import ParakeetModel, Recognition
 from .modes import FinalPass, Mode, SessionState
 from .spool import Spool, discard
-from .cache_aware import CacheAwareConfig
 from .stream_route import route_config, transcriber_for
 from .streaming import StreamingChoice, StreamingConfig, StreamTap
 from .transcript import Word
@@ -335,10 +335,7 @@ class DictationSession:
         failure: Exception | None = None
         for full_context in ways:
             try:
-                if full_context:
-                    recognition = self._full_pass()
-                else:
-                    recognition = self._transcriber.finish()
+                recognition = self._full_pass() if full_context else self._transcriber.finish()
             except Exception as exc:
                 logger.exception("Recognition of an utterance failed")
                 failure = failure or exc

@@ -14,8 +14,8 @@ from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from .flags import Flag
 from ..messages import first_line
+from .flags import Flag
 
 # (bytes done, bytes in all or None when the server does not say)
 Progress = Callable[[int, int | None], None]

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from . import memory
-from .flags import AnyOf, Flag
 from .audio import SAMPLE_RATE, AudioError, load_audio
-from .model import ParakeetModel, Recognition, RecognitionCancelled, is_out_of_memory
+from .flags import AnyOf, Flag
 from .language import identify
+from .model import ParakeetModel, Recognition, RecognitionCancelled, is_out_of_memory
 from .transcript import Transcript, Word, floor_ms, join_texts, segments_from_words
 from .vad import speech_frames
 from .vocabulary import Vocabulary
@@ -374,7 +374,7 @@ class FileTranscriber:
                 self._decode_encoded()
                 self._decode_at = min(2 * self._decode_at, _DECODE_ROWS)
             return
-        for (pending, number, _), recognition in zip(batch, recognitions):
+        for (pending, number, _), recognition in zip(batch, recognitions, strict=True):
             pending.results[number] = recognition
 
     def _decode_encoded(self) -> None:
@@ -396,7 +396,7 @@ class FileTranscriber:
                                                      list_id)
         finally:
             self.model.let_go_vocabulary(list_id)
-        for row, recognition in zip(waiting, recognitions):
+        for row, recognition in zip(waiting, recognitions, strict=True):
             row.pending.results[row.number] = recognition
 
     def _assemble(self, pending: _Pending) -> Transcript:

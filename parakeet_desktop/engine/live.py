@@ -35,14 +35,26 @@ from .events import ErrorEvent, Event, FileDone, FileProgress, MicrophoneState, 
 from .files import AudioInput, FileTranscriber
 from .flags import AnyOf
 from .inbox import (
-    STARTING, STOPPING, CloseStream, Command, ContinueHandsFree, OpenStream, Reconfigure, Shutdown, Start, Stop,
-    StopStream, StreamAudio, SubmitJob, Toggle,
+    STARTING,
+    STOPPING,
+    CloseStream,
+    Command,
+    ContinueHandsFree,
+    OpenStream,
+    Reconfigure,
+    Shutdown,
+    Start,
+    Stop,
+    StopStream,
+    StreamAudio,
+    SubmitJob,
+    Toggle,
 )
-from .model import ParakeetModel, RecognitionCancelled
 from .job_queue import JobQueue, Running
+from .model import ParakeetModel, RecognitionCancelled
+from .rest import IdleRest
 from .stream_steps import StreamSteps
 from .streaming import StreamTap
-from .rest import IdleRest
 from .work import FileJob, Stream
 
 logger = logging.getLogger(__name__)
@@ -299,7 +311,7 @@ class LiveEngine:
                                           vocabulary=job.vocabulary)
             # A job of short requests gathered by the service is recognised as one call, so
             # that their pieces share batches; any other job, file by file.
-            files = list(zip(names, job.paths))
+            files = list(zip(names, job.paths, strict=True))
             groups = [files] if job.together else [[file] for file in files]
             try:
                 for group in groups:

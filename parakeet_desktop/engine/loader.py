@@ -21,13 +21,19 @@ from pathlib import Path
 
 import numpy as np
 
+from ..messages import first_line
 from . import memory, quantize
 from .audio import SAMPLE_RATE
 from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
-from ..messages import first_line
 from .model import ModelError, ParakeetModel, is_out_of_memory
 from .registry import (
-    DEFAULT_MODEL_ID, HUB_ID, REGISTRY, cached_model_file, is_model_file, model_languages, resolve_alias,
+    DEFAULT_MODEL_ID,
+    HUB_ID,
+    REGISTRY,
+    cached_model_file,
+    is_model_file,
+    model_languages,
+    resolve_alias,
 )
 from .stream_route import route_config, transcriber_for
 from .streaming import GPU_DEFAULT

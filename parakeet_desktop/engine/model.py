@@ -32,10 +32,10 @@ from typing import Any
 
 import numpy as np
 
-from .flags import Flag
 from ..messages import first_line
 from .audio import SAMPLE_RATE
 from .devices import DevicePlan
+from .flags import Flag
 from .transcript import Word, floor_ms
 from .vocabulary import NO_LIST, PhraseLists, Vocabulary
 
@@ -266,7 +266,7 @@ class ParakeetModel:
             hypotheses = self.decode(lambda: self._boosted_hypotheses(encoded, encoded_lengths, list_id))
         if isinstance(hypotheses, tuple):
             hypotheses = hypotheses[0]
-        return [self._result(h, duration) for h, duration in zip(hypotheses, durations)]
+        return [self._result(h, duration) for h, duration in zip(hypotheses, durations, strict=True)]
 
     def _boosted_hypotheses(self, encoded, encoded_lengths, list_id: int):
         """What ``rnnt_decoder_predictions_tensor`` gives, decoded with a phrase list: NeMo's

@@ -206,7 +206,7 @@ def pack_decoder(nemo_model) -> bool:
         logger.info("The decoder runs as it is: %s", exc)
         return False
     joint_net[-1] = OneDnnLinear.of(joint_net[-1], packed=True)
-    setattr(rnn, "lstm", packed_lstm)
+    rnn.lstm = packed_lstm
     return True
 
 

@@ -14,8 +14,8 @@ import itertools
 import logging
 import os
 import time
-from typing import BinaryIO
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 

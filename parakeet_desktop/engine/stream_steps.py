@@ -10,10 +10,10 @@ from collections import deque
 from collections.abc import Callable
 from functools import partial
 
+from .cache_aware import CacheAwareTranscriber, encode_steps
 from .dictation import DictationSession
 from .events import ErrorEvent, StreamStopped
 from .flags import AnyOf
-from .cache_aware import CacheAwareTranscriber, encode_steps
 from .model import ParakeetModel, RecognitionCancelled
 from .work import Stream
 
@@ -133,7 +133,7 @@ class StreamSteps:
                 for stream, session, _ in members:
                     self._guarded(stream, session.catch_up)
                 continue
-            for (stream, session, step), output in zip(members, outputs):
+            for (stream, session, step), output in zip(members, outputs, strict=True):
                 apply = partial(session.transcriber.apply_step, step, output)
                 self._guarded(stream, partial(session.run_step, apply))
 

@@ -17,15 +17,16 @@ one encoder pass whatever the utterance's length.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .flags import Flag
 from .audio import SAMPLE_RATE, GrowingBuffer
-from .model import ParakeetModel, Recognition, RecognitionCancelled
 from .carried import CarriedDecoding
+from .flags import Flag
+from .model import ParakeetModel, Recognition, RecognitionCancelled
 from .vocabulary import Vocabulary
 
 
@@ -174,10 +175,8 @@ class StreamingTranscriber(UtteranceAudio):
         if self.cancel is not None and self.cancel.is_set():
             return None
         before = self._partial
-        try:
+        with contextlib.suppress(RecognitionCancelled):
             self._steps_ready()
-        except RecognitionCancelled:
-            pass
         return self._partial if self._partial != before else None
 
     def _steps_ready(self) -> None:

@@ -97,5 +97,5 @@ def replace_phrases(text: str, pairs: list[list[str]] | list[tuple[str, str]]) -
             pattern = r"[ \t]*" + pattern  # punctuation and line breaks attach to what comes before
             if not written.strip():
                 pattern += r"[ \t]*"  # and a line break to what follows
-        text = re.sub(pattern, lambda _m: written, text, flags=re.IGNORECASE)
+        text = re.sub(pattern, lambda _m, written=written: written, text, flags=re.IGNORECASE)
     return text

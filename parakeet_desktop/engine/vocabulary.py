@@ -100,7 +100,8 @@ class PhraseLists:
 
     def _compile(self, vocabulary: Vocabulary) -> int:
         from nemo.collections.asr.parts.context_biasing.boosting_graph_batched import (
-            BoostingTreeModelConfig, GPUBoostingTreeModel,
+            BoostingTreeModelConfig,
+            GPUBoostingTreeModel,
         )
 
         # The tree's own Triton path is never used: the multi-model advances every list (with

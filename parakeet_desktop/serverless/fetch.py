@@ -97,7 +97,7 @@ def fetch_audio(url: str, max_bytes: int) -> BinaryIO:
     """The body of *url* (http or https, public addresses only, at most *max_bytes*, within
     the deadline), as a file read from its start; the caller closes it."""
     deadline = _deadline()
-    body = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES))  # a binary file, as typed
+    body = cast(BinaryIO, tempfile.SpooledTemporaryFile(max_size=IN_MEMORY_BYTES))  # noqa: SIM115 - the caller closes it
     try:
         # On a thread of its own with its own event loop, whatever the caller runs in.
         with ThreadPoolExecutor(1, thread_name_prefix="audio-url") as pool:

@@ -26,19 +26,19 @@ from starlette.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..config import DEFAULT_API_PORT
-from ..engine.files import AudioInput
-from ..engine.work import Priority
 from ..engine.events import FileProgress, Outcome
+from ..engine.files import AudioInput
 from ..engine.registry import ModelInfo, is_model_file, known_model
 from ..engine.vocabulary import Vocabulary
+from ..engine.work import Priority
 from . import formats
-from .errors import ApiError, install_handlers
 from .ears import install_ears
+from .errors import ApiError, install_handlers
 from .guard import Guarded
 from .jobs import LocalJobs
 from .keywords import form_phrases, with_request_phrases
-from .metrics import Measured, ServiceMetrics, metrics_response
 from .link import EngineLink, ServiceState, Ticket, TranscriptionFailed, shutting_down
+from .metrics import Measured, ServiceMetrics, metrics_response
 from .security import NONCE, Guard, bearer, proof, token_matches
 from .stream import install_stream
 from .uploads import UploadReader

@@ -114,7 +114,7 @@ class _Body:
             return await self._receive()
         try:
             message = await asyncio.wait_for(self._receive(), self.timeout)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             raise ApiError(408, f"The upload stopped arriving for {self.timeout:.0f} s; the request was given up.",
                            code="request_timeout") from None
         if message["type"] == "http.request":

@@ -39,11 +39,22 @@ from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..engine.audio import SAMPLE_RATE, MonoResampler
-from ..engine.events import (
-    ErrorEvent, Event, FileDone, FileProgress, Final, Level, MicrophoneState, ModelResting, Notice, Partial,
-    StateChanged, StreamStopped, WakingUp,
-)
 from ..engine.dictation import LiveSettings
+from ..engine.events import (
+    ErrorEvent,
+    Event,
+    FileDone,
+    FileProgress,
+    Final,
+    Level,
+    MicrophoneState,
+    ModelResting,
+    Notice,
+    Partial,
+    StateChanged,
+    StreamStopped,
+    WakingUp,
+)
 from ..engine.language import Language, identify, named
 from ..engine.live import LiveEngine
 from ..engine.modes import Latency
@@ -158,7 +169,7 @@ class Connection:
             while True:
                 try:
                     message = await asyncio.wait_for(self.ws.receive(), timeout=self.config.stream_idle_seconds)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     await self.end(f"Closed after {self.config.stream_idle_seconds:.0f} s without a message.", 1000,
                                    FINAL_TIMEOUT_SECONDS)
                     return
@@ -203,7 +214,7 @@ class Connection:
             self._stop_stream()
         try:
             await asyncio.wait_for(self.all_stopped.wait(), within)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             why += " (its last text could not be finished in time)"
         await self._say_error(why)
         with contextlib.suppress(WebSocketDisconnect, RuntimeError):

@@ -338,7 +338,7 @@ class DesktopApp(QObject):
         if jobs is None:  # the model is still loading: they start when it is ready
             self._files_waiting.extend(paths)
             return
-        for path, job in zip(paths, jobs):
+        for path, job in zip(paths, jobs, strict=True):
             self.file_window.job_started([path], job)
 
     def show_settings(self) -> None:

@@ -17,8 +17,19 @@ from PySide6.QtCore import QObject, QThread, Signal
 
 from ..config import Settings, data_dir
 from ..engine.events import (
-    ErrorEvent, Event, Final, FileDone, FileProgress, Level, MicrophoneState, ModelResting, Notice, Partial,
-    StateChanged, StreamStopped, WakingUp,
+    ErrorEvent,
+    Event,
+    FileDone,
+    FileProgress,
+    Final,
+    Level,
+    MicrophoneState,
+    ModelResting,
+    Notice,
+    Partial,
+    StateChanged,
+    StreamStopped,
+    WakingUp,
 )
 from ..engine.modes import Mode
 

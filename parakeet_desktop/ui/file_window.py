@@ -13,15 +13,29 @@ from pathlib import Path
 from PySide6.QtCore import Qt, QUrl, Signal
 from PySide6.QtGui import QDesktopServices, QGuiApplication
 from PySide6.QtWidgets import (
-    QAbstractItemView, QButtonGroup, QCheckBox, QFileDialog, QHBoxLayout, QHeaderView, QLabel,
-    QListWidget, QListWidgetItem, QProgressBar, QPushButton, QRadioButton, QSplitter, QTableWidget,
-    QTableWidgetItem, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QButtonGroup,
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QProgressBar,
+    QPushButton,
+    QRadioButton,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..engine import export
 from ..engine.audio import MEDIA_SUFFIXES
-from ..engine.transcript import Transcript
 from ..engine.events import Outcome
+from ..engine.transcript import Transcript
 
 _STATUS, _PROGRESS = 1, 2
 _RUNNING = ("Waiting…", "Working…")

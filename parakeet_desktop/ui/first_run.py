@@ -13,7 +13,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QButtonGroup, QFileDialog, QLabel, QProgressBar, QRadioButton, QVBoxLayout, QWidget,
+    QButtonGroup,
+    QFileDialog,
+    QLabel,
+    QProgressBar,
+    QRadioButton,
+    QVBoxLayout,
+    QWidget,
 )
 
 from ..engine.registry import DEFAULT_MODEL_ID, REGISTRY, has_nvidia_gpu, model_advice, recommended_model

@@ -9,19 +9,39 @@ from functools import partial
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractItemView, QApplication, QCheckBox, QComboBox, QDialog, QDialogButtonBox, QFileDialog,
-    QFormLayout, QHBoxLayout, QHeaderView, QLabel, QLineEdit, QPlainTextEdit, QProgressBar, QPushButton, QSlider,
-    QSpinBox, QTableWidget, QTableWidgetItem, QTabWidget, QVBoxLayout, QWidget,
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QDialog,
+    QDialogButtonBox,
+    QFileDialog,
+    QFormLayout,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QPlainTextEdit,
+    QProgressBar,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
 )
 
-from ..choices import (Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, PasteKeys,
-                       label)
+from ..choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, PasteKeys, label
 from ..config import Settings
 from ..desktop.hotkey import MODIFIERS, HotkeyError, parse_hotkey
 from ..engine.registry import REGISTRY, cached_model_file, has_nvidia_gpu, known_model, model_advice
 from ..engine.vocabulary import clean_phrases
 from .commands_tab import CommandsTab
-from .widgets import edit_last_row, note as _note, quiet as _quiet, remove_selected_rows
+from .widgets import edit_last_row, remove_selected_rows
+from .widgets import note as _note
+from .widgets import quiet as _quiet
 
 # Shortcuts that desktops and most apps already use: recording one of these warns.
 TAKEN = {"ctrl+c", "ctrl+v", "ctrl+x", "ctrl+z", "ctrl+s", "ctrl+a", "ctrl+w", "ctrl+q", "ctrl+t",

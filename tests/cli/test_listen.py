@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile
 
+from support.cli import run_cli
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence, word_error_rate
-from support.cli import run_cli
 
 
 @pytest.fixture(scope="module")

@@ -23,8 +23,8 @@ import websockets
 import websockets.exceptions
 
 from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
 from support.service import free_port, wav, ws_address
+from support.speech import held_out_utterances, silence, word_error_rate
 from tools.waiting import wait_for
 
 REPLICA = "x-parakeet-replica"

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from parakeet_desktop.desktop.hotkey import GestureAction, Gesture, Hotkey, HotkeyError, parse_hotkey
+from parakeet_desktop.desktop.hotkey import Gesture, GestureAction, Hotkey, HotkeyError, parse_hotkey
 from parakeet_desktop.desktop.inject import Injector, Spacer
 
 

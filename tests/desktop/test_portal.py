@@ -10,13 +10,13 @@ import threading
 import pytest
 
 from parakeet_desktop.desktop.hotkey import parse_hotkey
-from parakeet_desktop.desktop.portal import APP_ID, PortalConnection, PortalError, session_token
 from parakeet_desktop.desktop.inject import Injector, NotInLayout
+from parakeet_desktop.desktop.portal import APP_ID, PortalConnection, PortalError, session_token
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard, keysym
 from parakeet_desktop.desktop.routes import Desktop
 from parakeet_desktop.desktop.shortcuts import preferred_trigger
-from tools.waiting import wait_for
 from support.portal import REMOTE, SHORTCUTS, PortalStandIn, ShortcutEvents, private_session_bus
+from tools.waiting import wait_for
 
 CTRL, SHIFT, V, RETURN, TAB, BACKSPACE = 0xFFE3, 0xFFE1, 0x76, 0xFF0D, 0xFF09, 0xFF08
 

@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from parakeet_desktop.desktop.hotkey import parse_hotkey
-from parakeet_desktop.desktop.routes import (ClipboardRoute, Desktop, KeyRoute, TypingRoute, clipboard_route,
-                                             key_route, report, sway_bindings, typing_route)
+from parakeet_desktop.desktop.routes import (
+    ClipboardRoute,
+    Desktop,
+    KeyRoute,
+    TypingRoute,
+    clipboard_route,
+    key_route,
+    report,
+    sway_bindings,
+    typing_route,
+)
 from parakeet_desktop.desktop.shortcuts import key_words, same_trigger
 
 GNOME = Desktop("wayland", "gnome", shortcuts_version=1, remote_version=2, portal_running=True, xwayland=True)

@@ -18,14 +18,14 @@ import time
 
 import pytest
 
-from support.dictation import app_status, dictation_setup, loaded, running_app
-from support.speech import word_error_rate
 from parakeet_desktop.desktop.inject import Injector, focused_sway_app
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
+from support.dictation import app_status, dictation_setup, loaded, running_app
 from support.portal import PortalStandIn, WtypeKeys, private_session_bus
+from support.speech import word_error_rate
 from tools.desktop_session import ROOT
-from tools.wayland_session import TOOLS, WaylandSession
 from tools.waiting import wait_for
+from tools.wayland_session import TOOLS, WaylandSession
 
 ARTIFACTS = ROOT / "test-artifacts"
 FIELD = "Dictation target"
@@ -160,7 +160,7 @@ def test_hold_to_talk_through_the_portal_types_into_a_wayland_window(sway, field
 
                 result = wait_for(lambda: _text(field), 60, "the words in the Wayland text field")
                 assert word_error_rate([text], [result.strip()]) <= 0.2, (text, result)
-                assert ["-M", "ctrl", "-k", "v", "-m", "ctrl"] == keys.runs[-1][3:]  # pasted by the portal's keys
+                assert keys.runs[-1][3:] == ["-M", "ctrl", "-k", "v", "-m", "ctrl"]  # pasted by the portal's keys
                 wait_for(lambda: _clipboard(sway) == "what the user had copied", 20, "the user's clipboard back")
                 assert sway.focused()["name"] == FIELD
                 assert shot.stat().st_size > 10_000

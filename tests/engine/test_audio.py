@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 import soundfile
 
+from parakeet_desktop.engine.audio import SAMPLE_RATE, AudioError, load_audio
 from support.corpus import build_corpus, first_speech
 from support.media import encode
-from parakeet_desktop.engine.audio import SAMPLE_RATE, AudioError, load_audio
 
 
 @pytest.fixture(scope="module")

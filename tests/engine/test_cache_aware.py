@@ -15,9 +15,9 @@ import pytest
 import soundfile
 
 from support.cli import run_cli
-from support.speech import silence
 from support.engine import Recorder, gated
 from support.service import in_process_service, stream_samples, wav, ws_address
+from support.speech import silence
 from tools.nemo_models import TINY_STREAMING, make_marks_likely, write_nemo
 from tools.speech import speak
 

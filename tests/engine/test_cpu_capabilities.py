@@ -22,12 +22,12 @@ import pytest
 import soundfile
 import torch
 
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine import packed, quantize
 from parakeet_desktop.engine.devices import DevicePlan
 from parakeet_desktop.engine.files import FileTranscriber
 from parakeet_desktop.engine.loader import load_model, prepare_model, restore
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
 
 lean = pytest.importorskip("parakeet_desktop.engine.lean_encoder")
 

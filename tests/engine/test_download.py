@@ -9,11 +9,11 @@ import os
 import numpy as np
 import pytest
 
-from support.hub_server import HubServer
 from parakeet_desktop.engine.download import DownloadError, download
 from parakeet_desktop.engine.loader import load_model
 from parakeet_desktop.engine.model import ModelError
 from support.cli import run_cli
+from support.hub_server import HubServer
 
 REPO = "parakeet-test/tiny-tdt"
 

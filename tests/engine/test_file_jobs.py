@@ -9,13 +9,12 @@ import time
 import numpy as np
 import soundfile
 
-from support.speech import held_out_utterances, silence
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import LiveSettings, Mode, SessionState
-from parakeet_desktop.engine.events import Final, StateChanged
+from parakeet_desktop.engine.events import FileDone, FileProgress, Final, StateChanged
 from parakeet_desktop.engine.files import FileTranscriber
 from parakeet_desktop.engine.live import LiveEngine
-from parakeet_desktop.engine.events import FileDone, FileProgress
+from support.speech import held_out_utterances, silence
 from tools.waiting import wait_for
 
 
@@ -112,8 +111,8 @@ def test_a_short_request_is_not_stuck_behind_a_long_one(speech_model):
 
 
 def test_work_handed_to_a_stopped_engine_is_answered_at_once(speech_model):
-    from parakeet_desktop.engine.work import Stream
     from parakeet_desktop.engine.events import Outcome, StreamStopped
+    from parakeet_desktop.engine.work import Stream
 
     engine = LiveEngine(speech_model, LiveSettings(), lambda e: None, microphone=False)
     queued: list[FileDone] = []

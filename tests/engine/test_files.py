@@ -7,11 +7,11 @@ import threading
 import numpy as np
 import pytest
 
-from support.speech import silence
 from parakeet_desktop.engine.audio import SAMPLE_RATE, load_audio
 from parakeet_desktop.engine.files import FileTranscriber, plan_pieces
 from parakeet_desktop.engine.model import RecognitionCancelled
 from parakeet_desktop.engine.vad import speech_frames
+from support.speech import silence
 
 
 @pytest.fixture(scope="module")

@@ -9,15 +9,23 @@ import time
 import numpy as np
 import pytest
 
-from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import (
-    DeviceChange, FileSoundDevice, InputDevice, Microphone, MicrophoneError, PreRoll, RawBlock, StreamEnded,
-    choose_device, list_input_devices,
+    DeviceChange,
+    FileSoundDevice,
+    InputDevice,
+    Microphone,
+    MicrophoneError,
+    PreRoll,
+    RawBlock,
+    StreamEnded,
+    choose_device,
+    list_input_devices,
 )
 from parakeet_desktop.engine.dictation import DictationSession, LiveSettings, Mode
 from parakeet_desktop.engine.events import Final
 from parakeet_desktop.engine.streaming import StreamingConfig
 from parakeet_desktop.engine.vad import Endpoint, GateConfig, Speech, SpeechGate
+from support.speech import held_out_utterances, silence, word_error_rate
 from tools.memory import rss_mb
 
 

@@ -13,21 +13,26 @@ import numpy as np
 import pytest
 import torch
 
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.cli import doctor
 from parakeet_desktop.engine import loader
 from parakeet_desktop.engine.audio import SAMPLE_RATE
 from parakeet_desktop.engine.devices import DevicePlan, plan_device, probe_cuda
 from parakeet_desktop.engine.dictation import DictationSession, LiveSettings, Mode
-from parakeet_desktop.engine.modes import FinalPass
 from parakeet_desktop.engine.events import Final
 from parakeet_desktop.engine.files import FileTranscriber
 from parakeet_desktop.engine.loader import batch_seconds_for, prepare_model, restore, self_test_cuda_graphs
 from parakeet_desktop.engine.model import ModelError, ParakeetModel, RecognitionCancelled
+from parakeet_desktop.engine.modes import FinalPass
 from parakeet_desktop.engine.streaming import (
-    CPU_DEFAULT, GPU_DEFAULT, StreamingChoice, StreamingConfig, StreamingTranscriber, StreamTap,
+    CPU_DEFAULT,
+    GPU_DEFAULT,
+    StreamingChoice,
+    StreamingConfig,
+    StreamingTranscriber,
+    StreamTap,
 )
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
 
 TEST_STREAMING = StreamingConfig(chunk=0.48, left=10.0, right=2.4)
 

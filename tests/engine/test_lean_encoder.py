@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from parakeet_desktop.engine.files import FileTranscriber
 from support.models import SPEECH_MODEL, STREAMING_MODEL
 from support.speech import heard_every_way, held_out_utterances, silence, timed_words
-from parakeet_desktop.engine.files import FileTranscriber
 
 lean = pytest.importorskip("parakeet_desktop.engine.lean_encoder")
 from nemo.collections.asr.parts.submodules.multi_head_attention import RelPositionMultiHeadAttention  # noqa: E402

@@ -3,23 +3,24 @@ webrtcvad, recognised by chunked streaming with the speech fixture model."""
 
 from __future__ import annotations
 
-import queue
 import dataclasses
+import queue
 import threading
 
 import jiwer
 import numpy as np
 import pytest
 
-from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import DictationSession, LiveSettings, Mode, SessionState
-from parakeet_desktop.engine.modes import FinalPass
 from parakeet_desktop.engine.events import ErrorEvent, Final, MicrophoneState, Partial, StateChanged
 from parakeet_desktop.engine.live import LiveEngine
+from parakeet_desktop.engine.modes import FinalPass
 from parakeet_desktop.engine.streaming import StreamingTranscriber
 from support.engine import STREAMED_ONLY, TEST_STREAMING, Recorder, gated, normalised, run_engine
+from support.speech import held_out_utterances, silence, word_error_rate
 from tools.waiting import wait_for
+
 
 def dictated(model, settings: LiveSettings, recording: np.ndarray, block: int) -> Recorder:
     """One push-to-talk utterance: the key held over all of *recording*, fed in blocks of

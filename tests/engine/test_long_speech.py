@@ -8,13 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from support.speech import held_out_utterances, word_error_rate
-from tools.speech import speak
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import LiveSettings, Mode
 from parakeet_desktop.engine.events import Final
+from support.speech import held_out_utterances, word_error_rate
 from tools.memory import rss_mb
-from tools.speech import with_pauses
+from tools.speech import speak, with_pauses
 
 SAMPLE_RATE = 16000
 

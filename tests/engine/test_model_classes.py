@@ -15,8 +15,8 @@ import pytest
 import soundfile
 
 from support.cli import run_cli
-from support.speech import held_out_utterances, silence
 from support.service import stream_samples
+from support.speech import held_out_utterances, silence
 from tools.nemo_models import TINY, write_nemo
 
 

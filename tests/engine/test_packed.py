@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import torch
 
+from parakeet_desktop.engine import packed
 from support.models import SPEECH_MODEL, STREAMING_MODEL
 from support.speech import heard_every_way, held_out_utterances, silence
-from parakeet_desktop.engine import packed
 
 pytestmark = pytest.mark.skipif(not packed.available(), reason="oneDNN's inner product")
 

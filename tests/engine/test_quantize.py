@@ -9,13 +9,13 @@ import pytest
 import soundfile
 import torch
 
-from support.cli import run_cli
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine import quantize
 from parakeet_desktop.engine.devices import CudaStatus, plan_device
 from parakeet_desktop.engine.files import FileTranscriber
 from parakeet_desktop.engine.loader import load_model
+from support.cli import run_cli
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
 
 pytestmark = pytest.mark.skipif(not quantize.available(), reason="PyTorch's int8 kernels for this CPU")
 
@@ -66,7 +66,7 @@ def test_a_file_of_several_utterances_keeps_its_words_and_times(int8_model, spee
     reference = " ".join(t for t, _ in utterances[:6])
     assert word_error_rate([reference], [quantized.text]) <= word_error_rate([reference], [full.text]) + 0.03
     starts = [w.start for w in quantized.words]
-    assert starts == sorted(starts) and 0 <= starts[0] and quantized.words[-1].end <= len(audio) / 16000
+    assert starts == sorted(starts) and starts[0] >= 0 and quantized.words[-1].end <= len(audio) / 16000
 
 
 def test_the_command_line_takes_the_choice(utterances, tmp_path):

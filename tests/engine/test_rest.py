@@ -12,16 +12,14 @@ import time
 import numpy as np
 import pytest
 
-from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.dictation import SessionState
-from parakeet_desktop.engine.events import Final, StateChanged
-from parakeet_desktop.engine.live import LiveEngine
-from parakeet_desktop.engine.events import ModelResting, WakingUp
-from parakeet_desktop.engine.work import FileJob
-from parakeet_desktop.engine.events import FileDone
+from parakeet_desktop.engine.events import FileDone, Final, ModelResting, StateChanged, WakingUp
 from parakeet_desktop.engine.files import AudioInput
+from parakeet_desktop.engine.live import LiveEngine
+from parakeet_desktop.engine.work import FileJob
 from support.engine import STREAMED_ONLY, Recorder
+from support.speech import held_out_utterances, silence, word_error_rate
 from tools.waiting import wait_for
 
 MOVE_SECONDS = 1.0

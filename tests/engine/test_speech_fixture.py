@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-
+from parakeet_desktop.engine.files import FileTranscriber
 from support.models import SPEECH_MODEL, speech_model_report
 from support.speech import held_out_utterances, word_error_rate
-from parakeet_desktop.engine.files import FileTranscriber
 from tools.fixture_corpus import VOCABULARY
 
 

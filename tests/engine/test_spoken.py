@@ -7,7 +7,11 @@ from __future__ import annotations
 import pytest
 
 from parakeet_desktop.engine.spoken import (
-    DEFAULT_COMMANDS, SpokenAction, SpokenCommand, clean_commands, split_spoken,
+    DEFAULT_COMMANDS,
+    SpokenAction,
+    SpokenCommand,
+    clean_commands,
+    split_spoken,
 )
 
 

@@ -4,13 +4,12 @@ fixture into a cache-aware one) still runs."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
+from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber, step_seconds
 from support.models import SPEECH_MODEL, STREAMING_MODEL
 from support.speech import held_out_utterances, word_error_rate
-from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber, step_seconds
 
 
 @pytest.fixture(scope="module")

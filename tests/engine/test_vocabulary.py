@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 import soundfile
 
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
 from parakeet_desktop.engine.dictation import Mode
 from parakeet_desktop.engine.events import Final
 from parakeet_desktop.engine.vocabulary import Vocabulary, clean_phrases, read_vocabulary
 from support.cli import run_cli
 from support.engine import STREAMED_ONLY, gated, normalised, run_engine
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
 
 
 @pytest.fixture(scope="module")
@@ -156,8 +156,7 @@ def test_the_local_api_takes_keywords_and_prompt_per_request(speech_model, chose
 
     import openai
 
-    from support.service import in_process_service, wav
-    from support.service import stream_samples, ws_address
+    from support.service import in_process_service, stream_samples, wav, ws_address
 
     words, utterances, plain, boosted = chosen
 
@@ -185,9 +184,8 @@ def test_the_local_api_takes_keywords_and_prompt_per_request(speech_model, chose
             assert ask(extra_body={"keywords": words}) == listed
             assert ask(prompt=", ".join(words) + ". This is a sentence of more words than a name.") == listed
         assert differ
-        with pytest.raises(openai.BadRequestError, match="keywords"):
-            with open(path, "rb") as f:
-                api.audio.transcriptions.create(model="parakeet", file=f, extra_body={"keywords": "[1, 2"})
+        with pytest.raises(openai.BadRequestError, match="keywords"), open(path, "rb") as f:
+            api.audio.transcriptions.create(model="parakeet", file=f, extra_body={"keywords": "[1, 2"})
         # A stream's keywords reach its decoder (that streaming with a list gives the offline text
         # with it is tested above): the lists its utterance holds, watched on the real model.
         speech = np.concatenate([silence(0.6), utterances[changed[0]][1], silence(0.6)])

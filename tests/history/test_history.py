@@ -3,11 +3,10 @@ cannot exist, and a disk that fills up (a small tmpfs where the machine lets tes
 
 from __future__ import annotations
 
-
 import pytest
 
-from support.disk import fill, small_disk
 from parakeet_desktop.history.store import History, HistoryError
+from support.disk import fill, small_disk
 
 
 def test_a_damaged_history_is_kept_aside_and_a_new_one_started(tmp_path):

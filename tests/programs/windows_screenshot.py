@@ -12,11 +12,11 @@ import numpy as np
 from PySide6.QtWidgets import QApplication
 
 from parakeet_desktop.engine.modes import Mode
-from parakeet_desktop.history.store import History
 from parakeet_desktop.history.audio import AudioShelf
+from parakeet_desktop.history.store import History
+from parakeet_desktop.ui.app_state import AppState
 from parakeet_desktop.ui.first_run import FirstRunWindow
 from parakeet_desktop.ui.history_window import HistoryWindow
-from parakeet_desktop.ui.app_state import AppState
 from parakeet_desktop.ui.menu import AppMenu, MenuActions, hotkey_hint
 from parakeet_desktop.ui.status import ControlWindow
 

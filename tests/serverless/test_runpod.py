@@ -23,11 +23,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
-from support.service import free_port
-
 from parakeet_desktop.serverless.fetch import FetchRefused, fetch_audio, is_public
+from support.models import SPEECH_MODEL
+from support.service import free_port
+from support.speech import held_out_utterances, silence, word_error_rate
 from tools.waiting import wait_for
 
 WORKER_ENV = {"PARAKEET_MODEL": str(SPEECH_MODEL), "PARAKEET_DEVICE": "cpu"}

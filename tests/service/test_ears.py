@@ -16,8 +16,8 @@ import websockets.exceptions
 from scipy.signal import resample_poly
 
 from support.models import SPEECH_MODEL, STREAMING_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
 from support.service import EARS_RATE, ears_client, stream_samples, ws_address
+from support.speech import held_out_utterances, silence, word_error_rate
 
 
 @pytest.fixture(scope="module")

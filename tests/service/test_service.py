@@ -20,10 +20,9 @@ import websockets
 import websockets.exceptions
 
 from parakeet_desktop.engine.registry import ALIASES
-
 from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
 from support.service import ears_client, health, in_process_service, stream_samples, wav, ws_address
+from support.speech import held_out_utterances, silence, word_error_rate
 from tools.waiting import wait_for
 
 
@@ -545,11 +544,10 @@ def test_streams_ready_together_are_encoded_in_one_batch_with_the_same_text(spee
     import threading
 
     from parakeet_desktop.engine.dictation import LiveSettings
-    from parakeet_desktop.engine.modes import FinalPass
-    from parakeet_desktop.engine.events import Final
+    from parakeet_desktop.engine.events import Final, StreamStopped
     from parakeet_desktop.engine.live import LiveEngine
+    from parakeet_desktop.engine.modes import FinalPass
     from parakeet_desktop.engine.work import Stream
-    from parakeet_desktop.engine.events import StreamStopped
 
     rows = []
     real = speech_model.encode_batch

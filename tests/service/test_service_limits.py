@@ -26,10 +26,10 @@ import pytest
 import websockets
 import websockets.exceptions
 
-from support.models import SPEECH_MODEL
-from support.speech import word_error_rate
 from support.media import flac_bomb, ogg_bomb
+from support.models import SPEECH_MODEL
 from support.service import health, in_process_service, wav, ws_address
+from support.speech import word_error_rate
 from tools.memory import peak_rss_mb, reset_peak, rss_mb
 from tools.waiting import wait_for
 

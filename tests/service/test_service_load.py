@@ -14,8 +14,8 @@ import numpy as np
 import openai
 import websockets
 
-from support.speech import SENTENCES, silence, synthesize
 from support.service import health, wav
+from support.speech import SENTENCES, silence, synthesize
 from tools.memory import rss_mb
 
 LOAD_SECONDS = 60.0

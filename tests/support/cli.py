@@ -72,8 +72,8 @@ def _command(argv: list[str], cwd: str | None, env: dict[str, str], out: str, er
         file = os.open(path, os.O_WRONLY | os.O_APPEND)
         os.dup2(file, fd)
         os.close(file)
-    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1)
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="replace", closefd=False, buffering=1)  # noqa: SIM115
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False, buffering=1)  # noqa: SIM115
     sys.argv = ["parakeet-desktop", *argv]
     signal.signal(signal.SIGINT, signal.default_int_handler)  # the fork server ignores it; a command does not
     from parakeet_desktop.__main__ import main

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from support.media import encode
 from parakeet_desktop.engine.audio import SAMPLE_RATE, resample
+from support.media import encode
 
 
 @dataclass(frozen=True)

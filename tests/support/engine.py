@@ -3,7 +3,6 @@ recorder, a recording played through the live engine, and the audio the speech g
 
 from __future__ import annotations
 
-
 import numpy as np
 
 from parakeet_desktop.engine.capture import FileSoundDevice

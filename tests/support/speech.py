@@ -10,6 +10,7 @@ import pytest
 import soundfile
 
 from tools.speech import PASSAGE, SpeechSynthesisError, speak
+
 # *count* sentences the speech model never heard in training, in varied voices: (text, samples).
 from tools.speech import held_out_speech as held_out_utterances  # noqa: F401  (the tests' name for it)
 

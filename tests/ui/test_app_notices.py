@@ -15,11 +15,11 @@ import numpy as np
 import soundfile
 import torch
 
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence
 from parakeet_desktop import config, control
 from parakeet_desktop.engine.capture import FileSoundDevice
 from support.app import PastingKeyboard, close_app, drop_files
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence
 
 
 def _in_a_thread(qtbot, work):

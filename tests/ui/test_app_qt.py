@@ -7,7 +7,6 @@ import dataclasses
 import os
 import threading
 import time
-
 from pathlib import Path
 
 import numpy as np
@@ -15,13 +14,13 @@ import pytest
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtGui import QGuiApplication
 
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence, word_error_rate
-from support.app import PastingKeyboard, close_app, drop_files, later
 from parakeet_desktop import config, control
 from parakeet_desktop.desktop.inject import RESTORE_AFTER_MS, Injector
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.history.store import History
+from support.app import PastingKeyboard, close_app, drop_files, later
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence, word_error_rate
 
 
 def test_paste_restores_the_users_clipboard_after_the_paste_landed(qtbot, qapp):
@@ -344,7 +343,7 @@ def test_dropped_files_are_transcribed_shown_and_exported(qtbot, qapp, app_dirs,
     window = app.file_window
     threads = []
     for name in ("progress", "finished"):
-        def on_gui_thread(*args, _real=getattr(window, name)):
+        def on_gui_thread(*args, _real=getattr(window, name)):  # noqa: B008 - bound per name, on purpose
             threads.append(QThread.currentThread() is qapp.thread())
             return _real(*args)
         setattr(window, name, on_gui_thread)
@@ -416,9 +415,8 @@ def test_the_local_api_serves_the_apps_own_model_and_dictation_goes_first(qtbot,
     import openai
     import soundfile
 
-    from support.service import ears_client
-
     from parakeet_desktop.ui.app import DesktopApp
+    from support.service import ears_client
 
     text, speech = sentence
     recording = np.concatenate([silence(2.0), speech, silence(3.5)])
@@ -596,10 +594,9 @@ def test_an_engine_that_cannot_start_says_why(qtbot, qapp, app_dirs, tiny_nemo):
 def test_a_full_disk_never_stands_between_the_user_and_their_words(qtbot, qapp, tmp_path):
     """The history cannot be written (its disk is full): the text is typed all the same, the
     user is told it was not saved, and "paste last" still has it."""
-    from support.disk import fill, small_disk
-
     from parakeet_desktop.desktop.delivery import TextDelivery
     from parakeet_desktop.ui.clipboard import app_clipboard, qt_later
+    from support.disk import fill, small_disk
 
     with small_disk(tmp_path / "data") as disk:
         history = History(disk / "history.sqlite3")

@@ -8,9 +8,9 @@ import soundfile
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
+from parakeet_desktop.engine.transcript import Segment, Transcript, Word
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence
-from parakeet_desktop.engine.transcript import Segment, Transcript, Word
 
 
 def _transcript(source, text: str) -> Transcript:

@@ -121,12 +121,12 @@ def test_the_apps_portal_messages_reach_the_window_on_the_gui_thread(bus, monkey
                                                                       tmp_path):
     from PySide6.QtCore import QThread
 
-    from support.app import PastingKeyboard, close_app
-    from support.models import SPEECH_MODEL
-    from support.speech import silence
     from parakeet_desktop import config
     from parakeet_desktop.engine.capture import FileSoundDevice
     from parakeet_desktop.ui.app import DesktopApp
+    from support.app import PastingKeyboard, close_app
+    from support.models import SPEECH_MODEL
+    from support.speech import silence
 
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", bus)
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "share"))

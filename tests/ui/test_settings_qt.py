@@ -10,13 +10,13 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from support.models import SPEECH_MODEL
-from support.speech import held_out_utterances, silence
 from parakeet_desktop import config
 from parakeet_desktop.desktop import autostart
 from parakeet_desktop.engine.capture import FileSoundDevice
 from parakeet_desktop.engine.transcript import replace_phrases
 from support.app import PastingKeyboard, close_app
+from support.models import SPEECH_MODEL
+from support.speech import held_out_utterances, silence
 
 
 def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_dirs):
