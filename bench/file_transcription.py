@@ -3,7 +3,7 @@
 Builds a random-weight twin of parakeet-tdt-0.6b-v3 (same layer sizes, so the compute is real),
 speaks a passage with espeak-ng, and transcribes it through both paths in one run, alternating
 them. Prints JSON: real-time factors (seconds of audio per second of compute), their ratio, and
-peak memory of each path. On the CPU our path runs with oneDNN's products (engine/packed.py: the
+peak memory of each path. On the CPU our path runs with oneDNN's products (engine/model/packed.py: the
 encoder's linear layers, the joint's output layer, the prediction LSTM) and once more with
 NeMo's own modules ("ours_plain"), which NeMo's ``transcribe()`` also uses, and says whether the
 texts are identical.
@@ -36,11 +36,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import onnx_asr_peer  # noqa: E402  (bench/, next to this file)
 
-from parakeet_desktop.engine import packed  # noqa: E402
-from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
-from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
-from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
-from parakeet_desktop.engine.loader import prepare_model  # noqa: E402
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.model import packed  # noqa: E402
+from parakeet_desktop.engine.model.devices import plan_device, probe_cuda  # noqa: E402
+from parakeet_desktop.engine.model.loader import prepare_model  # noqa: E402
+from parakeet_desktop.engine.recognize.files import FileTranscriber  # noqa: E402
 from tools.figures import cpu  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_responsive, make_sparse, nemo_transcribe  # noqa: E402
 from tools.speech import passage  # noqa: E402
@@ -161,8 +161,8 @@ packed.pack_decoder = _keeping_originals  # so that the bench can run either set
 
 
 def _swappable(nemo_model) -> list[tuple]:
-    """(parent, attribute) of each module engine/packed.py may swap, and of each class and
-    activation engine/lean_encoder.py may change (a module's ``__class__`` is swapped back as
+    """(parent, attribute) of each module engine/model/packed.py may swap, and of each class and
+    activation engine/model/lean_encoder.py may change (a module's ``__class__`` is swapped back as
     an attribute)."""
     import torch
 

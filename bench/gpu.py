@@ -34,13 +34,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parakeet_desktop.engine import packed  # noqa: E402
-from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
-from parakeet_desktop.engine.devices import DevicePlan, plan_device, probe_cuda  # noqa: E402
-from parakeet_desktop.engine.files import FileTranscriber, plan_pieces  # noqa: E402
-from parakeet_desktop.engine.loader import load_model, prepare_model, restore  # noqa: E402
-from parakeet_desktop.engine.model import RecognitionCancelled  # noqa: E402
-from parakeet_desktop.engine.streaming import StreamingTranscriber, default_config  # noqa: E402
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.model import packed  # noqa: E402
+from parakeet_desktop.engine.model.devices import DevicePlan, plan_device, probe_cuda  # noqa: E402
+from parakeet_desktop.engine.model.loader import load_model, prepare_model, restore  # noqa: E402
+from parakeet_desktop.engine.model.speech import RecognitionCancelled  # noqa: E402
+from parakeet_desktop.engine.recognize.files import FileTranscriber, plan_pieces  # noqa: E402
+from parakeet_desktop.engine.recognize.streaming import StreamingTranscriber, default_config  # noqa: E402
 from tools.figures import cpu, cpu_name, median_p95  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_sparse, nemo_transcribe  # noqa: E402
 from tools.speech import passage  # noqa: E402
@@ -79,7 +79,7 @@ def _peak_mb(device: str) -> float | None:
 def bench_load(path: Path, plan: DevicePlan) -> dict:
     import torch
 
-    from parakeet_desktop.engine.loader import _import_nemo_asr
+    from parakeet_desktop.engine.model.loader import _import_nemo_asr
 
     ASRModel = _import_nemo_asr()
     nemo_seconds, nemo_model = timed(lambda: ASRModel.restore_from(str(path), map_location=plan.device), plan.device)

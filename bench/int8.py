@@ -1,4 +1,4 @@
-"""Benchmark: the ``cpu-int8`` device choice (engine/quantize.py), what it costs in words and
+"""Benchmark: the ``cpu-int8`` device choice (engine/model/quantize.py), what it costs in words and
 what it saves in time, float32 beside int8 in one run.
 
 Accuracy, on the committed speech model (trained: the only model here whose words mean
@@ -32,10 +32,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from parakeet_desktop.engine import memory  # noqa: E402
-from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
-from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
-from parakeet_desktop.engine.loader import load_model  # noqa: E402
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.model import memory  # noqa: E402
+from parakeet_desktop.engine.model.loader import load_model  # noqa: E402
+from parakeet_desktop.engine.recognize.files import FileTranscriber  # noqa: E402
 from tools.figures import cpu  # noqa: E402
 from tools.fixture_corpus import held_out_sentences, random_orders, voice_for  # noqa: E402
 from tools.speech import passage, speak, with_pauses  # noqa: E402

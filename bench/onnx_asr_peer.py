@@ -57,7 +57,7 @@ def export(nemo_model, folder: Path, quantize: bool = False) -> Path:
     # exports it, so that neither the model nor this process's memory is touched.
     saved = folder / "twin.nemo"
     nemo_model.save_to(str(saved))
-    script = ("import sys\nfrom parakeet_desktop.engine.loader import restore\n"
+    script = ("import sys\nfrom parakeet_desktop.engine.model.loader import restore\n"
               "restore(sys.argv[1]).eval().export(sys.argv[2], check_trace=False)\n")
     try:
         subprocess.run([sys.executable, "-c", script, str(saved), str(folder / "model.onnx")], check=True,

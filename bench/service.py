@@ -41,14 +41,14 @@ import soundfile
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
-from parakeet_desktop.engine.dictation import LiveSettings  # noqa: E402
-from parakeet_desktop.engine.events import (
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.live.dictation import LiveSettings  # noqa: E402
+from parakeet_desktop.engine.live.events import (
     FileDone,  # noqa: E402
     Final,  # noqa: E402
 )
-from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
-from parakeet_desktop.engine.work import FileJob, Priority, Stream  # noqa: E402
+from parakeet_desktop.engine.live.loop import LiveEngine  # noqa: E402
+from parakeet_desktop.engine.live.work import FileJob, Priority, Stream  # noqa: E402
 from tools.figures import cpu, median_p95  # noqa: E402
 from tools.speech import PASSAGE, passage, speak  # noqa: E402
 
@@ -57,8 +57,8 @@ KEEP_UP_SECONDS = 2.0
 
 
 def load(name: str, smoke: bool):
-    from parakeet_desktop.engine.devices import plan_device, probe_cuda
-    from parakeet_desktop.engine.loader import load_model, prepare_model
+    from parakeet_desktop.engine.model.devices import plan_device, probe_cuda
+    from parakeet_desktop.engine.model.loader import load_model, prepare_model
     from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_sparse
 
     if name == "fixture":
@@ -73,7 +73,7 @@ def load(name: str, smoke: bool):
 
 def batching(model, k: int, repeats: int) -> dict:
     """Encoder time for k streams' steps (CPU/GPU preset buffer) one by one and as one batch."""
-    from parakeet_desktop.engine.streaming import default_config
+    from parakeet_desktop.engine.recognize.streaming import default_config
 
     config = default_config(model.device)
     buffer = passage(config.left + config.chunk + config.right + 0.5)

@@ -80,9 +80,9 @@ from pathlib import Path
 t = time.perf_counter()
 from nemo.collections.asr.models import ASRModel  # noqa: F401
 imported = time.perf_counter() - t
-from parakeet_desktop.engine import memory
-from parakeet_desktop.engine.devices import DevicePlan
-from parakeet_desktop.engine.loader import prepare_model, probe_audio, restore
+from parakeet_desktop.engine.model import memory
+from parakeet_desktop.engine.model.devices import DevicePlan
+from parakeet_desktop.engine.model.loader import prepare_model, probe_audio, restore
 from tools.waiting import wait_for  # noqa: E402
 t = time.perf_counter()
 nemo_model = restore(sys.argv[1])
@@ -121,7 +121,7 @@ def twin_model() -> Path:
 def cli_main(args) -> None:
     import soundfile
 
-    from parakeet_desktop.engine.loader import probe_audio
+    from parakeet_desktop.engine.model.loader import probe_audio
 
     model = str(twin_model()) if args.twin else args.model
     with tempfile.TemporaryDirectory() as folder:

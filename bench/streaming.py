@@ -43,16 +43,16 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
-from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
-from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
-from parakeet_desktop.engine.dictation import LiveSettings, Mode  # noqa: E402
-from parakeet_desktop.engine.events import ErrorEvent, Final  # noqa: E402
-from parakeet_desktop.engine.live import LiveEngine  # noqa: E402
-from parakeet_desktop.engine.loader import load_model, prepare_model  # noqa: E402
-from parakeet_desktop.engine.modes import FinalPass  # noqa: E402
-from parakeet_desktop.engine.stream_route import route_config  # noqa: E402
-from parakeet_desktop.engine.streaming import StreamingChoice, StreamingConfig, StreamTap  # noqa: E402
+from parakeet_desktop.engine.audio.capture import FileSoundDevice  # noqa: E402
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.live.dictation import LiveSettings, Mode  # noqa: E402
+from parakeet_desktop.engine.live.events import ErrorEvent, Final  # noqa: E402
+from parakeet_desktop.engine.live.loop import LiveEngine  # noqa: E402
+from parakeet_desktop.engine.live.modes import FinalPass  # noqa: E402
+from parakeet_desktop.engine.model.devices import plan_device, probe_cuda  # noqa: E402
+from parakeet_desktop.engine.model.loader import load_model, prepare_model  # noqa: E402
+from parakeet_desktop.engine.recognize.stream_route import route_config  # noqa: E402
+from parakeet_desktop.engine.recognize.streaming import StreamingChoice, StreamingConfig, StreamTap  # noqa: E402
 from tools.figures import cpu, median_p95  # noqa: E402
 from tools.nemo_models import (  # noqa: E402
     NEMOTRON_STREAMING,

@@ -30,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
-from parakeet_desktop.engine.capture import FileSoundDevice  # noqa: E402
+from parakeet_desktop.engine.audio.capture import FileSoundDevice  # noqa: E402
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
 from tools.memory import rss_mb  # noqa: E402
 
 BLOCK = 1600  # 0.1 s at 16 kHz, as the capture path asks for
@@ -95,10 +95,10 @@ def main() -> None:
 
     import jiwer
 
-    from parakeet_desktop.engine.dictation import LiveSettings, Mode, SessionState
-    from parakeet_desktop.engine.events import Final
-    from parakeet_desktop.engine.live import LiveEngine
-    from parakeet_desktop.engine.loader import load_model
+    from parakeet_desktop.engine.live.dictation import LiveSettings, Mode, SessionState
+    from parakeet_desktop.engine.live.events import Final
+    from parakeet_desktop.engine.live.loop import LiveEngine
+    from parakeet_desktop.engine.model.loader import load_model
     from tools.fixture_corpus import held_out_sentences, voice_for
     from tools.speech import speak
 

@@ -25,7 +25,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from parakeet_desktop.engine.vocabulary import NO_LIST, Vocabulary  # noqa: E402
+from parakeet_desktop.engine.recognize.vocabulary import NO_LIST, Vocabulary  # noqa: E402
 
 SKIP = {"a", "an", "the", "in", "on", "of", "to"}
 
@@ -44,7 +44,7 @@ def main() -> None:
     import jiwer
     import torch
 
-    from parakeet_desktop.engine.loader import load_model
+    from parakeet_desktop.engine.model.loader import load_model
     from tools.fixture_corpus import held_out_sentences, training_sentences, voice_for
     from tools.speech import speak
 

@@ -26,9 +26,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
-from parakeet_desktop.engine.devices import plan_device, probe_cuda  # noqa: E402
-from parakeet_desktop.engine.loader import load_model  # noqa: E402
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.model.devices import plan_device, probe_cuda  # noqa: E402
+from parakeet_desktop.engine.model.loader import load_model  # noqa: E402
 from tools.figures import cpu  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model  # noqa: E402
 from tools.speech import passage  # noqa: E402

@@ -1,4 +1,4 @@
-"""The settings' closed choices: one enum each (the engine's own in engine/modes.py). The value
+"""The settings' closed choices: one enum each (the engine's own in engine/live/modes.py). The value
 is what ``settings.json`` keeps (and what the command line takes), the label what the settings
 dialog shows; ``config`` checks a loaded value against its field's enum, so a new choice is a
 member and its label here, and nothing else.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from .engine.modes import Device, FinalPass, Latency, Mode
+from .engine.live import Device, FinalPass, Latency, Mode
 
 
 class Injection(enum.StrEnum):

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import get_type_hints
 
 from .choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, PasteKeys
-from .engine.registry import DEFAULT_MODEL_ID
-from .engine.spoken import ACTIONS, DEFAULT_COMMANDS
+from .desktop.spoken import ACTIONS, DEFAULT_COMMANDS
+from .engine.model import DEFAULT_MODEL_ID
 from .storage import write_atomic
 
 SCHEMA_VERSION = 1
@@ -58,13 +58,13 @@ class Settings:
     keep_audio: KeepAudio = KeepAudio.WEEK  # each history entry's audio
     keep_audio_mb: int = 1000  # at most this much kept audio; the oldest goes first
     # Words and phrases favoured while decoding, written as they should appear, and how strongly
-    # (1 a nudge, 10 strong): names, product words, jargon (engine/vocabulary.py).
+    # (1 a nudge, 10 strong): names, product words, jargon (engine/recognize/vocabulary.py).
     vocabulary: list[str] = field(default_factory=list)
     vocabulary_strength: int = 5
     # Minutes without dictation, files or API work before the model gives the GPU's memory back
     # (0: never). Only a model on an NVIDIA GPU rests; on the CPU there is nothing to give back.
     free_gpu_after_minutes: GpuRest = GpuRest.FIFTEEN
-    # Spoken commands at the end of an utterance: [phrase, action] pairs (engine/spoken.py).
+    # Spoken commands at the end of an utterance: [phrase, action] pairs (desktop/spoken.py).
     commands_enabled: bool = True
     commands: list[list[str]] = field(default_factory=lambda: [list(c) for c in DEFAULT_COMMANDS])
 

@@ -39,7 +39,7 @@ def tiny_nemo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def model(tiny_nemo):
     """The tiny model loaded through the app's own loader, as a user's .nemo file is."""
-    from parakeet_desktop.engine.loader import load_model
+    from parakeet_desktop.engine.model.loader import load_model
 
     return load_model(str(tiny_nemo), "cpu")
 
@@ -60,7 +60,7 @@ def speech_wavs(speech_dir) -> list[Path]:
 @pytest.fixture(scope="session")
 def speech_model():
     """The committed model that really recognises speech, loaded as a user's .nemo file is."""
-    from parakeet_desktop.engine.loader import load_model
+    from parakeet_desktop.engine.model.loader import load_model
 
     return load_model(str(SPEECH_MODEL), "cpu")
 
@@ -175,7 +175,7 @@ def pytest_collection_modifyitems(session, config, items):
 # The lanes that take longest, longest first (a whole run's --durations, on two cores): started
 # first, so that the end of the run is made of short ones that fill both workers.
 LANES_FIRST = ["ray", "screen", "tests/test_benchmarks.py::test_the_gpu_command_runs_every_gpu_bench_in_smoke_mode",
-               "engine/test_streaming_fixture.py", "test_deploy.py", "service/test_service_load.py",
+               "engine/recognize/test_streaming_fixture.py", "test_deploy.py", "service/test_service_load.py",
                "tests/test_benchmarks.py::test_file_transcription_bench_compares_both_twins_with_nemo"]
 
 

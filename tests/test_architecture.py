@@ -116,12 +116,12 @@ def test_only_the_command_line_knows_the_command_line():
 
 
 def test_every_engine_event_is_in_the_one_union():
-    """What the engine emits is declared in engine/events.py and listed in its Event union (the
+    """What the engine emits is declared in engine/live/events.py and listed in its Event union (the
     consumers' match statements are checked against it by mypy): no event class elsewhere."""
     import dataclasses
     import typing
 
-    from parakeet_desktop.engine import events
+    from parakeet_desktop.engine.live import events
 
     declared = {obj for obj in vars(events).values()
                 if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == events.__name__}

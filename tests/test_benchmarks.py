@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from parakeet_desktop.engine import packed
+from parakeet_desktop.engine.model import packed
 
 ROOT = Path(__file__).resolve().parents[1]
 

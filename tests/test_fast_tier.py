@@ -55,10 +55,10 @@ def modules_not_run(run: dict[str, set[int]]) -> list[str]:
 
 
 def test_the_check_tells_a_module_that_ran_from_one_that_did_not():
-    module = PACKAGE / "engine" / "flags.py"
+    module = PACKAGE / "engine" / "recognize" / "flags.py"
     functions = sorted(_function_lines(module.read_text()))
     assert functions
-    name = "parakeet_desktop.engine.flags"
+    name = "parakeet_desktop.engine.recognize.flags"
     assert name in modules_not_run({})
     assert name in modules_not_run({str(module): {1}})  # imported, nothing called
     assert name not in modules_not_run({str(module): {functions[0]}})

@@ -48,7 +48,7 @@ _TEMPLATES = (
 _CATEGORIES = {"D": DETERMINERS, "Q": NUMBERS, "A": ADJECTIVES, "N": NOUNS, "S": PLURALS,
                "T": TRANSITIVE, "I": INTRANSITIVE, "P": PREPOSITIONS, "V": ADVERBS}
 
-# The app's spoken commands (engine/spoken.py), taught so that tests can say them.
+# The app's spoken commands (desktop/spoken.py), taught so that tests can say them.
 COMMAND_PHRASES = ("new line", "new paragraph", "scratch that", "press enter", "press tab")
 
 VOCABULARY = sorted({word for words in _CATEGORIES.values() for word in words}

@@ -222,7 +222,7 @@ def make_marks_likely(model, audio, piece: str, per_second: float) -> float:
     *audio* (16 kHz) writes it about *per_second* times a second; returns the rate reached. A
     random model otherwise writes it never or everywhere."""
 
-    from parakeet_desktop.engine.audio import SAMPLE_RATE
+    from parakeet_desktop.engine.audio.decode import SAMPLE_RATE
 
     token = list(model.tokenizer.vocab).index(piece)
     seconds = len(audio) / SAMPLE_RATE
@@ -265,7 +265,7 @@ def make_sparse(model, audio, tokens_per_second: float = 3.5) -> float:
     is raised by bisection, decoding one fixed encoder output each time.
     """
 
-    from parakeet_desktop.engine.audio import SAMPLE_RATE
+    from parakeet_desktop.engine.audio.decode import SAMPLE_RATE
 
     make_responsive(model)
     model.eval()

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from parakeet_desktop.engine.audio import SAMPLE_RATE, resample
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE, resample
 
 PASSAGE = [
     "the quick brown fox jumps over the lazy dog",

@@ -43,7 +43,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parakeet_desktop.engine.audio import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
 from tools.fixture_corpus import (  # noqa: E402
     TRAIN_SEED,
     VOCABULARY,

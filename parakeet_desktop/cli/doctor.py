@@ -24,7 +24,7 @@ def _gpu() -> dict:
         import torch
     except Exception as exc:  # a broken torch install is exactly what doctor must report
         return {"torch": f"cannot be imported ({exc})"}
-    from ..engine.devices import plan_device, probe_cuda
+    from ..engine.model import plan_device, probe_cuda
 
     status = probe_cuda()
     info = {"torch": torch.__version__, "torch CUDA build": torch.version.cuda or "none (CPU-only build)"}
@@ -40,7 +40,7 @@ def _gpu() -> dict:
 
 
 def _models() -> dict:
-    from ..engine.registry import REGISTRY, cached_model_file
+    from ..engine.model import REGISTRY, cached_model_file
 
     info = {}
     for model in REGISTRY:

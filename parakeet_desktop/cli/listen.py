@@ -14,15 +14,16 @@ import threading
 import time
 from typing import assert_never
 
-from ..engine.devices import DEVICE_CHOICES
-from ..engine.events import (
+from ..engine.live import (
     ErrorEvent,
     Event,
     FileDone,
     FileProgress,
     Final,
+    Latency,
     Level,
     MicrophoneState,
+    Mode,
     ModelResting,
     Notice,
     Partial,
@@ -30,7 +31,7 @@ from ..engine.events import (
     StreamStopped,
     WakingUp,
 )
-from ..engine.modes import Latency, Mode
+from ..engine.model import DEVICE_CHOICES
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK
 from .terminal import load_model_saying_so, say
 
@@ -120,9 +121,8 @@ class _Printer:
 
 
 def _settings(args: argparse.Namespace):
-    from ..engine.dictation import LiveSettings
-    from ..engine.modes import FinalPass
-    from ..engine.streaming import StreamingChoice
+    from ..engine.live import FinalPass, LiveSettings
+    from ..engine.recognize import StreamingChoice
 
     choice = StreamingChoice(latency=args.latency, chunk=args.chunk, left=args.left, right=args.right,
                              step=None if args.step is None else args.step / 1000)
@@ -131,7 +131,7 @@ def _settings(args: argparse.Namespace):
 
 def _say_what_applies(args: argparse.Namespace, model) -> None:
     """Streaming options of the other route are not silently ignored."""
-    from ..engine.cache_aware import step_seconds
+    from ..engine.recognize import step_seconds
 
     sizes = [f"--{name}" for name in ("chunk", "left", "right") if getattr(args, name) is not None]
     if model.streaming_contexts:
@@ -145,7 +145,7 @@ def _say_what_applies(args: argparse.Namespace, model) -> None:
 
 
 def run_listen(args: argparse.Namespace) -> int:
-    from ..engine.capture import FileSoundDevice, MicrophoneError, list_input_devices
+    from ..engine.audio import FileSoundDevice, MicrophoneError, list_input_devices
 
     sd = None
     if args.input:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..config import DEFAULT_API_PORT as DEFAULT_PORT
 from ..control import Request
-from ..engine.devices import DEVICE_CHOICES
-from ..engine.export import FORMATS
-from ..engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
+from ..engine.model import DEFAULT_MODEL_ID as DEFAULT_MODEL
+from ..engine.model import DEVICE_CHOICES
+from ..export import FORMATS
 from .cluster import add_arguments as add_cluster_arguments
 from .exits import EXIT_FAILED, EXIT_OK
 from .listen import add_arguments as add_listen_arguments

@@ -8,7 +8,7 @@ import signal
 import threading
 from typing import assert_never
 
-from ..engine.events import (
+from ..engine.live import (
     ErrorEvent,
     Event,
     FileDone,
@@ -36,8 +36,7 @@ logger = logging.getLogger("parakeet_desktop.service")
 
 def run_serve(args) -> int:
     """``parakeet-desktop serve``: the service without a desktop, until Ctrl+C or SIGTERM."""
-    from ..engine.dictation import LiveSettings
-    from ..engine.live import LiveEngine
+    from ..engine.live import LiveEngine, LiveSettings
 
     if not args.verbose:
         logging.getLogger("parakeet_desktop.service").setLevel(logging.INFO)

@@ -15,8 +15,7 @@ def load_model_saying_so(ref: str, device: str, boosting: bool = False, warm_up:
     it cannot be loaded. *warm_up* False: no warm-up on the CPU, for a command whose first
     recognition is not waited for by anyone live (on a GPU it is the CUDA graphs' self-test,
     always run)."""
-    from ..engine.loader import load_model
-    from ..engine.model import ModelError
+    from ..engine.model import ModelError, load_model
 
     say(f"Loading {ref} …")
     try:

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..engine.registry import DEFAULT_MODEL_ID as DEFAULT_MODEL
+from ..engine.model import DEFAULT_MODEL_ID as DEFAULT_MODEL
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK, EXIT_USAGE
 from .terminal import load_model_saying_so, say
 
@@ -58,7 +58,7 @@ def _running_service(args: argparse.Namespace):
 def _service_results(service, args: argparse.Namespace, paths: list[Path], progress):
     """FileResults from the running app; a service that stops answering leaves the files it did
     not do to a model loaded here."""
-    from ..engine.files import FileResult
+    from ..engine.recognize import FileResult
     from ..service.client import ServiceError, transcribe_with_service
 
     for index, path in enumerate(paths):
@@ -73,7 +73,7 @@ def _service_results(service, args: argparse.Namespace, paths: list[Path], progr
 
 
 def _local_results(args: argparse.Namespace, paths: list[Path], progress):
-    from ..engine.files import FileTranscriber
+    from ..engine.recognize import FileTranscriber
 
     # No warm-up: the first file is the first recognition, and nobody waits on it live.
     model = load_model_saying_so(args.model or DEFAULT_MODEL, args.device or "auto",
@@ -101,7 +101,7 @@ def _unreadable(path: Path) -> str | None:
 
 
 def run_transcribe(args: argparse.Namespace) -> int:
-    from ..engine import export
+    from .. import export
 
     files, failed_files = [], set()
     for path in args.files:  # say what cannot work before loading anything (a model takes a while)
@@ -111,7 +111,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         else:
             files.append(path)
     if args.vocabulary is not None:  # read before loading anything, like the files
-        from ..engine.vocabulary import Vocabulary, read_vocabulary
+        from ..engine.recognize import Vocabulary, read_vocabulary
 
         try:
             args.vocabulary = Vocabulary(read_vocabulary(args.vocabulary), args.vocabulary_strength)

@@ -13,8 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..engine.files import AudioInput
-from ..engine.vocabulary import Vocabulary
+from ..engine.recognize import AudioInput, Vocabulary
 from ..service.errors import ApiError
 from ..service.jobs import Ending, not_found, run_on_engine
 from ..service.keywords import RequestPhrases, with_request_phrases

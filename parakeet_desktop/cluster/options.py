@@ -8,7 +8,7 @@ from dataclasses import dataclass, fields, replace
 from typing import Any
 
 from ..config import DEFAULT_API_PORT
-from ..engine.registry import DEFAULT_MODEL_ID
+from ..engine.model import DEFAULT_MODEL_ID
 
 
 class OptionError(ValueError):

@@ -69,9 +69,8 @@ class SpeechReplica:
         return _Named(self.asgi, self.replica)
 
     def _own_engine(self, loaded: threading.Event) -> None:
-        from ..engine.dictation import LiveSettings
-        from ..engine.loader import load_model
-        from ..engine.model import ModelError
+        from ..engine.live import LiveSettings
+        from ..engine.model import ModelError, load_model
 
         try:
             model = load_model(self.options.model, self.options.device, boosting=True)

@@ -8,12 +8,11 @@ import threading
 from collections.abc import Callable
 
 from ..config import Settings
-from ..engine.language import language_code_of, warm_up
-from ..engine.spoken import BREAKS, KEYS, SpokenAction, SpokenCommand, split_spoken
-from ..engine.transcript import replace_phrases
+from ..engine.recognize import language_code_of, replace_phrases, warm_up
 from ..history.store import History, HistoryError
 from .inject import RESTORE_AFTER_MS, Clipboard, Delivery, Injector, Keyboard, Later, Spacer
 from .routes import Desktop
+from .spoken import BREAKS, KEYS, SpokenAction, SpokenCommand, split_spoken
 from .take_back import TakeBack, Typed
 
 

@@ -2,7 +2,7 @@
 and redone.
 
 Each utterance's speech (what the speech gate passed to the recogniser, as spooled while the user
-spoke: engine/spool.py) is encoded to Ogg Opus (about 3 KB a second of speech) in the ``audio``
+spoke: engine/audio/spool.py) is encoded to Ogg Opus (about 3 KB a second of speech) in the ``audio``
 folder beside the history, on a worker thread so that the GUI and the engine never wait for the
 encoder; the spool is removed once the audio is written. How long audio is kept is a setting
 (``keep_audio``: off, 1 day, 7 days, 30 days, forever) with a size cap (``keep_audio_mb``): older
@@ -20,8 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from ..choices import KeepAudio
-from ..engine import spool
-from ..engine.audio import SAMPLE_RATE, resample
+from ..engine.audio import SAMPLE_RATE, discard_spool, read_spool, resample
 from .store import Entry, History, HistoryError
 
 logger = logging.getLogger(__name__)
@@ -57,14 +56,14 @@ class AudioShelf:
         if spooled is None:
             return None
         if not self.enabled:
-            spool.discard(spooled)
+            discard_spool(spooled)
             return None
         pending = spooled.with_name(f"{spooled.name}.entry-{entry_id}{PENDING}")
         try:
             spooled.replace(pending)
         except OSError as exc:
             logger.warning("Cannot set %s aside: %s", spooled, exc)
-            spool.discard(spooled)
+            discard_spool(spooled)
             return None
         return self._worker.submit(self._keep_spool, entry_id, pending)
 
@@ -80,19 +79,19 @@ class AudioShelf:
                 if self.enabled and self.history.get(entry_id) is not None:
                     self._keep_spool(entry_id, pending)
                 else:
-                    spool.discard(pending)
+                    discard_spool(pending)
             self.prune()
 
         return self._worker.submit(finish)
 
     def _keep_spool(self, entry_id: int, spooled: Path) -> None:
         try:
-            samples = spool.read(spooled)
+            samples = read_spool(spooled)
         except OSError as exc:
             logger.warning("Cannot read %s: %s", spooled, exc)
             return
         if self.store(entry_id, samples):
-            spool.discard(spooled)
+            discard_spool(spooled)
         self.prune()
 
     def store(self, entry_id: int, samples: np.ndarray) -> bool:

@@ -12,9 +12,7 @@ from typing import Protocol
 import numpy as np
 
 from ..config import Settings, data_dir
-from ..engine.files import AudioInput
-from ..engine.language import language_code_of
-from ..engine.transcript import replace_phrases
+from ..engine.recognize import AudioInput, language_code_of, replace_phrases
 from .audio import AudioShelf
 from .recovery import SpoolRecovery
 from .store import History, HistoryError
@@ -64,7 +62,7 @@ class HistoryKeeper:
         """A final text is in the history (*entry_id*; None: it had no words): keep its audio, or
         let the spool go."""
         if entry_id is None:
-            from ..engine.spool import discard
+            from ..engine.audio import discard
 
             discard(spooled)
         else:

@@ -1,5 +1,5 @@
 """Utterances a crash interrupted: the spooled audio of a run that ended before their text was
-saved (engine/spool.py) is transcribed at the next start and put in the history as recovered,
+saved (engine/audio/spool.py) is transcribed at the next start and put in the history as recovered,
 never typed anywhere (the window it was meant for is gone). Qt-free; the app drives it."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from ..engine import spool
-from ..engine.files import AudioInput
-from ..engine.language import language_code_of
+from ..engine.audio import discard_spool, read_spool, spool_leftovers
+from ..engine.recognize import AudioInput, language_code_of
 from .store import History, HistoryError
 
 logger = logging.getLogger(__name__)
@@ -24,7 +23,7 @@ class SpoolRecovery:
         its spool (audio.AudioShelf.keep_spool); without it the spool is removed."""
         self.folder = folder
         self.history = history
-        self.keep_audio = keep_audio or (lambda _entry, path: spool.discard(path))
+        self.keep_audio = keep_audio or (lambda _entry, path: discard_spool(path))
         self.started = False
         self._paths: dict[str, Path] = {}  # by the name their results come under
         self._waiting: set[str] = set()
@@ -34,14 +33,14 @@ class SpoolRecovery:
         """The leftover utterances to transcribe (once per run; empty ones are removed)."""
         self.started = True
         inputs = []
-        for path in spool.leftovers(self.folder):
+        for path in spool_leftovers(self.folder):
             try:
-                samples = spool.read(path)
+                samples = read_spool(path)
             except OSError as exc:
                 logger.warning("Cannot read %s: %s", path, exc)
                 continue
             if len(samples) < _MIN_SAMPLES:
-                spool.discard(path)
+                discard_spool(path)
                 continue
             inputs.append(AudioInput(path.name, samples))
             self._paths[path.name] = path
@@ -61,7 +60,7 @@ class SpoolRecovery:
         if transcript is None:
             logger.warning("A spooled utterance could not be recognised: %s", error)
         elif not text:
-            spool.discard(spooled)  # no words in it
+            discard_spool(spooled)  # no words in it
         else:
             try:
                 entry = self.history.add(text, transcript.duration, model, created=spooled.stat().st_mtime,

@@ -49,7 +49,7 @@ class Entry:
     delivered: bool
     problem: str | None
     audio: str | None = None  # the file name of its audio in the audio folder (history/audio.py)
-    language: str | None = None  # ISO 639-1, as engine/language.py found it in the text
+    language: str | None = None  # ISO 639-1, as engine/recognize/language.py found it in the text
 
 
 class HistoryError(Exception):

@@ -37,9 +37,8 @@ import time
 from typing import BinaryIO
 
 from ..engine.audio import AudioError, load_audio
-from ..engine.files import FileTranscriber
-from ..engine.model import ParakeetModel
-from ..engine.registry import DEFAULT_MODEL_ID
+from ..engine.model import DEFAULT_MODEL_ID, ParakeetModel
+from ..engine.recognize import FileTranscriber
 from .fetch import FetchRefused, fetch_audio
 
 logger = logging.getLogger(__name__)
@@ -157,7 +156,7 @@ def main() -> None:
     """Load the model, then hand the SDK the handler (which reads its own flags from argv)."""
     import runpod
 
-    from ..engine.loader import ModelError, load_model
+    from ..engine.model import ModelError, load_model
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:

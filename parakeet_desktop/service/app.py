@@ -26,11 +26,9 @@ from starlette.middleware.cors import CORSMiddleware
 
 from .. import __version__
 from ..config import DEFAULT_API_PORT
-from ..engine.events import FileProgress, Outcome
-from ..engine.files import AudioInput
-from ..engine.registry import ModelInfo, is_model_file, known_model
-from ..engine.vocabulary import Vocabulary
-from ..engine.work import Priority
+from ..engine.live import FileProgress, Outcome, Priority
+from ..engine.model import ModelInfo, is_model_file, known_model
+from ..engine.recognize import AudioInput, Vocabulary
 from . import formats
 from .ears import install_ears
 from .errors import ApiError, install_handlers

@@ -20,9 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from ..engine.language import Language
-from ..engine.registry import LANGUAGE_NAMES
-from ..engine.transcript import Segment, Transcript, Word
+from ..engine.model import LANGUAGE_NAMES
+from ..engine.recognize import Language, Segment, Transcript, Word
 from ..processes import pid_alive
 from .security import proof, read_token
 

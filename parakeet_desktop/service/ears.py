@@ -32,9 +32,8 @@ import logging
 
 from starlette.websockets import WebSocketDisconnect
 
-from ..engine.dictation import LiveSettings
-from ..engine.events import ErrorEvent, Final, FinalReason, Notice, Partial, StreamStopped
-from ..engine.transcript import Word
+from ..engine.live import ErrorEvent, Final, FinalReason, LiveSettings, Notice, Partial, StreamStopped
+from ..engine.recognize import Word
 from .errors import BadJson, client_json
 from .link import EngineLink
 from .stream import MAX_RATE, MIN_RATE, Connection, StreamHub, install_route, stream_settings

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
-from ..engine import export
-from ..engine.language import Language, named
-from ..engine.transcript import Transcript
+from .. import export
+from ..engine.recognize import Language, Transcript, named
 
 RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
 GRANULARITIES = ("word", "segment")
@@ -24,7 +23,7 @@ def _seconds(value: float) -> float:
 
 def reported_language(transcript: Transcript, requested: str | None) -> Language | None:
     """The request's language when it named one, else the one its text is in (found when the
-    transcript was put together: engine/files.py)."""
+    transcript was put together: engine/recognize/files.py)."""
     return named(requested) if requested else transcript.language
 
 

@@ -22,11 +22,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ..engine.events import FileProgress, Outcome
-from ..engine.files import AudioInput
-from ..engine.transcript import Transcript
-from ..engine.vocabulary import Vocabulary
-from ..engine.work import Priority
+from ..engine.live import FileProgress, Outcome, Priority
+from ..engine.recognize import AudioInput, Transcript, Vocabulary
 from . import formats
 from .errors import ApiError
 from .keywords import RequestPhrases

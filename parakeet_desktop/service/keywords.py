@@ -1,5 +1,5 @@
 """A request's own phrases for the recogniser to favour: OpenAI's ``prompt`` and the newer
-``keywords`` list, read as the user's vocabulary is (engine/vocabulary.py) and added to it.
+``keywords`` list, read as the user's vocabulary is (engine/recognize/vocabulary.py) and added to it.
 
 ``keywords`` is a list of words or phrases: repeated form fields (``keywords`` or
 ``keywords[]``), a JSON array in one field, or one field of comma- or line-separated phrases;
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from ..engine.vocabulary import Vocabulary, clean_phrases
+from ..engine.recognize import Vocabulary, clean_phrases
 from .errors import ApiError, BadJson, client_json
 
 MAX_REQUEST_PHRASES = 1000

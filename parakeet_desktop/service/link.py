@@ -21,14 +21,9 @@ from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 
-from ..engine.events import FileDone, FileProgress, Outcome
-from ..engine.files import AudioInput
-from ..engine.language import unsupported
-from ..engine.live import LiveEngine
-from ..engine.registry import known_model, resolve_alias
-from ..engine.transcript import Transcript
-from ..engine.vocabulary import Vocabulary
-from ..engine.work import FileJob, Priority
+from ..engine.live import FileDone, FileJob, FileProgress, LiveEngine, Outcome, Priority
+from ..engine.model import known_model, resolve_alias
+from ..engine.recognize import AudioInput, Transcript, Vocabulary, unsupported
 from .errors import ApiError
 
 logger = logging.getLogger(__name__)

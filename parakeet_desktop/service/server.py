@@ -1,7 +1,7 @@
 """Running the service: uvicorn on a thread of its own, next to the engine that owns the model.
 
 ``parakeet-desktop serve`` runs the engine on the main thread (the model must be used on the
-thread that loaded it: see ``engine/live.py``) and the web server beside it; the tray app runs
+thread that loaded it: see ``engine/live/loop.py``) and the web server beside it; the tray app runs
 the same server beside its engine thread. Either way there is one model in memory. While it runs,
 ``service.json`` in the config folder says where it listens and which process serves, so the
 ``transcribe`` command can find it (and check that it is still there: service/client.py).

@@ -39,27 +39,26 @@ from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..engine.audio import SAMPLE_RATE, MonoResampler
-from ..engine.dictation import LiveSettings
-from ..engine.events import (
+from ..engine.live import (
     ErrorEvent,
     Event,
     FileDone,
     FileProgress,
     Final,
+    Latency,
     Level,
+    LiveEngine,
+    LiveSettings,
     MicrophoneState,
     ModelResting,
     Notice,
     Partial,
     StateChanged,
+    Stream,
     StreamStopped,
     WakingUp,
 )
-from ..engine.language import Language, identify, named
-from ..engine.live import LiveEngine
-from ..engine.modes import Latency
-from ..engine.streaming import StreamingChoice
-from ..engine.work import Stream
+from ..engine.recognize import Language, StreamingChoice, identify, named
 from .errors import ApiError, BadJson, client_json
 from .keywords import message_phrases, with_request_phrases
 from .link import EngineLink, ServiceState

@@ -25,7 +25,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException, MultiPartParser
 
 from ..engine.audio import SAMPLE_RATE, AudioError, AudioTooLong, SpillFailed, load_audio
-from ..engine.files import AudioInput
+from ..engine.recognize import AudioInput
 from ..processes import pid_alive
 from .errors import ApiError
 from .keywords import HINT_FIELDS, MAX_FIELD_BYTES, MAX_REQUEST_PHRASES

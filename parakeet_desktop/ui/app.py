@@ -19,8 +19,8 @@ from ..desktop.delivery import TextDelivery
 from ..desktop.hotkey import Gesture, GestureAction
 from ..desktop.inject import PynputKeyboard
 from ..desktop.routes import Desktop
-from ..engine.modes import Mode, SessionState
-from ..engine.registry import model_title
+from ..engine.live import Mode, SessionState
+from ..engine.model import model_title
 from ..history.keeper import HistoryKeeper
 from . import sounds
 from .app_state import AppState
@@ -342,7 +342,7 @@ class DesktopApp(QObject):
             self.file_window.job_started([path], job)
 
     def show_settings(self) -> None:
-        from ..engine.capture import MicrophoneError, list_input_devices
+        from ..engine.audio import MicrophoneError, list_input_devices
 
         try:
             microphones = [d.name for d in list_input_devices()]

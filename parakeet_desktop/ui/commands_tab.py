@@ -17,7 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 from ..config import Settings
-from ..engine.spoken import DEFAULT_COMMANDS, SpokenAction, clean_commands
+from ..desktop.spoken import DEFAULT_COMMANDS, SpokenAction, clean_commands
 from .widgets import button_row, edit_last_row, note, quiet, remove_selected_rows
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, assert_never
 from PySide6.QtCore import QObject, QThread, Signal
 
 from ..config import Settings, data_dir
-from ..engine.events import (
+from ..engine.live import (
     ErrorEvent,
     Event,
     FileDone,
@@ -24,6 +24,7 @@ from ..engine.events import (
     Final,
     Level,
     MicrophoneState,
+    Mode,
     ModelResting,
     Notice,
     Partial,
@@ -31,11 +32,9 @@ from ..engine.events import (
     StreamStopped,
     WakingUp,
 )
-from ..engine.modes import Mode
 
 if TYPE_CHECKING:
-    from ..engine.live import LiveEngine
-    from ..engine.work import FileJob
+    from ..engine.live import FileJob, LiveEngine
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +67,7 @@ class EngineWorker(QObject):
 
     def run(self) -> None:
         """The thread's body: load, then serve the live engine until shutdown."""
-        from ..engine.loader import load_model
-        from ..engine.model import ModelError
+        from ..engine.model import ModelError, load_model
 
         self.loading.emit(self.settings.model)
         try:
@@ -141,7 +139,7 @@ class EngineWorker(QObject):
     def transcribe_audio(self, inputs: list) -> int | None:
         """One job of decoded audio (engine.files.AudioInput), reported under each input's name;
         None while the model loads."""
-        from ..engine.work import FileJob
+        from ..engine.live import FileJob
 
         engine = self.engine
         if engine is None:
@@ -202,11 +200,9 @@ class EngineWorker(QObject):
 
 
 def live_settings(settings: Settings):
-    from ..engine.dictation import LiveSettings
-    from ..engine.modes import FinalPass
-    from ..engine.streaming import StreamingChoice
-    from ..engine.vad import GateConfig
-    from ..engine.vocabulary import Vocabulary, clean_phrases
+    from ..engine.audio import GateConfig
+    from ..engine.live import FinalPass, LiveSettings
+    from ..engine.recognize import StreamingChoice, Vocabulary, clean_phrases
 
     gate = GateConfig(aggressiveness=settings.vad_aggressiveness, endpoint_ms=settings.pause_ms,
                       hangover_ms=min(300, settings.pause_ms))

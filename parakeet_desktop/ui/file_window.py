@@ -32,10 +32,10 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine import export
+from .. import export
 from ..engine.audio import MEDIA_SUFFIXES
-from ..engine.events import Outcome
-from ..engine.transcript import Transcript
+from ..engine.live import Outcome
+from ..engine.recognize import Transcript
 
 _STATUS, _PROGRESS = 1, 2
 _RUNNING = ("Waiting…", "Working…")

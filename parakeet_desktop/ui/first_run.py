@@ -22,7 +22,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..engine.registry import DEFAULT_MODEL_ID, REGISTRY, has_nvidia_gpu, model_advice, recommended_model
+from ..engine.model import DEFAULT_MODEL_ID, REGISTRY, has_nvidia_gpu, model_advice, recommended_model
 from .widgets import button_row
 
 

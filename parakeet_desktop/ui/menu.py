@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from PySide6.QtGui import QAction, QActionGroup
 from PySide6.QtWidgets import QMenu
 
-from ..engine.modes import Mode
+from ..engine.live import Mode
 from .app_state import AppState
 
 MODES = ((Mode.PUSH_TO_TALK, "Push-to-talk (hold the hotkey)"),

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ..engine.registry import REGISTRY
+from ..engine.model import REGISTRY
 from .first_run import FirstRunWindow
 
 
@@ -37,7 +37,7 @@ class ModelSetup:
         model = self.hooks.model()
         if not self.choose or not any(info.id == model for info in REGISTRY):
             return False
-        from ..engine.registry import cached_model_file
+        from ..engine.model import cached_model_file
 
         if cached_model_file(model) is not None:
             return False

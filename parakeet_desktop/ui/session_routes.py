@@ -15,7 +15,7 @@ from .. import config
 from ..desktop import entry, routes
 from ..desktop.hotkey import HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.routes import Desktop, KeyRoute, key_route, open_hotkey, probe
-from ..engine.modes import Mode
+from ..engine.live import Mode
 from .menu import hotkey_hint
 
 if TYPE_CHECKING:  # jeepney (D-Bus) is there only where portals are: Linux

@@ -75,7 +75,7 @@ def test_no_microphone_and_bad_input_are_clear_errors(tmp_path):
 
 
 def test_listening_without_any_microphone_says_so():
-    from parakeet_desktop.engine.capture import list_input_devices
+    from parakeet_desktop.engine.audio.capture import list_input_devices
 
     if list_input_devices():
         pytest.skip("this machine has a microphone")

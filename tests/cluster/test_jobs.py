@@ -14,9 +14,9 @@ import pytest
 
 from parakeet_desktop.cluster.jobs import ClusterJobs
 from parakeet_desktop.cluster.registry import JobRegistry
-from parakeet_desktop.engine.dictation import LiveSettings
-from parakeet_desktop.engine.files import AudioInput
-from parakeet_desktop.engine.live import LiveEngine
+from parakeet_desktop.engine.live.dictation import LiveSettings
+from parakeet_desktop.engine.live.loop import LiveEngine
+from parakeet_desktop.engine.recognize.files import AudioInput
 from parakeet_desktop.service.errors import ApiError
 from parakeet_desktop.service.keywords import RequestPhrases
 from parakeet_desktop.service.link import EngineLink

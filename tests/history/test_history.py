@@ -54,7 +54,7 @@ def _tone(seconds: float, hz: float = 220.0):
 
 
 def _spooled(folder, samples):
-    from parakeet_desktop.engine.spool import Spool
+    from parakeet_desktop.engine.audio.spool import Spool
 
     spool = Spool(folder)
     spool.begin()
@@ -170,7 +170,7 @@ def test_a_history_of_the_first_version_gains_audio_and_search(tmp_path):
 def test_audio_a_quick_quit_left_unwritten_is_written_at_the_next_start_never_recovered_twice(tmp_path):
     """A saved entry's spool is set aside at once (it is no utterance to recover any more); if
     the app quits before its audio is written, the next start writes it."""
-    from parakeet_desktop.engine import spool
+    from parakeet_desktop.engine.audio import spool
     from parakeet_desktop.history.audio import AudioShelf
 
     history = History(tmp_path / "history.sqlite3")
@@ -184,7 +184,7 @@ def test_audio_a_quick_quit_left_unwritten_is_written_at_the_next_start_never_re
         shelf.keep_spool(kept, first)
     with pytest.raises(RuntimeError):
         shelf.keep_spool(gone, second)
-    assert spool.leftovers(folder) == []  # nothing for crash recovery to transcribe again
+    assert spool.spool_leftovers(folder) == []  # nothing for crash recovery to transcribe again
     history.delete(gone)
     again = AudioShelf(tmp_path / "audio", history, "7 days", 1000)
     again.finish_pending(folder).result(timeout=60)

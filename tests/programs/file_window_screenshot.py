@@ -11,8 +11,8 @@ from PySide6.QtWidgets import QApplication
 
 sys.path[:0] = [str(Path(__file__).resolve().parents[1]), str(Path(__file__).resolve().parents[2])]
 
-from parakeet_desktop.engine.files import FileTranscriber  # noqa: E402
-from parakeet_desktop.engine.loader import load_model  # noqa: E402
+from parakeet_desktop.engine.model.loader import load_model  # noqa: E402
+from parakeet_desktop.engine.recognize.files import FileTranscriber  # noqa: E402
 from parakeet_desktop.ui.file_window import FileWindow  # noqa: E402
 from support.models import SPEECH_MODEL  # noqa: E402
 from support.speech import held_out_utterances  # noqa: E402

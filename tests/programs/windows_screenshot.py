@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtWidgets import QApplication
 
-from parakeet_desktop.engine.modes import Mode
+from parakeet_desktop.engine.live.modes import Mode
 from parakeet_desktop.history.audio import AudioShelf
 from parakeet_desktop.history.store import History
 from parakeet_desktop.ui.app_state import AppState

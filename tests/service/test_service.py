@@ -19,7 +19,7 @@ import pytest
 import websockets
 import websockets.exceptions
 
-from parakeet_desktop.engine.registry import ALIASES
+from parakeet_desktop.engine.model.registry import ALIASES
 from support.models import SPEECH_MODEL
 from support.service import ears_client, health, in_process_service, stream_samples, wav, ws_address
 from support.speech import held_out_utterances, silence, word_error_rate
@@ -431,7 +431,7 @@ def test_two_streams_at_once_each_get_their_own_text(served, sentences):
 
 
 def test_any_rate_and_float_samples_are_resampled(served, sentences):
-    from parakeet_desktop.engine.audio import resample
+    from parakeet_desktop.engine.audio.decode import resample
 
     reference, speech, _ = sentences[0]
     audio = resample(np.concatenate([silence(0.3), speech, silence(0.3)]), 16000, 44100)
@@ -543,11 +543,11 @@ def test_streams_ready_together_are_encoded_in_one_batch_with_the_same_text(spee
     text it streams alone."""
     import threading
 
-    from parakeet_desktop.engine.dictation import LiveSettings
-    from parakeet_desktop.engine.events import Final, StreamStopped
-    from parakeet_desktop.engine.live import LiveEngine
-    from parakeet_desktop.engine.modes import FinalPass
-    from parakeet_desktop.engine.work import Stream
+    from parakeet_desktop.engine.live.dictation import LiveSettings
+    from parakeet_desktop.engine.live.events import Final, StreamStopped
+    from parakeet_desktop.engine.live.loop import LiveEngine
+    from parakeet_desktop.engine.live.modes import FinalPass
+    from parakeet_desktop.engine.live.work import Stream
 
     rows = []
     real = speech_model.encode_batch

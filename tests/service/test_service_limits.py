@@ -420,7 +420,7 @@ def test_stopping_right_after_a_client_closed_its_stream_does_not_wait(tmp_path,
 def test_a_stream_whose_recognition_fails_still_gets_a_final(tmp_path, speech_model, sentence, monkeypatch):
     """A step that fails outside the recogniser's own fallback: the stream ends with a final made
     from its audio, the error, and "stopped"; the connection stays usable."""
-    from parakeet_desktop.engine.dictation import DictationSession
+    from parakeet_desktop.engine.live.dictation import DictationSession
 
     real = DictationSession.catch_up
     failed = []

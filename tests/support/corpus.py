@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import soundfile
 
-from parakeet_desktop.engine.audio import SAMPLE_RATE, resample
+from parakeet_desktop.engine.audio.decode import SAMPLE_RATE, resample
 from support.media import encode
 
 

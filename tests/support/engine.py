@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from parakeet_desktop.engine.capture import FileSoundDevice
-from parakeet_desktop.engine.dictation import LiveSettings
-from parakeet_desktop.engine.live import LiveEngine
-from parakeet_desktop.engine.modes import FinalPass, Mode
-from parakeet_desktop.engine.streaming import StreamingConfig
-from parakeet_desktop.engine.vad import Speech, SpeechGate
+from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.vad import Speech, SpeechGate
+from parakeet_desktop.engine.live.dictation import LiveSettings
+from parakeet_desktop.engine.live.loop import LiveEngine
+from parakeet_desktop.engine.live.modes import FinalPass, Mode
+from parakeet_desktop.engine.recognize.streaming import StreamingConfig
 
 # Chunks of 0.48 s, several per utterance (the held-out sentences last 1.5-3.5 s). The fixture
 # model learnt from whole short sentences and leans on what comes later in them, so it needs a

@@ -8,7 +8,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from parakeet_desktop.engine.audio import resample
+from parakeet_desktop.engine.audio.decode import resample
 
 _LAYOUTS = {1: "mono", 2: "stereo", 6: "5.1"}
 

@@ -124,8 +124,8 @@ def serve(model: Path, config_dir: Path, *options: str, timeout: float = 300.0, 
 def in_process_service(model, folder: Path, *, run_engine: bool = True, **limits):
     """The service around *model* in this process: (LocalService, LiveEngine, start_engine). With
     *run_engine* False the engine takes nothing from its inbox until ``start_engine()``."""
-    from parakeet_desktop.engine.dictation import LiveSettings
-    from parakeet_desktop.engine.live import LiveEngine
+    from parakeet_desktop.engine.live.dictation import LiveSettings
+    from parakeet_desktop.engine.live.loop import LiveEngine
     from parakeet_desktop.service.app import ServiceConfig
     from parakeet_desktop.service.link import EngineLink
     from parakeet_desktop.service.server import LocalService

@@ -35,9 +35,9 @@ def heard_every_way(model, cache_aware_model, audio: np.ndarray) -> list[tuple[s
     """Text and timed words of *audio* as a file (*model*), through the buffered streaming route
     (*model*, its first 12 s in 0.1 s blocks) and through the cache-aware one (*cache_aware_model*,
     the same blocks)."""
-    from parakeet_desktop.engine.cache_aware import CacheAwareConfig, CacheAwareTranscriber
-    from parakeet_desktop.engine.files import FileTranscriber
-    from parakeet_desktop.engine.streaming import CPU_DEFAULT, StreamingTranscriber
+    from parakeet_desktop.engine.recognize.cache_aware import CacheAwareConfig, CacheAwareTranscriber
+    from parakeet_desktop.engine.recognize.files import FileTranscriber
+    from parakeet_desktop.engine.recognize.streaming import CPU_DEFAULT, StreamingTranscriber
 
     results = [FileTranscriber(model).transcribe_array(audio)]
     for streamer in (StreamingTranscriber(model, CPU_DEFAULT), CacheAwareTranscriber(cache_aware_model,

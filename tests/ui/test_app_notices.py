@@ -16,7 +16,7 @@ import soundfile
 import torch
 
 from parakeet_desktop import config, control
-from parakeet_desktop.engine.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.capture import FileSoundDevice
 from support.app import PastingKeyboard, close_app, drop_files
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence

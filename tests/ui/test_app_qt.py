@@ -16,7 +16,7 @@ from PySide6.QtGui import QGuiApplication
 
 from parakeet_desktop import config, control
 from parakeet_desktop.desktop.inject import RESTORE_AFTER_MS, Injector
-from parakeet_desktop.engine.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.capture import FileSoundDevice
 from parakeet_desktop.history.store import History
 from support.app import PastingKeyboard, close_app, drop_files, later
 from support.models import SPEECH_MODEL
@@ -480,7 +480,7 @@ def test_the_local_api_serves_the_apps_own_model_and_dictation_goes_first(qtbot,
 
 
 def test_the_file_window_never_exports_over_a_file_unless_told(qtbot, qapp, tmp_path):
-    from parakeet_desktop.engine.transcript import Segment, Transcript, Word
+    from parakeet_desktop.engine.recognize.transcript import Segment, Transcript, Word
     from parakeet_desktop.ui.file_window import FileWindow
 
     window = FileWindow()
@@ -507,7 +507,7 @@ def test_an_export_folder_full_or_read_only_fails_that_row_alone(qtbot, qapp, tm
     failed, no partial files; a file exported elsewhere is done as usual."""
     import subprocess
 
-    from parakeet_desktop.engine.transcript import Segment, Transcript, Word
+    from parakeet_desktop.engine.recognize.transcript import Segment, Transcript, Word
     from parakeet_desktop.ui.file_window import FileWindow
     from support.disk import fill, small_disk
 
@@ -692,10 +692,10 @@ _DICTATE_UNTIL_KILLED = """
 import sys
 from pathlib import Path
 import soundfile
-from parakeet_desktop.engine.capture import FileSoundDevice
-from parakeet_desktop.engine.dictation import LiveSettings, Mode
-from parakeet_desktop.engine.live import LiveEngine
-from parakeet_desktop.engine.loader import load_model
+from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.live.dictation import LiveSettings, Mode
+from parakeet_desktop.engine.live.loop import LiveEngine
+from parakeet_desktop.engine.model.loader import load_model
 model = load_model(sys.argv[1], "cpu")
 samples, _ = soundfile.read(sys.argv[2], dtype="float32")
 engine = LiveEngine(model, LiveSettings(spool_dir=Path(sys.argv[3])), lambda event: None,

@@ -8,7 +8,7 @@ import soundfile
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
-from parakeet_desktop.engine.transcript import Segment, Transcript, Word
+from parakeet_desktop.engine.recognize.transcript import Segment, Transcript, Word
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence
 
@@ -61,7 +61,7 @@ def test_cancel_clear_open_folder_destination_and_escape(qtbot, qapp, tmp_path):
     assert window.queue.item(0, 1).text() == "Done — again.txt"
     assert window.queue.cellWidget(0, 2).value() == window.queue.cellWidget(0, 2).maximum()
 
-    from parakeet_desktop.engine.events import Outcome
+    from parakeet_desktop.engine.live.events import Outcome
 
     cancelled, stopped = tmp_path / "cancelled.wav", tmp_path / "stopped.wav"
     window.add_files([cancelled, stopped])
@@ -75,8 +75,8 @@ def test_cancel_clear_open_folder_destination_and_escape(qtbot, qapp, tmp_path):
 
 def test_the_progress_bar_moves_through_a_one_minute_file(qtbot, qapp, tmp_path):
     """A minute of speech is one batch on a CPU; the bar still moves as the encoder goes."""
-    from parakeet_desktop.engine.files import FileTranscriber
-    from parakeet_desktop.engine.loader import load_model
+    from parakeet_desktop.engine.model.loader import load_model
+    from parakeet_desktop.engine.recognize.files import FileTranscriber
     from parakeet_desktop.ui.file_window import FileWindow
 
     parts = []

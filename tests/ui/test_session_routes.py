@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from parakeet_desktop.desktop.routes import Desktop, typing_route
-from parakeet_desktop.engine.modes import Mode
+from parakeet_desktop.engine.live.modes import Mode
 from parakeet_desktop.ui.session_routes import SessionRoutes
 from support.portal import PortalStandIn, private_session_bus
 
@@ -122,7 +122,7 @@ def test_the_apps_portal_messages_reach_the_window_on_the_gui_thread(bus, monkey
     from PySide6.QtCore import QThread
 
     from parakeet_desktop import config
-    from parakeet_desktop.engine.capture import FileSoundDevice
+    from parakeet_desktop.engine.audio.capture import FileSoundDevice
     from parakeet_desktop.ui.app import DesktopApp
     from support.app import PastingKeyboard, close_app
     from support.models import SPEECH_MODEL

@@ -12,8 +12,8 @@ from PySide6.QtGui import QGuiApplication
 
 from parakeet_desktop import config
 from parakeet_desktop.desktop import autostart
-from parakeet_desktop.engine.capture import FileSoundDevice
-from parakeet_desktop.engine.transcript import replace_phrases
+from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.recognize.transcript import replace_phrases
 from support.app import PastingKeyboard, close_app
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence
@@ -216,7 +216,7 @@ def test_add_starts_editing_the_new_row_and_sliders_show_their_values(qtbot):
 
 
 def test_the_model_list_says_size_languages_and_what_suits_this_computer(qtbot, app_dirs, tmp_path):
-    from parakeet_desktop.engine.registry import SMALL_MODEL_ID, has_nvidia_gpu
+    from parakeet_desktop.engine.model.registry import SMALL_MODEL_ID, has_nvidia_gpu
     from parakeet_desktop.ui.settings_dialog import SettingsDialog
 
     dialog = SettingsDialog(config.Settings(), [])
@@ -235,7 +235,7 @@ def test_the_model_list_says_size_languages_and_what_suits_this_computer(qtbot, 
 def test_the_commands_tab_edits_the_list_and_turns_commands_off(qtbot):
     from PySide6.QtWidgets import QPushButton
 
-    from parakeet_desktop.engine.spoken import DEFAULT_COMMANDS
+    from parakeet_desktop.desktop.spoken import DEFAULT_COMMANDS
     from parakeet_desktop.ui.settings_dialog import SettingsDialog
 
     dialog = SettingsDialog(config.Settings(), [])
