@@ -9,9 +9,9 @@ import os
 import signal
 import threading
 
-from ..config import DEFAULT_API_PORT, config_dir
 from ..engine.model import DEFAULT_MODEL_ID, DEVICE_CHOICES
 from ..service.security import NON_LOOPBACK_WARNING, TOKEN_ENV, TOKEN_FILE, is_loopback, load_or_make_token
+from ..settings import DEFAULT_API_PORT, config_dir
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK
 from .terminal import say
 

@@ -55,29 +55,29 @@ def _models() -> dict:
 
 def _app() -> dict:
     """The configured model and where the app keeps its settings, history and kept audio."""
-    from .. import config
+    from ..settings import data_dir, load_settings, settings_path
 
-    settings, warnings = config.load()
+    settings, warnings = load_settings()
     model = settings.model
     if model.endswith(".nemo") or "/" not in model:
         model += "" if Path(model).expanduser().exists() else " (this file is missing)"
-    history = config.data_dir() / "history.sqlite3"
+    history = data_dir() / "history.sqlite3"
     return {"configured model": model, "device setting": settings.device,
-            "settings": f"{config.settings_path()}" + ("" if config.settings_path().exists() else " (not saved yet)"),
-            "data folder": str(config.data_dir()),
+            "settings": f"{settings_path()}" + ("" if settings_path().exists() else " (not saved yet)"),
+            "data folder": str(data_dir()),
             "history": f"{history}" + ("" if history.exists() else " (none yet)"),
-            "kept audio": f"{config.data_dir() / 'audio'} ({settings.keep_audio}, at most {settings.keep_audio_mb} MB)",
+            "kept audio": f"{data_dir() / 'audio'} ({settings.keep_audio}, at most {settings.keep_audio_mb} MB)",
             **({"settings warnings": warnings} if warnings else {})}
 
 
 def _running() -> dict:
     """What the running app says of itself (``parakeet-desktop status``): its state, model and
     the engine's last notices."""
-    from .. import control
+    from ..control import NotRunning, Request, send
 
     try:
-        answer = control.send(control.Request.STATUS, timeout=3.0)
-    except control.NotRunning:
+        answer = send(Request.STATUS, timeout=3.0)
+    except NotRunning:
         return {"state": "not running"}
     try:
         status = json.loads(answer.removeprefix("ok").strip())
@@ -126,11 +126,11 @@ def _display() -> dict:
 
 def _routes() -> dict:
     """How the hotkey is heard and the text typed here, and what to do where something is missing."""
-    from ..config import load
     from ..desktop import entry
     from ..desktop.routes import probe, report, sway_bindings
+    from ..settings import load_settings
 
-    settings, _warnings = load()
+    settings, _warnings = load_settings()
     desktop = probe()
     if desktop.session == "x11" and not os.environ.get("DISPLAY"):
         desktop = dataclasses.replace(desktop, session="none")  # only the command line works here

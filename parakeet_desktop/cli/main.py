@@ -11,11 +11,11 @@ import logging
 import sys
 from pathlib import Path
 
-from ..config import DEFAULT_API_PORT as DEFAULT_PORT
-from ..control import Request
+from ..control import NotRunning, Request, send
 from ..engine.model import DEFAULT_MODEL_ID as DEFAULT_MODEL
 from ..engine.model import DEVICE_CHOICES
 from ..export import FORMATS
+from ..settings import DEFAULT_API_PORT as DEFAULT_PORT
 from .cluster import add_arguments as add_cluster_arguments
 from .exits import EXIT_FAILED, EXIT_OK
 from .listen import add_arguments as add_listen_arguments
@@ -175,9 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "desktop-entry":
         return _desktop_entry(args.remove)
     if args.command in REQUESTS:
-        from .control import run_request
-
-        return run_request(Request(args.command))
+        return _request(Request(args.command))
     if args.app_scope:
         from ..desktop import app_scope
 
@@ -199,4 +197,19 @@ def _desktop_entry(remove: bool) -> int:
     except OSError as exc:
         print(f"error: the menu entry could not be written: {exc}", file=sys.stderr)
         return EXIT_FAILED
+    return EXIT_OK
+
+
+def _request(request: Request) -> int:
+    """``parakeet-desktop toggle|start|stop|status|quit``: one request to the running app."""
+    try:
+        answer = send(request)
+    except NotRunning:
+        print("Parakeet Desktop is not running; start it with: parakeet-desktop", file=sys.stderr)
+        return EXIT_FAILED
+    if answer.startswith("error"):
+        print(answer, file=sys.stderr)
+        return EXIT_FAILED
+    if request is Request.STATUS:
+        print(answer.removeprefix("ok").strip())
     return EXIT_OK

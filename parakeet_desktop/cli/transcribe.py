@@ -45,8 +45,8 @@ def _running_service(args: argparse.Namespace):
     does not offer (another model, a device)."""
     if args.no_service or args.device is not None or args.vocabulary is not None:
         return None
-    from ..config import config_dir
     from ..service.client import find_running_service
+    from ..settings import config_dir
 
     service = find_running_service(config_dir(), report=lambda why: say(f"note: {why}."))
     if service is None or args.model not in (None, service.model):

@@ -7,8 +7,8 @@ from __future__ import annotations
 import os
 import re
 
-from ..config import config_dir
 from ..service.security import TOKEN_ENV, load_or_make_token
+from ..settings import config_dir
 from .options import QUIET, ClusterOptions
 from .registry import JobRegistry
 from .replica import SpeechReplica

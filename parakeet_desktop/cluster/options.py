@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from ..config import DEFAULT_API_PORT
 from ..engine.model import DEFAULT_MODEL_ID
+from ..settings import DEFAULT_API_PORT
 
 
 class OptionError(ValueError):

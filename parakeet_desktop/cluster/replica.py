@@ -20,11 +20,11 @@ import threading
 import time
 
 from .. import __version__
-from ..config import data_dir
 from ..engine.live import LiveEngine
 from ..service.app import ServiceConfig, create_app, gpu_id, gpu_report
 from ..service.link import EngineLink, ServiceState
 from ..service.uploads import UploadFolder
+from ..settings import data_dir
 from .jobs import ClusterJobs
 from .options import ClusterOptions
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from ..config import Settings
 from ..engine.recognize import language_code_of, replace_phrases, warm_up
 from ..history.store import History, HistoryError
+from ..settings import Settings
 from .inject import RESTORE_AFTER_MS, Clipboard, Delivery, Injector, Keyboard, Later, Spacer
 from .routes import Desktop
 from .spoken import BREAKS, KEYS, SpokenAction, SpokenCommand, split_spoken

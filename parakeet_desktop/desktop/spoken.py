@@ -8,40 +8,14 @@ text. The user's list maps phrases to the actions below; the phrases are theirs 
 
 from __future__ import annotations
 
-import enum
 import re
 from dataclasses import dataclass
 
-
-class SpokenAction(enum.StrEnum):
-    NEW_LINE = "new line"
-    NEW_PARAGRAPH = "new paragraph"
-    SCRATCH = "scratch"
-    ENTER = "enter"
-    TAB = "tab"
-
-    @property
-    def label(self) -> str:
-        return _TITLES[self]
-
-
-ACTIONS = frozenset(action.value for action in SpokenAction)
-
-_TITLES = {
-    SpokenAction.NEW_LINE: "Line break",
-    SpokenAction.NEW_PARAGRAPH: "Blank line (new paragraph)",
-    SpokenAction.SCRATCH: "Remove what was just dictated",
-    SpokenAction.ENTER: "Press Enter",
-    SpokenAction.TAB: "Press Tab",
-}
+from ..settings import ACTIONS, SpokenAction, words_of
 
 # What each action types after the utterance's text (the keys are pressed instead, see ui/).
 BREAKS = {SpokenAction.NEW_LINE: "\n", SpokenAction.NEW_PARAGRAPH: "\n\n"}
 KEYS = {SpokenAction.ENTER: "enter", SpokenAction.TAB: "tab"}
-
-DEFAULT_COMMANDS = [["new line", SpokenAction.NEW_LINE.value], ["new paragraph", SpokenAction.NEW_PARAGRAPH.value],
-                    ["scratch that", SpokenAction.SCRATCH.value], ["press enter", SpokenAction.ENTER.value],
-                    ["press tab", SpokenAction.TAB.value]]
 
 _WORD = re.compile(r"[\w']+")
 # Left after the text when its command is taken off: the pause before the command.
@@ -55,10 +29,6 @@ class SpokenCommand:
     text: str
     action: SpokenAction | None = None
     spoken: str = ""  # the command as the model wrote it ("Scratch that.")
-
-
-def words_of(phrase: str) -> tuple[str, ...]:
-    return tuple(w.lower() for w in _WORD.findall(phrase))
 
 
 def split_spoken(text: str, commands: list[list[str]] | list[tuple[str, str]]) -> SpokenCommand:
@@ -77,13 +47,3 @@ def split_spoken(text: str, commands: list[list[str]] | list[tuple[str, str]]) -
         return SpokenCommand(text)
     start = spans[len(spans) - best[0]].start()
     return SpokenCommand(text[:start].rstrip(_TRAILING), best[1], text[start:].strip())
-
-
-def clean_commands(pairs) -> list[list[str]]:
-    """The user's list as saved: phrases with words, known actions, one entry per phrase."""
-    seen: dict[tuple[str, ...], list[str]] = {}
-    for phrase, action in pairs:
-        phrase = " ".join(str(phrase).split())
-        if words_of(phrase) and action in ACTIONS:
-            seen.setdefault(words_of(phrase), [phrase, action])
-    return list(seen.values())

@@ -13,14 +13,13 @@ Every run has a time limit: a wl-copy that does not answer is an error, never a 
 
 from __future__ import annotations
 
-import json
 import logging
 import shutil
 import subprocess
 import time
 from pathlib import Path
 
-from ..storage import write_atomic
+from .clipboard_rescue import ClipboardRescue
 
 logger = logging.getLogger(__name__)
 
@@ -39,7 +38,7 @@ class WlClipboard:
     text while ours is on it (as QtClipboard does)."""
 
     def __init__(self, rescue: Path | None = None, *, limit: float = LIMIT_SECONDS) -> None:
-        self.rescue = rescue
+        self.rescue = ClipboardRescue(rescue)
         self.limit = limit
         self._offer: subprocess.Popen | None = None
 
@@ -123,12 +122,8 @@ class WlClipboard:
         done = self._run(["wl-paste", "--no-newline", "--type", kept], limit=5 * self.limit)
         if done.returncode != 0 or len(done.stdout) > SAVE_LIMIT_BYTES:
             return None
-        if kept in TEXT_TYPES and self.rescue is not None:
-            try:
-                write_atomic(self.rescue, json.dumps({"text/plain": done.stdout.decode("utf-8", "replace")},
-                                                     ensure_ascii=False), mode=0o600, sync=False)
-            except OSError as exc:
-                logger.warning("Could not keep the clipboard aside while pasting: %s", exc)
+        if kept in TEXT_TYPES:
+            self.rescue.keep({"text/plain": done.stdout.decode("utf-8", "replace")})
         return kept, done.stdout
 
     def restore(self, saved: tuple[str, bytes] | None) -> None:
@@ -141,21 +136,13 @@ class WlClipboard:
         self.discard(saved)
 
     def discard(self, _saved: object) -> None:
-        if self.rescue is not None:
-            self.rescue.unlink(missing_ok=True)
+        self.rescue.clear()
 
     def recover(self) -> bool:
         """After a crash mid-paste, the user's clipboard text kept aside comes back (as QtClipboard)."""
-        if self.rescue is None or not self.rescue.exists():
-            return False
+        text = next(iter(self.rescue.take().values()), None)
         try:
-            texts = json.loads(self.rescue.read_text("utf-8"))
-        except (OSError, ValueError):
-            texts = {}
-        self.rescue.unlink(missing_ok=True)
-        text = next(iter(texts.values()), None) if isinstance(texts, dict) else None
-        try:
-            if not isinstance(text, str) or self.text():
+            if text is None or self.text():
                 return False
             self.set_text(text)
         except OSError as exc:

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..choices import KeepAudio
 from ..engine.audio import SAMPLE_RATE, discard_spool, read_spool, resample
+from ..settings import KeepAudio
 from .store import Entry, History, HistoryError
 
 logger = logging.getLogger(__name__)

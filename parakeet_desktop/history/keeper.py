@@ -11,8 +11,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..config import Settings, data_dir
 from ..engine.recognize import AudioInput, language_code_of, replace_phrases
+from ..settings import Settings, data_dir
 from .audio import AudioShelf
 from .recovery import SpoolRecovery
 from .store import History, HistoryError

@@ -25,10 +25,10 @@ from fastapi.responses import Response, StreamingResponse
 from starlette.middleware.cors import CORSMiddleware
 
 from .. import __version__
-from ..config import DEFAULT_API_PORT
 from ..engine.live import FileProgress, Outcome, Priority
 from ..engine.model import ModelInfo, is_model_file, known_model
 from ..engine.recognize import AudioInput, Vocabulary
+from ..settings import DEFAULT_API_PORT
 from . import formats
 from .ears import install_ears
 from .errors import ApiError, install_handlers

@@ -19,7 +19,7 @@ import os
 import threading
 from pathlib import Path
 
-from ..config import config_dir, data_dir
+from ..settings import config_dir, data_dir
 from ..storage import write_atomic
 from .app import ServiceConfig, create_app
 from .client import DISCOVERY_FILE

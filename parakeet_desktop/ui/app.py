@@ -13,7 +13,7 @@ from functools import partial
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 
-from .. import config
+from ..control import Answers, answer
 from ..desktop import autostart
 from ..desktop.delivery import TextDelivery
 from ..desktop.hotkey import Gesture, GestureAction
@@ -22,10 +22,11 @@ from ..desktop.routes import Desktop
 from ..engine.live import Mode, SessionState
 from ..engine.model import model_title
 from ..history.keeper import HistoryKeeper
+from ..settings import Settings, data_dir, save_settings
 from . import sounds
 from .app_state import AppState
 from .clipboard import app_clipboard, qt_later
-from .control_server import Answers, ControlServer, answer
+from .control_server import ControlServer
 from .engine_thread import EngineThread, EngineWorker, spool_dir
 from .file_window import FileWindow
 from .history_window import open_history_window
@@ -42,7 +43,7 @@ logger = logging.getLogger(__name__)
 
 
 class DesktopApp(QObject):
-    def __init__(self, settings: config.Settings, warnings: list[str], *, use_tray: bool | None = None,
+    def __init__(self, settings: Settings, warnings: list[str], *, use_tray: bool | None = None,
                  sd=None, keyboard=None, started_at: float | None = None, choose_model: bool = True,
                  desktop: Desktop | None = None) -> None:
         super().__init__()
@@ -180,7 +181,7 @@ class DesktopApp(QObject):
         self.mode = mode
         self.settings.mode = mode
         try:
-            config.save(self.settings)
+            save_settings(self.settings)
         except OSError as exc:
             self._problem("Settings", f"Could not save the settings: {exc}")
 
@@ -196,7 +197,7 @@ class DesktopApp(QObject):
             self._transcribe_files(waiting)
         self.model_resting = False
         self._set_state(AppState.READY, f"{model_title(name)} on {'the GPU' if device == 'cuda' else 'the CPU'}.")
-        taught = config.data_dir() / "hotkey-taught"
+        taught = data_dir() / "hotkey-taught"
         if not taught.exists() and not self._warned_at_start:  # once, and never over a warning
             self.status.notify("Ready to dictate", self.routes.hint(self.settings.hotkey, self.mode))
             with contextlib.suppress(OSError):
@@ -359,12 +360,12 @@ class DesktopApp(QObject):
         self.worker.level.disconnect(dialog.show_level)
         self.settings_dialog = None
 
-    def apply_settings(self, new: config.Settings) -> None:
+    def apply_settings(self, new: Settings) -> None:
         """Save *new* and make it take effect: at once where possible, reloading the model only
         when the model or device changed."""
         old, self.settings = self.settings, new
         try:
-            config.save(new)
+            save_settings(new)
         except OSError as exc:
             self._problem("Settings", f"Could not save the settings: {exc}")
         self.mode = Mode(new.mode)

@@ -8,17 +8,16 @@ file (readable by the user alone) until they are back; the next start restores t
 from __future__ import annotations
 
 import atexit
-import json
 import logging
 from pathlib import Path
 
 from PySide6.QtCore import QMimeData, QTimer
 from PySide6.QtGui import QGuiApplication
 
-from ..config import data_dir
+from ..desktop.clipboard_rescue import ClipboardRescue
 from ..desktop.routes import ClipboardRoute, Desktop, clipboard_route
 from ..desktop.wl_clipboard import WlClipboard
-from ..storage import write_atomic
+from ..settings import data_dir
 
 logger = logging.getLogger(__name__)
 
@@ -60,7 +59,7 @@ class QtClipboard:
     user's clipboard text while ours is on it."""
 
     def __init__(self, rescue: Path | None = None) -> None:
-        self.rescue = rescue
+        self.rescue = ClipboardRescue(rescue)
         self.reading = False  # our own reads of the offered text are not the target's
         self.read_count = 0
         self._offered: _Offered | None = None  # kept alive while Qt serves it
@@ -113,13 +112,7 @@ class QtClipboard:
     def _keep_on_disk(self, saved: QMimeData) -> None:
         texts = {fmt: bytes(saved.data(fmt)).decode("utf-8", "replace") for fmt in saved.formats()
                  if fmt.startswith("text/")}
-        if self.rescue is None or not texts:
-            return
-        try:
-            # No fsync: the paste must not wait for the disk, and an app crash is what this covers.
-            write_atomic(self.rescue, json.dumps(texts, ensure_ascii=False), mode=0o600, sync=False)
-        except OSError as exc:
-            logger.warning("Could not keep the clipboard aside while pasting: %s", exc)
+        self.rescue.keep(texts)
 
     def restore(self, saved: QMimeData) -> None:
         self._offered = None
@@ -129,21 +122,13 @@ class QtClipboard:
 
     def discard(self, _saved: QMimeData) -> None:
         """The saved clipboard is back, or no longer wanted (the user copied since)."""
-        if self.rescue is not None:
-            self.rescue.unlink(missing_ok=True)
+        self.rescue.clear()
 
     def recover(self) -> bool:
         """After a crash mid-paste, put back the user's clipboard text that was kept aside, when
         the clipboard now holds no text (the crash took ours with it). True when it was put back."""
-        if self.rescue is None or not self.rescue.exists():
-            return False
-        try:
-            texts = json.loads(self.rescue.read_text("utf-8"))
-        except (OSError, ValueError) as exc:
-            logger.warning("The clipboard kept aside cannot be read: %s", exc)
-            texts = {}
-        self.rescue.unlink(missing_ok=True)
-        if not isinstance(texts, dict) or not texts or self.text():
+        texts = self.rescue.take()
+        if not texts or self.text():
             return False
         restored = QMimeData()
         for fmt, text in texts.items():

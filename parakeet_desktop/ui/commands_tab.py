@@ -16,8 +16,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..config import Settings
-from ..desktop.spoken import DEFAULT_COMMANDS, SpokenAction, clean_commands
+from ..settings import DEFAULT_COMMANDS, Settings, SpokenAction, clean_commands
 from .widgets import button_row, edit_last_row, note, quiet, remove_selected_rows
 
 

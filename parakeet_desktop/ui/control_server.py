@@ -2,55 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
-from typing import assert_never
 
 from PySide6.QtCore import QObject
 from PySide6.QtNetwork import QLocalServer, QLocalSocket
 
-from .. import control
-from ..control import Request
+from ..control import InstanceLock, Request, server_name
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Answers:
-    """What the running app does for each request."""
-
-    listening: Callable[[], bool]
-    toggle: Callable[[], bool]  # False: no engine runs (the model is loading or did not load)
-    stop: Callable[[], bool]
-    quit: Callable[[], None]  # after the answer has gone back
-    show: Callable[[], None]  # a second launch: the app comes forward
-    status: Callable[[], dict]
-
-
-def answer(request: Request, app: Answers) -> str:
-    """The one-line answer to *request*, doing what it asks."""
-    listening = app.listening()
-    match request:
-        case Request.START if listening:
-            return "ok"
-        case Request.STOP if not listening:
-            return "ok"
-        case Request.TOGGLE | Request.START:
-            return "ok" if app.toggle() else "error: the model is not ready"
-        case Request.STOP:
-            return "ok" if app.stop() else "error: the model is not ready"
-        case Request.QUIT:
-            app.quit()
-            return "ok"
-        case Request.SHOW:
-            app.show()
-            return "ok"
-        case Request.STATUS:
-            return "ok " + json.dumps(app.status())
-        case _:
-            assert_never(request)
 
 
 class AlreadyRunning(Exception):
@@ -66,12 +26,12 @@ class ControlServer(QObject):
         self._server = QLocalServer(self)
         self._server.setSocketOptions(QLocalServer.SocketOption.UserAccessOption)
         self._server.newConnection.connect(self._accept)
-        self._lock = control.InstanceLock()
+        self._lock = InstanceLock()
 
     def listen(self) -> None:
         """Start listening; raises AlreadyRunning when another instance has the name (or is
         starting at this very moment and will have it)."""
-        name = control.server_name()
+        name = server_name()
         if not self._lock.acquire():
             raise AlreadyRunning(name)
         QLocalServer.removeServer(name)  # the lock is ours: a socket file there is a crashed instance's

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, assert_never
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from ..config import Settings, data_dir
 from ..engine.live import (
     ErrorEvent,
     Event,
@@ -32,6 +31,7 @@ from ..engine.live import (
     StreamStopped,
     WakingUp,
 )
+from ..settings import Settings, data_dir
 
 if TYPE_CHECKING:
     from ..engine.live import FileJob, LiveEngine

@@ -11,8 +11,9 @@ import time
 
 from PySide6.QtWidgets import QApplication
 
-from .. import config, control
+from ..control import NotRunning, Request, send
 from ..desktop.entry import APP_ID
+from ..settings import load_settings, unwritable
 from .app import DesktopApp
 from .control_server import AlreadyRunning
 
@@ -25,8 +26,8 @@ def main(model: str | None = None, device: str | None = None, tray: bool | None 
               "start. From a terminal, use “parakeet-desktop listen” to dictate or "
               "“parakeet-desktop transcribe FILE” for files.", file=sys.stderr)
         return 1
-    settings, warnings = config.load()
-    if (problem := config.unwritable()) is not None:
+    settings, warnings = load_settings()
+    if (problem := unwritable()) is not None:
         warnings.append(problem)
     if model:
         settings.model = model
@@ -73,8 +74,8 @@ def _hand_over(attempts: int) -> bool:
     """Ask a running app to show itself; whether one answered (a quarter second between tries)."""
     for attempt in range(attempts):
         try:
-            control.send(control.Request.SHOW, timeout=1.0)
-        except control.NotRunning:
+            send(Request.SHOW, timeout=1.0)
+        except NotRunning:
             if attempt + 1 < attempts:
                 time.sleep(0.25)
             continue

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 
-from ..config import Settings, config_dir
+from ..settings import Settings, config_dir
 
 logger = logging.getLogger(__name__)
 

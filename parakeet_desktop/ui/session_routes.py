@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, Signal
 
-from .. import config
 from ..desktop import entry, routes
 from ..desktop.hotkey import HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.routes import Desktop, KeyRoute, key_route, open_hotkey, probe
 from ..engine.live import Mode
+from ..settings import data_dir
 from .menu import hotkey_hint
 
 if TYPE_CHECKING:  # jeepney (D-Bus) is there only where portals are: Linux
@@ -48,7 +48,7 @@ class SessionRoutes(QObject):
             # GNOME (48, and its code since) never starts a keyboard-only session restored from a
             # kept approval: it waits for screen streams that were never asked for, so Start
             # gets no answer. There the user approves as the app starts, each run.
-            self.portal_keyboard = PortalKeyboard(config.data_dir() / TOKEN_FILE,
+            self.portal_keyboard = PortalKeyboard(data_dir() / TOKEN_FILE,
                                                   remember="gnome" not in self.desktop.name)
         self.bound.connect(self._bound)
 

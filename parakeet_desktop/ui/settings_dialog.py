@@ -33,11 +33,22 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ..choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, PasteKeys, label
-from ..config import Settings
 from ..desktop.hotkey import MODIFIERS, HotkeyError, parse_hotkey
 from ..engine.model import REGISTRY, cached_model_file, has_nvidia_gpu, known_model, model_advice
 from ..engine.recognize import clean_phrases
+from ..settings import (
+    Device,
+    FinalPass,
+    GpuRest,
+    Injection,
+    KeepAudio,
+    Latency,
+    Mode,
+    OverlayPosition,
+    PasteKeys,
+    Settings,
+    label,
+)
 from .commands_tab import CommandsTab
 from .widgets import edit_last_row, remove_selected_rows
 from .widgets import note as _note

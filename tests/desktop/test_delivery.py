@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from parakeet_desktop import config
 from parakeet_desktop.history.store import History
+from parakeet_desktop.settings import config
 
 
 class Field:

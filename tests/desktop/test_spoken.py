@@ -6,13 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from parakeet_desktop.desktop.spoken import (
-    DEFAULT_COMMANDS,
-    SpokenAction,
-    SpokenCommand,
-    clean_commands,
-    split_spoken,
-)
+from parakeet_desktop.desktop.spoken import SpokenCommand, split_spoken
+from parakeet_desktop.settings import DEFAULT_COMMANDS, SpokenAction, clean_commands
 
 
 @pytest.mark.parametrize("said, expected", [

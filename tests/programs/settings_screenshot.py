@@ -5,7 +5,7 @@ import sys
 
 from PySide6.QtWidgets import QApplication, QTabWidget
 
-from parakeet_desktop.config import Settings
+from parakeet_desktop.settings.config import Settings
 from parakeet_desktop.ui.settings_dialog import SettingsDialog
 
 app = QApplication(sys.argv[:1])

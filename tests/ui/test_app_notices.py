@@ -15,8 +15,9 @@ import numpy as np
 import soundfile
 import torch
 
-from parakeet_desktop import config, control
+from parakeet_desktop import control
 from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.settings import config
 from support.app import PastingKeyboard, close_app, drop_files
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence

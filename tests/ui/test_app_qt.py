@@ -14,10 +14,11 @@ import pytest
 from PySide6.QtCore import Qt, QThread
 from PySide6.QtGui import QGuiApplication
 
-from parakeet_desktop import config, control
+from parakeet_desktop import control
 from parakeet_desktop.desktop.inject import RESTORE_AFTER_MS, Injector
 from parakeet_desktop.engine.audio.capture import FileSoundDevice
 from parakeet_desktop.history.store import History
+from parakeet_desktop.settings import config
 from support.app import PastingKeyboard, close_app, drop_files, later
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence, word_error_rate
@@ -191,7 +192,7 @@ def test_a_runtime_folder_too_deep_for_a_socket_still_gets_the_commands(qtbot, q
         qtbot.waitUntil(lambda: bool(answers), timeout=10000)
         asker.join()
         assert answers == ['ok {"state": "ready"}']
-        assert len(control.server_name()) <= control.MAX_SOCKET_PATH
+        assert len(control.server_name()) <= control.protocol.MAX_SOCKET_PATH
     finally:
         server.close()
 
@@ -249,17 +250,17 @@ def test_one_instance_and_control_commands(qtbot, qapp, app_dirs):
 def test_settings_round_trip_and_a_corrupt_file_is_kept_aside(app_dirs):
     settings = config.Settings(hotkey="f9", mode="handsfree", replacements=[["new line", "\n"]],
                                overlay_opacity=0.6, microphone="USB Headset")
-    config.save(settings)
-    loaded, warnings = config.load()
+    config.save_settings(settings)
+    loaded, warnings = config.load_settings()
     assert loaded == settings and warnings == []
     config.settings_path().write_text("{ not json", "utf-8")
-    loaded, warnings = config.load()
+    loaded, warnings = config.load_settings()
     assert loaded == config.Settings()
     assert "defaults" in warnings[0]
     kept = list(config.config_dir().glob("settings.json.corrupt-*"))
     assert len(kept) == 1 and kept[0].read_text("utf-8") == "{ not json"
     config.settings_path().write_text('{"schema": 1, "mode": "sometimes", "sounds": false}', "utf-8")
-    loaded, warnings = config.load()
+    loaded, warnings = config.load_settings()
     assert loaded.mode == "ptt" and loaded.sounds is False and "mode" in warnings[0]
 
 
@@ -556,7 +557,7 @@ def test_bad_settings_and_a_damaged_history_are_all_shown_and_the_app_starts(qtb
         "schema": 1, "model": str(tiny_nemo), "device": "cpu", "sounds": False, "hotkey": "f9",
         "vad_aggressiveness": 99, "pause_ms": -5, "overlay_width": -3, "overlay_opacity": "high",
         "api_port": 0}), "utf-8")
-    settings, warnings = config.load()
+    settings, warnings = config.load_settings()
     assert (settings.vad_aggressiveness, settings.pause_ms, settings.overlay_width, settings.api_port) == (
         2, 800, 0.5, config.DEFAULT_API_PORT)
     assert len(warnings) == 5 and "from 0 to 3" in warnings[0]
@@ -763,7 +764,7 @@ def test_an_unwritable_settings_folder_keeps_settings_for_the_session_and_says_s
     blocker = app_dirs / "not-a-folder"
     blocker.write_text("a file where the settings folder should be")
     monkeypatch.setenv("PARAKEET_DESKTOP_CONFIG_DIR", str(blocker / "parakeet-desktop"))
-    settings, warnings = config.load()
+    settings, warnings = config.load_settings()
     problem = config.unwritable()
     assert settings == config.Settings() and warnings == []
     assert problem and "changes last until the app quits" in problem
@@ -791,7 +792,7 @@ def test_a_crash_mid_paste_gives_the_user_their_clipboard_back_at_the_next_start
 import os, signal
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
-from parakeet_desktop import config
+from parakeet_desktop.settings import config
 from parakeet_desktop.history.store import History
 from parakeet_desktop.desktop.delivery import TextDelivery
 from parakeet_desktop.ui.clipboard import app_clipboard, qt_later

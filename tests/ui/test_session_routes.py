@@ -121,8 +121,8 @@ def test_the_apps_portal_messages_reach_the_window_on_the_gui_thread(bus, monkey
                                                                       tmp_path):
     from PySide6.QtCore import QThread
 
-    from parakeet_desktop import config
     from parakeet_desktop.engine.audio.capture import FileSoundDevice
+    from parakeet_desktop.settings import config
     from parakeet_desktop.ui.app import DesktopApp
     from support.app import PastingKeyboard, close_app
     from support.models import SPEECH_MODEL

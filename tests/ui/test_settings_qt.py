@@ -10,10 +10,10 @@ import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
-from parakeet_desktop import config
 from parakeet_desktop.desktop import autostart
 from parakeet_desktop.engine.audio.capture import FileSoundDevice
 from parakeet_desktop.engine.recognize.transcript import replace_phrases
+from parakeet_desktop.settings import config
 from support.app import PastingKeyboard, close_app
 from support.models import SPEECH_MODEL
 from support.speech import held_out_utterances, silence
@@ -32,8 +32,8 @@ def test_every_setting_round_trips_through_the_dialog_and_the_file(qtbot, app_di
     dialog = SettingsDialog(chosen, ["Built-in Audio", "USB Headset"])
     qtbot.addWidget(dialog)
     assert dialog.result_settings() == chosen  # every field is shown and read back unchanged
-    config.save(dialog.result_settings())
-    assert config.load() == (chosen, [])
+    config.save_settings(dialog.result_settings())
+    assert config.load_settings() == (chosen, [])
 
     dialog.device.setCurrentIndex(dialog.device.findData("auto"))
     # Each choice shows its own words, though several enums share the value "auto".
@@ -175,7 +175,7 @@ def test_changed_settings_take_effect_without_a_restart(qtbot, app_dirs, two_sen
         new.start_at_login = True
         new.replacements = [[first_words[0], "FIRST"]]
         app.apply_settings(new)
-        assert config.load()[0] == new
+        assert config.load_settings()[0] == new
         app.overlay.show_partial("caption")
         screen = QGuiApplication.primaryScreen().availableGeometry()
         assert app.overlay.geometry().center().y() < screen.center().y()  # moved to the top
@@ -235,7 +235,7 @@ def test_the_model_list_says_size_languages_and_what_suits_this_computer(qtbot, 
 def test_the_commands_tab_edits_the_list_and_turns_commands_off(qtbot):
     from PySide6.QtWidgets import QPushButton
 
-    from parakeet_desktop.desktop.spoken import DEFAULT_COMMANDS
+    from parakeet_desktop.settings import DEFAULT_COMMANDS
     from parakeet_desktop.ui.settings_dialog import SettingsDialog
 
     dialog = SettingsDialog(config.Settings(), [])

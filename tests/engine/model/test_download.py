@@ -77,7 +77,7 @@ def test_no_network_on_first_run_is_a_clear_error_quickly(hub_cache, monkeypatch
 
 def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp, app_dirs, hub_cache,
                                                                     monkeypatch, tiny_nemo):
-    from parakeet_desktop import config
+    from parakeet_desktop.settings import config
     from support.app import close_app
 
     settings = config.Settings(model=REPO, device="cpu", sounds=False, hotkey="f9")
@@ -108,7 +108,7 @@ def test_the_app_shows_the_download_then_falls_back_to_a_local_file(qtbot, qapp,
         assert window.state == "loading" and "could not" not in window.title.text()  # no stale failure
         qtbot.waitUntil(lambda: app.state == "ready", timeout=120000)
         assert window.state == "ready"
-        assert app.settings.model == str(tiny_nemo) and config.load()[0].model == str(tiny_nemo)
+        assert app.settings.model == str(tiny_nemo) and config.load_settings()[0].model == str(tiny_nemo)
     finally:
         close_app(app)
 
@@ -118,15 +118,15 @@ def test_a_model_file_damaged_or_removed_since_the_last_run_opens_the_first_run_
     """The configured .nemo file was cut short (a copy interrupted), then removed: each time the
     first-run window says why and offers a local file or the standard model, never a traceback;
     "Download" gets the standard model and the app is ready."""
-    from parakeet_desktop import config
     from parakeet_desktop.engine.model.download import model_filename
     from parakeet_desktop.engine.model.registry import DEFAULT_MODEL_ID
+    from parakeet_desktop.settings import config
     from support.app import close_app
 
     mine = tmp_path / "my model.nemo"
     mine.write_bytes(tiny_nemo.read_bytes()[: tiny_nemo.stat().st_size // 2])
     settings = config.Settings(model=str(mine), device="cpu", sounds=False, hotkey="f9")
-    config.save(settings)
+    config.save_settings(settings)
     with HubServer({f"{DEFAULT_MODEL_ID}/{model_filename(DEFAULT_MODEL_ID)}": tiny_nemo.read_bytes()}) as hub:
         monkeypatch.setenv("HF_ENDPOINT", hub.endpoint)
         app = _started_app(settings)
@@ -145,7 +145,7 @@ def test_a_model_file_damaged_or_removed_since_the_last_run_opens_the_first_run_
             window.download_button.click()
             qtbot.waitUntil(lambda: app.state == "ready", timeout=180000)
             assert window.state == "ready"
-            assert app.settings.model == DEFAULT_MODEL_ID and config.load()[0].model == DEFAULT_MODEL_ID
+            assert app.settings.model == DEFAULT_MODEL_ID and config.load_settings()[0].model == DEFAULT_MODEL_ID
             assert any(model_filename(DEFAULT_MODEL_ID) in request for request in hub.requests)
         finally:
             close_app(app)
@@ -159,9 +159,9 @@ def test_the_first_run_asks_which_model_before_downloading_and_can_cancel(qtbot,
     started again; then the app is ready with the chosen model."""
     import threading
 
-    from parakeet_desktop import config
     from parakeet_desktop.engine.model.download import model_filename
     from parakeet_desktop.engine.model.registry import SMALL_MODEL_ID, has_nvidia_gpu, recommended_model
+    from parakeet_desktop.settings import config
     from support.app import close_app
 
     hold = threading.Event()
@@ -189,7 +189,7 @@ def test_the_first_run_asks_which_model_before_downloading_and_can_cancel(qtbot,
             window.buttons["start"].click()
             qtbot.waitUntil(lambda: app.state == "ready", timeout=180000)
             assert window.state == "ready" and app.settings.model == SMALL_MODEL_ID
-            assert config.load()[0].model == SMALL_MODEL_ID
+            assert config.load_settings()[0].model == SMALL_MODEL_ID
         finally:
             hold.set()
             close_app(app)

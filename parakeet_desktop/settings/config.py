@@ -18,10 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import get_type_hints
 
+from ..engine.model import DEFAULT_MODEL_ID
+from ..storage import write_atomic
 from .choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, PasteKeys
-from .desktop.spoken import ACTIONS, DEFAULT_COMMANDS
-from .engine.model import DEFAULT_MODEL_ID
-from .storage import write_atomic
+from .spoken import ACTIONS, DEFAULT_COMMANDS
 
 SCHEMA_VERSION = 1
 APP_NAME = "parakeet-desktop"
@@ -142,7 +142,7 @@ def unwritable(folder: Path | None = None) -> str | None:
     return None
 
 
-def load(path: Path | None = None) -> tuple[Settings, list[str]]:
+def load_settings(path: Path | None = None) -> tuple[Settings, list[str]]:
     """The saved settings (defaults when there are none) and warnings for the user."""
     path = path or settings_path()
     if not path.exists():
@@ -213,6 +213,6 @@ def _valid(name: str, value, default) -> bool:
     return isinstance(value, type(default)) and not isinstance(value, bool)
 
 
-def save(settings: Settings, path: Path | None = None) -> None:
+def save_settings(settings: Settings, path: Path | None = None) -> None:
     document = {"schema": SCHEMA_VERSION, **dataclasses.asdict(settings)}
     write_atomic(path or settings_path(), json.dumps(document, indent=2, ensure_ascii=False) + "\n")

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import enum
 
-from .engine.live import Device, FinalPass, Latency, Mode
+from ..engine.live import Device, FinalPass, Latency, Mode
 
 
 class Injection(enum.StrEnum):
