@@ -127,13 +127,13 @@ def _display() -> dict:
 def _routes() -> dict:
     """How the hotkey is heard and the text typed here, and what to do where something is missing."""
     from ..desktop import entry
-    from ..desktop.routes import probe, report, sway_bindings
+    from ..desktop.routes import Session, probe, report, sway_bindings
     from ..settings import load_settings
 
     settings, _warnings = load_settings()
     desktop = probe()
-    if desktop.session == "x11" and not os.environ.get("DISPLAY"):
-        desktop = dataclasses.replace(desktop, session="none")  # only the command line works here
+    if desktop.session is Session.X11 and not os.environ.get("DISPLAY"):
+        desktop = dataclasses.replace(desktop, session=Session.NONE)  # only the command line works here
     info: dict = {}
     todo = []
     for label, text in report(desktop, settings.hotkey, settings.injection.value):
@@ -141,7 +141,7 @@ def _routes() -> dict:
             todo.append(text)
         else:
             info[label] = text
-    if desktop.session == "wayland":
+    if desktop.session is Session.WAYLAND:
         info["menu entry"] = (str(entry.entry_path()) if desktop.entry_installed
                               else "not installed: run “parakeet-desktop desktop-entry”")
         if desktop.wlroots:

@@ -114,14 +114,15 @@ class TextDelivery:
     def _scratch(self) -> Delivery:
         typed, why = self.take_back.take(self.injector.current_window(), self.keys_pressed())
         if typed is None:
-            return Delivery(False, "scratch", why)
+            return Delivery(False, self.injector.method, why, scratch=True)
         delivery = self.injector.press("backspace", len(typed.text))
         if delivery.ok:
             self.spacer.restore(typed.spacing)
             self._settle_later()
-            return Delivery(True, "scratch")
+            return Delivery(True, self.injector.method, scratch=True)
         self.take_back.forget()
-        return Delivery(False, "scratch", f"“Scratch that” could not remove the text: {delivery.problem}")
+        return Delivery(False, self.injector.method, f"“Scratch that” could not remove the text: {delivery.problem}",
+                        scratch=True)
 
     def _settle_later(self) -> None:
         """Once our keys have landed (the paste is fetched), key presses counted are the user's."""

@@ -20,7 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
-from .routes import Desktop, session_type, typing_route
+from ..settings import Injection, PasteKeys
+from .routes import Desktop, Session, session_type, typing_route
 
 logger = logging.getLogger(__name__)
 
@@ -68,8 +69,9 @@ class NotInLayout(OSError):
 @dataclass(frozen=True)
 class Delivery:
     ok: bool
-    method: str
+    method: Injection  # the way it went (CLIPBOARD: left on the clipboard)
     problem: str | None = None
+    scratch: bool = False  # "scratch that" taking the last words back, not typing
 
 
 class PynputKeyboard:
@@ -144,32 +146,44 @@ def focused_window_class(run=subprocess.run) -> str:
     return done.stdout.strip() if done.returncode == 0 else ""
 
 
+def system_keyboard() -> PynputKeyboard | None:
+    """Synthetic key presses through pynput; None where the session has none to give (no X
+    server; Wayland without XWayland): then paste and typing are not possible, which is said."""
+    try:
+        return PynputKeyboard()
+    except Exception as exc:
+        logger.warning("Synthetic key presses are not available: %s", exc)
+        return None
+
+
 class Injector:
     """Delivers text with one method; tells what happened, never raises for an OS refusal."""
 
-    def __init__(self, method: str, clipboard: Clipboard, keyboard: Keyboard | None,
-                 later: Later, *, platform: str | None = None, desktop: Desktop | None = None,
-                 portal_keyboard: Keyboard | None = None, paste_keys: str = "auto", run=subprocess.run,
-                 which=shutil.which, window_class: Callable[[], str] | None = None) -> None:
+    def __init__(self, method: Injection | str, clipboard: Clipboard, keyboard: Keyboard | None,
+                 later: Later, *, platform: Session | str | None = None, desktop: Desktop | None = None,
+                 portal_keyboard: Keyboard | None = None, paste_keys: PasteKeys | str = PasteKeys.AUTO,
+                 run=subprocess.run, which=shutil.which, window_class: Callable[[], str] | None = None) -> None:
         """*desktop*: what was found about the session (routes.probe); without it, what
         *platform* and the tools *which* finds say. *portal_keyboard*: keys through the
         RemoteDesktop portal, for the "portal" method."""
         self.clipboard = clipboard
         self.portal_keyboard = portal_keyboard
         self.later = later
-        self.platform = platform or (desktop.session if desktop else session_type())
+        self.platform = Session(platform) if platform else (desktop.session if desktop else session_type())
         self.run = run
         self.which = which
-        self.paste_keys = paste_keys  # "auto", "ctrl+v" or "ctrl+shift+v" (choices.PasteKeys)
-        self.window_class = window_class or (lambda: focused_window_class(run) if self.platform == "x11"
+        self.paste_keys = PasteKeys(paste_keys)
+        self.window_class = window_class or (lambda: focused_window_class(run) if self.platform is Session.X11
                                              else focused_sway_app(run))
         if desktop is None:
             desktop = Desktop(self.platform, os.environ.get("XDG_CURRENT_DESKTOP", "").lower(),
                               tools=frozenset(t for t in ("wtype", "ydotool") if which(t)))
         self.route = typing_route(desktop, method)
-        self.method = self.route.way.value
+        self.method = Injection(self.route.way)
+        self.chosen = Injection(method) is not Injection.AUTO  # the user's choice, not the desktop's limit
         # On Wayland keys reach other windows only through the portal's keyboard.
-        wayland_keys = self.method == "portal" or (self.method == "type" and self.platform == "wayland"
+        wayland_keys = self.method is Injection.PORTAL or (self.method is Injection.TYPE
+                                                           and self.platform is Session.WAYLAND
                                                    and portal_keyboard is not None)
         self.keyboard = portal_keyboard if wayland_keys else keyboard
         logger.info("Typing by %s: %s", self.method, self.route.why)
@@ -179,7 +193,7 @@ class Injector:
 
     def aim(self) -> None:
         """Remember the focused window as the one the next text is for (at the key release)."""
-        self.target = focused_window(self.run) if self.platform == "x11" else None
+        self.target = focused_window(self.run) if self.platform is Session.X11 else None
 
     def _target_gone(self) -> bool:
         target, self.target = self.target, None
@@ -190,24 +204,26 @@ class Injector:
             return Delivery(True, self.method)
         if self._target_gone():  # typing now would land in whatever window took its place
             self._leave_on_clipboard(text)
-            return Delivery(False, "clipboard", "The window you were dictating into closed before the text "
+            return Delivery(False, Injection.CLIPBOARD, "The window you were dictating into closed before the text "
                                                 "could be typed; it is on the clipboard and in the history.")
         try:
-            if self.method in ("paste", "portal"):
+            if self.method in (Injection.PASTE, Injection.PORTAL):
                 return self._paste(text)
-            if self.method == "type":
+            if self.method is Injection.TYPE:
                 if self.keyboard is None:
                     raise OSError("synthetic typing is not available on this desktop")
                 try:
                     self.keyboard.type(text)
                 except NotInLayout:
                     return self._paste(text)
-                return Delivery(True, "type")
-            if self.method in ("wtype", "ydotool"):
+                return Delivery(True, Injection.TYPE)
+            if self.method in (Injection.WTYPE, Injection.YDOTOOL):
                 return self._tool(text)
             self.clipboard.set_text(text)
-            return Delivery(False, "clipboard", "This desktop does not let apps type into other windows; "
-                                               "the text is on the clipboard: paste it with Ctrl+V.")
+            if self.chosen:  # as the settings ask: the person pastes it
+                return Delivery(True, Injection.CLIPBOARD)
+            return Delivery(False, Injection.CLIPBOARD, "This desktop does not let apps type into other windows; "
+                                                        "the text is on the clipboard: paste it with Ctrl+V.")
         except Exception as exc:
             logger.warning("Injection by %s failed: %s", self.method, exc)
             self._leave_on_clipboard(text)
@@ -217,17 +233,17 @@ class Injector:
     def press(self, key: str, times: int = 1) -> Delivery:
         """Press *key* ("backspace", "enter", "tab") *times* times in the focused window."""
         try:
-            if self.method in ("paste", "type", "portal"):
+            if self.method in (Injection.PASTE, Injection.TYPE, Injection.PORTAL):
                 if self.keyboard is None:
                     raise OSError("synthetic key presses are not available on this desktop")
                 for _ in range(times):
                     self.keyboard.chord(key)
-            elif self.method in ("wtype", "ydotool"):
+            elif self.method in (Injection.WTYPE, Injection.YDOTOOL):
                 tool = self.which(self.method)
                 if tool is None:
                     raise OSError(f"{self.method} is not installed")
                 name, code = _TOOL_KEYS[key]
-                args = ([tool, "-k", "Shift_L"] + ["-k", name] * times if self.method == "wtype"
+                args = ([tool, "-k", "Shift_L"] + ["-k", name] * times if self.method is Injection.WTYPE
                         else [tool, "key"] + [f"{code}:1", f"{code}:0"] * times)
                 done = self.run(args, capture_output=True, text=True, timeout=30)
                 if done.returncode != 0:
@@ -242,17 +258,17 @@ class Injector:
 
     def current_window(self) -> str | None:
         """The focused window where it can be told (X11), else None."""
-        return focused_window(self.run) if self.platform == "x11" else None
+        return focused_window(self.run) if self.platform is Session.X11 else None
 
     def _paste(self, text: str) -> Delivery:
         if self.keyboard is None:
             raise OSError("synthetic key presses are not available on this desktop")
         previous = self.clipboard.save()
         self.clipboard.offer(text)
-        if self.paste_keys == "auto":
+        if self.paste_keys is PasteKeys.AUTO:
             terminal = any(t in self.window_class().lower() for t in TERMINALS)
         else:
-            terminal = self.paste_keys == "ctrl+shift+v"
+            terminal = self.paste_keys is PasteKeys.CTRL_SHIFT_V
         self.keyboard.chord("ctrl", "shift", "v") if terminal else self.keyboard.chord("ctrl", "v")
         self._restore_once_read(text, previous)
         return Delivery(True, self.method)
@@ -294,7 +310,7 @@ class Injector:
             raise OSError(f"{self.method} is not installed")
         # wtype makes a new virtual keyboard each run, and a window that gets its keymap loses
         # the first key after it (seen with Qt under sway): a Shift tap goes first.
-        args = [tool, "-k", "Shift_L", "--", text] if self.method == "wtype" else [tool, "type", "--", text]
+        args = [tool, "-k", "Shift_L", "--", text] if self.method is Injection.WTYPE else [tool, "type", "--", text]
         done = self.run(args, capture_output=True, text=True, timeout=30)
         if done.returncode != 0:
             raise OSError(f"{self.method} failed: {(done.stderr or '').strip()[:200]}")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..settings import Injection
 from . import entry
 from .hotkey import Hotkey, HotkeyError, HotkeyListener
 
@@ -25,14 +26,24 @@ if TYPE_CHECKING:  # jeepney (D-Bus) only where a portal is used: Linux
 WLROOTS = ("sway", "river", "hyprland", "wayfire", "labwc", "niri", "dwl", "qtile", "cosmic")
 
 
-def session_type() -> str:
+class Session(enum.StrEnum):
+    """The kind of graphical session the app runs in."""
+
+    X11 = "x11"
+    WAYLAND = "wayland"
+    WINDOWS = "windows"
+    MACOS = "macos"
+    NONE = "none"  # no display at all (a console, a service): only the command line works
+
+
+def session_type() -> Session:
     if sys.platform == "win32":
-        return "windows"
+        return Session.WINDOWS
     if sys.platform == "darwin":
-        return "macos"
+        return Session.MACOS
     if os.environ.get("WAYLAND_DISPLAY") or os.environ.get("XDG_SESSION_TYPE") == "wayland":
-        return "wayland"
-    return "x11"
+        return Session.WAYLAND
+    return Session.X11
 
 
 
@@ -47,18 +58,9 @@ class ClipboardRoute(enum.StrEnum):
     WL_COPY = "wl-copy"  # wl-copy/wl-paste: the compositor's data-control protocol
 
 
-class TypingRoute(enum.StrEnum):
-    PASTE = "paste"  # clipboard + a synthetic paste chord (X11, Windows, XWayland)
-    TYPE = "type"
-    PORTAL = "portal"  # clipboard + the paste chord through the RemoteDesktop portal
-    WTYPE = "wtype"
-    YDOTOOL = "ydotool"
-    CLIPBOARD = "clipboard"  # nothing can type: the text waits on the clipboard
-
-
 @dataclass(frozen=True)
 class Route:
-    way: KeyRoute | TypingRoute | ClipboardRoute
+    way: KeyRoute | Injection | ClipboardRoute  # Injection: the way text is typed, never AUTO
     why: str
     todo: str = ""  # what the user must do, one sentence; empty when nothing
 
@@ -67,7 +69,7 @@ class Route:
 class Desktop:
     """What was found about the session."""
 
-    session: str  # "x11", "wayland", "windows", "macos"
+    session: Session  # a Session's value is taken too
     name: str  # XDG_CURRENT_DESKTOP, lower case ("" when unknown)
     shortcuts_version: int | None = None  # GlobalShortcuts portal
     remote_version: int | None = None  # RemoteDesktop portal
@@ -75,6 +77,9 @@ class Desktop:
     xwayland: bool = False
     tools: frozenset[str] = frozenset()  # wtype, ydotool (with its daemon), wl-copy found
     entry_installed: bool = True
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "session", Session(self.session))
 
     @property
     def wlroots(self) -> bool:
@@ -90,9 +95,9 @@ def sway_bindings(hotkey: str) -> list[str]:
 
 
 def key_route(desktop: Desktop, hotkey: str) -> Route:
-    if desktop.session == "none":
+    if desktop.session is Session.NONE:
         return Route(KeyRoute.COMMAND, "there is no graphical session", "Start the app from a desktop session.")
-    if desktop.session != "wayland":
+    if desktop.session is not Session.WAYLAND:
         return Route(KeyRoute.PYNPUT, "the app hears the hotkey itself")
     if desktop.shortcuts_version is not None:
         todo = "" if desktop.entry_installed else (
@@ -111,7 +116,7 @@ def clipboard_route(desktop: Desktop) -> Route:
     itself. GNOME's compositor takes over an X11 app's clipboard whatever has the focus, and has
     no data-control protocol (wl-copy would steal the focus for a moment there): the app's own,
     through XWayland. Elsewhere wl-copy, through data-control (sway, KDE, Hyprland)."""
-    if desktop.session != "wayland":
+    if desktop.session is not Session.WAYLAND:
         return Route(ClipboardRoute.QT, "the app's own clipboard")
     if "gnome" in desktop.name and desktop.xwayland:
         return Route(ClipboardRoute.QT, "the app's clipboard through XWayland, which GNOME hands to Wayland windows")
@@ -121,33 +126,32 @@ def clipboard_route(desktop: Desktop) -> Route:
                  "Install wl-clipboard: without it pasted text may not reach Wayland windows.")
 
 
-def typing_route(desktop: Desktop, chosen: str = "auto") -> Route:
-    """The way text is typed for the setting *chosen* ("auto" or one TypingRoute's value)."""
-    if chosen != "auto":
-        way = TypingRoute(chosen)
-        missing = way in (TypingRoute.WTYPE, TypingRoute.YDOTOOL) and way.value not in desktop.tools
+def typing_route(desktop: Desktop, chosen: Injection | str = Injection.AUTO) -> Route:
+    """The way text is typed for the setting *chosen* (an Injection or its value)."""
+    if (way := Injection(chosen)) is not Injection.AUTO:
+        missing = way in (Injection.WTYPE, Injection.YDOTOOL) and way.value not in desktop.tools
         return Route(way, "chosen in the settings",
                      f"Install {way.value} (and start its daemon) or choose another way." if missing else "")
-    if desktop.session == "none":
-        return Route(TypingRoute.CLIPBOARD, "there is no graphical session")
-    if desktop.session != "wayland":
-        return Route(TypingRoute.PASTE, "the clipboard and a synthetic Ctrl+V")
+    if desktop.session is Session.NONE:
+        return Route(Injection.CLIPBOARD, "there is no graphical session")
+    if desktop.session is not Session.WAYLAND:
+        return Route(Injection.PASTE, "the clipboard and a synthetic Ctrl+V")
     # On Wayland synthetic X11 keys (XWayland) reach only X11 windows: type through Wayland.
     if desktop.remote_version is not None and not desktop.wlroots:
         # Version 1 (KDE Plasma 5.27) has no restore token: where it shows a dialog, it does so at
         # every start.
         once = "you approve it once" if desktop.remote_version >= 2 else "the desktop may ask at each start"
-        return Route(TypingRoute.PORTAL, f"the desktop's RemoteDesktop portal (version {desktop.remote_version}) "
+        return Route(Injection.PORTAL, f"the desktop's RemoteDesktop portal (version {desktop.remote_version}) "
                                          f"sends the paste chord; {once}")
     if "wtype" in desktop.tools and (desktop.wlroots or desktop.remote_version is None):
-        return Route(TypingRoute.WTYPE, "wtype types through the compositor's virtual keyboard")
+        return Route(Injection.WTYPE, "wtype types through the compositor's virtual keyboard")
     if "ydotool" in desktop.tools:
-        return Route(TypingRoute.YDOTOOL, "ydotool types through the kernel's uinput device")
+        return Route(Injection.YDOTOOL, "ydotool types through the kernel's uinput device")
     if desktop.wlroots:
         todo = "Install wtype (sudo apt-get install wtype) so the text is typed."
     else:
         todo = "Install ydotool and start ydotoold, or paste the text yourself with Ctrl+V."
-    return Route(TypingRoute.CLIPBOARD, "nothing here may type into other windows", todo)
+    return Route(Injection.CLIPBOARD, "nothing here may type into other windows", todo)
 
 
 def probe(bus: str = "SESSION", which: Callable[[str], str | None] = shutil.which) -> Desktop:
@@ -159,7 +163,7 @@ def probe(bus: str = "SESSION", which: Callable[[str], str | None] = shutil.whic
         tools |= {"ydotool"}
     found = Desktop(session, name, xwayland=bool(os.environ.get("DISPLAY")), tools=tools,
                     entry_installed=entry.is_installed())
-    if session != "wayland":
+    if session is not Session.WAYLAND:
         return found
     from .portal import GLOBAL_SHORTCUTS, REMOTE_DESKTOP, PortalConnection, PortalError
 
@@ -186,14 +190,14 @@ def ydotool_socket() -> Path | None:
     return None
 
 
-def report(desktop: Desktop, hotkey: str, typing: str = "auto") -> list[tuple[str, str]]:
+def report(desktop: Desktop, hotkey: str, typing: Injection | str = Injection.AUTO) -> list[tuple[str, str]]:
     """(label, text) lines for doctor and the settings: the session, the portals, both routes and
     what to do."""
     def version(v: int | None) -> str:
         return f"version {v}" if v is not None else "not found"
 
     lines = [("session", desktop.session + (f" ({desktop.name})" if desktop.name else ""))]
-    if desktop.session == "wayland":
+    if desktop.session is Session.WAYLAND:
         lines += [("portal", "running" if desktop.portal_running else "not found on the session bus"),
                   ("GlobalShortcuts", version(desktop.shortcuts_version)),
                   ("RemoteDesktop", version(desktop.remote_version)),

@@ -11,6 +11,7 @@ from typing import Protocol
 
 import numpy as np
 
+from ..engine.live import FileDone
 from ..engine.recognize import AudioInput, language_code_of, replace_phrases
 from ..settings import Settings, data_dir
 from .audio import AudioShelf
@@ -74,8 +75,11 @@ class HistoryKeeper:
     def owns(self, path: Path) -> bool:
         return self.recovery.owns(path) or path.name.startswith(_AGAIN)
 
-    def file_done(self, path: Path, transcript, error: str | None, model: str) -> str | None:
+    def file_done(self, done: FileDone, model: str) -> str | None:
         """A recovered utterance or a "transcribe again"; the notice for the user, if any."""
+        path, transcript, error = done.path, done.transcript, done.error
+        if done.outcome.cancelled:
+            error = "the app stopped before it was done"
         if self.recovery.owns(path):
             return self.recovery.finished(path, transcript, error, model)
         entry_id = int(path.name[len(_AGAIN):])

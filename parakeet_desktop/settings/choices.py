@@ -14,7 +14,8 @@ from ..engine.live import Device, FinalPass, Latency, Mode
 
 
 class Injection(enum.StrEnum):
-    """How text reaches the focused window (desktop/inject.py)."""
+    """How text reaches the focused window (desktop/inject.py): the setting, and the way a
+    desktop's route resolves it to (desktop/routes.py's typing_route, never AUTO)."""
 
     AUTO = "auto"
     PASTE = "paste"
@@ -22,6 +23,7 @@ class Injection(enum.StrEnum):
     WTYPE = "wtype"
     YDOTOOL = "ydotool"
     PORTAL = "portal"  # Wayland: the paste chord through the RemoteDesktop portal
+    CLIPBOARD = "clipboard"  # nothing typed: the text waits on the clipboard (chosen, or nothing may type)
 
 
 class PasteKeys(enum.StrEnum):
@@ -75,6 +77,7 @@ _LABELLED: tuple[tuple[enum.Enum, str], ...] = (
     (Injection.WTYPE, "wtype (Wayland)"),
     (Injection.YDOTOOL, "ydotool (Wayland)"),
     (Injection.PORTAL, "Paste through the desktop's portal (Wayland: GNOME, KDE)"),
+    (Injection.CLIPBOARD, "Copy to the clipboard only (paste it yourself)"),
     (PasteKeys.AUTO, "Automatic (Ctrl+Shift+V in terminals where it can be told)"),
     (PasteKeys.CTRL_V, "Ctrl+V"),
     (PasteKeys.CTRL_SHIFT_V, "Ctrl+Shift+V (terminals)"),

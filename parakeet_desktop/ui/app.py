@@ -7,8 +7,8 @@ import contextlib
 import dataclasses
 import logging
 import os
-import time
 from functools import partial
+from typing import assert_never
 
 from PySide6.QtCore import QObject, QTimer
 from PySide6.QtWidgets import QApplication, QSystemTrayIcon
@@ -16,19 +16,21 @@ from PySide6.QtWidgets import QApplication, QSystemTrayIcon
 from ..control import Answers, answer
 from ..desktop import autostart
 from ..desktop.delivery import TextDelivery
-from ..desktop.hotkey import Gesture, GestureAction
-from ..desktop.inject import PynputKeyboard
-from ..desktop.routes import Desktop
+from ..desktop.inject import system_keyboard
+from ..desktop.routes import Desktop, Session
+from ..engine import live
 from ..engine.live import Mode, SessionState
 from ..engine.model import model_title
 from ..history.keeper import HistoryKeeper
 from ..settings import Settings, data_dir, save_settings
 from . import sounds
+from .app_report import AppReport
 from .app_state import AppState
 from .clipboard import app_clipboard, qt_later
 from .control_server import ControlServer
+from .dictation_keys import DictationKeys
 from .engine_thread import EngineThread, EngineWorker, spool_dir
-from .file_window import FileWindow
+from .file_jobs import FileJobs
 from .history_window import open_history_window
 from .local_api import LocalApi
 from .menu import AppMenu, MenuActions
@@ -50,15 +52,12 @@ class DesktopApp(QObject):
         self.routes = SessionRoutes(desktop)  # the hotkey and typing the way this desktop allows
         self.settings = settings
         self.record = SelfReport(started_at)
-        self.state = AppState.LOADING
         self.mode = Mode(settings.mode)
         self.keeper = HistoryKeeper(settings, spool_dir(), lambda inputs: self.worker.transcribe_audio(inputs),
                                     open_history_window)
         self.history = self.keeper.history
-        self.file_window = FileWindow()
-        self.file_window.transcribe.connect(self._transcribe_files)
-        self.file_window.cancel.connect(lambda job: self.worker.cancel_job(job))
-        self._files_waiting: list = []
+        self.files = FileJobs(lambda: self.worker, self.keeper, lambda notice: self.status.notify("Recovered", notice))
+        self.file_window = self.files.window
         self.setup = ModelSetup(SetupHooks(
             model=lambda: self.settings.model, use_model=self.use_model, retry=self.start_engine, quit=self.quit,
             cancel_download=lambda: self.worker.cancel_download.set(),
@@ -66,8 +65,7 @@ class DesktopApp(QObject):
         self.microphone_ok = True
         self.model_resting = False  # the model gave the GPU's memory back while idle
         self.overlay = CaptionOverlay(settings.overlay_position, settings.overlay_opacity, settings.overlay_width)
-        self.gesture = Gesture()
-        self.delivery = TextDelivery(settings, self.history, keyboard or _keyboard(),
+        self.delivery = TextDelivery(settings, self.history, keyboard or system_keyboard(),
                                      app_clipboard(self.routes.desktop), qt_later,
                                      desktop=self.routes.desktop, portal_keyboard=self.routes.portal_keyboard)
         self.delivery.keys_pressed = self.routes.keys_pressed
@@ -75,25 +73,33 @@ class DesktopApp(QObject):
             toggle=self.toggle, set_mode=self.set_mode, show_files=self.show_files, show_settings=self.show_settings,
             show_history=self.show_history, copy_last=self.copy_last, paste_last=self.paste_last, quit=self.quit,
             has_last=lambda: self.delivery.last() is not None,
-            ask_desktop=self.ask_desktop if self.routes.desktop.session == "wayland" else None), self.mode)
+            ask_desktop=self.ask_desktop if self.routes.desktop.session is Session.WAYLAND else None), self.mode)
         self.menu = self.app_menu.menu
         if use_tray is None:
             use_tray = QSystemTrayIcon.isSystemTrayAvailable()
         self.status = TrayStatus(self.menu, self.show_history) if use_tray else ControlWindow(self.menu)
         if isinstance(self.status, ControlWindow):
             self.status.dictate.connect(self.toggle)
+        self.report = AppReport(self.status, self.overlay, self.app_menu, self.record,
+                                lambda: self.routes.hint(self.settings.hotkey, self.mode))
+        self.keys = DictationKeys(lambda: self.worker, lambda: self.mode, self.report.told, self)
         self._sd = sd
         self.settings_dialog: SettingsDialog | None = None
         self.worker = EngineWorker(settings, sd=sd)
         self.thread = EngineThread(self.worker)
         self.control = ControlServer(partial(answer, app=Answers(
             listening=lambda: self.state is AppState.LISTENING,
-            toggle=lambda: self._told(self.worker.toggle(self.mode)), stop=lambda: self._told(self.worker.stop()),
+            toggle=lambda: self.report.told(self.worker.toggle(self.mode)),
+            stop=lambda: self.report.told(self.worker.stop()),
             quit=lambda: QTimer.singleShot(0, self.quit), show=self._come_forward, status=self.status_report)), self)
         self.local_api = LocalApi()
         self._connect()
         self._startup_warnings = warnings
         self._warned_at_start = False
+
+    @property
+    def state(self) -> AppState:
+        return self.report.state
 
     # --- start and stop -------------------------------------------------------------------
 
@@ -147,35 +153,23 @@ class DesktopApp(QObject):
 
     def _connect(self) -> None:
         self._connect_worker()
-        self.routes.pressed.connect(self._on_hotkey_pressed)
-        self.routes.released.connect(self._on_hotkey_released)
+        self.routes.pressed.connect(self.keys.pressed)
+        self.routes.released.connect(self.keys.released)
         # Portal answers come on their own threads: a method of this QObject is queued to the GUI's.
         self.routes.notice.connect(self._on_route_notice)
-        self.delivery.tell = partial(self._problem, "Not pasted")
+        self.delivery.tell = partial(self.report.problem, "Not pasted")
 
     def _on_route_notice(self, title: str, message: str, error: bool) -> None:
-        (logger.warning if error else logger.info)("%s: %s", title, message)
-        self.record.notice(f"{title}: {message}")  # status and doctor show it too
-        self.status.notify(title, message, error=error)
+        self.report.notice(title, message, error=error)
 
     def _connect_worker(self) -> None:
-        w = self.worker
-        w.download_progress.connect(self._on_download_progress)
-        w.ready.connect(self._on_ready)
-        w.failed.connect(self._on_failed)
-        w.state.connect(self._on_state)
-        w.partial.connect(self._on_partial)
-        w.final.connect(self._on_final)
         # Bound methods of this GUI-thread object, never lambdas: Qt queues a signal from the
         # engine thread only to a receiver object living in another thread; a lambda would run
         # on the engine thread and touch widgets there.
-        w.error.connect(self._on_engine_error)
-        w.notice.connect(self._on_notice)
-        w.microphone.connect(self._on_microphone)
-        w.file_progress.connect(self._on_file_progress)
-        w.file_done.connect(self._on_file_done)
-        w.resting.connect(self._on_resting)
-        w.waking.connect(self._on_waking)
+        self.worker.download_progress.connect(self._on_download_progress)
+        self.worker.ready.connect(self._on_ready)
+        self.worker.failed.connect(self._on_failed)
+        self.worker.engine_event.connect(self._on_event)
 
     def set_mode(self, mode: Mode) -> None:
         self.mode = mode
@@ -183,20 +177,56 @@ class DesktopApp(QObject):
         try:
             save_settings(self.settings)
         except OSError as exc:
-            self._problem("Settings", f"Could not save the settings: {exc}")
+            self.report.problem("Settings", f"Could not save the settings: {exc}")
 
     # --- engine events --------------------------------------------------------------------
+
+    def _on_event(self, event: live.Event) -> None:
+        match event:
+            case live.StateChanged(state, mode):
+                self._on_state(state, mode)
+            case live.Partial(_utterance, text):
+                self.record.caption = text
+                self.overlay.show_partial(text)
+            case live.Final():
+                self._on_final(event)
+            case live.Level(dbfs):
+                if self.settings_dialog is not None:
+                    self.settings_dialog.show_level(dbfs)
+            case live.ErrorEvent(message):
+                self.report.problem("Dictation", message)
+            case live.Notice(message):
+                self.report.engine_notice(message)
+            case live.MicrophoneState(available, message):
+                self._on_microphone(available, message)
+            case live.FileProgress():
+                self.files.progress(event)
+            case live.FileDone():
+                self.files.done(event)
+            case live.ModelResting(resting, seconds):
+                self._on_resting(resting, seconds)
+            case live.WakingUp():
+                if self.state is AppState.LISTENING:  # what is said now is kept and comes once it is back
+                    self.overlay.show_partial("Waking up the model…")
+            case live.StreamStopped():
+                pass  # the desktop app opens no streams
+            case _:
+                assert_never(event)
+
+    def _on_leaving_event(self, event: live.Event) -> None:
+        """An event of an engine being replaced: its state changes, captions and notices are not
+        the new engine's; a final text it still delivers (an utterance in progress) is kept."""
+        if not isinstance(event, live.StateChanged | live.Partial | live.Notice):
+            self._on_event(event)
 
     def _on_ready(self, name: str, device: str) -> None:
         self.record.ready()
         self.local_api.engine_ready(self.worker.engine)
         self.keeper.engine_ready()
         self.setup.ready(self.routes.hint(self.settings.hotkey, self.mode))
-        if self._files_waiting:
-            waiting, self._files_waiting = self._files_waiting, []
-            self._transcribe_files(waiting)
+        self.files.engine_ready()
         self.model_resting = False
-        self._set_state(AppState.READY, f"{model_title(name)} on {'the GPU' if device == 'cuda' else 'the CPU'}.")
+        self.report.set_state(AppState.READY, f"{model_title(name)} on {'the GPU' if device == 'cuda' else 'the CPU'}.")
         taught = data_dir() / "hotkey-taught"
         if not taught.exists() and not self._warned_at_start:  # once, and never over a warning
             self.status.notify("Ready to dictate", self.routes.hint(self.settings.hotkey, self.mode))
@@ -207,31 +237,30 @@ class DesktopApp(QObject):
         self.setup.progress(done, total)  # through this GUI-thread object, so Qt queues the signal
 
     def _on_failed(self, message: str, model_problem: bool) -> None:
-        self._set_state(AppState.ERROR, message)
+        self.report.set_state(AppState.ERROR, message)
         self.local_api.engine_failed(message)
         if self.setup.failed(message, model_problem):  # not downloaded, removed, damaged: get one
             return
         self.status.notify("The model could not be loaded", message, error=True)
 
-    def _on_state(self, state: str, mode: str) -> None:
-        session = SessionState(state)
+    def _on_state(self, session: SessionState, mode: Mode) -> None:
         if session is SessionState.LISTENING:
             if self.state is not AppState.LISTENING:
                 self.record.caption = ""
                 self.overlay.show_listening()
                 if self.settings.sounds:
                     sounds.play(sounds.START)
-            self._set_state(AppState.LISTENING, "Hands-free: what you say is typed at each pause."
-                            if Mode(mode) is Mode.HANDS_FREE else "")
+            self.report.set_state(AppState.LISTENING, "Hands-free: what you say is typed at each pause."
+                            if mode is Mode.HANDS_FREE else "")
         elif session is SessionState.FINALISING:
             self.delivery.injector.aim()  # the key release: the words are for the window focused now
             self.overlay.show_finishing()
-            self._set_state(AppState.FINISHING)
+            self.report.set_state(AppState.FINISHING)
         else:
             if self.state is AppState.FINISHING and self.settings.sounds:
                 sounds.play(sounds.STOP)
-            self.gesture.reset()
-            self._set_state(self._idle_state() if self.microphone_ok else AppState.ERROR)
+            self.keys.gesture.reset()
+            self.report.set_state(self._idle_state() if self.microphone_ok else AppState.ERROR)
 
     def _idle_state(self) -> AppState:
         return AppState.RESTING if self.model_resting else AppState.READY
@@ -240,107 +269,29 @@ class DesktopApp(QObject):
         logger.info("The model %s in %.2f s", "rests (GPU memory given back)" if resting else "is back", seconds)
         self.model_resting = resting
         if self.state.idle:
-            self._set_state(self._idle_state())
-
-    def _on_waking(self) -> None:
-        if self.state is AppState.LISTENING:  # what is said now is kept and comes once it is back
-            self.overlay.show_partial("Waking up the model…")
-
-    def _on_engine_error(self, message: str) -> None:
-        self._problem("Dictation", message)
-
-    def _on_notice(self, message: str) -> None:
-        logger.info("%s", message)
-        self.record.notice(message)  # and the last few kept for ``status``
-        self.status.notify("Note", message)
+            self.report.set_state(self._idle_state())
 
     def _on_microphone(self, available: bool, message: str) -> None:
         self.microphone_ok = available
         if (self.state.idle or self.state is AppState.ERROR) and self.worker.engine is not None:
-            self._set_state(self._idle_state() if available else AppState.ERROR, message)
+            self.report.set_state(self._idle_state() if available else AppState.ERROR, message)
 
-    def _on_file_progress(self, path, fraction: float) -> None:
-        if not self.keeper.owns(path):
-            self.file_window.progress(path, fraction)
-
-    def _on_file_done(self, path, transcript, error, outcome) -> None:
-        if not self.keeper.owns(path):
-            self.file_window.finished(path, transcript, error, outcome)
-        elif notice := self.keeper.file_done(path, transcript, error, self.worker.model_name):
-            self.status.notify("Recovered", notice)
-
-    def _on_partial(self, _utterance: int, text: str) -> None:
-        self.record.caption = text
-        self.overlay.show_partial(text)
-
-    def _on_final(self, final) -> None:
+    def _on_final(self, final: live.Final) -> None:
         text, delivery, unsaved = self.delivery.final(final.text, final.seconds, self.worker.model_name)
         if unsaved is None:  # the text is safe in the history (or there was none): keep or drop its audio
             self.keeper.saved(self.delivery.last_entry, final.spool)
         self.overlay.show_final(text)
-        self._report(delivery)
+        self.report.delivered(delivery)
         if unsaved:
             self.status.notify("History", unsaved, error=True)
 
-    def _report(self, delivery) -> None:
-        if delivery is not None and not delivery.ok:
-            self._problem("Scratch that" if delivery.method == "scratch" else "Text not typed", delivery.problem or "")
-
-    def _problem(self, title: str, message: str) -> None:
-        self.record.notice(f"{title}: {message}")  # status and doctor show it too
-        self.status.notify(title, message, error=True)
-        self.overlay.show_message(message)
-
-    def _set_state(self, state: AppState, detail: str = "") -> None:
-        self.state = state
-        hint = self.routes.hint(self.settings.hotkey, self.mode)
-        if state.idle:  # every view of "ready" says how to dictate
-            detail = f"{detail} {hint}" if detail else hint
-        self.status.set_state(state, detail)
-        line = hint if state.idle else state.title + (f": {detail}" if state is AppState.ERROR else "")
-        self.app_menu.show_state(state, line)
-
     # --- user actions ---------------------------------------------------------------------
 
-    def _told(self, accepted: bool) -> bool:
-        """*accepted*: what the worker answered a dictation command (False while no engine runs)."""
-        if not accepted:
-            self.overlay.show_message("The model is still loading…" if self.state is AppState.LOADING
-                                      else "Dictation is not available: the model did not load.")
-            return False
-        return True
-
     def toggle(self) -> None:
-        self._told(self.worker.toggle(self.mode))
-
-    def _on_hotkey_pressed(self) -> None:
-        if self.mode is Mode.HANDS_FREE:
-            self._told(self.worker.toggle(Mode.HANDS_FREE))
-            return
-        if self.gesture.press(time.monotonic()) is GestureAction.START_PUSH_TO_TALK:
-            self._told(self.worker.start(Mode.PUSH_TO_TALK))
-
-    def _on_hotkey_released(self) -> None:
-        if self.mode is Mode.HANDS_FREE:
-            return
-        action = self.gesture.release(time.monotonic())
-        if action is GestureAction.STOP:
-            self._told(self.worker.stop())
-        elif action is GestureAction.KEEP_HANDS_FREE:
-            self._told(self.worker.continue_hands_free())
+        self.report.told(self.worker.toggle(self.mode))
 
     def show_files(self) -> None:
-        self.file_window.show()
-        self.file_window.raise_()
-        self.file_window.activateWindow()
-
-    def _transcribe_files(self, paths: list) -> None:
-        jobs = self.worker.transcribe_files(paths)
-        if jobs is None:  # the model is still loading: they start when it is ready
-            self._files_waiting.extend(paths)
-            return
-        for path, job in zip(paths, jobs, strict=True):
-            self.file_window.job_started([path], job)
+        self.files.show()
 
     def show_settings(self) -> None:
         from ..engine.audio import MicrophoneError, list_input_devices
@@ -349,15 +300,13 @@ class DesktopApp(QObject):
             microphones = [d.name for d in list_input_devices()]
         except MicrophoneError as exc:
             microphones = []
-            self._problem("Microphones", str(exc))
+            self.report.problem("Microphones", str(exc))
         dialog = SettingsDialog(self.settings, microphones, api_token=self.local_api.token(),
                                 api_status=self.local_api.status(),
                                 desktop_routes=self.routes.report(self.settings.hotkey, self.settings.injection))
-        self.worker.level.connect(dialog.show_level)
-        self.settings_dialog = dialog
+        self.settings_dialog = dialog  # the microphone's level goes to it while it is open
         if dialog.exec():
             self.apply_settings(dialog.result_settings())
-        self.worker.level.disconnect(dialog.show_level)
         self.settings_dialog = None
 
     def apply_settings(self, new: Settings) -> None:
@@ -367,7 +316,7 @@ class DesktopApp(QObject):
         try:
             save_settings(new)
         except OSError as exc:
-            self._problem("Settings", f"Could not save the settings: {exc}")
+            self.report.problem("Settings", f"Could not save the settings: {exc}")
         self.mode = Mode(new.mode)
         self.app_menu.show_mode(self.mode)
         self.overlay.configure(new.overlay_position, new.overlay_opacity, new.overlay_width)
@@ -381,7 +330,7 @@ class DesktopApp(QObject):
             try:
                 autostart.set_enabled(new.start_at_login)
             except OSError as exc:
-                self._problem("Start at login", f"Could not change it: {exc}")
+                self.report.problem("Start at login", f"Could not change it: {exc}")
         # A first vocabulary or the local API (or neither left) loads the model again, with
         # phrase boosting on or off.
         if (new.model, new.device, new.phrase_boosting) != (old.model, old.device, old.phrase_boosting):
@@ -393,18 +342,17 @@ class DesktopApp(QObject):
     def _apply_local_api(self) -> None:
         error = self.local_api.apply(self.settings)
         if error:
-            self._problem("Local API", f"The local API could not start: {error}")
+            self.report.problem("Local API", f"The local API could not start: {error}")
 
     def _reload_engine(self) -> None:
         if self.worker.engine is None and self.thread.isRunning():
-            self._problem("Settings", "The new model will be used at the next start: the current "
+            self.report.problem("Settings", "The new model will be used at the next start: the current "
                                       "one is still loading.")
             return
         old = self.worker
-        # Its state changes while stopping are not the new engine's; a final text it still
-        # delivers (an utterance in progress) stays connected and is kept.
-        for signal in (old.ready, old.failed, old.state, old.partial, old.notice):
+        for signal in (old.ready, old.failed, old.engine_event):
             signal.disconnect()
+        old.engine_event.connect(self._on_leaving_event)
         self.thread.shutdown()
         self.start_engine()
 
@@ -422,7 +370,7 @@ class DesktopApp(QObject):
         self.worker = EngineWorker(self.settings, sd=self._sd)
         self.thread = EngineThread(self.worker)
         self._connect_worker()
-        self._set_state(AppState.LOADING, f"Loading {model_title(self.settings.model)}…")
+        self.report.set_state(AppState.LOADING, f"Loading {model_title(self.settings.model)}…")
         self.local_api.engine_reloading(self.settings.model)
         self.thread.start()
 
@@ -437,7 +385,7 @@ class DesktopApp(QObject):
         delivery = self.delivery.paste_last()
         if delivery is None:
             self.overlay.show_message("Nothing dictated yet.")
-        self._report(delivery)
+        self.report.delivered(delivery)
 
     def _come_forward(self) -> None:
         """A second launch: this app is the one, and says so."""
@@ -450,11 +398,3 @@ class DesktopApp(QObject):
         return self.record.report(state=self.state, mode=self.mode, model=self.worker.model_name,
                                   tray=isinstance(self.status, TrayStatus), local_api=self.local_api.url,
                                   **self.routes.status(self.settings.hotkey, self.delivery.injector.route))
-
-
-def _keyboard():
-    try:
-        return PynputKeyboard()
-    except Exception as exc:  # no X server, Wayland: paste and typing are not possible
-        logger.warning("Synthetic key presses are not available: %s", exc)
-        return None

@@ -11,26 +11,11 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, assert_never
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QThread, Signal
 
-from ..engine.live import (
-    ErrorEvent,
-    Event,
-    FileDone,
-    FileProgress,
-    Final,
-    Level,
-    MicrophoneState,
-    Mode,
-    ModelResting,
-    Notice,
-    Partial,
-    StateChanged,
-    StreamStopped,
-    WakingUp,
-)
+from ..engine.live import Event, FileDone, Mode, Notice
 from ..settings import Settings, data_dir
 
 if TYPE_CHECKING:
@@ -40,21 +25,15 @@ logger = logging.getLogger(__name__)
 
 
 class EngineWorker(QObject):
+    """Loads the model and runs the live engine on its thread. The engine's events leave as one
+    signal carrying each typed event as it was emitted (engine.live.Event): the app matches on
+    them, so an event it does not handle is a type error there."""
+
     loading = Signal(str)  # model name
     download_progress = Signal(object, object)  # bytes done, bytes in all (None: not known)
     ready = Signal(str, str)  # model name, device
     failed = Signal(str, bool)  # why the engine is not running; True: the model could not be had
-    state = Signal(str, str)  # session state, mode
-    level = Signal(float)
-    partial = Signal(int, str)
-    final = Signal(object)  # engine.dictation.Final
-    error = Signal(str)
-    notice = Signal(str)
-    microphone = Signal(bool, str)  # available, message
-    file_progress = Signal(object, float)  # path, fraction
-    file_done = Signal(object, object, object, object)  # path, Transcript or None, error or None, Outcome
-    resting = Signal(bool, float)  # the model rests (GPU memory given back) or is back; seconds the move took
-    waking = Signal()  # a wake-up is taking longer than a moment
+    engine_event = Signal(object)  # an engine.live.Event (not "event": QObject.event is a virtual of its own)
 
     def __init__(self, settings: Settings, sd=None) -> None:
         super().__init__()
@@ -85,7 +64,7 @@ class EngineWorker(QObject):
 
         self.model_name = model.name
         for text in model.notices:
-            self.notice.emit(text)
+            self.engine_event.emit(Notice(text))
         try:
             engine = LiveEngine(model, live_settings(self.settings), self._emit,
                                 device_name=self.settings.microphone, sd=self._sd)
@@ -166,37 +145,9 @@ class EngineWorker(QObject):
         return True
 
     def _emit(self, event: Event) -> None:
-        match event:
-            case Partial(utterance, text):
-                self.partial.emit(utterance, text)
-            case Final():
-                self.final.emit(event)
-            case Level(dbfs):
-                self.level.emit(dbfs)
-            case StateChanged(state, mode):
-                self.state.emit(state.value, mode.value)
-            case ErrorEvent(message):
-                self.error.emit(message)
-            case Notice(message):
-                self.notice.emit(message)
-            case MicrophoneState(available, message):
-                self.microphone.emit(available, message)
-            case FileProgress():
-                self.file_progress.emit(event.path, event.fraction)
-            case ModelResting(resting, seconds):
-                self.resting.emit(resting, seconds)
-            case WakingUp():
-                self.waking.emit()
-            case FileDone():
-                self.jobs.pop(event.job, None)
-                # The error is text for people (the history window shows why a text is
-                # unchanged); the outcome is what views decide on.
-                error = "cancelled" if event.outcome.cancelled else event.error
-                self.file_done.emit(event.path, event.transcript, error, event.outcome)
-            case StreamStopped():
-                pass  # the desktop app opens no streams
-            case _:
-                assert_never(event)
+        if isinstance(event, FileDone):
+            self.jobs.pop(event.job, None)
+        self.engine_event.emit(event)
 
 
 def live_settings(settings: Settings):

@@ -13,7 +13,7 @@ from PySide6.QtCore import QObject, Signal
 
 from ..desktop import entry, routes
 from ..desktop.hotkey import HotkeyError, HotkeyListener, parse_hotkey
-from ..desktop.routes import Desktop, KeyRoute, key_route, open_hotkey, probe
+from ..desktop.routes import Desktop, KeyRoute, Session, key_route, open_hotkey, probe
 from ..engine.live import Mode
 from ..settings import data_dir
 from .menu import hotkey_hint
@@ -42,7 +42,7 @@ class SessionRoutes(QObject):
         self.trigger: str | None = None
         self._asked: str | None = None  # the hotkey the user just chose in the settings
         self.portal_keyboard: PortalKeyboard | None = None
-        if self.desktop.session == "wayland":
+        if self.desktop.session is Session.WAYLAND:
             from ..desktop.remote_desktop import PortalKeyboard
 
             # GNOME (48, and its code since) never starts a keyboard-only session restored from a
@@ -57,7 +57,7 @@ class SessionRoutes(QObject):
         self.stop_hotkey()
         self.trigger = None
         self._asked = text if changed else None
-        if self.desktop.session == "wayland" and sys.platform.startswith("linux") and not entry.is_installed():
+        if self.desktop.session is Session.WAYLAND and sys.platform.startswith("linux") and not entry.is_installed():
             try:  # the portal finds the app's name and icon through it
                 entry.install()
             except OSError as exc:

@@ -8,6 +8,7 @@ import pytest
 
 from parakeet_desktop.desktop.hotkey import Gesture, GestureAction, Hotkey, HotkeyError, parse_hotkey
 from parakeet_desktop.desktop.inject import Injector, Spacer
+from parakeet_desktop.settings import Injection
 
 
 def test_hotkeys_parse_as_people_write_them():
@@ -77,6 +78,24 @@ def test_auto_picks_the_method_per_desktop():
     assert Injector("auto", clipboard, None, None, platform="wayland", which=which({"ydotool"})).method == "ydotool"
     assert Injector("auto", clipboard, None, None, platform="wayland", which=which(set())).method == "clipboard"
     assert Injector("type", clipboard, None, None, platform="wayland").method == "type"
+
+
+def test_the_clipboard_as_the_chosen_way_leaves_the_words_there_and_calls_it_done():
+    """Chosen in the settings, the clipboard is no failure to report; where the desktop forces it,
+    the person is told why the text was not typed."""
+
+    class Kept:
+        text = ""
+
+        def set_text(self, text: str) -> None:
+            self.text = text
+
+    chosen, forced = Kept(), Kept()
+    done = Injector("clipboard", chosen, None, None, platform="x11").deliver("naïve café")
+    assert done.ok and done.method is Injection.CLIPBOARD and chosen.text == "naïve café"
+    told = Injector("auto", forced, None, None, platform="wayland", which=lambda _name: None).deliver("hello")
+    assert not told.ok and told.method is Injection.CLIPBOARD and forced.text == "hello"
+    assert "paste it with Ctrl+V" in told.problem
 
 
 def _tool_runner():

@@ -7,7 +7,6 @@ from parakeet_desktop.desktop.routes import (
     ClipboardRoute,
     Desktop,
     KeyRoute,
-    TypingRoute,
     clipboard_route,
     key_route,
     report,
@@ -15,6 +14,7 @@ from parakeet_desktop.desktop.routes import (
     typing_route,
 )
 from parakeet_desktop.desktop.shortcuts import key_words, same_trigger
+from parakeet_desktop.settings import Injection
 
 GNOME = Desktop("wayland", "gnome", shortcuts_version=1, remote_version=2, portal_running=True, xwayland=True)
 KDE = Desktop("wayland", "kde", shortcuts_version=1, remote_version=2, portal_running=True, xwayland=True,
@@ -39,22 +39,22 @@ def test_the_hotkey_route_per_desktop():
 
 
 def test_the_typing_route_per_desktop():
-    assert typing_route(Desktop("x11", "")).way is TypingRoute.PASTE
-    assert typing_route(GNOME).way is TypingRoute.PORTAL
-    assert typing_route(KDE).way is TypingRoute.PORTAL  # wtype cannot type on KWin: the portal first
-    assert typing_route(HYPRLAND).way is TypingRoute.WTYPE
-    assert typing_route(SWAY).way is TypingRoute.WTYPE
+    assert typing_route(Desktop("x11", "")).way is Injection.PASTE
+    assert typing_route(GNOME).way is Injection.PORTAL
+    assert typing_route(KDE).way is Injection.PORTAL  # wtype cannot type on KWin: the portal first
+    assert typing_route(HYPRLAND).way is Injection.WTYPE
+    assert typing_route(SWAY).way is Injection.WTYPE
     # Version 1 (KDE Plasma 5.27) types through the portal too; it cannot keep the approval.
-    assert typing_route(OLD_GNOME).way is TypingRoute.PORTAL
+    assert typing_route(OLD_GNOME).way is Injection.PORTAL
     assert "at each start" in typing_route(OLD_GNOME).why and "once" in typing_route(GNOME).why
     # Without the portal: ydotool, else the clipboard.
-    assert typing_route(Desktop("wayland", "gnome", tools=frozenset({"ydotool"}))).way is TypingRoute.YDOTOOL
+    assert typing_route(Desktop("wayland", "gnome", tools=frozenset({"ydotool"}))).way is Injection.YDOTOOL
     no_portal = typing_route(Desktop("wayland", "gnome"))
-    assert no_portal.way is TypingRoute.CLIPBOARD and "ydotool" in no_portal.todo
+    assert no_portal.way is Injection.CLIPBOARD and "ydotool" in no_portal.todo
     bare_sway = typing_route(Desktop("wayland", "sway"))
-    assert bare_sway.way is TypingRoute.CLIPBOARD and "wtype" in bare_sway.todo
+    assert bare_sway.way is Injection.CLIPBOARD and "wtype" in bare_sway.todo
     chosen = typing_route(SWAY, "ydotool")
-    assert chosen.way is TypingRoute.YDOTOOL and "Install ydotool" in chosen.todo
+    assert chosen.way is Injection.YDOTOOL and "Install ydotool" in chosen.todo
 
 
 def test_the_clipboard_route_per_desktop():

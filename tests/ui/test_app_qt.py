@@ -17,6 +17,7 @@ from PySide6.QtGui import QGuiApplication
 from parakeet_desktop import control
 from parakeet_desktop.desktop.inject import RESTORE_AFTER_MS, Injector
 from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.live import Mode, ModelResting, Partial, SessionState, StateChanged, WakingUp
 from parakeet_desktop.history.store import History
 from parakeet_desktop.settings import config
 from support.app import PastingKeyboard, close_app, drop_files, later
@@ -282,10 +283,15 @@ def test_the_app_dictates_hands_free_into_the_focused_window(qtbot, qapp, app_di
                                hotkey="f9")
     app = DesktopApp(settings, [], use_tray=False, sd=FileSoundDevice(samples=recording, realtime=True),
                      keyboard=keyboard)
-    states = []
-    app.worker.state.connect(lambda state, mode: states.append(state))
-    captions = []
-    app.worker.partial.connect(lambda _u, caption: captions.append(caption))
+    states, captions = [], []
+
+    def seen(event) -> None:
+        if isinstance(event, StateChanged):
+            states.append(event.state)
+        elif isinstance(event, Partial):
+            captions.append(event.text)
+
+    app.worker.engine_event.connect(seen)
     app.start()
     try:
         assert isinstance(app.status, ControlWindow) and app.status.isVisible()
@@ -852,7 +858,7 @@ def test_one_state_enum_drives_every_view_and_a_tray_click_opens_the_history(qtb
         widths = set()
         for state in AppState:
             for view in (app, window):
-                view._set_state(state, "saved as /home/someone/.local/share/parakeet-desktop/"
+                view.report.set_state(state, "saved as /home/someone/.local/share/parakeet-desktop/"
                                        "failed-utterances/utterance-2026-11-22T10-00-00.wav"
                                        * (state is AppState.ERROR))
             assert state.title in app.status.tooltip and state.title in window.status.title
@@ -862,16 +868,16 @@ def test_one_state_enum_drives_every_view_and_a_tray_click_opens_the_history(qtb
         assert window.status._detail.text().count("\u200b") >= 4  # the path wraps at its folders
         assert app.status_report()["state"] == "error" and app.app_menu.status.text().startswith("Needs attention")
         # The model rests while idle and wakes for dictation: the tray says so, dictation stays offered.
-        app._set_state(AppState.READY)
-        app._on_resting(True, 0.4)
+        app.report.set_state(AppState.READY)
+        app.worker.engine_event.emit(ModelResting(True, 0.4))
         assert app.status_report()["state"] == "resting" and "Resting" in app.status.tooltip
         assert app.app_menu.toggle.isEnabled()
-        app._set_state(AppState.LISTENING)
-        app._on_waking()
+        app.report.set_state(AppState.LISTENING)
+        app.worker.engine_event.emit(WakingUp())
         assert "Waking up" in app.overlay.text
-        app._on_resting(False, 1.2)
+        app.worker.engine_event.emit(ModelResting(False, 1.2))
         assert app.state is AppState.LISTENING  # listening goes on; idle again is plain ready
-        app._on_state("idle", "ptt")
+        app.worker.engine_event.emit(StateChanged(SessionState.IDLE, Mode.PUSH_TO_TALK))
         assert app.state is AppState.READY
     finally:
         for view in (app, window):
