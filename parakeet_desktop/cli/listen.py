@@ -20,7 +20,6 @@ from ..engine.live import (
     FileDone,
     FileProgress,
     Final,
-    Latency,
     Level,
     MicrophoneState,
     Mode,
@@ -32,6 +31,7 @@ from ..engine.live import (
     WakingUp,
 )
 from ..engine.model import DEVICE_CHOICES
+from ..engine.recognize import Latency
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK
 from .terminal import load_model_saying_so, say
 
@@ -124,7 +124,7 @@ def _settings(args: argparse.Namespace):
     from ..engine.live import FinalPass, LiveSettings
     from ..engine.recognize import StreamingChoice
 
-    choice = StreamingChoice(latency=args.latency, chunk=args.chunk, left=args.left, right=args.right,
+    choice = StreamingChoice(latency=Latency(args.latency), chunk=args.chunk, left=args.left, right=args.right,
                              step=None if args.step is None else args.step / 1000)
     return LiveSettings(streaming=choice, final_pass=FinalPass.NEVER if args.no_final_pass else FinalPass.AUTO)
 

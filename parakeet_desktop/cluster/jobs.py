@@ -18,6 +18,7 @@ from ..service.errors import ApiError
 from ..service.jobs import Ending, not_found, run_on_engine
 from ..service.keywords import RequestPhrases, with_request_phrases
 from ..service.link import EngineLink
+from ..service.options import TranscriptionOptions
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class ClusterJobs:
     async def give_back(self, place: str) -> None:
         await self.registry.give_back.remote(place)
 
-    async def add(self, place: str, audio: AudioInput, options: dict, phrases: RequestPhrases,
+    async def add(self, place: str, audio: AudioInput, options: TranscriptionOptions, phrases: RequestPhrases,
                   vocabulary: Vocabulary | None, warning: str | None) -> dict:
         # The samples go to the registry (its object store), so that any replica can run the job.
         return await self.registry.add.remote(place, audio.name, audio.duration, options, warning,
@@ -114,7 +115,7 @@ class ClusterJobs:
             elif claim is not None:
                 await self._run(*claim)
 
-    async def _run(self, job_id: str, attempt: int, name: str, options: dict, phrases: tuple[str, ...],
+    async def _run(self, job_id: str, attempt: int, name: str, options: TranscriptionOptions, phrases: tuple[str, ...],
                    audio_ref: list) -> None:
         cancel = threading.Event()
         self._running = (job_id, attempt, cancel)

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass, field
 
 from ..service.jobs import Job, JobBook, JobStatus, Reservation, result_document
+from ..service.options import TranscriptionOptions
 
 # A replica's figures are dropped from the cluster's view this long after its last report.
 REPORT_STALE_SECONDS = 15.0
@@ -78,7 +79,7 @@ class JobRegistry:
         if held is not None:
             self.book.give_back(held[0])
 
-    async def add(self, place: str, name: str, duration: float, options: dict, warning: str | None,
+    async def add(self, place: str, name: str, duration: float, options: TranscriptionOptions, warning: str | None,
                   phrases: tuple[str, ...], samples) -> dict:
         if self.store is None:
             import ray

@@ -37,6 +37,7 @@ from .jobs import LocalJobs
 from .keywords import form_phrases, with_request_phrases
 from .link import EngineLink, ServiceState, Ticket, TranscriptionFailed, shutting_down
 from .metrics import Measured, ServiceMetrics, metrics_response
+from .options import TranscriptionOptions
 from .security import NONCE, Guard, bearer, proof, token_matches
 from .stream import install_stream
 from .uploads import UploadReader
@@ -151,7 +152,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
             options = _options(form, link)
             vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
             headers = {"X-Parakeet-Warning": warning} if warning else {}
-            if options["stream"]:
+            if options.stream:
                 handed_over = True  # the response gives the place back when it ends
                 return _CountedStream(_events(link, audio, vocabulary, ticket), lambda: link.release(ticket),
                                       media_type="text/event-stream", headers={"Cache-Control": "no-cache", **headers})
@@ -162,8 +163,8 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
                 link.release(ticket)
         if transcript is None:
             return Response(status_code=499)
-        language = formats.reported_language(transcript, options["language"])
-        response = formats.response(transcript, options["response_format"], options["granularities"], language)
+        language = formats.reported_language(transcript, options.language)
+        response = formats.response(transcript, options.response_format, options.timestamp_granularities, language)
         response.headers.update(headers)
         return response
 
@@ -255,33 +256,14 @@ def _created(started: float) -> int:
     return int(time.time() - (time.monotonic() - started))
 
 
-def _options(form, link: EngineLink) -> dict:
-    fmt = str(form.get("response_format") or "json")
-    if fmt not in formats.RESPONSE_FORMATS:
-        raise ApiError(400, f"response_format must be one of {', '.join(formats.RESPONSE_FORMATS)}, not {fmt!r}.",
-                       param="response_format")
-    granularities = tuple(str(g) for g in form.getlist("timestamp_granularities[]")
-                          + form.getlist("timestamp_granularities"))
-    unknown = [g for g in granularities if g not in formats.GRANULARITIES]
-    if unknown:
-        raise ApiError(400, f"timestamp_granularities[] may hold word and segment, not {', '.join(unknown)}.",
-                       param="timestamp_granularities")
-    if granularities and fmt != "verbose_json":
-        raise ApiError(400, "timestamp_granularities[] needs response_format verbose_json.",
-                       param="timestamp_granularities")
-    requested = str(form.get("model") or "").strip()
-    if not link.serves(requested):
-        raise ApiError(404, f"The model {requested} is not loaded here; this service has {link.model_name}. "
+def _options(form, link: EngineLink) -> TranscriptionOptions:
+    options = TranscriptionOptions.of_form(form)
+    if not link.serves(options.model):
+        raise ApiError(404, f"The model {options.model} is not loaded here; this service has {link.model_name}. "
                             "Start the app with that model to use it.", code="model_not_found", param="model")
-    language = str(form.get("language") or "").strip().lower() or None
-    if language is not None and (problem := link.unsupported_language(language)):
+    if options.language is not None and (problem := link.unsupported_language(options.language)):
         raise ApiError(400, problem, code="unsupported_language", param="language")
-    stream = str(form.get("stream") or "false").lower() in ("true", "1", "yes")
-    if stream and fmt not in ("json", "text"):
-        raise ApiError(400, "stream=true sends text events; use response_format json or text with it.",
-                       param="stream")
-    return {"response_format": fmt, "granularities": granularities, "stream": stream,
-            "language": language}
+    return options
 
 
 async def _until_done_or_gone(request: Request, work):

@@ -12,9 +12,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from .. import export
 from ..engine.recognize import Language, Transcript, named
-
-RESPONSE_FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
-GRANULARITIES = ("word", "segment")
+from .options import Granularity, ResponseFormat
 
 
 def _seconds(value: float) -> float:
@@ -27,7 +25,7 @@ def reported_language(transcript: Transcript, requested: str | None) -> Language
     return named(requested) if requested else transcript.language
 
 
-def verbose(transcript: Transcript, granularities: tuple[str, ...], language: Language | None) -> dict:
+def verbose(transcript: Transcript, granularities: tuple[Granularity, ...], language: Language | None) -> dict:
     # OpenAI names the language in full ("english"); the confidence is not OpenAI's.
     document = {"task": "transcribe", "language": language.name if language else "unknown",
                 "language_confidence": round(language.confidence, 3) if language else 0.0,
@@ -48,7 +46,8 @@ def verbose(transcript: Transcript, granularities: tuple[str, ...], language: La
     return document
 
 
-def response(transcript: Transcript, fmt: str, granularities: tuple[str, ...], language: Language | None) -> Response:
+def response(transcript: Transcript, fmt: ResponseFormat, granularities: tuple[Granularity, ...],
+             language: Language | None) -> Response:
     if fmt == "json":
         return JSONResponse({"text": transcript.text,
                              "usage": {"type": "duration", "seconds": _seconds(transcript.duration)}})

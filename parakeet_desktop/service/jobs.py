@@ -28,6 +28,7 @@ from . import formats
 from .errors import ApiError
 from .keywords import RequestPhrases
 from .link import EngineLink, ServiceState, TranscriptionFailed
+from .options import TranscriptionOptions
 
 KEEP_SECONDS = 3600.0
 DRAIN_JOBS = 20  # the completed jobs the drain rate is measured over
@@ -50,7 +51,7 @@ class Job:
     id: str
     file: str
     duration: float
-    options: dict
+    options: TranscriptionOptions
     status: JobStatus = JobStatus.QUEUED
     progress: float = 0.0
     created: float = field(default_factory=time.time)
@@ -99,7 +100,7 @@ class JobBook:
     def give_back(self, reservation: Reservation) -> None:
         self._reserved.discard(reservation)
 
-    def add(self, reservation: Reservation, file: str, duration: float, options: dict) -> Job:
+    def add(self, reservation: Reservation, file: str, duration: float, options: TranscriptionOptions) -> Job:
         self._forget_old()
         self._reserved.discard(reservation)
         job = Job(f"job_{secrets.token_hex(8)}", file, duration, options)
@@ -162,10 +163,10 @@ def result_document(job: Job) -> dict:
 
     options, transcript = job.options, job.transcript
     assert transcript is not None, "only a completed job has a result"
-    fmt = options["response_format"]
-    language = formats.reported_language(transcript, options["language"])
+    fmt = options.response_format
+    language = formats.reported_language(transcript, options.language)
     if fmt in ("json", "verbose_json"):
-        return json.loads(bytes(formats.response(transcript, fmt, options["granularities"], language).body))
+        return json.loads(bytes(formats.response(transcript, fmt, options.timestamp_granularities, language).body))
     return {"text": bytes(formats.response(transcript, fmt, (), language).body).decode()}
 
 
@@ -222,7 +223,7 @@ class LocalJobs:
     async def give_back(self, place: Reservation) -> None:
         self.book.give_back(place)
 
-    async def add(self, place: Reservation, audio: AudioInput, options: dict, phrases: RequestPhrases,
+    async def add(self, place: Reservation, audio: AudioInput, options: TranscriptionOptions, phrases: RequestPhrases,
                   vocabulary: Vocabulary | None, warning: str | None) -> dict:
         job = self.book.add(place, audio.name, audio.duration, options)
         job.warning = warning

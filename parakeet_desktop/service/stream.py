@@ -45,7 +45,6 @@ from ..engine.live import (
     FileDone,
     FileProgress,
     Final,
-    Latency,
     Level,
     LiveEngine,
     LiveSettings,
@@ -58,7 +57,7 @@ from ..engine.live import (
     StreamStopped,
     WakingUp,
 )
-from ..engine.recognize import Language, StreamingChoice, identify, named
+from ..engine.recognize import Language, Latency, StreamingChoice, identify, named
 from .errors import ApiError, BadJson, client_json
 from .keywords import message_phrases, with_request_phrases
 from .link import EngineLink, ServiceState
@@ -386,4 +385,4 @@ def stream_settings(message: dict) -> LiveSettings:
                                 or not 10 <= step_ms <= 10000):
         raise ValueError("step_ms must be a whole number of milliseconds from 10 to 10000.")
     step = None if step_ms is None else step_ms / 1000
-    return LiveSettings(streaming=StreamingChoice(latency=latency, step=step))
+    return LiveSettings(streaming=StreamingChoice(latency=Latency(latency), step=step))

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import enum
 
-from ..engine.live import Device, FinalPass, Latency, Mode
+from ..engine.live import FinalPass, Mode
+from ..engine.model import Device
+from ..engine.recognize import Latency
 
 
 class Injection(enum.StrEnum):

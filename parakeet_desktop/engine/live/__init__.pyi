@@ -22,12 +22,12 @@ from .events import (
     WakingUp,
 )
 from .loop import LiveEngine
-from .modes import Device, FinalPass, Latency, Mode, SessionState
+from .modes import FinalPass, Mode, SessionState
 from .work import FileJob, Priority, Stream
 
 __all__ = [
-    "Device", "ErrorEvent", "Event", "FileDone", "FileJob", "FileProgress", "Final", "FinalPass",
-    "FinalReason", "Latency", "Level", "LiveEngine", "LiveSettings", "MicrophoneState", "Mode",
+    "ErrorEvent", "Event", "FileDone", "FileJob", "FileProgress", "Final", "FinalPass",
+    "FinalReason", "Level", "LiveEngine", "LiveSettings", "MicrophoneState", "Mode",
     "ModelResting", "Notice", "Outcome", "Partial", "Priority", "SessionState", "StateChanged", "Stream",
     "StreamStopped", "WakingUp",
 ]

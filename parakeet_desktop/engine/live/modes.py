@@ -1,4 +1,4 @@
-"""The engine's plain enums: dictation modes, session states and the choices its settings take
+"""The engine thread's plain enums: dictation modes, session states and the final pass
 (importable without numpy or torch: the desktop app compares them on its GUI thread from its
 first moment, before the engine exists, and the settings file is read with them)."""
 
@@ -18,21 +18,6 @@ class SessionState(enum.StrEnum):
     IDLE = "idle"
     LISTENING = "listening"
     FINALISING = "finalising"
-
-
-class Device(enum.StrEnum):
-    AUTO = "auto"
-    CUDA = "cuda"
-    CPU = "cpu"
-    CPU_INT8 = "cpu-int8"  # the CPU, the encoder's matrix products in int8 (engine/model/quantize.py)
-
-
-class Latency(enum.StrEnum):
-    """The live captions' streaming chunk and right context (engine/recognize/streaming.py)."""
-
-    FAST = "fast"
-    BALANCED = "balanced"
-    ACCURATE = "accurate"
 
 
 class FinalPass(enum.StrEnum):

@@ -3,7 +3,7 @@ number format it runs in (devices), loading it ready for every use (loader), the
 (speech: recognition in batches, its GPU memory given back and taken again), and the CPU's
 faster paths (packed, lean_encoder, quantize, memory)."""
 
-from .devices import DEVICE_CHOICES, plan_device, probe_cuda
+from .devices import DEVICE_CHOICES, Device, plan_device, probe_cuda
 from .loader import load_model
 from .registry import (
     CPU_STEP_MS,
@@ -24,7 +24,7 @@ from .registry import (
 from .speech import ModelError, ParakeetModel, Recognition, RecognitionCancelled, is_out_of_memory
 
 __all__ = [
-    "cached_model_file", "CPU_STEP_MS", "DEFAULT_MODEL_ID", "DEVICE_CHOICES", "has_nvidia_gpu",
+    "Device", "cached_model_file", "CPU_STEP_MS", "DEFAULT_MODEL_ID", "DEVICE_CHOICES", "has_nvidia_gpu",
     "is_model_file", "is_out_of_memory", "known_model", "LANGUAGE_NAMES", "load_model", "model_advice",
     "model_languages", "model_title", "ModelError", "ModelInfo", "ParakeetModel", "plan_device", "probe_cuda",
     "Recognition", "RecognitionCancelled", "recommended_model", "REGISTRY", "resolve_alias",

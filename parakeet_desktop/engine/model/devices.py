@@ -14,12 +14,18 @@ fp32.
 
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import dataclass
 
-from ..live import Device
-
 logger = logging.getLogger(__name__)
+
+
+class Device(enum.StrEnum):
+    AUTO = "auto"
+    CUDA = "cuda"
+    CPU = "cpu"
+    CPU_INT8 = "cpu-int8"  # the CPU, the encoder's matrix products in int8 (engine/model/quantize.py)
 
 DEVICE_CHOICES = tuple(device.value for device in Device)
 HALF_TYPES = ("bfloat16", "float16")

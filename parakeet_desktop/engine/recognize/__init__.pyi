@@ -14,13 +14,14 @@ from .files import (
 )
 from .flags import AnyOf, Flag
 from .language import Language, identify, language_code_of, named, unsupported, warm_up
+from .latency import Latency
 from .stream_route import route_config, transcriber_for
 from .streaming import GPU_DEFAULT, StreamingChoice, StreamingConfig, StreamTap
 from .transcript import Segment, Transcript, Word, floor_ms, join_texts, replace_phrases
 from .vocabulary import NO_LIST, PhraseLists, Vocabulary, clean_phrases, read_vocabulary
 
 __all__ = [
-    "AnyOf", "AudioInput", "CacheAwareConfig", "CacheAwareTranscriber", "clean_phrases", "encode_steps",
+    "Latency", "AnyOf", "AudioInput", "CacheAwareConfig", "CacheAwareTranscriber", "clean_phrases", "encode_steps",
     "FileResult", "FileTranscriber", "Flag", "floor_ms", "GPU_DEFAULT", "identify", "join_texts", "Language",
     "language_code_of", "named", "NO_LIST", "PhraseLists", "read_vocabulary", "replace_phrases",
     "route_config", "Segment", "speech_without_words", "SPEECH_WITHOUT_WORDS_SECONDS", "step_seconds",

@@ -33,6 +33,7 @@ from ..audio import SAMPLE_RATE, GrowingBuffer
 from ..model import CPU_STEP_MS, ParakeetModel, Recognition, RecognitionCancelled
 from .carried import CarriedDecoding
 from .flags import Flag
+from .latency import Latency
 from .streaming import StreamTap, UtteranceAudio
 from .vocabulary import Vocabulary
 
@@ -64,13 +65,13 @@ def nearest_step(model: ParakeetModel, wanted: float) -> float:
     return min(offered, key=lambda s: (abs(s - wanted), s))
 
 
-def default_step(model: ParakeetModel, latency: str) -> float:
+def default_step(model: ParakeetModel, latency: Latency | str) -> float:
     """A latency preset's step: fast the shortest, accurate the longest, balanced the device's
     default (the offered step nearest it)."""
     offered = step_seconds(model)
-    if latency == "fast":
+    if Latency(latency) is Latency.FAST:
         return offered[0]
-    if latency == "accurate":
+    if Latency(latency) is Latency.ACCURATE:
         return offered[-1]
     return nearest_step(model, GPU_STEP if model.device == "cuda" else CPU_STEP)
 

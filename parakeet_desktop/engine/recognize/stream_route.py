@@ -9,6 +9,7 @@ from typing import TypeAlias
 from ..model import ParakeetModel
 from .cache_aware import CacheAwareConfig, CacheAwareTranscriber, default_step, nearest_step
 from .flags import Flag
+from .latency import Latency
 from .streaming import StreamingChoice, StreamingConfig, StreamingTranscriber, StreamTap, default_config
 from .vocabulary import Vocabulary
 
@@ -32,7 +33,7 @@ def route_config(settings: Settings, model: ParakeetModel) -> StreamingConfig | 
     if isinstance(settings, StreamingChoice):
         step = default_step(model, settings.latency) if settings.step is None else nearest_step(model, settings.step)
         return CacheAwareConfig(step)
-    return CacheAwareConfig(default_step(model, "balanced"))
+    return CacheAwareConfig(default_step(model, Latency.BALANCED))
 
 
 def transcriber_for(model: ParakeetModel, config: StreamingConfig | CacheAwareConfig, cancel: Flag | None = None,

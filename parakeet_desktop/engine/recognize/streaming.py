@@ -27,6 +27,7 @@ from ..audio import SAMPLE_RATE, GrowingBuffer
 from ..model import ParakeetModel, Recognition, RecognitionCancelled
 from .carried import CarriedDecoding
 from .flags import Flag
+from .latency import Latency
 from .vocabulary import Vocabulary
 
 
@@ -58,7 +59,7 @@ GPU_DEFAULT = StreamingConfig(chunk=0.8, left=9.6, right=0.8)
 CPU_DEFAULT = StreamingConfig(chunk=1.6, left=3.2, right=0.8)
 
 # Chunk and right context (seconds) of the latency settings; "balanced" is the device default.
-LATENCY_PRESETS = {"fast": (0.48, 0.48), "balanced": None, "accurate": (1.6, 1.6)}
+LATENCY_PRESETS = {Latency.FAST: (0.48, 0.48), Latency.BALANCED: None, Latency.ACCURATE: (1.6, 1.6)}
 
 
 def default_config(device: str) -> StreamingConfig:
@@ -71,7 +72,7 @@ class StreamingChoice:
     model is on when an utterance starts: a model that gave up the GPU mid-session must not keep
     the GPU's preset, which a CPU cannot keep up with."""
 
-    latency: str = "balanced"
+    latency: Latency = Latency.BALANCED
     chunk: float | None = None
     left: float | None = None
     right: float | None = None
@@ -81,7 +82,7 @@ class StreamingChoice:
 
     def for_device(self, device: str) -> StreamingConfig:
         config = default_config(device)
-        preset = LATENCY_PRESETS.get(self.latency)
+        preset = LATENCY_PRESETS[self.latency]
         if preset is not None:
             config = replace(config, chunk=preset[0], right=preset[1])
         given = {name: getattr(self, name) for name in ("chunk", "left", "right") if getattr(self, name) is not None}

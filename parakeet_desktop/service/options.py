@@ -1,0 +1,69 @@
+"""A transcription request's options, read once from its form fields (OpenAI's names) into one
+validated model; a field that does not validate is a 400 in OpenAI's error envelope, naming it.
+What depends on the loaded model (is it the one asked for, does it know the language) is checked
+by the route, which knows the model."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from starlette.datastructures import FormData
+
+from .errors import ApiError
+
+ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
+Granularity = Literal["word", "segment"]
+
+
+class TranscriptionOptions(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    response_format: ResponseFormat = "json"
+    timestamp_granularities: tuple[Granularity, ...] = ()
+    model: str = ""
+    language: str | None = None  # lower case; None: the model finds it
+    stream: bool = False
+
+    @field_validator("model", mode="before")
+    @classmethod
+    def _stripped(cls, value: object) -> object:
+        return value.strip() if isinstance(value, str) else value
+
+    @field_validator("language", mode="before")
+    @classmethod
+    def _language(cls, value: object) -> object:
+        return (value.strip().lower() or None) if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _together(self) -> TranscriptionOptions:
+        if self.timestamp_granularities and self.response_format != "verbose_json":
+            raise ValueError("timestamp_granularities[] needs response_format verbose_json.")
+        if self.stream and self.response_format not in ("json", "text"):
+            raise ValueError("stream=true sends text events; use response_format json or text with it.")
+        return self
+
+    @classmethod
+    def of_form(cls, form: FormData) -> TranscriptionOptions:
+        """The options of a multipart form; ApiError 400 for a field that does not validate."""
+        fields: dict[str, object] = {
+            "timestamp_granularities": [str(g) for g in form.getlist("timestamp_granularities[]")
+                                        + form.getlist("timestamp_granularities")]}
+        for name in ("response_format", "model", "language", "stream"):
+            if (value := form.get(name)) not in (None, ""):
+                fields[name] = str(value)
+        try:
+            return cls.model_validate(fields)
+        except ValidationError as exc:
+            raise _api_error(exc) from None
+
+
+def _api_error(exc: ValidationError) -> ApiError:
+    error = exc.errors(include_url=False)[0]
+    field = str(error["loc"][0]) if error["loc"] else None
+    message = error["msg"].removeprefix("Value error, ")
+    if field is None:  # a rule of two fields together (the message names them)
+        param = "stream" if message.startswith("stream") else "timestamp_granularities"
+        return ApiError(400, message, param=param)
+    shown = "timestamp_granularities[]" if field == "timestamp_granularities" else field
+    return ApiError(400, f"{shown}: {message}.", param=field)
