@@ -39,7 +39,8 @@ from parakeet_desktop.engine.model import packed  # noqa: E402
 from parakeet_desktop.engine.model.devices import DevicePlan, plan_device, probe_cuda  # noqa: E402
 from parakeet_desktop.engine.model.loader import load_model, prepare_model, restore  # noqa: E402
 from parakeet_desktop.engine.model.speech import RecognitionCancelled  # noqa: E402
-from parakeet_desktop.engine.recognize.files import FileTranscriber, plan_pieces  # noqa: E402
+from parakeet_desktop.engine.recognize.files import FileTranscriber  # noqa: E402
+from parakeet_desktop.engine.recognize.pieces import plan_pieces  # noqa: E402
 from parakeet_desktop.engine.recognize.streaming import StreamingTranscriber, default_config  # noqa: E402
 from tools.figures import cpu, cpu_name, median_p95  # noqa: E402
 from tools.nemo_models import PARAKEET_TDT_V3, TINY, build_model, make_sparse, nemo_transcribe  # noqa: E402

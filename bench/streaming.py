@@ -43,8 +43,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parakeet_desktop.engine.audio.capture import FileSoundDevice  # noqa: E402
 from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice  # noqa: E402
 from parakeet_desktop.engine.live.dictation import LiveSettings, Mode  # noqa: E402
 from parakeet_desktop.engine.live.events import ErrorEvent, Final  # noqa: E402
 from parakeet_desktop.engine.live.loop import LiveEngine  # noqa: E402

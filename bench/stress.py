@@ -30,8 +30,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from parakeet_desktop.engine.audio.capture import FileSoundDevice  # noqa: E402
 from parakeet_desktop.engine.audio.decode import SAMPLE_RATE  # noqa: E402
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice  # noqa: E402
 from tools.memory import rss_mb  # noqa: E402
 
 BLOCK = 1600  # 0.1 s at 16 kHz, as the capture path asks for

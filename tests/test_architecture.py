@@ -1,6 +1,6 @@
-"""Layering (docs/ARCHITECTURE.md): the engine is free of Qt and pynput, so it runs headless;
-desktop/ (hotkey, injection, autostart) and the settings, history and control modules are free
-of Qt, so only ui/ draws."""
+"""The structure docs/ARCHITECTURE.md describes, checked: the layers and faces (import-linter's
+contracts in pyproject.toml), no import cycles, one event union, module sizes, the engine's
+rooms, and mypy and ruff over everything."""
 
 from __future__ import annotations
 
@@ -15,36 +15,16 @@ import parakeet_desktop
 PACKAGE = Path(parakeet_desktop.__file__).parent
 
 
-def _imports(sources) -> list[tuple[str, str]]:
-    found = []
-    for source in sources:
-        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Import):
-                found += [(source.name, alias.name) for alias in node.names]
-            elif isinstance(node, ast.ImportFrom) and node.module:
-                found.append((source.name, node.module))
-    return found
-
-
-def test_engine_never_imports_qt_or_pynput():
-    offenders = [f"{s}: {m}" for s, m in _imports((PACKAGE / "engine").rglob("*.py"))
-                 if m.split(".")[0] in ("PySide6", "pynput")]
-    assert offenders == []
-
-
-def test_only_the_ui_imports_qt():
-    outside_ui = [p for p in PACKAGE.rglob("*.py") if "ui" not in p.relative_to(PACKAGE).parts]
-    offenders = [f"{s}: {m}" for s, m in _imports(outside_ui) if m.split(".")[0] == "PySide6"]
-    assert offenders == []
-
-
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(PACKAGE.parent).with_suffix("").parts)
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
 def _package_graph() -> dict[str, set[str]]:
-    """Which of the package's modules each module imports, at its top or inside a function."""
+    """Which of the package's modules each module imports, at its top or inside a function (a
+    name of an engine room's face counts as an import of the module it comes from, as it is
+    when first used)."""
+    faces = {_module_name(stub.with_suffix(".py")): _stub_names(stub) for stub in PACKAGE.rglob("__init__.pyi")}
     graph: dict[str, set[str]] = {}
     for path in PACKAGE.rglob("*.py"):
         name = _module_name(path)
@@ -61,6 +41,8 @@ def _package_graph() -> dict[str, set[str]]:
                 candidates = [alias.name for alias in node.names]
             else:
                 continue
+            if isinstance(node, ast.ImportFrom) and target in faces:  # a name of a room: its own module
+                candidates += [faces[target][alias.name] for alias in node.names if alias.name in faces[target]]
             found.update(c for c in candidates if c.startswith("parakeet_desktop") and c != name)
     return {name: {t for t in targets if t in graph} for name, targets in graph.items()}
 
@@ -78,41 +60,58 @@ def test_no_two_modules_import_each_other_even_through_others():
             if module not in seen:
                 seen.add(module)
                 todo.extend(graph[module])
-    # Packages' __init__ modules are empty; a module importing its own package is no cycle.
-    assert [c for c in cycles if not c.endswith(("engine", "ui", "desktop", "service"))] == []
+    # A package's __init__ that names its modules' names (a face) imports them: no cycle.
+    assert [c for c in cycles if c not in _faces_and_their_modules(graph)] == []
 
 
-def test_the_engine_imports_no_front_end_and_the_service_no_desktop():
-    graph = _package_graph()
-    engine = {m: t for m, t in graph.items() if m.startswith("parakeet_desktop.engine")}
-    assert {m: t for m, t in engine.items()
-            if any(x.startswith(("parakeet_desktop.ui", "parakeet_desktop.service", "parakeet_desktop.desktop",
-                                 "parakeet_desktop.cli")) for x in t)} == {}
-    service = {m: t for m, t in graph.items() if m.startswith("parakeet_desktop.service")}
-    assert service, "the service package exists"
-    assert {m: t for m, t in service.items()
-            if any(x.startswith(("parakeet_desktop.ui", "parakeet_desktop.desktop", "parakeet_desktop.cli"))
-                   for x in t)} == {}
-    # Only the front ends that start it (the serve command, the tray, the cluster's replicas) know
-    # the service; the cluster, like the service, knows no desktop and no command line.
-    users = sorted(m for m, t in graph.items() if not m.startswith("parakeet_desktop.service")
-                   and any(x.startswith("parakeet_desktop.service") for x in t))
-    assert {u for u in users if not u.startswith(("parakeet_desktop.cli.", "parakeet_desktop.cluster."))} <= {
-        "parakeet_desktop.ui.app", "parakeet_desktop.ui.local_api"}
-    cluster = {m: t for m, t in graph.items() if m.startswith("parakeet_desktop.cluster")}
-    assert cluster and {m: t for m, t in cluster.items()
-                        if any(x.startswith(("parakeet_desktop.ui", "parakeet_desktop.desktop", "parakeet_desktop.cli"))
-                               for x in t)} == {}
+def test_the_layers_and_the_faces_hold_as_the_contracts_say():
+    """import-linter's contracts in pyproject.toml: the layers (cli over ui over the cluster and
+    the RunPod worker, over the service and the desktop, over the history, over exports and the
+    control socket, over the settings, over the engine), the engine and everything but ui/ free
+    of Qt, and the engine's rooms, the settings and the control socket used by their faces."""
+    command = "import sys; from importlinter.cli import lint_imports_command; sys.exit(lint_imports_command())"
+    result = subprocess.run([sys.executable, "-c", command, "--no-cache"], cwd=PACKAGE.parent,
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+    assert "0 broken" in result.stdout
 
 
-def test_only_the_command_line_knows_the_command_line():
-    """cli/ holds the terminal helpers (notes on stderr, exit codes): nothing else imports it, so
-    the service and the app never print to a terminal."""
-    graph = _package_graph()
-    outside = {m: sorted(t for t in targets if t.startswith("parakeet_desktop.cli"))
-               for m, targets in graph.items()
-               if not m.startswith("parakeet_desktop.cli") and m != "parakeet_desktop.__main__"}
-    assert {m: t for m, t in outside.items() if t} == {}
+def test_no_module_is_longer_than_a_reader_takes_in_at_once():
+    lengths = {str(path.relative_to(PACKAGE)): len(path.read_text(encoding="utf-8").splitlines())
+               for path in PACKAGE.rglob("*.py")}
+    assert {path: n for path, n in lengths.items() if n > 400} == {}
+
+
+def test_the_engine_is_four_rooms_each_with_a_public_face():
+    """At most eight entries at the engine's top; each room names its public names in a stub
+    (``__init__.pyi``) whose every name is there when asked for."""
+    import importlib
+
+    entries = sorted(p.name for p in (PACKAGE / "engine").iterdir() if p.name != "__pycache__")
+    assert len(entries) <= 8, entries
+    rooms = [p for p in (PACKAGE / "engine").iterdir() if (p / "__init__.py").exists()]
+    assert sorted(p.name for p in rooms) == ["audio", "live", "model", "recognize"]
+    for room in rooms:
+        face = importlib.import_module(f"parakeet_desktop.engine.{room.name}")
+        stubbed = _stub_names(room / "__init__.pyi")
+        assert set(face.__all__) == set(stubbed), room.name
+        missing = [name for name, module in stubbed.items()
+                   if getattr(importlib.import_module(module), name, None) is not getattr(face, name)]
+        assert missing == [], room.name
+
+
+def _stub_names(stub: Path) -> dict[str, str]:
+    """The names a room's stub re-exports, each with the module that defines it."""
+    package = ".".join(stub.parent.relative_to(PACKAGE.parent).parts)
+    return {alias.name: f"{package}.{node.module}" for node in ast.walk(ast.parse(stub.read_text(encoding="utf-8")))
+            if isinstance(node, ast.ImportFrom) for alias in node.names}
+
+
+def _faces_and_their_modules(graph: dict[str, set[str]]) -> set[str]:
+    """The packages whose __init__ imports its own modules (settings, control), and those modules
+    (reached back through the face by the package's own imports of it)."""
+    faces = {name for name, targets in graph.items() if any(t.startswith(name + ".") for t in targets)}
+    return faces | {m for m in graph if any(m.startswith(face + ".") for face in faces)}
 
 
 def test_every_engine_event_is_in_the_one_union():

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.engine.audio.vad import Speech, SpeechGate
 from parakeet_desktop.engine.live.dictation import LiveSettings
 from parakeet_desktop.engine.live.loop import LiveEngine

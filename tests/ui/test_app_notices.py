@@ -16,7 +16,7 @@ import soundfile
 import torch
 
 from parakeet_desktop import control
-from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.settings import config
 from support.app import PastingKeyboard, close_app, drop_files
 from support.models import SPEECH_MODEL

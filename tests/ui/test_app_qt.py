@@ -16,7 +16,7 @@ from PySide6.QtGui import QGuiApplication
 
 from parakeet_desktop import control
 from parakeet_desktop.desktop.inject import RESTORE_AFTER_MS, Injector
-from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.engine.live import Mode, ModelResting, Partial, SessionState, StateChanged, WakingUp
 from parakeet_desktop.history.store import History
 from parakeet_desktop.settings import config
@@ -699,7 +699,7 @@ _DICTATE_UNTIL_KILLED = """
 import sys
 from pathlib import Path
 import soundfile
-from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.engine.live.dictation import LiveSettings, Mode
 from parakeet_desktop.engine.live.loop import LiveEngine
 from parakeet_desktop.engine.model.loader import load_model

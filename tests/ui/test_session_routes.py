@@ -121,7 +121,7 @@ def test_the_apps_portal_messages_reach_the_window_on_the_gui_thread(bus, monkey
                                                                       tmp_path):
     from PySide6.QtCore import QThread
 
-    from parakeet_desktop.engine.audio.capture import FileSoundDevice
+    from parakeet_desktop.engine.audio.file_device import FileSoundDevice
     from parakeet_desktop.settings import config
     from parakeet_desktop.ui.app import DesktopApp
     from support.app import PastingKeyboard, close_app

@@ -11,7 +11,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QGuiApplication
 
 from parakeet_desktop.desktop import autostart
-from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.engine.recognize.transcript import replace_phrases
 from parakeet_desktop.settings import config
 from support.app import PastingKeyboard, close_app
@@ -73,7 +73,7 @@ def test_the_local_api_tab_shows_the_address_and_copies_the_token(qtbot):
 
 
 def test_hotkey_is_recorded_by_pressing_it_with_conflict_warnings(qtbot):
-    from parakeet_desktop.ui.settings_dialog import HotkeyRecorder, hotkey_warning
+    from parakeet_desktop.ui.hotkey_recorder import HotkeyRecorder, hotkey_warning
 
     recorder = HotkeyRecorder("ctrl+alt+space")
     qtbot.addWidget(recorder)
@@ -103,7 +103,7 @@ def test_ctrl_and_a_letter_record_by_key_code_and_escape_cancels(qtbot):
     from PySide6.QtGui import QKeyEvent
     from PySide6.QtWidgets import QApplication
 
-    from parakeet_desktop.ui.settings_dialog import HotkeyRecorder, hotkey_warning
+    from parakeet_desktop.ui.hotkey_recorder import HotkeyRecorder, hotkey_warning
 
     recorder = HotkeyRecorder("ctrl+alt+space")
     qtbot.addWidget(recorder)

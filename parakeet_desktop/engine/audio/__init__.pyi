@@ -5,7 +5,6 @@ it is spoken (spool)."""
 from .capture import (
     DeviceChange,
     DeviceEvent,
-    FileSoundDevice,
     Microphone,
     MicrophoneError,
     PreRoll,
@@ -24,6 +23,7 @@ from .decode import (
     load_audio,
     resample,
 )
+from .file_device import FileSoundDevice
 from .spool import Spool, discard_spool, read_spool, spool_leftovers
 from .vad import Endpoint, GateConfig, SpeechGate, speech_frames
 

@@ -29,11 +29,11 @@ from typing import assert_never
 
 import numpy as np
 
-from ..audio import DeviceChange, DeviceEvent, Microphone, MicrophoneError, RawBlock, StreamEnded
+from ..audio import Microphone, RawBlock, StreamEnded
 from ..model import ParakeetModel, RecognitionCancelled
 from ..recognize import AnyOf, AudioInput, FileTranscriber, StreamTap
 from .dictation import DictationSession, LiveSettings, Mode, SessionState
-from .events import ErrorEvent, Event, FileDone, FileProgress, MicrophoneState, Notice, Outcome, StreamStopped
+from .events import ErrorEvent, Event, FileDone, FileProgress, Notice, Outcome, StreamStopped
 from .inbox import (
     STARTING,
     STOPPING,
@@ -51,6 +51,7 @@ from .inbox import (
     Toggle,
 )
 from .job_queue import JobQueue, Running
+from .microphone_watch import MicrophoneWatch
 from .rest import IdleRest
 from .stream_steps import StreamSteps
 from .work import FileJob, Stream
@@ -102,7 +103,7 @@ class LiveEngine:
         self.rest = IdleRest(model, emit, settings.rest_after_seconds)
         self.microphone = Microphone(self.inbox, device_name, sd=sd, on_end=self.stop_requested.set)
         self.input_ended = threading.Event()
-        self._resume_hands_free = False
+        self.watch = MicrophoneWatch(self.microphone, self.emit, lambda: self.session, self.input_ended)
         self._pending = None
         self._stopping = False
         self._uses_microphone = microphone
@@ -183,7 +184,7 @@ class LiveEngine:
 
     def run(self) -> None:
         if self._uses_microphone:
-            self._open_microphone()
+            self.watch.open()
         while not self._stopping:
             idle = self.session.state is SessionState.IDLE
             item = self._next(block=not self._streams.waiting() and not (self._jobs and idle))
@@ -234,7 +235,7 @@ class LiveEngine:
             return self.inbox.get(timeout=timeout)
         except queue.Empty:
             if block:
-                self._check_microphone(late=time.monotonic() - asked - timeout)
+                self.watch.check(late=time.monotonic() - asked - timeout)
             return None
 
     def _handle(self, item: Command | StreamAudio | RawBlock | StreamEnded) -> None:
@@ -246,7 +247,7 @@ class LiveEngine:
             case StreamAudio(stream, samples):
                 self._streams.feed(stream, samples)
             case StreamEnded():
-                self._device_event(self.microphone.ended(item))
+                self.watch.device_event(self.microphone.ended(item))
                 if self.until_input_ends and self.input_ended.is_set():
                     self.microphone.close()
                     self._stopping = True
@@ -276,7 +277,7 @@ class LiveEngine:
             case SubmitJob(job):
                 self._jobs.add(job)  # run by run() once nothing else is waiting
             case Stop():
-                self._resume_hands_free = False
+                self.watch.resume_hands_free = False
                 self.session.stop()
             case _:
                 assert_never(item)
@@ -390,51 +391,7 @@ class LiveEngine:
         self.rest.after_seconds = settings.rest_after_seconds
         self.session = DictationSession(self.model, settings, self.emit, stop_requested=self.stop_requested,
                                         tap=self._tap)
-        if device_name != self.microphone.device_name or self.microphone.lost:
-            self.microphone.close()
-            self.microphone.device_name = device_name
-            self._open_microphone()
-
-    def _open_microphone(self) -> None:
-        try:
-            events = self.microphone.open()
-        except MicrophoneError as exc:
-            self.microphone.lost = True
-            self.emit(ErrorEvent(str(exc)))
-            self.emit(MicrophoneState(False, str(exc)))
-            return
-        self._tell_microphone(events)
-
-    def _tell_microphone(self, events: list[DeviceEvent]) -> None:
-        """A microphone opened: which one goes in its state; a fallback is a notice of its own."""
-        for event in events:
-            if event.kind is DeviceChange.FALLBACK:
-                self.emit(Notice(event.message))
-        self.emit(MicrophoneState(True, events[-1].message))
-
-    def _check_microphone(self, late: float = 0.0) -> None:
-        if self.microphone.lost:
-            events = self.microphone.retry()
-            if events:
-                self._tell_microphone(events)
-            if events and self._resume_hands_free:
-                self._resume_hands_free = False
-                self.session.start(Mode.HANDS_FREE)
-        else:
-            self._device_event(self.microphone.check_stalled(late))
-
-    def _device_event(self, event: DeviceEvent | None) -> None:
-        if event is None:
-            return
-        if event.kind is DeviceChange.ENDED:
-            self.session.stop()
-            self.emit(Notice(event.message))
-            self.input_ended.set()
-        else:
-            self._resume_hands_free = (self.session.state is SessionState.LISTENING
-                                       and self.session.mode is Mode.HANDS_FREE)
-            self.session.device_lost(event.message)
-            self.emit(MicrophoneState(False, event.message))
+        self.watch.switch(device_name)
 
 
 def _name(path: Path | AudioInput) -> Path:

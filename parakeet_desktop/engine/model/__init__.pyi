@@ -4,6 +4,7 @@ number format it runs in (devices), loading it ready for every use (loader), the
 faster paths (packed, lean_encoder, quantize, memory)."""
 
 from .devices import DEVICE_CHOICES, Device, plan_device, probe_cuda
+from .gpu import is_out_of_memory
 from .loader import load_model
 from .registry import (
     CPU_STEP_MS,
@@ -21,7 +22,7 @@ from .registry import (
     recommended_model,
     resolve_alias,
 )
-from .speech import ModelError, ParakeetModel, Recognition, RecognitionCancelled, is_out_of_memory
+from .speech import ModelError, ParakeetModel, Recognition, RecognitionCancelled
 
 __all__ = [
     "Device", "cached_model_file", "CPU_STEP_MS", "DEFAULT_MODEL_ID", "DEVICE_CHOICES", "has_nvidia_gpu",

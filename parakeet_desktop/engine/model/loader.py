@@ -26,6 +26,7 @@ from ..audio import SAMPLE_RATE
 from ..recognize import GPU_DEFAULT, route_config, transcriber_for
 from . import memory, quantize
 from .devices import HALF_TYPES, CudaStatus, DevicePlan, plan_device, probe_cuda
+from .gpu import is_out_of_memory
 from .registry import (
     DEFAULT_MODEL_ID,
     HUB_ID,
@@ -35,7 +36,7 @@ from .registry import (
     model_languages,
     resolve_alias,
 )
-from .speech import ModelError, ParakeetModel, is_out_of_memory
+from .speech import ModelError, ParakeetModel
 
 logger = logging.getLogger(__name__)
 

@@ -24,11 +24,9 @@ overflows puts the encoder back in fp32.
 
 from __future__ import annotations
 
-import gc
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -36,6 +34,7 @@ from ...messages import first_line
 from ..audio import SAMPLE_RATE
 from ..recognize import NO_LIST, Flag, PhraseLists, Vocabulary, Word, floor_ms
 from .devices import DevicePlan
+from .gpu import QueueBound, forget_decoder_graphs, is_out_of_memory, move_weights, release_memory
 
 logger = logging.getLogger(__name__)
 
@@ -48,10 +47,7 @@ _MIN_SPLIT_SAMPLES = SAMPLE_RATE * 4
 # many layers has run (the CPU queues layers far ahead of the GPU otherwise).
 SYNC_EVERY_LAYERS = 4
 
-# Messages of RuntimeErrors that mean the GPU had no memory for a workspace.
-_ALLOCATION_FAILURES = ("out of memory", "CUBLAS_STATUS_ALLOC_FAILED", "CUBLAS_STATUS_NOT_INITIALIZED",
-                        "CUDNN_STATUS_ALLOC_FAILED", "CUDNN_STATUS_NOT_INITIALIZED",
-                        "can't allocate memory")
+
 
 
 class ModelError(Exception):
@@ -68,15 +64,6 @@ class Recognition:
 
     text: str
     words: tuple[Word, ...]
-
-
-def is_out_of_memory(exc: BaseException) -> bool:
-    """Whether *exc* means memory ran out (PyTorch's own error, or a cuBLAS/cuDNN workspace)."""
-    import torch
-
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    return isinstance(exc, RuntimeError) and any(text in str(exc) for text in _ALLOCATION_FAILURES)
 
 
 class ParakeetModel:
@@ -174,7 +161,7 @@ class ParakeetModel:
                 raise
             why = first_line(exc)
         # Retried out here, not in the handler: the traceback held the failed attempt's tensors.
-        self._release_memory()
+        release_memory()
         if len(pieces) > 1:
             half = len(pieces) // 2
             return (self._recognize_or_split(pieces[:half], cancel, None, list_id)
@@ -195,14 +182,6 @@ class ParakeetModel:
                                     for w in second.words)
         return Recognition(" ".join(t for t in (first.text, second.text) if t), words)
 
-    @staticmethod
-    def _release_memory() -> None:
-        import torch
-
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-
     # --- giving the GPU back while idle -------------------------------------------------------
 
     def can_rest(self) -> bool:
@@ -213,28 +192,15 @@ class ParakeetModel:
         """Move the weights to CPU memory and give the GPU's memory back: the cache, and the
         decoder's CUDA graphs with their memory pools (captured again at the next decode, as
         they would point at memory given back)."""
-        computer = getattr(self.nemo.decoding.decoding, "decoding_computer", None)
-        if computer is not None and hasattr(computer, "reset_cuda_graphs_state"):
-            computer.reset_cuda_graphs_state()
-        self._move_weights("cpu")
+        forget_decoder_graphs(self.nemo)
+        move_weights(self.nemo, "cpu")
         self.resting = True
-        self._release_memory()
+        release_memory()
 
     def wake(self) -> None:
         """Move the weights back to the model's device."""
-        self._move_weights(self.device)
+        move_weights(self.nemo, self.device)
         self.resting = False
-
-    def _move_weights(self, device: str) -> None:
-        import torch
-
-        self.nemo.to(device=device)
-        computer = getattr(self.nemo.decoding.decoding, "decoding_computer", None)
-        multi = getattr(computer, "biasing_multi_model", None)
-        if multi is not None:  # not a submodule of the model: its buffers move on their own
-            multi.to(device=device)
-        if device == "cuda":
-            torch.cuda.synchronize()
 
     def move_to_cpu(self, why: str) -> None:
         import torch
@@ -244,7 +210,7 @@ class ParakeetModel:
         for_the_cpu(self.nemo)  # the CPU's faster modules (engine/model/lean_encoder.py)
         self.device, self.dtype, self.cuda_graphs = "cpu", "float32", False
         self.batch_seconds = 60.0
-        self._release_memory()
+        release_memory()
         self.notice(f"{why}; recognition continues on the CPU, which is slower.")
 
     def _recognize(self, pieces: list[np.ndarray], cancel: Flag | None,
@@ -391,9 +357,9 @@ class ParakeetModel:
         return [layer.register_forward_pre_hook(lambda m, i, index=index: check(m, i, index))
                 for index, layer in enumerate(self.nemo.encoder.layers)]
 
-    def queue_bound(self) -> _QueueBound | None:
+    def queue_bound(self) -> QueueBound | None:
         """What keeps the CPU from queueing all encoder layers ahead of a GPU (None on a CPU)."""
-        return _QueueBound() if self.device == "cuda" else None
+        return QueueBound() if self.device == "cuda" else None
 
     def _result(self, hypothesis, duration: float) -> Recognition:
         words = []
@@ -420,23 +386,6 @@ def native_streaming_contexts(encoder) -> tuple[tuple[int, int], ...]:
         return ()
     found = [(int(c[0]), int(c[1])) for c in contexts if c is not None and len(c) == 2 and c[1] >= 0]
     return tuple(found) if len(found) == len(contexts) else ()
-
-
-class _QueueBound:
-    """Keeps the CPU at most one layer group ahead of the GPU: each mark records a CUDA event
-    and waits for the one recorded before it."""
-
-    def __init__(self) -> None:
-        self._previous: Any = None  # the last layer's torch.cuda.Event
-
-    def mark_and_wait(self) -> None:
-        import torch
-
-        event = torch.cuda.Event()
-        event.record()
-        if self._previous is not None:
-            self._previous.synchronize()
-        self._previous = event
 
 
 def quietest_cut(samples: np.ndarray) -> int:

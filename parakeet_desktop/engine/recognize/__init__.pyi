@@ -4,17 +4,11 @@ two an utterance takes (stream_route), phrase boosting (vocabulary), the transcr
 word times (transcript), its language (language), and what stops a long step early (flags)."""
 
 from .cache_aware import CacheAwareConfig, CacheAwareTranscriber, encode_steps, step_seconds
-from .files import (
-    SPEECH_WITHOUT_WORDS_SECONDS,
-    AudioInput,
-    FileResult,
-    FileTranscriber,
-    speech_without_words,
-    unheard_speech_warning,
-)
+from .files import AudioInput, FileResult, FileTranscriber
 from .flags import AnyOf, Flag
 from .language import Language, identify, language_code_of, named, unsupported, warm_up
 from .latency import Latency
+from .pieces import SPEECH_WITHOUT_WORDS_SECONDS, speech_without_words, unheard_speech_warning
 from .stream_route import route_config, transcriber_for
 from .streaming import GPU_DEFAULT, StreamingChoice, StreamingConfig, StreamTap
 from .transcript import Segment, Transcript, Word, floor_ms, join_texts, replace_phrases

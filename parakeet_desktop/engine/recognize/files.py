@@ -20,6 +20,14 @@ from ..audio import SAMPLE_RATE, AudioError, load_audio, speech_frames
 from ..model import ParakeetModel, Recognition, RecognitionCancelled, is_out_of_memory, memory
 from .flags import AnyOf, Flag
 from .language import identify
+from .pieces import (
+    SPEECH_WITHOUT_WORDS_SECONDS,
+    VAD_FRAME_MS,
+    Piece,
+    plan_pieces,
+    speech_without_words,
+    unheard_speech_warning,
+)
 from .transcript import Transcript, Word, floor_ms, join_texts, segments_from_words
 from .vocabulary import Vocabulary
 
@@ -28,7 +36,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-_VAD_FRAME_MS = 30
 _MAX_PADDING = 0.2  # share of a batch's work that may go to padding
 # After this much audio, the memory its work freed is given back to the system (engine/model/memory.py).
 _GIVE_BACK_SECONDS = 60.0
@@ -40,105 +47,8 @@ _GIVE_BACK_SECONDS = 60.0
 _DECODE_ROWS = 16
 
 
-@dataclass(frozen=True)
-class Piece:
-    """Samples ``start:end`` of a file, recognised as one unit."""
-
-    start: int
-    end: int
-
-
-def plan_pieces(samples: np.ndarray, max_piece_seconds: float, aggressiveness: int = 2,
-                speech: np.ndarray | None = None) -> list[Piece]:
-    """Cut *samples* into pieces no longer than *max_piece_seconds*, at pauses where possible.
-
-    Each cut is searched for in the second half of the remaining window: the middle of the longest
-    run of non-speech frames there, or the quietest frame when the speaker never pauses.
-    """
-    total = len(samples)
-    limit = int(max_piece_seconds * SAMPLE_RATE)
-    if total <= limit:
-        return [Piece(0, total)]
-    frame = SAMPLE_RATE * _VAD_FRAME_MS // 1000
-    if speech is None:
-        speech = speech_frames(samples, _VAD_FRAME_MS, aggressiveness)
-    pieces = []
-    start = 0
-    while total - start > limit:
-        first, last = (start + limit // 2) // frame, (start + limit) // frame
-        cut_frame = _longest_pause_middle(speech[first:last])
-        if cut_frame is None:
-            window = samples[first * frame : last * frame].reshape(-1, frame)
-            cut_frame = int(np.argmin(np.square(window).mean(axis=1)))
-        cut = (first + cut_frame) * frame
-        pieces.append(Piece(start, cut))
-        start = cut
-    pieces.append(Piece(start, total))
-    return pieces
-
-
-def _longest_pause_middle(speech: np.ndarray) -> int | None:
-    best_len, best_mid, run_start = 0, None, None
-    for i, is_speech in enumerate(np.append(speech, True)):
-        if not is_speech and run_start is None:
-            run_start = i
-        elif is_speech and run_start is not None:
-            if i - run_start > best_len:
-                best_len, best_mid = i - run_start, (run_start + i) // 2
-            run_start = None
-    return best_mid
-
-
-# Speech (as webrtcvad hears it) this long with no recognised word in it is worth a warning:
-# a model that drops sentences must not go unnoticed behind a short text and exit status 0.
-SPEECH_WITHOUT_WORDS_SECONDS = 10.0
-_DENSE_SPEECH = 0.5  # share of voiced frames that makes a stretch "speech"
-
-
-def speech_without_words(samples: np.ndarray, words: list[Word], aggressiveness: int = 2,
-                         min_seconds: float = SPEECH_WITHOUT_WORDS_SECONDS,
-                         speech: np.ndarray | None = None) -> list[tuple[float, float]]:
-    """Stretches (start, end in seconds) of at least *min_seconds* that are mostly speech and
-    hold no recognised word. *speech*: webrtcvad's 30 ms flags of *samples*, when known already."""
-    if len(samples) < min_seconds * SAMPLE_RATE:
-        return []
-    frame_seconds = _VAD_FRAME_MS / 1000
-    if speech is None:
-        speech = speech_frames(samples, _VAD_FRAME_MS, aggressiveness)
-    covered = np.zeros(len(speech), dtype=bool)
-    for word in words:  # a word and a little around it counts as heard
-        covered[max(0, int((word.start - 0.5) / frame_seconds)) : int((word.end + 0.5) / frame_seconds) + 1] = True
-    window = int(2.0 / frame_seconds)  # judge speech density over 2 s (shorter than min_seconds)
-    density = np.convolve(speech.astype(float), np.ones(window) / window, mode="same")
-    unheard = (density >= _DENSE_SPEECH) & ~covered
-    stretches, start = [], None
-    for index, flag in enumerate(np.append(unheard, False)):
-        if flag and start is None:
-            start = index
-        elif not flag and start is not None:
-            if (index - start) * frame_seconds >= min_seconds:
-                stretches.append((round(start * frame_seconds, 1), round(index * frame_seconds, 1)))
-            start = None
-    return stretches
-
-
-def unheard_speech_warning(stretches: list[tuple[float, float]]) -> str | None:
-    if not stretches:
-        return None
-    seconds = sum(end - start for start, end in stretches)
-    where = ", ".join(f"{_clock(start)}–{_clock(end)}" for start, end in stretches[:5])
-    more = f" and {len(stretches) - 5} more" if len(stretches) > 5 else ""
-    return (f"{seconds:.0f} s of what sounds like speech gave no text ({where}{more}); the model may "
-            "have missed words there")
-
-
 # The encoder's share of a batch's time (the rest is decoding), for progress within a batch.
 _ENCODER_SHARE = 0.9
-
-
-def _clock(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes}:{seconds:02d}"
 
 
 @dataclass(frozen=True)
@@ -307,7 +217,7 @@ class FileTranscriber:
     def _prepare(self, path: Path, samples: np.ndarray, warnings: list[str]) -> _Pending:
         # One pass of the speech detector serves both the cuts at pauses and the check for
         # speech that gave no text.
-        speech = (speech_frames(samples, _VAD_FRAME_MS, self.vad_aggressiveness)
+        speech = (speech_frames(samples, VAD_FRAME_MS, self.vad_aggressiveness)
                   if len(samples) >= min(self.max_piece_seconds, SPEECH_WITHOUT_WORDS_SECONDS) * SAMPLE_RATE
                   else None)
         pieces = plan_pieces(samples, self.max_piece_seconds, self.vad_aggressiveness, speech)

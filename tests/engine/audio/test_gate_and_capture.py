@@ -11,7 +11,6 @@ import pytest
 
 from parakeet_desktop.engine.audio.capture import (
     DeviceChange,
-    FileSoundDevice,
     InputDevice,
     Microphone,
     MicrophoneError,
@@ -21,6 +20,7 @@ from parakeet_desktop.engine.audio.capture import (
     choose_device,
     list_input_devices,
 )
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.engine.audio.vad import Endpoint, GateConfig, Speech, SpeechGate
 from parakeet_desktop.engine.live.dictation import DictationSession, LiveSettings, Mode
 from parakeet_desktop.engine.live.events import Final

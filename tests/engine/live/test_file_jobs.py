@@ -9,7 +9,7 @@ import time
 import numpy as np
 import soundfile
 
-from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.engine.live.dictation import LiveSettings, Mode, SessionState
 from parakeet_desktop.engine.live.events import FileDone, FileProgress, Final, StateChanged
 from parakeet_desktop.engine.live.loop import LiveEngine

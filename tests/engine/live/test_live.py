@@ -11,7 +11,7 @@ import jiwer
 import numpy as np
 import pytest
 
-from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.engine.live.dictation import DictationSession, LiveSettings, Mode, SessionState
 from parakeet_desktop.engine.live.events import ErrorEvent, Final, MicrophoneState, Partial, StateChanged
 from parakeet_desktop.engine.live.loop import LiveEngine

@@ -12,11 +12,12 @@ import time
 import numpy as np
 import pytest
 
-from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.engine.live.dictation import SessionState
 from parakeet_desktop.engine.live.events import FileDone, Final, ModelResting, StateChanged, WakingUp
 from parakeet_desktop.engine.live.loop import LiveEngine
 from parakeet_desktop.engine.live.work import FileJob
+from parakeet_desktop.engine.model import speech
 from parakeet_desktop.engine.recognize.files import AudioInput
 from support.engine import STREAMED_ONLY, Recorder
 from support.speech import held_out_utterances, silence, word_error_rate
@@ -30,13 +31,14 @@ def slow_moves(speech_model, monkeypatch):
     """The speech model as if it lived on a GPU whose moves take a second; the moves made."""
     moves: list[str] = []
 
-    def move(device: str) -> None:
+    def move(nemo, device: str) -> None:
+        assert nemo is speech_model.nemo
         assert device == ("cpu" if not moves or moves[-1] != "cpu" else speech_model.device)
         time.sleep(MOVE_SECONDS)
         moves.append(device)
 
     monkeypatch.setattr(speech_model, "can_rest", lambda: not speech_model.resting)
-    monkeypatch.setattr(speech_model, "_move_weights", move)
+    monkeypatch.setattr(speech, "move_weights", move)  # the GPU's edge (engine/model/gpu.py), as speech.py calls it
     yield moves
     speech_model.resting = False
 

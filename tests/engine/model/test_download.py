@@ -20,7 +20,7 @@ REPO = "parakeet-test/tiny-tdt"
 
 def _started_app(settings):
     """The desktop app started with *settings*, a silent microphone and a keyboard that pastes."""
-    from parakeet_desktop.engine.audio.capture import FileSoundDevice
+    from parakeet_desktop.engine.audio.file_device import FileSoundDevice
     from parakeet_desktop.ui.app import DesktopApp
     from support.app import PastingKeyboard
 

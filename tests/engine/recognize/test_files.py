@@ -10,7 +10,8 @@ import pytest
 from parakeet_desktop.engine.audio.decode import SAMPLE_RATE, load_audio
 from parakeet_desktop.engine.audio.vad import speech_frames
 from parakeet_desktop.engine.model.speech import RecognitionCancelled
-from parakeet_desktop.engine.recognize.files import FileTranscriber, plan_pieces
+from parakeet_desktop.engine.recognize.files import FileTranscriber
+from parakeet_desktop.engine.recognize.pieces import plan_pieces
 from support.speech import silence
 
 
@@ -202,7 +203,7 @@ def test_on_the_cpu_pieces_of_several_batches_are_decoded_together(model, speech
 def test_long_speech_without_words_is_found_where_it_is():
     """Real speech: a transcript with words all through has no unheard stretch; one whose words
     stop halfway has one, from about where they stop; silence has none."""
-    from parakeet_desktop.engine.recognize.files import speech_without_words, unheard_speech_warning
+    from parakeet_desktop.engine.recognize.pieces import speech_without_words, unheard_speech_warning
     from parakeet_desktop.engine.recognize.transcript import Word
     from tools.speech import passage
 

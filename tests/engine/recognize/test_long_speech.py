@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from parakeet_desktop.engine.audio.capture import FileSoundDevice
+from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 from parakeet_desktop.engine.live.dictation import LiveSettings, Mode
 from parakeet_desktop.engine.live.events import Final
 from support.speech import held_out_utterances, word_error_rate

@@ -144,7 +144,7 @@ def test_the_cli_takes_a_vocabulary_file_and_refuses_a_missing_one(chosen, tmp_p
 
 
 def _device(recording):
-    from parakeet_desktop.engine.audio.capture import FileSoundDevice
+    from parakeet_desktop.engine.audio.file_device import FileSoundDevice
 
     return FileSoundDevice(samples=recording, realtime=False)
 
