@@ -4,6 +4,7 @@ service's discovery file, its folder of uploads)."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 
@@ -12,7 +13,7 @@ def pid_alive(pid: object) -> bool:
     again: callers that trust what the process says check that too)."""
     if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
         return False
-    if os.name == "nt":
+    if sys.platform == "win32":
         return _windows_pid_alive(pid)
     try:
         os.kill(pid, 0)
@@ -34,16 +35,17 @@ def _zombie(pid: int) -> bool:
     return stat[stat.rfind(")") + 2 : stat.rfind(")") + 3] == "Z"
 
 
-def _windows_pid_alive(pid: int) -> bool:
-    import ctypes
+if sys.platform == "win32":  # the Windows API exists there alone
+    def _windows_pid_alive(pid: int) -> bool:
+        import ctypes
 
-    query_limited_information, still_active = 0x1000, 259
-    kernel32 = ctypes.windll.kernel32
-    handle = kernel32.OpenProcess(query_limited_information, False, pid)
-    if not handle:
-        return False
-    try:
-        code = ctypes.c_ulong()
-        return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == still_active
-    finally:
-        kernel32.CloseHandle(handle)
+        query_limited_information, still_active = 0x1000, 259
+        kernel32 = ctypes.windll.kernel32
+        handle = kernel32.OpenProcess(query_limited_information, False, pid)
+        if not handle:
+            return False
+        try:
+            code = ctypes.c_ulong()
+            return bool(kernel32.GetExitCodeProcess(handle, ctypes.byref(code))) and code.value == still_active
+        finally:
+            kernel32.CloseHandle(handle)

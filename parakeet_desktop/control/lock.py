@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import tempfile
 from pathlib import Path
+from typing import IO
 
 from .protocol import server_name
 
@@ -21,7 +22,7 @@ class InstanceLock:
     def __init__(self) -> None:
         self.path = Path(server_name() + ".lock") if sys.platform != "win32" \
             else Path(tempfile.gettempdir()) / f"{server_name()}.lock"
-        self._file = None
+        self._file: IO[bytes] | None = None
 
     def acquire(self) -> bool:
         """Take the lock; False when another instance holds it."""

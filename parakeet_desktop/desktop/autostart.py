@@ -54,27 +54,29 @@ def set_enabled(enabled: bool) -> None:
 _RUN_KEY = r"Software\Microsoft\Windows\CurrentVersion\Run"
 
 
-def _windows_value() -> str | None:
-    import winreg
+if sys.platform == "win32":  # the registry exists there alone
+    def _windows_value() -> str | None:
+        import winreg
 
-    try:
-        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, _RUN_KEY) as key:
-            return winreg.QueryValueEx(key, NAME)[0]
-    except FileNotFoundError:
-        return None
+        try:
+            with winreg.OpenKey(winreg.HKEY_CURRENT_USER, _RUN_KEY) as key:
+                return winreg.QueryValueEx(key, NAME)[0]
+        except FileNotFoundError:
+            return None
 
 
-def _windows_set(enabled: bool) -> None:
-    import subprocess
-    import winreg
+if sys.platform == "win32":  # the registry exists there alone
+    def _windows_set(enabled: bool) -> None:
+        import subprocess
+        import winreg
 
-    with winreg.OpenKey(winreg.HKEY_CURRENT_USER, _RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
-        if enabled:
-            # pythonw.exe beside python.exe starts without a console window.
-            executable = Path(sys.executable)
-            windowless = executable.with_name("pythonw.exe")
-            parts = [str(windowless if windowless.exists() else executable), "-m", "parakeet_desktop"]
-            winreg.SetValueEx(key, NAME, 0, winreg.REG_SZ, subprocess.list2cmdline(parts))
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                winreg.DeleteValue(key, NAME)
+        with winreg.OpenKey(winreg.HKEY_CURRENT_USER, _RUN_KEY, 0, winreg.KEY_SET_VALUE) as key:
+            if enabled:
+                # pythonw.exe beside python.exe starts without a console window.
+                executable = Path(sys.executable)
+                windowless = executable.with_name("pythonw.exe")
+                parts = [str(windowless if windowless.exists() else executable), "-m", "parakeet_desktop"]
+                winreg.SetValueEx(key, NAME, 0, winreg.REG_SZ, subprocess.list2cmdline(parts))
+            else:
+                with contextlib.suppress(FileNotFoundError):
+                    winreg.DeleteValue(key, NAME)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
+from typing import Any
 
 from ..engine.recognize import language_code_of, replace_phrases, warm_up
 from ..history.store import History, HistoryError
@@ -17,7 +18,7 @@ from .take_back import TakeBack, Typed
 
 
 class TextDelivery:
-    def __init__(self, settings: Settings, history: History, keyboard: Keyboard | None, clipboard: Clipboard,
+    def __init__(self, settings: Settings, history: History, keyboard: Keyboard | None, clipboard: Clipboard[Any],
                  later: Later, *, desktop: Desktop | None = None, portal_keyboard: Keyboard | None = None) -> None:
         """*later(ms, fn)* calls *fn* after *ms* milliseconds on this (the GUI) thread; *desktop*
         is what was found about the session, *portal_keyboard* keys through its portal."""
@@ -72,12 +73,11 @@ class TextDelivery:
             return "", None, None
         if body and command.action is not SpokenAction.SCRATCH:
             self.last_text = body
+        unsaved: str | None = None
         try:
             entry = self.history.add(said, seconds, model, language=language_code_of(said, model))
         except HistoryError as exc:
             entry, unsaved = None, f"This text was typed but not saved: {exc}. “Paste last” still has it."
-        else:
-            unsaved = None
         self.last_entry = entry
         delivery = self._act(body, command.action)
         if entry is not None and delivery is not None:

@@ -14,6 +14,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from ..messages import first_line
 
@@ -262,7 +263,7 @@ class X11KeyGrab:
 
     def __init__(self, hotkey: Hotkey) -> None:
         self.hotkey = hotkey
-        self._display = None
+        self._display: Any = None  # Xlib's Display (untyped)
         self._thread: threading.Thread | None = None
 
     def start(self) -> None:
@@ -274,6 +275,8 @@ class X11KeyGrab:
             raise HotkeyError(f"Cannot reach the X server to claim the hotkey ({first_line(exc)}). "
                               f"{_TOGGLE_HELP}") from exc
         key = self.hotkey.key
+        if key is None:  # a modifier-only chord: nothing to grab, the listener hears it
+            return
         keysym = XK.string_to_keysym(key.upper() if key.startswith("f") and key[1:].isdigit() else key)
         keycode = self._display.keysym_to_keycode(keysym) if keysym else 0
         if not keycode:

@@ -18,7 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from ..settings import Injection, PasteKeys
 from .routes import Desktop, Session, session_type, typing_route
@@ -41,15 +41,19 @@ TERMINALS = ("terminal", "xterm", "konsole", "alacritty", "kitty", "tilix", "ter
              "wezterm", "foot", "st-256color", "xfce4-terminal", "gnome-terminal", "rxvt")
 
 
-class Clipboard(Protocol):
+Saved = TypeVar("Saved")  # what a clipboard keeps of itself while a paste borrows it
+
+
+class Clipboard(Protocol[Saved]):
     def text(self) -> str | None: ...
     def set_text(self, text: str) -> None: ...
-    def save(self) -> object: ...  # everything on it, in every format (an image, rich text)
-    def restore(self, saved: object) -> None: ...
-    def discard(self, saved: object) -> None: ...  # not restored: the user copied since
+    def save(self) -> Saved: ...  # everything on it, in every format (an image, rich text)
+    def restore(self, saved: Saved) -> None: ...
+    def discard(self, saved: Saved) -> None: ...  # not restored: the user copied since
     def offer(self, text: str) -> None: ...  # our text for a paste: reads of it are counted
     def reads(self) -> int | None: ...  # other programs' reads of the offered text (None: unseen)
     def holds(self, text: str) -> bool: ...  # still our text: nobody copied since
+    def recover(self) -> bool: ...  # after a crash mid-paste, the clipboard kept aside put back
 
 
 # Calls a function after a number of milliseconds, on the caller's thread (a Qt timer in the app).
@@ -159,7 +163,7 @@ def system_keyboard() -> PynputKeyboard | None:
 class Injector:
     """Delivers text with one method; tells what happened, never raises for an OS refusal."""
 
-    def __init__(self, method: Injection | str, clipboard: Clipboard, keyboard: Keyboard | None,
+    def __init__(self, method: Injection | str, clipboard: Clipboard[Any], keyboard: Keyboard | None,
                  later: Later, *, platform: Session | str | None = None, desktop: Desktop | None = None,
                  portal_keyboard: Keyboard | None = None, paste_keys: PasteKeys | str = PasteKeys.AUTO,
                  run=subprocess.run, which=shutil.which, window_class: Callable[[], str] | None = None) -> None:

@@ -119,6 +119,12 @@ class AudioShelf:
     def path(self, entry: Entry) -> Path | None:
         return self.folder / entry.audio if entry.audio else None
 
+    def _kept(self, entry: Entry) -> Path:
+        """The file of an entry listed with audio (``History.with_audio``)."""
+        path = self.path(entry)
+        assert path is not None, "an entry with audio names its file"
+        return path
+
     def read(self, entry: Entry) -> np.ndarray:
         """An entry's audio as 16 kHz float32 samples; HistoryError says why it cannot be had."""
         import soundfile
@@ -149,10 +155,10 @@ class AudioShelf:
         except HistoryError as exc:
             logger.warning("Cannot prune kept audio: %s", exc)
             return 0
-        sizes = {}
+        sizes: dict[int, int | None] = {}
         for entry in entries:
             try:
-                sizes[entry.id] = self.path(entry).stat().st_size
+                sizes[entry.id] = self._kept(entry).stat().st_size
             except OSError:
                 sizes[entry.id] = None  # gone from disk: forget it below
         total, cap = sum(size or 0 for size in sizes.values()), self.max_mb * 2**20
@@ -162,7 +168,7 @@ class AudioShelf:
             if not (expired or total > cap or sizes[entry.id] is None):
                 continue
             try:
-                self.path(entry).unlink(missing_ok=True)
+                self._kept(entry).unlink(missing_ok=True)
                 self.history.set_audio(entry.id, None)
             except (OSError, HistoryError) as exc:
                 logger.warning("Cannot remove the audio of entry %d: %s", entry.id, exc)

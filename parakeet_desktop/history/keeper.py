@@ -63,9 +63,9 @@ class HistoryKeeper:
         """A final text is in the history (*entry_id*; None: it had no words): keep its audio, or
         let the spool go."""
         if entry_id is None:
-            from ..engine.audio import discard
+            from ..engine.audio import discard_spool
 
-            discard(spooled)
+            discard_spool(spooled)
         else:
             self.shelf.keep_spool(entry_id, spooled)
         self.refresh()

@@ -16,7 +16,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import get_type_hints
+from typing import Any, get_type_hints
 
 from ..engine.model import DEFAULT_MODEL_ID
 from ..storage import write_atomic
@@ -169,7 +169,7 @@ def _from_document(document: dict) -> tuple[Settings, list[str]]:
         warnings.append(f"The settings file has schema {schema}; this version reads {SCHEMA_VERSION}. "
                         "Settings it does not know were left at their defaults.")
     defaults = Settings()
-    values = {}
+    values: dict[str, Any] = {}
     for spec in dataclasses.fields(Settings):
         if spec.name not in document:
             continue

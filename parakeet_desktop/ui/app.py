@@ -45,6 +45,9 @@ logger = logging.getLogger(__name__)
 
 
 class DesktopApp(QObject):
+    worker: EngineWorker  # the engine's worker now (a new one after a model change)
+    status: TrayStatus | ControlWindow
+
     def __init__(self, settings: Settings, warnings: list[str], *, use_tray: bool | None = None,
                  sd=None, keyboard=None, started_at: float | None = None, choose_model: bool = True,
                  desktop: Desktop | None = None) -> None:
@@ -86,7 +89,7 @@ class DesktopApp(QObject):
         self._sd = sd
         self.settings_dialog: SettingsDialog | None = None
         self.worker = EngineWorker(settings, sd=sd)
-        self.thread = EngineThread(self.worker)
+        self.engine_thread = EngineThread(self.worker)
         self.control = ControlServer(partial(answer, app=Answers(
             listening=lambda: self.state is AppState.LISTENING,
             toggle=lambda: self.report.told(self.worker.toggle(self.mode)),
@@ -110,10 +113,10 @@ class DesktopApp(QObject):
         self.status.set_state(AppState.LOADING, f"Loading {model_title(self.settings.model)}…")
         QTimer.singleShot(0, self.record.shown)
         if not self.setup.must_choose():
-            self.thread.start()
+            self.engine_thread.start()
         else:
             self.status.set_state(AppState.LOADING, "Choose a speech model to begin.")
-        self._start_hotkey()
+        self.ask_desktop()
         self._apply_local_api()
         warnings = self._startup_warnings + ([self.history.problem] if self.history.problem else [])
         if self.delivery.clipboard.recover():
@@ -122,32 +125,29 @@ class DesktopApp(QObject):
             self.status.notify("At start", " ".join(warnings), error=True)
         self._warned_at_start = bool(warnings)
 
-    def _start_hotkey(self) -> None:
+    def ask_desktop(self) -> None:
+        """The hotkey and the typing keyboard asked for (off this thread): at start, and anew from
+        the menu's “Ask the desktop again” after a refusal or a dialog nobody answered."""
         self.routes.start_hotkey(self.settings.hotkey)
         self.routes.prepare_typing(self.delivery.injector.method)
-
-    def ask_desktop(self) -> None:
-        """The menu's “Ask the desktop again”: the hotkey and the typing keyboard asked for anew,
-        after a refusal or a dialog nobody answered (both off this thread)."""
-        self._start_hotkey()
 
     def quit(self) -> None:
         self.routes.stop_hotkey()
         self.control.close()
         self.local_api.stop()
         self.overlay.hide()
-        if self.worker.engine is None and self.thread.isRunning():
+        if self.worker.engine is None and self.engine_thread.isRunning():
             # Still loading the model: that cannot be interrupted, and nothing is unsaved.
             os._exit(0)
         # Quit within a second: an utterance still being finished is on disk (spooled) and is
         # recovered at the next start; audio not yet written for the history is written then.
-        self.thread.shutdown(wait_ms=800)
+        self.engine_thread.shutdown(wait_ms=800)
         self.keeper.close(wait=False)
         if isinstance(self.status, TrayStatus):
             self.status.hide()
         # exit(), not quit(): Qt 6's quit() asks every window to close first, and the control
         # window refuses (it minimises), which would cancel the quit.
-        QApplication.instance().exit(0)
+        QApplication.exit(0)
 
     # --- wiring ---------------------------------------------------------------------------
 
@@ -345,7 +345,7 @@ class DesktopApp(QObject):
             self.report.problem("Local API", f"The local API could not start: {error}")
 
     def _reload_engine(self) -> None:
-        if self.worker.engine is None and self.thread.isRunning():
+        if self.worker.engine is None and self.engine_thread.isRunning():
             self.report.problem("Settings", "The new model will be used at the next start: the current "
                                       "one is still loading.")
             return
@@ -353,26 +353,26 @@ class DesktopApp(QObject):
         for signal in (old.ready, old.failed, old.engine_event):
             signal.disconnect()
         old.engine_event.connect(self._on_leaving_event)
-        self.thread.shutdown()
+        self.engine_thread.shutdown()
         self.start_engine()
 
     def use_model(self, ref: str) -> None:
         """A model to download or a .nemo file, chosen in the first-run window: saved, and
         loaded where no engine runs yet (first start) or a failed load left none."""
         self.apply_settings(dataclasses.replace(self.settings, model=ref))
-        if self.worker.engine is None and not self.thread.isRunning():
+        if self.worker.engine is None and not self.engine_thread.isRunning():
             self.start_engine()
 
     def start_engine(self) -> None:
         """A new engine thread for the current settings (after a failed load, or a new model)."""
-        if self.thread.isRunning():
+        if self.engine_thread.isRunning():
             return
         self.worker = EngineWorker(self.settings, sd=self._sd)
-        self.thread = EngineThread(self.worker)
+        self.engine_thread = EngineThread(self.worker)
         self._connect_worker()
         self.report.set_state(AppState.LOADING, f"Loading {model_title(self.settings.model)}…")
         self.local_api.engine_reloading(self.settings.model)
-        self.thread.start()
+        self.engine_thread.start()
 
     def show_history(self) -> None:
         self.keeper.show()

@@ -34,7 +34,7 @@ class AppReport:
         if state.idle:  # every view of "ready" says how to dictate
             detail = f"{detail} {hint}" if detail else hint
         self.status.set_state(state, detail)
-        line = hint if state.idle else state.title + (f": {detail}" if state is AppState.ERROR else "")
+        line = hint if state.idle else state.label + (f": {detail}" if state is AppState.ERROR else "")
         self.menu.show_state(state, line)
 
     def notice(self, title: str, message: str, *, error: bool = False) -> None:

@@ -15,7 +15,7 @@ class AppState(enum.StrEnum):
     ERROR = "error"  # no model, or no microphone: dictation cannot work until it is mended
 
     @property
-    def title(self) -> str:
+    def label(self) -> str:
         """The state in a few words, as the tray tooltip and the control window say it."""
         return _TITLES[self]
 

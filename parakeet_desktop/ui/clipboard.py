@@ -110,7 +110,7 @@ class QtClipboard:
         return saved
 
     def _keep_on_disk(self, saved: QMimeData) -> None:
-        texts = {fmt: bytes(saved.data(fmt)).decode("utf-8", "replace") for fmt in saved.formats()
+        texts = {fmt: bytes(saved.data(fmt).data()).decode("utf-8", "replace") for fmt in saved.formats()
                  if fmt.startswith("text/")}
         self.rescue.keep(texts)
 

@@ -50,7 +50,9 @@ class CommandsTab(QWidget):
         pairs = []
         for row in range(self.table.rowCount()):
             phrase = (self.table.item(row, 0) or QTableWidgetItem("")).text()
-            pairs.append([phrase, self.table.cellWidget(row, 1).currentData()])
+            action = self.table.cellWidget(row, 1)
+            assert isinstance(action, QComboBox), "each row's second cell is its action's list"
+            pairs.append([phrase, action.currentData()])
         return self.enabled.isChecked(), clean_commands(pairs)
 
     def _fill(self, commands) -> None:

@@ -52,7 +52,7 @@ class ControlServer(QObject):
     def _read(self, connection: QLocalSocket) -> None:
         if not connection.canReadLine():
             return
-        line = bytes(connection.readLine()).decode("utf-8", "replace").strip()
+        line = bytes(connection.readLine().data()).decode("utf-8", "replace").strip()
         try:
             request = Request(line)
         except ValueError:

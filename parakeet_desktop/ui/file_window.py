@@ -247,7 +247,7 @@ class FileWindow(QWidget):
         """A row's status and progress (in tenths of a percent, so a long file's bar moves
         smoothly); None: no bar (a file that failed or was cancelled has no progress to show)."""
         row = self.rows[path]
-        item = self.queue.item(row, _STATUS)
+        item = self._cell(row, _STATUS)
         item.setText(status)
         item.setToolTip(status)
         item.setForeground(Qt.GlobalColor.darkRed if error else self.palette().text().color())
@@ -255,7 +255,7 @@ class FileWindow(QWidget):
         if permille is None:
             self.queue.removeCellWidget(row, _PROGRESS)
         else:
-            if bar is None:
+            if not isinstance(bar, QProgressBar):
                 bar = QProgressBar()
                 bar.setRange(0, 1000)
                 bar.setFormat("%p%")
@@ -263,8 +263,13 @@ class FileWindow(QWidget):
             bar.setValue(permille)
         self._update_buttons()
 
+    def _cell(self, row: int, column: int) -> QTableWidgetItem:
+        item = self.queue.item(row, column)
+        assert item is not None, "every row of the queue has its items"
+        return item
+
     def _running(self, row: int) -> bool:
-        return self.queue.item(row, _STATUS).text() in _RUNNING
+        return self._cell(row, _STATUS).text() in _RUNNING
 
     def _update_buttons(self) -> None:
         rows = range(self.queue.rowCount())
@@ -276,11 +281,11 @@ class FileWindow(QWidget):
         """Remove the rows of files that are done, failed or cancelled (their exports stay)."""
         for row in reversed(range(self.queue.rowCount())):
             if not self._running(row):
-                path = Path(self.queue.item(row, 0).data(Qt.ItemDataRole.UserRole))
+                path = Path(self._cell(row, 0).data(Qt.ItemDataRole.UserRole))
                 self.queue.removeRow(row)
                 self.transcripts.pop(path, None)
                 self.jobs.pop(path, None)
-        self.rows = {Path(self.queue.item(row, 0).data(Qt.ItemDataRole.UserRole)): row
+        self.rows = {Path(self._cell(row, 0).data(Qt.ItemDataRole.UserRole)): row
                      for row in range(self.queue.rowCount())}
         self.segments.clear()
         self._update_buttons()

@@ -89,7 +89,9 @@ class FirstRunWindow(QWidget):
         self.download_button = self.buttons["start"]
 
     def chosen(self) -> str:
-        return self.choices.checkedButton().property("model")
+        button = self.choices.checkedButton()
+        assert button is not None, "one model is chosen from the start"
+        return button.property("model")
 
     def _show(self, state: str, title: str, about: str, buttons: tuple[str, ...], detail: str = "",
               bar: tuple[int, int] | None = None) -> None:

@@ -13,7 +13,7 @@ from PySide6.QtWidgets import QApplication
 
 from ..control import NotRunning, Request, send
 from ..desktop.entry import APP_ID
-from ..settings import load_settings, unwritable
+from ..settings import Device, load_settings, unwritable
 from .app import DesktopApp
 from .control_server import AlreadyRunning
 
@@ -32,7 +32,7 @@ def main(model: str | None = None, device: str | None = None, tray: bool | None 
     if model:
         settings.model = model
     if device:
-        settings.device = device
+        settings.device = Device(device)
     if _hand_over(attempts=1):
         print("Parakeet Desktop is already running.", file=sys.stderr)
         return 0

@@ -5,16 +5,21 @@ and stopped as the setting changes. Qt-free; the app calls it on the GUI thread.
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from ..settings import Settings, config_dir
+
+if TYPE_CHECKING:
+    from ..service.link import EngineLink
+    from ..service.server import LocalService
 
 logger = logging.getLogger(__name__)
 
 
 class LocalApi:
     def __init__(self) -> None:
-        self.service = None
-        self.link = None
+        self.service: LocalService | None = None
+        self.link: EngineLink | None = None
         self._serving: tuple[int, bool] | None = None  # port, streams without the token
         self._engine = None
         self._engine_error: str | None = None

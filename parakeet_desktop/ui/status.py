@@ -56,7 +56,7 @@ class TrayStatus:
 
     def set_state(self, state: AppState, detail: str = "") -> None:
         self.icon.setIcon(state_icon(state))
-        self.icon.setToolTip(f"Parakeet Desktop — {state.title}" + (f"\n{detail}" if detail else ""))
+        self.icon.setToolTip(f"Parakeet Desktop — {state.label}" + (f"\n{detail}" if detail else ""))
 
     def notify(self, title: str, message: str, error: bool = False) -> None:
         kind = QSystemTrayIcon.MessageIcon.Warning if error else QSystemTrayIcon.MessageIcon.Information
@@ -120,7 +120,7 @@ class ControlWindow(QWidget):
 
     def set_state(self, state: AppState, detail: str = "") -> None:
         self._state.setPixmap(state_icon(state).pixmap(32, 32))
-        self._title.setText(f"<b>Parakeet Desktop</b> — {state.title}")
+        self._title.setText(f"<b>Parakeet Desktop</b> — {state.label}")
         if detail:
             self._detail.setText(breakable(detail))
             self._fit()

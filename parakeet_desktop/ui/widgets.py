@@ -36,7 +36,8 @@ def edit_last_row(table: QTableWidget) -> None:
     """Select the table's last row (just added) and start editing its first cell."""
     row = table.rowCount() - 1
     table.setCurrentCell(row, 0)
-    table.editItem(table.item(row, 0))
+    if (item := table.item(row, 0)) is not None:
+        table.editItem(item)
 
 
 def remove_selected_rows(table: QTableWidget) -> None:

@@ -26,7 +26,7 @@ class PastingKeyboard:
 
 def close_app(app) -> None:
     """Stop a DesktopApp started by a test: the engine thread, the control socket, its window."""
-    app.thread.shutdown()
+    app.engine_thread.shutdown()
     app.keeper.close()
     app.control.close()
     app.status.hide()

@@ -861,7 +861,7 @@ def test_one_state_enum_drives_every_view_and_a_tray_click_opens_the_history(qtb
                 view.report.set_state(state, "saved as /home/someone/.local/share/parakeet-desktop/"
                                        "failed-utterances/utterance-2026-11-22T10-00-00.wav"
                                        * (state is AppState.ERROR))
-            assert state.title in app.status.tooltip and state.title in window.status.title
+            assert state.label in app.status.tooltip and state.label in window.status.title
             assert app.app_menu.toggle.isEnabled() == state.can_dictate == window.status.dictate_enabled
             widths.add(window.status.width())
         assert widths == {window.status.width()}  # one width whatever the state says

@@ -171,7 +171,7 @@ def test_the_first_run_asks_which_model_before_downloading_and_can_cancel(qtbot,
         app = _started_app(config.Settings(device="cpu", sounds=False, hotkey="f9"))
         try:
             window = app.setup.window
-            assert window is not None and window.state == "choose" and not app.thread.isRunning()
+            assert window is not None and window.state == "choose" and not app.engine_thread.isRunning()
             texts = [b.text() for b in window.choices.buttons()]
             assert any("0.5 GB, English" in t for t in texts) and any("25 European languages" in t for t in texts)
             assert window.chosen() == recommended_model(has_nvidia_gpu())
