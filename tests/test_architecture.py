@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -167,3 +168,29 @@ def test_the_app_starts_without_the_linux_only_dbus_library():
     done = subprocess.run([sys.executable, "-c", script], cwd=PACKAGE.parent, capture_output=True, text=True,
                           timeout=300, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"})
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_the_architecture_page_names_every_module_where_it_lives():
+    """docs/ARCHITECTURE.md's tree, held against the code: each folder of the package is in it,
+    and each module is named in its folder's part of the tree."""
+    page = (PACKAGE.parent / "docs" / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    tree = page[page.index("```text"):page.index("```", page.index("```text") + 3)].splitlines()
+    missing = []
+    for folder in sorted({p.parent for p in PACKAGE.rglob("*.py")}):
+        lines = tree
+        for part in folder.relative_to(PACKAGE.parent).parts[1:]:
+            lines = _part_of(lines, f"{part}/")
+        modules = [p.stem for p in folder.glob("*.py") if p.stem != "__init__"]
+        text = " ".join(lines)
+        missing += [f"{folder.name}/{m}.py" for m in modules if not re.search(rf"\b{m}(\.py)?\b", text)]
+    assert missing == []
+
+
+def _part_of(lines: list[str], entry: str) -> list[str]:
+    """The lines of *entry* in a tree drawn by indentation: its own, and those indented deeper
+    than it, until the next entry at its depth or above."""
+    start = next(n for n, line in enumerate(lines) if line.strip().startswith(entry))
+    depth = len(lines[start]) - len(lines[start].lstrip())
+    end = next((n for n in range(start + 1, len(lines))
+                if lines[n].strip() and len(lines[n]) - len(lines[n].lstrip()) <= depth), len(lines))
+    return lines[start:end]
