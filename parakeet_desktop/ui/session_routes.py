@@ -15,7 +15,7 @@ from ..desktop import entry, routes
 from ..desktop.hotkey import HotkeyError, HotkeyListener, parse_hotkey
 from ..desktop.routes import Desktop, KeyRoute, Session, key_route, open_hotkey, probe
 from ..engine.live import Mode
-from ..settings import data_dir
+from ..settings import Injection, data_dir
 from .menu import hotkey_hint
 
 if TYPE_CHECKING:  # jeepney (D-Bus) is there only where portals are: Linux
@@ -78,11 +78,11 @@ class SessionRoutes(QObject):
     def keys_pressed(self) -> int | None:
         return self.hotkey.other_presses if self.hotkey is not None else None
 
-    def prepare_typing(self, method: str) -> None:
+    def prepare_typing(self, method: Injection) -> None:
         """Asks for the portal's keyboard now, off the GUI thread, so that its approval dialog
         comes at start and not in the middle of the first paste."""
         keyboard = self.portal_keyboard
-        if method != "portal" or keyboard is None:
+        if method is not Injection.PORTAL or keyboard is None:
             return
 
         def ask() -> None:

@@ -20,9 +20,10 @@ from parakeet_desktop.engine.recognize.files import AudioInput
 from parakeet_desktop.service.errors import ApiError
 from parakeet_desktop.service.keywords import RequestPhrases
 from parakeet_desktop.service.link import EngineLink
+from parakeet_desktop.service.options import TranscriptionOptions
 from support.speech import held_out_utterances, silence, word_error_rate
 
-OPTIONS = {"response_format": "json", "granularities": (), "stream": False, "language": None}
+OPTIONS = TranscriptionOptions()
 
 
 class _Stored:

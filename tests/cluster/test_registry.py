@@ -11,8 +11,9 @@ import numpy as np
 from parakeet_desktop.cluster import registry as registry_module
 from parakeet_desktop.cluster.registry import JobRegistry
 from parakeet_desktop.engine.recognize.transcript import Segment, Transcript, Word
+from parakeet_desktop.service.options import TranscriptionOptions
 
-OPTIONS = {"response_format": "json", "granularities": (), "stream": False, "language": None}
+OPTIONS = TranscriptionOptions()
 
 
 def _transcript(text: str) -> Transcript:

@@ -21,8 +21,9 @@ from parakeet_desktop.desktop.entry import APP_ID
 from parakeet_desktop.desktop.inject import Injector
 from parakeet_desktop.desktop.portal import session_token
 from parakeet_desktop.desktop.remote_desktop import PortalKeyboard
-from parakeet_desktop.desktop.routes import KeyRoute, TypingRoute, key_route, probe, report, typing_route
+from parakeet_desktop.desktop.routes import KeyRoute, key_route, probe, report, typing_route
 from parakeet_desktop.desktop.wl_clipboard import WlClipboard
+from parakeet_desktop.settings import Injection
 from support.dictation import app_status, dictation_setup, field_text, focus_lines, loaded, running_app, text_field
 from support.portal import ShortcutEvents
 from support.speech import word_error_rate
@@ -85,7 +86,7 @@ def test_auto_typing_picks_the_portal_and_the_text_lands_in_a_wayland_field(in_s
     # Plasma 5.27's RemoteDesktop is version 1 (no restore token), Plasma 6's version 2.
     assert desktop.shortcuts_version == 1 and desktop.remote_version == (1 if in_session.version == "5" else 2)
     assert key_route(desktop, "ctrl+alt+space").way is KeyRoute.PORTAL
-    assert typing_route(desktop).way is TypingRoute.PORTAL
+    assert typing_route(desktop).way is Injection.PORTAL
     assert dict(report(desktop, "ctrl+alt+space"))["typing"].startswith("portal")
     keyboard = PortalKeyboard(tmp_path / "token", bus=in_session.bus, answer_seconds=30)
     later = lambda ms, fn: threading.Timer(ms / 1000, fn).start()  # noqa: E731
