@@ -251,7 +251,7 @@ class DesktopApp(QObject):
                 if self.settings.sounds:
                     sounds.play(sounds.START)
             self.report.set_state(AppState.LISTENING, "Hands-free: what you say is typed at each pause."
-                            if mode is Mode.HANDS_FREE else "")
+                                  if mode is Mode.HANDS_FREE else "")
         elif session is SessionState.FINALISING:
             self.delivery.injector.aim()  # the key release: the words are for the window focused now
             self.overlay.show_finishing()
