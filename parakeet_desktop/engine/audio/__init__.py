@@ -1,5 +1,5 @@
-"""Audio in: files decoded within bounds (decode), the microphone and a file played as one
-(capture), the speech gate (vad), and the spool that keeps an utterance's audio on disk while
+"""Audio in: files decoded within bounds (decode), the microphone (capture) and a file played as one
+(file_device), the speech gate (vad), and the spool that keeps an utterance's audio on disk while
 it is spoken (spool).
 
 What other layers may use is named in ``__init__.pyi`` (``__all__``); each name is imported from

@@ -1,5 +1,5 @@
-"""Audio in: files decoded within bounds (decode), the microphone and a file played as one
-(capture), the speech gate (vad), and the spool that keeps an utterance's audio on disk while
+"""Audio in: files decoded within bounds (decode), the microphone (capture) and a file played as one
+(file_device), the speech gate (vad), and the spool that keeps an utterance's audio on disk while
 it is spoken (spool)."""
 
 from .capture import (

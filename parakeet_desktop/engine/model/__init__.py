@@ -1,7 +1,7 @@
 """The speech model: which models there are (registry), getting one (download), the device and
 number format it runs in (devices), loading it ready for every use (loader), the model itself
-(speech: recognition in batches, its GPU memory given back and taken again), and the CPU's
-faster paths (packed, lean_encoder, quantize, memory).
+(speech: recognition in batches; gpu: out of memory, its GPU memory given back and taken again),
+and the CPU's faster paths (packed, lean_encoder, quantize, memory).
 
 What other layers may use is named in ``__init__.pyi`` (``__all__``); each name is imported from
 its module on first use, so that importing a name does not import the whole room (numpy, soundfile

@@ -1,7 +1,8 @@
-"""Recognition over time: files cut into pieces and batched (files), live captions by
-re-encoding buffers (streaming) or with a cache-aware model (cache_aware, carried), which of the
-two an utterance takes (stream_route), phrase boosting (vocabulary), the transcript with its
-word times (transcript), its language (language), and what stops a long step early (flags)."""
+"""Recognition over time: files cut at pauses into pieces (pieces) and batched (files), live
+captions by re-encoding buffers (streaming) or with a cache-aware model (cache_aware, carried),
+which of the two an utterance takes (stream_route), phrase boosting (vocabulary), the transcript
+with its word times (transcript), its language (language), and what stops a long step early
+(flags)."""
 
 from .cache_aware import CacheAwareConfig, CacheAwareTranscriber, encode_steps, step_seconds
 from .files import AudioInput, FileResult, FileTranscriber
