@@ -65,13 +65,13 @@ def nearest_step(model: ParakeetModel, wanted: float) -> float:
     return min(offered, key=lambda s: (abs(s - wanted), s))
 
 
-def default_step(model: ParakeetModel, latency: Latency | str) -> float:
+def default_step(model: ParakeetModel, latency: Latency) -> float:
     """A latency preset's step: fast the shortest, accurate the longest, balanced the device's
     default (the offered step nearest it)."""
     offered = step_seconds(model)
-    if Latency(latency) is Latency.FAST:
+    if latency is Latency.FAST:
         return offered[0]
-    if Latency(latency) is Latency.ACCURATE:
+    if latency is Latency.ACCURATE:
         return offered[-1]
     return nearest_step(model, GPU_STEP if model.device == "cuda" else CPU_STEP)
 

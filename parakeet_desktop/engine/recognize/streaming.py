@@ -80,6 +80,9 @@ class StreamingChoice:
     # when None, the offered one nearest when given.
     step: float | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "latency", Latency(self.latency))  # its value is taken too
+
     def for_device(self, device: str) -> StreamingConfig:
         config = default_config(device)
         preset = LATENCY_PRESETS[self.latency]
