@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 from starlette.datastructures import FormData
 
 from .errors import ApiError
@@ -37,10 +38,13 @@ class TranscriptionOptions(BaseModel):
 
     @model_validator(mode="after")
     def _together(self) -> TranscriptionOptions:
+        # A rule of two fields: the error's type names the field the client is told of.
         if self.timestamp_granularities and self.response_format != "verbose_json":
-            raise ValueError("timestamp_granularities[] needs response_format verbose_json.")
+            raise PydanticCustomError("timestamp_granularities",
+                                      "timestamp_granularities[] needs response_format verbose_json.")
         if self.stream and self.response_format not in ("json", "text"):
-            raise ValueError("stream=true sends text events; use response_format json or text with it.")
+            raise PydanticCustomError("stream",
+                                      "stream=true sends text events; use response_format json or text with it.")
         return self
 
     @classmethod
@@ -60,10 +64,8 @@ class TranscriptionOptions(BaseModel):
 
 def _api_error(exc: ValidationError) -> ApiError:
     error = exc.errors(include_url=False)[0]
-    field = str(error["loc"][0]) if error["loc"] else None
-    message = error["msg"].removeprefix("Value error, ")
-    if field is None:  # a rule of two fields together (the message names them)
-        param = "stream" if message.startswith("stream") else "timestamp_granularities"
-        return ApiError(400, message, param=param)
+    if not error["loc"]:  # a rule of two fields together: its message names them both
+        return ApiError(400, error["msg"], param=error["type"])
+    field = str(error["loc"][0])
     shown = "timestamp_granularities[]" if field == "timestamp_granularities" else field
-    return ApiError(400, f"{shown}: {message}.", param=field)
+    return ApiError(400, f"{shown}: {error['msg']}.", param=field)
