@@ -71,7 +71,7 @@ def test_the_hotkey_binds_and_holding_it_is_push_to_talk(kde, hands):
             threading.Event().wait(1.0)  # held a while: the key repeats, still one press
             hands.let_go(Hands.CTRL, Hands.ALT, Hands.SPACE)
             assert user.next() == "release"
-        assert user.events.empty()
+        assert user.events.empty(), f"{start}: more than two presses and releases: {list(user.events.queue)}"
         user.shortcut.stop()
     # KDE keeps the shortcut under a component named after the app's own session token.
     components = kde.run("busctl", "--user", "call", "org.kde.kglobalaccel", "/kglobalaccel",
