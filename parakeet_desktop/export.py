@@ -47,12 +47,18 @@ def _fits(words: list[Word]) -> bool:
 
 def cues(transcript: Transcript) -> list[tuple[float, float, list[str]]]:
     """Subtitle cues (start, end, lines) of readable size, in time order and never overlapping."""
-    result: list[tuple[float, float, list[str]]] = []
+    return [(start, end, lines) for start, end, lines, _ in speaker_cues(transcript)]
+
+
+def speaker_cues(transcript: Transcript) -> list[tuple[float, float, list[str], str | None]]:
+    """:func:`cues` with each cue's speaker's name (None when speakers were not asked for): a
+    cue never spans two speakers, as segments split where the speaker changes."""
+    result: list[tuple[float, float, list[str], str | None]] = []
     for segment in transcript.segments:
         for start, end, words in _split_segment(segment):
             if result and start < result[-1][1]:
                 start = result[-1][1]
-            result.append((start, max(end, start), _wrap(words)))
+            result.append((start, max(end, start), _wrap(words), transcript.speaker_name(segment.speaker)))
     return result
 
 
@@ -72,28 +78,50 @@ def _split_segment(segment: Segment):
 
 
 def to_txt(transcript: Transcript) -> str:
-    return "\n".join(s.text for s in transcript.segments if s.text) + "\n"
+    """One line a segment; with speakers, one paragraph a turn, opened by the speaker's name."""
+    if not transcript.speakers:
+        return "\n".join(s.text for s in transcript.segments if s.text) + "\n"
+    turns: list[tuple[int | None, list[str]]] = []
+    for segment in transcript.segments:
+        if not segment.text:
+            continue
+        if turns and turns[-1][0] == segment.speaker:
+            turns[-1][1].append(segment.text)
+        else:
+            turns.append((segment.speaker, [segment.text]))
+    return "\n\n".join(f"{transcript.speaker_name(speaker)}: {join_texts(texts)}" for speaker, texts in turns) + "\n"
 
 
 def to_srt(transcript: Transcript) -> str:
     blocks = [
-        f"{n}\n{_clock(start, ',')} --> {_clock(end, ',')}\n" + "\n".join(lines) + "\n"
-        for n, (start, end, lines) in enumerate(cues(transcript), start=1)
+        f"{n}\n{_clock(start, ',')} --> {_clock(end, ',')}\n"
+        + "\n".join(_wrap([f"{speaker}:", *" ".join(lines).split()]) if speaker else lines) + "\n"
+        for n, (start, end, lines, speaker) in enumerate(speaker_cues(transcript), start=1)
     ]
     return "\n".join(blocks)
 
 
 def to_vtt(transcript: Transcript) -> str:
+    """WebVTT; a cue of a known speaker opens with a voice span (``<v Name>``)."""
     blocks = ["WEBVTT\n"] + [
-        f"{_clock(start, '.')} --> {_clock(end, '.')}\n" + "\n".join(lines) + "\n"
-        for start, end, lines in cues(transcript)
+        f"{_clock(start, '.')} --> {_clock(end, '.')}\n"
+        + (f"<v {_vtt_escape(speaker)}>" if speaker else "") + "\n".join(_vtt_escape(line) for line in lines) + "\n"
+        for start, end, lines, speaker in speaker_cues(transcript)
     ]
     return "\n".join(blocks)
+
+
+def _vtt_escape(text: str) -> str:
+    """A cue's text with WebVTT's markup characters escaped (a name or word with ``<`` or ``&``)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_json(transcript: Transcript) -> str:
     def times(item) -> dict:
         return {"start": _ms(item.start) / 1000, "end": _ms(item.end) / 1000}
+
+    def speaker(item) -> dict:
+        return {"speaker": transcript.speaker_name(item.speaker)} if transcript.speakers else {}
 
     document = {
         "source": transcript.source,
@@ -102,8 +130,11 @@ def to_json(transcript: Transcript) -> str:
         "text": join_texts(s.text for s in transcript.segments),
         **(transcript.language.as_dict() if transcript.language else {"language": None}),
         "warnings": transcript.warnings,
+        **({"speakers": list(transcript.speakers)} if transcript.speakers else {}),
+        **({"speaker_matches": transcript.speaker_matches} if transcript.speaker_matches else {}),
         "segments": [
-            {**times(s), "text": s.text, "words": [{"word": w.text, **times(w)} for w in s.words]}
+            {**times(s), **speaker(s), "text": s.text,
+             "words": [{"word": w.text, **times(w), **speaker(w)} for w in s.words]}
             for s in transcript.segments
         ],
     }

@@ -55,6 +55,13 @@ PARAKEET_TDT_V3 = ModelShape(
 )
 
 
+# parakeet-tdt_ctc-110m (the CPU's recommended model): FastConformer of 17 layers of 512, 80 features.
+PARAKEET_TDT_CTC_110M = ModelShape(
+    n_layers=17, d_model=512, n_heads=8, subsampling_channels=256, pred_hidden=640,
+    joint_hidden=640, pred_rnn_layers=1, features=80, vocab_size=1024,
+)
+
+
 # A tiny cache-aware model with nemotron-speech-streaming's four look-aheads, TDT or RNN-T.
 TINY_STREAMING = ModelShape(
     n_layers=2, d_model=64, n_heads=4, subsampling_channels=32, pred_hidden=64,
@@ -298,3 +305,148 @@ def nemo_transcribe(model, audio, batch_size: int = 1, timestamps: bool = False)
                                          batch_size=batch_size, timestamps=timestamps, verbose=False)
     finally:
         model.nemo.eval()
+
+
+@dataclass(frozen=True)
+class SortformerShape:
+    """Layer sizes of a Sortformer diarizer: a FastConformer encoder, a Transformer encoder and
+    sigmoid outputs, one per speaker."""
+
+    fc_layers: int
+    fc_d_model: int
+    fc_heads: int
+    subsampling_channels: int
+    tf_layers: int
+    tf_d_model: int
+    tf_inner: int
+    tf_heads: int
+    features: int
+    speakers: int = 4
+    dropout: float = 0.1
+
+
+# diar_streaming_sortformer_4spk-v2(.1), from NeMo's streaming_sortformer_diarizer_4spk-v2.yaml.
+SORTFORMER_4SPK_V2 = SortformerShape(
+    fc_layers=17, fc_d_model=512, fc_heads=8, subsampling_channels=256, tf_layers=18, tf_d_model=192,
+    tf_inner=768, tf_heads=8, features=128, dropout=0.5,
+)
+
+# The trained test fixture's (tools/train_diarization_fixture.py).
+SORTFORMER_FIXTURE = SortformerShape(
+    fc_layers=4, fc_d_model=128, fc_heads=4, subsampling_channels=64, tf_layers=2, tf_d_model=96,
+    tf_inner=384, tf_heads=4, features=80,
+)
+
+
+def sortformer_config(shape: SortformerShape, streaming: bool = True) -> dict:
+    """The config of a ``SortformerEncLabelModel`` as NVIDIA's streaming 4-speaker one has it
+    (unnormalised log-mel features, 8x subsampling, 80 ms output frames, the speaker cache and
+    FIFO sizes of its published config)."""
+    return {
+        "sample_rate": 16000, "pil_weight": 0.5, "ats_weight": 0.5, "max_num_of_spks": shape.speakers,
+        "streaming_mode": streaming,
+        "model_defaults": {"fc_d_model": shape.fc_d_model, "tf_d_model": shape.tf_d_model},
+        "preprocessor": {
+            "_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+            "normalize": "NA", "window_size": 0.025, "sample_rate": 16000, "window_stride": 0.01,
+            "window": "hann", "features": shape.features, "n_fft": 512, "frame_splicing": 1, "dither": 1e-5,
+        },
+        "sortformer_modules": {
+            "_target_": "nemo.collections.asr.modules.sortformer_modules.SortformerModules",
+            "num_spks": shape.speakers, "dropout_rate": shape.dropout, "fc_d_model": shape.fc_d_model,
+            "tf_d_model": shape.tf_d_model, "spkcache_len": 188, "fifo_len": 188, "chunk_len": 188,
+            "spkcache_update_period": 188, "chunk_left_context": 1, "chunk_right_context": 1,
+            "spkcache_sil_frames_per_spk": 3, "scores_add_rnd": 0, "pred_score_threshold": 0.25,
+            "max_index": 99999, "scores_boost_latest": 0.05, "sil_threshold": 0.2, "strong_boost_rate": 0.75,
+            "weak_boost_rate": 1.5, "min_pos_scores_rate": 0.5, "causal_attn_rate": 0.0, "causal_attn_rc": 7,
+        },
+        "encoder": {
+            "_target_": "nemo.collections.asr.modules.ConformerEncoder",
+            "feat_in": shape.features, "feat_out": -1, "n_layers": shape.fc_layers, "d_model": shape.fc_d_model,
+            "subsampling": "dw_striding", "subsampling_factor": 8,
+            "subsampling_conv_channels": shape.subsampling_channels, "causal_downsampling": False,
+            "ff_expansion_factor": 4, "self_attention_model": "rel_pos", "n_heads": shape.fc_heads,
+            "att_context_size": [-1, -1], "att_context_style": "regular", "xscaling": True,
+            "untie_biases": True, "pos_emb_max_len": 5000, "conv_kernel_size": 9,
+            "conv_norm_type": "batch_norm", "conv_context_size": None, "dropout": 0.1,
+            "dropout_pre_encoder": 0.1, "dropout_emb": 0.0, "dropout_att": 0.1,
+        },
+        "transformer_encoder": {
+            "_target_": "nemo.collections.asr.modules.transformer.transformer_encoders.TransformerEncoder",
+            "num_layers": shape.tf_layers, "hidden_size": shape.tf_d_model, "inner_size": shape.tf_inner,
+            "num_attention_heads": shape.tf_heads, "attn_score_dropout": shape.dropout,
+            "attn_layer_dropout": shape.dropout, "ffn_dropout": shape.dropout, "hidden_act": "relu",
+            "pre_ln": False, "pre_ln_final_layer_norm": True,
+        },
+        "loss": {"_target_": "nemo.collections.asr.losses.bce_loss.BCELoss", "weight": None, "reduction": "mean"},
+    }
+
+
+def build_sortformer(shape: SortformerShape, seed: int = 0, streaming: bool = True):
+    """A random-weight ``SortformerEncLabelModel`` of *shape*, in eval mode on the CPU."""
+    import torch
+    from nemo.collections.asr.models import SortformerEncLabelModel
+    from omegaconf import OmegaConf
+
+    torch.manual_seed(seed)
+    return SortformerEncLabelModel(cfg=OmegaConf.create(sortformer_config(shape, streaming))).eval()
+
+
+@dataclass(frozen=True)
+class TitaNetShape:
+    """Layer sizes of a TitaNet speaker embedding model."""
+
+    filters: int
+    repeat: int
+    features_out: int
+    embedding: int
+    features: int = 80
+
+
+# speakerverification_en_titanet_large, from NeMo's titanet-large.yaml.
+TITANET_LARGE = TitaNetShape(filters=1024, repeat=3, features_out=3072, embedding=192)
+# The trained test fixture's (tools/train_speaker_fixture.py).
+TITANET_FIXTURE = TitaNetShape(filters=96, repeat=1, features_out=384, embedding=96)
+
+
+def titanet_config(shape: TitaNetShape, classes: int) -> dict:
+    """The config of an ``EncDecSpeakerLabelModel`` as TitaNet's: per-feature normalised
+    log-mels, SE-separable convolution blocks of kernels 3/7/11/15/1, attention pooling, an
+    angular-margin softmax."""
+    def block(filters: int, kernel: int, repeat: int, residual: bool) -> dict:
+        return {"filters": filters, "repeat": repeat, "kernel": [kernel], "stride": [1], "dilation": [1],
+                "dropout": 0.1 if residual else 0.0, "residual": residual, "separable": True, "se": True,
+                "se_context_size": -1}
+
+    return {
+        "sample_rate": 16000,
+        "train_ds": None, "validation_ds": None,
+        "preprocessor": {
+            "_target_": "nemo.collections.asr.modules.AudioToMelSpectrogramPreprocessor",
+            "normalize": "per_feature", "window_size": 0.025, "sample_rate": 16000, "window_stride": 0.01,
+            "window": "hann", "features": shape.features, "n_fft": 512, "frame_splicing": 1, "dither": 1e-5,
+        },
+        "encoder": {
+            "_target_": "nemo.collections.asr.modules.ConvASREncoder", "feat_in": shape.features,
+            "activation": "relu", "conv_mask": True,
+            "jasper": [block(shape.filters, 3, 1, False), block(shape.filters, 7, shape.repeat, True),
+                       block(shape.filters, 11, shape.repeat, True), block(shape.filters, 15, shape.repeat, True),
+                       block(shape.features_out, 1, 1, False)],
+        },
+        "decoder": {
+            "_target_": "nemo.collections.asr.modules.SpeakerDecoder", "feat_in": shape.features_out,
+            "num_classes": classes, "pool_mode": "attention", "emb_sizes": shape.embedding,
+        },
+        "loss": {"_target_": "nemo.collections.asr.losses.angularloss.AngularSoftmaxLoss", "scale": 30,
+                 "margin": 0.2},
+    }
+
+
+def build_titanet(shape: TitaNetShape, classes: int = 16681, seed: int = 0):
+    """A random-weight ``EncDecSpeakerLabelModel`` of *shape*, in eval mode on the CPU."""
+    import torch
+    from nemo.collections.asr.models import EncDecSpeakerLabelModel
+    from omegaconf import OmegaConf
+
+    torch.manual_seed(seed)
+    return EncDecSpeakerLabelModel(cfg=OmegaConf.create(titanet_config(shape, classes))).eval()

@@ -70,7 +70,8 @@ def run_serve(args) -> int:
         if model is None or stopping.is_set():
             link.failed("the model could not be loaded")
             return EXIT_MODEL if model is None else EXIT_INTERRUPTED
-        settings = LiveSettings(rest_after_seconds=max(0, args.free_gpu_after) * 60.0 or None)
+        settings = LiveSettings(rest_after_seconds=max(0, args.free_gpu_after) * 60.0 or None,
+                                diarization_model=args.diarization_model, speaker_model=args.speaker_model)
         engine = LiveEngine(model, settings, _log_event, microphone=False)
         link.attach(engine)
         say(f"Ready: {model.name} on {model.device}.")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from ..engine.model import DEFAULT_MODEL_ID as DEFAULT_MODEL
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK, EXIT_USAGE
+from .speakers import load_labeller, report_speakers, speaker_request, wants_speakers
 from .terminal import load_model_saying_so, say
 
 
@@ -43,7 +44,7 @@ class _ProgressBar:
 def _running_service(args: argparse.Namespace):
     """The running app's local service, when one answers and the command asked for nothing it
     does not offer (another model, a device)."""
-    if args.no_service or args.device is not None or args.vocabulary is not None:
+    if args.no_service or args.device is not None or args.vocabulary is not None or args.speaker_request:
         return None
     from ..service.client import find_running_service
     from ..settings import config_dir
@@ -82,7 +83,12 @@ def _local_results(args: argparse.Namespace, paths: list[Path], progress):
         raise _NoModel()
     if args.vocabulary is not None:
         model.set_vocabulary(args.vocabulary)  # a list it cannot use is told through on_notice
-    yield from FileTranscriber(model).transcribe_files(paths, progress=progress)
+    labeller = None
+    if args.speaker_request is not None:
+        labeller = load_labeller(args, args.speaker_request, args.device or "auto")
+        if labeller is None:
+            raise _NoModel()
+    yield from FileTranscriber(model, finish=labeller).transcribe_files(paths, progress=progress)
 
 
 class _NoModel(Exception):
@@ -118,6 +124,9 @@ def run_transcribe(args: argparse.Namespace) -> int:
         except (OSError, ValueError) as exc:
             say(f"error: --vocabulary {args.vocabulary}: {getattr(exc, 'strerror', None) or exc}")
             return EXIT_USAGE
+    args.speaker_request = speaker_request(args) if wants_speakers(args) else None
+    if wants_speakers(args) and args.speaker_request is None:
+        return EXIT_USAGE
     bar = _ProgressBar()
     failed = len(failed_files)
     if not files:
@@ -137,6 +146,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
                 continue
             for warning in result.transcript.warnings:
                 say(f"warning: {result.path}: {warning}")
+            report_speakers(result.path, result.transcript)
             for fmt in args.format:
                 if args.output_dir == "-":
                     sys.stdout.write(export.render(result.transcript, fmt))

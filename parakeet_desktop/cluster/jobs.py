@@ -139,7 +139,7 @@ class ClusterJobs:
             vocabulary, _ = with_request_phrases(self.link.model, RequestPhrases(tuple(phrases)))
             logger.info("Running job %s (attempt %d, %.1f s of audio)", job_id, attempt, len(samples) / 16000)
             ending, transcript, error = await run_on_engine(self.link, AudioInput(name, samples), vocabulary,
-                                                            cancel, progress)
+                                                            cancel, progress, options)
         except Exception as exc:  # its audio is gone from the object store: it cannot run anywhere
             logger.exception("Job %s could not be run", job_id)
             ending, transcript, error = Ending.FAILED, None, f"The job could not be run: {exc}"

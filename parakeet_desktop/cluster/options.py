@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
-from ..engine.model import DEFAULT_MODEL_ID
+from ..engine.model import DEFAULT_DIARIZATION_MODEL, DEFAULT_MODEL_ID, DEFAULT_SPEAKER_EMBEDDING_MODEL
 from ..settings import DEFAULT_API_PORT
 
 
@@ -19,6 +19,9 @@ class OptionError(ValueError):
 class ClusterOptions:
     model: str = DEFAULT_MODEL_ID
     device: str = "auto"
+    # The models that tell speakers apart, for requests that ask (loaded on a replica's first).
+    diarization_model: str = DEFAULT_DIARIZATION_MODEL
+    speaker_model: str = DEFAULT_SPEAKER_EMBEDDING_MODEL
     replicas: int | None = None  # a fixed number; None with the bounds below: autoscaling
     min_replicas: int | None = None
     max_replicas: int | None = None

@@ -79,7 +79,9 @@ class SpeechReplica:
             loaded.set()
             return
         model.on_notice = lambda text: logger.warning("%s", text)
-        engine = self.engine = LiveEngine(model, LiveSettings(), lambda event: None, microphone=False)
+        settings = LiveSettings(diarization_model=self.options.diarization_model,
+                                speaker_model=self.options.speaker_model)
+        engine = self.engine = LiveEngine(model, settings, lambda event: None, microphone=False)
         self.link.attach(engine)
         loaded.set()
         engine.run()

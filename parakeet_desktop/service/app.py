@@ -28,6 +28,7 @@ from .. import __version__
 from ..engine.live import FileProgress, Outcome, Priority
 from ..engine.model import ModelInfo, is_model_file, known_model
 from ..engine.recognize import AudioInput, Vocabulary
+from ..engine.speakers import SpeakerRequest
 from ..settings import DEFAULT_API_PORT
 from . import formats
 from .ears import install_ears
@@ -39,6 +40,7 @@ from .link import EngineLink, ServiceState, Ticket, TranscriptionFailed, shuttin
 from .metrics import Measured, ServiceMetrics, metrics_response
 from .options import TranscriptionOptions
 from .security import NONCE, Guard, bearer, proof, token_matches
+from .speakers import speaker_request
 from .stream import install_stream
 from .uploads import UploadReader
 
@@ -150,14 +152,15 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
             form, audio = await uploads.read(request)
             ticket.seconds = audio.duration
             options = _options(form, link)
+            speakers = speaker_request(options)
             vocabulary, warning = with_request_phrases(link.model, form_phrases(form))
             headers = {"X-Parakeet-Warning": warning} if warning else {}
             if options.stream:
                 handed_over = True  # the response gives the place back when it ends
-                return _CountedStream(_events(link, audio, vocabulary, ticket), lambda: link.release(ticket),
+                return _CountedStream(_events(link, audio, vocabulary, ticket, speakers), lambda: link.release(ticket),
                                       media_type="text/event-stream", headers={"Cache-Control": "no-cache", **headers})
-            transcript = await _until_done_or_gone(
-                request, link.transcribe(audio, Priority.REQUEST, vocabulary=vocabulary, ticket=ticket))
+            transcript = await _until_done_or_gone(request, link.transcribe(
+                audio, Priority.REQUEST, vocabulary=vocabulary, ticket=ticket, speakers=speakers))
         finally:
             if not handed_over:
                 link.release(ticket)
@@ -192,6 +195,7 @@ def create_app(link: EngineLink, token: str, config: ServiceConfig = ServiceConf
         try:
             form, audio = await uploads.read(request)
             options = _options(form, link)
+            speaker_request(options)  # a bad reference clip is a 400 now, not a failed job later
             phrases = form_phrases(form)
             vocabulary, warning = with_request_phrases(link.model, phrases)
         except BaseException:
@@ -242,7 +246,17 @@ def _model_card(link: EngineLink) -> dict:
     return {"id": link.model_name, "object": "model", "created": _created(link.started), "owned_by": "nvidia",
             "languages": list(languages) if languages else None, "status": link.state.value,
             "loaded": model is not None, "streaming": streaming, "word_timestamps": True,
-            "vram_gb": info.vram_gb if info is not None else None}
+            "vram_gb": info.vram_gb if info is not None else None, "capabilities": _capabilities(link)}
+
+
+def _capabilities(link: EngineLink) -> dict:
+    """What a request may ask of this service beside text: speakers (diarized_json, with the
+    diarization model and the speaker embedding model that serve it, loaded on first use)."""
+    speakers = link.engine.speakers if link.engine is not None else None
+    return {"transcription": True, "word_timestamps": True, "diarization": {
+        "response_formats": ["diarized_json", "verbose_json", "srt", "vtt"], "max_speakers": 4,
+        "model": speakers.diarization_model if speakers else None,
+        "speaker_reference_model": speakers.embedding_model if speakers else None}}
 
 
 def _registry_card(info: ModelInfo, started: float) -> dict:
@@ -308,10 +322,13 @@ class _CountedStream(StreamingResponse):
             self._release()
 
 
-async def _events(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None, ticket: Ticket):
+async def _events(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None, ticket: Ticket,
+                  speakers: SpeakerRequest | None = None):
     """Server-sent events as OpenAI streams a transcription: text deltas as pieces finish, the
-    whole text, then ``[DONE]``. The deltas add up to the whole text. A client that goes away
-    closes this generator, which cancels the work."""
+    whole text, then ``[DONE]``. The deltas add up to the whole text. With speakers
+    (``diarized_json``), each segment as a ``transcript.text.segment`` event instead of the
+    deltas, once the speakers are known. A client that goes away closes this generator, which
+    cancels the work."""
     deltas: asyncio.Queue = asyncio.Queue()
     sent = ""
 
@@ -321,8 +338,8 @@ async def _events(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | 
     def line(document) -> str:
         return f"data: {json.dumps(document, ensure_ascii=False)}\n\n"
 
-    task = asyncio.ensure_future(link.transcribe(audio, Priority.REQUEST, progress, vocabulary=vocabulary,
-                                                 ticket=ticket))
+    task = asyncio.ensure_future(link.transcribe(audio, Priority.REQUEST, None if speakers else progress,
+                                                 vocabulary=vocabulary, ticket=ticket, speakers=speakers))
     try:
         while not task.done() or not deltas.empty():
             getter = asyncio.ensure_future(deltas.get())
@@ -342,7 +359,10 @@ async def _events(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | 
                                                    "code": error.code}})
             return
         text = transcript.text
-        if text.startswith(sent) and len(text) > len(sent):
+        if speakers is not None:
+            for segment in formats.diarized(transcript)["segments"]:
+                yield line(segment)
+        elif text.startswith(sent) and len(text) > len(sent):
             yield line({"type": "transcript.text.delta", "delta": text[len(sent):]})
         yield line({"type": "transcript.text.done", "text": text,
                     "usage": {"type": "duration", "seconds": round(transcript.duration, 3)}})

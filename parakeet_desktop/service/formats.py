@@ -36,13 +36,42 @@ def verbose(transcript: Transcript, granularities: tuple[Granularity, ...], lang
         document["segments"] = [
             {"id": n, "seek": 0, "start": _seconds(s.start), "end": _seconds(s.end), "text": s.text,
              "tokens": [], "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 1.0,
-             "no_speech_prob": 0.0}
+             "no_speech_prob": 0.0, **_speaker(transcript, s)}
             for n, s in enumerate(transcript.segments)]
     if transcript.warnings:  # not OpenAI's: what the decoder noticed about the file
         document["warnings"] = list(transcript.warnings)
     if "word" in granularities:
-        document["words"] = [{"word": w.text, "start": _seconds(w.start), "end": _seconds(w.end)}
-                             for w in transcript.words]
+        document["words"] = [{"word": w.text, "start": _seconds(w.start), "end": _seconds(w.end),
+                              **_speaker(transcript, w)} for w in transcript.words]
+    _speaker_extras(transcript, document)
+    return document
+
+
+def _speaker(transcript: Transcript, item) -> dict:
+    """A segment's or word's ``speaker`` (not OpenAI's in verbose_json), when speakers were asked for."""
+    return {"speaker": transcript.speaker_name(item.speaker)} if transcript.speakers else {}
+
+
+def _speaker_extras(transcript: Transcript, document: dict) -> None:
+    """Not OpenAI's: how reference clips named the speakers, and the speakers' names."""
+    if transcript.speakers:
+        document["speakers"] = list(transcript.speakers)
+    if transcript.speaker_matches:
+        document["speaker_matches"] = transcript.speaker_matches
+
+
+def diarized(transcript: Transcript) -> dict:
+    """OpenAI's ``TranscriptionDiarized``: segments with their speakers ("A", "B"... unless named)."""
+    document = {
+        "task": "transcribe", "duration": _seconds(transcript.duration), "text": transcript.text,
+        "segments": [{"type": "transcript.text.segment", "id": f"seg_{n:03d}", "start": _seconds(s.start),
+                      "end": _seconds(s.end), "speaker": transcript.speaker_name(s.speaker) or "A", "text": s.text}
+                     for n, s in enumerate(transcript.segments) if s.text],
+        "usage": {"type": "duration", "seconds": _seconds(transcript.duration)},
+    }
+    if transcript.warnings:
+        document["warnings"] = list(transcript.warnings)
+    _speaker_extras(transcript, document)
     return document
 
 
@@ -53,6 +82,8 @@ def response(transcript: Transcript, fmt: ResponseFormat, granularities: tuple[G
                              "usage": {"type": "duration", "seconds": _seconds(transcript.duration)}})
     if fmt == "verbose_json":
         return JSONResponse(verbose(transcript, granularities, language))
+    if fmt == "diarized_json":
+        return JSONResponse(diarized(transcript))
     if fmt == "text":
         return PlainTextResponse(transcript.text + "\n")
     return PlainTextResponse(export.render(transcript, fmt))

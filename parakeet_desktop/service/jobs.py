@@ -29,6 +29,7 @@ from .errors import ApiError
 from .keywords import RequestPhrases
 from .link import EngineLink, ServiceState, TranscriptionFailed
 from .options import TranscriptionOptions
+from .speakers import speaker_request
 
 KEEP_SECONDS = 3600.0
 DRAIN_JOBS = 20  # the completed jobs the drain rate is measured over
@@ -165,7 +166,7 @@ def result_document(job: Job) -> dict:
     assert transcript is not None, "only a completed job has a result"
     fmt = options.response_format
     language = formats.reported_language(transcript, options.language)
-    if fmt in ("json", "verbose_json"):
+    if fmt in ("json", "verbose_json", "diarized_json"):
         return json.loads(bytes(formats.response(transcript, fmt, options.timestamp_granularities, language).body))
     return {"text": bytes(formats.response(transcript, fmt, (), language).body).decode()}
 
@@ -186,16 +187,19 @@ class Ending(enum.Enum):
 
 
 async def run_on_engine(link: EngineLink, audio: AudioInput, vocabulary: Vocabulary | None,
-                        cancel: threading.Event, progress: Callable[[float], None]
+                        cancel: threading.Event, progress: Callable[[float], None],
+                        options: TranscriptionOptions | None = None
                         ) -> tuple[Ending, Transcript | None, str | None]:
-    """Recognise a job's audio at the lowest priority: how it ended, its transcript, the reason
-    when it failed."""
+    """Recognise a job's audio at the lowest priority (with the speakers its *options* ask for):
+    how it ended, its transcript, the reason when it failed."""
 
     def on_progress(event: FileProgress) -> None:
         progress(event.fraction)
 
     try:
-        return Ending.DONE, await link.transcribe(audio, Priority.JOB, on_progress, cancel, vocabulary), None
+        speakers = speaker_request(options) if options is not None else None
+        return Ending.DONE, await link.transcribe(audio, Priority.JOB, on_progress, cancel, vocabulary,
+                                                  speakers=speakers), None
     except TranscriptionFailed as exc:
         if exc.outcome is Outcome.FAILED:
             return Ending.FAILED, None, "The audio " + str(exc) + "."
@@ -234,7 +238,7 @@ class LocalJobs:
         async def run() -> None:
             try:
                 ending, job.transcript, job.error = await run_on_engine(self.link, audio, vocabulary, job.cancel,
-                                                                        progress)
+                                                                        progress, options)
                 job.status = ending.status
                 if ending is Ending.DONE:
                     job.progress = 1.0

@@ -24,6 +24,7 @@ from dataclasses import dataclass, replace
 from ..engine.live import FileDone, FileJob, FileProgress, LiveEngine, Outcome, Priority
 from ..engine.model import known_model, resolve_alias
 from ..engine.recognize import AudioInput, Transcript, Vocabulary, unsupported
+from ..engine.speakers import SpeakerRequest
 from .errors import ApiError
 
 logger = logging.getLogger(__name__)
@@ -213,18 +214,18 @@ class EngineLink:
     async def transcribe(self, audio: AudioInput, priority: Priority,
                          on_progress: Callable[[FileProgress], None] | None = None,
                          cancel: threading.Event | None = None, vocabulary: Vocabulary | None = None,
-                         ticket: Ticket | None = None) -> Transcript:
-        """Recognise *audio* through the file path (pieces, batching, yielding to dictation).
-        Cancelled (the client went away, or *cancel* set) → the engine drops the work at its
-        next layer. *ticket*: the request's admission, kept up to date with its progress.
-        Raises TranscriptionFailed when there is no transcript."""
+                         ticket: Ticket | None = None, speakers: SpeakerRequest | None = None) -> Transcript:
+        """Recognise *audio* through the file path (pieces, batching, yielding to dictation),
+        with *speakers* when asked for. Cancelled (the client went away, or *cancel* set) → the
+        engine drops the work at its next layer. *ticket*: the request's admission, kept up to
+        date with its progress. Raises TranscriptionFailed when there is no transcript."""
         if (self.gather and priority is Priority.REQUEST and on_progress is None and cancel is None
-                and vocabulary is None and audio.duration <= SHORT_SECONDS):
+                and vocabulary is None and speakers is None and audio.duration <= SHORT_SECONDS):
             return await self._gathered(audio)
         engine = self.require_ready()
         events, listener = _engine_events()
         job = FileJob([audio], priority=priority, listener=listener, cancel=cancel or threading.Event(),
-                      vocabulary=vocabulary)
+                      vocabulary=vocabulary, speakers=speakers)
         self._in_flight.add(job.cancel)
         engine.submit(job)
         taken = None  # when the engine took it up (its first progress)

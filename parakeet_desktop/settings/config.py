@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, get_type_hints
 
-from ..engine.model import DEFAULT_MODEL_ID
+from ..engine.model import DEFAULT_DIARIZATION_MODEL, DEFAULT_MODEL_ID, DEFAULT_SPEAKER_EMBEDDING_MODEL
 from ..storage import write_atomic
 from .choices import Device, FinalPass, GpuRest, Injection, KeepAudio, Latency, Mode, OverlayPosition, PasteKeys
 from .spoken import ACTIONS, DEFAULT_COMMANDS
@@ -67,6 +67,10 @@ class Settings:
     # Spoken commands at the end of an utterance: [phrase, action] pairs (desktop/spoken.py).
     commands_enabled: bool = True
     commands: list[list[str]] = field(default_factory=lambda: [list(c) for c in DEFAULT_COMMANDS])
+    # Who said what in the file window's transcripts: the models that tell speakers apart
+    # (hub ids or .nemo files), loaded when a file asks for speakers.
+    diarization_model: str = DEFAULT_DIARIZATION_MODEL
+    speaker_model: str = DEFAULT_SPEAKER_EMBEDDING_MODEL
 
     def __post_init__(self) -> None:
         # A choice given as its value (a test, a caller's string) becomes its enum member; an

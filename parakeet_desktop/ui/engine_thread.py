@@ -106,12 +106,17 @@ class EngineWorker(QObject):
         command(engine)
         return True
 
-    def transcribe_files(self, paths: list[Path]) -> list[int] | None:
-        """One job per file (so each can be cancelled alone); None while the model loads."""
+    def transcribe_files(self, paths: list[Path], speakers=None) -> list[int] | None:
+        """One job per file (so each can be cancelled alone), with *speakers* (an
+        engine.speakers.SpeakerRequest) when asked for; None while the model loads."""
+        from ..engine.live import FileJob
+
         engine = self.engine
         if engine is None:
             return None
-        jobs = [engine.transcribe_files([path]) for path in paths]
+        jobs = [FileJob([path], speakers=speakers) for path in paths]
+        for job in jobs:
+            engine.submit(job)
         self.jobs.update((job.id, job) for job in jobs)
         return [job.id for job in jobs]
 
@@ -164,7 +169,8 @@ def live_settings(settings: Settings):
                         rescue_dir=Path(data_dir()) / "unrecognised", spool_dir=spool_dir(),
                         start_tone_seconds=START_TONE_SECONDS if settings.sounds else 0.0, start_tone_hz=START_HZ,
                         vocabulary=Vocabulary(clean_phrases(settings.vocabulary), settings.vocabulary_strength),
-                        rest_after_seconds=settings.free_gpu_after_minutes * 60.0 or None)
+                        rest_after_seconds=settings.free_gpu_after_minutes * 60.0 or None,
+                        diarization_model=settings.diarization_model, speaker_model=settings.speaker_model)
 
 
 def spool_dir() -> Path:

@@ -32,7 +32,7 @@ class FileJobs:
         self.window.activateWindow()
 
     def transcribe(self, paths: list[Path]) -> None:
-        jobs = self._worker().transcribe_files(paths)
+        jobs = self._worker().transcribe_files(paths, self.window.speakers.request())
         if jobs is None:  # the model is still loading: they start when it is ready
             self._waiting.extend(paths)
             return

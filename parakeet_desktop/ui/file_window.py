@@ -1,7 +1,8 @@
 """The file window: drop audio or video files (or pick them), watch each one's progress, read the
-result as timed segments (click one to copy it), and export TXT, SRT, VTT and JSON beside the
-source or into a chosen folder (shown with its full path; "beside each file" is always a click
-away). A file that cannot be read says so in its row; the others go on. Cancel works only while
+result as timed segments (click one to copy it; with speakers asked for, each segment names its
+speaker in the speaker's colour, and the speakers can be renamed), and export TXT, SRT, VTT and
+JSON beside the source or into a chosen folder (shown with its full path; "beside each file" is
+always a click away). A file that cannot be read says so in its row; the others go on. Cancel works only while
 something runs; "Clear finished" empties the list of what is done; "Open folder" shows where the
 selected file's transcripts went; Esc closes the window (work goes on).
 """
@@ -16,6 +17,7 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QButtonGroup,
     QCheckBox,
+    QDialog,
     QFileDialog,
     QHBoxLayout,
     QHeaderView,
@@ -36,6 +38,8 @@ from .. import export
 from ..engine.audio import MEDIA_SUFFIXES
 from ..engine.live import Outcome
 from ..engine.recognize import Transcript
+from ..engine.speakers import rename
+from .speaker_names import RenameSpeakers, SpeakerChoice, speaker_colour
 
 _STATUS, _PROGRESS = 1, 2
 _RUNNING = ("Waiting…", "Working…")
@@ -95,6 +99,9 @@ class FileWindow(QWidget):
             formats.addWidget(box)
         formats.addWidget(self.overwrite)
         formats.addStretch(1)
+        self.speakers = SpeakerChoice()
+        formats.addWidget(self.speakers)
+        self.written: dict[Path, list[tuple[str, Path]]] = {}  # each file's exports, written again on a rename
 
         self.beside = QRadioButton("Beside each file")
         self.into = QRadioButton("Into a folder:")
@@ -126,11 +133,18 @@ class FileWindow(QWidget):
         self.segments.setWordWrap(True)
         self.segments.itemClicked.connect(self._copy_segment)
         self.copied = QLabel("Click a segment to copy its text.")
+        self.rename_button = QPushButton("Rename speakers…")
+        self.rename_button.setToolTip("Give the selected file's speakers their names; its exports are written again")
+        self.rename_button.clicked.connect(self._rename_speakers)
+        self.rename_button.setEnabled(False)  # until a transcript with speakers is shown
+        below = QHBoxLayout()
+        below.addWidget(self.copied, 1)
+        below.addWidget(self.rename_button)
         results = QWidget()
         results_layout = QVBoxLayout(results)
         results_layout.setContentsMargins(0, 0, 0, 0)
         results_layout.addWidget(self.segments)
-        results_layout.addWidget(self.copied)
+        results_layout.addLayout(below)
         splitter = QSplitter(Qt.Orientation.Vertical)
         splitter.addWidget(self.queue)
         splitter.addWidget(results)
@@ -224,12 +238,14 @@ class FileWindow(QWidget):
         self.transcripts[path] = transcript
         written, problems = [], []
         self.outputs.overwrite = self.overwrite.isChecked()
+        self.written[path] = []
         for fmt, box in self.formats.items():
             if not box.isChecked():
                 continue
             try:
                 target = self.outputs.write(transcript, fmt, path, self.output_folder)
                 written.append(target.name)
+                self.written[path].append((fmt, target))
                 self.exported_to[path] = target.parent
             except OSError as exc:
                 problems.append(f"{fmt}: {exc.strerror or exc}")
@@ -317,9 +333,36 @@ class FileWindow(QWidget):
     def _show(self, transcript: Transcript) -> None:
         self.segments.clear()
         for segment in transcript.segments:
-            item = QListWidgetItem(f"{_clock(segment.start)} → {_clock(segment.end)}   {segment.text}")
+            speaker = transcript.speaker_name(segment.speaker)
+            said = f"{speaker}: {segment.text}" if speaker else segment.text
+            item = QListWidgetItem(f"{_clock(segment.start)} → {_clock(segment.end)}   {said}")
             item.setData(Qt.ItemDataRole.UserRole, segment.text)
+            if speaker and segment.speaker is not None:
+                item.setForeground(speaker_colour(segment.speaker))
             self.segments.addItem(item)
+        self.rename_button.setEnabled(bool(transcript.speakers))
+
+    def _rename_speakers(self) -> None:
+        path = self._selected_path()
+        if path not in self.transcripts or not self.transcripts[path].speakers:
+            return
+        dialog = RenameSpeakers(self.transcripts[path], self)
+        if dialog.exec() != QDialog.DialogCode.Accepted:
+            return
+        self.rename(path, dialog.names())
+
+    def rename(self, path: Path, names: dict[int, str]) -> None:
+        """*path*'s speakers renamed (number → name), shown, and its exports written again."""
+        transcript = self.transcripts[path] = rename(self.transcripts[path], names)
+        problems = []
+        for fmt, target in self.written.get(path, []):
+            try:
+                export.write(transcript, fmt, target)
+            except OSError as exc:
+                problems.append(f"{target.name}: {exc.strerror or exc}")
+        self.copied.setText(f"Could not write {'; '.join(problems)}" if problems else
+                            "Renamed; the exports were written again." if self.written.get(path) else "Renamed.")
+        self._show(transcript)
 
     def _copy_segment(self, item: QListWidgetItem) -> None:
         QGuiApplication.clipboard().setText(item.data(Qt.ItemDataRole.UserRole))

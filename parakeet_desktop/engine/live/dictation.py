@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import SAMPLE_RATE, Endpoint, GateConfig, PreRoll, SpeechGate, Spool, discard_spool
-from ..model import ParakeetModel, Recognition
+from ..model import DEFAULT_DIARIZATION_MODEL, DEFAULT_SPEAKER_EMBEDDING_MODEL, ParakeetModel, Recognition
 from ..recognize import (
     SPEECH_WITHOUT_WORDS_SECONDS,
     CacheAwareConfig,
@@ -68,6 +68,9 @@ class LiveSettings:
     # Partial events carry the words the final will keep (a stream's clients that show words
     # one by one and never take one back); computing them costs a little on every step.
     certain_words: bool = False
+    # The models that tell speakers apart in file jobs that ask (hub ids or .nemo paths).
+    diarization_model: str = DEFAULT_DIARIZATION_MODEL
+    speaker_model: str = DEFAULT_SPEAKER_EMBEDDING_MODEL
 
 
 def level_dbfs(samples: np.ndarray) -> float:

@@ -7,10 +7,10 @@ blocks, the streams' audio and the commands. So the audio captured before a key 
 part of the utterance that release ends. Streams' audio is only stored when it arrives; the
 streams are stepped in turn once the inbox is empty, each taking all its waiting chunks at once,
 so several streams that the machine cannot keep up with fall behind evenly, in bigger steps,
-and lose nothing. A file job runs here too, batch by batch; when dictation starts, the batch in
-flight stops before the encoder's next layer, dictation is served, and the batch runs again
-afterwards — dictation never waits for a file. Between batches, streams are stepped and waiting
-requests run before the rest of a long job.
+and lose nothing. A file job runs here too, batch by batch; when dictation starts, the batch in flight
+stops before the encoder's next layer, dictation is served, and the batch runs again afterwards —
+dictation never waits for a file. Between batches, streams are stepped and waiting requests run
+before the rest of a long job; a job that asks for speakers has them given (speaker_models.py).
 
 Load the model and run the engine on the same thread: PyTorch's CPU thread pool (OpenMP) belongs
 to the thread that first used it, and another thread running the model was measured 1.6 to 1.9
@@ -53,15 +53,14 @@ from .inbox import (
 from .job_queue import JobQueue, Running
 from .microphone_watch import MicrophoneWatch
 from .rest import IdleRest
+from .speaker_models import SpeakerModels
 from .stream_steps import StreamSteps
 from .work import FileJob, Stream
 
 logger = logging.getLogger(__name__)
 
-# While the microphone is away, try to reopen it this often.
-RETRY_SECONDS = 2.0
-# With nothing in the inbox for this long, check whether the stream stalled.
-CHECK_SECONDS = 1.0
+RETRY_SECONDS = 2.0  # while the microphone is away, try to reopen it this often
+CHECK_SECONDS = 1.0  # with nothing in the inbox for this long, check whether the stream stalled
 
 
 class _Stop(BaseException):
@@ -100,7 +99,8 @@ class LiveEngine:
         self._closing = threading.Lock()
         model.set_vocabulary(settings.vocabulary)
         self.session = DictationSession(model, settings, emit, stop_requested=self.stop_requested, tap=tap)
-        self.rest = IdleRest(model, emit, settings.rest_after_seconds)
+        self.speakers = SpeakerModels(settings.diarization_model, settings.speaker_model, lambda: self.model.device)
+        self.rest = IdleRest(model, emit, settings.rest_after_seconds, also=self.speakers.rest)
         self.microphone = Microphone(self.inbox, device_name, sd=sd, on_end=self.stop_requested.set)
         self.input_ended = threading.Event()
         self.watch = MicrophoneWatch(self.microphone, self.emit, lambda: self.session, self.input_ended)
@@ -307,7 +307,7 @@ class LiveEngine:
         with self._jobs.running(job) as running:
             transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(running),
                                           interrupt=AnyOf(self.dictation_wanted, self.shutting_down, self._jobs.ahead),
-                                          vocabulary=job.vocabulary)
+                                          vocabulary=job.vocabulary, finish=self.speakers.finish(job.speakers))
             # A job of short requests gathered by the service is recognised as one call, so
             # that their pieces share batches; any other job, file by file.
             files = list(zip(names, job.paths, strict=True))
@@ -394,6 +394,6 @@ class LiveEngine:
         self.watch.switch(device_name)
 
 
-def _name(path: Path | AudioInput) -> Path:
+def _name(path: Path | AudioInput) -> Path:  # an upload is known by its name
     return Path(path.name) if isinstance(path, AudioInput) else path
 

@@ -25,8 +25,10 @@ class IdleRest:
     """When the live engine's model rests and wakes (called on the engine thread)."""
 
     def __init__(self, model, emit: Callable[[Event], None], after_seconds: float | None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, also: Callable[[], None] | None = None) -> None:
+        """*also*: what else rests with the model (the speaker models let go)."""
         self.model = model
+        self.also = also
         self.emit = emit
         self.after_seconds = after_seconds  # None: never
         self.clock = clock
@@ -47,6 +49,8 @@ class IdleRest:
             logger.exception("The model could not rest")
             self.after_seconds = None
             return
+        if self.also is not None:
+            self.also()
         self.emit(ModelResting(True, round(self.clock() - started, 3)))
 
     def wake(self) -> None:

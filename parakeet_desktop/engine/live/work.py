@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..recognize import AudioInput, Vocabulary
+from ..speakers import SpeakerRequest
 from .dictation import DictationSession, LiveSettings, Mode
 from .events import Event
 
@@ -34,6 +35,7 @@ class FileJob:
     cancel: threading.Event = field(default_factory=threading.Event)
     vocabulary: Vocabulary | None = None  # a request's own phrases; the model's in force when None
     together: bool = False  # its files' pieces share batches (short requests the service gathered)
+    speakers: SpeakerRequest | None = None  # who said what, when asked for (engine/speakers/)
 
     @property
     def seconds(self) -> float | None:

@@ -5,12 +5,15 @@ and the CPU's faster paths (packed, lean_encoder, quantize, memory)."""
 
 from .devices import DEVICE_CHOICES, Device, plan_device, probe_cuda
 from .gpu import is_out_of_memory
-from .loader import load_model
+from .loader import load_model, restore
 from .registry import (
     CPU_STEP_MS,
+    DEFAULT_DIARIZATION_MODEL,
     DEFAULT_MODEL_ID,
+    DEFAULT_SPEAKER_EMBEDDING_MODEL,
     LANGUAGE_NAMES,
     REGISTRY,
+    SPEAKER_MODELS,
     ModelInfo,
     cached_model_file,
     has_nvidia_gpu,
@@ -25,8 +28,9 @@ from .registry import (
 from .speech import ModelError, ParakeetModel, Recognition, RecognitionCancelled
 
 __all__ = [
-    "Device", "cached_model_file", "CPU_STEP_MS", "DEFAULT_MODEL_ID", "DEVICE_CHOICES", "has_nvidia_gpu",
+    "Device", "cached_model_file", "CPU_STEP_MS", "DEFAULT_DIARIZATION_MODEL", "DEFAULT_MODEL_ID",
+    "DEFAULT_SPEAKER_EMBEDDING_MODEL", "SPEAKER_MODELS", "DEVICE_CHOICES", "has_nvidia_gpu",
     "is_model_file", "is_out_of_memory", "known_model", "LANGUAGE_NAMES", "load_model", "model_advice",
     "model_languages", "model_title", "ModelError", "ModelInfo", "ParakeetModel", "plan_device", "probe_cuda",
-    "Recognition", "RecognitionCancelled", "recommended_model", "REGISTRY", "resolve_alias",
+    "Recognition", "RecognitionCancelled", "recommended_model", "REGISTRY", "resolve_alias", "restore",
 ]

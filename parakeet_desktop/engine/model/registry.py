@@ -69,6 +69,22 @@ REGISTRY: tuple[ModelInfo, ...] = (
     ModelInfo("nvidia/parakeet-rnnt-0.6b", "Parakeet RNNT 0.6B", "English", 2400,
               "English only; RNN-T decoding; no punctuation.", vram_gb=2.5),
 )
+# Models beside the recognizer that tell speakers apart (engine/speakers/): Sortformer diarizers
+# (SortformerEncLabelModel, up to four speakers in order of arrival) and TitaNet speaker
+# embeddings (EncDecSpeakerLabelModel), for naming speakers from reference clips.
+SPEAKER_MODELS: tuple[ModelInfo, ...] = (
+    ModelInfo("nvidia/diar_streaming_sortformer_4spk-v2.1", "Streaming Sortformer 4spk v2.1", "any", 470,
+              "Who speaks when, up to four speakers; streams with a speaker cache, so long files "
+              "take bounded memory.", vram_gb=1.0),
+    ModelInfo("nvidia/diar_sortformer_4spk-v1", "Sortformer 4spk v1", "any", 470,
+              "Who speaks when, up to four speakers, for recordings of up to about 90 s at a time.",
+              vram_gb=1.0),
+    ModelInfo("nvidia/speakerverification_en_titanet_large", "TitaNet Large", "any", 100,
+              "Speaker embeddings: names speakers from short reference clips of their voices.", vram_gb=0.5),
+)
+DEFAULT_DIARIZATION_MODEL = SPEAKER_MODELS[0].id
+DEFAULT_SPEAKER_EMBEDDING_MODEL = SPEAKER_MODELS[2].id
+
 # Short names for models, as the service's clients and the command line may give them.
 ALIASES = {"parakeet": "nvidia/parakeet-tdt-0.6b-v3", "parakeet-0.6b": "nvidia/parakeet-tdt-0.6b-v3",
            "parakeet-1.1b": "nvidia/parakeet-tdt-1.1b"}

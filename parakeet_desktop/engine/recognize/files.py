@@ -122,11 +122,14 @@ class FileTranscriber:
     def __init__(self, model: ParakeetModel, *, max_piece_seconds: float | None = None,
                  batch_seconds: float | None = None, vad_aggressiveness: int = 2,
                  yield_to: Callable[[], None] | None = None, interrupt: Flag | None = None,
-                 vocabulary: Vocabulary | None = None) -> None:
+                 vocabulary: Vocabulary | None = None,
+                 finish: Callable[[Transcript, np.ndarray], Transcript] | None = None) -> None:
         """*yield_to* is called before every batch, and *interrupt* stops a batch in flight, which
         then runs again after *yield_to*: how the live engine gives dictation the model first.
-        *vocabulary*: the phrases to favour (the model's own in force when None)."""
+        *vocabulary*: the phrases to favour (the model's own in force when None). *finish*: a
+        last step for each transcript, given its audio (engine/speakers/: its speakers)."""
         self.model = model
+        self.finish = finish
         self.vocabulary = vocabulary
         self.yield_to = yield_to
         self.interrupt = interrupt
@@ -325,6 +328,8 @@ class FileTranscriber:
             segments=segments_from_words(words), model=self.model.name, warnings=warnings,
         )
         transcript.language = identify(transcript.text, self.model.languages)
+        if self.finish is not None:
+            transcript = self.finish(transcript, pending.samples)
         return transcript
 
 

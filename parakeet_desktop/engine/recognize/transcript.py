@@ -18,16 +18,19 @@ class Word:
     text: str
     start: float
     end: float
+    # Who said it (a number into the transcript's speakers), when speakers were asked for.
+    speaker: int | None = None
 
 
 @dataclass(frozen=True)
 class Segment:
-    """A run of words: a sentence, or what lies between two pauses."""
+    """A run of words: a sentence, or what lies between two pauses (or two speaker changes)."""
 
     start: float
     end: float
     text: str
     words: tuple[Word, ...] = ()
+    speaker: int | None = None
 
 
 @dataclass
@@ -41,6 +44,15 @@ class Transcript:
     warnings: list[str] = field(default_factory=list)
     # The language of its text among the model's (engine/recognize/language.py); None when not known.
     language: Language | None = None
+    # The speakers' names, by number (empty: speakers were not asked for; engine/speakers/).
+    speakers: list[str] = field(default_factory=list)
+    # How reference clips named the speakers (engine/speakers/names.py: Match.as_dict), when given.
+    speaker_matches: list[dict] = field(default_factory=list)
+
+    def speaker_name(self, speaker: int | None) -> str | None:
+        if speaker is None or not self.speakers:
+            return None
+        return self.speakers[speaker] if 0 <= speaker < len(self.speakers) else f"Speaker {speaker + 1}"
 
     @property
     def text(self) -> str:

@@ -1,0 +1,150 @@
+"""Speakers named from short reference clips: a speaker embedding (NeMo's TitaNet,
+``EncDecSpeakerLabelModel``) of each reference and of each speaker's own speech, compared by
+cosine similarity. A speaker takes the name of the reference most like it when the similarity
+reaches the threshold and no more alike speaker took that name first; the others keep their
+default names. Every decision is reported with its similarity and the threshold.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from ..model import ModelError
+from ..recognize import Transcript
+
+logger = logging.getLogger(__name__)
+
+# TitaNet's cosine similarity from which two clips are taken for one voice (NeMo's
+# verify_speakers uses 0.7 for same-or-not on clean speech; naming compares every speaker with
+# every reference and takes the best, so it can be a little lower).
+DEFAULT_THRESHOLD = 0.6
+SHORTEST_REFERENCE_SECONDS = 1.0
+LONGEST_REFERENCE_SECONDS = 60.0
+# Of each speaker's own speech, at most this much is embedded (its longest stretches first).
+_SPEAKER_SECONDS = 30.0
+
+
+@dataclass(frozen=True)
+class Match:
+    """How one speaker was named: the reference most like it, its similarity, and whether that
+    reached the threshold (then *name* is the reference's name)."""
+
+    speaker: int
+    name: str | None
+    best: str | None
+    similarity: float
+    threshold: float
+
+    def as_dict(self) -> dict:
+        return {"speaker": self.speaker, "name": self.name, "closest_reference": self.best,
+                "similarity": round(self.similarity, 3), "threshold": self.threshold}
+
+    def describe(self, label: str) -> str:
+        if self.name is not None:
+            return f"{label} is {self.name} (similarity {self.similarity:.2f}, threshold {self.threshold:.2f})."
+        if self.best is None:
+            return f"{label}: no reference is left for this speaker."
+        return (f"{label} matches no reference (closest: {self.best}, similarity {self.similarity:.2f}, "
+                f"below the threshold {self.threshold:.2f}).")
+
+
+class SpeakerEmbedder:
+    """A loaded TitaNet (or any ``EncDecSpeakerLabelModel``): one embedding per clip."""
+
+    def __init__(self, nemo_model, name: str = "embedder") -> None:
+        self.nemo_model = nemo_model
+        self.name = name
+
+    def embed(self, samples: np.ndarray) -> np.ndarray:
+        """The unit-length embedding of 16 kHz mono *samples*."""
+        import torch
+
+        device = next(self.nemo_model.parameters()).device
+        signal = torch.from_numpy(np.ascontiguousarray(samples, dtype=np.float32)).unsqueeze(0).to(device)
+        with torch.inference_mode():
+            _, embedding = self.nemo_model.forward(input_signal=signal,
+                                                   input_signal_length=torch.tensor([signal.shape[1]], device=device))
+        vector = embedding[0].float().cpu().numpy()
+        return vector / max(1e-9, float(np.linalg.norm(vector)))
+
+
+def check_reference(name: str, samples: np.ndarray) -> None:
+    """Raises ValueError when *samples* cannot serve as *name*'s reference clip."""
+    seconds = len(samples) / SAMPLE_RATE
+    if seconds < SHORTEST_REFERENCE_SECONDS:
+        raise ValueError(f"The reference clip for {name} is {seconds:.1f} s long; it needs at least "
+                         f"{SHORTEST_REFERENCE_SECONDS:.0f} s of their voice.")
+    if not np.any(np.abs(samples) > 1e-3):
+        raise ValueError(f"The reference clip for {name} is silent.")
+
+
+def speaker_speech(transcript: Transcript, samples: np.ndarray, speaker: int) -> np.ndarray:
+    """Up to ``_SPEAKER_SECONDS`` of *speaker*'s own segments, longest first."""
+    spans = sorted(((s.start, s.end) for s in transcript.segments if s.speaker == speaker),
+                   key=lambda span: span[0] - span[1])
+    parts, total = [], 0
+    for start, end in spans:
+        piece = samples[int(start * SAMPLE_RATE) : int(end * SAMPLE_RATE)]
+        parts.append(piece)
+        total += len(piece)
+        if total >= _SPEAKER_SECONDS * SAMPLE_RATE:
+            break
+    return np.concatenate(parts)[: int(_SPEAKER_SECONDS * SAMPLE_RATE)] if parts else np.zeros(0, np.float32)
+
+
+def match_references(embedder: SpeakerEmbedder, transcript: Transcript, samples: np.ndarray,
+                     references: list[tuple[str, np.ndarray]], threshold: float = DEFAULT_THRESHOLD) -> list[Match]:
+    """One :class:`Match` per speaker of *transcript*: names given greedily, the most alike
+    speaker and reference first, each name at most once."""
+    refs = [(name, embedder.embed(clip[: int(LONGEST_REFERENCE_SECONDS * SAMPLE_RATE)])) for name, clip in references]
+    speakers = range(len(transcript.speakers))
+    own = {s: speech for s in speakers if len(speech := speaker_speech(transcript, samples, s)) >= SAMPLE_RATE // 2}
+    vectors = {s: embedder.embed(speech) for s, speech in own.items()}
+    pairs = sorted(((float(vectors[s] @ ref), s, name) for s in vectors for name, ref in refs), reverse=True)
+    named: dict[int, tuple[str, float]] = {}
+    taken: set[str] = set()
+    for similarity, speaker, name in pairs:
+        if similarity >= threshold and speaker not in named and name not in taken:
+            named[speaker] = (name, similarity)
+            taken.add(name)
+    matches = []
+    for speaker in speakers:
+        if speaker in named:
+            name, similarity = named[speaker]
+            matches.append(Match(speaker, name, name, similarity, threshold))
+            continue
+        left = [(sim, name) for sim, s, name in pairs if s == speaker and name not in taken]
+        similarity, best = max(left) if left else (0.0, None)
+        matches.append(Match(speaker, None, best, similarity, threshold))
+    return matches
+
+
+def load_embedder(ref: str, device: str = "auto", progress=None, cancel=None) -> SpeakerEmbedder:
+    """A speaker embedding model by hub id or ``.nemo`` path (GPU when there is one).
+
+    Raises:
+        ModelError: missing, damaged, not a speaker embedding model, or not downloadable.
+    """
+    from ..model import restore
+
+    nemo_model = restore(ref, progress, cancel)
+    name = Path(ref).name if ref.endswith(".nemo") else ref
+    if type(nemo_model).__name__ != "EncDecSpeakerLabelModel":
+        raise ModelError(f"{name} is a {type(nemo_model).__name__}, not a speaker embedding model (TitaNet); "
+                         "give one such as nvidia/speakerverification_en_titanet_large.")
+    nemo_model.eval()
+    if device in ("auto", "cuda", "cuda-fp16", "cuda-bf16"):
+        import torch
+
+        if torch.cuda.is_available():
+            try:
+                nemo_model.to("cuda")
+            except Exception as exc:  # no room on the GPU: the CPU serves
+                nemo_model.to("cpu")
+                logger.warning("The speaker embedder stays on the CPU: %s", exc)
+    return SpeakerEmbedder(nemo_model, name)
