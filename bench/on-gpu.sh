@@ -3,7 +3,7 @@
 # bench/gpu.py (number formats, CUDA graphs, file speed against NeMo, release to final),
 # bench/wake.py (giving the GPU's memory back and waking), bench/streaming.py with the GPU
 # streaming preset (the buffered 0.6B v3 twin beside the cache-aware nemotron-speech-streaming
-# twin at each of its steps), and bench/service.py on the 0.6B twin; sizes chosen to finish in under
+# twin at each of its steps), bench/service.py on the 0.6B twin and bench/diarization.py; sizes chosen to finish in under
 # 8 minutes on one GPU (a guess: not yet timed on one). Each bench's JSON goes to <name>.json,
 # its stderr to <name>.log, in $OUT when set (else bench-results/<time>). A bench that fails does not stop the others; the
 # exit status says whether all ran.
@@ -47,6 +47,7 @@ if [ $smoke -eq 1 ]; then
   run wake --smoke --rounds 1
   run streaming --smoke --utterances 1 --steps 160,560
   run service --smoke
+  run diarization --smoke
 else
   "$python" -c "import torch; assert torch.cuda.is_available(), 'no CUDA GPU: use --smoke'" || exit 1
   nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv >"$out/nvidia-smi.csv" 2>&1 || true
@@ -54,6 +55,7 @@ else
   run wake --rounds 3
   run streaming --device cuda --models tiny,sparse-twin,streaming-twin --utterances 4
   run service --models twin --file-seconds 60 --repeats 2 --requests 8
+  run diarization --device cuda --minutes 10 --long-minutes 60
 fi
 
 echo "figures in $out" >&2

@@ -24,7 +24,7 @@ os.environ["RAY_AUTH_MODE"] = "token"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 from support.groups import GROUP_OF_FIXTURE, GROUP_OF_PATH, GROUPS  # noqa: E402
-from support.models import SPEECH_MODEL  # noqa: E402
+from support.models import DIARIZATION_MODEL, SPEECH_MODEL  # noqa: E402
 from support.speech import SENTENCES, synthesize  # noqa: E402
 from tools.desktop_session import start_xvfb  # noqa: E402
 from tools.nemo_models import TINY, write_nemo  # noqa: E402
@@ -112,7 +112,8 @@ def cluster_service(tmp_path_factory):
 
     with _cluster:
         yield _cluster.enter_context(serve(SPEECH_MODEL, tmp_path_factory.mktemp("cluster-config"), "--replicas",
-                                           "2", command="cluster", timeout=600))
+                                           "2", "--diarization-model", str(DIARIZATION_MODEL), command="cluster",
+                                           timeout=600))
 
 
 _cluster = contextlib.ExitStack()

@@ -108,7 +108,11 @@ def test_the_gpu_command_runs_every_gpu_bench_in_smoke_mode(tmp_path):
                             capture_output=True, text=True, timeout=3600)
     assert result.returncode == 0, result.stderr[-3000:]
     figures = {name: json.loads((tmp_path / f"{name}.json").read_text()) for name in
-               ("gpu", "wake", "streaming", "service")}
+               ("gpu", "wake", "streaming", "service", "diarization")}
+    diarization = figures["diarization"]
+    assert diarization["device"] == "cpu" and diarization["diarize_seconds_per_audio_minute"] > 0
+    assert diarization["diarizing_adds"] > 0 and diarization["titanet_seconds_for_30s"] > 0
+    assert len(diarization["diarizer_memory"]) == 2 and diarization["memory_bounded"]
 
     gpu = figures["gpu"]
     assert gpu["device"] == "cpu" and gpu["mode"].startswith("smoke")

@@ -26,7 +26,7 @@ import yaml
 
 from parakeet_desktop.cli.main import build_parser
 from support.groups import GROUPS
-from support.models import SPEECH_MODEL
+from support.models import DIARIZATION_MODEL, SPEAKER_MODEL, SPEECH_MODEL
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -239,7 +239,8 @@ def test_the_api_examples_run_against_a_real_service(service_process, tmp_path, 
     home = tmp_path / "home"
     examples = [b for b in _blocks() if b.for_the_service]
     assert {b.lang for b in examples} == {"sh", "python"}
-    with service_process(SPEECH_MODEL, home / ".config" / "parakeet-desktop") as served:
+    with service_process(SPEECH_MODEL, home / ".config" / "parakeet-desktop", "--diarization-model",
+                         str(DIARIZATION_MODEL), "--speaker-model", str(SPEAKER_MODEL)) as served:
         address = served.url.removeprefix("http://")
         env = {**os.environ, "HOME": str(home)}
         env.pop("PARAKEET_DESKTOP_API_TOKEN", None)

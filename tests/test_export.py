@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from datetime import timedelta
 
@@ -100,3 +101,55 @@ def test_long_times_are_written_as_hours(tmp_path):
 def test_unknown_format_is_refused():
     with pytest.raises(ValueError, match="unknown format"):
         export.render(_transcript(), "docx")
+
+
+def _conversation() -> Transcript:
+    """Three turns of two speakers, the second named with markup characters a VTT file escapes."""
+    from dataclasses import replace
+
+    turns = [(0, "So where did you go yesterday?"), (1, "To the lake, with my sister."),
+             (0, "That sounds lovely. Was the weather good?")]
+    words, t = [], 0.0
+    for speaker, text in turns:
+        for word in text.split():
+            words.append(Word(word, round(t, 3), round(t + 0.3, 3), speaker))
+            t += 0.4
+        t += 1.0
+    segments = [replace(s, speaker=s.words[0].speaker) for s in segments_from_words(words)]
+    return Transcript(source="talk.wav", duration=round(t, 3), segments=segments, model="tiny",
+                      speakers=["Ana", "Ben <guest> & co"])
+
+
+def test_srt_cues_open_with_the_speakers_name(tmp_path):
+    transcript = _conversation()
+    subtitles = list(srt.parse(export.write(transcript, "srt", tmp_path / "talk.srt").read_text(encoding="utf-8")))
+    assert [s.content.split(":")[0] for s in subtitles] == ["Ana", "Ben <guest> & co", "Ana", "Ana"]
+    assert subtitles[1].content == "Ben <guest> & co: To the lake, with my\nsister."
+
+
+def test_vtt_cues_carry_voice_spans_a_parser_reads(tmp_path):
+    transcript = _conversation()
+    path = export.write(transcript, "vtt", tmp_path / "talk.vtt")
+    captions = webvtt.read(str(path))
+    # A browser's parser reads character references in the span's annotation; webvtt-py leaves them.
+    assert [html.unescape(c.voice) for c in captions] == ["Ana", "Ben <guest> & co", "Ana", "Ana"]
+    assert captions[1].text == "To the lake, with my sister."
+    assert "<v Ben &lt;guest&gt; &amp; co>" in path.read_text(encoding="utf-8")
+
+
+def test_txt_has_one_paragraph_a_turn(tmp_path):
+    text = export.write(_conversation(), "txt", tmp_path / "talk.txt").read_text(encoding="utf-8")
+    assert text == ("Ana: So where did you go yesterday?\n\nBen <guest> & co: To the lake, with my sister.\n\n"
+                    "Ana: That sounds lovely. Was the weather good?\n")
+
+
+def test_json_has_the_speaker_of_each_segment_and_word(tmp_path):
+    document = json.loads(export.write(_conversation(), "json", tmp_path / "t.json").read_text(encoding="utf-8"))
+    assert document["speakers"] == ["Ana", "Ben <guest> & co"]
+    assert [s["speaker"] for s in document["segments"]] == ["Ana", "Ben <guest> & co", "Ana", "Ana"]
+    assert {w["speaker"] for w in document["segments"][1]["words"]} == {"Ben <guest> & co"}
+
+
+def test_without_speakers_nothing_names_one(tmp_path):
+    transcript = _transcript()
+    assert "speaker" not in export.to_json(transcript) and "<v " not in export.to_vtt(transcript)

@@ -10,6 +10,9 @@ from tools.speech import FIXTURE_TRAINING_REPORT
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 SPEECH_MODEL = FIXTURES / "speech-tdt.nemo"
+# Who said what (tools/train_diarization_fixture.py, tools/train_speaker_fixture.py).
+DIARIZATION_MODEL = FIXTURES / "diarization-sortformer.nemo"
+SPEAKER_MODEL = FIXTURES / "speaker-titanet.nemo"
 STREAMING_MODEL = FIXTURES / "speech-streaming.nemo"  # cache-aware
 
 

@@ -101,3 +101,45 @@ def test_the_progress_bar_moves_through_a_one_minute_file(qtbot, qapp, tmp_path)
     steps = sorted(set(v for v in shown if 0 < v < 1000))
     assert len(steps) >= 3, shown  # not a jump from nothing to done
     assert shown == sorted(shown)  # never backwards
+
+
+def test_speakers_are_shown_in_their_colours_and_renamed_into_the_exports(qtbot, qapp, tmp_path, speech_model):
+    """Speakers: auto on a conversation made here: each segment says who spoke, in that speaker's
+    colour; renaming writes the exports again with the names."""
+    from parakeet_desktop.engine.recognize.files import FileTranscriber
+    from parakeet_desktop.engine.speakers import SpeakerLabeller, load_diarizer
+    from parakeet_desktop.ui.file_window import FileWindow
+    from parakeet_desktop.ui.speaker_names import COLOURS, RenameSpeakers
+    from support.conversations import DIARIZATION_MODEL, make_conversation
+
+    conversation = make_conversation(25, 2, seed=9)
+    path = tmp_path / "interview.wav"
+    soundfile.write(path, conversation.audio, 16000)
+    window = FileWindow()
+    qtbot.addWidget(window)
+    window.show()
+    for box in window.formats.values():
+        box.setChecked(box.text() in ("SRT", "VTT"))
+    assert window.speakers.request() is None  # off unless chosen
+    window.speakers.setCurrentIndex(window.speakers.findText("Speakers: auto"))
+    request = window.speakers.request()
+    assert request is not None and request.count is None
+    window.add_files([path])
+    labeller = SpeakerLabeller(load_diarizer(str(DIARIZATION_MODEL), "cpu"), request)
+    transcript = FileTranscriber(speech_model, finish=labeller).transcribe_array(conversation.audio, str(path))
+    window.finished(path, transcript, None)
+
+    rows = [window.segments.item(i) for i in range(window.segments.count())]
+    assert {row.text().split("   ", 1)[1].split(":")[0] for row in rows} == {"Speaker 1", "Speaker 2"}
+    assert {row.foreground().color().name() for row in rows} == set(COLOURS[:2])
+    assert window.rename_button.isEnabled()
+    window.grab().save(str(tmp_path / "file-window-speakers.png"))
+
+    dialog = RenameSpeakers(window.transcripts[path], window)
+    qtbot.addWidget(dialog)
+    dialog.fields[0].setText("Ana")
+    dialog.fields[1].setText("Ben")
+    window.rename(path, dialog.names())
+    assert "Ana: " in (tmp_path / "interview.srt").read_text() and "Ben: " in (tmp_path / "interview.srt").read_text()
+    assert "<v Ana>" in (tmp_path / "interview.vtt").read_text()
+    assert window.segments.item(0).text().split("   ", 1)[1].startswith("Ana: ")
