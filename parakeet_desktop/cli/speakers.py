@@ -119,7 +119,7 @@ def report_speakers(path: Path, transcript) -> None:
             say(f"note: {path}: {label} is {match['name']} (similarity {match['similarity']:.2f}, "
                 f"threshold {match['threshold']:.2f})")
         elif match["closest_reference"] is None:
-            say(f"note: {path}: {label} matches no reference (none was left)")
+            say(f"note: {path}: {label} matches no reference ({match.get('unmatched', 'none was compared')})")
         else:
             say(f"note: {path}: {label} matches no reference (closest: {match['closest_reference']}, "
                 f"similarity {match['similarity']:.2f}, below the threshold {match['threshold']:.2f})")

@@ -39,18 +39,13 @@ class Match:
     best: str | None
     similarity: float
     threshold: float
+    # Why no reference was compared, when none was: too little speech, or every name taken.
+    unmatched: str | None = None
 
     def as_dict(self) -> dict:
         return {"speaker": self.speaker, "name": self.name, "closest_reference": self.best,
-                "similarity": round(self.similarity, 3), "threshold": self.threshold}
-
-    def describe(self, label: str) -> str:
-        if self.name is not None:
-            return f"{label} is {self.name} (similarity {self.similarity:.2f}, threshold {self.threshold:.2f})."
-        if self.best is None:
-            return f"{label}: no reference is left for this speaker."
-        return (f"{label} matches no reference (closest: {self.best}, similarity {self.similarity:.2f}, "
-                f"below the threshold {self.threshold:.2f}).")
+                "similarity": round(self.similarity, 3), "threshold": self.threshold,
+                **({"unmatched": self.unmatched} if self.unmatched else {})}
 
 
 class SpeakerEmbedder:
@@ -117,10 +112,13 @@ def match_references(embedder: SpeakerEmbedder, transcript: Transcript, samples:
         if speaker in named:
             name, similarity = named[speaker]
             matches.append(Match(speaker, name, name, similarity, threshold))
-            continue
-        left = [(sim, name) for sim, s, name in pairs if s == speaker and name not in taken]
-        similarity, best = max(left) if left else (0.0, None)
-        matches.append(Match(speaker, None, best, similarity, threshold))
+        elif speaker not in vectors:
+            matches.append(Match(speaker, None, None, 0.0, threshold, "too little of their speech to compare"))
+        elif left := [(sim, name) for sim, s, name in pairs if s == speaker and name not in taken]:
+            similarity, best = max(left)
+            matches.append(Match(speaker, None, best, similarity, threshold))
+        else:
+            matches.append(Match(speaker, None, None, 0.0, threshold, "each reference went to a speaker more like it"))
     return matches
 
 
