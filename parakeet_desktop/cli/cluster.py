@@ -9,10 +9,11 @@ import os
 import signal
 import threading
 
-from ..engine.model import DEFAULT_DIARIZATION_MODEL, DEFAULT_MODEL_ID, DEFAULT_SPEAKER_EMBEDDING_MODEL, DEVICE_CHOICES
+from ..engine.model import DEFAULT_MODEL_ID, DEVICE_CHOICES
 from ..service.security import NON_LOOPBACK_WARNING, TOKEN_ENV, TOKEN_FILE, is_loopback, load_or_make_token
 from ..settings import DEFAULT_API_PORT, config_dir
 from .exits import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK
+from .speakers import add_service_speaker_arguments
 from .terminal import say
 
 logger = logging.getLogger(__name__)
@@ -47,12 +48,7 @@ def add_arguments(commands) -> None:
     cluster.add_argument("--model", default=DEFAULT_MODEL_ID,
                          help=f"model id or path to a .nemo file on every node (default: {DEFAULT_MODEL_ID})")
     cluster.add_argument("--device", choices=DEVICE_CHOICES, default="auto", help="where replicas run the model")
-    cluster.add_argument("--diarization-model", default=DEFAULT_DIARIZATION_MODEL, metavar="ID|PATH",
-                         help="the model that tells speakers apart for requests that ask (diarized_json); each "
-                              f"replica loads it on its first such request (default: {DEFAULT_DIARIZATION_MODEL})")
-    cluster.add_argument("--speaker-model", default=DEFAULT_SPEAKER_EMBEDDING_MODEL, metavar="ID|PATH",
-                         help="the model that names speakers from known_speaker_references "
-                              f"(default: {DEFAULT_SPEAKER_EMBEDDING_MODEL})")
+    add_service_speaker_arguments(cluster)
     cluster.add_argument("--host", default="127.0.0.1",
                          help="address the proxy listens on (default: 127.0.0.1, this machine only)")
     cluster.add_argument("--port", type=int, default=DEFAULT_API_PORT, help=f"port (default: {DEFAULT_API_PORT})")

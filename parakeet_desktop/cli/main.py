@@ -12,14 +12,14 @@ import sys
 from pathlib import Path
 
 from ..control import NotRunning, Request, send
-from ..engine.model import DEFAULT_DIARIZATION_MODEL, DEFAULT_SPEAKER_EMBEDDING_MODEL, DEVICE_CHOICES
 from ..engine.model import DEFAULT_MODEL_ID as DEFAULT_MODEL
+from ..engine.model import DEVICE_CHOICES
 from ..export import FORMATS
 from ..settings import DEFAULT_API_PORT as DEFAULT_PORT
 from .cluster import add_arguments as add_cluster_arguments
 from .exits import EXIT_FAILED, EXIT_OK
 from .listen import add_arguments as add_listen_arguments
-from .speakers import add_speaker_arguments
+from .speakers import add_service_speaker_arguments, add_speaker_arguments
 
 logger = logging.getLogger(__name__)
 
@@ -126,12 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="let web pages from this origin (such as https://notes.example.com) use the "
                             "service; may be given more than once")
-    serve.add_argument("--diarization-model", default=DEFAULT_DIARIZATION_MODEL, metavar="ID|PATH",
-                       help="the model that tells speakers apart for requests that ask (diarized_json); loaded "
-                            f"on the first such request (default: {DEFAULT_DIARIZATION_MODEL})")
-    serve.add_argument("--speaker-model", default=DEFAULT_SPEAKER_EMBEDDING_MODEL, metavar="ID|PATH",
-                       help="the model that names speakers from known_speaker_references "
-                            f"(default: {DEFAULT_SPEAKER_EMBEDDING_MODEL})")
+    add_service_speaker_arguments(serve)
     serve.add_argument("--no-batching", dest="batching", action="store_false",
                        help="recognise each short request alone, not with those that arrive while the model "
                             "is busy (less throughput under load)")

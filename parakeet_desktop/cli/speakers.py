@@ -67,6 +67,16 @@ def add_speaker_arguments(parser: argparse.ArgumentParser) -> None:
                             f"name to be given (default: {DEFAULT_THRESHOLD})")
 
 
+def add_service_speaker_arguments(parser: argparse.ArgumentParser) -> None:
+    """``serve``'s and ``cluster``'s: the models that serve requests asking for speakers."""
+    parser.add_argument("--diarization-model", default=DEFAULT_DIARIZATION_MODEL, metavar="ID|PATH",
+                        help="the model that tells speakers apart for requests that ask (diarized_json); "
+                             f"loaded on the first such request (default: {DEFAULT_DIARIZATION_MODEL})")
+    parser.add_argument("--speaker-model", default=DEFAULT_SPEAKER_EMBEDDING_MODEL, metavar="ID|PATH",
+                        help="the model that names speakers from known_speaker_references "
+                             f"(default: {DEFAULT_SPEAKER_EMBEDDING_MODEL})")
+
+
 def wants_speakers(args: argparse.Namespace) -> bool:
     return args.speakers is not False or bool(args.speaker_names) or bool(args.speaker_reference)
 
