@@ -307,7 +307,8 @@ class LiveEngine:
         with self._jobs.running(job) as running:
             transcriber = FileTranscriber(self.model, yield_to=lambda: self._serve_first(running),
                                           interrupt=AnyOf(self.dictation_wanted, self.shutting_down, self._jobs.ahead),
-                                          vocabulary=job.vocabulary, finish=self.speakers.finish(job.speakers))
+                                          vocabulary=job.vocabulary, finish=self.speakers.finish(
+                                              job.speakers, job.cancel, lambda: self._serve_first(running)))
             # A job of short requests gathered by the service is recognised as one call, so
             # that their pieces share batches; any other job, file by file.
             files = list(zip(names, job.paths, strict=True))

@@ -11,7 +11,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ..model import DEFAULT_DIARIZATION_MODEL, DEFAULT_SPEAKER_EMBEDDING_MODEL
-from ..recognize import Transcript
+from ..recognize import Flag, Transcript
 from ..speakers import Diarizer, SpeakerEmbedder, SpeakerLabeller, SpeakerRequest, load_diarizer, load_embedder
 
 logger = logging.getLogger(__name__)
@@ -42,16 +42,19 @@ class SpeakerModels:
                 self._embedder = load_embedder(self.embedding_model, self.device())
             return self._embedder
 
-    def finish(self, request: SpeakerRequest | None) -> Callable[[Transcript, np.ndarray], Transcript] | None:
+    def finish(self, request: SpeakerRequest | None, cancel: Flag | None = None,
+               between: Callable[[], None] | None = None) -> Callable[[Transcript, np.ndarray], Transcript] | None:
         """The file transcriber's last step for *request* (None: no speakers asked for). The
         models load when the first transcript is ready; a model that cannot load fails the
-        files with its message."""
+        files with its message. *cancel* stops a long file's diarization between chunks, and
+        *between* is called after each chunk (the engine serves dictation and streams first)."""
         if request is None:
             return None
 
         def label(transcript: Transcript, samples: np.ndarray) -> Transcript:
             embedder = self.embedder() if request.references else None
-            return SpeakerLabeller(self.diarizer(), request, embedder)(transcript, samples)
+            labeller = SpeakerLabeller(self.diarizer(), request, embedder)
+            return labeller(transcript, samples, (lambda _done: between()) if between is not None else None, cancel)
 
         return label
 

@@ -101,9 +101,12 @@ class Diarizer:
         import torch
 
         samples = np.asarray(samples, dtype=np.float32)
-        peak = float(np.abs(samples).max()) if len(samples) else 0.0
+        if len(samples) < 2 * self.hop * self.subsampling:  # not a frame of speech to tell anyone by
+            return Diarization(np.zeros((max(1, len(samples) // (self.hop * self.subsampling)), self.capacity),
+                                        np.float32), self.frame_seconds, [], self.capacity, [])
+        peak = float(np.abs(samples).max())
         # As NeMo does for a whole recording: the loudest sample at full scale.
-        scale = 1.0 / (peak + 1e-3) if peak > 0 else 1.0
+        scale = 1.0 / (peak + 1e-3)
         with torch.inference_mode():
             if len(samples) <= self.offline_seconds * SAMPLE_RATE:
                 activity = self._whole(samples, scale)
