@@ -40,8 +40,8 @@ def _wrap(words: list[str], width: int = MAX_LINE_CHARS) -> list[str]:
     return lines
 
 
-def _fits(words: list[Word]) -> bool:
-    text_lines = _wrap([w.text for w in words])
+def _fits(words: list[Word], prefix: str = "") -> bool:
+    text_lines = _wrap([prefix, *(w.text for w in words)] if prefix else [w.text for w in words])
     return len(text_lines) <= MAX_CUE_LINES and words[-1].end - words[0].start <= MAX_CUE_SECONDS
 
 
@@ -55,21 +55,23 @@ def speaker_cues(transcript: Transcript) -> list[tuple[float, float, list[str], 
     cue never spans two speakers, as segments split where the speaker changes."""
     result: list[tuple[float, float, list[str], str | None]] = []
     for segment in transcript.segments:
-        for start, end, words in _split_segment(segment):
+        speaker = transcript.speaker_name(segment.speaker)
+        # A cue that SRT opens with "Name:" is cut so that it still fits two lines with the name.
+        for start, end, words in _split_segment(segment, f"{speaker}:" if speaker else ""):
             if result and start < result[-1][1]:
                 start = result[-1][1]
-            result.append((start, max(end, start), _wrap(words), transcript.speaker_name(segment.speaker)))
+            result.append((start, max(end, start), _wrap(words), speaker))
     return result
 
 
-def _split_segment(segment: Segment):
+def _split_segment(segment: Segment, prefix: str = ""):
     if not segment.words:
         if segment.text:
             yield segment.start, segment.end, segment.text.split()
         return
     current: list[Word] = []
     for word in segment.words:
-        if current and not _fits(current + [word]):
+        if current and not _fits(current + [word], prefix):
             yield current[0].start, current[-1].end, [w.text for w in current]
             current = []
         current.append(word)

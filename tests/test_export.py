@@ -125,6 +125,7 @@ def test_srt_cues_open_with_the_speakers_name(tmp_path):
     subtitles = list(srt.parse(export.write(transcript, "srt", tmp_path / "talk.srt").read_text(encoding="utf-8")))
     assert [s.content.split(":")[0] for s in subtitles] == ["Ana", "Ben <guest> & co", "Ana", "Ana"]
     assert subtitles[1].content == "Ben <guest> & co: To the lake, with my\nsister."
+    assert all(len(s.content.split("\n")) <= export.MAX_CUE_LINES for s in subtitles)  # the name fits too
 
 
 def test_vtt_cues_carry_voice_spans_a_parser_reads(tmp_path):
