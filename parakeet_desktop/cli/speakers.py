@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..engine.model import DEFAULT_DIARIZATION_MODEL, DEFAULT_SPEAKER_EMBEDDING_MODEL
+from ..engine.model import DEFAULT_DIARIZATION_MODEL, DEFAULT_SPEAKER_EMBEDDING_MODEL, DEFAULT_SPEAKER_THRESHOLD
 from .terminal import say
 
 
@@ -46,8 +46,6 @@ def _threshold(value: str) -> float:
 
 
 def add_speaker_arguments(parser: argparse.ArgumentParser) -> None:
-    from ..engine.speakers import DEFAULT_THRESHOLD
-
     group = parser.add_argument_group("speakers", "who said what: each segment and word gets its speaker")
     group.add_argument("--speakers", type=_count, default=False, metavar="auto|2|3|4",
                        help="tell the speakers apart: auto, or how many there are (at most 4)")
@@ -62,9 +60,9 @@ def add_speaker_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--speaker-model", default=DEFAULT_SPEAKER_EMBEDDING_MODEL, metavar="ID|PATH",
                        help="the model that compares voices with the reference clips "
                             f"(default: {DEFAULT_SPEAKER_EMBEDDING_MODEL})")
-    group.add_argument("--speaker-threshold", type=_threshold, default=DEFAULT_THRESHOLD, metavar="X",
+    group.add_argument("--speaker-threshold", type=_threshold, default=DEFAULT_SPEAKER_THRESHOLD, metavar="X",
                        help="how alike (cosine similarity, 0-1) a speaker and a reference must be for the "
-                            f"name to be given (default: {DEFAULT_THRESHOLD})")
+                            f"name to be given (default: {DEFAULT_SPEAKER_THRESHOLD})")
 
 
 def add_service_speaker_arguments(parser: argparse.ArgumentParser) -> None:

@@ -11,6 +11,7 @@ from .registry import (
     DEFAULT_DIARIZATION_MODEL,
     DEFAULT_MODEL_ID,
     DEFAULT_SPEAKER_EMBEDDING_MODEL,
+    DEFAULT_SPEAKER_THRESHOLD,
     LANGUAGE_NAMES,
     REGISTRY,
     SPEAKER_MODELS,
@@ -29,7 +30,8 @@ from .speech import ModelError, ParakeetModel, Recognition, RecognitionCancelled
 
 __all__ = [
     "Device", "cached_model_file", "CPU_STEP_MS", "DEFAULT_DIARIZATION_MODEL", "DEFAULT_MODEL_ID",
-    "DEFAULT_SPEAKER_EMBEDDING_MODEL", "SPEAKER_MODELS", "DEVICE_CHOICES", "has_nvidia_gpu",
+    "DEFAULT_SPEAKER_EMBEDDING_MODEL", "DEFAULT_SPEAKER_THRESHOLD", "SPEAKER_MODELS", "DEVICE_CHOICES",
+    "has_nvidia_gpu",
     "is_model_file", "is_out_of_memory", "known_model", "LANGUAGE_NAMES", "load_model", "model_advice",
     "model_languages", "model_title", "ModelError", "ModelInfo", "ParakeetModel", "plan_device", "probe_cuda",
     "Recognition", "RecognitionCancelled", "recommended_model", "REGISTRY", "resolve_alias", "restore",

@@ -84,6 +84,10 @@ SPEAKER_MODELS: tuple[ModelInfo, ...] = (
 )
 DEFAULT_DIARIZATION_MODEL = SPEAKER_MODELS[0].id
 DEFAULT_SPEAKER_EMBEDDING_MODEL = SPEAKER_MODELS[2].id
+# TitaNet's cosine similarity from which a speaker takes a reference clip's name (NeMo's
+# verify_speakers uses 0.7 for same-or-not on clean speech; naming compares every speaker with
+# every reference and takes the best, so it can be a little lower).
+DEFAULT_SPEAKER_THRESHOLD = 0.6
 
 # Short names for models, as the service's clients and the command line may give them.
 ALIASES = {"parakeet": "nvidia/parakeet-tdt-0.6b-v3", "parakeet-0.6b": "nvidia/parakeet-tdt-0.6b-v3",

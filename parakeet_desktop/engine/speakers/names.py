@@ -14,15 +14,12 @@ from pathlib import Path
 import numpy as np
 
 from ..audio import SAMPLE_RATE
-from ..model import ModelError
+from ..model import DEFAULT_SPEAKER_THRESHOLD, ModelError
 from ..recognize import Transcript
 
 logger = logging.getLogger(__name__)
 
-# TitaNet's cosine similarity from which two clips are taken for one voice (NeMo's
-# verify_speakers uses 0.7 for same-or-not on clean speech; naming compares every speaker with
-# every reference and takes the best, so it can be a little lower).
-DEFAULT_THRESHOLD = 0.6
+DEFAULT_THRESHOLD = DEFAULT_SPEAKER_THRESHOLD  # the registry's, where the command line reads it cheaply
 SHORTEST_REFERENCE_SECONDS = 1.0
 LONGEST_REFERENCE_SECONDS = 60.0
 # Of each speaker's own speech, at most this much is embedded (its longest stretches first).
