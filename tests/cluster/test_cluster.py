@@ -22,7 +22,7 @@ import pytest
 import websockets
 import websockets.exceptions
 
-from support.models import SPEECH_MODEL
+from support.models import DIARIZATION_MODEL, SPEECH_MODEL
 from support.service import free_port, wav, ws_address
 from support.speech import held_out_utterances, silence, word_error_rate
 from tools.waiting import wait_for
@@ -233,7 +233,11 @@ def test_scaling_one_two_one_under_load_fails_nothing_and_drained_streams_get_fi
     served = cluster_service
     wait_for_replicas(served, 2)
     ray.init(address=served.ray_address, logging_level=logging.WARNING)
-    options = ClusterOptions(model=str(SPEECH_MODEL), device="cpu", port=urlsplit(served.url).port)
+    # The options the cluster_service fixture started it with, the counts aside: any other option
+    # changed would make Serve replace every replica instead of scaling (and leave them changed
+    # for the session's later tests).
+    options = ClusterOptions(model=str(SPEECH_MODEL), device="cpu", port=urlsplit(served.url).port,
+                             diarization_model=str(DIARIZATION_MODEL))
     speech = np.concatenate([sentences[1][1], silence(1.5)])
     try:
         streams = [LiveStream(served, speech, replica=r) for r in replicas(served)]
