@@ -60,7 +60,6 @@ antonio aunty belinda benjamin boris caleb david ed edward grandma grandpa gusta
 kaukovalta linda max michel miguel norbert pablo paul pedro quincy rob robert sandro shelby steph
 travis victor zac""".split()
 HELD_OUT_VARIANTS = "Andrea Gene2 Mr serious edward2 iven3 iven4 klatt5 klatt6 marcelo steph2 steph3".split()
-DER_TARGET = 0.10
 VOICE_WEIGHT = 0.3  # the training-only voice classifier's share of the loss
 
 

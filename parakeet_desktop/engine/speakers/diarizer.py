@@ -91,10 +91,6 @@ class Diarizer:
         self.hop = int(round(nemo_model.preprocessor._cfg.window_stride * SAMPLE_RATE))
         self.frame_seconds = self.subsampling * self.hop / SAMPLE_RATE
 
-    @property
-    def device(self) -> str:
-        return next(self.nemo_model.parameters()).device.type
-
     def diarize(self, samples: np.ndarray, progress=None, cancel: Flag | None = None) -> Diarization:
         """Speaker activity and turns of *samples*; *progress* is told the fraction done after each
         chunk; setting *cancel* stops between chunks (``RecognitionCancelled``)."""
@@ -223,17 +219,24 @@ def load_diarizer(ref: str, device: str = "auto", progress=None, cancel: Flag | 
         raise ModelError(f"{name} is a {type(nemo_model).__name__}, not a speaker diarization model "
                          "(Sortformer); give one such as nvidia/diar_streaming_sortformer_4spk-v2.1.")
     nemo_model.eval()
-    if device in ("auto", "cuda", "cuda-fp16", "cuda-bf16"):
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                nemo_model.to("cuda")
-        except Exception as exc:  # no room on the GPU: the CPU serves
-            nemo_model.to("cpu")
-            logger.warning("The diarizer stays on the CPU: %s", first_line(exc))
+    on_the_gpu(nemo_model, device, "diarizer")
     _keep_cache_settings(nemo_model)
     return Diarizer(nemo_model, name)
+
+
+def on_the_gpu(nemo_model, device: str, what: str) -> None:
+    """A speaker model onto the GPU when *device* allows one ("auto" or a cuda choice) and there
+    is one; where it does not fit, it stays on the CPU, which the log says."""
+    if device not in ("auto", "cuda", "cuda-fp16", "cuda-bf16"):
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        try:
+            nemo_model.to("cuda")
+        except Exception as exc:  # no room on the GPU: the CPU serves
+            nemo_model.to("cpu")
+            logger.warning("The %s stays on the CPU: %s", what, first_line(exc))
 
 
 def _keep_cache_settings(nemo_model) -> None:

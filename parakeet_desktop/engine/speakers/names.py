@@ -7,7 +7,6 @@ default names. Every decision is reported with its similarity and the threshold.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,8 +15,7 @@ import numpy as np
 from ..audio import SAMPLE_RATE
 from ..model import DEFAULT_SPEAKER_THRESHOLD, ModelError
 from ..recognize import Transcript
-
-logger = logging.getLogger(__name__)
+from .diarizer import on_the_gpu
 
 DEFAULT_THRESHOLD = DEFAULT_SPEAKER_THRESHOLD  # the registry's, where the command line reads it cheaply
 SHORTEST_REFERENCE_SECONDS = 1.0
@@ -133,13 +131,5 @@ def load_embedder(ref: str, device: str = "auto", progress=None, cancel=None) ->
         raise ModelError(f"{name} is a {type(nemo_model).__name__}, not a speaker embedding model (TitaNet); "
                          "give one such as nvidia/speakerverification_en_titanet_large.")
     nemo_model.eval()
-    if device in ("auto", "cuda", "cuda-fp16", "cuda-bf16"):
-        import torch
-
-        if torch.cuda.is_available():
-            try:
-                nemo_model.to("cuda")
-            except Exception as exc:  # no room on the GPU: the CPU serves
-                nemo_model.to("cpu")
-                logger.warning("The speaker embedder stays on the CPU: %s", exc)
+    on_the_gpu(nemo_model, device, "speaker embedder")
     return SpeakerEmbedder(nemo_model, name)
